@@ -1,0 +1,82 @@
+import { z } from 'zod'
+import { DeviceId, District, Latitude, Longitude } from './ids.js'
+
+/** Every HTTP error body: a stable code, a sentence for people, and optional details. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string().startsWith('DOORSTEP_ERR_'),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+})
+export type ErrorBody = z.infer<typeof ErrorBody>
+
+export const Role = z.enum(['admin', 'ops', 'investigator', 'owner'])
+export type Role = z.infer<typeof Role>
+
+/** Release policy for footage, chosen with the homeowner at installation. */
+export const ReleasePolicy = z.enum(['always', 'ask', 'never'])
+export type ReleasePolicy = z.infer<typeof ReleasePolicy>
+
+/** Urban and rural units differ in uplink quality and night activity. */
+export const Setting = z.enum(['urban', 'rural'])
+
+export const DeviceCreate = z.object({
+  /** Chosen by the installer or generated. */
+  id: DeviceId.optional(),
+  serial: z.string().min(1).max(64),
+  district: District,
+  address: z.string().min(1).max(200),
+  ownerContact: z.string().min(1).max(200),
+  lat: Latitude,
+  lon: Longitude,
+  model: z.string().max(64).default('unknown'),
+  firmware: z.string().max(64).default('unknown'),
+  setting: Setting.default('urban'),
+  releasePolicy: ReleasePolicy.default('ask'),
+  enabled: z.boolean().default(true),
+})
+export type DeviceCreate = z.infer<typeof DeviceCreate>
+export type DeviceCreateInput = z.input<typeof DeviceCreate>
+
+export const DeviceCredentials = z.object({ id: DeviceId, secret: z.string().min(32) })
+export type DeviceCredentials = z.infer<typeof DeviceCredentials>
+
+export const DeviceImportResult = z.object({ created: z.array(DeviceCredentials) })
+
+export const ImportRowError = z.object({
+  row: z.number().int().nonnegative(),
+  field: z.string(),
+  message: z.string(),
+})
+export type ImportRowError = z.infer<typeof ImportRowError>
+
+export const LiveState = z.enum(['online', 'stale', 'offline', 'unknown'])
+export type LiveState = z.infer<typeof LiveState>
+
+export const DeviceView = z.object({
+  id: DeviceId,
+  serial: z.string(),
+  district: District,
+  address: z.string(),
+  ownerContact: z.string(),
+  lat: Latitude,
+  lon: Longitude,
+  model: z.string(),
+  firmware: z.string(),
+  setting: Setting,
+  releasePolicy: ReleasePolicy,
+  enabled: z.boolean(),
+  createdAt: z.number().int(),
+  state: LiveState,
+  lastSeen: z.number().int().nullable(),
+  lastHeartbeat: z.record(z.string(), z.unknown()).nullable(),
+})
+export type DeviceView = z.infer<typeof DeviceView>
+
+export const DeviceListQuery = z.object({
+  district: District.optional(),
+  state: LiveState.optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(500),
+  offset: z.coerce.number().int().min(0).default(0),
+})

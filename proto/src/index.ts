@@ -1,0 +1,5 @@
+export * from './alerts.js'
+export * from './device.js'
+export * from './http.js'
+export * from './ids.js'
+export * from './topics.js'

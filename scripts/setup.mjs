@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Checks the system programs Doorstep needs and installs the missing ones
+// when it can (root on Debian); otherwise prints the exact command to run.
+// Runs before `npm start`, `npm run demo` and `npm test`.
+import { execFileSync, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+
+const quiet = process.argv.includes('--quiet')
+const withBrowser = !process.argv.includes('--no-browser')
+const say = (m) => quiet || process.stdout.write(`${m}\n`)
+
+const needs = [
+  { bin: 'influxd', pkg: 'influxdb', why: 'the managed InfluxDB 1.x' },
+  { bin: 'influx', pkg: 'influxdb-client', why: 'the influx CLI for queries' },
+  { bin: 'ffmpeg', pkg: 'ffmpeg', why: 'clip checks and poster frames' },
+  { bin: 'ffprobe', pkg: 'ffmpeg', why: 'clip checks' },
+  { bin: 'mosquitto_pub', pkg: 'mosquitto-clients', why: 'pointing a test device at the gateway' },
+]
+if (withBrowser) needs.push({ bin: 'chromium', pkg: 'chromium', why: 'the dashboard tests' })
+
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
+const missing = needs.filter((n) => !has(n.bin))
+if (missing.length === 0) {
+  say('setup: system programs present')
+  process.exit(0)
+}
+const pkgs = [...new Set(missing.map((m) => m.pkg))]
+const cmd = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${pkgs.join(' ')}`
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+const isDebian = fs.existsSync('/etc/debian_version')
+for (const m of missing) process.stdout.write(`setup: missing ${m.bin} (${m.why})\n`)
+if (!isRoot || !isDebian) {
+  process.stderr.write(`setup: install them with:\n  sudo sh -c '${cmd}'\n`)
+  process.exit(1)
+}
+process.stdout.write(`setup: installing ${pkgs.join(' ')} (about a minute)\n`)
+try {
+  execFileSync('sh', ['-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'] })
+} catch {
+  process.stderr.write(`setup: the install failed; run it yourself:\n  ${cmd}\n`)
+  process.exit(1)
+}
+const still = missing.filter((n) => !has(n.bin))
+if (still.length > 0) {
+  process.stderr.write(`setup: still missing after install: ${still.map((s) => s.bin).join(', ')}\n`)
+  process.exit(1)
+}
+process.stdout.write('setup: done\n')
