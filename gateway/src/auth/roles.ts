@@ -1,0 +1,70 @@
+import type { Role } from '@doorstep/proto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { DoorstepError } from '../errors.js'
+import type { Principal, TokenStore } from './tokens.js'
+
+/**
+ * Who may call a route. Every route must declare it in `config.access`:
+ * a list of roles, `'device'` for units authenticating with their secret,
+ * or `'public'`. A route that declares nothing is refused to everyone, so a
+ * forgotten declaration fails closed.
+ */
+export type Access = readonly Role[] | 'public' | 'device'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access
+  }
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+}
+
+export const ROLES = {
+  all: ['admin', 'ops', 'investigator', 'owner'],
+  staff: ['admin', 'ops', 'investigator'],
+  fleet: ['admin', 'ops'],
+  admin: ['admin'],
+} as const satisfies Record<string, readonly Role[]>
+
+/** Reads a bearer token from the Authorization header or, for WebSockets in browsers, `?token=`. */
+export function bearerToken(req: FastifyRequest): string | null {
+  const h = req.headers.authorization
+  if (h?.startsWith('Bearer ')) return h.slice(7).trim()
+  const q = req.query as Record<string, unknown> | undefined
+  if (req.headers.upgrade && typeof q?.token === 'string') return q.token
+  return null
+}
+
+/** The dashboard's static files (routes made by @fastify/static, marked by `rootPath`) are public. */
+function accessOf(config: unknown): Access | undefined {
+  const c = config as { access?: Access; rootPath?: string } | undefined
+  return c?.access ?? (c?.rootPath !== undefined ? 'public' : undefined)
+}
+
+export const rolesPlugin = fp(
+  async (app: FastifyInstance, opts: { tokens: TokenStore }) => {
+    app.decorateRequest('principal', null)
+    // Fail at boot, not at request time, when a route forgets to say who may call it.
+    app.addHook('onRoute', (route) => {
+      if (accessOf(route.config) === undefined) {
+        throw new Error(`route ${String(route.method)} ${route.url} declares no config.access`)
+      }
+    })
+    app.addHook('onRequest', async (req) => {
+      // Unknown URLs have no route options; let the 404 handler answer.
+      if (req.routeOptions.url === undefined) return
+      const access = accessOf(req.routeOptions.config)
+      if (access === undefined) throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN', 'This route declares no access')
+      if (access === 'public' || access === 'device') return
+      const token = bearerToken(req)
+      if (!token) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED')
+      const principal = opts.tokens.resolve(token)
+      if (!principal) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED', 'The token is unknown or revoked')
+      if (!access.includes(principal.role)) throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN')
+      req.principal = principal
+    })
+  },
+  { name: 'doorstep-roles' },
+)

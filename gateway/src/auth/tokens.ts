@@ -1,0 +1,81 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import type { Role } from '@doorstep/proto'
+import { type Db, migrate } from '../db/sqlite.js'
+import { tokenDigest } from '../registry/secrets.js'
+
+const SCHEMA = [
+  `CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    digest TEXT NOT NULL UNIQUE,
+    owner_contact TEXT,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );`,
+]
+
+export interface Principal {
+  kind: 'person'
+  tokenId: number
+  name: string
+  role: Role
+  /** For `owner` tokens: the contact the owner's devices are registered under. */
+  ownerContact: string | null
+}
+
+/**
+ * People's API tokens. Only a sha256 digest is stored: tokens are 256 random
+ * bits, so a fast digest cannot be reversed, and lookups stay O(1).
+ */
+export class TokenStore {
+  readonly #db: Db
+  #bootstrapDigest: Buffer | null = null
+
+  constructor(db: Db) {
+    this.#db = db
+  }
+
+  load(): void {
+    migrate(this.#db, 'tokens', SCHEMA)
+  }
+
+  /** The admin token from config works without being stored. */
+  setBootstrapToken(token: string): void {
+    this.#bootstrapDigest = Buffer.from(tokenDigest(token), 'hex')
+  }
+
+  hasActiveAdmin(): boolean {
+    return (
+      this.#db.prepare("SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1").get() !==
+      undefined
+    )
+  }
+
+  issue(name: string, role: Role, ownerContact: string | null = null): { id: number; token: string } {
+    const token = `dst_${randomBytes(32).toString('base64url')}`
+    const info = this.#db
+      .prepare('INSERT INTO api_tokens (name, role, digest, owner_contact, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(name, role, tokenDigest(token), ownerContact, Date.now())
+    return { id: Number(info.lastInsertRowid), token }
+  }
+
+  revoke(id: number): boolean {
+    return (
+      this.#db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(Date.now(), id)
+        .changes === 1
+    )
+  }
+
+  resolve(token: string): Principal | null {
+    const digest = tokenDigest(token)
+    if (this.#bootstrapDigest && timingSafeEqual(Buffer.from(digest, 'hex'), this.#bootstrapDigest)) {
+      return { kind: 'person', tokenId: 0, name: 'bootstrap-admin', role: 'admin', ownerContact: null }
+    }
+    // The digest is the lookup key, so comparing it is not secret-dependent timing.
+    const row = this.#db
+      .prepare('SELECT id, name, role, owner_contact FROM api_tokens WHERE digest = ? AND revoked_at IS NULL')
+      .get(digest) as { id: number; name: string; role: Role; owner_contact: string | null } | undefined
+    return row ? { kind: 'person', tokenId: row.id, name: row.name, role: row.role, ownerContact: row.owner_contact } : null
+  }
+}

@@ -1,0 +1,40 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+
+export type Db = Database.Database
+
+/**
+ * Opens a SQLite database in WAL mode. `synchronous` is FULL where a commit
+ * must survive power loss (the spool); NORMAL elsewhere, which in WAL mode
+ * still survives a killed process.
+ */
+export function openDb(file: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}): Db {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true })
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`)
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+  return db
+}
+
+/**
+ * Each feature owns its tables and migrates them itself: `steps[i]` takes the
+ * feature's schema from version i to i+1. Versions are kept per feature, so
+ * features never edit one shared migration list.
+ */
+export function migrate(db: Db, feature: string, steps: readonly string[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_versions (feature TEXT PRIMARY KEY, version INTEGER NOT NULL)')
+  const row = db.prepare('SELECT version FROM schema_versions WHERE feature = ?').get(feature) as
+    | { version: number }
+    | undefined
+  const from = row?.version ?? 0
+  if (from >= steps.length) return
+  db.transaction(() => {
+    for (let v = from; v < steps.length; v++) db.exec(steps[v] as string)
+    db.prepare(
+      'INSERT INTO schema_versions (feature, version) VALUES (?, ?) ON CONFLICT(feature) DO UPDATE SET version = excluded.version',
+    ).run(feature, steps.length)
+  })()
+}

@@ -1,0 +1,41 @@
+/**
+ * Every error Doorstep shows a user has a stable code, an HTTP status and a
+ * message, all listed here once. The README documents each code; a test
+ * checks that it does.
+ */
+export const ERRORS = {
+  DOORSTEP_ERR_CONFIG: { status: 500, message: 'Invalid configuration' },
+  DOORSTEP_ERR_BAD_REQUEST: { status: 400, message: 'The request is not valid' },
+  DOORSTEP_ERR_UNAUTHENTICATED: { status: 401, message: 'A valid bearer token is required' },
+  DOORSTEP_ERR_FORBIDDEN: { status: 403, message: 'Your role may not do this' },
+  DOORSTEP_ERR_NOT_FOUND: { status: 404, message: 'Not found' },
+  DOORSTEP_ERR_DEVICE_EXISTS: { status: 409, message: 'A device with this id or serial already exists' },
+  DOORSTEP_ERR_IMPORT_INVALID: { status: 422, message: 'The import has invalid rows; nothing was imported' },
+  DOORSTEP_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The body is larger than allowed' },
+  DOORSTEP_ERR_UNSUPPORTED_MEDIA: { status: 415, message: 'This content type is not accepted here' },
+  DOORSTEP_ERR_INFLUX_UNAVAILABLE: { status: 503, message: 'InfluxDB is not answering' },
+  DOORSTEP_ERR_INFLUXD_START: { status: 500, message: 'The managed influxd could not be started' },
+  DOORSTEP_ERR_SPOOL_FULL: { status: 503, message: 'The ingest spool is full' },
+  DOORSTEP_ERR_SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down' },
+  DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export class DoorstepError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly details: unknown
+
+  constructor(code: ErrorCode, message?: string, details?: unknown, options?: { cause?: unknown }) {
+    super(message ?? ERRORS[code].message, options)
+    this.name = 'DoorstepError'
+    this.code = code
+    this.status = ERRORS[code].status
+    this.details = details
+  }
+}
+
+export function isDoorstepError(err: unknown): err is DoorstepError {
+  return err instanceof DoorstepError
+}

@@ -1,0 +1,55 @@
+import type { Alert, CommandAck, DeviceEvent, Heartbeat, Hello, LiveState } from '@doorstep/proto'
+import type { Logger } from './log.js'
+import type { DeviceRecord } from './registry/registry.js'
+
+/** Everything features tell each other. Payload types come from proto or the owning feature. */
+export interface BusEvents {
+  'device.connected': { deviceId: string; at: number }
+  'device.disconnected': { deviceId: string; at: number; reason: 'clean' | 'will' | 'socket' | 'takeover' }
+  'device.hello': { device: DeviceRecord; hello: Hello; at: number }
+  /** A validated heartbeat, after it was queued for InfluxDB. */
+  'device.heartbeat': { device: DeviceRecord; heartbeat: Heartbeat; at: number }
+  /** A validated event, after it is durable in the spool (never for a duplicate). */
+  'device.event': { device: DeviceRecord; event: DeviceEvent; at: number }
+  'device.cmdAck': { device: DeviceRecord; ack: CommandAck; at: number }
+  'presence.changed': { device: DeviceRecord; from: LiveState; to: LiveState; at: number; reason: string }
+  'alert.raised': Alert
+}
+
+type Listener<T> = (payload: T) => void
+
+/**
+ * A synchronous, typed event bus. Listeners run inline on the hot path, so
+ * they must be quick; a listener that throws is logged and does not stop the
+ * others or the sender.
+ */
+export class EventBus {
+  readonly #listeners = new Map<keyof BusEvents, Set<Listener<never>>>()
+  readonly #log: Logger
+
+  constructor(log: Logger) {
+    this.#log = log
+  }
+
+  on<K extends keyof BusEvents>(name: K, fn: Listener<BusEvents[K]>): () => void {
+    let set = this.#listeners.get(name)
+    if (!set) {
+      set = new Set()
+      this.#listeners.set(name, set)
+    }
+    set.add(fn as Listener<never>)
+    return () => set.delete(fn as Listener<never>)
+  }
+
+  emit<K extends keyof BusEvents>(name: K, payload: BusEvents[K]): void {
+    const set = this.#listeners.get(name)
+    if (!set) return
+    for (const fn of set) {
+      try {
+        ;(fn as Listener<BusEvents[K]>)(payload)
+      } catch (err) {
+        this.#log.error({ err, event: name }, 'bus listener failed')
+      }
+    }
+  }
+}

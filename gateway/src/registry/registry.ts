@@ -1,0 +1,36 @@
+import type { DeviceCreate, DeviceCredentials, ReleasePolicy } from '@doorstep/proto'
+
+/** A unit as the registry knows it. The secret hash never leaves the registry. */
+export interface DeviceRecord {
+  id: string
+  serial: string
+  district: number
+  address: string
+  ownerContact: string
+  lat: number
+  lon: number
+  model: string
+  firmware: string
+  setting: 'urban' | 'rural'
+  releasePolicy: ReleasePolicy
+  enabled: boolean
+  createdAt: number
+}
+
+/**
+ * What the gateway needs from a device registry. SQLite implements it on one
+ * machine; a shared store can implement it for several gateways.
+ */
+export interface DeviceRegistry {
+  create(input: DeviceCreate): Promise<DeviceCredentials>
+  /** All rows or none. Throws DOORSTEP_ERR_IMPORT_INVALID with per-row details. */
+  importMany(rows: readonly unknown[]): Promise<DeviceCredentials[]>
+  /** Fast, in-memory lookup: called once per message on the ingest path. */
+  get(id: string): DeviceRecord | undefined
+  list(filter: { district?: number | undefined }): DeviceRecord[]
+  count(): number
+  /** Resolves the record when the secret is right and the unit enabled, else null. */
+  authenticate(id: string, secret: string): Promise<DeviceRecord | null>
+  updateIdentity(id: string, model: string, firmware: string): void
+  setEnabled(id: string, enabled: boolean): void
+}

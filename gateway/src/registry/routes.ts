@@ -1,0 +1,77 @@
+import { DeviceCreate, DeviceId, DeviceListQuery, type DeviceView, LiveState } from '@doorstep/proto'
+import { parse as parseCsv } from 'csv-parse/sync'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { ROLES } from '../auth/roles.js'
+import { DoorstepError } from '../errors.js'
+import type { DeviceRecord, DeviceRegistry } from './registry.js'
+
+/** Live state is owned by presence; the registry routes only ask for it. */
+export interface LiveStateSource {
+  stateOf(id: string): { state: z.infer<typeof LiveState>; lastSeen: number | null; lastHeartbeat: Record<string, unknown> | null }
+}
+
+const IdParams = z.object({ id: DeviceId })
+const MAX_IMPORT_ROWS = 20_000
+
+/** CSV columns map to DeviceCreate fields; numbers and booleans arrive as text. */
+function csvRows(text: string): unknown[] {
+  const records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as Array<
+    Record<string, string>
+  >
+  return records.map((r) => ({
+    ...r,
+    district: r.district === undefined ? undefined : Number(r.district),
+    lat: r.lat === undefined ? undefined : Number(r.lat),
+    lon: r.lon === undefined ? undefined : Number(r.lon),
+    enabled: r.enabled === undefined || r.enabled === '' ? undefined : r.enabled === 'true' || r.enabled === '1',
+    id: r.id === '' ? undefined : r.id,
+  }))
+}
+
+export function toView(d: DeviceRecord, live: LiveStateSource): DeviceView {
+  return { ...d, ...live.stateOf(d.id) }
+}
+
+export async function registryRoutes(
+  app: FastifyInstance,
+  opts: { registry: DeviceRegistry; live: LiveStateSource },
+): Promise<void> {
+  const { registry, live } = opts
+
+  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 16 * 1024 * 1024 }, (_req, body, done) => {
+    try {
+      done(null, csvRows(body as string))
+    } catch (err) {
+      done(new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', `CSV could not be read: ${(err as Error).message}`), undefined)
+    }
+  })
+
+  app.post('/api/v1/devices', { config: { access: ROLES.fleet } }, async (req, reply) => {
+    const input = DeviceCreate.parse(req.body)
+    const creds = await registry.create(input)
+    req.log.info({ device: creds.id }, 'device provisioned')
+    return reply.status(201).send(creds)
+  })
+
+  app.post('/api/v1/devices/import', { config: { access: ROLES.fleet }, bodyLimit: 16 * 1024 * 1024 }, async (req, reply) => {
+    const rows = z.array(z.unknown()).max(MAX_IMPORT_ROWS).parse(req.body)
+    const created = await registry.importMany(rows)
+    req.log.info({ count: created.length }, 'devices imported')
+    return reply.status(201).send({ created })
+  })
+
+  app.get('/api/v1/devices/:id', { config: { access: ROLES.staff } }, async (req) => {
+    const { id } = IdParams.parse(req.params)
+    const d = registry.get(id)
+    if (!d) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${id}`)
+    return toView(d, live)
+  })
+
+  app.get('/api/v1/devices', { config: { access: ROLES.staff } }, async (req) => {
+    const q = DeviceListQuery.parse(req.query)
+    let views = registry.list({ district: q.district }).map((d) => toView(d, live))
+    if (q.state) views = views.filter((v) => v.state === q.state)
+    return { total: views.length, devices: views.slice(q.offset, q.offset + q.limit) }
+  })
+}

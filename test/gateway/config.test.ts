@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../gateway/src/config.js'
+
+describe('config', () => {
+  it('has sane defaults', () => {
+    const c = loadConfig({})
+    expect(c.host).toBe('127.0.0.1')
+    expect(c.mqttPort).toBe(1883)
+    expect(c.httpPort).toBe(8080)
+    expect(c.influx.url).toBeUndefined()
+    expect(c.influx.db).toBe('doorstep')
+    expect(Object.isFrozen(c) && Object.isFrozen(c.ingest)).toBe(true)
+  })
+
+  it('reports every bad variable at once, naming each and what is allowed', () => {
+    try {
+      loadConfig({ DOORSTEP_MQTT_PORT: 'abc', DOORSTEP_HTTP_PORT: '70000', DOORSTEP_LOG_LEVEL: 'loud' })
+      expect.unreachable()
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError)
+      const p = (err as ConfigError).problems
+      expect(p).toHaveLength(3)
+      expect(p.find((l) => l.startsWith('DOORSTEP_MQTT_PORT:'))).toBeDefined()
+      expect(p.find((l) => l.startsWith('DOORSTEP_HTTP_PORT:'))).toMatch(/65535/)
+      expect(p.find((l) => l.startsWith('DOORSTEP_LOG_LEVEL:'))).toMatch(/info/)
+    }
+  })
+
+  it('refuses unknown DOORSTEP_ variables (a typo must not be silently ignored)', () => {
+    expect(() => loadConfig({ DOORSTEP_MQTT_PROT: '1' })).toThrow(/DOORSTEP_MQTT_PROT: unknown setting/)
+  })
+
+  it('never echoes a value back (a token typed into the wrong variable stays secret)', () => {
+    const secret = 'short-secret'
+    try {
+      loadConfig({ DOORSTEP_ADMIN_TOKEN: secret })
+      expect.unreachable()
+    } catch (err) {
+      expect((err as Error).message).toContain('DOORSTEP_ADMIN_TOKEN')
+      expect((err as Error).message).not.toContain(secret)
+    }
+  })
+
+  it('accepts an InfluxDB URL and refuses other schemes', () => {
+    expect(loadConfig({ DOORSTEP_INFLUX_URL: 'http://10.0.0.5:8086' }).influx.url).toBe('http://10.0.0.5:8086')
+    expect(() => loadConfig({ DOORSTEP_INFLUX_URL: 'ftp://x' })).toThrow(ConfigError)
+  })
+})

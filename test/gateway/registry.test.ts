@@ -1,0 +1,80 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { openDb } from '../../gateway/src/db/sqlite.js'
+import { DoorstepError } from '../../gateway/src/errors.js'
+import { SqliteDeviceRegistry } from '../../gateway/src/registry/sqlite-registry.js'
+import { deviceRow } from '../helpers/devices.js'
+import { tempDir } from '../helpers/tmp.js'
+
+describe('SqliteDeviceRegistry', () => {
+  let tmp: ReturnType<typeof tempDir>
+  let registry: SqliteDeviceRegistry
+  let db: ReturnType<typeof openDb>
+
+  beforeEach(() => {
+    tmp = tempDir()
+    db = openDb(`${tmp.dir}/doorstep.db`)
+    registry = new SqliteDeviceRegistry(db)
+    registry.load()
+  })
+  afterEach(() => {
+    db.close()
+    tmp.cleanup()
+  })
+
+  it('creates a device and authenticates only its own secret', async () => {
+    const { id, secret } = await registry.create(deviceRow({ id: 'cam-a1' }))
+    expect(id).toBe('cam-a1')
+    expect(secret.length).toBeGreaterThanOrEqual(43)
+    expect((await registry.authenticate('cam-a1', secret))?.id).toBe('cam-a1')
+    expect(await registry.authenticate('cam-a1', `${secret}x`)).toBeNull()
+    expect(await registry.authenticate('cam-zz', secret)).toBeNull()
+    // Second time through the cache, both ways.
+    expect((await registry.authenticate('cam-a1', secret))?.id).toBe('cam-a1')
+    expect(await registry.authenticate('cam-a1', 'wrong')).toBeNull()
+  })
+
+  it('stores only a scrypt hash of the secret', async () => {
+    const { secret } = await registry.create(deviceRow({ id: 'cam-a2' }))
+    const row = db.prepare('SELECT secret_hash FROM devices WHERE id = ?').get('cam-a2') as { secret_hash: string }
+    expect(row.secret_hash.startsWith('scrypt$')).toBe(true)
+    expect(row.secret_hash).not.toContain(secret)
+  })
+
+  it('a disabled device cannot authenticate, even with a cached secret', async () => {
+    const { secret } = await registry.create(deviceRow({ id: 'cam-a3' }))
+    expect(await registry.authenticate('cam-a3', secret)).not.toBeNull()
+    registry.setEnabled('cam-a3', false)
+    expect(await registry.authenticate('cam-a3', secret)).toBeNull()
+  })
+
+  it('imports all rows or none, with per-row errors', async () => {
+    await registry.create(deviceRow({ id: 'cam-taken' }))
+    const rows = [deviceRow({ id: 'cam-b1' }), deviceRow({ id: 'cam-taken' }), { ...deviceRow(), district: 99 }]
+    const err = await registry.importMany(rows).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(DoorstepError)
+    const details = (err as DoorstepError).details as { errors: Array<{ row: number; field: string }> }
+    expect(details.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ row: 1, field: 'id' }),
+        expect.objectContaining({ row: 2, field: 'district' }),
+      ]),
+    )
+    expect(registry.get('cam-b1')).toBeUndefined()
+    expect(registry.count()).toBe(1)
+  })
+
+  it('imports a thousand rows with distinct secrets', async () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => deviceRow({ district: (i % 61) + 1 }))
+    const created = await registry.importMany(rows)
+    expect(created).toHaveLength(1000)
+    expect(new Set(created.map((c) => c.secret)).size).toBe(1000)
+    expect(registry.list({ district: 61 }).length).toBe(16)
+  })
+
+  it('keeps records across a reload (the in-memory view comes from the database)', async () => {
+    await registry.create(deviceRow({ id: 'cam-c1', district: 12 }))
+    const again = new SqliteDeviceRegistry(db)
+    again.load()
+    expect(again.get('cam-c1')?.district).toBe(12)
+  })
+})
