@@ -14,6 +14,7 @@ export const ERRORS = {
   DOORSTEP_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The body is larger than allowed' },
   DOORSTEP_ERR_UNSUPPORTED_MEDIA: { status: 415, message: 'This content type is not accepted here' },
   DOORSTEP_ERR_INFLUX_UNAVAILABLE: { status: 503, message: 'InfluxDB is not answering' },
+  DOORSTEP_ERR_INFLUX_REJECTED: { status: 500, message: 'InfluxDB refused the request as malformed' },
   DOORSTEP_ERR_INFLUXD_START: { status: 500, message: 'The managed influxd could not be started' },
   DOORSTEP_ERR_SPOOL_FULL: { status: 503, message: 'The ingest spool is full' },
   DOORSTEP_ERR_SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down' },
