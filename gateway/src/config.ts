@@ -59,7 +59,13 @@ export interface Config {
   adminToken: string | undefined
   logLevel: z.infer<typeof ENV_SCHEMA.DOORSTEP_LOG_LEVEL>
   prettyLogs: boolean
-  ingest: { batchSize: number; flushMs: number; queueMax: number; spoolMaxBytes: number; maxPayloadBytes: number }
+  ingest: {
+    batchSize: number
+    flushMs: number
+    queueMax: number
+    spoolMaxBytes: number
+    maxPayloadBytes: number
+  }
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
   admission: { connectRate: number }
   clips: { retentionDays: number; maxBytes: number; diskHighWatermarkPct: number }

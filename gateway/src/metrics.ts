@@ -8,8 +8,16 @@ export function createMetrics() {
   const registry = new Registry()
   const m = {
     registry,
-    connections: new Gauge({ name: 'doorstep_mqtt_connections', help: 'Connected MQTT clients', registers: [registry] }),
-    connects: new Counter({ name: 'doorstep_mqtt_connects_total', help: 'Accepted MQTT connections', registers: [registry] }),
+    connections: new Gauge({
+      name: 'doorstep_mqtt_connections',
+      help: 'Connected MQTT clients',
+      registers: [registry],
+    }),
+    connects: new Counter({
+      name: 'doorstep_mqtt_connects_total',
+      help: 'Accepted MQTT connections',
+      registers: [registry],
+    }),
     connectsRefused: new Counter({
       name: 'doorstep_mqtt_connects_refused_total',
       help: 'Refused MQTT connections by reason',
@@ -28,10 +36,26 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
-    duplicates: new Counter({ name: 'doorstep_events_duplicate_total', help: 'Retried events already stored', registers: [registry] }),
-    queueDepth: new Gauge({ name: 'doorstep_ingest_queue_points', help: 'Points held in memory for InfluxDB', registers: [registry] }),
-    spoolDepth: new Gauge({ name: 'doorstep_spool_rows', help: 'Rows in the on-disk spool', registers: [registry] }),
-    spoolBytes: new Gauge({ name: 'doorstep_spool_bytes', help: 'Bytes of line protocol in the spool', registers: [registry] }),
+    duplicates: new Counter({
+      name: 'doorstep_events_duplicate_total',
+      help: 'Retried events already stored',
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'doorstep_ingest_queue_points',
+      help: 'Points held in memory for InfluxDB',
+      registers: [registry],
+    }),
+    spoolDepth: new Gauge({
+      name: 'doorstep_spool_rows',
+      help: 'Rows in the on-disk spool',
+      registers: [registry],
+    }),
+    spoolBytes: new Gauge({
+      name: 'doorstep_spool_bytes',
+      help: 'Bytes of line protocol in the spool',
+      registers: [registry],
+    }),
     batchSize: new Histogram({
       name: 'doorstep_influx_batch_points',
       help: 'Points per InfluxDB write',
@@ -44,8 +68,21 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    writeErrors: new Counter({ name: 'doorstep_influx_write_errors_total', help: 'Failed InfluxDB writes', registers: [registry] }),
-    pointsWritten: new Counter({ name: 'doorstep_influx_points_total', help: 'Points written to InfluxDB', registers: [registry] }),
+    writesMaxConcurrent: new Gauge({
+      name: 'doorstep_influx_writes_max_concurrent',
+      help: 'Most InfluxDB writes in flight at once since start',
+      registers: [registry],
+    }),
+    writeErrors: new Counter({
+      name: 'doorstep_influx_write_errors_total',
+      help: 'Failed InfluxDB writes',
+      registers: [registry],
+    }),
+    pointsWritten: new Counter({
+      name: 'doorstep_influx_points_total',
+      help: 'Points written to InfluxDB',
+      registers: [registry],
+    }),
     alertsSent: new Counter({
       name: 'doorstep_alerts_total',
       help: 'Alerts raised, per kind',

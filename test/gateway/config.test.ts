@@ -42,7 +42,9 @@ describe('config', () => {
   })
 
   it('accepts an InfluxDB URL and refuses other schemes', () => {
-    expect(loadConfig({ DOORSTEP_INFLUX_URL: 'http://10.0.0.5:8086' }).influx.url).toBe('http://10.0.0.5:8086')
+    expect(loadConfig({ DOORSTEP_INFLUX_URL: 'http://10.0.0.5:8086' }).influx.url).toBe(
+      'http://10.0.0.5:8086',
+    )
     expect(() => loadConfig({ DOORSTEP_INFLUX_URL: 'ftp://x' })).toThrow(ConfigError)
   })
 })

@@ -35,7 +35,9 @@ describe('SqliteDeviceRegistry', () => {
 
   it('stores only a scrypt hash of the secret', async () => {
     const { secret } = await registry.create(deviceRow({ id: 'cam-a2' }))
-    const row = db.prepare('SELECT secret_hash FROM devices WHERE id = ?').get('cam-a2') as { secret_hash: string }
+    const row = db.prepare('SELECT secret_hash FROM devices WHERE id = ?').get('cam-a2') as {
+      secret_hash: string
+    }
     expect(row.secret_hash.startsWith('scrypt$')).toBe(true)
     expect(row.secret_hash).not.toContain(secret)
   })
@@ -49,7 +51,11 @@ describe('SqliteDeviceRegistry', () => {
 
   it('imports all rows or none, with per-row errors', async () => {
     await registry.create(deviceRow({ id: 'cam-taken' }))
-    const rows = [deviceRow({ id: 'cam-b1' }), deviceRow({ id: 'cam-taken' }), { ...deviceRow(), district: 99 }]
+    const rows = [
+      deviceRow({ id: 'cam-b1' }),
+      deviceRow({ id: 'cam-taken' }),
+      { ...deviceRow(), district: 99 },
+    ]
     const err = await registry.importMany(rows).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(DoorstepError)
     const details = (err as DoorstepError).details as { errors: Array<{ row: number; field: string }> }

@@ -16,7 +16,8 @@ import { describe, expect, it } from 'vitest'
 import type { z } from 'zod'
 
 const root = path.resolve(import.meta.dirname, '../../proto')
-const example = (name: string): unknown => JSON.parse(fs.readFileSync(path.join(root, 'examples', `${name}.json`), 'utf8'))
+const example = (name: string): unknown =>
+  JSON.parse(fs.readFileSync(path.join(root, 'examples', `${name}.json`), 'utf8'))
 
 const EXAMPLES: Record<string, z.ZodType> = {
   hello: Hello,

@@ -56,12 +56,14 @@ export const rolesPlugin = fp(
       // Unknown URLs have no route options; let the 404 handler answer.
       if (req.routeOptions.url === undefined) return
       const access = accessOf(req.routeOptions.config)
-      if (access === undefined) throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN', 'This route declares no access')
+      if (access === undefined)
+        throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN', 'This route declares no access')
       if (access === 'public' || access === 'device') return
       const token = bearerToken(req)
       if (!token) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED')
       const principal = opts.tokens.resolve(token)
-      if (!principal) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED', 'The token is unknown or revoked')
+      if (!principal)
+        throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED', 'The token is unknown or revoked')
       if (!access.includes(principal.role)) throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN')
       req.principal = principal
     })

@@ -47,23 +47,27 @@ export class TokenStore {
 
   hasActiveAdmin(): boolean {
     return (
-      this.#db.prepare("SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1").get() !==
-      undefined
+      this.#db
+        .prepare("SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1")
+        .get() !== undefined
     )
   }
 
   issue(name: string, role: Role, ownerContact: string | null = null): { id: number; token: string } {
     const token = `dst_${randomBytes(32).toString('base64url')}`
     const info = this.#db
-      .prepare('INSERT INTO api_tokens (name, role, digest, owner_contact, created_at) VALUES (?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO api_tokens (name, role, digest, owner_contact, created_at) VALUES (?, ?, ?, ?, ?)',
+      )
       .run(name, role, tokenDigest(token), ownerContact, Date.now())
     return { id: Number(info.lastInsertRowid), token }
   }
 
   revoke(id: number): boolean {
     return (
-      this.#db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(Date.now(), id)
-        .changes === 1
+      this.#db
+        .prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+        .run(Date.now(), id).changes === 1
     )
   }
 
@@ -76,6 +80,8 @@ export class TokenStore {
     const row = this.#db
       .prepare('SELECT id, name, role, owner_contact FROM api_tokens WHERE digest = ? AND revoked_at IS NULL')
       .get(digest) as { id: number; name: string; role: Role; owner_contact: string | null } | undefined
-    return row ? { kind: 'person', tokenId: row.id, name: row.name, role: row.role, ownerContact: row.owner_contact } : null
+    return row
+      ? { kind: 'person', tokenId: row.id, name: row.name, role: row.role, ownerContact: row.owner_contact }
+      : null
   }
 }

@@ -1,4 +1,4 @@
-import type { DeviceCreate, DeviceCredentials, ReleasePolicy } from '@doorstep/proto'
+import type { DeviceCreateInput, DeviceCredentials, ReleasePolicy } from '@doorstep/proto'
 
 /** A unit as the registry knows it. The secret hash never leaves the registry. */
 export interface DeviceRecord {
@@ -22,7 +22,8 @@ export interface DeviceRecord {
  * machine; a shared store can implement it for several gateways.
  */
 export interface DeviceRegistry {
-  create(input: DeviceCreate): Promise<DeviceCredentials>
+  /** Validates the input itself: callers may pass raw rows. */
+  create(input: DeviceCreateInput): Promise<DeviceCredentials>
   /** All rows or none. Throws DOORSTEP_ERR_IMPORT_INVALID with per-row details. */
   importMany(rows: readonly unknown[]): Promise<DeviceCredentials[]>
   /** Fast, in-memory lookup: called once per message on the ingest path. */

@@ -1,4 +1,4 @@
-import { DeviceCreate, DeviceId, DeviceListQuery, type DeviceView, LiveState } from '@doorstep/proto'
+import { DeviceCreate, DeviceId, DeviceListQuery, type DeviceView, type LiveState } from '@doorstep/proto'
 import { parse as parseCsv } from 'csv-parse/sync'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -8,7 +8,11 @@ import type { DeviceRecord, DeviceRegistry } from './registry.js'
 
 /** Live state is owned by presence; the registry routes only ask for it. */
 export interface LiveStateSource {
-  stateOf(id: string): { state: z.infer<typeof LiveState>; lastSeen: number | null; lastHeartbeat: Record<string, unknown> | null }
+  stateOf(id: string): {
+    state: z.infer<typeof LiveState>
+    lastSeen: number | null
+    lastHeartbeat: Record<string, unknown> | null
+  }
 }
 
 const IdParams = z.object({ id: DeviceId })
@@ -24,7 +28,8 @@ function csvRows(text: string): unknown[] {
     district: r.district === undefined ? undefined : Number(r.district),
     lat: r.lat === undefined ? undefined : Number(r.lat),
     lon: r.lon === undefined ? undefined : Number(r.lon),
-    enabled: r.enabled === undefined || r.enabled === '' ? undefined : r.enabled === 'true' || r.enabled === '1',
+    enabled:
+      r.enabled === undefined || r.enabled === '' ? undefined : r.enabled === 'true' || r.enabled === '1',
     id: r.id === '' ? undefined : r.id,
   }))
 }
@@ -39,13 +44,20 @@ export async function registryRoutes(
 ): Promise<void> {
   const { registry, live } = opts
 
-  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 16 * 1024 * 1024 }, (_req, body, done) => {
-    try {
-      done(null, csvRows(body as string))
-    } catch (err) {
-      done(new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', `CSV could not be read: ${(err as Error).message}`), undefined)
-    }
-  })
+  app.addContentTypeParser(
+    'text/csv',
+    { parseAs: 'string', bodyLimit: 16 * 1024 * 1024 },
+    (_req, body, done) => {
+      try {
+        done(null, csvRows(body as string))
+      } catch (err) {
+        done(
+          new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', `CSV could not be read: ${(err as Error).message}`),
+          undefined,
+        )
+      }
+    },
+  )
 
   app.post('/api/v1/devices', { config: { access: ROLES.fleet } }, async (req, reply) => {
     const input = DeviceCreate.parse(req.body)
@@ -54,12 +66,16 @@ export async function registryRoutes(
     return reply.status(201).send(creds)
   })
 
-  app.post('/api/v1/devices/import', { config: { access: ROLES.fleet }, bodyLimit: 16 * 1024 * 1024 }, async (req, reply) => {
-    const rows = z.array(z.unknown()).max(MAX_IMPORT_ROWS).parse(req.body)
-    const created = await registry.importMany(rows)
-    req.log.info({ count: created.length }, 'devices imported')
-    return reply.status(201).send({ created })
-  })
+  app.post(
+    '/api/v1/devices/import',
+    { config: { access: ROLES.fleet }, bodyLimit: 16 * 1024 * 1024 },
+    async (req, reply) => {
+      const rows = z.array(z.unknown()).max(MAX_IMPORT_ROWS).parse(req.body)
+      const created = await registry.importMany(rows)
+      req.log.info({ count: created.length }, 'devices imported')
+      return reply.status(201).send({ created })
+    },
+  )
 
   app.get('/api/v1/devices/:id', { config: { access: ROLES.staff } }, async (req) => {
     const { id } = IdParams.parse(req.params)

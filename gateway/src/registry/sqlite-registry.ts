@@ -1,5 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { DeviceCreate, type DeviceCredentials, type ImportRowError } from '@doorstep/proto'
+import {
+  DeviceCreate,
+  type DeviceCreateInput,
+  type DeviceCredentials,
+  type ImportRowError,
+} from '@doorstep/proto'
 import { type Db, migrate } from '../db/sqlite.js'
 import { DoorstepError } from '../errors.js'
 import type { DeviceRecord, DeviceRegistry } from './registry.js'
@@ -86,7 +91,7 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
     }
   }
 
-  async create(input: DeviceCreate): Promise<DeviceCredentials> {
+  async create(input: DeviceCreateInput): Promise<DeviceCredentials> {
     const [creds] = await this.#insert([DeviceCreate.parse(input)])
     return creds as DeviceCredentials
   }

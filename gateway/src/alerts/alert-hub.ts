@@ -1,0 +1,61 @@
+import type { Alert } from '@doorstep/proto'
+import type { EventBus } from '../event-bus.js'
+import type { Metrics } from '../metrics.js'
+
+export type AlertDraft = Omit<Alert, 'id' | 'at' | 'count'> & { count?: number; at?: number }
+
+/**
+ * Numbers alerts, keeps the newest `capacity` in a ring for clients that
+ * reconnect, and tells subscribers. Subscribers are called synchronously and
+ * must only queue: the hub is reached from the ingest path.
+ */
+export class AlertHub {
+  readonly #ring: Array<Alert | undefined>
+  readonly #bus: EventBus
+  readonly #metrics: Metrics
+  #lastId = 0
+  readonly #subscribers = new Set<(a: Alert) => void>()
+
+  constructor(bus: EventBus, metrics: Metrics, capacity = 10_000) {
+    this.#ring = new Array(capacity)
+    this.#bus = bus
+    this.#metrics = metrics
+  }
+
+  get lastId(): number {
+    return this.#lastId
+  }
+
+  raise(draft: AlertDraft): Alert {
+    const alert: Alert = { ...draft, id: ++this.#lastId, at: draft.at ?? Date.now(), count: draft.count ?? 1 }
+    this.#ring[alert.id % this.#ring.length] = alert
+    this.#metrics.alertsSent.inc({ kind: alert.kind })
+    for (const s of this.#subscribers) s(alert)
+    this.#bus.emit('alert.raised', alert)
+    return alert
+  }
+
+  subscribe(fn: (a: Alert) => void): () => void {
+    this.#subscribers.add(fn)
+    return () => this.#subscribers.delete(fn)
+  }
+
+  /**
+   * Alerts after `afterId`, oldest first. `gap` is true when some of them
+   * already left the ring: the client must refetch state instead.
+   */
+  since(afterId: number): { alerts: Alert[]; gap: boolean } {
+    const oldestHeld = Math.max(1, this.#lastId - this.#ring.length + 1)
+    const from = Math.max(afterId + 1, oldestHeld)
+    const alerts: Alert[] = []
+    for (let id = from; id <= this.#lastId; id++) {
+      const a = this.#ring[id % this.#ring.length]
+      if (a && a.id === id) alerts.push(a)
+    }
+    return { alerts, gap: afterId + 1 < oldestHeld && afterId < this.#lastId }
+  }
+
+  recent(limit: number): Alert[] {
+    return this.since(Math.max(0, this.#lastId - limit)).alerts
+  }
+}

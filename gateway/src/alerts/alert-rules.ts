@@ -1,0 +1,131 @@
+import type { AlertKind } from '@doorstep/proto'
+import type { Config } from '../config.js'
+import type { EventBus } from '../event-bus.js'
+import type { Feature } from '../feature.js'
+import type { AlertHub } from './alert-hub.js'
+
+const EVENT_SEVERITY = {
+  motion: 'info',
+  person: 'warning',
+  vehicle: 'info',
+  sound: 'info',
+  tamper: 'critical',
+} as const
+
+/**
+ * Turns what happens in the fleet into alerts: detections at their start,
+ * tamper, presence changes, and heartbeats that cross into low storage or
+ * stop recording (raised once on the change, not on every heartbeat).
+ * A unit that chatters is folded: within `foldMs` repeats of the same kind
+ * from the same unit are counted into the next alert instead of each being sent.
+ */
+export class AlertRules implements Feature {
+  readonly name = 'alert-rules'
+  readonly #bus: EventBus
+  readonly #hub: AlertHub
+  readonly #cfg: Config
+  readonly #foldMs: number
+  #off: Array<() => void> = []
+  readonly #lowStorage = new Set<string>()
+  readonly #notRecording = new Set<string>()
+  readonly #fold = new Map<string, { last: number; folded: number }>()
+
+  constructor(deps: { bus: EventBus; hub: AlertHub; config: Config; foldMs?: number }) {
+    this.#bus = deps.bus
+    this.#hub = deps.hub
+    this.#cfg = deps.config
+    this.#foldMs = deps.foldMs ?? 30_000
+  }
+
+  start(): void {
+    this.#off = [
+      this.#bus.on('device.event', ({ device, event, at }) => {
+        if (event.phase !== 'start') return
+        this.#raise(
+          device.id,
+          device.district,
+          event.kind,
+          at,
+          EVENT_SEVERITY[event.kind],
+          event.eventId,
+          `${event.kind} at ${device.address} (score ${event.score.toFixed(2)})`,
+        )
+      }),
+      this.#bus.on('presence.changed', ({ device, to, at, reason }) => {
+        if (to === 'unknown') return
+        const severity = to === 'online' ? 'info' : 'warning'
+        this.#raise(device.id, device.district, to, at, severity, undefined, `${device.id} ${to} (${reason})`)
+      }),
+      this.#bus.on('device.heartbeat', ({ device, heartbeat: hb, at }) => {
+        const low = (hb.storageFreeMb / hb.storageTotalMb) * 100 < this.#cfg.presence.lowStoragePct
+        if (this.#edge(this.#lowStorage, device.id, low)) {
+          this.#raise(
+            device.id,
+            device.district,
+            'low-storage',
+            at,
+            'warning',
+            undefined,
+            `${device.id} storage ${Math.round(hb.storageFreeMb)} MiB free`,
+          )
+        }
+        if (this.#edge(this.#notRecording, device.id, !hb.recording)) {
+          this.#raise(
+            device.id,
+            device.district,
+            'not-recording',
+            at,
+            'warning',
+            undefined,
+            `${device.id} stopped recording`,
+          )
+        }
+      }),
+    ]
+  }
+
+  stop(): void {
+    for (const off of this.#off) off()
+    this.#off = []
+  }
+
+  /** True when `on` turns on for the unit; the set remembers it until it turns off. */
+  #edge(set: Set<string>, id: string, on: boolean): boolean {
+    if (on && !set.has(id)) {
+      set.add(id)
+      return true
+    }
+    if (!on) set.delete(id)
+    return false
+  }
+
+  #raise(
+    deviceId: string,
+    district: number,
+    kind: AlertKind,
+    at: number,
+    severity: 'info' | 'warning' | 'critical',
+    eventId: string | undefined,
+    message: string,
+  ): void {
+    const key = `${deviceId}:${kind}`
+    const f = this.#fold.get(key)
+    if (f && at - f.last < this.#foldMs) {
+      f.folded++
+      return
+    }
+    const count = 1 + (f?.folded ?? 0)
+    this.#fold.set(key, { last: at, folded: 0 })
+    if (this.#fold.size > 50_000) this.#fold.clear()
+    this.#hub.raise({
+      kind,
+      severity,
+      deviceId,
+      district,
+      count,
+      message,
+      ...(eventId ? { eventId } : {}),
+      at,
+    })
+  }
+}

@@ -1,0 +1,216 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { AlertHub } from './alerts/alert-hub.js'
+import { AlertRules } from './alerts/alert-rules.js'
+import { alertsRoute } from './alerts/ws-route.js'
+import { TokenStore } from './auth/tokens.js'
+import type { Config } from './config.js'
+import { type Db, openDb } from './db/sqlite.js'
+import { EventBus } from './event-bus.js'
+import type { Feature } from './feature.js'
+import { opsRoutes } from './http/ops-routes.js'
+import { buildHttp } from './http/server.js'
+import { InfluxStore } from './influx/influx-store.js'
+import { ManagedInfluxd } from './influx/managed-influxd.js'
+import { Ingest } from './ingest/ingest.js'
+import { createLogger, type Logger } from './log.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { MqttBroker } from './mqtt/broker.js'
+import { Presence } from './presence/presence.js'
+import { registryRoutes } from './registry/routes.js'
+import { SqliteDeviceRegistry } from './registry/sqlite-registry.js'
+
+export interface GatewayOptions {
+  log?: Logger
+  /** Called once with a generated admin token (no DOORSTEP_ADMIN_TOKEN and no admin yet). */
+  onAdminToken?: (token: string) => void
+}
+
+/**
+ * The whole gateway, wired in one place. Construction does nothing;
+ * `start()` opens the database, InfluxDB, the MQTT and HTTP ports in order;
+ * `stop()` closes them in reverse, flushing what ingest holds.
+ */
+export class Gateway {
+  readonly config: Readonly<Config>
+  readonly log: Logger
+  readonly metrics: Metrics
+  readonly bus: EventBus
+  readonly hub: AlertHub
+  #opts: GatewayOptions
+  #db: Db | null = null
+  #registry: SqliteDeviceRegistry | null = null
+  #tokens: TokenStore | null = null
+  #influxd: ManagedInfluxd | null = null
+  #influx: InfluxStore | null = null
+  #ingest: Ingest | null = null
+  #presence: Presence | null = null
+  #broker: MqttBroker | null = null
+  #http: FastifyInstance | null = null
+  #started: Feature[] = []
+  #schemaRetry: NodeJS.Timeout | null = null
+
+  constructor(config: Readonly<Config>, opts: GatewayOptions = {}) {
+    this.config = config
+    this.#opts = opts
+    this.log = opts.log ?? createLogger(config.logLevel)
+    this.metrics = createMetrics()
+    this.bus = new EventBus(this.log)
+    this.hub = new AlertHub(this.bus, this.metrics)
+  }
+
+  get registry(): SqliteDeviceRegistry {
+    return must(this.#registry, 'registry')
+  }
+  get tokens(): TokenStore {
+    return must(this.#tokens, 'tokens')
+  }
+  get ingest(): Ingest {
+    return must(this.#ingest, 'ingest')
+  }
+  get presence(): Presence {
+    return must(this.#presence, 'presence')
+  }
+  get broker(): MqttBroker {
+    return must(this.#broker, 'broker')
+  }
+  get http(): FastifyInstance {
+    return must(this.#http, 'http')
+  }
+  get influx(): InfluxStore | null {
+    return this.#influx
+  }
+  get db(): Db {
+    return must(this.#db, 'db')
+  }
+  get mqttUrl(): string {
+    return `mqtt://${this.config.host}:${this.broker.port}`
+  }
+  get httpUrl(): string {
+    const a = this.http.server.address()
+    const port = a && typeof a === 'object' ? a.port : this.config.httpPort
+    return `http://${this.config.host}:${port}`
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config
+    fs.mkdirSync(cfg.dataDir, { recursive: true })
+    const db = openDb(path.join(cfg.dataDir, 'doorstep.db'))
+    this.#db = db
+    const registry = new SqliteDeviceRegistry(db)
+    registry.load()
+    this.#registry = registry
+    const tokens = new TokenStore(db)
+    tokens.load()
+    this.#tokens = tokens
+    this.#bootstrapAdmin(tokens)
+
+    await this.#startInflux()
+    const influx = must(this.#influx, 'influx')
+
+    const ingest = new Ingest({
+      config: cfg,
+      registry,
+      bus: this.bus,
+      log: this.log,
+      metrics: this.metrics,
+      sink: influx,
+    })
+    this.#ingest = ingest
+    const presence = new Presence({
+      config: cfg,
+      bus: this.bus,
+      registry,
+      writeLine: (l) => ingest.writeLine(l),
+    })
+    this.#presence = presence
+    const rules = new AlertRules({ bus: this.bus, hub: this.hub, config: cfg })
+    const broker = new MqttBroker({
+      config: cfg,
+      registry,
+      ingest,
+      bus: this.bus,
+      log: this.log,
+      metrics: this.metrics,
+    })
+    this.#broker = broker
+    for (const f of [ingest, presence, rules, broker] as Feature[]) {
+      await f.start()
+      this.#started.push(f)
+    }
+
+    const app = await buildHttp({ log: this.log, tokens })
+    await app.register(registryRoutes, { registry, live: presence })
+    await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
+    await app.register(alertsRoute, { hub: this.hub })
+    await app.listen({ host: cfg.host, port: cfg.httpPort })
+    this.#http = app
+    this.log.info({ http: this.httpUrl, mqtt: this.mqttUrl }, 'gateway ready')
+  }
+
+  /** Graceful: stop taking traffic, flush ingest, close InfluxDB and the database. */
+  async stop(): Promise<void> {
+    if (this.#schemaRetry) clearTimeout(this.#schemaRetry)
+    await this.#http?.close()
+    this.#http = null
+    for (const f of this.#started.reverse()) {
+      try {
+        await f.stop()
+      } catch (err) {
+        this.log.error({ err, feature: f.name }, 'feature failed to stop')
+      }
+    }
+    this.#started = []
+    await this.#influxd?.stop()
+    this.#influxd = null
+    this.#db?.close()
+    this.#db = null
+  }
+
+  #bootstrapAdmin(tokens: TokenStore): void {
+    if (this.config.adminToken) {
+      tokens.setBootstrapToken(this.config.adminToken)
+      return
+    }
+    if (tokens.hasActiveAdmin()) return
+    const { token } = tokens.issue('bootstrap-admin', 'admin')
+    if (this.#opts.onAdminToken) this.#opts.onAdminToken(token)
+    else process.stdout.write(`\nAdmin token (shown once, store it now): ${token}\n\n`)
+  }
+
+  async #startInflux(): Promise<void> {
+    const cfg = this.config
+    let url = cfg.influx.url
+    if (!url) {
+      this.#influxd = new ManagedInfluxd({
+        dataDir: path.join(cfg.dataDir, 'influxdb'),
+        bin: cfg.influx.influxdBin,
+        log: this.log,
+      })
+      url = await this.#influxd.start()
+      this.log.info({ url }, 'managed influxd started')
+    }
+    const influx = new InfluxStore({ url, db: cfg.influx.db, log: this.log })
+    this.#influx = influx
+    // An external InfluxDB that is down at start must not stop ingest: the spool takes the traffic.
+    const ensure = async (delay: number): Promise<void> => {
+      try {
+        await influx.ensureSchema()
+      } catch (err) {
+        this.log.warn(
+          { err: (err as Error).message, retryInMs: delay },
+          'InfluxDB schema not ready; retrying',
+        )
+        this.#schemaRetry = setTimeout(() => void ensure(Math.min(delay * 2, 30_000)), delay)
+        this.#schemaRetry.unref()
+      }
+    }
+    await ensure(1000)
+  }
+}
+
+function must<T>(v: T | null, what: string): T {
+  if (v === null) throw new Error(`gateway is not started (${what})`)
+  return v
+}

@@ -1,0 +1,38 @@
+import type { ErrorBody } from '@doorstep/proto'
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { ZodError } from 'zod'
+import { DoorstepError } from '../errors.js'
+
+/** Turns any thrown error into the one error envelope, never a stack trace. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | DoorstepError | ZodError, req, reply) => {
+    let e: DoorstepError
+    if (err instanceof DoorstepError) e = err
+    else if (err instanceof ZodError) {
+      e = new DoorstepError(
+        'DOORSTEP_ERR_BAD_REQUEST',
+        err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '),
+        { issues: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+      )
+    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      e = new DoorstepError('DOORSTEP_ERR_PAYLOAD_TOO_LARGE')
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      e = new DoorstepError('DOORSTEP_ERR_UNSUPPORTED_MEDIA')
+    else if (typeof err.statusCode === 'number' && err.statusCode < 500) {
+      e = new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', err.message)
+    } else {
+      req.log.error({ err }, 'unhandled error')
+      e = new DoorstepError('DOORSTEP_ERR_INTERNAL')
+    }
+    if (e.status >= 500 && e.code !== 'DOORSTEP_ERR_INTERNAL') req.log.warn({ code: e.code }, e.message)
+    const body: ErrorBody = { error: { code: e.code, message: e.message } }
+    if (e.details !== undefined) body.error.details = e.details
+    return reply.status(e.status).send(body)
+  })
+  app.setNotFoundHandler((req, reply) => {
+    const body: ErrorBody = {
+      error: { code: 'DOORSTEP_ERR_NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}` },
+    }
+    return reply.status(404).send(body)
+  })
+}

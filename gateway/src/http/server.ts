@@ -1,0 +1,42 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
+import fastifyWebsocket from '@fastify/websocket'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import { rolesPlugin } from '../auth/roles.js'
+import type { TokenStore } from '../auth/tokens.js'
+import type { Logger } from '../log.js'
+import { installErrorHandler } from './error-handler.js'
+
+export const DASHBOARD_DIST = path.resolve(fileURLToPath(import.meta.url), '../../../../dashboard/dist')
+
+/**
+ * Builds the HTTP app without listening, so tests can `inject()` into it.
+ * Features add their own route plugins to the returned instance.
+ */
+export async function buildHttp(opts: {
+  log: Logger
+  tokens: TokenStore
+  bodyLimit?: number
+}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.log.child({ feature: 'http' }) as FastifyBaseLogger,
+    // Per-request lines would drown the log at fleet scale; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    trustProxy: false,
+  })
+  installErrorHandler(app)
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
+  await app.register(rolesPlugin, { tokens: opts.tokens })
+  if (fs.existsSync(path.join(DASHBOARD_DIST, 'index.html'))) {
+    // No wildcard: each file becomes its own route, marked by @fastify/static with `rootPath` (public).
+    await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/', wildcard: false })
+  } else {
+    app.get('/', { config: { access: 'public' } }, async (_req, reply) =>
+      reply.type('text/plain').send('The dashboard is not built. Run: npm run build:dashboard\n'),
+    )
+  }
+  return app
+}

@@ -1,0 +1,302 @@
+import { isDoorstepError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import type { Spool, SpoolRow } from './spool.js'
+
+/** Where batches go; InfluxStore implements it. `rp` '' means the database's default policy. */
+export interface LineSink {
+  writeLines(body: string, rp?: string): Promise<void>
+}
+
+/** One InfluxDB write: lines bound for one retention policy. */
+interface Batch {
+  rp: string
+  /** Lines only in memory (heartbeats, presence). */
+  loose: string[]
+  /** Lines already durable in the spool (events). */
+  spooled: SpoolRow[]
+}
+
+const isRejection = (err: unknown): boolean =>
+  isDoorstepError(err) && err.code === 'DOORSTEP_ERR_INFLUX_REJECTED'
+
+const size = (b: Batch): number => b.loose.length + b.spooled.length
+
+function body(b: Batch): string {
+  const parts = b.loose.slice()
+  for (const r of b.spooled) parts.push(r.line)
+  return parts.join('\n')
+}
+
+export interface BatchWriterOptions {
+  batchSize: number
+  flushMs: number
+  /** Points in memory before `enqueue` asks the caller to wait. */
+  queueMax: number
+  /** InfluxDB writes in flight at once. */
+  concurrency?: number
+  retryMinMs?: number
+  retryMaxMs?: number
+}
+
+/**
+ * batch → write: the last stages of the pipeline. Points collect in memory,
+ * one batch per retention policy, and go to InfluxDB cut on size or after
+ * `flushMs`. Memory is bounded: past `queueMax`, `enqueue` returns a promise
+ * that resolves when there is room, and the MQTT layer stops reading that
+ * socket meanwhile.
+ *
+ * When a write fails, the writer turns to the spool: what it held goes to
+ * disk, new points follow them there, and the spool is replayed in order,
+ * with backoff, until it is empty. Events are in the spool from the start, so
+ * for them the spool alone is the truth.
+ */
+export class BatchWriter {
+  readonly #sink: LineSink
+  readonly #spool: Spool
+  readonly #log: Logger
+  readonly #metrics: Metrics
+  readonly #o: Required<BatchWriterOptions>
+  readonly #filling = new Map<string, Batch>()
+  #ready: Batch[] = []
+  #queued = 0
+  #inFlight = 0
+  #maxInFlight = 0
+  #timer: NodeJS.Timeout | null = null
+  #waiters: Array<() => void> = []
+  #backlog = false
+  #replay: Promise<void> | null = null
+  #wake: (() => void) | null = null
+  #stopped = false
+  #idle: Array<() => void> = []
+
+  constructor(sink: LineSink, spool: Spool, log: Logger, metrics: Metrics, opts: BatchWriterOptions) {
+    this.#sink = sink
+    this.#spool = spool
+    this.#log = log
+    this.#metrics = metrics
+    this.#o = { concurrency: 2, retryMinMs: 250, retryMaxMs: 10_000, ...opts }
+  }
+
+  /** Replays whatever a previous run left in the spool. */
+  start(): void {
+    this.#stopped = false
+    if (this.#spool.rows > 0) {
+      this.#log.info({ rows: this.#spool.rows }, 'replaying spool left by the previous run')
+      this.#enterBacklog()
+    }
+  }
+
+  get queued(): number {
+    return this.#queued
+  }
+
+  get backlog(): boolean {
+    return this.#backlog
+  }
+
+  /**
+   * Queues one line for retention policy `rp`. `row` is set for lines already
+   * durable in the spool. Returns a promise only when memory is full: the
+   * caller waits on it.
+   */
+  enqueue(line: string, rp: string, row?: SpoolRow): Promise<void> | undefined {
+    if (this.#backlog) {
+      // The spool is being replayed; keep order by adding behind it.
+      if (!row) this.#spool.appendLines(rp, [line])
+      return undefined
+    }
+    let b = this.#filling.get(rp)
+    if (!b) {
+      b = { rp, loose: [], spooled: [] }
+      this.#filling.set(rp, b)
+    }
+    if (row) b.spooled.push(row)
+    else b.loose.push(line)
+    this.#queued++
+    if (size(b) >= this.#o.batchSize) this.#cut()
+    else if (!this.#timer) this.#timer = setTimeout(() => this.#cut(), this.#o.flushMs)
+    if (this.#queued >= this.#o.queueMax) return new Promise((resolve) => this.#waiters.push(resolve))
+    return undefined
+  }
+
+  /** Writes everything held in memory; with InfluxDB away, it ends up in the spool instead. */
+  async flush(): Promise<void> {
+    this.#cut()
+    if (this.#inFlight === 0 && this.#ready.length === 0) return
+    await new Promise<void>((resolve) => this.#idle.push(resolve))
+  }
+
+  /** Flushes, then ends a replay in progress; what is left stays in the spool for the next start. */
+  async stop(): Promise<void> {
+    await this.flush()
+    this.#stopped = true
+    if (this.#backlog) this.#spillMemory()
+    this.#wake?.()
+    await this.#replay
+  }
+
+  #cut(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+    }
+    for (const [rp, b] of this.#filling) {
+      if (size(b) === 0) continue
+      this.#ready.push(b)
+      this.#filling.set(rp, { rp, loose: [], spooled: [] })
+    }
+    this.#pump()
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#o.concurrency && this.#ready.length > 0 && !this.#backlog) {
+      const batch = this.#ready.shift() as Batch
+      this.#inFlight++
+      this.#noteConcurrency()
+      void this.#write(batch)
+    }
+    this.#metrics.queueDepth.set(this.#queued)
+    if (this.#inFlight === 0 && this.#ready.length === 0) {
+      const idle = this.#idle
+      this.#idle = []
+      for (const f of idle) f()
+    }
+  }
+
+  async #write(batch: Batch): Promise<void> {
+    const t0 = performance.now()
+    const n = size(batch)
+    try {
+      await this.#sink.writeLines(body(batch), batch.rp)
+      this.#metrics.writeLatency.observe((performance.now() - t0) / 1000)
+      this.#metrics.batchSize.observe(n)
+      this.#metrics.pointsWritten.inc(n)
+      if (batch.spooled.length > 0) this.#spool.markDelivered(batch.spooled)
+    } catch (err) {
+      this.#metrics.writeErrors.inc()
+      if (isRejection(err)) this.#drop(batch.spooled, n, err)
+      else {
+        this.#log.warn({ err: (err as Error).message, points: n }, 'InfluxDB write failed; spooling')
+        this.#spillBatch(batch)
+        this.#enterBacklog()
+      }
+    } finally {
+      this.#inFlight--
+      this.#queued -= n
+      this.#release()
+      this.#pump()
+    }
+  }
+
+  /**
+   * InfluxDB refused the batch as malformed: retrying cannot help, and a
+   * poison batch must not hold the spool forever. It is logged and dropped.
+   */
+  #drop(rows: readonly SpoolRow[], n: number, err: unknown): void {
+    this.#log.error({ err: (err as Error).message, points: n }, 'InfluxDB rejected a batch; dropped')
+    if (rows.length > 0) this.#spool.markDelivered(rows)
+  }
+
+  /** The bench checks this stays small: more writes at once only make influxd thrash. */
+  #noteConcurrency(): void {
+    const now = this.#inFlight + (this.#replay ? 1 : 0)
+    if (now > this.#maxInFlight) {
+      this.#maxInFlight = now
+      this.#metrics.writesMaxConcurrent.set(now)
+    }
+  }
+
+  #spillBatch(batch: Batch): void {
+    if (batch.loose.length > 0) this.#spool.appendLines(batch.rp, batch.loose)
+  }
+
+  /** Moves every point held in memory to the spool (events are there already). */
+  #spillMemory(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+    }
+    const all = [...this.#ready, ...this.#filling.values()]
+    this.#ready = []
+    this.#filling.clear()
+    for (const b of all) {
+      this.#spillBatch(b)
+      this.#queued -= size(b)
+    }
+    this.#release()
+  }
+
+  #enterBacklog(): void {
+    if (!this.#backlog) {
+      this.#backlog = true
+      this.#spillMemory()
+    }
+    if (!this.#replay && !this.#stopped) {
+      this.#replay = this.#replayLoop().finally(() => {
+        this.#replay = null
+        this.#pump()
+      })
+    }
+  }
+
+  /** Writes the spool oldest first, one retention policy group at a time, until it is empty. */
+  async #replayLoop(): Promise<void> {
+    let delay = this.#o.retryMinMs
+    while (!this.#stopped) {
+      // Delivered rows are deleted before the read, so this is always the oldest undelivered.
+      const rows = this.#spool.read(0, this.#o.batchSize)
+      this.#metrics.spoolDepth.set(this.#spool.rows)
+      this.#metrics.spoolBytes.set(this.#spool.bytes)
+      if (rows.length === 0) {
+        this.#backlog = false
+        this.#log.info('spool drained; back to direct writes')
+        return
+      }
+      const groups = new Map<string, SpoolRow[]>()
+      for (const r of rows) {
+        const g = groups.get(r.rp)
+        if (g) g.push(r)
+        else groups.set(r.rp, [r])
+      }
+      try {
+        for (const [rp, group] of groups) {
+          try {
+            await this.#sink.writeLines(group.map((r) => r.line).join('\n'), rp)
+            this.#metrics.pointsWritten.inc(group.length)
+            this.#spool.markDelivered(group)
+          } catch (err) {
+            if (!isRejection(err)) throw err
+            this.#metrics.writeErrors.inc()
+            this.#drop(group, group.length, err)
+          }
+        }
+        delay = this.#o.retryMinMs
+      } catch (err) {
+        this.#metrics.writeErrors.inc()
+        this.#log.warn({ err: (err as Error).message, retryInMs: delay }, 'InfluxDB still unavailable')
+        await this.#sleep(delay)
+        delay = Math.min(delay * 2, this.#o.retryMaxMs)
+      }
+    }
+  }
+
+  /** A backoff pause that `stop()` can cut short. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms)
+      function done() {
+        clearTimeout(t)
+        resolve()
+      }
+      this.#wake = done
+    }).then(() => {
+      this.#wake = null
+    })
+  }
+
+  #release(): void {
+    while (this.#waiters.length > 0 && this.#queued < this.#o.queueMax)
+      (this.#waiters.shift() as () => void)()
+  }
+}

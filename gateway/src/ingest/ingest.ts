@@ -1,0 +1,193 @@
+import path from 'node:path'
+import type { TopicKind } from '@doorstep/proto'
+import type { Config } from '../config.js'
+import { DoorstepError } from '../errors.js'
+import type { EventBus } from '../event-bus.js'
+import type { Feature } from '../feature.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import type { DeviceRegistry } from '../registry/registry.js'
+import { BatchWriter, type LineSink } from './batch-writer.js'
+import { ClockSkew } from './clock-skew.js'
+import { decodePayload } from './decode.js'
+import { InvalidTracker } from './invalid-tracker.js'
+import { eventLine, heartbeatLine, RP_DEFAULT, RP_EVENTS, SeriesKeys } from './points.js'
+import { Spool } from './spool.js'
+
+/** What the broker does with a publish after ingest looked at it. */
+export type IngestVerdict =
+  /** Accepted (or harmlessly ignored): acknowledge. */
+  | undefined
+  /** Acknowledge when this settles; a rejection closes the connection unacknowledged. */
+  | Promise<void>
+
+const SEEN_EVENTS_DAYS = 7
+
+/**
+ * The ingest pipeline for everything units publish: decode → validate →
+ * enrich → batch → write. It runs inside the broker's `authorizePublish`,
+ * before the PUBACK, so an event is acknowledged only once it is durable.
+ */
+export class Ingest implements Feature {
+  readonly name = 'ingest'
+  readonly skew = new ClockSkew()
+  readonly #cfg: Config
+  readonly #registry: DeviceRegistry
+  readonly #bus: EventBus
+  readonly #log: Logger
+  readonly #metrics: Metrics
+  readonly #sink: LineSink
+  readonly #keys = new SeriesKeys()
+  readonly #invalid: InvalidTracker
+  /** Counter children bound once: a label lookup per message is measurable on the hot path. */
+  readonly #received: Record<TopicKind, { inc(): void }>
+  #spool: Spool | null = null
+  #writer: BatchWriter | null = null
+  #pruneTimer: NodeJS.Timeout | null = null
+
+  constructor(deps: {
+    config: Config
+    registry: DeviceRegistry
+    bus: EventBus
+    log: Logger
+    metrics: Metrics
+    sink: LineSink
+  }) {
+    this.#cfg = deps.config
+    this.#registry = deps.registry
+    this.#bus = deps.bus
+    this.#log = deps.log.child({ feature: 'ingest' })
+    this.#metrics = deps.metrics
+    this.#sink = deps.sink
+    this.#invalid = new InvalidTracker(this.#log, this.#metrics)
+    const m = this.#metrics.messagesIn
+    this.#received = {
+      hello: m.labels('hello'),
+      heartbeat: m.labels('heartbeat'),
+      event: m.labels('event'),
+      status: m.labels('status'),
+      cmd: m.labels('cmd'),
+      cmdAck: m.labels('cmdAck'),
+    }
+  }
+
+  start(): void {
+    const spool = new Spool(path.join(this.#cfg.dataDir, 'spool.db'))
+    spool.open()
+    this.#spool = spool
+    this.#writer = new BatchWriter(this.#sink, spool, this.#log, this.#metrics, {
+      batchSize: this.#cfg.ingest.batchSize,
+      flushMs: this.#cfg.ingest.flushMs,
+      queueMax: this.#cfg.ingest.queueMax,
+    })
+    this.#writer.start()
+    const prune = () => spool.pruneSeen(Date.now() - SEEN_EVENTS_DAYS * 86_400_000)
+    prune()
+    this.#pruneTimer = setInterval(prune, 3_600_000).unref()
+  }
+
+  async stop(): Promise<void> {
+    if (this.#pruneTimer) clearInterval(this.#pruneTimer)
+    await this.#writer?.stop()
+    this.#spool?.close()
+    this.#writer = null
+    this.#spool = null
+  }
+
+  get writer(): BatchWriter | null {
+    return this.#writer
+  }
+
+  get spool(): Spool | null {
+    return this.#spool
+  }
+
+  /** Queues a line that did not come from a unit's payload (presence changes). */
+  writeLine(line: string): void {
+    void this.#writer?.enqueue(line, RP_DEFAULT)
+  }
+
+  invalidCounts(deviceId: string): Record<string, number> {
+    return this.#invalid.countsFor(deviceId)
+  }
+
+  /**
+   * One publish from an authenticated unit on its own topic. Throws
+   * DoorstepError to have the connection closed without an acknowledgement.
+   */
+  handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number): IngestVerdict {
+    const writer = this.#writer
+    const spool = this.#spool
+    if (!writer || !spool) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
+    this.#received[kind].inc()
+    const device = this.#registry.get(deviceId)
+    if (!device) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${deviceId}`)
+    if (kind === 'cmd') {
+      // Commands flow gateway → unit only; a unit publishing one is refused like any invalid payload.
+      return this.#refuse(deviceId, 'foreign-topic', 'units may not publish commands', at)
+    }
+    const max = this.#cfg.ingest.maxPayloadBytes
+    switch (kind) {
+      case 'heartbeat': {
+        const d = decodePayload('heartbeat', payload, max)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        const hb = d.value
+        this.skew.observe(deviceId, hb.ts, at)
+        const wait = writer.enqueue(heartbeatLine(this.#keys.tags(device), hb, at), RP_DEFAULT)
+        this.#bus.emit('device.heartbeat', { device, heartbeat: hb, at })
+        return wait
+      }
+      case 'event': {
+        const d = decodePayload('event', payload, max)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        const ev = d.value
+        if (spool.bytes >= this.#cfg.ingest.spoolMaxBytes) {
+          // MQTT 3.1.1 has no negative PUBACK: closing unacknowledged makes the unit keep and retry it.
+          throw new DoorstepError('DOORSTEP_ERR_SPOOL_FULL')
+        }
+        const line = eventLine(device, ev, this.skew.correct(deviceId, ev.ts, at))
+        return spool.appendEvent(`${ev.eventId}:${ev.phase}`, RP_EVENTS, line).then((r) => {
+          if (r.duplicate) {
+            this.#metrics.duplicates.inc()
+            return
+          }
+          this.#bus.emit('device.event', { device, event: ev, at })
+          return writer.enqueue(line, RP_EVENTS, { seq: r.seq, rp: RP_EVENTS, line })
+        })
+      }
+      case 'hello': {
+        const d = decodePayload('hello', payload, max)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        this.skew.observe(deviceId, d.value.ts, at)
+        this.#registry.updateIdentity(deviceId, d.value.model, d.value.firmware)
+        this.#bus.emit('device.hello', { device: this.#registry.get(deviceId) ?? device, hello: d.value, at })
+        return undefined
+      }
+      case 'cmdAck': {
+        const d = decodePayload('cmdAck', payload, max)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        this.#bus.emit('device.cmdAck', { device, ack: d.value, at })
+        return undefined
+      }
+      case 'status': {
+        // Presence follows the connection itself; the retained status is kept for other subscribers.
+        const d = decodePayload('status', payload, max)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        return undefined
+      }
+    }
+  }
+
+  #refuse(
+    deviceId: string,
+    reason: Parameters<InvalidTracker['record']>[1],
+    detail: string,
+    at: number,
+  ): undefined {
+    if (this.#invalid.record(deviceId, reason, detail, at)) {
+      throw new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', `device ${deviceId} is flooding invalid payloads`)
+    }
+    // Acknowledged but not stored: a unit retrying a payload it cannot fix would only loop.
+    return undefined
+  }
+}

@@ -1,0 +1,235 @@
+import net from 'node:net'
+import { DeviceId } from '@doorstep/proto'
+import { Aedes, type AedesOptions, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
+import type { Config } from '../config.js'
+import type { EventBus } from '../event-bus.js'
+import type { Feature } from '../feature.js'
+import type { Ingest } from '../ingest/ingest.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import type { DeviceRegistry } from '../registry/registry.js'
+import { AdmissionGate } from './admission.js'
+import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
+
+/** CONNACK return codes of MQTT 3.1.1, section 3.2.2.3. */
+const CONNACK = {
+  IDENTIFIER_REJECTED: 2,
+  SERVER_UNAVAILABLE: 3,
+  BAD_CREDENTIALS: 4,
+  NOT_AUTHORIZED: 5,
+} as const
+
+function refusal(code: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
+}
+
+export interface BrokerDeps {
+  config: Config
+  registry: DeviceRegistry
+  ingest: Ingest
+  bus: EventBus
+  log: Logger
+  metrics: Metrics
+  /**
+   * Injected so several gateways can share routing and sessions (mqemitter-redis,
+   * aedes-persistence-redis); in-memory when absent.
+   */
+  mq?: unknown
+  persistence?: unknown
+}
+
+/**
+ * The embedded MQTT broker: aedes over TCP, with units authenticated against
+ * the registry and confined to their own topics. Ingest runs in
+ * `authorizePublish`, the one hook aedes calls before it acknowledges.
+ */
+export class MqttBroker implements Feature {
+  readonly name = 'mqtt'
+  readonly #d: BrokerDeps
+  readonly #log: Logger
+  #aedes: Aedes | null = null
+  #server: net.Server | null = null
+  #gate: AdmissionGate
+  /** Will topics seen in CONNECT, checked once the client is authenticated. */
+  readonly #willTopics = new WeakMap<Client, string | null>()
+  /** The live client per unit: a takeover must not mark the new session offline. */
+  readonly #current = new Map<string, Client>()
+
+  constructor(deps: BrokerDeps) {
+    this.#d = deps
+    this.#log = deps.log.child({ feature: 'mqtt' })
+    this.#gate = new AdmissionGate(deps.config.admission.connectRate)
+  }
+
+  get port(): number {
+    const a = this.#server?.address()
+    return a && typeof a === 'object' ? a.port : 0
+  }
+
+  get aedes(): Aedes | null {
+    return this.#aedes
+  }
+
+  isConnected(deviceId: string): boolean {
+    return this.#current.has(deviceId)
+  }
+
+  async start(): Promise<void> {
+    const { config, metrics, bus } = this.#d
+    const opts: AedesOptions = {
+      preConnect: (client, packet, done) => {
+        this.#willTopics.set(client, packet.will?.topic ?? null)
+        done(null, true)
+      },
+      authenticate: (client, username, password, done) => {
+        this.#authenticate(client, username, password).then(
+          () => done(null, true),
+          (err: AuthenticateError) => {
+            metrics.connectsRefused.inc({ reason: String(err.returnCode) })
+            done(err, false)
+          },
+        )
+      },
+      authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => {
+        if (maySubscribe(client.id, sub.topic)) return done(null, sub)
+        this.#log.warn({ device: client.id, topic: sub.topic }, 'subscription refused')
+        done(null, null)
+      },
+      // Units are home devices on flaky links: answer quickly or let them go.
+      connectTimeout: 15_000,
+      keepaliveLimit: 600,
+      drainTimeout: 10_000,
+    }
+    if (this.#d.mq) opts.mq = this.#d.mq
+    if (this.#d.persistence) opts.persistence = this.#d.persistence
+    const aedes = await Aedes.createBroker(opts)
+    aedes.on('clientReady', (client) => {
+      this.#current.set(client.id, client)
+      metrics.connects.inc()
+      metrics.connections.set(aedes.connectedClients)
+      bus.emit('device.connected', { deviceId: client.id, at: Date.now() })
+    })
+    aedes.on('clientDisconnect', (client) => {
+      metrics.connections.set(aedes.connectedClients)
+      if (this.#current.get(client.id) !== client) return
+      this.#current.delete(client.id)
+      // aedes marks a client that sent DISCONNECT; anything else lost its socket and had its will published.
+      const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true
+      bus.emit('device.disconnected', {
+        deviceId: client.id,
+        at: Date.now(),
+        reason: clean ? 'clean' : 'will',
+      })
+    })
+    aedes.on('clientError', (client, err) =>
+      this.#log.debug({ device: client.id, err: err.message }, 'client error'),
+    )
+    aedes.on('connectionError', (client, err) =>
+      this.#log.debug({ device: client?.id, err: err.message }, 'connection error'),
+    )
+    this.#aedes = aedes
+    const server = net.createServer({ noDelay: true }, aedes.handle)
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.mqttPort, config.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    server.on('error', (err) => this.#log.error({ err }, 'MQTT server error'))
+    this.#server = server
+    this.#log.info({ host: config.host, port: this.port }, 'MQTT listening')
+  }
+
+  /** Stops accepting, then closes every client and the broker. */
+  async stop(): Promise<void> {
+    const server = this.#server
+    const aedes = this.#aedes
+    this.#server = null
+    this.#aedes = null
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    this.#current.clear()
+  }
+
+  /** Sends a command to a unit; QoS 1 so a unit that is away gets it on a persistent session. */
+  publish(
+    topic: string,
+    payload: string,
+    opts: { qos: 0 | 1; retain?: boolean } = { qos: 1 },
+  ): Promise<void> {
+    const aedes = this.#aedes
+    if (!aedes) return Promise.reject(new Error('broker is stopped'))
+    return new Promise((resolve, reject) => {
+      aedes.publish(
+        {
+          cmd: 'publish',
+          topic,
+          payload: Buffer.from(payload),
+          qos: opts.qos,
+          retain: opts.retain ?? false,
+          dup: false,
+        },
+        (err) => (err ? reject(err) : resolve()),
+      )
+    })
+  }
+
+  async #authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<void> {
+    if (!this.#gate.tryAdmit()) {
+      throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later')
+    }
+    // Client id = username = device id: one identity, and aedes takes over a stale session by client id.
+    if (!DeviceId.safeParse(client.id).success || username !== client.id) {
+      throw refusal(CONNACK.IDENTIFIER_REJECTED, 'client id must equal the device id used as username')
+    }
+    if (!password || password.length === 0 || password.length > 256) {
+      throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password')
+    }
+    const known = this.#d.registry.get(client.id)
+    if (known && !known.enabled) throw refusal(CONNACK.NOT_AUTHORIZED, 'device is disabled')
+    const device = await this.#d.registry.authenticate(client.id, password.toString('utf8'))
+    if (!device) throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password')
+    const will = this.#willTopics.get(client)
+    if (will !== undefined && will !== null && !mayWill(client.id, will)) {
+      throw refusal(CONNACK.NOT_AUTHORIZED, 'a will must be the unit’s own status topic')
+    }
+  }
+
+  #authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    if (packet.topic.startsWith('$SYS/')) {
+      done(new Error('$SYS topics are reserved'))
+      return
+    }
+    if (client === null) {
+      // A will restored from shared persistence after its gateway died: only status topics qualify.
+      done(packet.topic.endsWith('/status') ? null : new Error('not a status topic'))
+      return
+    }
+    const kind = publishKind(client.id, packet.topic)
+    if (kind === null) {
+      this.#d.metrics.invalid.inc({ reason: 'foreign-topic' })
+      this.#log.warn({ device: client.id, topic: packet.topic }, 'publish outside own topics; disconnecting')
+      done(new Error('not authorized for this topic'))
+      return
+    }
+    try {
+      const verdict = this.#d.ingest.handle(client.id, kind, packet.payload as Buffer, Date.now())
+      if (verdict === undefined) {
+        done(null)
+        return
+      }
+      verdict.then(
+        () => done(null),
+        (err: Error) => done(err),
+      )
+    } catch (err) {
+      done(err as Error)
+    }
+  }
+}

@@ -1,0 +1,139 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { BatchWriter, type LineSink } from '../../gateway/src/ingest/batch-writer.js'
+import { Spool } from '../../gateway/src/ingest/spool.js'
+import { createLogger } from '../../gateway/src/log.js'
+import { createMetrics } from '../../gateway/src/metrics.js'
+import { tempDir } from '../helpers/tmp.js'
+
+/** A sink that records bodies and can be switched off, standing in for InfluxDB in these unit tests only. */
+class RecordingSink implements LineSink {
+  up = true
+  bodies: string[] = []
+  policies: string[] = []
+  inFlight = 0
+  maxInFlight = 0
+  delayMs = 0
+  async writeLines(body: string, rp = ''): Promise<void> {
+    this.inFlight++
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
+    try {
+      if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs))
+      if (!this.up) throw new Error('down')
+      this.bodies.push(body)
+      this.policies.push(rp)
+    } finally {
+      this.inFlight--
+    }
+  }
+  lines(): string[] {
+    return this.bodies.flatMap((b) => b.split('\n'))
+  }
+}
+
+const log = createLogger('silent')
+
+describe('BatchWriter', () => {
+  let tmp: ReturnType<typeof tempDir>
+  let spool: Spool
+  let sink: RecordingSink
+  const make = (o: Partial<ConstructorParameters<typeof BatchWriter>[4]> = {}) =>
+    new BatchWriter(sink, spool, log, createMetrics(), {
+      batchSize: 100,
+      flushMs: 20,
+      queueMax: 1000,
+      retryMinMs: 10,
+      retryMaxMs: 40,
+      ...o,
+    })
+
+  beforeEach(() => {
+    tmp = tempDir()
+    spool = new Spool(`${tmp.dir}/spool.db`)
+    spool.open()
+    sink = new RecordingSink()
+  })
+  afterEach(() => {
+    spool.close()
+    tmp.cleanup()
+  })
+
+  it('cuts batches on size and on time', async () => {
+    const w = make()
+    w.start()
+    for (let i = 0; i < 250; i++) w.enqueue(`hb n=${i}`, '')
+    await w.flush()
+    expect(sink.bodies.map((b) => b.split('\n').length)).toEqual([100, 100, 50])
+    w.enqueue('late n=1', '')
+    await new Promise((r) => setTimeout(r, 60))
+    expect(sink.lines()).toContain('late n=1')
+    await w.stop()
+  })
+
+  it('pushes back when memory is full, and releases when a write completes', async () => {
+    sink.delayMs = 30
+    const w = make({ queueMax: 150, concurrency: 1 })
+    w.start()
+    let wait: Promise<void> | undefined
+    for (let i = 0; i < 150 && !wait; i++) wait = w.enqueue(`hb n=${i}`, '')
+    expect(wait).toBeInstanceOf(Promise)
+    expect(w.queued).toBe(150)
+    await wait
+    expect(w.queued).toBeLessThan(150)
+    await w.stop()
+    expect(sink.maxInFlight).toBe(1)
+  })
+
+  it('while the sink is down, spools everything and replays it in order when it returns', async () => {
+    const w = make()
+    w.start()
+    sink.up = false
+    for (let i = 0; i < 30; i++) w.enqueue(`hb n=${i}`, '')
+    const ev = await spool.appendEvent('k:start', 'events_1y', 'ev n=1')
+    if (!ev.duplicate) w.enqueue('ev n=1', 'events_1y', { seq: ev.seq, rp: 'events_1y', line: 'ev n=1' })
+    await new Promise((r) => setTimeout(r, 80))
+    expect(w.backlog).toBe(true)
+    expect(spool.rows).toBe(31)
+    w.enqueue('hb n=30', '')
+    sink.up = true
+    await expect.poll(() => spool.rows, { timeout: 3000 }).toBe(0)
+    expect(w.backlog).toBe(false)
+    const lines = sink.lines()
+    expect(new Set(lines).size).toBe(32)
+    expect(lines.indexOf('hb n=30')).toBeGreaterThan(lines.indexOf('hb n=29'))
+    // The replayed event still goes to its own retention policy.
+    const evBody = sink.bodies.findIndex((b) => b.includes('ev n=1'))
+    expect(sink.policies[evBody]).toBe('events_1y')
+    expect(sink.bodies[evBody]).not.toContain('hb n=')
+    await w.stop()
+  })
+
+  it('keeps one batch per retention policy', async () => {
+    const w = make()
+    w.start()
+    w.enqueue('hb n=1', '')
+    w.enqueue('ev n=1', 'events_1y')
+    w.enqueue('hb n=2', '')
+    await w.flush()
+    expect(sink.bodies.map((b, i) => [sink.policies[i], b]).sort()).toEqual([
+      ['', 'hb n=1\nhb n=2'],
+      ['events_1y', 'ev n=1'],
+    ])
+    await w.stop()
+  })
+
+  it('a stopped writer leaves undelivered points in the spool for the next start', async () => {
+    sink.up = false
+    const w = make()
+    w.start()
+    for (let i = 0; i < 5; i++) w.enqueue(`hb n=${i}`, '')
+    await new Promise((r) => setTimeout(r, 50))
+    await w.stop()
+    expect(spool.rows).toBe(5)
+    sink.up = true
+    const w2 = make()
+    w2.start()
+    await expect.poll(() => spool.rows, { timeout: 3000 }).toBe(0)
+    expect(sink.lines().sort()).toEqual(['hb n=0', 'hb n=1', 'hb n=2', 'hb n=3', 'hb n=4'])
+    await w2.stop()
+  })
+})
