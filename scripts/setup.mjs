@@ -18,6 +18,19 @@ const needs = [
 ]
 if (withBrowser) needs.push({ bin: 'chromium', pkg: 'chromium', why: 'the dashboard tests' })
 
+// Node packages first: a fresh clone has none, and everything else runs on them.
+const lock = 'package-lock.json'
+const marker = 'node_modules/.package-lock.json'
+if (!fs.existsSync(marker) || fs.statSync(marker).mtimeMs < fs.statSync(lock).mtimeMs) {
+  process.stdout.write('setup: installing node packages (npm ci; about two minutes the first time)\n')
+  try {
+    execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: ['ignore', 'inherit', 'inherit'] })
+  } catch {
+    process.stderr.write('setup: npm ci failed; see above\n')
+    process.exit(1)
+  }
+}
+
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
 const missing = needs.filter((n) => !has(n.bin))
 if (missing.length === 0) {

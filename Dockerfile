@@ -1,0 +1,17 @@
+# The gateway image used by docker-compose.yml.
+FROM node:20-bookworm-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY proto/package.json proto/
+COPY gateway/package.json gateway/
+COPY device-sim/package.json device-sim/
+COPY dashboard/package.json dashboard/
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build:dashboard && mkdir -p /var/lib/doorstep && chown node:node /var/lib/doorstep
+EXPOSE 1883 8080
+USER node
+CMD ["node", "--import", "tsx", "gateway/src/main.ts"]

@@ -1,0 +1,355 @@
+/**
+ * bench:ingest — sustained ingest through the real gateway over loopback,
+ * against a naive forwarder measured in the same run (bare aedes → JSON.parse
+ * → batches of 1,000 → InfluxDB). Reports landed points/s (verified by count
+ * in InfluxDB), publish-to-stored latency from timed markers, and CPU µs per
+ * message for the server process and for influxd.
+ *
+ *   npm run bench:ingest [-- --qos0 300000 --qos1 100000 --publishers 100]
+ *
+ * Writes bench/results/ingest-<time>.json and a row in bench/README.md.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { topicFor } from '@doorstep/proto'
+import mqtt, { type MqttClient } from 'mqtt'
+import { z } from 'zod'
+import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
+import { createLogger } from '../gateway/src/log.js'
+import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
+import { cpuMicros, machine, percentile } from './lib/proc.js'
+import { appendResultRow } from './lib/results.js'
+
+const Args = z.object({
+  qos0: z.coerce.number().int().min(1000).max(2_000_000).default(300_000),
+  qos1: z.coerce.number().int().min(1000).max(1_000_000).default(100_000),
+  publishers: z.coerce.number().int().min(1).max(2000).default(100),
+  'timeout-s': z.coerce.number().int().min(10).max(600).default(120),
+})
+const { values } = parseArgs({
+  options: {
+    qos0: { type: 'string' },
+    qos1: { type: 'string' },
+    publishers: { type: 'string' },
+    'timeout-s': { type: 'string' },
+  },
+})
+const parsed = Args.safeParse(values)
+if (!parsed.success) {
+  for (const i of parsed.error.issues)
+    process.stderr.write(`bench:ingest: --${String(i.path[0])}: ${i.message}\n`)
+  process.exit(2)
+}
+const args = parsed.data
+const timeoutMs = args['timeout-s'] * 1000
+
+type Mode = 'qos0-heartbeats' | 'qos1-events'
+type Server = 'naive' | 'doorstep'
+
+interface ScenarioResult {
+  server: Server
+  mode: Mode
+  sent: number
+  landed: number
+  seconds: number
+  perSecond: number
+  latencyMs: { p50: number; p99: number; samples: number }
+  serverCpuUsPerMsg: number
+  influxdCpuUsPerMsg: number
+  maxConcurrentWrites: number | null
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-bench-'))
+const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })
+
+function influxUrl(): string {
+  if (!influxd.url) throw new Error('influxd is not running')
+  return influxd.url
+}
+
+async function influxQuery(db: string, q: string): Promise<unknown[][]> {
+  const res = await fetch(`${influxUrl()}/query?db=${db}&epoch=ms&q=${encodeURIComponent(q)}`)
+  const body = (await res.json()) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> }
+  return body.results[0]?.series?.[0]?.values ?? []
+}
+
+async function count(db: string, measurement: string, field: string): Promise<number> {
+  // Summed over every retention policy: events live in their own.
+  let total = 0
+  for (const rp of ['raw_30d', 'events_1y', 'autogen']) {
+    const v = await influxQuery(db, `SELECT count(${field}) FROM "${rp}"."${measurement}"`).catch(() => [])
+    total += Number(v[0]?.[1] ?? 0)
+  }
+  return total
+}
+
+function heartbeatPayload(uptime: number): string {
+  return JSON.stringify({
+    v: 1,
+    ts: Date.now(),
+    uptimeS: uptime,
+    storageFreeMb: 20_000,
+    storageTotalMb: 65_536,
+    recording: true,
+    signalDbm: -61,
+    temperatureC: 36.5,
+  })
+}
+
+function eventPayload(): string {
+  return JSON.stringify({
+    v: 1,
+    ts: Date.now(),
+    eventId: randomUUID(),
+    phase: 'start',
+    kind: 'motion',
+    score: 0.8,
+  })
+}
+
+async function connect(url: string, id: string, secret: string): Promise<MqttClient> {
+  const c = mqtt.connect(url, {
+    clientId: id,
+    username: id,
+    password: secret,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  })
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => resolve())
+    c.once('error', reject)
+  })
+  ;(c.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true)
+  return c
+}
+
+/** Publishes `n` messages from one client, keeping at most `window` unfinished. */
+async function pump(
+  c: MqttClient,
+  topic: string,
+  n: number,
+  qos: 0 | 1,
+  make: (i: number) => string,
+): Promise<number> {
+  const window = qos === 0 ? 500 : 100
+  let outstanding = 0
+  let done = 0
+  let wake: (() => void) | null = null
+  for (let i = 0; i < n; i++) {
+    while (outstanding >= window) await new Promise<void>((r) => (wake = r))
+    outstanding++
+    c.publish(topic, make(i), { qos }, (err) => {
+      outstanding--
+      if (!err) done++
+      const w = wake
+      wake = null
+      w?.()
+    })
+  }
+  while (outstanding > 0) await new Promise<void>((r) => (wake = r))
+  return done
+}
+
+async function scenario(server: Server, mode: Mode): Promise<ScenarioResult> {
+  const db = `bench_${server}_${mode.replace(/-/g, '_')}_${Date.now()}`
+  const mqttPort = await freePort()
+  const qos: 0 | 1 = mode === 'qos0-heartbeats' ? 0 : 1
+  const total = qos === 0 ? args.qos0 : args.qos1
+  const ids = Array.from({ length: args.publishers + 1 }, (_, i) => `bench-${String(i).padStart(5, '0')}`)
+  const secrets = new Map<string, string>()
+  let child: ReturnType<typeof spawnTs>
+  let metricsUrl: string | null = null
+  let token = ''
+  if (server === 'naive') {
+    await fetch(`${influxUrl()}/query?q=${encodeURIComponent(`CREATE DATABASE ${db}`)}`, { method: 'POST' })
+    child = spawnTs('bench/naive-forwarder.ts', { PORT: String(mqttPort), INFLUX_URL: influxUrl(), DB: db })
+    await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()))
+    for (const id of ids) secrets.set(id, 'x')
+  } else {
+    const httpPort = await freePort()
+    token = randomBytes(24).toString('hex')
+    child = spawnTs('gateway/src/main.ts', {
+      DOORSTEP_DATA_DIR: path.join(tmp, `gw-${db}`),
+      DOORSTEP_HTTP_PORT: String(httpPort),
+      DOORSTEP_MQTT_PORT: String(mqttPort),
+      DOORSTEP_INFLUX_URL: influxUrl(),
+      DOORSTEP_INFLUX_DB: db,
+      DOORSTEP_ADMIN_TOKEN: token,
+      DOORSTEP_LOG_LEVEL: 'warn',
+      DOORSTEP_CONNECT_RATE: '100000',
+    })
+    const base = `http://127.0.0.1:${httpPort}`
+    await waitFor(async () => (await fetch(`${base}/api/v1/ping`)).ok, 30_000, 'gateway')
+    const rows = ids.map((id, i) => ({
+      id,
+      serial: `BENCH-${id}`,
+      district: (i % 61) + 1,
+      address: `${(i % 12) + 1} Main St`,
+      ownerContact: 'bench',
+      lat: 29.3,
+      lon: 117.2,
+      model: 'DS-C3W',
+    }))
+    const res = await fetch(`${base}/api/v1/devices/import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(rows),
+    })
+    if (res.status !== 201) throw new Error(`provisioning failed: ${res.status} ${await res.text()}`)
+    for (const c of ((await res.json()) as { created: Array<{ id: string; secret: string }> }).created)
+      secrets.set(c.id, c.secret)
+    metricsUrl = `${base}/metrics`
+  }
+  const url = `mqtt://127.0.0.1:${mqttPort}`
+  const [markerId, ...pubIds] = ids as [string, ...string[]]
+  const clients = await Promise.all(pubIds.map((id) => connect(url, id, secrets.get(id) as string)))
+  const marker = await connect(url, markerId, secrets.get(markerId) as string)
+  const pid = child.pid as number
+  const influxPid = influxd.pid as number
+  const cpu0 = cpuMicros(pid)
+  const icpu0 = cpuMicros(influxPid)
+
+  // Markers: a timed message every 20 ms; the poller notes when each is first stored.
+  const sentAt = new Map<number, number>()
+  const latencies: number[] = []
+  let markerSeq = 0
+  let publishing = true
+  const markerTopic = topicFor(qos === 0 ? 'heartbeat' : 'event', markerId)
+  const markerTimer = setInterval(() => {
+    const n = 1_000_000 + markerSeq++
+    sentAt.set(n, performance.now())
+    const body =
+      qos === 0 ? heartbeatPayload(n) : JSON.stringify({ ...JSON.parse(eventPayload()), score: n / 1e7 })
+    marker.publish(markerTopic, body, { qos })
+  }, 20)
+  const seen = new Set<number>()
+  const poll = async () => {
+    while (publishing || seen.size < sentAt.size) {
+      const q =
+        qos === 0
+          ? `SELECT uptime_s FROM "raw_30d".heartbeat WHERE device = '${markerId}' AND uptime_s >= 1000000`
+          : `SELECT score FROM "events_1y".event WHERE device = '${markerId}'`
+      const q2 = server === 'naive' ? q.replace(/"raw_30d"\.|"events_1y"\./, '') : q
+      const now = performance.now()
+      for (const row of await influxQuery(db, q2).catch(() => [])) {
+        const n = qos === 0 ? Number(row[1]) : Math.round(Number(row[1]) * 1e7)
+        if (!seen.has(n) && sentAt.has(n)) {
+          seen.add(n)
+          latencies.push(now - (sentAt.get(n) as number))
+        }
+      }
+      if (!publishing && performance.now() - t0 > timeoutMs) break
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+
+  const t0 = performance.now()
+  const poller = poll()
+  const per = Math.floor(total / clients.length)
+  const acked = (
+    await Promise.all(
+      clients.map((c, i) =>
+        pump(c, topicFor(qos === 0 ? 'heartbeat' : 'event', pubIds[i] as string), per, qos, (k) =>
+          qos === 0 ? heartbeatPayload(k) : eventPayload(),
+        ),
+      ),
+    )
+  ).reduce((a, b) => a + b, 0)
+  clearInterval(markerTimer)
+  const expected = per * clients.length + sentAt.size
+  const measurement = qos === 0 ? 'heartbeat' : 'event'
+  const field = qos === 0 ? 'uptime_s' : 'score'
+  let landed = 0
+  let tEnd = performance.now()
+  while (performance.now() - t0 < timeoutMs) {
+    landed = await count(db, measurement, field)
+    tEnd = performance.now()
+    if (landed >= expected) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  publishing = false
+  await poller
+  const cpu1 = cpuMicros(pid)
+  const icpu1 = cpuMicros(influxPid)
+  let maxConcurrentWrites: number | null = null
+  if (metricsUrl) {
+    const text = await (await fetch(metricsUrl, { headers: { authorization: `Bearer ${token}` } })).text()
+    const m = /^doorstep_influx_writes_max_concurrent (\d+)/m.exec(text)
+    maxConcurrentWrites = m ? Number(m[1]) : null
+  }
+  for (const c of [...clients, marker]) c.end(true)
+  await stopChild(child)
+  const seconds = (tEnd - t0) / 1000
+  latencies.sort((a, b) => a - b)
+  const r: ScenarioResult = {
+    server,
+    mode,
+    sent: qos === 1 ? acked + sentAt.size : expected,
+    landed,
+    seconds: Number(seconds.toFixed(2)),
+    perSecond: Math.round(landed / seconds),
+    latencyMs: {
+      p50: round(percentile(latencies, 50)),
+      p99: round(percentile(latencies, 99)),
+      samples: latencies.length,
+    },
+    serverCpuUsPerMsg: round((cpu1 - cpu0) / Math.max(1, landed)),
+    influxdCpuUsPerMsg: round((icpu1 - icpu0) / Math.max(1, landed)),
+    maxConcurrentWrites,
+  }
+  process.stdout.write(`${JSON.stringify(r)}\n`)
+  return r
+}
+
+function round(n: number): number {
+  return Number.isFinite(n) ? Math.round(n * 10) / 10 : Number.NaN
+}
+
+try {
+  await influxd.start()
+  const results: ScenarioResult[] = []
+  for (const mode of ['qos0-heartbeats', 'qos1-events'] as const) {
+    for (const server of ['naive', 'doorstep'] as const) results.push(await scenario(server, mode))
+  }
+  const find = (s: Server, m: Mode) => results.find((r) => r.server === s && r.mode === m) as ScenarioResult
+  const ratio0 = find('doorstep', 'qos0-heartbeats').perSecond / find('naive', 'qos0-heartbeats').perSecond
+  const ratio1 = find('doorstep', 'qos1-events').perSecond / find('naive', 'qos1-events').perSecond
+  const lossFree = results.filter((r) => r.server === 'doorstep').every((r) => r.landed >= r.sent)
+  const summary = {
+    at: new Date().toISOString(),
+    machine: machine(),
+    args,
+    results,
+    ratios: { qos0: round(ratio0 * 100) / 100, qos1: round(ratio1 * 100) / 100 },
+    targets: { qos0: '>= 0.8', qos1: '>= 0.6', lossFree, maxConcurrentWrites: '< 4' },
+  }
+  const stamp = summary.at.replace(/[:.]/g, '-')
+  const outDir = path.join(ROOT, 'bench/results')
+  fs.mkdirSync(outDir, { recursive: true })
+  const file = path.join(outDir, `ingest-${stamp}.json`)
+  fs.writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`)
+  const d0 = find('doorstep', 'qos0-heartbeats')
+  const d1 = find('doorstep', 'qos1-events')
+  appendResultRow('ingest', [
+    summary.at.slice(0, 16).replace('T', ' '),
+    `${find('naive', 'qos0-heartbeats').perSecond} / ${d0.perSecond} (${summary.ratios.qos0}×)`,
+    `${find('naive', 'qos1-events').perSecond} / ${d1.perSecond} (${summary.ratios.qos1}×)`,
+    `${d0.latencyMs.p50} / ${d0.latencyMs.p99}`,
+    `${d1.latencyMs.p50} / ${d1.latencyMs.p99}`,
+    `${d0.serverCpuUsPerMsg} / ${d1.serverCpuUsPerMsg}`,
+    `${d0.influxdCpuUsPerMsg}`,
+    String(Math.max(d0.maxConcurrentWrites ?? 0, d1.maxConcurrentWrites ?? 0)),
+    lossFree ? 'yes' : 'NO',
+    path.relative(ROOT, file),
+  ])
+  process.stdout.write(
+    `\nqos0 ratio ${summary.ratios.qos0} (target 0.8), qos1 ratio ${summary.ratios.qos1} (target 0.6), loss-free: ${lossFree}\n`,
+  )
+  process.stdout.write(`results: ${path.relative(ROOT, file)}\n`)
+} finally {
+  await influxd.stop()
+  fs.rmSync(tmp, { recursive: true, force: true })
+}
