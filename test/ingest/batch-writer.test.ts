@@ -13,13 +13,14 @@ class RecordingSink implements LineSink {
   inFlight = 0
   maxInFlight = 0
   delayMs = 0
-  async writeLines(body: string, rp = ''): Promise<void> {
+  async writeLines(body: string | Buffer, rp = ''): Promise<void> {
     this.inFlight++
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
     try {
       if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs))
       if (!this.up) throw new Error('down')
-      this.bodies.push(body)
+      // Copied now: the writer reuses the buffer once the write has completed.
+      this.bodies.push(String(body))
       this.policies.push(rp)
     } finally {
       this.inFlight--

@@ -4,6 +4,8 @@ import net from 'node:net'
 import path from 'node:path'
 import { topicFor } from '@doorstep/proto'
 import { afterEach, describe, expect, inject, it } from 'vitest'
+import { ManagedInfluxd } from '../../gateway/src/influx/managed-influxd.js'
+import { createLogger } from '../../gateway/src/log.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { influxCount, influxRows } from '../helpers/influx-query.js'
@@ -164,6 +166,53 @@ describe('nothing accepted is lost', () => {
       const code = await new Promise((r) => child!.once('exit', r))
       expect(code).toBe(0)
     } finally {
+      tmp.cleanup()
+    }
+  })
+})
+
+describe('InfluxDB outage', () => {
+  it('events published while influxd is down are all in InfluxDB after it returns, in the events policy', async () => {
+    const tmp = tempDir('doorstep-outage-')
+    const log = createLogger('silent')
+    const port = await freePort()
+    let influxd = new ManagedInfluxd({ dataDir: `${tmp.dir}/influxd`, log, httpPort: port })
+    const url = await influxd.start()
+    const gw = await startTestGateway({ DOORSTEP_INFLUX_URL: url, DOORSTEP_INFLUX_DB: 'outage' })
+    try {
+      const c = await gw.gateway.registry.create(deviceRow({ id: 'cam-out-1' }))
+      const unit = await connectUnit(gw.gateway.mqttUrl, c.id, c.secret)
+      await publish(unit, topicFor('event', c.id), event(), 1)
+      await influxd.stop()
+      const sent: string[] = []
+      for (let i = 0; i < 200; i++) {
+        const ev = event({ kind: 'motion' })
+        await publish(unit, topicFor('event', c.id), ev, 1)
+        sent.push(ev.eventId)
+      }
+      await expect.poll(() => gw.gateway.ingest.writer?.backlog, { timeout: 5000 }).toBe(true)
+      expect(gw.gateway.ingest.spool?.rows).toBeGreaterThanOrEqual(200)
+      influxd = new ManagedInfluxd({ dataDir: `${tmp.dir}/influxd`, log, httpPort: port })
+      await influxd.start()
+      await expect
+        .poll(
+          () =>
+            influxCount(url, 'outage', `SELECT count(score) FROM "events_1y".event WHERE device = '${c.id}'`),
+          {
+            timeout: 20_000,
+            interval: 250,
+          },
+        )
+        .toBe(201)
+      const stored = new Set(
+        (await influxRows(url, 'outage', `SELECT event_id FROM "events_1y".event`)).map((r) => r.event_id),
+      )
+      expect(sent.filter((id) => !stored.has(id))).toEqual([])
+      await expect.poll(() => gw.gateway.ingest.spool?.rows, { timeout: 5000 }).toBe(0)
+      await end(unit)
+    } finally {
+      await gw.stop()
+      await influxd.stop()
       tmp.cleanup()
     }
   })

@@ -1,6 +1,7 @@
 import { escape as influxEscape } from 'influx'
 import { DoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
+import { type PostResult, postBody } from './http-post.js'
 
 /** Raw heartbeats (and anything written without an explicit RP): the database's default. */
 export const RP_RAW = 'raw_30d'
@@ -131,28 +132,20 @@ export class InfluxStore {
    * mind about the dropped ones; `refused` counts them. Retrying anything
    * else is safe: a point written twice overwrites itself.
    */
-  async writeLines(body: string, rp?: string): Promise<void> {
+  async writeLines(body: string | Buffer, rp?: string): Promise<void> {
     if (body.length === 0) return
     const url = rp ? `${this.#writeBase}&rp=${encodeURIComponent(rp)}` : this.#writeBase
     this.#inFlight++
     if (this.#inFlight > this.#maxInFlight) this.#maxInFlight = this.#inFlight
     try {
-      let res: Response
+      let res: PostResult
       try {
-        res = await fetch(url, {
-          method: 'POST',
-          body,
-          headers: { 'content-type': 'text/plain; charset=utf-8' },
-          signal: AbortSignal.timeout(30_000),
-        })
+        res = await postBody(url, body, 30_000)
       } catch (err) {
         throw unavailable(`write to ${this.#url} failed: ${reasonOf(err)}`, err)
       }
-      if (res.ok) {
-        await res.body?.cancel()
-        return
-      }
-      const msg = await errorText(res)
+      if (res.status >= 200 && res.status < 300) return
+      const msg = errorMessage(res.text)
       if (res.status >= 500) throw unavailable(`write answered ${res.status}: ${msg}`)
       // Until ensureSchema has run (influxd was down at start), the database may not exist yet.
       if (res.status === 404 && msg.includes('database not found')) throw unavailable(msg)
@@ -289,14 +282,17 @@ function reasonOf(err: unknown): string {
 }
 
 async function errorText(res: Response): Promise<string> {
-  const text = await res.text().catch(() => '')
+  return errorMessage(await res.text().catch(() => ''), res.statusText)
+}
+
+function errorMessage(text: string, fallback = ''): string {
   try {
     const parsed = JSON.parse(text) as { error?: unknown }
     if (typeof parsed.error === 'string') return parsed.error
   } catch {
     // influxd answers JSON; a proxy in front of it may not.
   }
-  return text.slice(0, 500) || res.statusText
+  return text.slice(0, 500) || fallback
 }
 
 /** influxd 1.6 says `dropped=N`, except for unparseable lines, which it lists one per "unable to parse". */

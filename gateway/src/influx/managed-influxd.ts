@@ -38,6 +38,8 @@ export interface ManagedInfluxdOptions {
   log: Logger
   /** Loopback by default: the managed influxd has no auth, so it must not be reachable from outside. */
   host?: string
+  /** A fixed HTTP port (a restart that clients must find at the same address); free ports otherwise. */
+  httpPort?: number
 }
 
 /**
@@ -50,6 +52,7 @@ export class ManagedInfluxd {
   readonly #bin: string
   readonly #log: Logger
   readonly #host: string
+  readonly #fixedPort: number | undefined
   #child: ChildProcess | null = null
   #exited: Promise<void> | null = null
   #logStream: fs.WriteStream | null = null
@@ -62,6 +65,7 @@ export class ManagedInfluxd {
     this.#bin = opts.bin ?? 'influxd'
     this.#log = opts.log
     this.#host = opts.host ?? '127.0.0.1'
+    this.#fixedPort = opts.httpPort
   }
 
   get url(): string | null {
@@ -87,7 +91,7 @@ export class ManagedInfluxd {
     this.#logStream = fs.createWriteStream(path.join(this.#dataDir, 'influxd.log'), { flags: 'a' })
     try {
       for (let attempt = 1; ; attempt++) {
-        const httpPort = await findFreePort(this.#host)
+        const httpPort = this.#fixedPort ?? (await findFreePort(this.#host))
         const rpcPort = await findFreePort(this.#host)
         await fsp.writeFile(this.configPath, this.#config(httpPort, rpcPort))
         const url = `http://${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${httpPort}`
@@ -96,7 +100,8 @@ export class ManagedInfluxd {
           this.#url = url
           return url
         }
-        if (attempt >= PORT_ATTEMPTS) throw this.#startError(`its ports were taken ${attempt} times in a row`)
+        if (attempt >= PORT_ATTEMPTS || this.#fixedPort !== undefined)
+          throw this.#startError(`its ports were taken ${attempt} times in a row`)
         this.#log.warn({ attempt }, 'influxd port was taken; retrying with new ports')
       }
     } catch (err) {

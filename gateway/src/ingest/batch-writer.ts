@@ -1,31 +1,34 @@
 import { isDoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
+import { type LineBuffer, LineBufferPool } from './line-buffer.js'
 import type { Spool, SpoolRow } from './spool.js'
 
 /** Where batches go; InfluxStore implements it. `rp` '' means the database's default policy. */
 export interface LineSink {
-  writeLines(body: string, rp?: string): Promise<void>
+  writeLines(body: string | Buffer, rp?: string): Promise<void>
 }
 
 /** One InfluxDB write: lines bound for one retention policy. */
 interface Batch {
   rp: string
-  /** Lines only in memory (heartbeats, presence). */
-  loose: string[]
-  /** Lines already durable in the spool (events). */
+  /** Every line of the batch, as the body to send. */
+  lines: LineBuffer
+  /** The lines among them already durable in the spool (events); the rest live only in memory. */
   spooled: SpoolRow[]
 }
 
 const isRejection = (err: unknown): boolean =>
   isDoorstepError(err) && err.code === 'DOORSTEP_ERR_INFLUX_REJECTED'
 
-const size = (b: Batch): number => b.loose.length + b.spooled.length
+const size = (b: Batch): number => b.lines.count
 
-function body(b: Batch): string {
-  const parts = b.loose.slice()
-  for (const r of b.spooled) parts.push(r.line)
-  return parts.join('\n')
+/** The lines only in memory, for the rare spill to the spool. */
+function looseLines(b: Batch): string[] {
+  const all = b.lines.lines()
+  if (b.spooled.length === 0) return all
+  const inSpool = new Set(b.spooled.map((r) => r.line))
+  return all.filter((l) => !inSpool.has(l))
 }
 
 export interface BatchWriterOptions {
@@ -58,6 +61,7 @@ export class BatchWriter {
   readonly #metrics: Metrics
   readonly #o: Required<BatchWriterOptions>
   readonly #filling = new Map<string, Batch>()
+  readonly #pool = new LineBufferPool()
   #ready: Batch[] = []
   #queued = 0
   #inFlight = 0
@@ -108,11 +112,11 @@ export class BatchWriter {
     }
     let b = this.#filling.get(rp)
     if (!b) {
-      b = { rp, loose: [], spooled: [] }
+      b = { rp, lines: this.#pool.take(), spooled: [] }
       this.#filling.set(rp, b)
     }
+    b.lines.append(line)
     if (row) b.spooled.push(row)
-    else b.loose.push(line)
     this.#queued++
     if (size(b) >= this.#o.batchSize) this.#cut()
     else if (!this.#timer) this.#timer = setTimeout(() => this.#cut(), this.#o.flushMs)
@@ -144,7 +148,7 @@ export class BatchWriter {
     for (const [rp, b] of this.#filling) {
       if (size(b) === 0) continue
       this.#ready.push(b)
-      this.#filling.set(rp, { rp, loose: [], spooled: [] })
+      this.#filling.delete(rp)
     }
     this.#pump()
   }
@@ -168,7 +172,7 @@ export class BatchWriter {
     const t0 = performance.now()
     const n = size(batch)
     try {
-      await this.#sink.writeLines(body(batch), batch.rp)
+      await this.#sink.writeLines(batch.lines.view(), batch.rp)
       this.#metrics.writeLatency.observe((performance.now() - t0) / 1000)
       this.#metrics.batchSize.observe(n)
       this.#metrics.pointsWritten.inc(n)
@@ -182,6 +186,7 @@ export class BatchWriter {
         this.#enterBacklog()
       }
     } finally {
+      this.#pool.give(batch.lines)
       this.#inFlight--
       this.#queued -= n
       this.#release()
@@ -208,7 +213,8 @@ export class BatchWriter {
   }
 
   #spillBatch(batch: Batch): void {
-    if (batch.loose.length > 0) this.#spool.appendLines(batch.rp, batch.loose)
+    const loose = looseLines(batch)
+    if (loose.length > 0) this.#spool.appendLines(batch.rp, loose)
   }
 
   /** Moves every point held in memory to the spool (events are there already). */
@@ -223,6 +229,7 @@ export class BatchWriter {
     for (const b of all) {
       this.#spillBatch(b)
       this.#queued -= size(b)
+      this.#pool.give(b.lines)
     }
     this.#release()
   }

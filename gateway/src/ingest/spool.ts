@@ -35,7 +35,7 @@ export class Spool {
   #db: Db | null = null
   #events: PendingEvent[] = []
   #lines: Array<{ rp: string; line: string }> = []
-  #deletes: SpoolRow[] = []
+  #deletes: SpoolRow[][] = []
   #scheduled = false
   #rows = 0
   #bytes = 0
@@ -43,6 +43,7 @@ export class Spool {
     insertLine: import('better-sqlite3').Statement
     insertSeen: import('better-sqlite3').Statement
     del: import('better-sqlite3').Statement
+    delRange: import('better-sqlite3').Statement
     read: import('better-sqlite3').Statement
   } | null = null
 
@@ -58,6 +59,7 @@ export class Spool {
       insertLine: db.prepare('INSERT INTO spool (rp, line) VALUES (?, ?)'),
       insertSeen: db.prepare('INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, ?)'),
       del: db.prepare('DELETE FROM spool WHERE seq = ?'),
+      delRange: db.prepare('DELETE FROM spool WHERE seq BETWEEN ? AND ?'),
       read: db.prepare('SELECT seq, rp, line FROM spool WHERE seq > ? ORDER BY seq LIMIT ?'),
     }
     const s = db.prepare('SELECT count(*) AS n, coalesce(sum(length(line)), 0) AS b FROM spool').get() as {
@@ -103,7 +105,8 @@ export class Spool {
 
   /** Rows written to InfluxDB; removed in the next group commit. */
   markDelivered(rows: readonly SpoolRow[]): void {
-    for (const r of rows) this.#deletes.push(r)
+    if (rows.length === 0) return
+    this.#deletes.push(rows.slice())
     this.#schedule()
   }
 
@@ -151,7 +154,17 @@ export class Spool {
           results.push({ duplicate: false, seq: Number(s.insertLine.run(e.rp, e.line).lastInsertRowid) })
         }
         for (const l of lines) s.insertLine.run(l.rp, l.line)
-        for (const d of deletes) s.del.run(d.seq)
+        for (const group of deletes) {
+          // A batch's events are usually one run of sequence numbers: one range delete instead of one each.
+          let lo = Number.POSITIVE_INFINITY
+          let hi = 0
+          for (const d of group) {
+            if (d.seq < lo) lo = d.seq
+            if (d.seq > hi) hi = d.seq
+          }
+          if (hi - lo + 1 === group.length) s.delRange.run(lo, hi)
+          else for (const d of group) s.del.run(d.seq)
+        }
       })()
     } catch (err) {
       for (const e of events) e.reject(err)
@@ -169,8 +182,12 @@ export class Spool {
     for (const l of lines) addedBytes += l.line.length
     added += lines.length
     let removedBytes = 0
-    for (const d of deletes) removedBytes += d.line.length
-    this.#rows += added - deletes.length
+    let removed = 0
+    for (const group of deletes) {
+      removed += group.length
+      for (const d of group) removedBytes += d.line.length
+    }
+    this.#rows += added - removed
     this.#bytes += addedBytes - removedBytes
     for (let i = 0; i < events.length; i++) (events[i] as PendingEvent).resolve(results[i] as AppendResult)
   }
