@@ -4,6 +4,18 @@ import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
 import type { AlertHub } from './alert-hub.js'
 
+interface Fold {
+  folded: number
+  last: {
+    district: number
+    at: number
+    severity: 'info' | 'warning' | 'critical'
+    eventId: string | undefined
+    message: string
+  } | null
+  timer: NodeJS.Timeout
+}
+
 const EVENT_SEVERITY = {
   motion: 'info',
   person: 'warning',
@@ -16,8 +28,9 @@ const EVENT_SEVERITY = {
  * Turns what happens in the fleet into alerts: detections at their start,
  * tamper, presence changes, and heartbeats that cross into low storage or
  * stop recording (raised once on the change, not on every heartbeat).
- * A unit that chatters is folded: within `foldMs` repeats of the same kind
- * from the same unit are counted into the next alert instead of each being sent.
+ * A unit that chatters is folded: the first alert goes out at once; repeats
+ * of the same kind from the same unit within `foldMs` are counted, and one
+ * alert carrying that count goes out when the window closes.
  */
 export class AlertRules implements Feature {
   readonly name = 'alert-rules'
@@ -28,7 +41,8 @@ export class AlertRules implements Feature {
   #off: Array<() => void> = []
   readonly #lowStorage = new Set<string>()
   readonly #notRecording = new Set<string>()
-  readonly #fold = new Map<string, { last: number; folded: number }>()
+  /** Open fold windows by unit and kind; each closes by its own timer, so the map only holds chattering units. */
+  readonly #fold = new Map<string, Fold>()
 
   constructor(deps: { bus: EventBus; hub: AlertHub; config: Config; foldMs?: number }) {
     this.#bus = deps.bus
@@ -87,6 +101,8 @@ export class AlertRules implements Feature {
   stop(): void {
     for (const off of this.#off) off()
     this.#off = []
+    for (const f of this.#fold.values()) clearTimeout(f.timer)
+    this.#fold.clear()
   }
 
   /** True when `on` turns on for the unit; the set remembers it until it turns off. */
@@ -110,22 +126,53 @@ export class AlertRules implements Feature {
   ): void {
     const key = `${deviceId}:${kind}`
     const f = this.#fold.get(key)
-    if (f && at - f.last < this.#foldMs) {
+    if (f) {
+      // Inside the window: counted, and told once when the window closes.
       f.folded++
+      f.last = { district, at, severity, eventId, message }
       return
     }
-    const count = 1 + (f?.folded ?? 0)
-    this.#fold.set(key, { last: at, folded: 0 })
-    if (this.#fold.size > 50_000) this.#fold.clear()
     this.#hub.raise({
       kind,
       severity,
       deviceId,
       district,
-      count,
+      count: 1,
       message,
       ...(eventId ? { eventId } : {}),
       at,
     })
+    const entry: Fold = {
+      folded: 0,
+      last: null,
+      timer: setTimeout(() => this.#closeWindow(deviceId, kind, key), this.#foldMs),
+    }
+    entry.timer.unref()
+    this.#fold.set(key, entry)
+  }
+
+  /** Ends a fold window: one alert standing for every repeat inside it, then a fresh window if there were any. */
+  #closeWindow(deviceId: string, kind: AlertKind, key: string): void {
+    const f = this.#fold.get(key)
+    this.#fold.delete(key)
+    if (!f || f.folded === 0 || !f.last) return
+    const l = f.last
+    this.#hub.raise({
+      kind,
+      severity: l.severity,
+      deviceId,
+      district: l.district,
+      count: f.folded,
+      message: `${l.message} (${f.folded}× in ${Math.round(this.#foldMs / 1000)} s)`,
+      ...(l.eventId ? { eventId: l.eventId } : {}),
+      at: l.at,
+    })
+    const entry: Fold = {
+      folded: 0,
+      last: null,
+      timer: setTimeout(() => this.#closeWindow(deviceId, kind, key), this.#foldMs),
+    }
+    entry.timer.unref()
+    this.#fold.set(key, entry)
   }
 }

@@ -4,17 +4,24 @@ import type { WebSocket } from 'ws'
 import { ROLES } from '../auth/roles.js'
 import type { AlertHub } from './alert-hub.js'
 
-/** Bytes a socket may have unsent before alerts for it are dropped. */
-const MAX_BUFFERED = 1024 * 1024
+/** Bytes a socket may have in flight before alerts wait in its own queue. */
+const MAX_BUFFERED = 256 * 1024
+/** Alerts a socket's queue holds; past it the oldest are dropped. */
+const QUEUE_MAX = 1000
 const PING_MS = 20_000
 
 /**
  * `/api/v1/alerts`: a live feed per socket. A slow socket never holds anyone
- * up: when its send buffer is full, alerts for it are dropped (oldest first,
- * since the newest are sent as soon as there is room) and it is told how many.
- * Pings find dead sockets.
+ * up: alerts wait in a bounded queue of its own while its send buffer is
+ * full; when the queue overflows the oldest are dropped, and the socket is
+ * told how many before the next alert it gets. Pings find dead sockets.
  */
-export async function alertsRoute(app: FastifyInstance, opts: { hub: AlertHub }): Promise<void> {
+export async function alertsRoute(
+  app: FastifyInstance,
+  opts: { hub: AlertHub; maxBuffered?: number; queueMax?: number },
+): Promise<void> {
+  const maxBuffered = opts.maxBuffered ?? MAX_BUFFERED
+  const queueMax = opts.queueMax ?? QUEUE_MAX
   const { hub } = opts
   app.get(
     '/api/v1/alerts',
@@ -34,17 +41,37 @@ export async function alertsRoute(app: FastifyInstance, opts: { hub: AlertHub })
         socket.send(JSON.stringify(frame))
       }
       const wanted = (a: Alert) => (!districts || districts.has(a.district)) && (!kinds || kinds.has(a.kind))
+      const queue: Alert[] = []
+      let flushing = false
+      // Sends what the socket can take now; each send's callback tries again.
+      const flush = (): void => {
+        if (flushing) return
+        flushing = true
+        while (
+          queue.length > 0 &&
+          socket.readyState === socket.OPEN &&
+          socket.bufferedAmount < maxBuffered
+        ) {
+          if (dropped > 0) {
+            send({ type: 'dropped', count: dropped })
+            dropped = 0
+          }
+          const frame: ServerFrame = { type: 'alert', alert: queue.shift() as Alert }
+          socket.send(JSON.stringify(frame), flushLater)
+        }
+        flushing = false
+      }
+      const flushLater = (): void => {
+        if (queue.length > 0) setImmediate(flush)
+      }
       const deliver = (a: Alert): void => {
         if (!wanted(a)) return
-        if (socket.bufferedAmount > MAX_BUFFERED) {
+        queue.push(a)
+        if (queue.length > queueMax) {
+          queue.shift()
           dropped++
-          return
         }
-        if (dropped > 0) {
-          send({ type: 'dropped', count: dropped })
-          dropped = 0
-        }
-        send({ type: 'alert', alert: a })
+        flush()
       }
 
       socket.on('message', (data) => {
