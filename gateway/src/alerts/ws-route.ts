@@ -47,11 +47,7 @@ export async function alertsRoute(
       const flush = (): void => {
         if (flushing) return
         flushing = true
-        while (
-          queue.length > 0 &&
-          socket.readyState === socket.OPEN &&
-          socket.bufferedAmount < maxBuffered
-        ) {
+        while (queue.length > 0 && socket.readyState === socket.OPEN && socket.bufferedAmount < maxBuffered) {
           if (dropped > 0) {
             send({ type: 'dropped', count: dropped })
             dropped = 0
