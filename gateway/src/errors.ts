@@ -18,6 +18,23 @@ export const ERRORS = {
   DOORSTEP_ERR_INFLUXD_START: { status: 500, message: 'The managed influxd could not be started' },
   DOORSTEP_ERR_SPOOL_FULL: { status: 503, message: 'The ingest spool is full' },
   DOORSTEP_ERR_SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down' },
+  DOORSTEP_ERR_DEVICE_UNAUTHENTICATED: {
+    status: 401,
+    message: 'Device id and secret (HTTP Basic) are required',
+  },
+  DOORSTEP_ERR_CLIP_NOT_ANNOUNCED: { status: 409, message: 'The event has announced no clip to upload' },
+  DOORSTEP_ERR_UPLOAD_OFFSET: {
+    status: 409,
+    message: 'The upload does not continue from the bytes received',
+  },
+  DOORSTEP_ERR_CLIP_HASH_MISMATCH: {
+    status: 422,
+    message: 'The clip does not match the sha256 its event announced',
+  },
+  DOORSTEP_ERR_CLIP_NOT_VIDEO: { status: 422, message: 'The clip is not a readable video' },
+  DOORSTEP_ERR_CLIP_EXPIRED: { status: 410, message: 'The clip was deleted by retention' },
+  DOORSTEP_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is outside the file' },
+  DOORSTEP_ERR_MEDIA_BUSY: { status: 503, message: 'The media queue is full; retry later' },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

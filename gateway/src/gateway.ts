@@ -5,9 +5,14 @@ import { AlertHub } from './alerts/alert-hub.js'
 import { AlertRules } from './alerts/alert-rules.js'
 import { alertsRoute } from './alerts/ws-route.js'
 import { TokenStore } from './auth/tokens.js'
+import { Clips } from './clips/clips.js'
+import { holdRoutes } from './clips/hold-routes.js'
+import { clipRoutes } from './clips/routes.js'
 import type { Config } from './config.js'
 import { type Db, openDb } from './db/sqlite.js'
 import { EventBus } from './event-bus.js'
+import { Events } from './events/events.js'
+import { eventRoutes } from './events/routes.js'
 import type { Feature } from './feature.js'
 import { opsRoutes } from './http/ops-routes.js'
 import { buildHttp } from './http/server.js'
@@ -46,6 +51,8 @@ export class Gateway {
   #influx: InfluxStore | null = null
   #ingest: Ingest | null = null
   #presence: Presence | null = null
+  #events: Events | null = null
+  #clips: Clips | null = null
   #broker: MqttBroker | null = null
   #http: FastifyInstance | null = null
   #started: Feature[] = []
@@ -71,6 +78,12 @@ export class Gateway {
   }
   get presence(): Presence {
     return must(this.#presence, 'presence')
+  }
+  get events(): Events {
+    return must(this.#events, 'events')
+  }
+  get clips(): Clips {
+    return must(this.#clips, 'clips')
   }
   get broker(): MqttBroker {
     return must(this.#broker, 'broker')
@@ -135,7 +148,17 @@ export class Gateway {
       metrics: this.metrics,
     })
     this.#broker = broker
-    for (const f of [ingest, presence, rules, broker] as Feature[]) {
+    // Before the broker: the index must hear every event from the first connection on.
+    const events = new Events({
+      db,
+      bus: this.bus,
+      correct: (id, ts, at) => ingest.skew.correct(id, ts, at),
+      log: this.log,
+    })
+    this.#events = events
+    const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log })
+    this.#clips = clips
+    for (const f of [ingest, presence, rules, events, clips, broker] as Feature[]) {
       await f.start()
       this.#started.push(f)
     }
@@ -144,6 +167,9 @@ export class Gateway {
     await app.register(registryRoutes, { registry, live: presence })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
     await app.register(alertsRoute, { hub: this.hub })
+    await app.register(eventRoutes, { index: () => events.index, clips })
+    await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes })
+    await app.register(holdRoutes, { clips })
     await app.listen({ host: cfg.host, port: cfg.httpPort })
     this.#http = app
     this.log.info({ http: this.httpUrl, mqtt: this.mqttUrl }, 'gateway ready')

@@ -1,5 +1,6 @@
 export * from './alerts.js'
 export * from './device.js'
+export * from './events.js'
 export * from './http.js'
 export * from './ids.js'
 export * from './topics.js'

@@ -15,6 +15,11 @@ export type Access = readonly Role[] | 'public' | 'device'
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access
+    /**
+     * A GET route may also take the bearer token as `?token=`, for what a browser fetches by
+     * itself (`<video src>`, `<img src>`) and cannot add a header to.
+     */
+    tokenInQuery?: boolean
   }
   interface FastifyRequest {
     principal: Principal | null
@@ -26,14 +31,22 @@ export const ROLES = {
   staff: ['admin', 'ops', 'investigator'],
   fleet: ['admin', 'ops'],
   admin: ['admin'],
+  /** Evidence custody: placing and releasing holds on clips. */
+  custody: ['admin', 'investigator'],
 } as const satisfies Record<string, readonly Role[]>
 
-/** Reads a bearer token from the Authorization header or, for WebSockets in browsers, `?token=`. */
+/**
+ * Reads a bearer token from the Authorization header or `?token=`: the query is read only for
+ * WebSocket upgrades and for GET/HEAD routes that opt in with `config.tokenInQuery`.
+ */
 export function bearerToken(req: FastifyRequest): string | null {
   const h = req.headers.authorization
   if (h?.startsWith('Bearer ')) return h.slice(7).trim()
   const q = req.query as Record<string, unknown> | undefined
-  if (req.headers.upgrade && typeof q?.token === 'string') return q.token
+  if (typeof q?.token !== 'string') return null
+  if (req.headers.upgrade) return q.token
+  const optedIn = req.routeOptions.config?.tokenInQuery === true
+  if (optedIn && (req.method === 'GET' || req.method === 'HEAD')) return q.token
   return null
 }
 

@@ -146,7 +146,8 @@ export class Ingest implements Feature {
           throw new DoorstepError('DOORSTEP_ERR_SPOOL_FULL')
         }
         const line = eventLine(device, ev, this.skew.correct(deviceId, ev.ts, at))
-        return spool.appendEvent(`${ev.eventId}:${ev.phase}`, RP_EVENTS, line).then((r) => {
+        // The key names the unit too: one unit must not be able to suppress another's event by using its id.
+        return spool.appendEvent(`${deviceId}:${ev.eventId}:${ev.phase}`, RP_EVENTS, line).then((r) => {
           if (r.duplicate) {
             this.#metrics.duplicates.inc()
             return

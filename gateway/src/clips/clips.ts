@@ -1,0 +1,332 @@
+import { createHash } from 'node:crypto'
+import path from 'node:path'
+import type { ClipMedia, ClipState, ClipUploadResult, Hold } from '@doorstep/proto'
+import type { Config } from '../config.js'
+import type { Db } from '../db/sqlite.js'
+import { DoorstepError, isDoorstepError } from '../errors.js'
+import type { Feature } from '../feature.js'
+import type { Logger } from '../log.js'
+import { posterFrame } from '../media/ffmpeg.js'
+import { webpThumbnail } from '../media/thumbnail.js'
+import { WorkQueue } from '../media/work-queue.js'
+import type { DeviceRecord } from '../registry/registry.js'
+import { type ClipRow, ClipTable, toMedia } from './clip-table.js'
+import { type SweepReport, sweepOnce } from './retention.js'
+import { ClipStore, type DiskUsage, statfsUsage } from './store.js'
+import { type ClipEventSource, ClipUploads, type UploadRequest } from './uploads.js'
+
+export type { ClipEventSource }
+
+export interface ClipsDeps {
+  config: Config
+  db: Db
+  /** The event index; a getter because the events feature makes it in its own `start()`. */
+  events: () => ClipEventSource
+  log: Logger
+  /** How full the clip disk is; `statfs` by default, injectable for tests. */
+  diskUsage?: (dir: string) => Promise<DiskUsage>
+  now?: () => number
+  /** Retention sweep period, ms (default 10 min). */
+  sweepIntervalMs?: number
+  /** Media worker bounds (default 2 at once, 32 waiting). */
+  media?: { concurrency?: number; maxQueued?: number }
+}
+
+const POSTER_AT_MS = 1000
+
+/**
+ * The clips feature: resumable, verified uploads into content-addressed
+ * storage, media checks and thumbnails in a bounded worker queue, serving,
+ * retention and holds. Routes live in `routes.ts` and `hold-routes.ts`.
+ */
+export class Clips implements Feature {
+  readonly name = 'clips'
+  readonly #deps: ClipsDeps
+  readonly #log: Logger
+  readonly #now: () => number
+  #store: ClipStore | null = null
+  #table: ClipTable | null = null
+  #queue: WorkQueue | null = null
+  #uploads: ClipUploads | null = null
+  #timer: NodeJS.Timeout | null = null
+  #sweeping: Promise<SweepReport> | null = null
+  #background: Promise<void> = Promise.resolve()
+
+  constructor(deps: ClipsDeps) {
+    this.#deps = deps
+    this.#log = deps.log.child({ feature: 'clips' })
+    this.#now = deps.now ?? Date.now
+  }
+
+  async start(): Promise<void> {
+    const store = new ClipStore(path.join(this.#deps.config.dataDir, 'clips'))
+    const table = new ClipTable(this.#deps.db)
+    table.load()
+    this.#store = store
+    this.#table = table
+    const media = new WorkQueue({
+      concurrency: this.#deps.media?.concurrency ?? 2,
+      maxQueued: this.#deps.media?.maxQueued ?? 32,
+    })
+    this.#queue = media
+    const uploads = new ClipUploads({
+      store,
+      table,
+      media,
+      events: this.#deps.events,
+      log: this.#log,
+      now: this.#now,
+      maxBytes: this.#deps.config.clips.maxBytes,
+      mediaOf: (id) => this.mediaOf(id),
+      onStored: (id) => this.#scheduleThumb(id),
+    })
+    this.#uploads = uploads
+    const { tempsRemoved } = await store.init()
+    if (tempsRemoved > 0) this.#log.warn({ tempsRemoved }, 'removed temp files left by a crash')
+    // Crash leftovers first; complete uploads found on disk are verified in the background.
+    const remaining = await uploads.recover()
+    this.#background = remaining()
+    for (const row of table.readyWithoutThumb()) if (media.hasRoom) this.#scheduleThumb(row.event_id)
+    const every = this.#deps.sweepIntervalMs ?? 600_000
+    this.#timer = setInterval(
+      () => void this.sweep().catch((err) => this.#log.error({ err }, 'retention sweep failed')),
+      every,
+    )
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = null
+    this.abortUploads()
+    await this.#uploads?.settled()
+    await this.#sweeping?.catch(() => undefined)
+    await this.#queue?.close()
+    await this.#background
+    this.#queue = null
+    this.#uploads = null
+    this.#store = null
+    this.#table = null
+  }
+
+  get store(): ClipStore {
+    return must(this.#store)
+  }
+
+  /** Ends every upload in progress (their partial files stay); the HTTP server calls it before closing. */
+  abortUploads(): void {
+    this.#uploads?.abortAll()
+  }
+
+  /** Resolves when no media job runs or waits and recovery is done (tests use it). */
+  async idle(): Promise<void> {
+    await this.#background
+    await this.#queue?.drain()
+  }
+
+  // ---- upload (see uploads.ts) ----------------------------------------------------------------
+
+  /** `HEAD`: how many bytes of the clip the gateway holds. */
+  uploadStatus(
+    device: DeviceRecord,
+    eventId: string,
+  ): Promise<{ received: number; total: number; state: ClipState }> {
+    return this.#up().status(device, eventId)
+  }
+
+  /** `PUT`: one (part of an) upload; see `ClipUploads.receive`. */
+  receive(req: UploadRequest): Promise<{ status: 200 | 201 | 202; result: ClipUploadResult }> {
+    return this.#up().receive(req)
+  }
+
+  #up(): ClipUploads {
+    return must(this.#uploads)
+  }
+
+  // ---- media ----------------------------------------------------------------------------------
+
+  #scheduleThumb(eventId: string): void {
+    const queue = this.#media()
+    if (!queue.hasRoom) {
+      this.#log.warn({ eventId }, 'media queue full; thumbnail deferred to the next sweep')
+      return
+    }
+    queue
+      .run(() => this.#makeThumb(eventId))
+      .catch((err) => {
+        if (!isDoorstepError(err)) this.#log.error({ err, eventId }, 'thumbnail failed')
+      })
+  }
+
+  async #makeThumb(eventId: string): Promise<void> {
+    const row = must(this.#table).get(eventId)
+    if (row?.state !== 'ready' || row.thumb_etag !== null) return
+    const store = this.store
+    const frame = await posterFrame(
+      store.clipPath(row.sha256),
+      Math.min(POSTER_AT_MS, Math.floor(row.duration_ms / 2)),
+    )
+    const webp = await webpThumbnail(frame)
+    await store.writeAtomic(store.thumbPath(row.sha256), webp)
+    must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
+  }
+
+  #media(): WorkQueue {
+    const q = this.#queue
+    if (!q) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
+    return q
+  }
+
+  // ---- serving --------------------------------------------------------------------------------
+
+  /** The stored file of an event's clip, for the GET route. */
+  clipFile(eventId: string): { path: string; size: number; mime: string; sha256: string } {
+    const row = this.#readyRow(eventId)
+    return { path: this.store.clipPath(row.sha256), size: row.bytes, mime: row.mime, sha256: row.sha256 }
+  }
+
+  thumbFile(eventId: string): { path: string; etag: string } {
+    const row = this.#readyRow(eventId)
+    if (row.thumb_etag === null)
+      throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', 'The thumbnail is not made yet')
+    return { path: this.store.thumbPath(row.sha256), etag: row.thumb_etag }
+  }
+
+  #readyRow(eventId: string): ClipRow {
+    const ev = this.#events().get(eventId)
+    if (!ev) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${eventId}`)
+    if (ev.clip.state === 'expired') throw new DoorstepError('DOORSTEP_ERR_CLIP_EXPIRED')
+    const row = must(this.#table).get(eventId)
+    if (row?.state !== 'ready') {
+      throw new DoorstepError(
+        'DOORSTEP_ERR_NOT_FOUND',
+        `The clip of event ${eventId} is not stored (${ev.clip.state})`,
+      )
+    }
+    return row
+  }
+
+  mediaOf(eventId: string): ClipMedia | null {
+    const row = this.#table?.get(eventId)
+    return row && row.state === 'ready' ? toMedia(row) : null
+  }
+
+  // ---- holds ----------------------------------------------------------------------------------
+
+  /**
+   * Keeps an event's clip past retention and through disk pressure until
+   * released or `until` (ms; null: until released). Also for clips not yet
+   * uploaded. The cases feature calls this directly.
+   */
+  hold(eventId: string, reason: string, who: string, until: number | null = null): Hold {
+    const now = this.#now()
+    const ev = this.#events().get(eventId)
+    if (!ev) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${eventId}`)
+    if (ev.clip.state === 'expired')
+      throw new DoorstepError(
+        'DOORSTEP_ERR_CLIP_EXPIRED',
+        'The clip is already deleted; there is nothing to hold',
+      )
+    if (until !== null && until <= now)
+      throw new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', 'until: must be in the future')
+    const hold = must(this.#table).addHold(eventId, reason, who, until, now)
+    this.#log.info({ holdId: hold.id, eventId, who, until }, 'clip hold placed')
+    return hold
+  }
+
+  /** Ends a hold; the row stays as a record. Undefined when there is no such hold. */
+  release(holdId: number, who: string): Hold | undefined {
+    const hold = must(this.#table).releaseHold(holdId, who, this.#now())
+    if (hold) this.#log.info({ holdId, eventId: hold.eventId, who }, 'clip hold released')
+    return hold
+  }
+
+  holds(filter: { eventId?: string | undefined; activeOnly?: boolean } = {}): Hold[] {
+    return must(this.#table).holds(
+      { eventId: filter.eventId, activeOnly: filter.activeOnly ?? true },
+      this.#now(),
+    )
+  }
+
+  holdsOf(eventId: string): Hold[] {
+    return this.holds({ eventId, activeOnly: false })
+  }
+
+  // ---- retention ------------------------------------------------------------------------------
+
+  /**
+   * One retention pass (see `retention.ts`). The timer calls it; tests call it
+   * with a fixed `now` and a `disk` reading instead of `statfs`.
+   */
+  sweep(opts: { now?: number; disk?: DiskUsage | null } = {}): Promise<SweepReport> {
+    if (this.#sweeping) return this.#sweeping
+    const run = async (): Promise<SweepReport> => {
+      const store = this.store
+      const table = must(this.#table)
+      const now = opts.now ?? this.#now()
+      const disk =
+        opts.disk !== undefined ? opts.disk : await (this.#deps.diskUsage ?? statfsUsage)(store.root)
+      const report = await sweepOnce(
+        {
+          table,
+          retentionDays: this.#deps.config.clips.retentionDays,
+          highWatermarkPct: this.#deps.config.clips.diskHighWatermarkPct,
+          expire: (row, reason, at) => this.#expire(row, reason, at),
+          abandonUnfinished: (before, at) => this.#abandonUnfinished(before, at),
+        },
+        now,
+        disk,
+      )
+      if (report.expired.length + report.evicted.length + report.abandoned.length > 0) {
+        this.#log.info(
+          {
+            expired: report.expired.length,
+            evicted: report.evicted.length,
+            abandoned: report.abandoned.length,
+            freedBytes: report.freedBytes,
+            usedPct: report.usedPct,
+          },
+          'clip retention sweep',
+        )
+      }
+      for (const row of table.readyWithoutThumb()) if (this.#queue?.hasRoom) this.#scheduleThumb(row.event_id)
+      return report
+    }
+    this.#sweeping = run().finally(() => {
+      this.#sweeping = null
+    })
+    return this.#sweeping
+  }
+
+  /** The database says `expired` before the file goes: a crash in between leaks a file, never a reference. */
+  async #expire(row: ClipRow, reason: 'retention' | 'disk', now: number): Promise<number> {
+    const table = must(this.#table)
+    table.transaction(() => {
+      table.expire(row.event_id, reason, now)
+      this.#events().setClipState(row.event_id, 'expired')
+    })
+    if (table.sharedWithOthers(row.sha256, row.event_id)) return 0
+    return this.store.remove(row.sha256)
+  }
+
+  async #abandonUnfinished(before: number, now: number): Promise<string[]> {
+    const table = must(this.#table)
+    const dropped: string[] = []
+    for (const ev of this.#events().unfinishedClipsBefore(before)) {
+      if (this.#up().busy(ev.id) || table.isHeld(ev.id, now)) continue
+      await this.store.removePartial(ev.id)
+      this.#events().setClipState(ev.id, 'expired')
+      dropped.push(ev.id)
+    }
+    return dropped
+  }
+
+  #events(): ClipEventSource {
+    return this.#deps.events()
+  }
+}
+
+function must<T>(v: T | null): T {
+  if (v === null) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
+  return v
+}

@@ -1,0 +1,156 @@
+import fsp from 'node:fs/promises'
+import type { Readable } from 'node:stream'
+import { Uuid } from '@doorstep/proto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { decorateDevice, deviceAuth } from '../auth/device-auth.js'
+import { ROLES } from '../auth/roles.js'
+import { DoorstepError } from '../errors.js'
+import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
+import type { Clips } from './clips.js'
+import { parseContentRange, parseRange } from './range.js'
+
+const Params = z.object({ eventId: Uuid })
+/** Content types a unit may upload a clip as; the bytes decide what it really is (ffprobe). */
+const UPLOAD_TYPES = ['application/octet-stream', 'video/mp4']
+
+/** [RFC 9110 §13.1.2] If-None-Match: a list of entity tags or `*`, compared weakly. */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false
+  const bare = (t: string) => t.trim().replace(/^W\//, '')
+  return header.split(',').some((t) => t.trim() === '*' || bare(t) === bare(etag))
+}
+
+function uploadHeaders(reply: FastifyReply, received: number, total: number): void {
+  // The offset a resumed PUT must start at, as in the IETF resumable-uploads draft (`Upload-Offset`).
+  reply.header('upload-offset', String(received))
+  reply.header('upload-length', String(total))
+  reply.header('cache-control', 'no-store')
+}
+
+/**
+ * Clip upload (units, HTTP Basic) and serving (people, bearer token or
+ * `?token=` since `<video>` and `<img>` cannot send a header).
+ */
+export async function clipRoutes(
+  app: FastifyInstance,
+  opts: { clips: Clips; registry: Pick<DeviceRegistry, 'authenticate'>; maxBytes: number },
+): Promise<void> {
+  const { clips } = opts
+  const auth = deviceAuth(opts.registry)
+  decorateDevice(app)
+  // The body reaches the handler as the request stream: a clip is never gathered in memory.
+  for (const type of UPLOAD_TYPES) {
+    if (app.hasContentTypeParser(type)) app.removeContentTypeParser(type)
+  }
+  app.addContentTypeParser(UPLOAD_TYPES, (_req, payload, done) => done(null, payload))
+  // Uploads in progress would hold the server open on close; their partials stay for the resume.
+  app.addHook('preClose', async () => clips.abortUploads())
+
+  app.head(
+    '/api/v1/clips/:eventId',
+    { config: { access: 'device' }, onRequest: auth },
+    async (req, reply) => {
+      const { eventId } = Params.parse(req.params)
+      const s = await clips.uploadStatus(req.device as DeviceRecord, eventId)
+      uploadHeaders(reply, s.received, s.total)
+      reply.header('doorstep-clip-state', s.state)
+      return reply.status(200).send()
+    },
+  )
+
+  app.put(
+    '/api/v1/clips/:eventId',
+    { config: { access: 'device' }, onRequest: auth, bodyLimit: opts.maxBytes },
+    async (req, reply) => {
+      const { eventId } = Params.parse(req.params)
+      const length = req.headers['content-length']
+      const contentLength = length === undefined ? undefined : Number(length)
+      // The parser hands over the stream, so the route's bodyLimit is enforced here.
+      if (contentLength !== undefined && contentLength > opts.maxBytes) {
+        reply.header('connection', 'close')
+        throw new DoorstepError(
+          'DOORSTEP_ERR_PAYLOAD_TOO_LARGE',
+          `A clip may be at most ${opts.maxBytes} bytes`,
+        )
+      }
+      const body = req.body as Readable | Buffer | undefined
+      try {
+        const { status, result } = await clips.receive({
+          device: req.device as DeviceRecord,
+          eventId,
+          range: parseContentRange(req.headers['content-range'] as string | undefined),
+          contentLength,
+          body: body === undefined ? undefined : Buffer.isBuffer(body) ? [body] : body,
+          abort: () => req.raw.destroy(),
+        })
+        uploadHeaders(reply, result.received, result.total)
+        return reply.status(status).send(result)
+      } catch (err) {
+        // Whatever of the body is still in flight is not wanted; do not read it to reuse the socket.
+        if (!req.raw.readableEnded) reply.header('connection', 'close')
+        if (err instanceof DoorstepError && err.code === 'DOORSTEP_ERR_UPLOAD_OFFSET') {
+          const d = err.details as { received: number; total: number }
+          uploadHeaders(reply, d.received, d.total)
+        }
+        throw err
+      }
+    },
+  )
+
+  app.get(
+    '/api/v1/clips/:eventId',
+    { config: { access: ROLES.fleet, tokenInQuery: true }, exposeHeadRoute: false },
+    async (req, reply) => serveClip(clips, req, reply),
+  )
+
+  app.get(
+    '/api/v1/clips/:eventId/thumb',
+    { config: { access: ROLES.fleet, tokenInQuery: true } },
+    async (req, reply) => {
+      const { eventId } = Params.parse(req.params)
+      const t = clips.thumbFile(eventId)
+      const etag = `"${t.etag}"`
+      reply.header('etag', etag).header('cache-control', 'private, max-age=86400')
+      if (matchesEtag(req.headers['if-none-match'], etag)) return reply.status(304).send()
+      return reply.type('image/webp').send(await fsp.readFile(t.path))
+    },
+  )
+}
+
+/** [RFC 9110 §14] One byte range per request (206), or the whole file (200); 416 outside it. */
+async function serveClip(clips: Clips, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { eventId } = Params.parse(req.params)
+  const f = clips.clipFile(eventId)
+  // Content-addressed: the digest is a strong validator for the bytes.
+  const etag = `"${f.sha256}"`
+  reply
+    .header('accept-ranges', 'bytes')
+    .header('etag', etag)
+    .header('cache-control', 'private, max-age=86400')
+  if (matchesEtag(req.headers['if-none-match'], etag)) return reply.status(304).send()
+  let range = parseRange(req.headers.range, f.size)
+  // [RFC 9110 §13.1.5] If-Range with another validator: send the whole (changed) representation.
+  const ifRange = req.headers['if-range']
+  if (typeof ifRange === 'string' && ifRange.trim() !== etag) range = null
+  if (range === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${f.size}`)
+    throw new DoorstepError('DOORSTEP_ERR_RANGE_NOT_SATISFIABLE', undefined, { size: f.size })
+  }
+  let fh: fsp.FileHandle
+  try {
+    // Opened before answering: retention may unlink the name, the open file stays readable.
+    fh = await fsp.open(f.path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DoorstepError('DOORSTEP_ERR_CLIP_EXPIRED')
+    throw err
+  }
+  reply.type(f.mime)
+  if (!range) {
+    reply.header('content-length', String(f.size))
+    return reply.status(200).send(fh.createReadStream())
+  }
+  reply.header('content-range', `bytes ${range.start}-${range.end}/${f.size}`)
+  reply.header('content-length', String(range.end - range.start + 1))
+  return reply.status(206).send(fh.createReadStream({ start: range.start, end: range.end }))
+}

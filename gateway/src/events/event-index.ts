@@ -1,0 +1,277 @@
+import type { ClipState, DeviceEvent, EventPhase, EventsQuery, EventView } from '@doorstep/proto'
+import type { Statement } from 'better-sqlite3'
+import { type Db, migrate } from '../db/sqlite.js'
+import { DoorstepError } from '../errors.js'
+import type { DeviceRecord } from '../registry/registry.js'
+import { boundingBox, haversineM } from './geo.js'
+
+const SCHEMA = [
+  `CREATE TABLE event_index (
+    event_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    district INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    score REAL NOT NULL,
+    zone TEXT,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    clip_state TEXT NOT NULL DEFAULT 'none',
+    clip_bytes INTEGER,
+    clip_sha256 TEXT,
+    clip_duration_ms INTEGER,
+    clip_codec TEXT
+  );
+  CREATE INDEX event_index_started ON event_index (started_at, event_id);
+  CREATE INDEX event_index_device ON event_index (device_id, started_at);
+  CREATE INDEX event_index_district ON event_index (district, started_at);
+  CREATE INDEX event_index_lat ON event_index (lat, lon);
+  CREATE INDEX event_index_clip ON event_index (clip_state, started_at);`,
+]
+
+/** An event as the index holds it; the routes add the links. */
+export type IndexedEvent = Omit<EventView, 'clip'> & {
+  updatedAt: number
+  clip: Omit<EventView['clip'], 'url' | 'thumbUrl'>
+}
+
+interface Row {
+  event_id: string
+  device_id: string
+  district: number
+  kind: EventView['kind']
+  phase: EventPhase
+  score: number
+  zone: string | null
+  started_at: number
+  ended_at: number | null
+  updated_at: number
+  lat: number
+  lon: number
+  clip_state: ClipState
+  clip_bytes: number | null
+  clip_sha256: string | null
+  clip_duration_ms: number | null
+  clip_codec: string | null
+}
+
+const PHASE_RANK: Record<EventPhase, number> = { start: 0, update: 1, end: 2 }
+/** States in which a newly announced clip may still replace the announced one. */
+const ANNOUNCE_OPEN: ReadonlySet<ClipState> = new Set(['none', 'pending', 'rejected'])
+
+function toEvent(r: Row): IndexedEvent {
+  return {
+    id: r.event_id,
+    deviceId: r.device_id,
+    district: r.district,
+    kind: r.kind,
+    phase: r.phase,
+    score: r.score,
+    zone: r.zone,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    updatedAt: r.updated_at,
+    lat: r.lat,
+    lon: r.lon,
+    clip: {
+      state: r.clip_state,
+      bytes: r.clip_bytes,
+      sha256: r.clip_sha256,
+      durationMs: r.clip_duration_ms,
+      codec: r.clip_codec,
+    },
+  }
+}
+
+/** Opaque page cursor: the sort key of the last event of a page. */
+export function encodeCursor(startedAt: number, id: string): string {
+  return Buffer.from(`${startedAt}|${id}`).toString('base64url')
+}
+
+export function decodeCursor(cursor: string): { startedAt: number; id: string } {
+  const [t, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
+  const startedAt = Number(t)
+  if (!Number.isSafeInteger(startedAt) || !id || !/^[0-9a-f-]{36}$/i.test(id)) {
+    throw new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', 'cursor: not a cursor this API gave out')
+  }
+  return { startedAt, id }
+}
+
+/**
+ * The SQLite index of motion events, built from the bus (`device.event`):
+ * one row per event id, merged over its lifecycle start → update* → end.
+ * Answers the events API; the clip feature moves `clip_state` along.
+ */
+export class EventIndex {
+  readonly #db: Db
+  #stmts: { select: Statement; insert: Statement; update: Statement } | null = null
+
+  constructor(db: Db) {
+    this.#db = db
+  }
+
+  load(): void {
+    migrate(this.#db, 'events', SCHEMA)
+    // Prepared once: `record` runs for every event on the ingest path.
+    this.#stmts = {
+      select: this.#db.prepare('SELECT * FROM event_index WHERE event_id = ?'),
+      insert: this.#db.prepare(
+        `INSERT INTO event_index (event_id, device_id, district, kind, phase, score, zone, started_at, ended_at,
+           updated_at, lat, lon, clip_state, clip_bytes, clip_sha256, clip_duration_ms, clip_codec)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      update: this.#db.prepare(
+        `UPDATE event_index SET kind = ?, phase = ?, score = ?, zone = ?, started_at = ?, ended_at = ?, updated_at = ?,
+           clip_state = ?, clip_bytes = ?, clip_sha256 = ?, clip_duration_ms = ?, clip_codec = ?
+         WHERE event_id = ?`,
+      ),
+    }
+    // Exact distance for `near`, after the bounding box has used the lat index.
+    this.#db.function('doorstep_haversine_m', { deterministic: true }, (a, b, c, d) =>
+      haversineM(a as number, b as number, c as number, d as number),
+    )
+  }
+
+  /**
+   * Merges one lifecycle message. `t` is the message time on the gateway
+   * clock. A message for an event id owned by another unit is ignored: a unit
+   * must not be able to rewrite another unit's event (or its clip digest).
+   * Returns false when ignored.
+   */
+  record(device: DeviceRecord, ev: DeviceEvent, t: number): boolean {
+    return this.#db.transaction(() => this.#merge(device, ev, t))()
+  }
+
+  /** Merges many lifecycle messages in one transaction; returns the ones ignored. */
+  recordMany(items: ReadonlyArray<{ device: DeviceRecord; event: DeviceEvent; t: number }>): DeviceEvent[] {
+    const ignored: DeviceEvent[] = []
+    this.#db.transaction(() => {
+      for (const i of items) if (!this.#merge(i.device, i.event, i.t)) ignored.push(i.event)
+    })()
+    return ignored
+  }
+
+  #merge(device: DeviceRecord, ev: DeviceEvent, t: number): boolean {
+    const s = this.#stmts
+    if (!s) throw new Error('event index is not loaded')
+    {
+      const old = s.select.get(ev.eventId) as Row | undefined
+      if (old && old.device_id !== device.id) return false
+      const clip = ev.clip && (!old || ANNOUNCE_OPEN.has(old.clip_state)) ? ev.clip : undefined
+      if (!old) {
+        // An `end` seen first (its `start` lost or still in flight): the clip length says when it began.
+        const startedAt = ev.phase === 'end' && ev.clip ? Math.max(0, t - ev.clip.durationMs) : t
+        s.insert.run(
+          ev.eventId,
+          device.id,
+          device.district,
+          ev.kind,
+          ev.phase,
+          ev.score,
+          ev.zone ?? null,
+          startedAt,
+          ev.phase === 'end' ? t : null,
+          t,
+          device.lat,
+          device.lon,
+          clip ? 'pending' : 'none',
+          clip?.bytes ?? null,
+          clip?.sha256 ?? null,
+          clip?.durationMs ?? null,
+          clip?.codec ?? null,
+        )
+        return true
+      }
+      const later = PHASE_RANK[ev.phase] >= PHASE_RANK[old.phase]
+      s.update.run(
+        later ? ev.kind : old.kind,
+        later ? ev.phase : old.phase,
+        Math.max(old.score, ev.score),
+        ev.zone ?? old.zone,
+        ev.phase === 'start' ? Math.min(old.started_at, t) : old.started_at,
+        ev.phase === 'end' ? t : old.ended_at,
+        Math.max(old.updated_at, t),
+        clip ? 'pending' : old.clip_state,
+        clip?.bytes ?? old.clip_bytes,
+        clip?.sha256 ?? old.clip_sha256,
+        clip?.durationMs ?? old.clip_duration_ms,
+        clip?.codec ?? old.clip_codec,
+        ev.eventId,
+      )
+      return true
+    }
+  }
+
+  get(id: string): IndexedEvent | undefined {
+    const r = this.#db.prepare('SELECT * FROM event_index WHERE event_id = ?').get(id) as Row | undefined
+    return r ? toEvent(r) : undefined
+  }
+
+  setClipState(id: string, state: ClipState): void {
+    this.#db.prepare('UPDATE event_index SET clip_state = ? WHERE event_id = ?').run(state, id)
+  }
+
+  /** Events that started before `before` whose clip never became ready (retention). */
+  unfinishedClipsBefore(before: number): IndexedEvent[] {
+    const rows = this.#db
+      .prepare(
+        "SELECT * FROM event_index WHERE clip_state IN ('pending', 'uploading', 'rejected') AND started_at < ? ORDER BY started_at",
+      )
+      .all(before) as Row[]
+    return rows.map(toEvent)
+  }
+
+  /** Newest first, keyset-paginated on (started_at, event_id). */
+  query(q: EventsQuery): { events: IndexedEvent[]; nextCursor: string | null } {
+    const where: string[] = []
+    const params: Array<string | number> = []
+    if (q.from !== undefined) {
+      where.push('started_at >= ?')
+      params.push(q.from)
+    }
+    if (q.to !== undefined) {
+      where.push('started_at <= ?')
+      params.push(q.to)
+    }
+    if (q.district !== undefined) {
+      where.push('district = ?')
+      params.push(q.district)
+    }
+    if (q.device !== undefined) {
+      where.push('device_id = ?')
+      params.push(q.device)
+    }
+    if (q.kind !== undefined) {
+      where.push('kind = ?')
+      params.push(q.kind)
+    }
+    if (q.hasClip !== undefined) where.push(q.hasClip ? "clip_state = 'ready'" : "clip_state != 'ready'")
+    if (q.near) {
+      const { lat, lon, radiusM } = q.near
+      const box = boundingBox(lat, lon, radiusM)
+      where.push('lat BETWEEN ? AND ?')
+      params.push(box.minLat, box.maxLat)
+      if (box.lon) {
+        where.push(box.lon.wraps ? '(lon >= ? OR lon <= ?)' : 'lon BETWEEN ? AND ?')
+        params.push(box.lon.minLon, box.lon.maxLon)
+      }
+      where.push('doorstep_haversine_m(?, ?, lat, lon) <= ?')
+      params.push(lat, lon, radiusM)
+    }
+    if (q.cursor) {
+      const c = decodeCursor(q.cursor)
+      where.push('(started_at < ? OR (started_at = ? AND event_id < ?))')
+      params.push(c.startedAt, c.startedAt, c.id)
+    }
+    const sql = `SELECT * FROM event_index ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY started_at DESC, event_id DESC LIMIT ?`
+    const rows = this.#db.prepare(sql).all(...params, q.limit + 1) as Row[]
+    const page = rows.slice(0, q.limit).map(toEvent)
+    const last = page.at(-1)
+    const nextCursor = rows.length > q.limit && last ? encodeCursor(last.startedAt, last.id) : null
+    return { events: page, nextCursor }
+  }
+}

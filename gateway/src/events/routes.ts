@@ -1,0 +1,49 @@
+import {
+  type ClipMedia,
+  type EventDetail,
+  type EventList,
+  EventsQuery,
+  type EventView,
+  type Hold,
+  Uuid,
+} from '@doorstep/proto'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { ROLES } from '../auth/roles.js'
+import { DoorstepError } from '../errors.js'
+import type { EventIndex, IndexedEvent } from './event-index.js'
+
+/** What the event detail shows about the stored clip; the clips feature answers it. */
+export interface ClipDetails {
+  mediaOf(eventId: string): ClipMedia | null
+  holdsOf(eventId: string): Hold[]
+}
+
+const IdParams = z.object({ id: Uuid })
+
+/** Adds the clip links; the clip routes check access again when they are followed. */
+export function toView(e: IndexedEvent): EventView {
+  const { updatedAt: _u, ...rest } = e
+  const ready = e.clip.state === 'ready'
+  const base = `/api/v1/clips/${e.id}`
+  return { ...rest, clip: { ...e.clip, url: ready ? base : null, thumbUrl: ready ? `${base}/thumb` : null } }
+}
+
+/** `GET /api/v1/events` and `GET /api/v1/events/:id`, answered from the SQLite index. */
+export async function eventRoutes(
+  app: FastifyInstance,
+  opts: { index: () => EventIndex; clips?: ClipDetails },
+): Promise<void> {
+  app.get('/api/v1/events', { config: { access: ROLES.staff } }, async (req): Promise<EventList> => {
+    const q = EventsQuery.parse(req.query)
+    const page = opts.index().query(q)
+    return { events: page.events.map(toView), nextCursor: page.nextCursor }
+  })
+
+  app.get('/api/v1/events/:id', { config: { access: ROLES.staff } }, async (req): Promise<EventDetail> => {
+    const { id } = IdParams.parse(req.params)
+    const e = opts.index().get(id)
+    if (!e) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${id}`)
+    return { ...toView(e), media: opts.clips?.mediaOf(id) ?? null, holds: opts.clips?.holdsOf(id) ?? [] }
+  })
+}

@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto'
+import { type DeviceEvent, EventsQuery } from '@doorstep/proto'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { type Db, openDb } from '../../gateway/src/db/sqlite.js'
+import { EventIndex } from '../../gateway/src/events/event-index.js'
+import { boundingBox, haversineM } from '../../gateway/src/events/geo.js'
+import type { DeviceRecord } from '../../gateway/src/registry/registry.js'
+
+function device(id: string, lat: number, lon: number, district = 5): DeviceRecord {
+  return {
+    id,
+    serial: `SN-${id}`,
+    district,
+    address: '1 Test St',
+    ownerContact: 'o@example.org',
+    lat,
+    lon,
+    model: 'm',
+    firmware: 'f',
+    setting: 'urban',
+    releasePolicy: 'ask',
+    enabled: true,
+    createdAt: 0,
+  }
+}
+
+function ev(over: Partial<DeviceEvent>): DeviceEvent {
+  return { v: 1, ts: 0, eventId: randomUUID(), phase: 'start', kind: 'motion', score: 0.5, ...over }
+}
+
+const clip = { bytes: 100, sha256: 'c'.repeat(64), durationMs: 5000, codec: 'h264' }
+
+describe('EventIndex (in-memory SQLite)', () => {
+  let db: Db
+  let index: EventIndex
+  beforeEach(() => {
+    db = openDb(':memory:')
+    index = new EventIndex(db)
+    index.load()
+  })
+
+  it("ignores another unit's messages for an event id it does not own", () => {
+    const a = device('cam-a', 10, 10)
+    const b = device('cam-b', 10, 10)
+    const e = ev({ phase: 'start' })
+    expect(index.record(a, e, 1000)).toBe(true)
+    expect(
+      index.record(b, { ...e, phase: 'end', score: 1, clip: { ...clip, sha256: 'd'.repeat(64) } }, 2000),
+    ).toBe(false)
+    expect(index.get(e.eventId)).toMatchObject({
+      deviceId: 'cam-a',
+      phase: 'start',
+      score: 0.5,
+      clip: { state: 'none', sha256: null },
+    })
+  })
+
+  it('an end seen before its start dates the event from the clip length; the late start does not undo the end', () => {
+    const a = device('cam-a', 10, 10)
+    const id = randomUUID()
+    index.record(a, ev({ eventId: id, phase: 'end', clip }), 100_000)
+    expect(index.get(id)).toMatchObject({
+      startedAt: 95_000,
+      endedAt: 100_000,
+      phase: 'end',
+      clip: { state: 'pending' },
+    })
+    index.record(a, ev({ eventId: id, phase: 'start', kind: 'person' }), 94_000)
+    expect(index.get(id)).toMatchObject({ startedAt: 94_000, endedAt: 100_000, phase: 'end', kind: 'motion' })
+  })
+
+  it('keeps the announced clip once its upload has begun', () => {
+    const a = device('cam-a', 10, 10)
+    const id = randomUUID()
+    index.record(a, ev({ eventId: id, phase: 'end', clip }), 1000)
+    index.setClipState(id, 'uploading')
+    index.record(a, ev({ eventId: id, phase: 'update', clip: { ...clip, sha256: 'e'.repeat(64) } }), 2000)
+    expect(index.get(id)?.clip).toMatchObject({ state: 'uploading', sha256: 'c'.repeat(64) })
+  })
+
+  it('finds events near a point across the antimeridian and near a pole', () => {
+    const west = device('cam-west', -16.5, 179.99)
+    const east = device('cam-east', -16.5, -179.99)
+    const away = device('cam-away', -16.5, 178)
+    const polar = device('cam-polar', 89.99, 45)
+    const polar2 = device('cam-polar2', 89.99, -135)
+    for (const [i, d] of [west, east, away, polar, polar2].entries()) index.record(d, ev({}), 1000 + i)
+    const near = (q: string) =>
+      index
+        .query(EventsQuery.parse({ near: q }))
+        .events.map((e) => e.deviceId)
+        .sort()
+    expect(haversineM(-16.5, 179.99, -16.5, -179.99)).toBeLessThan(2200)
+    expect(near('-16.5,180,5000')).toEqual(['cam-east', 'cam-west'])
+    expect(near('-16.5,-180,5000')).toEqual(['cam-east', 'cam-west'])
+    // Two points 0.01° from the pole on opposite meridians are about 2.2 km apart.
+    expect(near('89.99,45,3000')).toEqual(['cam-polar', 'cam-polar2'])
+  })
+
+  it('refuses a cursor it did not give out', () => {
+    expect(() =>
+      index.query(EventsQuery.parse({ cursor: Buffer.from('x|y').toString('base64url') })),
+    ).toThrow(/cursor/)
+  })
+})
+
+describe('geo', () => {
+  it('haversine matches a known distance (Paris → London, about 343.5 km)', () => {
+    expect(haversineM(48.8566, 2.3522, 51.5074, -0.1278) / 1000).toBeCloseTo(343.5, 0)
+  })
+
+  it('the bounding box contains every point of the circle', () => {
+    for (const [lat, lon, r] of [
+      [41.88, -87.63, 1000],
+      [-33.86, 151.2, 50_000],
+      [70, 179.9, 20_000],
+      [0, 0, 100_000],
+    ] as const) {
+      const box = boundingBox(lat, lon, r)
+      for (let bearing = 0; bearing < 360; bearing += 5) {
+        // Destination point at distance r (spherical), nudged inward by a millimetre.
+        const d = (r - 0.001) / 6_371_008.8
+        const b = (bearing * Math.PI) / 180
+        const p1 = (lat * Math.PI) / 180
+        const p2 = Math.asin(Math.sin(p1) * Math.cos(d) + Math.cos(p1) * Math.sin(d) * Math.cos(b))
+        const l2 =
+          (lon * Math.PI) / 180 +
+          Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(p1), Math.cos(d) - Math.sin(p1) * Math.sin(p2))
+        const plat = (p2 * 180) / Math.PI
+        const plon = (((((l2 * 180) / Math.PI + 540) % 360) + 360) % 360) - 180
+        expect(plat).toBeGreaterThanOrEqual(box.minLat)
+        expect(plat).toBeLessThanOrEqual(box.maxLat)
+        const lb = box.lon
+        if (!lb) continue
+        const inside = lb.wraps
+          ? plon >= lb.minLon || plon <= lb.maxLon
+          : plon >= lb.minLon && plon <= lb.maxLon
+        expect(inside, `${lat},${lon},${r} bearing ${bearing}: ${plon} not in ${JSON.stringify(lb)}`).toBe(
+          true,
+        )
+      }
+    }
+  })
+})
