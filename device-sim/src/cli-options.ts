@@ -1,0 +1,123 @@
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+
+/**
+ * The simulator's command line: node's parseArgs for the syntax, one zod
+ * schema for the meaning. Problems come back as one line naming the flag.
+ */
+const FLAGS = {
+  devices: { type: 'string' },
+  gateway: { type: 'string' },
+  http: { type: 'string' },
+  token: { type: 'string' },
+  'heartbeat-s': { type: 'string' },
+  'event-rate': { type: 'string' },
+  'duration-s': { type: 'string' },
+  'bad-rate': { type: 'string' },
+  'power-cut-at-s': { type: 'string' },
+  'power-cut-share': { type: 'string' },
+  'power-cut-outage-s': { type: 'string' },
+  'disconnects-per-hour': { type: 'string' },
+  'clock-skew-share': { type: 'string' },
+  'slow-share': { type: 'string' },
+  'connect-rate': { type: 'string' },
+  seed: { type: 'string' },
+  'id-prefix': { type: 'string' },
+  'credentials-dir': { type: 'string' },
+  'clip-dir': { type: 'string' },
+  'upload-on-end': { type: 'boolean' },
+  'no-alerts': { type: 'boolean' },
+  influx: { type: 'string' },
+  'influx-db': { type: 'string' },
+  'report-file': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+const num = (min: number, max: number) => z.coerce.number().min(min).max(max)
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// URL' })
+
+const Schema = z.object({
+  devices: num(1, 100_000).int().default(2896),
+  gateway: z
+    .string()
+    .regex(/^(mqtts?|tcp):\/\/[^\s]+$/, 'must be an mqtt:// URL')
+    .default('mqtt://127.0.0.1:1883'),
+  http: httpUrl.default('http://127.0.0.1:8080'),
+  token: z.string().min(16, 'must be at least 16 characters').optional(),
+  'heartbeat-s': num(0.1, 3600).default(30),
+  'event-rate': num(0, 100_000).default(1),
+  'duration-s': num(1, 30 * 86_400).optional(),
+  'bad-rate': num(0, 1).default(0),
+  'power-cut-at-s': num(0, 30 * 86_400).optional(),
+  'power-cut-share': num(0, 1).default(0.5),
+  'power-cut-outage-s': num(0, 3600).default(5),
+  'disconnects-per-hour': num(0, 3600).default(0),
+  'clock-skew-share': num(0, 1).default(0),
+  'slow-share': num(0, 1).default(0),
+  'connect-rate': num(1, 100_000).default(200),
+  seed: num(0, 2 ** 32 - 1)
+    .int()
+    .optional(),
+  'id-prefix': z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, "-" or "_"')
+    .default('cam-'),
+  'credentials-dir': z.string().min(1).optional(),
+  'clip-dir': z.string().min(1).optional(),
+  'upload-on-end': z.boolean().default(false),
+  'no-alerts': z.boolean().default(false),
+  influx: httpUrl.optional(),
+  'influx-db': z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,64}$/)
+    .default('doorstep'),
+  'report-file': z.string().min(1).optional(),
+  json: z.boolean().default(false),
+  help: z.boolean().default(false),
+})
+
+export type CliOptions = z.infer<typeof Schema>
+
+export const USAGE = `usage: npm run sim -- [options]
+  --devices N              units to simulate (2896)
+  --gateway URL            MQTT broker (mqtt://127.0.0.1:1883)
+  --http URL               gateway HTTP, for provisioning and uploads (http://127.0.0.1:8080)
+  --token T                admin token (default: env DOORSTEP_ADMIN_TOKEN)
+  --heartbeat-s S          mean heartbeat interval (30)
+  --event-rate X           multiplier on day/night detection rates (1; 0 = none)
+  --duration-s S           stop after S seconds (default: until Ctrl-C)
+  --bad-rate P             share of payloads sent bad (0)
+  --power-cut-at-s S       cut the power of --power-cut-share (0.5) units at S, for --power-cut-outage-s (5)
+  --disconnects-per-hour N random link drops per unit per hour (0)
+  --clock-skew-share P     share of units with a wrong clock (0)
+  --slow-share P           share of units on a slow uplink (0)
+  --connect-rate N         units started per second during ramp-up (200)
+  --seed N, --id-prefix P  fleet layout and ids (cam-)
+  --credentials-dir D      where secrets are kept (.doorstep-sim)
+  --clip-dir D             clip cache (.doorstep-sim/clips)
+  --upload-on-end          upload each event's clip
+  --no-alerts              do not watch the alert feed
+  --influx URL             verify heartbeats in InfluxDB 1.x; --influx-db (doorstep)
+  --report-file F          write the report as JSON; --json prints JSON instead of the table`
+
+export class CliError extends Error {}
+
+/** Parses argv (without node and script). Throws CliError with a one-line message. */
+export function parseCli(argv: readonly string[], env: Record<string, string | undefined>): CliOptions {
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    throw new CliError((err as Error).message.split('\n')[0] ?? 'invalid arguments')
+  }
+  const token = values.token ?? env.DOORSTEP_ADMIN_TOKEN
+  const parsed = Schema.safeParse({ ...values, ...(token ? { token } : {}) })
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]
+    const flag = i?.path[0] === undefined ? '' : `--${String(i.path[0])}: `
+    // Never echo the value: it may be the token.
+    throw new CliError(`${flag}${i?.message ?? 'invalid'}`)
+  }
+  return parsed.data
+}

@@ -1,0 +1,231 @@
+import { topicFor } from '@doorstep/proto'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { type BackoffPolicy, backoffDelay } from './backoff.js'
+import type { Scheduler, Task } from './scheduler.js'
+import { causeOf, countError, type FleetStats } from './stats.js'
+
+/**
+ * A unit's MQTT link: one mqtt.js client, never reconnecting by itself
+ * (`reconnectPeriod: 0`). Reconnects are ours: capped exponential backoff with
+ * full jitter, on the fleet's scheduler, so a power-cut storm meeting the
+ * gateway's admission limit (CONNACK 3) spreads out instead of hammering.
+ */
+export type LinkState = 'idle' | 'connecting' | 'online' | 'waiting' | 'down' | 'stopped'
+
+export interface LinkEnv {
+  scheduler: Scheduler
+  mqttUrl: string
+  stats: FleetStats
+  random: () => number
+  backoff: BackoffPolicy
+  connectTimeoutMs: number
+  keepaliveS: number
+}
+
+export interface LinkHooks {
+  /** CONNACK 0. `sessionPresent`: the broker kept our subscription. */
+  online(sessionPresent: boolean): void
+  /** The session ended (drop, power cut, stop); the unit stops its timers. */
+  offline(): void
+  message(topic: string, payload: Buffer): void
+  /** CONNACK 2, 4 or 5. */
+  refused(returnCode: number): void
+  /** The retained status payload for the will and for a clean stop. */
+  offlineStatus(): string
+}
+
+const noop = () => {}
+
+export class UnitLink {
+  readonly #id: string
+  readonly #secret: string
+  readonly #env: LinkEnv
+  readonly #hooks: LinkHooks
+  #client: MqttClient | null = null
+  #state: LinkState = 'idle'
+  #attempt = 0
+  #retry: Task | null = null
+
+  constructor(id: string, secret: string, env: LinkEnv, hooks: LinkHooks) {
+    this.#id = id
+    this.#secret = secret
+    this.#env = env
+    this.#hooks = hooks
+  }
+
+  get state(): LinkState {
+    return this.#state
+  }
+
+  /** The first connect after `delayMs` (the fleet's ramp). */
+  start(delayMs: number): void {
+    if (this.#state !== 'idle') return
+    this.#wait(delayMs)
+  }
+
+  /** Publishes when a client exists; QoS 1 ones made while away are kept and resent on reconnect. */
+  publish(
+    topic: string,
+    body: string | Buffer,
+    qos: 0 | 1,
+    retain: boolean,
+    cb: (err?: Error) => void,
+  ): boolean {
+    const c = this.#client
+    if (!c || (qos === 0 && this.#state !== 'online')) return false
+    c.publish(topic, body, { qos, retain }, (err) => cb(err ?? undefined))
+    return true
+  }
+
+  subscribe(topic: string, cb: (ok: boolean) => void): void {
+    this.#client?.subscribe(topic, { qos: 1 }, (err, granted) =>
+      cb(!err && !granted?.some((g) => g.qos === 128)),
+    )
+  }
+
+  /** Link loss: the socket dies without DISCONNECT (the broker publishes the will). */
+  drop(): boolean {
+    if (this.#state !== 'online' || !this.#client) return false
+    this.#client.stream.destroy()
+    return true
+  }
+
+  /** Power cut: the client and its unacknowledged publishes are gone; a fresh one boots at `backAt`. */
+  powerCut(backAt: number): boolean {
+    if (this.#state === 'stopped' || this.#state === 'idle' || this.#state === 'down') return false
+    this.#leave('down')
+    this.#discard()
+    this.#attempt = 0
+    this.#retry = this.#env.scheduler.schedule(backAt, () => this.#wait(0))
+    return true
+  }
+
+  /**
+   * Graceful: retained `offline`, then DISCONNECT (so the will is not used),
+   * bounded by `timeoutMs`, after which the socket is simply closed.
+   */
+  async stop(timeoutMs = 2000): Promise<void> {
+    const wasOnline = this.#state === 'online'
+    this.#leave('stopped')
+    const c = this.#client
+    this.#client = null
+    if (!c) return
+    c.removeAllListeners('close')
+    c.removeAllListeners('connect')
+    c.removeAllListeners('message')
+    if (!wasOnline) {
+      c.end(true)
+      return
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        c.end(true)
+        resolve()
+      }, timeoutMs)
+      c.publish(topicFor('status', this.#id), this.#hooks.offlineStatus(), { qos: 1, retain: true }, () => {
+        c.end(false, {}, () => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    })
+  }
+
+  #wait(delayMs: number): void {
+    this.#state = 'waiting'
+    this.#retry = this.#env.scheduler.after(delayMs, () => this.#connect())
+  }
+
+  /** Leaves `online`/`connecting` for `next`, accounting for the session that ends. */
+  #leave(next: LinkState): void {
+    const was = this.#state
+    this.#state = next
+    this.#env.scheduler.cancel(this.#retry)
+    this.#retry = null
+    if (was === 'online') {
+      this.#env.stats.connected--
+      if (next !== 'stopped') this.#env.stats.disconnects++
+      this.#hooks.offline()
+    }
+  }
+
+  #connect(): void {
+    if (this.#state !== 'waiting') return
+    this.#retry = null
+    this.#state = 'connecting'
+    const will = {
+      topic: topicFor('status', this.#id),
+      payload: Buffer.from(this.#hooks.offlineStatus()),
+      qos: 1 as const,
+      retain: true,
+    }
+    const existing = this.#client
+    if (existing) {
+      existing.options.will = will
+      // Keep the stores: unacknowledged QoS 1 publishes are resent on the new connection, as firmware does.
+      existing.reconnect({ incomingStore: existing.incomingStore, outgoingStore: existing.outgoingStore })
+      return
+    }
+    const opts: IClientOptions = {
+      clientId: this.#id,
+      username: this.#id,
+      password: this.#secret,
+      // aedes speaks MQTT 3.1.1 only; a v5 CONNECT is refused.
+      protocolVersion: 4,
+      // A persistent session: commands sent while the unit is away wait for it (QoS 1).
+      clean: false,
+      reconnectPeriod: 0,
+      connectTimeout: this.#env.connectTimeoutMs,
+      keepalive: this.#env.keepaliveS,
+      resubscribe: false,
+      // Heartbeats are worthless late: never queue QoS 0 while offline.
+      queueQoSZero: false,
+      will,
+    }
+    const c = mqtt.connect(this.#env.mqttUrl, opts)
+    this.#client = c
+    c.on('connect', (connack) => this.#onConnect(connack.sessionPresent))
+    c.on('close', () => this.#onClose())
+    c.on('error', (err) => this.#onError(err))
+    c.on('message', (topic, payload) => this.#hooks.message(topic, payload))
+  }
+
+  #onConnect(sessionPresent: boolean): void {
+    if (this.#state !== 'connecting') return
+    this.#state = 'online'
+    this.#attempt = 0
+    this.#env.stats.connects++
+    this.#env.stats.connected++
+    this.#hooks.online(sessionPresent)
+  }
+
+  #onError(err: Error): void {
+    const code = (err as { code?: unknown }).code
+    if (typeof code !== 'number') {
+      countError(this.#env.stats, causeOf(err))
+      return
+    }
+    // A CONNACK refusal [MQTT-3.2.2.3]; mqtt.js closes the socket next and #onClose retries.
+    if (code === 3) this.#env.stats.refusedConnects++
+    else {
+      this.#env.stats.authFailures++
+      this.#hooks.refused(code)
+    }
+  }
+
+  #onClose(): void {
+    if (this.#state !== 'online' && this.#state !== 'connecting') return
+    this.#leave('waiting')
+    this.#wait(backoffDelay(this.#attempt++, this.#env.backoff, this.#env.random))
+  }
+
+  #discard(): void {
+    const c = this.#client
+    this.#client = null
+    if (!c) return
+    c.removeAllListeners()
+    // An 'error' without a listener would throw; the client is being thrown away anyway.
+    c.on('error', noop)
+    c.end(true)
+  }
+}
