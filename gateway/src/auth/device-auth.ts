@@ -41,6 +41,10 @@ export function deviceAuth(registry: Pick<DeviceRegistry, 'authenticate'>) {
   return async function deviceAuthHook(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const creds = basicCredentials(req.headers.authorization)
     const device = creds ? await registry.authenticate(creds.id, creds.secret) : null
+    if (device === 'busy') {
+      reply.header('retry-after', '1')
+      throw new DoorstepError('DOORSTEP_ERR_AUTH_BUSY')
+    }
     if (!device) {
       // [RFC 9110 §11.6.1] a 401 carries the challenge the client should answer.
       reply.header('www-authenticate', REALM)

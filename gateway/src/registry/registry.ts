@@ -30,8 +30,12 @@ export interface DeviceRegistry {
   get(id: string): DeviceRecord | undefined
   list(filter: { district?: number | undefined }): DeviceRecord[]
   count(): number
-  /** Resolves the record when the secret is right and the unit enabled, else null. */
-  authenticate(id: string, secret: string): Promise<DeviceRecord | null>
+  /**
+   * Resolves the record when the secret is right and the unit enabled, else
+   * null; `'busy'` when too many secret checks are already running and the
+   * caller should ask the unit to come back later.
+   */
+  authenticate(id: string, secret: string): Promise<DeviceRecord | null | 'busy'>
   updateIdentity(id: string, model: string, firmware: string): void
   setEnabled(id: string, enabled: boolean): void
 }

@@ -66,6 +66,12 @@ function toRecord(r: Row): DeviceRecord {
 
 /** How many scrypt hashes run at once during an import (libuv has 4 threads). */
 const HASH_PARALLELISM = 4
+/**
+ * Secret checks (scrypt) allowed in flight. After a gateway restart every
+ * unit's first connection needs one; past this many the unit is asked to come
+ * back (CONNACK 3) at once instead of queueing until its connect times out.
+ */
+const MAX_VERIFYING = 16
 
 /**
  * The device registry on SQLite. Every record is also kept in memory, since
@@ -77,6 +83,7 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
   /** Keyed digests of secrets that passed scrypt once: reconnect storms stay cheap. */
   readonly #authCache = new Map<string, Buffer>()
   readonly #cacheKey = randomBytes(32)
+  #verifying = 0
 
   constructor(db: Db) {
     this.#db = db
@@ -142,7 +149,7 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
     return this.#byId.size
   }
 
-  async authenticate(id: string, secret: string): Promise<DeviceRecord | null> {
+  async authenticate(id: string, secret: string): Promise<DeviceRecord | null | 'busy'> {
     const record = this.#byId.get(id)
     if (!record?.enabled) return null
     const digest = cacheDigest(this.#cacheKey, secret)
@@ -151,7 +158,16 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
     const row = this.#db.prepare('SELECT secret_hash FROM devices WHERE id = ?').get(id) as
       | { secret_hash: string }
       | undefined
-    if (!row || !(await verifySecret(secret, row.secret_hash))) return null
+    if (!row) return null
+    if (this.#verifying >= MAX_VERIFYING) return 'busy'
+    this.#verifying++
+    let ok: boolean
+    try {
+      ok = await verifySecret(secret, row.secret_hash)
+    } finally {
+      this.#verifying--
+    }
+    if (!ok) return null
     // The unit may have been disabled while scrypt ran.
     const now = this.#byId.get(id)
     if (!now?.enabled) return null
