@@ -1,0 +1,74 @@
+import type { DeviceView, EventDetail, EventList, EventsQuery, LiveState } from '@doorstep/proto'
+import type { HttpClient } from './http.js'
+import type { DeviceListResponse, HealthResponse, HeartbeatsResponse } from './types.js'
+
+/** What the dashboard asks GET /api/v1/events for (EventsQuery's values; the URL carries them as text). */
+export type EventQuery = Partial<
+  Pick<EventsQuery, 'from' | 'to' | 'district' | 'device' | 'kind' | 'hasClip' | 'limit' | 'cursor'>
+>
+
+/** The largest page GET /api/v1/devices allows (DeviceListQuery in proto). */
+export const DEVICE_PAGE_MAX = 5000
+
+/** Every gateway route the dashboard calls, in one place. */
+export class Api {
+  readonly http: HttpClient
+  readonly #token: () => string | null
+
+  constructor(http: HttpClient, token: () => string | null) {
+    this.http = http
+    this.#token = token
+  }
+
+  /** Checks a token before it is stored: any staff route will do, health is the cheapest. */
+  checkToken(token: string, signal?: AbortSignal): Promise<HealthResponse> {
+    return this.http.get('api/v1/health', undefined, signal, token)
+  }
+
+  health(signal?: AbortSignal): Promise<HealthResponse> {
+    return this.http.get('api/v1/health', undefined, signal)
+  }
+
+  devices(
+    q: { district?: number; state?: LiveState; limit?: number; offset?: number },
+    signal?: AbortSignal,
+  ): Promise<DeviceListResponse> {
+    return this.http.get('api/v1/devices', { limit: DEVICE_PAGE_MAX, ...q }, signal)
+  }
+
+  device(id: string, signal?: AbortSignal): Promise<DeviceView> {
+    return this.http.get(`api/v1/devices/${encodeURIComponent(id)}`, undefined, signal)
+  }
+
+  heartbeats(id: string, from: number, to: number, signal?: AbortSignal): Promise<HeartbeatsResponse> {
+    return this.http.get(`api/v1/devices/${encodeURIComponent(id)}/heartbeats`, { from, to }, signal)
+  }
+
+  events(q: EventQuery, signal?: AbortSignal): Promise<EventList> {
+    return this.http.get('api/v1/events', { ...q }, signal)
+  }
+
+  event(id: string, signal?: AbortSignal): Promise<EventDetail> {
+    return this.http.get(`api/v1/events/${encodeURIComponent(id)}`, undefined, signal)
+  }
+
+  /**
+   * <video> and <img> cannot send an Authorization header, so media URLs carry
+   * `?token=` (the clip routes opt in to it). The page sets `referrer:
+   * no-referrer` so these URLs never leave in a Referer header. The paths are
+   * built here, relative to the page, rather than taken from the events API
+   * (whose `clip.url` is absolute from the host root): that keeps them working
+   * behind a path prefix, and a token is never attached to a URL from elsewhere.
+   */
+  clipUrl(eventId: string): string {
+    return this.#withToken(`api/v1/clips/${encodeURIComponent(eventId)}`)
+  }
+
+  thumbUrl(eventId: string): string {
+    return this.#withToken(`api/v1/clips/${encodeURIComponent(eventId)}/thumb`)
+  }
+
+  #withToken(path: string): string {
+    return this.http.url(path, { token: this.#token() })
+  }
+}

@@ -1,0 +1,81 @@
+import { DeviceId, DISTRICT_COUNT } from '@doorstep/proto'
+import { useEffect, useState } from 'preact/hooks'
+
+/*
+ * Hash routes: the gateway serves only the files of dist/ (no fallback to
+ * index.html), so a path like /device/x would 404 on reload; #/device/x never
+ * leaves the page.
+ */
+export type Route =
+  | { name: 'fleet' }
+  | { name: 'district'; district: number }
+  | { name: 'devices' }
+  | { name: 'device'; id: string }
+  | { name: 'offline' }
+  | { name: 'events' }
+  | { name: 'event'; id: string }
+  | { name: 'not-found'; path: string }
+
+export function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, '').replace(/^\/+/, '')
+  const [head = '', arg, ...rest] = path.split('/').map((p) => decodeURIComponent(p))
+  if (rest.length > 0) return { name: 'not-found', path }
+  switch (head) {
+    case '':
+    case 'fleet':
+      if (arg === undefined) return { name: 'fleet' }
+      break
+    case 'district': {
+      const n = Number(arg)
+      if (Number.isInteger(n) && n >= 1 && n <= DISTRICT_COUNT) return { name: 'district', district: n }
+      break
+    }
+    case 'devices':
+      if (arg === undefined) return { name: 'devices' }
+      break
+    case 'device':
+      if (DeviceId.safeParse(arg).success) return { name: 'device', id: arg as string }
+      break
+    case 'offline':
+      if (arg === undefined) return { name: 'offline' }
+      break
+    case 'events':
+      if (arg === undefined) return { name: 'events' }
+      break
+    case 'event':
+      if (arg && /^[0-9A-Za-z-]{1,64}$/.test(arg)) return { name: 'event', id: arg }
+      break
+  }
+  return { name: 'not-found', path }
+}
+
+export function hrefOf(route: Route): string {
+  switch (route.name) {
+    case 'fleet':
+      return '#/'
+    case 'district':
+      return `#/district/${route.district}`
+    case 'devices':
+      return '#/devices'
+    case 'device':
+      return `#/device/${encodeURIComponent(route.id)}`
+    case 'offline':
+      return '#/offline'
+    case 'events':
+      return '#/events'
+    case 'event':
+      return `#/event/${encodeURIComponent(route.id)}`
+    case 'not-found':
+      return `#/${route.path}`
+  }
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(window.location.hash))
+  useEffect(() => {
+    const on = () => setRoute(parseRoute(window.location.hash))
+    window.addEventListener('hashchange', on)
+    return () => window.removeEventListener('hashchange', on)
+  }, [])
+  return route
+}

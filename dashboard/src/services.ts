@@ -1,0 +1,115 @@
+import { createContext } from 'preact'
+import { useContext } from 'preact/hooks'
+import { Api } from './api/endpoints.js'
+import { HttpClient } from './api/http.js'
+import {
+  browserHost,
+  clearToken,
+  loadToken,
+  type SessionHost,
+  saveToken,
+  takeTokenFromFragment,
+} from './auth/session.js'
+import { Store } from './lib/store.js'
+import { FleetHealth } from './live/fleet-health.js'
+import { FleetRevision } from './live/fleet-revision.js'
+import { LiveFeed } from './live/live-feed.js'
+import { Notices } from './live/notices.js'
+
+export interface SessionState {
+  token: string | null
+  /** Why the last session ended, shown on the sign-in form. */
+  reason: string | null
+}
+
+/**
+ * Everything long-lived, wired in one place: the token, the API client, the
+ * live feed and fleet health. Construction does nothing; signIn() starts the
+ * feeds, signOut() stops them and forgets the token.
+ */
+export class Services {
+  readonly session: Store<SessionState>
+  readonly api: Api
+  readonly http: HttpClient
+  readonly notices = new Notices()
+  readonly health: FleetHealth
+  readonly fleet = new FleetRevision()
+  readonly feed: LiveFeed
+  readonly #host: SessionHost
+
+  constructor(host: SessionHost = browserHost()) {
+    this.#host = host
+    this.session = new Store<SessionState>({ token: null, reason: null })
+    const token = () => this.session.get().token
+    this.http = new HttpClient({
+      token,
+      onUnauthenticated: (err) => this.signOut(err.message),
+    })
+    this.api = new Api(this.http, token)
+    this.health = new FleetHealth(this.api)
+    this.fleet.store.subscribe(() => {
+      if (this.session.get().token !== null) this.health.refresh()
+    })
+    this.feed = new LiveFeed({
+      http: this.http,
+      token,
+      notices: this.notices,
+      onFleetChanged: (why) => (why === 'presence' ? this.fleet.soon() : this.fleet.now()),
+      // A refused token shows up as a socket that never opens; one HTTP call tells, and signs out on 401.
+      probeAuth: () =>
+        this.api.health().then(
+          () => undefined,
+          () => undefined,
+        ),
+    })
+  }
+
+  /** Resumes a session from the URL fragment or sessionStorage, if there is one. */
+  restore(): void {
+    const fromFragment = takeTokenFromFragment(this.#host)
+    if (fromFragment) saveToken(this.#host, fromFragment)
+    const token = fromFragment ?? loadToken(this.#host)
+    if (token) this.signIn(token)
+  }
+
+  /**
+   * A `#token=` link opened in a tab that already runs the dashboard changes
+   * only the fragment: no reload, so restore() would not see it. Returns the
+   * unsubscribe function.
+   */
+  watchFragment(target: Pick<Window, 'addEventListener' | 'removeEventListener'> = window): () => void {
+    const on = () => {
+      const token = takeTokenFromFragment(this.#host)
+      if (!token) return
+      if (this.session.get().token !== null) this.signOut()
+      this.signIn(token)
+    }
+    target.addEventListener('hashchange', on)
+    return () => target.removeEventListener('hashchange', on)
+  }
+
+  signIn(token: string): void {
+    saveToken(this.#host, token)
+    this.session.set({ token, reason: null })
+    this.feed.start()
+    this.health.start()
+  }
+
+  signOut(reason: string | null = null): void {
+    if (this.session.get().token === null) return
+    clearToken(this.#host)
+    this.feed.stop()
+    this.health.stop()
+    this.fleet.stop()
+    this.notices.clear()
+    this.session.set({ token: null, reason })
+  }
+}
+
+export const ServicesContext = createContext<Services | null>(null)
+
+export function useServices(): Services {
+  const s = useContext(ServicesContext)
+  if (!s) throw new Error('ServicesContext is not provided')
+  return s
+}

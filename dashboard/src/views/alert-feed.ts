@@ -1,0 +1,180 @@
+import { AlertKind, DISTRICT_COUNT } from '@doorstep/proto'
+import { h, type JSX } from 'preact'
+import { useMemo, useState } from 'preact/hooks'
+import { formatTime } from '../lib/format.js'
+import { useNow } from '../lib/hooks.js'
+import { useStore } from '../lib/store.js'
+import type { HeldAlert } from '../live/alert-store.js'
+import { hrefOf, useRoute } from '../router.js'
+import { useServices } from '../services.js'
+import { KIND_GLYPH, KIND_LABEL } from './kinds.js'
+import { Thumb } from './thumb.js'
+import { VirtualList } from './virtual-list.js'
+
+/** Most alerts shown at once; the buffer holds more so a filter still finds enough. */
+const SHOWN_MAX = 500
+const ROW_HEIGHT = 64
+
+/** One alert; its headline links to the event (or the unit) and stretches over the row. */
+
+function AlertRow(props: { alert: HeldAlert; now: number; selected: boolean }): JSX.Element {
+  const a = props.alert
+  const glyph = h(
+    'span',
+    { class: `alert-thumb kind-icon kind-${a.kind} sev-${a.severity}`, 'aria-hidden': 'true' },
+    KIND_GLYPH[a.kind],
+  )
+  const target = a.eventId
+    ? hrefOf({ name: 'event', id: a.eventId })
+    : hrefOf({ name: 'device', id: a.deviceId })
+  return h(
+    'div',
+    {
+      role: 'cell',
+      class: `alert sev-${a.severity}${props.selected ? ' selected' : ''}`,
+      'data-testid': 'alert',
+      'data-alert-id': a.id,
+      'data-kind': a.kind,
+      'data-device-id': a.deviceId,
+      'data-event-id': a.eventId,
+    },
+    a.eventId ? h(Thumb, { eventId: a.eventId, alt: '', class: 'alert-thumb', fallback: glyph }) : glyph,
+    h(
+      'span',
+      { class: 'alert-body' },
+      h(
+        'span',
+        { class: 'alert-top' },
+        h('span', { class: `sev sev-${a.severity}` }, a.severity),
+        h(
+          'a',
+          {
+            href: target,
+            class: 'stretched alert-kind',
+            'aria-current': props.selected ? 'page' : undefined,
+          },
+          KIND_LABEL[a.kind],
+        ),
+        a.count > 1
+          ? h(
+              'span',
+              {
+                class: 'count',
+                title: `${a.count} occurrences folded into this alert`,
+                'data-testid': 'alert-count-badge',
+              },
+              `×${a.count}`,
+            )
+          : null,
+        h(
+          'time',
+          { class: 'alert-time', dateTime: new Date(a.at).toISOString() },
+          formatTime(a.at, props.now),
+        ),
+      ),
+      h('span', { class: 'alert-msg ellipsis' }, a.message),
+      h('span', { class: 'alert-meta muted ellipsis' }, `District ${a.district} · ${a.deviceId}`),
+    ),
+  )
+}
+
+/**
+ * The live alert feed, newest first. Filters apply to what the page holds
+ * (the socket always takes every alert: presence alerts also drive the
+ * fleet-health refresh, so they cannot be filtered away at the gateway).
+ */
+export function AlertFeed(): JSX.Element {
+  const { feed } = useServices()
+  const alerts = useStore(feed.alerts)
+  const route = useRoute()
+  // The event open in the main pane is marked in the feed.
+  const openEvent = route.name === 'event' ? route.id : null
+  const now = useNow(30_000)
+  const [district, setDistrict] = useState<number | null>(null)
+  const [kind, setKind] = useState<AlertKind | null>(null)
+
+  const shown = useMemo(() => {
+    const out: HeldAlert[] = []
+    for (const a of alerts) {
+      if (district !== null && a.district !== district) continue
+      if (kind !== null && a.kind !== kind) continue
+      out.push(a)
+      if (out.length >= SHOWN_MAX) break
+    }
+    return out
+  }, [alerts, district, kind])
+
+  const critical = alerts.find((a) => a.severity === 'critical')
+
+  return h(
+    'section',
+    { class: 'panel feed', 'aria-labelledby': 'feed-title', 'data-testid': 'alert-feed' },
+    h(
+      'header',
+      { class: 'panel-head' },
+      h('h2', { id: 'feed-title' }, 'Live alerts'),
+      h('span', { class: 'muted', 'data-testid': 'alert-count' }, `${shown.length} shown`),
+    ),
+    h(
+      'div',
+      { class: 'filters' },
+      h(
+        'label',
+        null,
+        h('span', { class: 'sr-only' }, 'District'),
+        h(
+          'select',
+          {
+            'data-testid': 'feed-district',
+            value: district ?? '',
+            onChange: (e: Event) => {
+              const v = (e.currentTarget as HTMLSelectElement).value
+              setDistrict(v === '' ? null : Number(v))
+            },
+          },
+          h('option', { value: '' }, 'All districts'),
+          Array.from({ length: DISTRICT_COUNT }, (_, i) =>
+            h('option', { value: i + 1 }, `District ${i + 1}`),
+          ),
+        ),
+      ),
+      h(
+        'label',
+        null,
+        h('span', { class: 'sr-only' }, 'Kind'),
+        h(
+          'select',
+          {
+            'data-testid': 'feed-kind',
+            value: kind ?? '',
+            onChange: (e: Event) => {
+              const v = (e.currentTarget as HTMLSelectElement).value
+              const parsed = AlertKind.safeParse(v)
+              setKind(parsed.success ? parsed.data : null)
+            },
+          },
+          h('option', { value: '' }, 'All kinds'),
+          AlertKind.options.map((k) => h('option', { value: k }, KIND_LABEL[k])),
+        ),
+      ),
+    ),
+    // Announces critical alerts only: reading out every alert would drown a screen-reader user.
+    h('div', { class: 'sr-only', 'aria-live': 'assertive' }, critical ? `Critical: ${critical.message}` : ''),
+    h(VirtualList<HeldAlert>, {
+      items: shown,
+      rowHeight: ROW_HEIGHT,
+      label: 'Live alerts, newest first',
+      testId: 'alert-list',
+      rowKey: (a) => `${a.epoch}:${a.id}`,
+      renderRow: (a) =>
+        h(AlertRow, { alert: a, now, selected: a.eventId !== undefined && a.eventId === openEvent }),
+      empty: h(
+        'p',
+        { class: 'muted pad' },
+        alerts.length === 0
+          ? 'No alerts yet. New ones appear here as they happen.'
+          : 'No alert matches these filters.',
+      ),
+    }),
+  )
+}

@@ -1,0 +1,226 @@
+import type { DeviceView, LiveState } from '@doorstep/proto'
+import { Fragment, h, type JSX } from 'preact'
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { formatAgo, formatMiB, formatTime } from '../lib/format.js'
+import { useAsync, useNow } from '../lib/hooks.js'
+import { lastHeartbeatOf, storageFreeRatio } from '../lib/last-heartbeat.js'
+import { useStore } from '../lib/store.js'
+import { hrefOf } from '../router.js'
+import { useServices } from '../services.js'
+import { ErrorMessage } from './feedback.js'
+import { StateBadge } from './state-badge.js'
+import { VirtualList } from './virtual-list.js'
+
+const ROW_HEIGHT = 48
+
+/** Worst first: the units that need someone come to the top. */
+const STATE_ORDER: Record<LiveState, number> = { offline: 0, stale: 1, unknown: 2, online: 3 }
+
+type SortKey = 'state' | 'id' | 'lastSeen' | 'storage'
+
+const SORTS: Record<SortKey, { label: string; cmp: (a: DeviceView, b: DeviceView) => number }> = {
+  state: {
+    label: 'State (worst first)',
+    cmp: (a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.id.localeCompare(b.id),
+  },
+  id: { label: 'Unit id', cmp: (a, b) => a.id.localeCompare(b.id) },
+  lastSeen: { label: 'Last seen (oldest first)', cmp: (a, b) => (a.lastSeen ?? 0) - (b.lastSeen ?? 0) },
+  storage: {
+    label: 'Free storage (least first)',
+    cmp: (a, b) =>
+      (storageFreeRatio(lastHeartbeatOf(a)) ?? 2) - (storageFreeRatio(lastHeartbeatOf(b)) ?? 2) ||
+      a.id.localeCompare(b.id),
+  },
+}
+
+function StorageCell(props: { d: DeviceView }): JSX.Element {
+  const hb = lastHeartbeatOf(props.d)
+  const ratio = storageFreeRatio(hb)
+  if (!hb || ratio === null) return h('span', { class: 'muted' }, '–')
+  return h(
+    'span',
+    { class: 'storage', title: `${formatMiB(hb.storageFreeMb)} free of ${formatMiB(hb.storageTotalMb)}` },
+    h('meter', { min: 0, max: 1, low: 0.1, high: 0.25, optimum: 1, value: ratio, 'aria-hidden': 'true' }),
+    h('span', null, `${formatMiB(hb.storageFreeMb)} free`),
+  )
+}
+
+/** Cells of one unit's row; the id link stretches over the whole row, so all of it is clickable. */
+function Row(props: { d: DeviceView; now: number; showDistrict: boolean }): JSX.Element {
+  const { d, now } = props
+  return h(
+    Fragment,
+    null,
+    h(
+      'span',
+      { role: 'cell', class: 'col-unit' },
+      h(
+        'a',
+        {
+          href: hrefOf({ name: 'device', id: d.id }),
+          class: 'stretched',
+          'data-testid': 'device-row',
+          'data-device-id': d.id,
+          'data-state': d.state,
+        },
+        d.id,
+      ),
+      h('span', { class: 'muted ellipsis' }, d.address),
+    ),
+    props.showDistrict ? h('span', { role: 'cell', class: 'col-district' }, d.district) : null,
+    h('span', { role: 'cell', class: 'col-state' }, h(StateBadge, { state: d.state })),
+    h(
+      'span',
+      { role: 'cell', class: 'col-seen', title: d.lastSeen ? formatTime(d.lastSeen, now) : undefined },
+      formatAgo(d.lastSeen, now),
+    ),
+    h('span', { role: 'cell', class: 'col-storage' }, h(StorageCell, { d })),
+  )
+}
+
+/**
+ * Units of one district, or of the whole fleet, in a virtualised table with
+ * a state filter, a search box and a sort. Refreshed every 15 s, and a
+ * district's list also when the fleet revision moves.
+ */
+export function DeviceTable(props: { district: number | null }): JSX.Element {
+  const { api, fleet } = useServices()
+  const { district } = props
+  const list = useAsync((signal) => api.devices(district === null ? {} : { district }, signal), [district], {
+    refreshMs: 15_000,
+  })
+  // A district's list (tens of units) follows presence changes; the whole fleet's (megabytes) only polls.
+  const revision = useStore(fleet.store)
+  const seen = useRef(revision)
+  useEffect(() => {
+    if (district === null || seen.current === revision) return
+    seen.current = revision
+    list.reload()
+  }, [revision, district])
+  const now = useNow(10_000)
+  const [state, setState] = useState<LiveState | ''>('')
+  const [search, setSearch] = useState('')
+  const [sort, setSort] = useState<SortKey>('state')
+
+  const rows = useMemo(() => {
+    const q = search.trim().toLowerCase()
+    const all = list.data?.devices ?? []
+    const out = all.filter(
+      (d) =>
+        (state === '' || d.state === state) &&
+        (q === '' ||
+          d.id.toLowerCase().includes(q) ||
+          d.address.toLowerCase().includes(q) ||
+          d.serial.toLowerCase().includes(q)),
+    )
+    return out.sort(SORTS[sort].cmp)
+  }, [list.data, state, search, sort])
+
+  const counts = useMemo(() => {
+    const c: Record<LiveState, number> = { online: 0, stale: 0, offline: 0, unknown: 0 }
+    for (const d of list.data?.devices ?? []) c[d.state]++
+    return c
+  }, [list.data])
+
+  const title = district === null ? 'All units' : `District ${district}`
+  const showDistrict = district === null
+  const header = h(
+    'div',
+    { role: 'row', 'aria-rowindex': 1, class: `drow-head${showDistrict ? ' with-district' : ''}` },
+    h('span', { role: 'columnheader', class: 'col-unit' }, 'Unit'),
+    showDistrict ? h('span', { role: 'columnheader', class: 'col-district' }, 'District') : null,
+    h('span', { role: 'columnheader', class: 'col-state' }, 'State'),
+    h('span', { role: 'columnheader', class: 'col-seen' }, 'Last seen'),
+    h('span', { role: 'columnheader', class: 'col-storage' }, 'Storage'),
+  )
+
+  return h(
+    'section',
+    { class: 'panel fill', 'aria-labelledby': 'devices-title' },
+    h(
+      'nav',
+      { class: 'crumbs', 'aria-label': 'Breadcrumb' },
+      h('a', { href: hrefOf({ name: 'fleet' }) }, 'Fleet'),
+      h('span', { 'aria-hidden': 'true' }, ' / '),
+      h('span', { 'aria-current': 'page' }, title),
+    ),
+    h(
+      'header',
+      { class: 'panel-head' },
+      h('h1', { id: 'devices-title', tabIndex: -1, 'data-testid': 'devices-title' }, title),
+      list.data
+        ? h(
+            'span',
+            { class: 'muted' },
+            `${list.data.total} units · ${counts.online} online · ${counts.stale} stale · ${counts.offline} offline`,
+          )
+        : null,
+      h(
+        'button',
+        { type: 'button', class: 'btn small', onClick: list.reload, disabled: list.loading },
+        list.loading ? 'Refreshing…' : 'Refresh',
+      ),
+    ),
+    h(
+      'div',
+      { class: 'filters' },
+      h('input', {
+        type: 'search',
+        placeholder: 'Search id, address, serial',
+        'aria-label': 'Search units',
+        value: search,
+        onInput: (e: Event) => setSearch((e.currentTarget as HTMLInputElement).value),
+        'data-testid': 'device-search',
+      }),
+      h(
+        'select',
+        {
+          'aria-label': 'State',
+          value: state,
+          onChange: (e: Event) => setState((e.currentTarget as HTMLSelectElement).value as LiveState | ''),
+          'data-testid': 'device-state-filter',
+        },
+        h('option', { value: '' }, 'Any state'),
+        (['offline', 'stale', 'unknown', 'online'] as const).map((s) =>
+          h('option', { value: s }, `${s[0]?.toUpperCase()}${s.slice(1)} (${counts[s]})`),
+        ),
+      ),
+      h(
+        'select',
+        {
+          'aria-label': 'Sort by',
+          value: sort,
+          onChange: (e: Event) => setSort((e.currentTarget as HTMLSelectElement).value as SortKey),
+        },
+        (Object.keys(SORTS) as SortKey[]).map((k) => h('option', { value: k }, SORTS[k].label)),
+      ),
+    ),
+    list.error ? h(ErrorMessage, { error: list.error, retry: list.reload }) : null,
+    list.data && list.data.total > list.data.devices.length
+      ? h(
+          'p',
+          { class: 'muted' },
+          `Showing the first ${list.data.devices.length} of ${list.data.total} units.`,
+        )
+      : null,
+    h(VirtualList<DeviceView>, {
+      items: rows,
+      rowHeight: ROW_HEIGHT,
+      label: `${title}: units`,
+      testId: 'device-list',
+      header,
+      rowKey: (d) => d.id,
+      renderRow: (d) => h(Row, { d, now, showDistrict }),
+      rowClass: showDistrict ? 'drow with-district' : 'drow',
+      empty: h(
+        'p',
+        { class: 'muted pad' },
+        list.loading && !list.data
+          ? 'Loading…'
+          : list.data?.total === 0
+            ? 'No units in this district.'
+            : 'No unit matches.',
+      ),
+    }),
+  )
+}

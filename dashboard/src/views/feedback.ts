@@ -1,0 +1,32 @@
+import { h, type JSX } from 'preact'
+import { isMissingRoute, messageOf } from '../api/errors.js'
+
+/** Loading, error and "not available" messages, worded and styled the same everywhere. */
+
+export function Loading(props: { label: string }): JSX.Element {
+  return h('p', { class: 'muted', role: 'status', 'data-testid': 'loading' }, props.label)
+}
+
+export function ErrorMessage(props: { error: unknown; retry?: () => void }): JSX.Element {
+  return h(
+    'div',
+    { class: 'error-box', role: 'alert', 'data-testid': 'error' },
+    h('span', null, messageOf(props.error)),
+    props.retry ? h('button', { type: 'button', class: 'btn small', onClick: props.retry }, 'Retry') : null,
+  )
+}
+
+/** For features the gateway does not serve yet (their routes answer "No route"). */
+export function NotAvailable(props: { what: string }): JSX.Element {
+  return h(
+    'p',
+    { class: 'muted not-available', 'data-testid': 'not-available' },
+    `${props.what} ${props.what.endsWith('s') ? 'are' : 'is'} not available on this gateway yet.`,
+  )
+}
+
+/** An error, or "not available" when the route does not exist at all. */
+export function Failure(props: { error: unknown; what: string; retry?: () => void }): JSX.Element {
+  if (isMissingRoute(props.error)) return h(NotAvailable, { what: props.what })
+  return h(ErrorMessage, props.retry ? { error: props.error, retry: props.retry } : { error: props.error })
+}

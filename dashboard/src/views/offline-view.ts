@@ -1,0 +1,154 @@
+import type { DeviceView } from '@doorstep/proto'
+import { DISTRICT_COUNT } from '@doorstep/proto'
+import { Fragment, h, type JSX } from 'preact'
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { formatDateTime, formatDuration } from '../lib/format.js'
+import { useAsync, useNow } from '../lib/hooks.js'
+import { useStore } from '../lib/store.js'
+import { hrefOf } from '../router.js'
+import { useServices } from '../services.js'
+import { ErrorMessage } from './feedback.js'
+import { StateBadge } from './state-badge.js'
+import { VirtualList } from './virtual-list.js'
+
+const ROW_HEIGHT = 48
+
+/**
+ * How long a unit has been down. The gateway gives the last time it heard
+ * from the unit (`lastSeen`), which is when it went quiet; a unit never
+ * heard from has no such time.
+ */
+function downFor(d: DeviceView, now: number): string {
+  return d.lastSeen === null ? 'never seen' : formatDuration(now - d.lastSeen)
+}
+
+function Row(props: { d: DeviceView; now: number }): JSX.Element {
+  const { d, now } = props
+  return h(
+    Fragment,
+    null,
+    h(
+      'span',
+      { role: 'cell', class: 'col-unit' },
+      h(
+        'a',
+        {
+          href: hrefOf({ name: 'device', id: d.id }),
+          class: 'stretched',
+          'data-testid': 'offline-row',
+          'data-device-id': d.id,
+        },
+        d.id,
+      ),
+      h('span', { class: 'muted ellipsis' }, d.address),
+    ),
+    h('span', { role: 'cell', class: 'col-district' }, d.district),
+    h('span', { role: 'cell', class: 'col-state' }, h(StateBadge, { state: d.state })),
+    h(
+      'span',
+      {
+        role: 'cell',
+        class: 'col-down',
+        title: d.lastSeen ? `last heard ${formatDateTime(d.lastSeen)}` : undefined,
+      },
+      h('strong', null, downFor(d, now)),
+    ),
+  )
+}
+
+/**
+ * For ops: every offline or stale unit, the most recently lost first, with
+ * how long each has been down. Refetched when the fleet revision moves, and
+ * every 30 s.
+ */
+export function OfflineView(): JSX.Element {
+  const { api, fleet } = useServices()
+  const list = useAsync(
+    async (signal) => {
+      const [offline, stale] = await Promise.all([
+        api.devices({ state: 'offline' }, signal),
+        api.devices({ state: 'stale' }, signal),
+      ])
+      return { devices: [...offline.devices, ...stale.devices], total: offline.total + stale.total }
+    },
+    [],
+    { refreshMs: 30_000 },
+  )
+  // Refetched when the fleet moves (presence alerts, a gap, a reconnect), not on every health poll.
+  const revision = useStore(fleet.store)
+  const first = useRef(true)
+  useEffect(() => {
+    if (first.current) {
+      first.current = false
+      return
+    }
+    list.reload()
+  }, [revision])
+
+  const now = useNow(5000)
+  const [district, setDistrict] = useState('')
+  const rows = useMemo(() => {
+    const all = list.data?.devices ?? []
+    const d = district === '' ? null : Number(district)
+    return all
+      .filter((x) => d === null || x.district === d)
+      .sort((a, b) => (b.lastSeen ?? Number.NEGATIVE_INFINITY) - (a.lastSeen ?? Number.NEGATIVE_INFINITY))
+  }, [list.data, district])
+
+  const header = h(
+    'div',
+    { role: 'row', 'aria-rowindex': 1, class: 'drow-head offline-cols' },
+    h('span', { role: 'columnheader', class: 'col-unit' }, 'Unit'),
+    h('span', { role: 'columnheader', class: 'col-district' }, 'District'),
+    h('span', { role: 'columnheader', class: 'col-state' }, 'State'),
+    h('span', { role: 'columnheader', class: 'col-down' }, 'Down for'),
+  )
+
+  return h(
+    'section',
+    { class: 'panel fill', 'aria-labelledby': 'offline-title' },
+    h(
+      'header',
+      { class: 'panel-head' },
+      h('h1', { id: 'offline-title', tabIndex: -1 }, 'Offline and stale units'),
+      list.data
+        ? h('span', { class: 'muted', 'data-testid': 'offline-total' }, `${list.data.total} units down`)
+        : null,
+      h(
+        'button',
+        { type: 'button', class: 'btn small', onClick: list.reload, disabled: list.loading },
+        list.loading ? 'Refreshing…' : 'Refresh',
+      ),
+    ),
+    h(
+      'div',
+      { class: 'filters' },
+      h(
+        'select',
+        {
+          'aria-label': 'District',
+          value: district,
+          onChange: (e: Event) => setDistrict((e.currentTarget as HTMLSelectElement).value),
+        },
+        h('option', { value: '' }, 'All districts'),
+        Array.from({ length: DISTRICT_COUNT }, (_, i) => h('option', { value: i + 1 }, `District ${i + 1}`)),
+      ),
+    ),
+    list.error ? h(ErrorMessage, { error: list.error, retry: list.reload }) : null,
+    h(VirtualList<DeviceView>, {
+      items: rows,
+      rowHeight: ROW_HEIGHT,
+      label: 'Offline and stale units, most recently lost first',
+      testId: 'offline-list',
+      header,
+      rowClass: 'drow offline-cols',
+      rowKey: (d) => d.id,
+      renderRow: (d) => h(Row, { d, now }),
+      empty: h(
+        'p',
+        { class: 'muted pad' },
+        list.loading && !list.data ? 'Loading…' : 'Every unit is online.',
+      ),
+    }),
+  )
+}

@@ -1,0 +1,78 @@
+import { h, type JSX } from 'preact'
+import { useState } from 'preact/hooks'
+import { messageOf } from '../api/errors.js'
+import { useStore } from '../lib/store.js'
+import { useServices } from '../services.js'
+
+/**
+ * Token sign-in. The token is checked against the gateway before it is kept,
+ * so a typo is reported here rather than as a broken dashboard.
+ */
+export function SignIn(): JSX.Element {
+  const services = useServices()
+  const session = useStore(services.session)
+  const [token, setToken] = useState('')
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<string | null>(null)
+
+  const submit = async (e: Event) => {
+    e.preventDefault()
+    const t = token.trim()
+    if (t === '') {
+      setError('Enter your access token.')
+      return
+    }
+    setBusy(true)
+    setError(null)
+    try {
+      await services.api.checkToken(t)
+      setToken('')
+      services.signIn(t)
+    } catch (err) {
+      setError(messageOf(err))
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  const shown = error ?? session.reason
+  return h(
+    'main',
+    { class: 'signin', id: 'main' },
+    h(
+      'form',
+      {
+        class: 'signin-card',
+        onSubmit: submit,
+        'data-testid': 'signin-form',
+        'aria-describedby': 'signin-help',
+      },
+      h('div', { class: 'brand big' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), 'Doorstep'),
+      h('h1', null, 'Sign in'),
+      h(
+        'p',
+        { id: 'signin-help', class: 'muted' },
+        'Use the access token your administrator issued. It is kept for this tab only.',
+      ),
+      h('label', { for: 'token' }, 'Access token'),
+      h('input', {
+        id: 'token',
+        name: 'token',
+        type: 'password',
+        autocomplete: 'off',
+        spellcheck: false,
+        required: true,
+        value: token,
+        onInput: (e: Event) => setToken((e.currentTarget as HTMLInputElement).value),
+        'aria-invalid': shown ? 'true' : undefined,
+        'data-testid': 'signin-token',
+      }),
+      shown ? h('p', { class: 'form-error', role: 'alert', 'data-testid': 'signin-error' }, shown) : null,
+      h(
+        'button',
+        { type: 'submit', class: 'btn primary', disabled: busy, 'data-testid': 'signin-submit' },
+        busy ? 'Checking…' : 'Sign in',
+      ),
+    ),
+  )
+}

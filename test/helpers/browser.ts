@@ -1,0 +1,75 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+
+/** Debian's chromium: the machines have no internet, so no browser is ever downloaded. */
+export const CHROMIUM = process.env.DOORSTEP_CHROMIUM ?? '/usr/bin/chromium'
+
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+]
+
+/** Where screenshots go: test-results/ is gitignored and kept by CI as an artefact. */
+export const RESULTS_DIR = path.resolve(import.meta.dirname, '../../test-results')
+
+export interface TestBrowser {
+  browser: Browser
+  context: BrowserContext
+  page: Page
+  /** Browser console errors and page errors, for asserting a clean run. */
+  errors: string[]
+  /** Saves a full-viewport PNG as test-results/<name>.png and returns its path. */
+  screenshot(name: string): Promise<string>
+  close(): Promise<void>
+}
+
+/** Chromium prints failing URLs, and media and socket URLs carry `?token=`: never let one reach a log. */
+export function redact(text: string): string {
+  return text.replace(/([?&#]token=)[^&'"\s]+/g, '$1<redacted>')
+}
+
+export function chromiumAvailable(): boolean {
+  return fs.existsSync(CHROMIUM)
+}
+
+/**
+ * A headless Chromium with one page. Console errors are collected: a React-
+ * style "something threw" in the page would otherwise pass unnoticed.
+ */
+export async function launchBrowser(opts: { width?: number; height?: number } = {}): Promise<TestBrowser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+  const context = await browser.newContext({
+    viewport: { width: opts.width ?? 1440, height: opts.height ?? 900 },
+    colorScheme: 'light',
+    reducedMotion: 'reduce',
+  })
+  const page = await context.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (err) => errors.push(redact(`pageerror: ${err.message}`)))
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(redact(`console: ${msg.text()}`))
+  })
+  fs.mkdirSync(RESULTS_DIR, { recursive: true })
+  return {
+    browser,
+    context,
+    page,
+    errors,
+    async screenshot(name) {
+      const file = path.join(RESULTS_DIR, `${name}.png`)
+      await page.screenshot({ path: file })
+      return file
+    },
+    async close() {
+      await context.close().catch(() => undefined)
+      await browser.close()
+    },
+  }
+}
