@@ -1,0 +1,374 @@
+/**
+ * bench:fleet — the whole city on one machine: the real gateway as its own
+ * process, the simulator in this one (it shares the two cores).
+ *
+ *   city   2,896 units connect; heartbeats every 30 s; events at ten times the
+ *          normal rate; publish-to-alert latency from a WebSocket observer;
+ *          heartbeats and events verified in InfluxDB.
+ *   storm  every unit loses power at once and comes back at once: time until
+ *          all are online again, with CPU and memory sampled meanwhile.
+ *   big    19,000 units with heartbeats every 10 s: all land, publish-to-stored
+ *          latency from markers, gateway memory per unit against bare aedes
+ *          holding the same connections in the same run.
+ *
+ *   npm run bench:fleet [-- --scenario all|city|storm|big --duration-s 60 --big 19000]
+ *
+ * Writes bench/results/fleet-<time>.json and a row in bench/README.md.
+ */
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { type Fleet, observeAlerts, startFleet } from '@doorstep/device-sim'
+import { z } from 'zod'
+import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
+import { createLogger } from '../gateway/src/log.js'
+import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
+import { StoredLatencyProbe } from './lib/markers.js'
+import { cpuMicros, machine, rssBytes } from './lib/proc.js'
+import { appendResultRow } from './lib/results.js'
+
+const Args = z.object({
+  scenario: z.enum(['all', 'city', 'storm', 'big']).default('all'),
+  devices: z.coerce.number().int().min(10).max(19_000).default(2896),
+  big: z.coerce.number().int().min(100).max(19_000).default(19_000),
+  'duration-s': z.coerce.number().int().min(10).max(600).default(60),
+})
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string' },
+    devices: { type: 'string' },
+    big: { type: 'string' },
+    'duration-s': { type: 'string' },
+  },
+})
+const parsed = Args.safeParse(values)
+if (!parsed.success) {
+  for (const i of parsed.error.issues)
+    process.stderr.write(`bench:fleet: --${String(i.path[0])}: ${i.message}\n`)
+  process.exit(2)
+}
+const args = parsed.data
+const say = (s: string) => process.stdout.write(`${s}\n`)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-fleet-'))
+const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })
+
+interface Gw {
+  pid: number
+  mqttUrl: string
+  httpUrl: string
+  token: string
+  db: string
+  stop(): Promise<void>
+}
+
+async function startGateway(name: string, env: Record<string, string> = {}): Promise<Gw> {
+  const httpPort = await freePort()
+  const mqttPort = await freePort()
+  const token = randomBytes(24).toString('hex')
+  const db = `fleet_${name}_${Date.now()}`
+  const child = spawnTs('gateway/src/main.ts', {
+    DOORSTEP_DATA_DIR: path.join(tmp, `gw-${name}`),
+    DOORSTEP_HTTP_PORT: String(httpPort),
+    DOORSTEP_MQTT_PORT: String(mqttPort),
+    DOORSTEP_INFLUX_URL: influxd.url as string,
+    DOORSTEP_INFLUX_DB: db,
+    DOORSTEP_ADMIN_TOKEN: token,
+    DOORSTEP_LOG_LEVEL: 'warn',
+    ...env,
+  })
+  const httpUrl = `http://127.0.0.1:${httpPort}`
+  await waitFor(async () => (await fetch(`${httpUrl}/api/v1/ping`)).ok, 30_000, 'gateway')
+  return {
+    pid: child.pid as number,
+    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    httpUrl,
+    token,
+    db,
+    stop: () => stopChild(child),
+  }
+}
+
+async function influxCount(db: string, q: string): Promise<number> {
+  const res = await fetch(`${influxd.url}/query?db=${db}&q=${encodeURIComponent(q)}`)
+  const body = (await res.json()) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> }
+  return Number(body.results[0]?.series?.[0]?.values?.[0]?.[1] ?? 0)
+}
+
+/** Peak CPU share and RSS of a process, sampled every 250 ms while `during` runs. */
+async function sampled<T>(
+  pid: number,
+  during: () => Promise<T>,
+): Promise<{ result: T; peakCpuPct: number; peakRssMiB: number }> {
+  let peakCpu = 0
+  let peakRss = 0
+  let last = cpuMicros(pid)
+  let lastT = performance.now()
+  const timer = setInterval(() => {
+    const c = cpuMicros(pid)
+    const t = performance.now()
+    peakCpu = Math.max(peakCpu, ((c - last) / ((t - lastT) * 1000)) * 100)
+    peakRss = Math.max(peakRss, rssBytes(pid))
+    last = c
+    lastT = t
+  }, 250)
+  try {
+    return {
+      result: await during(),
+      peakCpuPct: Math.round(peakCpu),
+      peakRssMiB: Math.round(peakRss / 1024 ** 2),
+    }
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+const totalAcked = (f: Fleet) => Object.values(f.stats().acked).reduce((a, b) => a + b, 0)
+
+async function waitConnected(fleet: Fleet, n: number, timeoutMs: number): Promise<number | null> {
+  const t0 = performance.now()
+  while (performance.now() - t0 < timeoutMs) {
+    if (fleet.stats().connected >= n) return Math.round(performance.now() - t0)
+    await sleep(100)
+  }
+  return null
+}
+
+async function cityAndStorm(): Promise<Record<string, unknown>> {
+  const gw = await startGateway('city')
+  const credentialsDir = path.join(tmp, 'creds-city')
+  const fleet = await startFleet({
+    devices: args.devices,
+    mqttUrl: gw.mqttUrl,
+    httpUrl: gw.httpUrl,
+    adminToken: gw.token,
+    credentialsDir,
+    heartbeatS: 30,
+    eventRate: 10,
+    connectRate: 5000,
+    uploader: null,
+    log: () => {},
+  })
+  // Provisioning is done; what counts is the connect itself, measured from here.
+  const connectMs = await waitConnected(fleet, args.devices, 60_000)
+  say(`city: ${args.devices} units connected in ${connectMs ?? '> 60000'} ms`)
+  const observer = await observeAlerts(gw.httpUrl, gw.token, { sentAt: (id) => fleet.sentAt(id) })
+  const cpu0 = cpuMicros(gw.pid)
+  const acked0 = totalAcked(fleet)
+  await sleep(args['duration-s'] * 1000)
+  const cpu1 = cpuMicros(gw.pid)
+  const acked1 = totalAcked(fleet)
+  const messages = acked1 - acked0
+  const latency = observer.summary()
+  observer.close()
+  // Nothing lost: what InfluxDB holds must lie between what the units had sent before the count
+  // (given 2 s to flush) and what they had sent once it was taken; they keep publishing meanwhile.
+  const before = fleet.stats()
+  await sleep(2000)
+  const heartbeatsStored = await influxCount(
+    gw.db,
+    `SELECT count(uptime_s) FROM heartbeat WHERE device =~ /^cam-/`,
+  )
+  const eventsStored = await influxCount(gw.db, `SELECT count(score) FROM "events_1y".event`)
+  const s = fleet.stats()
+  const city = {
+    units: args.devices,
+    connectMs,
+    durationS: args['duration-s'],
+    messagesPerS: Math.round(messages / args['duration-s']),
+    gatewayCpuUsPerMsg: Math.round(((cpu1 - cpu0) / Math.max(1, messages)) * 10) / 10,
+    gatewayRssMiB: Math.round(rssBytes(gw.pid) / 1024 ** 2),
+    sent: s.sent,
+    acked: s.acked,
+    heartbeats: {
+      sentBefore: before.heartbeatsValid,
+      stored: heartbeatsStored,
+      sentAfter: s.heartbeatsValid,
+    },
+    events: { ackedBefore: before.acked.event, stored: eventsStored, ackedAfter: s.acked.event },
+    lossFree:
+      heartbeatsStored >= before.heartbeatsValid &&
+      heartbeatsStored <= s.heartbeatsValid &&
+      eventsStored >= before.acked.event,
+    alertLatencyMs: latency,
+    errors: s.errors,
+    errorKinds: s.errorKinds,
+  }
+  say(`city: ${JSON.stringify(city)}`)
+
+  // The storm: every unit at once.
+  const storm = await sampled(gw.pid, async () => {
+    const cut = fleet.powerCut(1, { outageMs: 3000 })
+    await waitFor(async () => fleet.stats().connected < args.devices / 10, 10_000, 'units to drop')
+    const back = await waitConnected(fleet, args.devices, 60_000)
+    return { cut, backMs: back === null ? null : back + 0, refusedConnects: fleet.stats().refusedConnects }
+  })
+  say(`storm: ${JSON.stringify(storm)}`)
+  await fleet.stop()
+  await gw.stop()
+  return {
+    city,
+    storm: { ...storm.result, outageMs: 3000, peakCpuPct: storm.peakCpuPct, peakRssMiB: storm.peakRssMiB },
+  }
+}
+
+async function memoryPerUnit(
+  pid: number,
+  fleet: () => Promise<Fleet>,
+  n: number,
+): Promise<{ fleet: Fleet; perUnitKiB: number; connectMs: number | null }> {
+  await sleep(2000)
+  const before = rssBytes(pid)
+  const f = await fleet()
+  const connectMs = await waitConnected(f, n, 120_000)
+  await sleep(10_000)
+  const after = rssBytes(pid)
+  return { fleet: f, perUnitKiB: Math.round(((after - before) / n / 1024) * 10) / 10, connectMs }
+}
+
+async function big(): Promise<Record<string, unknown>> {
+  const n = args.big
+  // Bare aedes first, with the same number of connections.
+  const barePort = await freePort()
+  const bare = spawnTs('bench/bare-broker.ts', { PORT: String(barePort) })
+  await new Promise<void>((resolve) => bare.stdout?.once('data', () => resolve()))
+  const secrets = new Map(
+    Array.from({ length: n }, (_, i) => [`cam-${String(i + 1).padStart(5, '0')}`, 'x'] as const),
+  )
+  const bareRun = await memoryPerUnit(
+    bare.pid as number,
+    () =>
+      startFleet({
+        devices: n,
+        mqttUrl: `mqtt://127.0.0.1:${barePort}`,
+        secrets,
+        heartbeatS: 10,
+        eventRate: 0,
+        connectRate: 2000,
+        uploader: null,
+        log: () => {},
+      }),
+    n,
+  )
+  await bareRun.fleet.stop()
+  await stopChild(bare)
+  say(`big: bare aedes ${bareRun.perUnitKiB} KiB per unit`)
+
+  const gw = await startGateway('big', { DOORSTEP_CONNECT_RATE: '2000' })
+  // Provision before measuring memory, so the registry's own growth is not counted as connections'.
+  const credentialsDir = path.join(tmp, 'creds-big')
+  const provision = await startFleet({
+    devices: n,
+    mqttUrl: gw.mqttUrl,
+    httpUrl: gw.httpUrl,
+    adminToken: gw.token,
+    credentialsDir,
+    heartbeatS: 10,
+    eventRate: 0,
+    connectRate: 1,
+    uploader: null,
+    log: () => {},
+  })
+  await provision.stop()
+  await sleep(3000)
+  const run = await memoryPerUnit(
+    gw.pid,
+    () =>
+      startFleet({
+        devices: n,
+        mqttUrl: gw.mqttUrl,
+        httpUrl: gw.httpUrl,
+        adminToken: gw.token,
+        credentialsDir,
+        heartbeatS: 10,
+        eventRate: 0,
+        connectRate: 2000,
+        uploader: null,
+        log: () => {},
+      }),
+    n,
+  )
+  say(`big: gateway ${run.perUnitKiB} KiB per unit; connected in ${run.connectMs} ms`)
+  // The marker speaks as one of the fleet's units, with that unit's saved secret; the unit itself is stopped.
+  const creds = JSON.parse(fs.readFileSync(run.fleet.credentialsFile as string, 'utf8')) as {
+    devices: Record<string, string>
+  }
+  const markerId = `cam-${String(n).padStart(5, '0')}`
+  const markerSecret = creds.devices[markerId]
+  let latency: Awaited<ReturnType<StoredLatencyProbe['stop']>> | null = null
+  const cpu0 = cpuMicros(gw.pid)
+  const acked0 = totalAcked(run.fleet)
+  if (markerSecret) {
+    await run.fleet.unit(markerId)?.stop()
+    const p = new StoredLatencyProbe({
+      mqttUrl: gw.mqttUrl,
+      id: markerId,
+      secret: markerSecret,
+      influxUrl: influxd.url as string,
+      db: gw.db,
+    })
+    await p.start()
+    await sleep(args['duration-s'] * 1000)
+    latency = await p.stop()
+  } else {
+    await sleep(args['duration-s'] * 1000)
+  }
+  const cpu1 = cpuMicros(gw.pid)
+  const messages = totalAcked(run.fleet) - acked0
+  const sentBefore = run.fleet.stats().heartbeatsValid
+  await sleep(3000)
+  const stored = await influxCount(gw.db, 'SELECT count(uptime_s) FROM heartbeat WHERE uptime_s < 1000000000')
+  const sentAfter = run.fleet.stats().heartbeatsValid
+  const result = {
+    units: n,
+    connectMs: run.connectMs,
+    connected: run.fleet.stats().connected,
+    gatewayKiBPerUnit: run.perUnitKiB,
+    bareAedesKiBPerUnit: bareRun.perUnitKiB,
+    memoryRatio: Math.round((run.perUnitKiB / bareRun.perUnitKiB) * 100) / 100,
+    heartbeatsPerS: Math.round(messages / args['duration-s']),
+    gatewayCpuUsPerMsg: Math.round(((cpu1 - cpu0) / Math.max(1, messages)) * 10) / 10,
+    heartbeats: { sentBefore, stored, sentAfter },
+    lossFree: stored >= sentBefore && stored <= sentAfter,
+    publishToStoredMs: latency,
+  }
+  say(`big: ${JSON.stringify(result)}`)
+  await run.fleet.stop()
+  await gw.stop()
+  return result
+}
+
+try {
+  await influxd.start()
+  const out: Record<string, unknown> = { at: new Date().toISOString(), machine: machine(), args }
+  if (args.scenario === 'all' || args.scenario === 'city' || args.scenario === 'storm')
+    Object.assign(out, await cityAndStorm())
+  if (args.scenario === 'all' || args.scenario === 'big') out.big = await big()
+  const stamp = String(out.at).replace(/[:.]/g, '-')
+  const file = path.join(ROOT, 'bench/results', `fleet-${stamp}.json`)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`)
+  if (args.scenario === 'all') {
+    const c = out.city as Record<string, number & Record<string, number>>
+    const st = out.storm as Record<string, number>
+    const b = out.big as Record<string, number & Record<string, number>>
+    appendResultRow('fleet', [
+      String(out.at).slice(0, 16).replace('T', ' '),
+      `${c.connectMs} ms`,
+      `${c.alertLatencyMs?.p50} / ${c.alertLatencyMs?.p99}`,
+      `${c.lossFree ? 'yes' : 'NO'} (${c.heartbeats?.stored} heartbeats, ${c.events?.stored} event points)`,
+      `${c.gatewayCpuUsPerMsg}`,
+      `${st.backMs} ms (CPU ≤ ${st.peakCpuPct}%, RSS ≤ ${st.peakRssMiB} MiB)`,
+      `${b.connected} in ${b.connectMs} ms`,
+      `${b.publishToStoredMs?.p99 ?? 'n/a'}`,
+      `${b.gatewayKiBPerUnit} / ${b.bareAedesKiBPerUnit} (${b.memoryRatio}×)`,
+      path.relative(ROOT, file),
+    ])
+  }
+  say(`results: ${path.relative(ROOT, file)}`)
+} finally {
+  await influxd.stop()
+  fs.rmSync(tmp, { recursive: true, force: true })
+}
