@@ -36,7 +36,13 @@ export type Alert = z.infer<typeof Alert>
 
 /** Frames the gateway sends on the `/api/v1/alerts` WebSocket. */
 export const ServerFrame = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('ready'), lastId: z.number().int().nonnegative(), serverTime: EpochMs }),
+  z.object({
+    type: z.literal('ready'),
+    lastId: z.number().int().nonnegative(),
+    serverTime: EpochMs,
+    /** Changes when the gateway restarts: alert ids from before it mean nothing after it. */
+    bootId: z.string().min(1).optional(),
+  }),
   z.object({ type: z.literal('alert'), alert: Alert }),
   /** The alerts after `afterId` up to `untilId` are no longer held; refetch state over HTTP. */
   z.object({ type: z.literal('gap'), afterId: z.number().int().nonnegative(), untilId: z.number().int() }),

@@ -152,6 +152,22 @@ describe('AlertSocket', () => {
     expect(last(t.batches)).toEqual({ ids: [1], epoch: 1 })
   })
 
+  it('notices a restart by a new boot id even when the new ids are already past the old ones', () => {
+    const t = setup({ backfill: 100 })
+    t.socket.start()
+    const a = FakeSocket.all[0] as FakeSocket
+    a.open()
+    a.frame({ type: 'ready', lastId: 5, serverTime: 1, bootId: 'boot-a' })
+    a.frame(alertFrame(6))
+    a.drop()
+    vi.advanceTimersByTime(1000)
+    const b = FakeSocket.all[1] as FakeSocket
+    b.open()
+    b.frame({ type: 'ready', lastId: 900, serverTime: 2, bootId: 'boot-b' })
+    expect(t.events).toContain('ready:900:true:false')
+    expect(b.sent).toEqual([{ type: 'subscribe', lastId: 800 }])
+  })
+
   it('reports gap, dropped and error frames and ignores frames that are not in proto', () => {
     const t = setup()
     t.socket.start()

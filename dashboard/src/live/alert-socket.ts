@@ -14,7 +14,7 @@ export type ConnState =
 export interface ReadyInfo {
   serverLastId: number
   serverTime: number
-  /** The gateway's alert numbering went backwards: it restarted and its old ids mean nothing now. */
+  /** The gateway restarted (new boot id, or its numbering went backwards): its old ids mean nothing now. */
   restarted: boolean
   /** This socket resumes from an alert id seen on an earlier socket. */
   resumed: boolean
@@ -91,6 +91,7 @@ export class AlertSocket {
   #pending: Alert[] = []
   /** Highest alert id received in the current epoch; null before the first. */
   #lastId: number | null = null
+  #bootId: string | null = null
   #epoch = 0
   #offNetwork: (() => void) | null = null
 
@@ -224,7 +225,7 @@ export class AlertSocket {
     const f = parsed.data
     switch (f.type) {
       case 'ready':
-        this.#ready(f.lastId, f.serverTime)
+        this.#ready(f.lastId, f.serverTime, f.bootId)
         break
       case 'alert':
         if (this.#lastId === null || f.alert.id > this.#lastId) this.#lastId = f.alert.id
@@ -243,10 +244,13 @@ export class AlertSocket {
     }
   }
 
-  #ready(serverLastId: number, serverTime: number): void {
+  #ready(serverLastId: number, serverTime: number, bootId: string | undefined): void {
     this.#attempt = 0
     this.#flush()
-    const restarted = this.#lastId !== null && serverLastId < this.#lastId
+    // A new boot id says the gateway restarted even when it already raised more alerts than we saw.
+    const bootChanged = bootId !== undefined && this.#bootId !== null && bootId !== this.#bootId
+    if (bootId !== undefined) this.#bootId = bootId
+    const restarted = this.#lastId !== null && (bootChanged || serverLastId < this.#lastId)
     if (restarted) {
       this.#epoch++
       this.#lastId = null

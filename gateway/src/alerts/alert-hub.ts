@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Alert } from '@doorstep/proto'
 import type { EventBus } from '../event-bus.js'
 import type { Metrics } from '../metrics.js'
@@ -14,6 +15,8 @@ export class AlertHub {
   readonly #bus: EventBus
   readonly #metrics: Metrics
   #lastId = 0
+  /** Alert ids restart at 1 with each gateway process; clients tell restarts apart by this. */
+  readonly bootId = randomUUID()
   readonly #subscribers = new Set<(a: Alert) => void>()
 
   constructor(bus: EventBus, metrics: Metrics, capacity = 10_000) {

@@ -107,7 +107,7 @@ export async function alertsRoute(
       })
       req.log.debug({ who: principal?.name }, 'alert socket opened')
       // Sent first, so the client knows where it stands before any alert.
-      send({ type: 'ready', lastId: openedAt, serverTime: Date.now() })
+      send({ type: 'ready', lastId: openedAt, serverTime: Date.now(), bootId: hub.bootId })
     },
   )
 }
