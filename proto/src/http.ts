@@ -80,3 +80,48 @@ export const DeviceListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(5000).default(500),
   offset: z.coerce.number().int().min(0).default(0),
 })
+
+export const HealthCounts = z.object({
+  total: z.number().int(),
+  online: z.number().int(),
+  stale: z.number().int(),
+  offline: z.number().int(),
+  unknown: z.number().int(),
+  lowStorage: z.number().int(),
+  notRecording: z.number().int(),
+})
+export type HealthCounts = z.infer<typeof HealthCounts>
+
+/** `GET /api/v1/health`: the fleet overall and per district. */
+export const HealthResponse = z.object({
+  at: z.number().int(),
+  overall: HealthCounts,
+  districts: z.array(HealthCounts.extend({ district: District })),
+})
+export type HealthResponse = z.infer<typeof HealthResponse>
+
+/** `GET /api/v1/devices` */
+export const DeviceListResponse = z.object({ total: z.number().int(), devices: z.array(DeviceView) })
+export type DeviceListResponse = z.infer<typeof DeviceListResponse>
+
+/** One row of `GET /api/v1/devices/:id/heartbeats`: InfluxDB's field names; `time` in ms (ISO text from older gateways). */
+export const HeartbeatPoint = z
+  .object({
+    time: z.union([z.string(), z.number()]),
+    storage_free_mb: z.number().nullable().optional(),
+    storage_total_mb: z.number().nullable().optional(),
+    signal_dbm: z.number().nullable().optional(),
+    temperature_c: z.number().nullable().optional(),
+    battery_pct: z.number().nullable().optional(),
+  })
+  .catchall(z.unknown())
+export type HeartbeatPoint = z.infer<typeof HeartbeatPoint>
+
+/** `GET /api/v1/devices/:id/heartbeats` */
+export const HeartbeatsResponse = z.object({
+  device: DeviceId,
+  from: z.number().int(),
+  to: z.number().int(),
+  points: z.array(HeartbeatPoint),
+})
+export type HeartbeatsResponse = z.infer<typeof HeartbeatsResponse>

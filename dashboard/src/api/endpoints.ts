@@ -1,6 +1,14 @@
-import type { DeviceView, EventDetail, EventList, EventsQuery, LiveState } from '@doorstep/proto'
+import type {
+  DeviceListResponse,
+  DeviceView,
+  EventDetail,
+  EventList,
+  EventsQuery,
+  HealthResponse,
+  HeartbeatsResponse,
+  LiveState,
+} from '@doorstep/proto'
 import type { HttpClient } from './http.js'
-import type { DeviceListResponse, HealthResponse, HeartbeatsResponse } from './types.js'
 
 /** What the dashboard asks GET /api/v1/events for (EventsQuery's values; the URL carries them as text). */
 export type EventQuery = Partial<

@@ -1,4 +1,4 @@
-import type { HeartbeatPoint } from '../api/types.js'
+import type { HeartbeatPoint } from '@doorstep/proto'
 
 /** Heartbeat history in uPlot's columnar shape: x in seconds, one array per measure, null for a gap. */
 export interface HeartbeatSeries {

@@ -1,7 +1,7 @@
+import type { HealthResponse } from '@doorstep/proto'
 import type { Api } from '../api/endpoints.js'
 import { messageOf } from '../api/errors.js'
 import { isAbort } from '../api/http.js'
-import type { HealthResponse } from '../api/types.js'
 import { Store } from '../lib/store.js'
 
 export interface HealthState {

@@ -1,7 +1,7 @@
+import type { HealthCounts } from '@doorstep/proto'
 import { DISTRICT_COUNT } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useMemo } from 'preact/hooks'
-import type { HealthCounts } from '../api/types.js'
 import { formatTime } from '../lib/format.js'
 import { useStore } from '../lib/store.js'
 import { hrefOf } from '../router.js'

@@ -1,4 +1,4 @@
-import type { Heartbeat, LiveState } from '@doorstep/proto'
+import type { HealthCounts, HealthResponse, Heartbeat, LiveState } from '@doorstep/proto'
 import type { Config } from '../config.js'
 import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
@@ -16,16 +16,7 @@ interface Live {
   graceTimer: NodeJS.Timeout | null
 }
 
-export interface DistrictHealth {
-  district: number
-  total: number
-  online: number
-  stale: number
-  offline: number
-  unknown: number
-  lowStorage: number
-  notRecording: number
-}
+export type DistrictHealth = HealthResponse['districts'][number]
 
 /**
  * Who is online. A unit is online from its CONNECT, stale after missing three
@@ -98,7 +89,7 @@ export class Presence implements Feature, LiveStateSource {
     }
   }
 
-  health(): { overall: Omit<DistrictHealth, 'district'>; districts: DistrictHealth[] } {
+  health(): { overall: HealthCounts; districts: DistrictHealth[] } {
     const byDistrict = new Map<number, DistrictHealth>()
     const lowPct = this.#cfg.presence.lowStoragePct
     for (const d of this.#registry.list({})) {
@@ -126,7 +117,15 @@ export class Presence implements Feature, LiveStateSource {
       }
     }
     const districts = [...byDistrict.values()].sort((a, b) => a.district - b.district)
-    const overall = { total: 0, online: 0, stale: 0, offline: 0, unknown: 0, lowStorage: 0, notRecording: 0 }
+    const overall: HealthCounts = {
+      total: 0,
+      online: 0,
+      stale: 0,
+      offline: 0,
+      unknown: 0,
+      lowStorage: 0,
+      notRecording: 0,
+    }
     for (const h of districts) {
       for (const k of Object.keys(overall) as Array<keyof typeof overall>) overall[k] += h[k]
     }
