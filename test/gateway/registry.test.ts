@@ -34,7 +34,9 @@ describe('SqliteDeviceRegistry', () => {
   })
 
   it('asks callers to come back when too many first-time checks are running, and never lets a wrong secret in', async () => {
-    const created = await registry.importMany(Array.from({ length: 40 }, (_, i) => deviceRow({ id: `cam-busy-${i}` })))
+    const created = await registry.importMany(
+      Array.from({ length: 40 }, (_, i) => deviceRow({ id: `cam-busy-${i}` })),
+    )
     const results = await Promise.all(created.map((c) => registry.authenticate(c.id, c.secret)))
     const busy = results.filter((r) => r === 'busy').length
     expect(busy).toBeGreaterThan(0)

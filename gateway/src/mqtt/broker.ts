@@ -194,7 +194,8 @@ export class MqttBroker implements Feature {
     const known = this.#d.registry.get(client.id)
     if (known && !known.enabled) throw refusal(CONNACK.NOT_AUTHORIZED, 'device is disabled')
     const device = await this.#d.registry.authenticate(client.id, password.toString('utf8'))
-    if (device === 'busy') throw refusal(CONNACK.SERVER_UNAVAILABLE, 'too many connections being checked; retry later')
+    if (device === 'busy')
+      throw refusal(CONNACK.SERVER_UNAVAILABLE, 'too many connections being checked; retry later')
     if (!device) throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password')
     const will = this.#willTopics.get(client)
     if (will !== undefined && will !== null && !mayWill(client.id, will)) {
