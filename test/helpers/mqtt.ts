@@ -1,13 +1,8 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 
-/** Connects like a unit does: MQTT 3.1.1, client id = username = device id. */
-export async function connectUnit(
-  url: string,
-  id: string,
-  secret: string,
-  extra: Partial<IClientOptions> = {},
-): Promise<MqttClient> {
-  const client = mqtt.connect(url, {
+/** Options a unit connects with: MQTT 3.1.1, client id = username = device id, no automatic reconnect. */
+function unitOptions(id: string, secret: string, extra: Partial<IClientOptions>): IClientOptions {
+  return {
     clientId: id,
     username: id,
     password: secret,
@@ -15,7 +10,17 @@ export async function connectUnit(
     reconnectPeriod: 0,
     connectTimeout: 5000,
     ...extra,
-  })
+  }
+}
+
+/** Connects like a unit does. */
+export async function connectUnit(
+  url: string,
+  id: string,
+  secret: string,
+  extra: Partial<IClientOptions> = {},
+): Promise<MqttClient> {
+  const client = mqtt.connect(url, unitOptions(id, secret, extra))
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve())
     client.once('error', reject)
@@ -31,15 +36,7 @@ export async function refusedCode(
   secret: string,
   extra: Partial<IClientOptions> = {},
 ): Promise<number> {
-  const client = mqtt.connect(url, {
-    clientId: id,
-    username: id,
-    password: secret,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 5000,
-    ...extra,
-  })
+  const client = mqtt.connect(url, unitOptions(id, secret, extra))
   try {
     return await new Promise<number>((resolve, reject) => {
       client.once('connect', () => reject(new Error('connection was accepted')))

@@ -142,13 +142,13 @@ export class AlertRules implements Feature {
       ...(eventId ? { eventId } : {}),
       at,
     })
-    const entry: Fold = {
-      folded: 0,
-      last: null,
-      timer: setTimeout(() => this.#closeWindow(deviceId, kind, key), this.#foldMs),
-    }
-    entry.timer.unref()
-    this.#fold.set(key, entry)
+    this.#openWindow(deviceId, kind, key)
+  }
+
+  #openWindow(deviceId: string, kind: AlertKind, key: string): void {
+    const timer = setTimeout(() => this.#closeWindow(deviceId, kind, key), this.#foldMs)
+    timer.unref()
+    this.#fold.set(key, { folded: 0, last: null, timer })
   }
 
   /** Ends a fold window: one alert standing for every repeat inside it, then a fresh window if there were any. */
@@ -167,12 +167,6 @@ export class AlertRules implements Feature {
       ...(l.eventId ? { eventId: l.eventId } : {}),
       at: l.at,
     })
-    const entry: Fold = {
-      folded: 0,
-      last: null,
-      timer: setTimeout(() => this.#closeWindow(deviceId, kind, key), this.#foldMs),
-    }
-    entry.timer.unref()
-    this.#fold.set(key, entry)
+    this.#openWindow(deviceId, kind, key)
   }
 }

@@ -16,6 +16,16 @@ interface Live {
   graceTimer: NodeJS.Timeout | null
 }
 
+const zeroCounts = (): HealthCounts => ({
+  total: 0,
+  online: 0,
+  stale: 0,
+  offline: 0,
+  unknown: 0,
+  lowStorage: 0,
+  notRecording: 0,
+})
+
 export type DistrictHealth = HealthResponse['districts'][number]
 
 /**
@@ -95,16 +105,7 @@ export class Presence implements Feature, LiveStateSource {
     for (const d of this.#registry.list({})) {
       let h = byDistrict.get(d.district)
       if (!h) {
-        h = {
-          district: d.district,
-          total: 0,
-          online: 0,
-          stale: 0,
-          offline: 0,
-          unknown: 0,
-          lowStorage: 0,
-          notRecording: 0,
-        }
+        h = { district: d.district, ...zeroCounts() }
         byDistrict.set(d.district, h)
       }
       h.total++
@@ -117,15 +118,7 @@ export class Presence implements Feature, LiveStateSource {
       }
     }
     const districts = [...byDistrict.values()].sort((a, b) => a.district - b.district)
-    const overall: HealthCounts = {
-      total: 0,
-      online: 0,
-      stale: 0,
-      offline: 0,
-      unknown: 0,
-      lowStorage: 0,
-      notRecording: 0,
-    }
+    const overall = zeroCounts()
     for (const h of districts) {
       for (const k of Object.keys(overall) as Array<keyof typeof overall>) overall[k] += h[k]
     }
