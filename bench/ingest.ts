@@ -112,20 +112,30 @@ function eventPayload(ts: number): string {
   return JSON.stringify({ v: 1, ts, eventId: randomUUID(), phase: 'start', kind: 'motion', score: 0.8 })
 }
 
+/** Connects like a unit, retrying with backoff while the gateway answers CONNACK 3 (its admission limits). */
 async function connect(url: string, id: string, secret: string): Promise<MqttClient> {
-  const c = mqtt.connect(url, {
-    clientId: id,
-    username: id,
-    password: secret,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-  })
-  await new Promise<void>((resolve, reject) => {
-    c.once('connect', () => resolve())
-    c.once('error', reject)
-  })
-  ;(c.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true)
-  return c
+  for (let attempt = 0; ; attempt++) {
+    const c = mqtt.connect(url, {
+      clientId: id,
+      username: id,
+      password: secret,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        c.once('connect', () => resolve())
+        c.once('error', reject)
+      })
+    } catch (err) {
+      c.end(true)
+      if ((err as { code?: number }).code !== 3 || attempt >= 20) throw err
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(2000, 50 * 2 ** attempt)))
+      continue
+    }
+    ;(c.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true)
+    return c
+  }
 }
 
 /**

@@ -119,7 +119,7 @@ export class EventIndex {
     this.#stmts = {
       select: this.#db.prepare('SELECT * FROM event_index WHERE event_id = ?'),
       insert: this.#db.prepare(
-        `INSERT INTO event_index (event_id, device_id, district, kind, phase, score, zone, started_at, ended_at,
+        `INSERT OR IGNORE INTO event_index (event_id, device_id, district, kind, phase, score, zone, started_at, ended_at,
            updated_at, lat, lon, clip_state, clip_bytes, clip_sha256, clip_duration_ms, clip_codec)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
@@ -154,37 +154,45 @@ export class EventIndex {
     return ignored
   }
 
+  /** Inserts the event's first row; false when a row for its id exists already. */
+  #insertNew(insert: Statement, device: DeviceRecord, ev: DeviceEvent, t: number): boolean {
+    const clip = ev.clip
+    // An `end` seen first (its `start` lost or still in flight): the clip length says when it began.
+    const startedAt = ev.phase === 'end' && clip ? Math.max(0, t - clip.durationMs) : t
+    return (
+      insert.run(
+        ev.eventId,
+        device.id,
+        device.district,
+        ev.kind,
+        ev.phase,
+        ev.score,
+        ev.zone ?? null,
+        startedAt,
+        ev.phase === 'end' ? t : null,
+        t,
+        device.lat,
+        device.lon,
+        clip ? 'pending' : 'none',
+        clip?.bytes ?? null,
+        clip?.sha256 ?? null,
+        clip?.durationMs ?? null,
+        clip?.codec ?? null,
+      ).changes === 1
+    )
+  }
+
   #merge(device: DeviceRecord, ev: DeviceEvent, t: number): boolean {
     const s = this.#stmts
     if (!s) throw new Error('event index is not loaded')
     {
+      // Most messages start a new event: try the insert first and read the row only when it exists.
+      if (this.#insertNew(s.insert, device, ev, t)) return true
       const old = s.select.get(ev.eventId) as Row | undefined
-      if (old && old.device_id !== device.id) return false
-      const clip = ev.clip && (!old || ANNOUNCE_OPEN.has(old.clip_state)) ? ev.clip : undefined
-      if (!old) {
-        // An `end` seen first (its `start` lost or still in flight): the clip length says when it began.
-        const startedAt = ev.phase === 'end' && ev.clip ? Math.max(0, t - ev.clip.durationMs) : t
-        s.insert.run(
-          ev.eventId,
-          device.id,
-          device.district,
-          ev.kind,
-          ev.phase,
-          ev.score,
-          ev.zone ?? null,
-          startedAt,
-          ev.phase === 'end' ? t : null,
-          t,
-          device.lat,
-          device.lon,
-          clip ? 'pending' : 'none',
-          clip?.bytes ?? null,
-          clip?.sha256 ?? null,
-          clip?.durationMs ?? null,
-          clip?.codec ?? null,
-        )
-        return true
-      }
+      // Not inserted and not there: a constraint refused the row, which validated input never hits.
+      if (!old) throw new Error(`event index refused event ${ev.eventId}`)
+      if (old.device_id !== device.id) return false
+      const clip = ev.clip && ANNOUNCE_OPEN.has(old.clip_state) ? ev.clip : undefined
       const later = PHASE_RANK[ev.phase] >= PHASE_RANK[old.phase]
       s.update.run(
         later ? ev.kind : old.kind,
