@@ -47,14 +47,14 @@ describe('BatchWriter', () => {
       ...o,
     })
 
-  beforeEach(() => {
+  beforeEach(async () => {
     tmp = tempDir()
     spool = new Spool(`${tmp.dir}/spool.db`)
-    spool.open()
+    await spool.open()
     sink = new RecordingSink()
   })
-  afterEach(() => {
-    spool.close()
+  afterEach(async () => {
+    await spool.close()
     tmp.cleanup()
   })
 

@@ -5,13 +5,13 @@ import { tempDir } from '../helpers/tmp.js'
 describe('Spool', () => {
   let tmp: ReturnType<typeof tempDir>
   let spool: Spool
-  beforeEach(() => {
+  beforeEach(async () => {
     tmp = tempDir()
     spool = new Spool(`${tmp.dir}/spool.db`)
-    spool.open()
+    await spool.open()
   })
-  afterEach(() => {
-    spool.close()
+  afterEach(async () => {
+    await spool.close()
     tmp.cleanup()
   })
 
@@ -24,7 +24,7 @@ describe('Spool', () => {
     expect(a).toEqual({ duplicate: false, seq: expect.any(Number) })
     expect(b.duplicate).toBe(false)
     expect(dup).toEqual({ duplicate: true })
-    expect(spool.read(0, 10).map((r) => [r.rp, r.line])).toEqual([
+    expect((await spool.read(0, 10)).map((r) => [r.rp, r.line])).toEqual([
       ['events_1y', 'event a 1'],
       ['events_1y', 'event b 2'],
     ])
@@ -40,12 +40,13 @@ describe('Spool', () => {
   it('survives a reopen (what was acknowledged is on disk) and forgets delivered rows', async () => {
     await spool.appendEvent('e1:start', 'events_1y', 'line-1')
     await spool.appendEvent('e2:start', 'events_1y', 'line-2')
-    const rows = spool.read(0, 10)
+    const rows = await spool.read(0, 10)
     spool.markDelivered(rows.slice(0, 1))
-    spool.close()
+    // Closing commits what is pending: the delivered row goes, the other stays.
+    await spool.close()
     spool = new Spool(`${tmp.dir}/spool.db`)
-    spool.open()
-    expect(spool.read(0, 10).map((r) => r.line)).toEqual(['line-2'])
+    await spool.open()
+    expect((await spool.read(0, 10)).map((r) => r.line)).toEqual(['line-2'])
     expect(spool.rows).toBe(1)
     expect(spool.bytes).toBe('line-2'.length)
     // The dedup memory survives too: a retry after a restart lands once.
@@ -54,7 +55,7 @@ describe('Spool', () => {
 
   it('pruneSeen forgets old keys only', async () => {
     await spool.appendEvent('old:start', 'events_1y', 'x')
-    expect(spool.pruneSeen(Date.now() - 60_000)).toBe(0)
-    expect(spool.pruneSeen(Date.now() + 1)).toBe(1)
+    expect(await spool.pruneSeen(Date.now() - 60_000)).toBe(0)
+    expect(await spool.pruneSeen(Date.now() + 1)).toBe(1)
   })
 })

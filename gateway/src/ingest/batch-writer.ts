@@ -252,7 +252,14 @@ export class BatchWriter {
     let delay = this.#o.retryMinMs
     while (!this.#stopped) {
       // Delivered rows are deleted before the read, so this is always the oldest undelivered.
-      const rows = this.#spool.read(0, this.#o.batchSize)
+      let rows: SpoolRow[]
+      try {
+        rows = await this.#spool.read(0, this.#o.batchSize)
+      } catch (err) {
+        // The spool itself failed (disk, worker): nothing to replay from; say so and stop trying.
+        this.#log.error({ err: (err as Error).message }, 'spool unreadable; replay stopped')
+        return
+      }
       this.#metrics.spoolDepth.set(this.#spool.rows)
       this.#metrics.spoolBytes.set(this.#spool.bytes)
       if (rows.length === 0) {

@@ -71,9 +71,9 @@ export class Ingest implements Feature {
     }
   }
 
-  start(): void {
+  async start(): Promise<void> {
     const spool = new Spool(path.join(this.#cfg.dataDir, 'spool.db'))
-    spool.open()
+    await spool.open()
     this.#spool = spool
     this.#writer = new BatchWriter(this.#sink, spool, this.#log, this.#metrics, {
       batchSize: this.#cfg.ingest.batchSize,
@@ -81,7 +81,11 @@ export class Ingest implements Feature {
       queueMax: this.#cfg.ingest.queueMax,
     })
     this.#writer.start()
-    const prune = () => spool.pruneSeen(Date.now() - SEEN_EVENTS_DAYS * 86_400_000)
+    const prune = () => {
+      spool.pruneSeen(Date.now() - SEEN_EVENTS_DAYS * 86_400_000).catch((err: Error) => {
+        this.#log.warn({ err: err.message }, 'could not prune seen event keys')
+      })
+    }
     prune()
     this.#pruneTimer = setInterval(prune, 3_600_000).unref()
   }
@@ -89,7 +93,7 @@ export class Ingest implements Feature {
   async stop(): Promise<void> {
     if (this.#pruneTimer) clearInterval(this.#pruneTimer)
     await this.#writer?.stop()
-    this.#spool?.close()
+    await this.#spool?.close()
     this.#writer = null
     this.#spool = null
   }

@@ -1,17 +1,8 @@
-import { type Db, migrate, openDb } from '../db/sqlite.js'
+import { Worker } from 'node:worker_threads'
+import type { CommitRequest, CommitResult, SpoolRow } from './spool-store.js'
+import type { WorkerReply, WorkerRequest } from './spool-worker.js'
 
-const SCHEMA = [
-  `CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, rp TEXT NOT NULL, line TEXT NOT NULL);
-   CREATE TABLE seen_events (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
-   CREATE INDEX seen_events_at ON seen_events (at);`,
-]
-
-export interface SpoolRow {
-  seq: number
-  /** Retention policy the line is written to; '' for the database default. */
-  rp: string
-  line: string
-}
+export type { SpoolRow } from './spool-store.js'
 
 export type AppendResult = { duplicate: false; seq: number } | { duplicate: true }
 
@@ -23,75 +14,87 @@ interface PendingEvent {
   reject: (e: unknown) => void
 }
 
+type WorkerOp = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never
+
 /**
- * The durable FIFO between MQTT and InfluxDB: SQLite in WAL mode with
- * synchronous=FULL. A commit returns only after the WAL is fsync'd, so a row
- * survives a killed process and a power cut. Appends made in the same turn of
- * the event loop share one transaction (group commit): one fsync for many
- * events, which is what lets QoS 1 run at tens of thousands per second.
+ * The durable FIFO between MQTT and InfluxDB (SQLite, WAL, synchronous=FULL;
+ * see spool-store.ts), driven from a worker thread so that the fsync of a
+ * commit never stalls the ingest path. Group commit falls out of it: while
+ * one commit is in the worker, everything appended meanwhile waits and goes
+ * as the next single transaction, so the busier the gateway, the larger the
+ * groups and the fewer the fsyncs per event.
  */
 export class Spool {
   readonly #file: string
-  #db: Db | null = null
+  #worker: Worker | null = null
+  #dead: Error | null = null
+  #nextId = 1
+  readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   #events: PendingEvent[] = []
   #lines: Array<{ rp: string; line: string }> = []
-  #deletes: SpoolRow[][] = []
+  #deletes: CommitRequest['deletes'] = []
+  #deletedRows = 0
+  #deletedBytes = 0
+  #committing: Promise<void> | null = null
   #scheduled = false
   #rows = 0
   #bytes = 0
-  #stmts: {
-    insertLine: import('better-sqlite3').Statement
-    insertSeen: import('better-sqlite3').Statement
-    del: import('better-sqlite3').Statement
-    delRange: import('better-sqlite3').Statement
-    read: import('better-sqlite3').Statement
-  } | null = null
 
   constructor(file: string) {
     this.#file = file
   }
 
-  open(): void {
-    const db = openDb(this.#file, { synchronous: 'FULL' })
-    migrate(db, 'spool', SCHEMA)
-    this.#db = db
-    this.#stmts = {
-      insertLine: db.prepare('INSERT INTO spool (rp, line) VALUES (?, ?)'),
-      insertSeen: db.prepare('INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, ?)'),
-      del: db.prepare('DELETE FROM spool WHERE seq = ?'),
-      delRange: db.prepare('DELETE FROM spool WHERE seq BETWEEN ? AND ?'),
-      read: db.prepare('SELECT seq, rp, line FROM spool WHERE seq > ? ORDER BY seq LIMIT ?'),
-    }
-    const s = db.prepare('SELECT count(*) AS n, coalesce(sum(length(line)), 0) AS b FROM spool').get() as {
-      n: number
-      b: number
-    }
-    this.#rows = s.n
-    this.#bytes = s.b
+  async open(): Promise<void> {
+    const worker = new Worker(new URL('./spool-worker-boot.mjs', import.meta.url), {
+      workerData: { file: this.#file },
+    })
+    const ready = new Promise<{ rows: number; bytes: number }>((resolve, reject) =>
+      this.#calls.set(0, { resolve: (v) => resolve(v as { rows: number; bytes: number }), reject }),
+    )
+    worker.on('message', (r: WorkerReply) => {
+      const call = this.#calls.get(r.id)
+      if (!call) return
+      this.#calls.delete(r.id)
+      if (r.ok) call.resolve(r.value)
+      else call.reject(new Error(`spool: ${r.error}`))
+    })
+    worker.on('error', (err) => this.#fail(err))
+    worker.on('exit', (code) => {
+      if (this.#worker) this.#fail(new Error(`spool worker exited (${code})`))
+    })
+    this.#worker = worker
+    const s = await ready
+    this.#rows = s.rows
+    this.#bytes = s.bytes
   }
 
-  close(): void {
-    this.#commit()
-    this.#db?.close()
-    this.#db = null
-    this.#stmts = null
+  /** Commits what is pending, then stops the worker. */
+  async close(): Promise<void> {
+    if (!this.#worker) return
+    await this.#drain().catch(() => {})
+    await this.#call({ op: 'close' }).catch(() => {})
+    const w = this.#worker
+    this.#worker = null
+    await w.terminate()
   }
 
   get rows(): number {
     return this.#rows
   }
 
+  /** Characters of line protocol held (close to bytes: lines are ASCII but for names). */
   get bytes(): number {
     return this.#bytes
   }
 
   /**
-   * Appends an event's line unless its key (event id and phase) was seen
-   * before. Resolves once the row is durable: only then may the unit be told
-   * the event was accepted.
+   * Appends an event's line unless its key (unit, event id and phase) was
+   * seen before. Resolves once the row is durable: only then may the unit be
+   * told the event was accepted.
    */
   appendEvent(key: string, rp: string, line: string): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
+      if (this.#dead) return reject(this.#dead)
       this.#events.push({ key, rp, line, resolve, reject })
       this.#schedule()
     })
@@ -106,89 +109,115 @@ export class Spool {
   /** Rows written to InfluxDB; removed in the next group commit. */
   markDelivered(rows: readonly SpoolRow[]): void {
     if (rows.length === 0) return
-    this.#deletes.push(rows.slice())
+    // A batch's events are usually one run of sequence numbers: one range delete instead of one each.
+    let lo = Number.POSITIVE_INFINITY
+    let hi = 0
+    for (const r of rows) {
+      if (r.seq < lo) lo = r.seq
+      if (r.seq > hi) hi = r.seq
+      this.#deletedBytes += r.line.length
+    }
+    this.#deletedRows += rows.length
+    this.#deletes.push(hi - lo + 1 === rows.length ? { lo, hi } : { seqs: rows.map((r) => r.seq) })
     this.#schedule()
   }
 
-  /** The oldest rows after `afterSeq`, in order; pending appends are committed first. */
-  read(afterSeq: number, limit: number): SpoolRow[] {
-    this.#commit()
-    return this.#stmts!.read.all(afterSeq, limit) as SpoolRow[]
+  /** The oldest rows after `afterSeq`, in order, once everything appended or delivered before is committed. */
+  async read(afterSeq: number, limit: number): Promise<SpoolRow[]> {
+    await this.#drain()
+    return (await this.#call({ op: 'read', afterSeq, limit })) as SpoolRow[]
   }
 
   /** Forgets event keys older than `before` (ms); a retry later than that is a new event. */
-  pruneSeen(before: number): number {
-    return this.#db!.prepare('DELETE FROM seen_events WHERE at < ?').run(before).changes
+  async pruneSeen(before: number): Promise<number> {
+    return (await this.#call({ op: 'prune', before })) as number
   }
 
   #schedule(): void {
-    if (this.#scheduled) return
+    if (this.#scheduled || this.#committing) return
     this.#scheduled = true
-    setImmediate(() => this.#commit())
+    setImmediate(() => {
+      this.#scheduled = false
+      void this.#commit()
+    })
   }
 
-  #commit(): void {
-    this.#scheduled = false
-    if (this.#events.length === 0 && this.#lines.length === 0 && this.#deletes.length === 0) return
+  #pending(): boolean {
+    return this.#events.length > 0 || this.#lines.length > 0 || this.#deletes.length > 0
+  }
+
+  /** Sends one group; when it is done, sends whatever gathered meanwhile as the next. */
+  #commit(): Promise<void> {
+    if (this.#committing) return this.#committing
+    if (!this.#pending()) return Promise.resolve()
     const events = this.#events
     const lines = this.#lines
-    const deletes = this.#deletes
+    const req: CommitRequest = {
+      events: events.map((e) => ({ key: e.key, rp: e.rp, line: e.line })),
+      lines,
+      deletes: this.#deletes,
+    }
+    const deletedRows = this.#deletedRows
+    const deletedBytes = this.#deletedBytes
     this.#events = []
     this.#lines = []
     this.#deletes = []
-    const s = this.#stmts
-    if (!s) {
-      const err = new Error('spool is closed')
-      for (const e of events) e.reject(err)
-      return
-    }
-    const now = Date.now()
-    const results: AppendResult[] = []
-    try {
-      this.#db!.transaction(() => {
-        for (const e of events) {
-          if (s.insertSeen.run(e.key, now).changes === 0) {
-            results.push({ duplicate: true })
-            continue
+    this.#deletedRows = 0
+    this.#deletedBytes = 0
+    this.#committing = this.#call({ op: 'commit', req, now: Date.now() }).then(
+      (value) => {
+        const seqs = value as CommitResult
+        let added = lines.length
+        let addedBytes = 0
+        for (const l of lines) addedBytes += l.line.length
+        for (let i = 0; i < events.length; i++) {
+          const seq = seqs[i] as number
+          if (seq >= 0) {
+            added++
+            addedBytes += (events[i] as PendingEvent).line.length
           }
-          results.push({ duplicate: false, seq: Number(s.insertLine.run(e.rp, e.line).lastInsertRowid) })
         }
-        for (const l of lines) s.insertLine.run(l.rp, l.line)
-        for (const group of deletes) {
-          // A batch's events are usually one run of sequence numbers: one range delete instead of one each.
-          let lo = Number.POSITIVE_INFINITY
-          let hi = 0
-          for (const d of group) {
-            if (d.seq < lo) lo = d.seq
-            if (d.seq > hi) hi = d.seq
-          }
-          if (hi - lo + 1 === group.length) s.delRange.run(lo, hi)
-          else for (const d of group) s.del.run(d.seq)
+        this.#rows += added - deletedRows
+        this.#bytes += addedBytes - deletedBytes
+        this.#committing = null
+        for (let i = 0; i < events.length; i++) {
+          const seq = seqs[i] as number
+          ;(events[i] as PendingEvent).resolve(seq < 0 ? { duplicate: true } : { duplicate: false, seq })
         }
-      })()
-    } catch (err) {
-      for (const e of events) e.reject(err)
-      return
+        if (this.#pending()) void this.#commit()
+      },
+      (err: Error) => {
+        this.#committing = null
+        for (const e of events) e.reject(err)
+        if (this.#pending()) void this.#commit()
+      },
+    )
+    return this.#committing
+  }
+
+  /** Resolves once nothing appended or delivered so far is still uncommitted. */
+  async #drain(): Promise<void> {
+    while (this.#committing || this.#pending()) {
+      if (this.#dead) throw this.#dead
+      await (this.#committing ?? this.#commit())
     }
-    let added = 0
-    let addedBytes = 0
-    for (let i = 0; i < events.length; i++) {
-      const r = results[i] as AppendResult
-      if (!r.duplicate) {
-        added++
-        addedBytes += (events[i] as PendingEvent).line.length
-      }
-    }
-    for (const l of lines) addedBytes += l.line.length
-    added += lines.length
-    let removedBytes = 0
-    let removed = 0
-    for (const group of deletes) {
-      removed += group.length
-      for (const d of group) removedBytes += d.line.length
-    }
-    this.#rows += added - removed
-    this.#bytes += addedBytes - removedBytes
-    for (let i = 0; i < events.length; i++) (events[i] as PendingEvent).resolve(results[i] as AppendResult)
+  }
+
+  #call(op: WorkerOp): Promise<unknown> {
+    const worker = this.#worker
+    if (!worker || this.#dead) return Promise.reject(this.#dead ?? new Error('spool is closed'))
+    const id = this.#nextId++
+    return new Promise((resolve, reject) => {
+      this.#calls.set(id, { resolve, reject })
+      worker.postMessage({ id, ...op })
+    })
+  }
+
+  #fail(err: Error): void {
+    this.#dead = err
+    for (const c of this.#calls.values()) c.reject(err)
+    this.#calls.clear()
+    for (const e of this.#events) e.reject(err)
+    this.#events = []
   }
 }
