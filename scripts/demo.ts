@@ -69,7 +69,7 @@ await fleet.ready({ share: 0.95, timeoutMs: 60_000 })
 const s = fleet.stats()
 say('')
 say(`Dashboard: ${gateway.httpUrl}/#token=${adminToken}`)
-say(`(${JSON.stringify(s).slice(0, 200)})`)
+say(`${s.connected} of ${s.units} units connected; events at ${args.data['event-rate']}× the normal rate`)
 say('Press Ctrl-C to stop.')
 
 let stopping = false

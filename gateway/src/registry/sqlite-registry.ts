@@ -67,11 +67,14 @@ function toRecord(r: Row): DeviceRecord {
 /** How many scrypt hashes run at once during an import (libuv has 4 threads). */
 const HASH_PARALLELISM = 4
 /**
- * Secret checks (scrypt) allowed in flight. After a gateway restart every
- * unit's first connection needs one; past this many the unit is asked to come
- * back (CONNACK 3) at once instead of queueing until its connect times out.
+ * Secret checks (scrypt, about 1 ms each) run at most this many at once; the
+ * rest wait in line. After a gateway restart every unit's first connection
+ * needs one, and waiting a few milliseconds in line beats being sent away
+ * into a backoff of seconds. Only past `MAX_WAITING` is a unit asked to come
+ * back later (CONNACK 3), so that a flood cannot grow the line without bound.
  */
-const MAX_VERIFYING = 16
+const MAX_VERIFYING = 4
+const MAX_WAITING = 4096
 
 /**
  * The device registry on SQLite. Every record is also kept in memory, since
@@ -84,6 +87,7 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
   readonly #authCache = new Map<string, Buffer>()
   readonly #cacheKey = randomBytes(32)
   #verifying = 0
+  readonly #waiting: Array<() => void> = []
 
   constructor(db: Db) {
     this.#db = db
@@ -159,13 +163,18 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
       | { secret_hash: string }
       | undefined
     if (!row) return null
-    if (this.#verifying >= MAX_VERIFYING) return 'busy'
-    this.#verifying++
+    if (this.#verifying >= MAX_VERIFYING) {
+      if (this.#waiting.length >= MAX_WAITING) return 'busy'
+      await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    } else this.#verifying++
     let ok: boolean
     try {
       ok = await verifySecret(secret, row.secret_hash)
     } finally {
-      this.#verifying--
+      // Hand the slot straight to the next in line, or give it back.
+      const next = this.#waiting.shift()
+      if (next) next()
+      else this.#verifying--
     }
     if (!ok) return null
     // The unit may have been disabled while scrypt ran.
