@@ -356,7 +356,7 @@ try {
     machine: machine(),
     args,
     results,
-    ratios: { qos0: round(ratio0 * 100) / 100, qos1: round(ratio1 * 100) / 100 },
+    ratios: { qos0: Math.round(ratio0 * 100) / 100, qos1: Math.round(ratio1 * 100) / 100 },
     targets: { qos0: '>= 0.8', qos1: '>= 0.6', lossFree, maxConcurrentWrites: '< 4' },
   }
   const stamp = summary.at.replace(/[:.]/g, '-')
