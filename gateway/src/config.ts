@@ -46,6 +46,8 @@ const ENV_SCHEMA = {
   /** Units below this share of free storage raise a low-storage alert, percent. */
   DOORSTEP_LOW_STORAGE_PCT: z.coerce.number().min(0).max(100).default(10),
   DOORSTEP_PRETTY_LOGS: envBool.default(false),
+  /** Units of one district that upload pulled footage at once; the rest wait their turn. */
+  DOORSTEP_PULL_DISTRICT_CONCURRENCY: positiveInt.max(1000).default(2),
 } as const
 
 const EnvSchema = z.object(ENV_SCHEMA)
@@ -69,6 +71,7 @@ export interface Config {
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
   admission: { connectRate: number }
   clips: { retentionDays: number; maxBytes: number; diskHighWatermarkPct: number }
+  cases: { pullDistrictConcurrency: number }
 }
 
 export class ConfigError extends Error {
@@ -133,6 +136,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       maxBytes: e.DOORSTEP_CLIP_MAX_BYTES,
       diskHighWatermarkPct: e.DOORSTEP_DISK_HIGH_WATERMARK_PCT,
     },
+    cases: { pullDistrictConcurrency: e.DOORSTEP_PULL_DISTRICT_CONCURRENCY },
   })
 }
 

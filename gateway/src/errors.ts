@@ -36,6 +36,10 @@ export const ERRORS = {
   DOORSTEP_ERR_CLIP_EXPIRED: { status: 410, message: 'The clip was deleted by retention' },
   DOORSTEP_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is outside the file' },
   DOORSTEP_ERR_MEDIA_BUSY: { status: 503, message: 'The media queue is full; retry later' },
+  DOORSTEP_ERR_CASE_EXISTS: { status: 409, message: 'A case with this number already exists' },
+  DOORSTEP_ERR_CASE_CLOSED: { status: 409, message: 'The case is closed' },
+  DOORSTEP_ERR_PULL_STATE: { status: 409, message: 'The pull is not in a state that allows this' },
+  DOORSTEP_ERR_CONSENT_DECIDED: { status: 409, message: 'This consent request was already decided' },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

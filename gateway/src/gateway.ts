@@ -4,7 +4,14 @@ import type { FastifyInstance } from 'fastify'
 import { AlertHub } from './alerts/alert-hub.js'
 import { AlertRules } from './alerts/alert-rules.js'
 import { alertsRoute } from './alerts/ws-route.js'
+import { AuditLog } from './audit/audit-log.js'
+import { httpAudit } from './audit/http-audit.js'
+import { auditRoutes } from './audit/routes.js'
 import { TokenStore } from './auth/tokens.js'
+import { Cases } from './cases/cases.js'
+import { consentRoutes } from './cases/consent-routes.js'
+import { caseRoutes } from './cases/routes.js'
+import { pullUploadRoutes } from './cases/upload-routes.js'
 import { Clips } from './clips/clips.js'
 import { holdRoutes } from './clips/hold-routes.js'
 import { clipRoutes } from './clips/routes.js'
@@ -22,6 +29,8 @@ import { Ingest } from './ingest/ingest.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { MqttBroker } from './mqtt/broker.js'
+import { ownerRoutes } from './people/owner-routes.js'
+import { tokenRoutes } from './people/token-routes.js'
 import { Presence } from './presence/presence.js'
 import { registryRoutes } from './registry/routes.js'
 import { SqliteDeviceRegistry } from './registry/sqlite-registry.js'
@@ -53,6 +62,8 @@ export class Gateway {
   #presence: Presence | null = null
   #events: Events | null = null
   #clips: Clips | null = null
+  #audit: AuditLog | null = null
+  #cases: Cases | null = null
   #broker: MqttBroker | null = null
   #http: FastifyInstance | null = null
   #started: Feature[] = []
@@ -84,6 +95,12 @@ export class Gateway {
   }
   get clips(): Clips {
     return must(this.#clips, 'clips')
+  }
+  get audit(): AuditLog {
+    return must(this.#audit, 'audit')
+  }
+  get cases(): Cases {
+    return must(this.#cases, 'cases')
   }
   get broker(): MqttBroker {
     return must(this.#broker, 'broker')
@@ -158,18 +175,45 @@ export class Gateway {
     this.#events = events
     const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log })
     this.#clips = clips
-    for (const f of [ingest, presence, rules, events, clips, broker] as Feature[]) {
+    const audit = new AuditLog({ db, log: this.log })
+    this.#audit = audit
+    // After the broker: pulls go out over it, and its subscriptions say which units listen.
+    const cases = new Cases({
+      config: cfg,
+      db,
+      bus: this.bus,
+      log: this.log,
+      registry,
+      broker,
+      events: () => events.index,
+      clips,
+      audit,
+    })
+    this.#cases = cases
+    for (const f of [audit, ingest, presence, rules, events, clips, broker, cases] as Feature[]) {
       await f.start()
       this.#started.push(f)
     }
 
     const app = await buildHttp({ log: this.log, tokens })
+    // First: it audits uses of clips on routes registered after it.
+    await app.register(httpAudit, { audit })
     await app.register(registryRoutes, { registry, live: presence })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
     await app.register(alertsRoute, { hub: this.hub })
     await app.register(eventRoutes, { index: () => events.index, clips })
     await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes })
     await app.register(holdRoutes, { clips })
+    await app.register(auditRoutes, { audit })
+    await app.register(tokenRoutes, { tokens, audit })
+    await app.register(ownerRoutes, { registry, live: presence, index: () => events.index, clips, audit })
+    await app.register(caseRoutes, { cases, audit })
+    await app.register(consentRoutes, { cases })
+    await app.register(pullUploadRoutes, {
+      uploads: () => cases.uploads,
+      registry,
+      maxBytes: cfg.clips.maxBytes,
+    })
     await app.listen({ host: cfg.host, port: cfg.httpPort })
     this.#http = app
     this.log.info({ http: this.httpUrl, mqtt: this.mqttUrl }, 'gateway ready')

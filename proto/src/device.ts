@@ -90,6 +90,11 @@ export const PullCommand = z.object({
   to: EpochMs,
   /** Where to upload the recording (resumable PUT, device Basic auth). */
   uploadPath: z.string().startsWith('/api/v1/'),
+  /**
+   * Set when an admin recorded a legal order for a unit whose release policy is `never`: the one
+   * case in which such a unit uploads. Older units ignore it (unknown fields are stripped).
+   */
+  legalOrder: z.string().max(100).optional(),
 })
 export const PingCommand = z.object({ ...envelope, cmdId: Uuid, action: z.literal('ping') })
 export const Command = z.discriminatedUnion('action', [PullCommand, PingCommand])

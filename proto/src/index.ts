@@ -1,4 +1,5 @@
 export * from './alerts.js'
+export * from './cases.js'
 export * from './device.js'
 export * from './events.js'
 export * from './http.js'

@@ -33,6 +33,8 @@ export const ROLES = {
   admin: ['admin'],
   /** Evidence custody: placing and releasing holds on clips. */
   custody: ['admin', 'investigator'],
+  /** Homeowners: their own units (matched by the token's ownerContact) and consent decisions. */
+  owner: ['owner'],
 } as const satisfies Record<string, readonly Role[]>
 
 /**

@@ -24,6 +24,34 @@ export interface Principal {
   ownerContact: string | null
 }
 
+/** A stored token as listed (see proto `TokenView`). */
+export interface TokenInfo {
+  id: number
+  name: string
+  role: Role
+  ownerContact: string | null
+  createdAt: number
+  revokedAt: number | null
+}
+
+const INFO_SQL = 'SELECT id, name, role, owner_contact, created_at, revoked_at FROM api_tokens'
+interface InfoRow {
+  id: number
+  name: string
+  role: Role
+  owner_contact: string | null
+  created_at: number
+  revoked_at: number | null
+}
+const toInfo = (r: InfoRow): TokenInfo => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  ownerContact: r.owner_contact,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+})
+
 /**
  * People's API tokens. Only a sha256 digest is stored: tokens are 256 random
  * bits, so a fast digest cannot be reversed, and lookups stay O(1).
@@ -61,6 +89,16 @@ export class TokenStore {
       )
       .run(name, role, tokenDigest(token), ownerContact, Date.now())
     return { id: Number(info.lastInsertRowid), token }
+  }
+
+  /** Every stored token, newest first: never the token or its digest. */
+  list(): TokenInfo[] {
+    return (this.#db.prepare(`${INFO_SQL} ORDER BY id DESC`).all() as InfoRow[]).map(toInfo)
+  }
+
+  get(id: number): TokenInfo | undefined {
+    const r = this.#db.prepare(`${INFO_SQL} WHERE id = ?`).get(id) as InfoRow | undefined
+    return r ? toInfo(r) : undefined
   }
 
   revoke(id: number): boolean {

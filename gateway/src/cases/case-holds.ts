@@ -1,0 +1,112 @@
+import type { CaseView, EventsQuery, Hold } from '@doorstep/proto'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { Clips } from '../clips/clips.js'
+import { DoorstepError } from '../errors.js'
+import type { EventIndex, IndexedEvent } from '../events/event-index.js'
+import type { Logger } from '../log.js'
+import type { CaseStore } from './case-store.js'
+import type { CustodyLog } from './custody.js'
+import { GATEWAY_ACTOR } from './pull-dispatch.js'
+
+/** Events that started this long before a window may still run into it. */
+const EVENT_LEAD_MS = 15 * 60_000
+const MAX_EVENTS_PER_DEVICE = 2000
+
+export interface CaseHoldsDeps {
+  table: CaseStore
+  custody: CustodyLog
+  audit: AuditLog
+  events: () => EventIndex
+  clips: Pick<Clips, 'hold' | 'release' | 'holds'>
+  log: Logger
+}
+
+/**
+ * A case's events and the holds on them: every event of the case's units
+ * that overlaps its window is held (the clips feature's `hold()`, with the
+ * case as reason) from the case's opening, and so are events that arrive
+ * later (a unit that was away sends them on its return), until the case closes.
+ */
+export class CaseHolds {
+  readonly #d: CaseHoldsDeps
+
+  constructor(deps: CaseHoldsDeps) {
+    this.#d = deps
+  }
+
+  /** Events of a unit that overlap the case window, newest first. */
+  eventsInWindow(c: CaseView, deviceId: string): IndexedEvent[] {
+    const out: IndexedEvent[] = []
+    let cursor: string | undefined
+    do {
+      const q: EventsQuery = { device: deviceId, from: c.from - EVENT_LEAD_MS, to: c.to, limit: 500, cursor }
+      const page = this.#d.events().query(q)
+      for (const e of page.events) if ((e.endedAt ?? e.startedAt) >= c.from) out.push(e)
+      cursor = page.nextCursor ?? undefined
+    } while (cursor && out.length < MAX_EVENTS_PER_DEVICE)
+    return out
+  }
+
+  /** Holds every event of the case's units in its window that has no hold of the case yet. */
+  holdAll(c: CaseView, actor: string): void {
+    for (const row of this.#d.table.caseDevices(c.id)) {
+      for (const e of this.eventsInWindow(c, row.device_id)) this.#hold(c, e.id, actor)
+    }
+  }
+
+  /** A new event from a unit of an open case (on the MQTT path: one indexed lookup per open case). */
+  onEvent(deviceId: string, eventId: string): void {
+    try {
+      const e = this.#d.events().get(eventId)
+      if (!e) return
+      for (const c of this.#d.table.openCasesOf(deviceId)) {
+        if (e.startedAt <= c.to && (e.endedAt ?? e.startedAt) >= c.from) this.#hold(c, eventId, GATEWAY_ACTOR)
+      }
+    } catch (err) {
+      this.#d.log.error({ err, eventId }, 'could not hold a case event')
+    }
+  }
+
+  /** The holds of a case, released ones included. */
+  holdsOf(caseId: string): Hold[] {
+    return this.#d.table
+      .caseHolds(caseId)
+      .flatMap((h) =>
+        this.#d.clips.holds({ eventId: h.eventId, activeOnly: false }).filter((x) => x.id === h.holdId),
+      )
+  }
+
+  /** Ends the case's holds: retention applies to its clips again. */
+  releaseAll(caseId: string, actor: string): void {
+    for (const h of this.#d.table.caseHolds(caseId)) {
+      if (!this.#d.clips.release(h.holdId, actor)) continue
+      this.#d.custody.append(caseId, actor, 'hold.released', { eventId: h.eventId, holdId: h.holdId })
+      this.#d.audit.record({
+        actor,
+        action: 'hold.release',
+        subject: `clip:${h.eventId}`,
+        details: { caseId },
+      })
+    }
+  }
+
+  #hold(c: CaseView, eventId: string, actor: string): void {
+    const { table, custody, audit } = this.#d
+    if (table.hasCaseHold(c.id, eventId)) return
+    let hold: Hold
+    try {
+      hold = this.#d.clips.hold(eventId, `case ${c.number}`, actor)
+    } catch (err) {
+      if (err instanceof DoorstepError && err.code === 'DOORSTEP_ERR_CLIP_EXPIRED') return
+      throw err
+    }
+    table.addCaseHold(c.id, eventId, hold.id)
+    custody.append(c.id, actor, 'hold.placed', { eventId, holdId: hold.id })
+    audit.record({
+      actor,
+      action: 'hold.place',
+      subject: `clip:${eventId}`,
+      details: { caseId: c.id, holdId: hold.id },
+    })
+  }
+}

@@ -1,0 +1,429 @@
+import { randomUUID } from 'node:crypto'
+import path from 'node:path'
+import type { CaseCreate, CaseDetail, CaseView, PullsCreate, PullView } from '@doorstep/proto'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { Clips } from '../clips/clips.js'
+import { ClipStore } from '../clips/store.js'
+import type { Config } from '../config.js'
+import type { Db } from '../db/sqlite.js'
+import { DoorstepError } from '../errors.js'
+import type { EventBus } from '../event-bus.js'
+import type { EventIndex, IndexedEvent } from '../events/event-index.js'
+import { toView as eventView } from '../events/routes.js'
+import type { Feature } from '../feature.js'
+import type { Logger } from '../log.js'
+import { WorkQueue } from '../media/work-queue.js'
+import type { DeviceRegistry } from '../registry/registry.js'
+import { matchArea } from './area.js'
+import { CaseHolds } from './case-holds.js'
+import { CaseStore, FINAL_STATES, type PullRow } from './case-store.js'
+import { Consent } from './consent.js'
+import { CustodyLog } from './custody.js'
+import { type CommandChannel, GATEWAY_ACTOR, PullDispatch } from './pull-dispatch.js'
+import { PullUploads } from './pull-uploads.js'
+
+export interface CasesDeps {
+  config: Config
+  db: Db
+  bus: EventBus
+  log: Logger
+  registry: DeviceRegistry
+  broker: CommandChannel
+  /** A getter: the events feature makes its index in its own `start()`. */
+  events: () => EventIndex
+  clips: Pick<Clips, 'hold' | 'release' | 'holds' | 'clipFile' | 'thumbFile' | 'mediaOf'>
+  audit: AuditLog
+  now?: () => number
+}
+
+/**
+ * The investigators' feature: cases over an area and a time window, holds on
+ * the events in them, pulls of recordings from units (consent, budget,
+ * delivery to units that were away, resumable uploads), the custody log and
+ * the evidence export (see export.ts). Routes: routes.ts, consent-routes.ts.
+ */
+export class Cases implements Feature {
+  readonly name = 'cases'
+  readonly #d: CasesDeps
+  readonly #log: Logger
+  readonly #now: () => number
+  #table: CaseStore | null = null
+  #custody: CustodyLog | null = null
+  #dispatch: PullDispatch | null = null
+  #uploads: PullUploads | null = null
+  #store: ClipStore | null = null
+  #media: WorkQueue | null = null
+  #consent: Consent | null = null
+  #caseHolds: CaseHolds | null = null
+  /** Units in some open case: only their events need a look on the MQTT path. */
+  #watched = new Set<string>()
+  #off: (() => void) | null = null
+
+  constructor(deps: CasesDeps) {
+    this.#d = deps
+    this.#log = deps.log.child({ feature: 'cases' })
+    this.#now = deps.now ?? Date.now
+  }
+
+  async start(): Promise<void> {
+    const d = this.#d
+    const table = new CaseStore(d.db)
+    table.load()
+    const custody = new CustodyLog(d.db, this.#now)
+    const store = new ClipStore(path.join(d.config.dataDir, 'pulls'))
+    await store.init()
+    const media = new WorkQueue({ concurrency: 1, maxQueued: 32 })
+    const dispatch = new PullDispatch({
+      table,
+      custody,
+      audit: d.audit,
+      bus: d.bus,
+      broker: d.broker,
+      log: this.#log,
+      districtConcurrency: d.config.cases.pullDistrictConcurrency,
+      now: this.#now,
+    })
+    const uploads = new PullUploads({
+      store,
+      table,
+      media,
+      log: this.#log,
+      maxBytes: d.config.clips.maxBytes,
+      onProgress: (p, received) => {
+        const state = p.state === 'pending' || p.state === 'offline' ? 'uploading' : p.state
+        table.updatePull(p.id, { bytes: received, state })
+      },
+      onStored: (pullId, sha256, bytes, m) => this.#stored(pullId, sha256, bytes, m.durationMs),
+      onRejected: (pullId, reason) => {
+        const p = table.pull(pullId)
+        if (!p || FINAL_STATES.has(p.state)) return
+        table.updatePull(pullId, { state: 'failed', reason, finished_at: this.#now(), bytes: 0 })
+        custody.append(p.case_id, GATEWAY_ACTOR, 'pull.failed', { pullId, reason })
+        dispatch.pump()
+      },
+    })
+    this.#table = table
+    this.#custody = custody
+    this.#store = store
+    this.#media = media
+    this.#dispatch = dispatch
+    this.#uploads = uploads
+    this.#consent = new Consent({
+      table,
+      custody,
+      audit: d.audit,
+      registry: d.registry,
+      dispatch,
+      now: this.#now,
+    })
+    this.#caseHolds = new CaseHolds({
+      table,
+      custody,
+      audit: d.audit,
+      events: d.events,
+      clips: d.clips,
+      log: this.#log,
+    })
+    await uploads.recover()
+    this.#watched = new Set(table.devicesInOpenCases())
+    // After the events feature's listener (it started first): the index already has the event.
+    this.#off = d.bus.on('device.event', ({ device, event }) => {
+      if (this.#watched.has(device.id)) this.#caseHolds?.onEvent(device.id, event.eventId)
+    })
+    dispatch.start()
+    dispatch.pump()
+  }
+
+  async stop(): Promise<void> {
+    this.#off?.()
+    this.#off = null
+    this.#dispatch?.stop()
+    this.#uploads?.abortAll()
+    await this.#uploads?.settled()
+    await this.#media?.close()
+    this.#dispatch = null
+    this.#uploads = null
+    this.#media = null
+    this.#store = null
+    this.#consent = null
+    this.#caseHolds = null
+    this.#custody = null
+    this.#table = null
+  }
+
+  get table(): CaseStore {
+    return must(this.#table)
+  }
+  get custody(): CustodyLog {
+    return must(this.#custody)
+  }
+  get uploads(): PullUploads {
+    return must(this.#uploads)
+  }
+  get consent(): Consent {
+    return must(this.#consent)
+  }
+  /** Where pulled recordings are stored (content-addressed, like clips). */
+  get store(): ClipStore {
+    return must(this.#store)
+  }
+  get clips(): CasesDeps['clips'] {
+    return this.#d.clips
+  }
+  get registry(): DeviceRegistry {
+    return this.#d.registry
+  }
+
+  /** Resolves when thumbnails and uploads in progress are done (tests). */
+  async idle(): Promise<void> {
+    await this.#uploads?.settled()
+    await this.#media?.drain()
+  }
+
+  // ---- cases --------------------------------------------------------------------------------
+
+  create(body: CaseCreate, actor: string): CaseDetail {
+    const table = this.table
+    if (table.numberTaken(body.number)) {
+      throw new DoorstepError('DOORSTEP_ERR_CASE_EXISTS', `Case ${body.number} already exists`)
+    }
+    const matched = matchArea(this.#d.registry, body.area)
+    const c: CaseView = {
+      id: randomUUID(),
+      number: body.number,
+      reason: body.reason,
+      from: body.from,
+      to: body.to,
+      area: body.area,
+      state: 'open',
+      createdBy: actor,
+      createdAt: this.#now(),
+      closedAt: null,
+      closedBy: null,
+    }
+    table.transaction(() => {
+      table.insertCase(
+        c,
+        matched.map((m) => ({
+          device_id: m.device.id,
+          district: m.device.district,
+          distance_m: m.distanceM,
+        })),
+      )
+      this.custody.append(c.id, actor, 'case.created', {
+        number: c.number,
+        reason: c.reason,
+        from: c.from,
+        to: c.to,
+        area: c.area,
+        devices: matched.map((m) => m.device.id),
+      })
+      // The release policy set at installation is the consent of `always` units; it goes on record now.
+      for (const m of matched) {
+        if (m.device.releasePolicy !== 'always') continue
+        const consent = table.insertConsent({
+          caseId: c.id,
+          deviceId: m.device.id,
+          pullId: null,
+          basis: 'policy-always',
+          granted: true,
+          decidedBy: 'release policy set at installation',
+          decidedAt: c.createdAt,
+        })
+        this.custody.append(c.id, GATEWAY_ACTOR, 'consent.recorded', {
+          deviceId: m.device.id,
+          consentId: consent.id,
+          basis: consent.basis,
+        })
+      }
+    })
+    for (const m of matched) this.#watched.add(m.device.id)
+    this.#d.audit.append({
+      actor,
+      action: 'case.create',
+      subject: `case:${c.id}`,
+      details: { number: c.number, devices: matched.length },
+    })
+    this.#holds().holdAll(c, actor)
+    return this.detail(c.id)
+  }
+
+  get(id: string): CaseView {
+    const c = this.table.getCase(id)
+    if (!c) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No case ${id}`)
+    return c
+  }
+
+  list(state?: 'open' | 'closed'): CaseView[] {
+    return this.table.listCases(state)
+  }
+
+  detail(id: string): CaseDetail {
+    const c = this.get(id)
+    const table = this.table
+    const devices = table.caseDevices(id).flatMap((row) => {
+      const dev = this.#d.registry.get(row.device_id)
+      if (!dev) return []
+      const pull = table.latestPull(id, row.device_id)
+      return [
+        {
+          id: dev.id,
+          district: dev.district,
+          address: dev.address,
+          lat: dev.lat,
+          lon: dev.lon,
+          distanceM: row.distance_m,
+          releasePolicy: dev.releasePolicy,
+          consent: table.currentConsent(id, dev.id),
+          pull: pull ? table.pullView(pull) : null,
+        },
+      ]
+    })
+    const events = table
+      .caseDevices(id)
+      .flatMap((row) => this.eventsInWindow(c, row.device_id))
+      .sort((a, b) => b.startedAt - a.startedAt || b.id.localeCompare(a.id))
+      .map(eventView)
+    return { case: c, devices, events, holds: this.#holds().holdsOf(id) }
+  }
+
+  /** Events of a unit that overlap the case window, newest first. */
+  eventsInWindow(c: CaseView, deviceId: string): IndexedEvent[] {
+    return this.#holds().eventsInWindow(c, deviceId)
+  }
+
+  /**
+   * Ends a case: its holds are released (retention applies again), pulls
+   * still under way end as failed. The records stay.
+   */
+  close(id: string, actor: string): CaseView {
+    const c = this.#open(id)
+    const table = this.table
+    const at = this.#now()
+    for (const p of table.pullsOfCase(id)) {
+      if (FINAL_STATES.has(p.state)) continue
+      table.updatePull(p.id, { state: 'failed', reason: 'the case was closed', finished_at: at })
+      this.custody.append(id, actor, 'pull.cancelled', { pullId: p.id, deviceId: p.device_id })
+    }
+    this.#holds().releaseAll(id, actor)
+    table.closeCase(id, actor, at)
+    this.custody.append(id, actor, 'case.closed', {})
+    this.#d.audit.append({
+      actor,
+      action: 'case.close',
+      subject: `case:${id}`,
+      details: { number: c.number },
+    })
+    this.#watched = new Set(table.devicesInOpenCases())
+    this.#dispatch?.pump()
+    return this.get(id)
+  }
+
+  // ---- pulls --------------------------------------------------------------------------------
+
+  /**
+   * Asks units of the case for their recording of the window. Units that
+   * already have a pull under way or done are left as they are; a pull that
+   * failed or that the unit refused is asked again (a new command id).
+   */
+  requestPulls(caseId: string, body: PullsCreate, actor: string): PullView[] {
+    const c = this.#open(caseId)
+    const table = this.table
+    const inCase = new Set(table.caseDevices(caseId).map((r) => r.device_id))
+    const ids = body.devices ?? [...inCase]
+    const outside = ids.filter((id) => !inCase.has(id))
+    if (outside.length > 0) {
+      throw new DoorstepError(
+        'DOORSTEP_ERR_BAD_REQUEST',
+        `devices: not in this case: ${outside.join(', ')}`,
+        {
+          outside,
+        },
+      )
+    }
+    const out: PullView[] = []
+    for (const deviceId of new Set(ids)) {
+      const last = table.latestPull(caseId, deviceId)
+      const retry =
+        last && (last.state === 'failed' || (last.state === 'refused' && last.reason?.startsWith('unit')))
+      if (last && !retry) {
+        out.push(table.pullView(last))
+        continue
+      }
+      const p = this.consent.newPull(c, deviceId, actor)
+      out.push(table.pullView(p))
+    }
+    this.#dispatch?.pump()
+    return out.map((v) => table.pullView(table.pull(v.id) as PullRow))
+  }
+
+  pullsOf(caseId: string): PullView[] {
+    this.get(caseId)
+    return this.table.pullsOfCase(caseId).map((p) => this.table.pullView(p))
+  }
+
+  pull(id: string): PullView {
+    const p = this.table.pull(id)
+    if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${id}`)
+    return this.table.pullView(p)
+  }
+
+  /** Stored recording of a pull, for review and the export. */
+  recordingFile(id: string): { path: string; size: number; mime: string; sha256: string; pull: PullRow } {
+    const p = this.table.pull(id)
+    if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${id}`)
+    const view = this.table.pullView(p)
+    if (!view.recording)
+      throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `Pull ${id} has no stored recording (${p.state})`)
+    return {
+      path: this.store.clipPath(view.recording.sha256),
+      size: view.recording.bytes,
+      mime: view.recording.mime,
+      sha256: view.recording.sha256,
+      pull: p,
+    }
+  }
+
+  /** Holds the case's events that have no hold yet (before an export: events that arrived late). */
+  refreshHolds(caseId: string, actor: string): void {
+    const c = this.get(caseId)
+    if (c.state === 'open') this.#holds().holdAll(c, actor)
+  }
+
+  /** A pulled recording is stored: the pull is done, on record, and its slot goes to the next. */
+  #stored(pullId: string, sha256: string, bytes: number, durationMs: number): void {
+    const table = this.table
+    const p = table.pull(pullId)
+    if (!p) return
+    const at = this.#now()
+    table.updatePull(pullId, { state: 'done', bytes, stored_at: at, finished_at: at, reason: null })
+    this.custody.append(p.case_id, `device:${p.device_id}`, 'pull.stored', {
+      pullId,
+      sha256,
+      bytes,
+      durationMs,
+    })
+    this.#d.audit.record({
+      actor: `device:${p.device_id}`,
+      action: 'pull.stored',
+      subject: `pull:${pullId}`,
+      details: { caseId: p.case_id, sha256, bytes },
+    })
+    this.#dispatch?.pump()
+  }
+
+  #holds(): CaseHolds {
+    return must(this.#caseHolds)
+  }
+
+  #open(id: string): CaseView {
+    const c = this.get(id)
+    if (c.state !== 'open') throw new DoorstepError('DOORSTEP_ERR_CASE_CLOSED', `Case ${c.number} is closed`)
+    return c
+  }
+}
+
+function must<T>(v: T | null): T {
+  if (v === null) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
+  return v
+}

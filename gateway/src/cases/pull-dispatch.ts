@@ -1,0 +1,220 @@
+import { Command, type CommandAck, topicFor } from '@doorstep/proto'
+import type { Aedes, Client, Subscription } from 'aedes'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { EventBus } from '../event-bus.js'
+import type { Logger } from '../log.js'
+import { type CaseStore, FINAL_STATES, type PullRow } from './case-store.js'
+import type { CustodyLog } from './custody.js'
+
+/** What the dispatcher needs of the MQTT broker. */
+export interface CommandChannel {
+  publish(topic: string, payload: string, opts: { qos: 0 | 1 }): Promise<void>
+  isConnected(deviceId: string): boolean
+  /** The aedes instance, for `subscribe` and `clientReady` events; null when stopped. */
+  readonly aedes: Aedes | null
+}
+
+export interface DispatchDeps {
+  table: CaseStore
+  custody: CustodyLog
+  audit: AuditLog
+  bus: EventBus
+  broker: CommandChannel
+  log: Logger
+  /** Units of one district with a pull in flight at once. */
+  districtConcurrency: number
+  now: () => number
+}
+
+export const GATEWAY_ACTOR = 'gateway'
+
+export function uploadPathOf(pullId: string): string {
+  return `/api/v1/pulls/${pullId}/upload`
+}
+
+/**
+ * Sends `pull` commands and follows them to the end.
+ *
+ * - Delivery: a pull is sent only to a unit that is connected and listening
+ *   on `cam/{id}/cmd` (its SUBSCRIBE seen, or a restored persistent session).
+ *   A unit that is away makes the pull `offline`; when it comes back the pull
+ *   is sent again, from SQLite, so a gateway restart or an in-memory broker
+ *   losing its offline queue loses nothing. Units must treat a repeated
+ *   `cmdId` as the same command (and resume its upload).
+ * - Budget: at most `districtConcurrency` pulls of one district are in
+ *   flight (sent and not finished); the rest wait, oldest first.
+ * - Acks from the unit (`device.cmdAck`) move the pull along; `done` comes
+ *   from the gateway storing the recording, not from the unit's word.
+ */
+export class PullDispatch {
+  readonly #d: DispatchDeps
+  readonly #listening = new Set<string>()
+  #off: Array<() => void> = []
+
+  constructor(deps: DispatchDeps) {
+    this.#d = deps
+  }
+
+  start(): void {
+    const { bus, broker, table } = this.#d
+    // No unit is connected yet: what was in flight when the gateway stopped waits for its unit.
+    for (const p of table.pullsInFlight()) {
+      this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', { after: 'gateway restart' })
+    }
+    const onSubscribe = (subs: Subscription[], client: Client) => {
+      // qos 128 is a refused subscription (MQTT 3.1.1 §3.9.3).
+      if (!subs.some((s) => s.topic === topicFor('cmd', client.id) && (s.qos as number) !== 128)) return
+      this.#listening.add(client.id)
+      if (broker.isConnected(client.id)) this.#wake(client.id)
+    }
+    // A persistent session's subscriptions are restored before the unit counts as connected; this
+    // runs after the broker's own listener, which emits `device.connected`.
+    const onReady = (client: Client) => {
+      // aedes keeps a client's subscriptions on `client.subscriptions` (lib/client.js); its types omit it.
+      const subs = (client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {}
+      if (topicFor('cmd', client.id) in subs) this.#listening.add(client.id)
+      this.#wake(client.id)
+    }
+    const aedes = broker.aedes
+    if (aedes) {
+      aedes.on('subscribe', onSubscribe)
+      aedes.on('clientReady', onReady)
+      this.#off.push(() => {
+        aedes.off('subscribe', onSubscribe)
+        aedes.off('clientReady', onReady)
+      })
+    }
+    this.#off.push(
+      bus.on('device.disconnected', ({ deviceId }) => {
+        this.#listening.delete(deviceId)
+        this.#away(deviceId)
+      }),
+      bus.on('device.cmdAck', ({ device, ack, at }) => this.#onAck(device.id, ack, at)),
+    )
+  }
+
+  stop(): void {
+    for (const off of this.#off) off()
+    this.#off = []
+    this.#listening.clear()
+  }
+
+  /**
+   * Sends what may be sent now: each unsent pending pull whose unit listens
+   * and whose district has room. Synchronous (the send marks the row first),
+   * so calls never overlap.
+   */
+  pump(): void {
+    const { table, broker } = this.#d
+    for (const p of table.unsent()) {
+      if (!broker.isConnected(p.device_id)) {
+        this.#transition(p, { state: 'offline' }, 'pull.offline', { deviceId: p.device_id })
+        continue
+      }
+      if (!this.#listening.has(p.device_id)) continue
+      if (table.activeInDistrict(p.district) >= this.#d.districtConcurrency) continue
+      this.#send(p)
+    }
+  }
+
+  #send(p: PullRow): void {
+    const { table, broker, log, now } = this.#d
+    const at = now()
+    const cmd = Command.parse({
+      v: 1,
+      ts: at,
+      cmdId: p.id,
+      action: 'pull',
+      from: p.window_from,
+      to: p.window_to,
+      uploadPath: uploadPathOf(p.id),
+      ...(p.legal_order ? { legalOrder: p.legal_order } : {}),
+    })
+    table.updatePull(p.id, { sent_at: at, sends: p.sends + 1 })
+    this.#d.custody.append(p.case_id, GATEWAY_ACTOR, 'pull.sent', {
+      pullId: p.id,
+      deviceId: p.device_id,
+      attempt: p.sends + 1,
+    })
+    broker.publish(topicFor('cmd', p.device_id), JSON.stringify(cmd), { qos: 1 }).catch((err: Error) => {
+      log.warn(
+        { pullId: p.id, device: p.device_id, err: err.message },
+        'pull command not published; will retry',
+      )
+      const cur = table.pull(p.id)
+      if (cur?.state === 'pending') table.updatePull(p.id, { sent_at: null })
+    })
+  }
+
+  /** The unit is back: its waiting pulls go back in line. */
+  #wake(deviceId: string): void {
+    for (const p of this.#d.table.pullsOfDevice(deviceId, ['offline'])) {
+      this.#d.table.updatePull(p.id, { state: 'pending', sent_at: null })
+    }
+    this.pump()
+  }
+
+  /** The unit left: what it had in flight waits for it (and frees the district's budget). */
+  #away(deviceId: string): void {
+    for (const p of this.#d.table.pullsOfDevice(deviceId, ['pending', 'uploading'])) {
+      if (p.state === 'pending' && p.sent_at === null) continue
+      this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', { deviceId, bytes: p.bytes })
+    }
+    this.pump()
+  }
+
+  #onAck(deviceId: string, ack: CommandAck, at: number): void {
+    const { table, log } = this.#d
+    const p = table.pull(ack.cmdId)
+    if (!p) return
+    if (p.device_id !== deviceId) {
+      log.warn({ device: deviceId, pullId: p.id }, 'ack for a pull sent to another unit; ignored')
+      return
+    }
+    // A pull never sent (awaiting consent, refused by policy) cannot be answered.
+    if (FINAL_STATES.has(p.state) || p.sends === 0) return
+    const bytes = Math.max(p.bytes, ack.bytes ?? 0)
+    switch (ack.status) {
+      case 'accepted':
+        this.#transition(p, { state: 'uploading', accepted_at: at, bytes }, 'pull.accepted', {})
+        return
+      case 'uploading':
+        // Progress is not custody: only the first report of it goes on the record.
+        if (p.state === 'uploading') table.updatePull(p.id, { bytes })
+        else
+          this.#transition(
+            p,
+            { state: 'uploading', bytes, accepted_at: p.accepted_at ?? at },
+            'pull.accepted',
+            {},
+          )
+        return
+      case 'done':
+        // `done` is the gateway's to say, when the recording is stored; the unit's word goes on record.
+        this.#d.custody.append(p.case_id, `device:${deviceId}`, 'pull.unit-done', { pullId: p.id, bytes })
+        return
+      case 'refused':
+      case 'failed': {
+        const reason = `unit ${ack.status}: ${ack.reason ?? 'no reason given'}`
+        this.#transition(p, { state: ack.status, reason, finished_at: at }, `pull.${ack.status}`, { reason })
+        this.#d.audit.record({
+          actor: `device:${deviceId}`,
+          action: `pull.${ack.status}`,
+          subject: `pull:${p.id}`,
+          details: { caseId: p.case_id, reason },
+        })
+        this.pump()
+        return
+      }
+    }
+  }
+
+  /** Changes a pull and puts the change in its case's custody log (only when the state changes). */
+  #transition(p: PullRow, patch: Partial<PullRow>, action: string, details: Record<string, unknown>): void {
+    this.#d.table.updatePull(p.id, patch)
+    if (patch.state !== undefined && patch.state !== p.state) {
+      const actor = action.startsWith('pull.offline') ? GATEWAY_ACTOR : `device:${p.device_id}`
+      this.#d.custody.append(p.case_id, actor, action, { pullId: p.id, ...details })
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import fsp from 'node:fs/promises'
+import { DeviceId, EventsQuery, Uuid } from '@doorstep/proto'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { actorOf } from '../audit/actor.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import { ROLES } from '../auth/roles.js'
+import type { Clips } from '../clips/clips.js'
+import { DoorstepError } from '../errors.js'
+import type { EventIndex } from '../events/event-index.js'
+import { toView as eventView } from '../events/routes.js'
+import type { DeviceRegistry } from '../registry/registry.js'
+import { toView as deviceView, type LiveStateSource } from '../registry/routes.js'
+import { ownedDevice, ownedDevices } from './owner-scope.js'
+
+const DeviceParams = z.object({ id: DeviceId })
+const ClipParams = z.object({ eventId: Uuid })
+
+/**
+ * What a homeowner (`owner` token) may read: their own units, those units'
+ * events, and their clips. Staff read the same through the fleet routes;
+ * these routes filter by the token's ownerContact.
+ */
+export async function ownerRoutes(
+  app: FastifyInstance,
+  opts: {
+    registry: DeviceRegistry
+    live: LiveStateSource
+    index: () => EventIndex
+    clips: Clips
+    audit: AuditLog
+  },
+): Promise<void> {
+  const { registry, live, clips, audit } = opts
+
+  app.get('/api/v1/my/devices', { config: { access: ROLES.owner } }, async (req) => {
+    const devices = ownedDevices(registry, req.principal).map((d) => deviceView(d, live))
+    return { total: devices.length, devices }
+  })
+
+  app.get('/api/v1/my/devices/:id/events', { config: { access: ROLES.owner } }, async (req) => {
+    const { id } = DeviceParams.parse(req.params)
+    ownedDevice(registry, req.principal, id)
+    const q = EventsQuery.parse({ ...(req.query as object), device: id })
+    const page = opts.index().query(q)
+    // Owners fetch their clips through /my/clips, not the fleet clip routes.
+    const events = page.events.map((e) => {
+      const v = eventView(e)
+      const url = v.clip.url ? `/api/v1/my/clips/${e.id}` : null
+      return { ...v, clip: { ...v.clip, url, thumbUrl: null } }
+    })
+    return { events, nextCursor: page.nextCursor }
+  })
+
+  app.get(
+    '/api/v1/my/clips/:eventId',
+    { config: { access: ROLES.owner, tokenInQuery: true }, exposeHeadRoute: false },
+    async (req, reply) => {
+      const { eventId } = ClipParams.parse(req.params)
+      const ev = opts.index().get(eventId)
+      if (!ev) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${eventId}`)
+      ownedDevice(registry, req.principal, ev.deviceId)
+      const f = clips.clipFile(eventId)
+      let fh: fsp.FileHandle
+      try {
+        fh = await fsp.open(f.path, 'r')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          throw new DoorstepError('DOORSTEP_ERR_CLIP_EXPIRED')
+        throw err
+      }
+      audit.record({
+        actor: actorOf(req),
+        action: 'clip.download',
+        subject: `clip:${eventId}`,
+        details: { as: 'owner', deviceId: ev.deviceId },
+      })
+      reply.type(f.mime).header('content-length', String(f.size)).header('etag', `"${f.sha256}"`)
+      return reply.send(fh.createReadStream())
+    },
+  )
+}

@@ -1,0 +1,77 @@
+import { TokenCreate, type TokenIssued, type TokenView } from '@doorstep/proto'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { actorOf } from '../audit/actor.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import { ROLES } from '../auth/roles.js'
+import type { TokenStore } from '../auth/tokens.js'
+import { DoorstepError } from '../errors.js'
+
+const IdParams = z.object({ id: z.coerce.number().int().positive() })
+
+/**
+ * People's tokens: admins issue (the token is in the answer once, never again),
+ * list and revoke them; anyone can ask who their token says they are.
+ * Issue and revoke are audited; the token itself never goes on record.
+ */
+export async function tokenRoutes(
+  app: FastifyInstance,
+  opts: { tokens: TokenStore; audit: AuditLog },
+): Promise<void> {
+  const { tokens, audit } = opts
+
+  app.get('/api/v1/me', { config: { access: ROLES.all } }, async (req) => {
+    const p = req.principal
+    if (!p) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED')
+    return { tokenId: p.tokenId, name: p.name, role: p.role, ownerContact: p.ownerContact }
+  })
+
+  app.get(
+    '/api/v1/tokens',
+    { config: { access: ROLES.admin } },
+    async (): Promise<{ tokens: TokenView[] }> => ({
+      tokens: tokens.list(),
+    }),
+  )
+
+  app.post('/api/v1/tokens', { config: { access: ROLES.admin } }, async (req, reply) => {
+    const body = TokenCreate.parse(req.body)
+    const issued = issueToken(tokens, audit, body, actorOf(req))
+    reply.header('cache-control', 'no-store')
+    return reply.status(201).send(issued)
+  })
+
+  app.delete('/api/v1/tokens/:id', { config: { access: ROLES.admin } }, async (req) => {
+    const { id } = IdParams.parse(req.params)
+    return revokeToken(tokens, audit, id, actorOf(req))
+  })
+}
+
+/** Shared by the API and the CLI: issue and put it on record. */
+export function issueToken(
+  tokens: TokenStore,
+  audit: AuditLog,
+  body: TokenCreate,
+  actor: string,
+): TokenIssued {
+  const owner = body.role === 'owner' ? (body.ownerContact ?? null) : null
+  const { id, token } = tokens.issue(body.name, body.role, owner)
+  const info = tokens.get(id)
+  if (!info) throw new DoorstepError('DOORSTEP_ERR_INTERNAL')
+  audit.append({
+    actor,
+    action: 'token.issue',
+    subject: `token:${id}`,
+    details: { name: info.name, role: info.role, ownerContact: info.ownerContact },
+  })
+  return { ...info, token }
+}
+
+export function revokeToken(tokens: TokenStore, audit: AuditLog, id: number, actor: string): TokenView {
+  const before = tokens.get(id)
+  if (!before) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No token ${id}`)
+  if (tokens.revoke(id)) {
+    audit.append({ actor, action: 'token.revoke', subject: `token:${id}`, details: { name: before.name } })
+  }
+  return tokens.get(id) ?? before
+}

@@ -1,0 +1,131 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { Role, TokenCreate } from '@doorstep/proto'
+import { AuditLog } from '../audit/audit-log.js'
+import { TokenStore } from '../auth/tokens.js'
+import { openDb } from '../db/sqlite.js'
+import { isDoorstepError } from '../errors.js'
+import { issueToken, revokeToken } from './token-routes.js'
+
+export const TOKENS_USAGE = `doorstep tokens <command> [--data-dir DIR]
+
+  list                                   tokens with id, name, role, owner contact, state
+  issue --name NAME --role ROLE [--owner-contact CONTACT]
+                                         issue a token; it is printed once, never stored
+  revoke ID                              revoke a token at once
+
+Works on the gateway's database in DIR (default: $DOORSTEP_DATA_DIR or ./data), also while the
+gateway runs. Roles: ${Role.options.join(', ')}. Issue and revoke go on the audit log as cli:<user>.
+`
+
+export interface CliIo {
+  out: (s: string) => void
+  err: (s: string) => void
+}
+
+/** `doorstep tokens …`: token management on the gateway host. Returns the exit code. */
+export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>
+  try {
+    parsed = parse(argv)
+  } catch (err) {
+    io.err(`doorstep tokens: ${(err as Error).message}\n\n${TOKENS_USAGE}`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  const [command, ...rest] = positionals
+  if (values.help || !command) {
+    io.out(TOKENS_USAGE)
+    return command || values.help ? 0 : 2
+  }
+  const dataDir = path.resolve(values['data-dir'] ?? env.DOORSTEP_DATA_DIR ?? './data')
+  const file = path.join(dataDir, 'doorstep.db')
+  if (!fs.existsSync(file)) {
+    io.err(`doorstep tokens: no gateway database at ${file} (start the gateway once, or pass --data-dir)\n`)
+    return 2
+  }
+  const db = openDb(file)
+  try {
+    const tokens = new TokenStore(db)
+    tokens.load()
+    const audit = new AuditLog({ db })
+    audit.start()
+    const actor = `cli:${os.userInfo().username}`
+    switch (command) {
+      case 'list': {
+        const rows = tokens.list()
+        if (values.json) io.out(`${JSON.stringify(rows, null, 2)}\n`)
+        else {
+          io.out('id\tstate\trole\tname\towner contact\n')
+          for (const t of rows) {
+            io.out(
+              `${t.id}\t${t.revokedAt ? 'revoked' : 'active'}\t${t.role}\t${t.name}\t${t.ownerContact ?? ''}\n`,
+            )
+          }
+        }
+        return 0
+      }
+      case 'issue': {
+        const body = TokenCreate.safeParse({
+          name: values.name,
+          role: values.role,
+          ownerContact: values['owner-contact'],
+        })
+        if (!body.success) {
+          for (const i of body.error.issues)
+            io.err(`doorstep tokens issue: --${flagOf(i.path)}: ${i.message}\n`)
+          return 2
+        }
+        const issued = issueToken(tokens, audit, body.data, actor)
+        if (values.json) io.out(`${JSON.stringify(issued, null, 2)}\n`)
+        else {
+          io.out(`issued token ${issued.id} (${issued.role}) for ${issued.name}\n`)
+          io.out(`token (shown once, store it now): ${issued.token}\n`)
+        }
+        return 0
+      }
+      case 'revoke': {
+        const id = Number(rest[0])
+        if (!Number.isInteger(id) || id <= 0) {
+          io.err('doorstep tokens revoke: give the token id (see `doorstep tokens list`)\n')
+          return 2
+        }
+        const t = revokeToken(tokens, audit, id, actor)
+        io.out(`token ${t.id} (${t.name}) revoked\n`)
+        return 0
+      }
+      default:
+        io.err(`doorstep tokens: unknown command "${command}"\n\n${TOKENS_USAGE}`)
+        return 2
+    }
+  } catch (err) {
+    io.err(
+      `doorstep tokens: ${isDoorstepError(err) ? `${err.code}: ${err.message}` : (err as Error).message}\n`,
+    )
+    return 1
+  } finally {
+    db.close()
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'data-dir': { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string' },
+      'owner-contact': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+}
+
+function flagOf(p: ReadonlyArray<PropertyKey>): string {
+  const k = String(p[0] ?? 'input')
+  return k === 'ownerContact' ? 'owner-contact' : k
+}

@@ -1,0 +1,354 @@
+import { z } from 'zod'
+import { ClipMedia, EventView, Hold } from './events.js'
+import { ReleasePolicy, Role } from './http.js'
+import { DeviceId, District, EpochMs, Latitude, Longitude, Sha256Hex, Uuid } from './ids.js'
+
+/**
+ * HTTP bodies of the investigators' features: people's tokens, cases, pulls
+ * of footage from units, owners' consent, the audit log and the evidence
+ * export (its `manifest.json` and custody log).
+ */
+
+/** A time in a JSON body: ms since the epoch or an ISO 8601 date-time with offset. */
+export const WhenMs = z.union([EpochMs, z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))])
+
+/** Longest window a case may cover: a pull asks a unit for all of it. */
+export const MAX_CASE_WINDOW_MS = 7 * 24 * 3_600_000
+
+// ---- people's tokens --------------------------------------------------------------------------
+
+export const TokenCreate = z
+  .object({
+    /** Who holds it: a person or a system (e.g. `prometheus`). */
+    name: z.string().trim().min(1).max(100),
+    role: Role,
+    /** Required for `owner` tokens: the contact their units are registered under. */
+    ownerContact: z.string().trim().min(1).max(200).optional(),
+  })
+  .refine((t) => t.role !== 'owner' || t.ownerContact !== undefined, {
+    message: 'an owner token needs ownerContact',
+    path: ['ownerContact'],
+  })
+export type TokenCreate = z.infer<typeof TokenCreate>
+
+/** A token as listed: never the token itself, which is shown once at issue and stored only as a digest. */
+export const TokenView = z.object({
+  id: z.number().int().positive(),
+  name: z.string(),
+  role: Role,
+  ownerContact: z.string().nullable(),
+  createdAt: EpochMs,
+  revokedAt: EpochMs.nullable(),
+})
+export type TokenView = z.infer<typeof TokenView>
+
+export const TokenIssued = TokenView.extend({ token: z.string() })
+export type TokenIssued = z.infer<typeof TokenIssued>
+
+export const Me = z.object({
+  tokenId: z.number().int().nonnegative(),
+  name: z.string(),
+  role: Role,
+  ownerContact: z.string().nullable(),
+})
+
+// ---- cases ------------------------------------------------------------------------------------
+
+/** Where to look: a district, a circle around a point (great-circle metres), or named units. */
+export const CaseArea = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('district'), district: District }),
+  z.object({
+    kind: z.literal('radius'),
+    lat: Latitude,
+    lon: Longitude,
+    radiusM: z.number().positive().max(100_000),
+  }),
+  z.object({ kind: z.literal('devices'), ids: z.array(DeviceId).min(1).max(1000) }),
+])
+export type CaseArea = z.infer<typeof CaseArea>
+
+export const CaseCreate = z
+  .object({
+    /** The case number the police file it under; unique. */
+    number: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/, 'letters, digits, ".", "_", "/", "-"; at most 64'),
+    reason: z.string().trim().min(1).max(1000),
+    from: WhenMs,
+    to: WhenMs,
+    area: CaseArea,
+  })
+  .refine((c) => c.from < c.to, { message: 'from must be before to', path: ['to'] })
+  .refine((c) => c.to - c.from <= MAX_CASE_WINDOW_MS, {
+    message: 'the window may cover at most 7 days',
+    path: ['to'],
+  })
+export type CaseCreate = z.infer<typeof CaseCreate>
+
+export const CaseState = z.enum(['open', 'closed'])
+
+export const CaseView = z.object({
+  id: Uuid,
+  number: z.string(),
+  reason: z.string(),
+  from: EpochMs,
+  to: EpochMs,
+  area: CaseArea,
+  state: CaseState,
+  createdBy: z.string(),
+  createdAt: EpochMs,
+  closedAt: EpochMs.nullable(),
+  closedBy: z.string().nullable(),
+})
+export type CaseView = z.infer<typeof CaseView>
+
+// ---- consent ----------------------------------------------------------------------------------
+
+/**
+ * Why footage of a unit may (or may not) be released for a case: the unit's
+ * release policy, the owner's decision, or an admin's record of a legal order.
+ */
+export const ConsentBasis = z.enum([
+  'policy-always',
+  'owner-approved',
+  'owner-declined',
+  'policy-never',
+  'legal-order',
+])
+export type ConsentBasis = z.infer<typeof ConsentBasis>
+
+export const ConsentRecord = z.object({
+  id: z.number().int().positive(),
+  basis: ConsentBasis,
+  granted: z.boolean(),
+  /** Who decided (a token's name and role, or `release policy`), and when. */
+  decidedBy: z.string(),
+  decidedAt: EpochMs,
+  legalOrder: z.string().nullable(),
+  note: z.string().nullable(),
+})
+export type ConsentRecord = z.infer<typeof ConsentRecord>
+
+export const ConsentDecision = z.object({
+  decision: z.enum(['approve', 'decline']),
+  note: z.string().trim().max(500).optional(),
+})
+export type ConsentDecision = z.infer<typeof ConsentDecision>
+
+export const LegalOrder = z.object({
+  /** The court or prosecutor's order number, as written on the order. */
+  orderNumber: z.string().trim().min(1).max(100),
+  note: z.string().trim().max(500).optional(),
+})
+export type LegalOrder = z.infer<typeof LegalOrder>
+
+/** What an owner sees of a request for their unit's footage. */
+export const ConsentRequest = z.object({
+  pullId: Uuid,
+  caseNumber: z.string(),
+  reason: z.string(),
+  from: EpochMs,
+  to: EpochMs,
+  deviceId: DeviceId,
+  address: z.string(),
+  requestedBy: z.string(),
+  requestedAt: EpochMs,
+  /** `waiting` for the owner; otherwise decided (by the owner, or overridden by a legal order). */
+  state: z.enum(['waiting', 'approved', 'declined', 'legal-order']),
+  decidedAt: EpochMs.nullable(),
+})
+export type ConsentRequest = z.infer<typeof ConsentRequest>
+
+// ---- pulls ------------------------------------------------------------------------------------
+
+/**
+ * Per-unit progress of a pull: `awaiting-consent` (an `ask` owner decides),
+ * `pending` (waiting for the district's upload budget, or sent and not yet
+ * accepted: see `sentAt`), `offline` (waits for the unit to reconnect),
+ * `uploading` (accepted; `bytes` so far), `done` (stored and verified),
+ * `refused` (policy, owner or unit said no; see `reason`), `failed`.
+ */
+export const PullState = z.enum([
+  'awaiting-consent',
+  'pending',
+  'offline',
+  'uploading',
+  'done',
+  'refused',
+  'failed',
+])
+export type PullState = z.infer<typeof PullState>
+
+export const PullsCreate = z.object({
+  /** Units of the case to ask; all of the case's units when absent. */
+  devices: z.array(DeviceId).min(1).max(1000).optional(),
+})
+export type PullsCreate = z.infer<typeof PullsCreate>
+
+export const PullView = z.object({
+  /** Also the `cmdId` of the `pull` command sent to the unit. */
+  id: Uuid,
+  caseId: Uuid,
+  deviceId: DeviceId,
+  district: District,
+  from: EpochMs,
+  to: EpochMs,
+  state: PullState,
+  /** Bytes of the recording the gateway holds (or the unit reported) so far. */
+  bytes: z.number().int().nonnegative(),
+  /** Size of the recording once the unit's first upload request named it. */
+  total: z.number().int().positive().nullable(),
+  reason: z.string().nullable(),
+  requestedBy: z.string(),
+  requestedAt: EpochMs,
+  sentAt: EpochMs.nullable(),
+  /** How many times the command was sent (again after each reconnect). */
+  sends: z.number().int().nonnegative(),
+  acceptedAt: EpochMs.nullable(),
+  finishedAt: EpochMs.nullable(),
+  consent: ConsentRecord.nullable(),
+  /** The stored recording, once `done`. */
+  recording: ClipMedia.nullable(),
+})
+export type PullView = z.infer<typeof PullView>
+
+/** Answer to a pull upload `PUT`: `partial` until every byte arrived, then `stored`. */
+export const PullUploadResult = z.object({
+  pullId: Uuid,
+  state: z.enum(['partial', 'stored']),
+  received: z.number().int().nonnegative(),
+  total: z.number().int().positive(),
+  sha256: Sha256Hex.optional(),
+})
+export type PullUploadResult = z.infer<typeof PullUploadResult>
+
+export const CaseDevice = z.object({
+  id: DeviceId,
+  district: District,
+  address: z.string(),
+  lat: Latitude,
+  lon: Longitude,
+  /** Distance from the centre of a `radius` area, metres; null for other areas. */
+  distanceM: z.number().nonnegative().nullable(),
+  releasePolicy: ReleasePolicy,
+  consent: ConsentRecord.nullable(),
+  pull: PullView.nullable(),
+})
+export type CaseDevice = z.infer<typeof CaseDevice>
+
+export const CaseDetail = z.object({
+  case: CaseView,
+  devices: z.array(CaseDevice),
+  /** Events of the case's units in the window, newest first. */
+  events: z.array(EventView),
+  holds: z.array(Hold),
+})
+export type CaseDetail = z.infer<typeof CaseDetail>
+
+// ---- hash chains: audit log and custody log ---------------------------------------------------
+
+/**
+ * One link of a hash chain. `hash` = sha256 hex of `prevHash` followed by the
+ * canonical JSON (keys sorted, no spaces) of every other field; the first
+ * entry's `prevHash` is 64 zeros.
+ */
+const ChainLink = {
+  seq: z.number().int().positive(),
+  at: EpochMs,
+  /** Who did it: a token's name and role, `device:{id}`, `gateway` or `cli:{user}`. */
+  actor: z.string(),
+  action: z.string(),
+  details: z.record(z.string(), z.unknown()),
+  prevHash: Sha256Hex,
+  hash: Sha256Hex,
+}
+
+export const AuditEntry = z.object({
+  ...ChainLink,
+  /** What it was done to, e.g. `clip:{eventId}`, `case:{id}`, `pull:{id}`, `token:{id}`. */
+  subject: z.string(),
+})
+export type AuditEntry = z.infer<typeof AuditEntry>
+
+export const AuditQuery = z.object({
+  /** Entries after this sequence number (for paging). */
+  after: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+  action: z.string().max(64).optional(),
+  subject: z.string().max(200).optional(),
+})
+
+export const ChainProblem = z.object({ seq: z.number().int(), problem: z.string() })
+export type ChainProblem = z.infer<typeof ChainProblem>
+
+export const ChainReport = z.object({
+  ok: z.boolean(),
+  entries: z.number().int().nonnegative(),
+  /** Hash of the last entry: note it down to detect a later truncation. */
+  head: Sha256Hex,
+  problems: z.array(ChainProblem),
+})
+export type ChainReport = z.infer<typeof ChainReport>
+
+export const CustodyEntry = z.object({ ...ChainLink, caseId: Uuid })
+export type CustodyEntry = z.infer<typeof CustodyEntry>
+
+// ---- the evidence export ----------------------------------------------------------------------
+
+export const EVIDENCE_FORMAT = 'doorstep-evidence/1'
+
+export const ManifestFile = z.object({
+  /** Path inside the ZIP. */
+  path: z.string(),
+  sha256: Sha256Hex,
+  bytes: z.number().int().nonnegative(),
+  kind: z.enum(['clip', 'thumbnail']),
+  /** For a thumbnail: the path of the clip it shows. */
+  of: z.string().nullable(),
+  deviceId: DeviceId,
+  district: District,
+  /** The time the recording covers (event start to end, or the pull window), gateway clock. */
+  window: z.object({ from: EpochMs, to: EpochMs }),
+  /** When the gateway stored the file. */
+  receivedAt: EpochMs,
+  obtained: z.object({
+    /** `event-upload`: the unit sent it after a detection; `pull`: it answered the case's pull. */
+    how: z.enum(['event-upload', 'pull']),
+    eventId: Uuid.nullable(),
+    pullId: Uuid.nullable(),
+  }),
+  consent: ConsentRecord,
+  media: z
+    .object({
+      mime: z.string(),
+      codec: z.string(),
+      width: z.number(),
+      height: z.number(),
+      durationMs: z.number(),
+    })
+    .nullable(),
+})
+export type ManifestFile = z.infer<typeof ManifestFile>
+
+export const Manifest = z.object({
+  format: z.literal(EVIDENCE_FORMAT),
+  case: CaseView,
+  exportedAt: EpochMs,
+  exportedBy: z.string(),
+  files: z.array(ManifestFile),
+  /** Units whose footage is not in the export, and why (no consent, nothing stored). */
+  withheld: z.array(z.object({ deviceId: DeviceId, reason: z.string() })),
+  custody: z.object({
+    file: z.string(),
+    entries: z.number().int().positive(),
+    /** Hash of the custody log's last entry, the `case.exported` entry of this export. */
+    head: Sha256Hex,
+  }),
+  /**
+   * How to check this export: every file's sha256 must match; the custody log must chain; its last
+   * entry must be this export's, whose `filesDigest` is sha256 of the canonical JSON of `files`.
+   */
+  verify: z.string(),
+})
+export type Manifest = z.infer<typeof Manifest>
