@@ -1,6 +1,4 @@
-import fs from 'node:fs'
 import type { CaseDetail, PullView } from '@doorstep/proto'
-const diag = (...a: unknown[]) => fs.appendFileSync('/tmp/diag.txt', `${a.map((x) => JSON.stringify(x)).join(' ')}\n`)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClipFile, makeClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
@@ -57,36 +55,8 @@ describe('pull delivery: the district budget, a unit that drops mid-upload, a pe
     await mk('farm-1', 11, true)
   })
   afterAll(async () => {
-    const t0 = Date.now()
-    for (const unit of Object.values(u)) {
-      await unit.disconnect().catch(() => {})
-      diag('DIAG disconnected', unit.o.id, Date.now() - t0)
-    }
-    const timer = setTimeout(() => {
-      const h = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles()
-      diag('DIAG still stopping', Date.now() - t0, h.map((x) => (x as object).constructor?.name))
-    }, 10_000)
-    if (t) {
-      const g = t.gateway
-      for (const f of [g.cases, g.broker, g.clips, g.events, g.presence, g.ingest, g.audit] as Array<{ name: string; stop: () => unknown }>) {
-        const orig = f.stop.bind(f)
-        f.stop = async () => {
-          diag('DIAG stop', f.name, Date.now() - t0)
-          await orig()
-          diag('DIAG stopped', f.name, Date.now() - t0)
-        }
-      }
-      const http = g.http
-      const close = http.close.bind(http)
-      ;(http as unknown as { close: () => Promise<void> }).close = async () => {
-        diag('DIAG http close', Date.now() - t0)
-        await close()
-        diag('DIAG http closed', Date.now() - t0)
-      }
-    }
+    for (const unit of Object.values(u)) await unit.disconnect().catch(() => {})
     await t?.stop()
-    clearTimeout(timer)
-    diag('DIAG stopped', Date.now() - t0)
     fixtures?.cleanup()
   })
 

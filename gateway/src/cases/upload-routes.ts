@@ -1,5 +1,3 @@
-import fs from 'node:fs'
-const diagx = (...a: unknown[]) => fs.appendFileSync('/tmp/diag.txt', `X ${Date.now() % 100000} ${a.map((x) => JSON.stringify(x)).join(' ')}\n`)
 import type { Readable } from 'node:stream'
 import { Uuid } from '@doorstep/proto'
 import type { FastifyInstance, FastifyReply } from 'fastify'
@@ -51,12 +49,7 @@ export async function pullUploadRoutes(
     if (app.hasContentTypeParser(type)) app.removeContentTypeParser(type)
   }
   app.addContentTypeParser(UPLOAD_TYPES, (_req, payload, done) => done(null, payload))
-  app.addHook('preClose', async () => {
-    diagx('preClose')
-    opts.uploads().abortAll()
-  })
-  app.addHook('onRequest', async (req) => diagx('req', req.method, req.url))
-  app.addHook('onResponse', async (req, reply) => diagx('res', req.method, req.url, reply.statusCode))
+  app.addHook('preClose', async () => opts.uploads().abortAll())
 
   app.head(
     '/api/v1/pulls/:id/upload',
