@@ -15,7 +15,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { topicFor } from '@doorstep/proto'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import { chromium } from 'playwright-core'
 import { z } from 'zod'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
@@ -24,6 +24,7 @@ import { ROOT } from './lib/children.js'
 import { startGatewayProcess } from './lib/gateway-process.js'
 import { machine, percentile } from './lib/proc.js'
 import { appendResultRow } from './lib/results.js'
+import { connectUnit } from './lib/units.js'
 
 const Args = z.object({
   events: z.coerce.number().int().min(10).max(2000).default(300),
@@ -48,29 +49,6 @@ const CHROMIUM_ARGS = [
   '--disable-quic',
 ]
 
-async function connect(url: string, id: string, secret: string): Promise<MqttClient> {
-  for (let attempt = 0; ; attempt++) {
-    const c = mqtt.connect(url, {
-      clientId: id,
-      username: id,
-      password: secret,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-    })
-    try {
-      await new Promise<void>((resolve, reject) => {
-        c.once('connect', () => resolve())
-        c.once('error', reject)
-      })
-      return c
-    } catch (err) {
-      c.end(true)
-      if ((err as { code?: number }).code !== 3 || attempt >= 20) throw err
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(2000, 50 * 2 ** attempt)))
-    }
-  }
-}
-
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-paint-'))
 const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })
 try {
@@ -94,7 +72,7 @@ try {
   if (res.status !== 201) throw new Error(`provisioning failed: ${res.status}`)
   const creds = ((await res.json()) as { created: Array<{ id: string; secret: string }> }).created
   const units: MqttClient[] = []
-  for (const c of creds) units.push(await connect(gw.mqttUrl, c.id, c.secret))
+  for (const c of creds) units.push(await connectUnit(gw.mqttUrl, c.id, c.secret))
 
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })

@@ -15,7 +15,6 @@
  *
  * Writes bench/results/fleet-<time>.json and a row in bench/README.md.
  */
-import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -25,6 +24,7 @@ import { z } from 'zod'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../gateway/src/log.js'
 import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
+import { type GatewayProcess, startGatewayProcess } from './lib/gateway-process.js'
 import { StoredLatencyProbe } from './lib/markers.js'
 import { cpuMicros, machine, rssBytes } from './lib/proc.js'
 import { appendResultRow } from './lib/results.js'
@@ -55,40 +55,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-fleet-'))
 const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })
 
-interface Gw {
-  pid: number
-  mqttUrl: string
-  httpUrl: string
-  token: string
-  db: string
-  stop(): Promise<void>
-}
+type Gw = GatewayProcess
 
-async function startGateway(name: string, env: Record<string, string> = {}): Promise<Gw> {
-  const httpPort = await freePort()
-  const mqttPort = await freePort()
-  const token = randomBytes(24).toString('hex')
-  const db = `fleet_${name}_${Date.now()}`
-  const child = spawnTs('gateway/src/main.ts', {
-    DOORSTEP_DATA_DIR: path.join(tmp, `gw-${name}`),
-    DOORSTEP_HTTP_PORT: String(httpPort),
-    DOORSTEP_MQTT_PORT: String(mqttPort),
-    DOORSTEP_INFLUX_URL: influxd.url as string,
-    DOORSTEP_INFLUX_DB: db,
-    DOORSTEP_ADMIN_TOKEN: token,
-    DOORSTEP_LOG_LEVEL: 'warn',
-    ...env,
-  })
-  const httpUrl = `http://127.0.0.1:${httpPort}`
-  await waitFor(async () => (await fetch(`${httpUrl}/api/v1/ping`)).ok, 30_000, 'gateway')
-  return {
-    pid: child.pid as number,
-    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
-    httpUrl,
-    token,
-    db,
-    stop: () => stopChild(child),
-  }
+function startGateway(name: string, env: Record<string, string> = {}): Promise<Gw> {
+  return startGatewayProcess({ name, dataRoot: tmp, influxUrl: influxd.url as string, env })
 }
 
 async function influxCount(db: string, q: string): Promise<number> {

@@ -15,13 +15,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { topicFor } from '@doorstep/proto'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import { z } from 'zod'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../gateway/src/log.js'
 import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
 import { cpuMicros, machine, percentile } from './lib/proc.js'
 import { appendResultRow } from './lib/results.js'
+import { connectUnit } from './lib/units.js'
 
 const Args = z.object({
   qos0: z.coerce.number().int().min(1000).max(2_000_000).default(300_000),
@@ -110,32 +111,6 @@ function heartbeatPayload(uptime: number): string {
  */
 function eventPayload(ts: number): string {
   return JSON.stringify({ v: 1, ts, eventId: randomUUID(), phase: 'start', kind: 'motion', score: 0.8 })
-}
-
-/** Connects like a unit, retrying with backoff while the gateway answers CONNACK 3 (its admission limits). */
-async function connect(url: string, id: string, secret: string): Promise<MqttClient> {
-  for (let attempt = 0; ; attempt++) {
-    const c = mqtt.connect(url, {
-      clientId: id,
-      username: id,
-      password: secret,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-    })
-    try {
-      await new Promise<void>((resolve, reject) => {
-        c.once('connect', () => resolve())
-        c.once('error', reject)
-      })
-    } catch (err) {
-      c.end(true)
-      if ((err as { code?: number }).code !== 3 || attempt >= 20) throw err
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(2000, 50 * 2 ** attempt)))
-      continue
-    }
-    ;(c.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true)
-    return c
-  }
 }
 
 /**
@@ -228,8 +203,8 @@ async function scenario(server: Server, mode: Mode): Promise<ScenarioResult> {
   }
   const url = `mqtt://127.0.0.1:${mqttPort}`
   const [markerId, ...pubIds] = ids as [string, ...string[]]
-  const clients = await Promise.all(pubIds.map((id) => connect(url, id, secrets.get(id) as string)))
-  const marker = await connect(url, markerId, secrets.get(markerId) as string)
+  const clients = await Promise.all(pubIds.map((id) => connectUnit(url, id, secrets.get(id) as string)))
+  const marker = await connectUnit(url, markerId, secrets.get(markerId) as string)
   const pid = child.pid as number
   const influxPid = influxd.pid as number
   const cpu0 = cpuMicros(pid)
