@@ -92,4 +92,47 @@ describe('pulls live in SQLite: a gateway restart loses none', () => {
     )
     expect(custody.body.verify.ok).toBe(true)
   })
+
+  it('stopping while an upload is being finished does not hold the server open (regression)', async () => {
+    for (const u of units) await u.disconnect()
+    await t?.stop()
+    t = await startTestGateway()
+    const gw = t
+    const token = gw.gateway.tokens.issue('Insp. Fang', 'investigator').token
+    const cam = await gw.gateway.registry.create(deviceRow({ id: 'cam-stop', releasePolicy: 'always' }))
+    const unit = new TestUnit({
+      baseUrl: gw.gateway.httpUrl,
+      mqttUrl: gw.gateway.mqttUrl,
+      id: cam.id,
+      secret: cam.secret,
+      clip,
+      holdHalfway: true,
+    })
+    units.push(unit)
+    await unit.connect()
+    const now = Date.now()
+    const c = await api<CaseDetail>(gw.gateway.httpUrl, 'POST', '/api/v1/cases', token, {
+      number: 'STOP-1',
+      reason: 'stop',
+      from: now - 60_000,
+      to: now,
+      area: { kind: 'devices', ids: ['cam-stop'] },
+    })
+    await api(gw.gateway.httpUrl, 'POST', `/api/v1/cases/${c.body.case.id}/pulls`, token, {})
+    await until('halfway', () => unit.acks.some((a) => a.status === 'uploading'))
+    // Its MQTT link goes (the broker waits for connected units on stop; not what this is about).
+    await unit.disconnect()
+    // Stop once the last part's body is all in, while the gateway hashes and probes it: that
+    // request's keep-alive connection used to keep the server open for Fastify's 72 s.
+    let stopping: Promise<void> | null = null
+    gw.gateway.http.server.on('request', (req) => {
+      if (req.method === 'PUT') req.on('end', () => (stopping ??= gw.stop()))
+    })
+    unit.release()
+    await until('the stop began', () => stopping !== null)
+    const t0 = Date.now()
+    await stopping
+    expect(Date.now() - t0).toBeLessThan(10_000)
+    t = null
+  })
 })

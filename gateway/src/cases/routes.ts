@@ -1,4 +1,5 @@
 import fsp from 'node:fs/promises'
+import type { Readable } from 'node:stream'
 import { CaseCreate, CaseState, LegalOrder, PullsCreate, Uuid } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -7,6 +8,7 @@ import type { AuditLog } from '../audit/audit-log.js'
 import { ROLES } from '../auth/roles.js'
 import type { Cases } from './cases.js'
 import { planExport, streamExport } from './export.js'
+import { closeConnectionsOnShutdown } from './upload-routes.js'
 
 const IdParams = z.object({ id: Uuid })
 const ListQuery = z.object({ state: CaseState.optional() })
@@ -21,6 +23,12 @@ export async function caseRoutes(
 ): Promise<void> {
   const { cases, audit } = opts
   const access = { config: { access: ROLES.custody } }
+  // An export still streaming would hold its keep-alive connection, and so the server, open on close.
+  const streaming = new Set<Readable>()
+  app.addHook('preClose', async () => {
+    for (const s of streaming) s.destroy(new Error('the gateway is shutting down'))
+  })
+  closeConnectionsOnShutdown(app)
 
   app.post('/api/v1/cases', access, async (req, reply) => {
     const body = CaseCreate.parse(req.body)
@@ -67,6 +75,8 @@ export async function caseRoutes(
     cases.refreshHolds(id, actor)
     const plan = planExport(cases, id)
     const { stream, done } = streamExport(cases, plan, actor, req.log)
+    streaming.add(stream)
+    stream.on('close', () => streaming.delete(stream))
     done.then(
       (r) =>
         audit.record({

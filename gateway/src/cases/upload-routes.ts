@@ -18,6 +18,24 @@ function uploadHeaders(reply: FastifyReply, received: number, total: number | nu
 }
 
 /**
+ * Answers sent once the server is closing carry `Connection: close`. Node closes
+ * the idle keep-alive connections once, when `close()` starts; a request still
+ * being handled then (an upload being probed, an export streaming) would
+ * otherwise leave its connection open after the answer, and the server with it,
+ * until the keep-alive timeout (72 s in Fastify).
+ */
+export function closeConnectionsOnShutdown(app: FastifyInstance): void {
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
+}
+
+/**
  * `[RFC 9530] Repr-Digest: sha-256=:BASE64:`: the digest of the whole
  * recording, when the unit sends one. Other algorithms are ignored.
  */
@@ -50,6 +68,7 @@ export async function pullUploadRoutes(
   }
   app.addContentTypeParser(UPLOAD_TYPES, (_req, payload, done) => done(null, payload))
   app.addHook('preClose', async () => opts.uploads().abortAll())
+  closeConnectionsOnShutdown(app)
 
   app.head(
     '/api/v1/pulls/:id/upload',
@@ -86,7 +105,9 @@ export async function pullUploadRoutes(
           contentLength,
           body: body === undefined ? undefined : Buffer.isBuffer(body) ? [body] : body,
           declaredSha256: declaredSha256(req.headers['repr-digest']),
-          abort: () => req.raw.destroy(),
+          // The socket, not the request: a request whose body is all in (being probed) ignores
+          // `destroy()`, and its keep-alive connection would hold the server open on close.
+          abort: () => req.raw.socket.destroy(),
         })
         uploadHeaders(reply, result.received, result.total)
         return reply.status(status).send(result)

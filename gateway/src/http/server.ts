@@ -26,6 +26,8 @@ export async function buildHttp(opts: {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     trustProxy: false,
+    // On stop, end keep-alive and in-flight connections at once: an upload cut here resumes later.
+    forceCloseConnections: true,
   })
   installErrorHandler(app)
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })

@@ -148,8 +148,10 @@ export class MqttBroker implements Feature {
     const aedes = this.#aedes
     this.#server = null
     this.#aedes = null
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    // Stop accepting, then close the broker: it ends every client, and only then can the server finish closing.
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await closed
     this.#current.clear()
   }
 
