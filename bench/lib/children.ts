@@ -28,7 +28,11 @@ export function spawnTs(
   child.stderr?.on('data', (d) => {
     tail = (tail + String(d)).slice(-4000)
   })
+  // A bench that dies (an uncaught error) must not leave its gateway running: end it with the bench.
+  const killOnExit = () => child.kill('SIGKILL')
+  process.once('exit', killOnExit)
   child.once('exit', (code, signal) => {
+    process.off('exit', killOnExit)
     if (code && code !== 0) process.stderr.write(`${entry} exited ${code ?? signal}: ${tail}\n`)
   })
   return child
