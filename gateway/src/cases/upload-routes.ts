@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { z } from 'zod'
 import { decorateDevice, deviceAuth } from '../auth/device-auth.js'
 import { parseContentRange } from '../clips/range.js'
+import { refuseOversize } from '../clips/upload-limit.js'
 import { DoorstepError } from '../errors.js'
 import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
 import type { PullUploads } from './pull-uploads.js'
@@ -87,15 +88,7 @@ export async function pullUploadRoutes(
     { config: { access: 'device' }, onRequest: auth, bodyLimit: opts.maxBytes },
     async (req, reply) => {
       const { id } = Params.parse(req.params)
-      const length = req.headers['content-length']
-      const contentLength = length === undefined ? undefined : Number(length)
-      if (contentLength !== undefined && contentLength > opts.maxBytes) {
-        reply.header('connection', 'close')
-        throw new DoorstepError(
-          'DOORSTEP_ERR_PAYLOAD_TOO_LARGE',
-          `A recording may be at most ${opts.maxBytes} bytes`,
-        )
-      }
+      const contentLength = refuseOversize(req, reply, opts.maxBytes, 'A recording')
       const body = req.body as Readable | Buffer | undefined
       try {
         const { status, result } = await opts.uploads().receive({

@@ -9,6 +9,7 @@ import { DoorstepError } from '../errors.js'
 import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
 import type { Clips } from './clips.js'
 import { parseContentRange, parseRange } from './range.js'
+import { refuseOversize } from './upload-limit.js'
 
 const Params = z.object({ eventId: Uuid })
 /** Content types a unit may upload a clip as; the bytes decide what it really is (ffprobe). */
@@ -64,16 +65,7 @@ export async function clipRoutes(
     { config: { access: 'device' }, onRequest: auth, bodyLimit: opts.maxBytes },
     async (req, reply) => {
       const { eventId } = Params.parse(req.params)
-      const length = req.headers['content-length']
-      const contentLength = length === undefined ? undefined : Number(length)
-      // The parser hands over the stream, so the route's bodyLimit is enforced here.
-      if (contentLength !== undefined && contentLength > opts.maxBytes) {
-        reply.header('connection', 'close')
-        throw new DoorstepError(
-          'DOORSTEP_ERR_PAYLOAD_TOO_LARGE',
-          `A clip may be at most ${opts.maxBytes} bytes`,
-        )
-      }
+      const contentLength = refuseOversize(req, reply, opts.maxBytes, 'A clip')
       const body = req.body as Readable | Buffer | undefined
       try {
         const { status, result } = await clips.receive({
