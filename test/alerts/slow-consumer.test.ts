@@ -52,18 +52,41 @@ describe('a slow alert consumer (real HTTP and WebSocket)', () => {
     try {
       const fast = await openAlerts(`http://127.0.0.1:${addr.port}`, token)
       const slow = await stalledSocket(`ws://127.0.0.1:${addr.port}/api/v1/alerts`, token)
-      const total = 20_000
-      for (let i = 0; i < total; i++) {
-        hub.raise({
-          kind: 'motion',
-          severity: 'info',
-          deviceId: `cam-${i % 97}`,
-          district: (i % 61) + 1,
-          message: `m${i}`,
-        })
+      // The stalled client's kernel buffers (tens of MiB on some hosts) take
+      // alerts before the server sees any backlog, so alerts are raised until
+      // the server-side socket reports its send buffer full; only then must
+      // its own queue fill and drop. Alerts come in small bursts with a turn
+      // of the event loop between them, as a live feed does, so the fast
+      // client reads each burst and its queue never overflows.
+      const filler = 'x'.repeat(2000)
+      let total = 0
+      const raiseBurst = (n: number): void => {
+        for (let i = 0; i < n; i++, total++) {
+          hub.raise({
+            kind: 'motion',
+            severity: 'info',
+            deviceId: `cam-${total % 97}`,
+            district: (total % 61) + 1,
+            message: `m${total} ${filler}`,
+          })
+        }
+      }
+      const turn = () => new Promise((r) => setImmediate(r))
+      // Server-side sockets in the order they opened: the stalled one is second.
+      const slowServerSide = () => [...app.websocketServer.clients][1]
+      const deadline = Date.now() + 30_000
+      while ((slowServerSide()?.bufferedAmount ?? 0) < 8 * 1024 && total < 100_000 && Date.now() < deadline) {
+        raiseBurst(5)
+        await turn()
+      }
+      expect(slowServerSide()?.bufferedAmount).toBeGreaterThanOrEqual(8 * 1024)
+      // Four queues' worth more: the stalled socket's queue must overflow.
+      for (let i = 0; i < 40; i++) {
+        raiseBurst(5)
+        await turn()
       }
       await expect
-        .poll(() => fast.frames.filter((f) => f.type === 'alert').length, { timeout: 15_000 })
+        .poll(() => fast.frames.filter((f) => f.type === 'alert').length, { timeout: 20_000 })
         .toBe(total)
       slow.resume()
       const alertsOf = () =>
@@ -72,7 +95,7 @@ describe('a slow alert consumer (real HTTP and WebSocket)', () => {
         slow.frames
           .filter((f) => f.type === 'dropped')
           .reduce((n, f) => n + (f.type === 'dropped' ? f.count : 0), 0)
-      await expect.poll(() => alertsOf().length + droppedOf(), { timeout: 15_000 }).toBe(total)
+      await expect.poll(() => alertsOf().length + droppedOf(), { timeout: 20_000 }).toBe(total)
       expect(droppedOf()).toBeGreaterThan(0)
       // Oldest go first: the newest alert always arrives.
       expect(alertsOf().at(-1)?.alert.id).toBe(hub.lastId)
@@ -83,7 +106,7 @@ describe('a slow alert consumer (real HTTP and WebSocket)', () => {
       db.close()
       tmp.cleanup()
     }
-  })
+  }, 90_000)
 })
 
 describe('a stalled dashboard does not slow ingest (real gateway)', () => {
