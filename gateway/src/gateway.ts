@@ -139,6 +139,9 @@ export class Gateway {
     await this.#startInflux()
     const influx = must(this.#influx, 'influx')
 
+    // Its index is written by ingest's spool worker, which needs the table made first.
+    const events = new Events({ db })
+    this.#events = events
     const ingest = new Ingest({
       config: cfg,
       registry,
@@ -146,6 +149,7 @@ export class Gateway {
       log: this.log,
       metrics: this.metrics,
       sink: influx,
+      eventIndexFile: path.join(cfg.dataDir, 'doorstep.db'),
     })
     this.#ingest = ingest
     const presence = new Presence({
@@ -165,14 +169,6 @@ export class Gateway {
       metrics: this.metrics,
     })
     this.#broker = broker
-    // Before the broker: the index must hear every event from the first connection on.
-    const events = new Events({
-      db,
-      bus: this.bus,
-      correct: (id, ts, at) => ingest.skew.correct(id, ts, at),
-      log: this.log,
-    })
-    this.#events = events
     const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log })
     this.#clips = clips
     const audit = new AuditLog({ db, log: this.log })
@@ -190,7 +186,7 @@ export class Gateway {
       audit,
     })
     this.#cases = cases
-    for (const f of [audit, ingest, presence, rules, events, clips, broker, cases] as Feature[]) {
+    for (const f of [audit, events, ingest, presence, rules, clips, broker, cases] as Feature[]) {
       await f.start()
       this.#started.push(f)
     }

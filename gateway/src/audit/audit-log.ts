@@ -1,5 +1,5 @@
 import type { AuditEntry, ChainReport } from '@doorstep/proto'
-import { type Db, migrate } from '../db/sqlite.js'
+import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { canonicalJson, GENESIS, type Link, linkHash, verifyChain } from './chain.js'
@@ -101,7 +101,7 @@ export class AuditLog implements Feature {
   append(rec: AuditRecord): AuditEntry {
     if (!this.#started) throw new Error('audit log is not started')
     const db = this.#db
-    return db.transaction(() => {
+    return writeTransaction(db, () => {
       const head = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as
         | { seq: number; hash: string }
         | undefined
@@ -128,7 +128,7 @@ export class AuditLog implements Feature {
         hash,
       )
       return { ...body, prevHash, hash }
-    })()
+    })
   }
 
   /** Like `append`, for side records (views, downloads): a failure is logged, never thrown at the caller. */

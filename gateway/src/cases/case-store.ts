@@ -7,7 +7,7 @@ import type {
   PullState,
   PullView,
 } from '@doorstep/proto'
-import { type Db, migrate } from '../db/sqlite.js'
+import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
 import { CUSTODY_SCHEMA } from './custody.js'
 
 const SCHEMA = [
@@ -190,7 +190,7 @@ export class CaseStore {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)()
+    return writeTransaction(this.#db, fn)
   }
 
   // ---- cases --------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import type { ChainReport, CustodyEntry } from '@doorstep/proto'
 import { canonicalJson, GENESIS, type Link, linkHash, verifyChain } from '../audit/chain.js'
-import type { Db } from '../db/sqlite.js'
+import { type Db, writeTransaction } from '../db/sqlite.js'
 
 /** Part of the cases schema (see case-store.ts); kept next to the code that writes it. */
 export const CUSTODY_SCHEMA = `CREATE TABLE custody_log (
@@ -66,7 +66,7 @@ export class CustodyLog {
 
   append(caseId: string, actor: string, action: string, details: Record<string, unknown> = {}): CustodyEntry {
     const db = this.#db
-    return db.transaction(() => {
+    return writeTransaction(db, () => {
       const head = db
         .prepare('SELECT seq, hash FROM custody_log WHERE case_id = ? ORDER BY seq DESC LIMIT 1')
         .get(caseId) as { seq: number; hash: string } | undefined
@@ -77,7 +77,7 @@ export class CustodyLog {
         'INSERT INTO custody_log (case_id, seq, at, actor, action, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ).run(caseId, body.seq, body.at, actor, action, canonicalJson(details), prevHash, hash)
       return { ...body, prevHash, hash }
-    })()
+    })
   }
 
   entries(caseId: string): CustodyEntry[] {

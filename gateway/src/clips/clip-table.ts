@@ -1,5 +1,5 @@
 import type { ClipMedia, Hold } from '@doorstep/proto'
-import { type Db, migrate } from '../db/sqlite.js'
+import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
 import type { ProbeResult } from '../media/ffmpeg.js'
 
 const SCHEMA = [
@@ -118,7 +118,7 @@ export class ClipTable {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)()
+    return writeTransaction(this.#db, fn)
   }
 
   get(eventId: string): ClipRow | undefined {

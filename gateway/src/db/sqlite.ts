@@ -20,6 +20,16 @@ export function openDb(file: string, opts: { synchronous?: 'FULL' | 'NORMAL' } =
 }
 
 /**
+ * Runs `fn` in a transaction that takes the write lock at BEGIN (IMMEDIATE).
+ * The database has a second writer on another thread (the event index, from
+ * the ingest worker): a deferred transaction that read first could then fail
+ * on a stale snapshot, where this one waits its turn under busy_timeout.
+ */
+export function writeTransaction<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate()
+}
+
+/**
  * Each feature owns its tables and migrates them itself: `steps[i]` takes the
  * feature's schema from version i to i+1. Versions are kept per feature, so
  * features never edit one shared migration list.
@@ -31,10 +41,10 @@ export function migrate(db: Db, feature: string, steps: readonly string[]): void
     | undefined
   const from = row?.version ?? 0
   if (from >= steps.length) return
-  db.transaction(() => {
+  writeTransaction(db, () => {
     for (let v = from; v < steps.length; v++) db.exec(steps[v] as string)
     db.prepare(
       'INSERT INTO schema_versions (feature, version) VALUES (?, ?) ON CONFLICT(feature) DO UPDATE SET version = excluded.version',
     ).run(feature, steps.length)
-  })()
+  })
 }

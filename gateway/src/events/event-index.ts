@@ -1,6 +1,6 @@
 import type { ClipState, DeviceEvent, EventPhase, EventsQuery, EventView } from '@doorstep/proto'
 import type { Statement } from 'better-sqlite3'
-import { type Db, migrate } from '../db/sqlite.js'
+import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
 import { DoorstepError } from '../errors.js'
 import type { DeviceRecord } from '../registry/registry.js'
 import { boundingBox, haversineM } from './geo.js'
@@ -31,6 +31,71 @@ const SCHEMA = [
   CREATE INDEX event_index_lat ON event_index (lat, lon);
   CREATE INDEX event_index_clip ON event_index (clip_state, started_at);`,
 ]
+
+/** What the index takes from the unit an event came from. */
+export type EventSite = Pick<DeviceRecord, 'id' | 'district' | 'lat' | 'lon'>
+
+/** What the index takes from one lifecycle message. */
+export type IndexedMessage = Pick<DeviceEvent, 'eventId' | 'phase' | 'kind' | 'score' | 'zone' | 'clip'>
+
+/** One lifecycle message to merge; `t` is its time on the gateway clock. */
+export interface IndexItem {
+  device: EventSite
+  event: IndexedMessage
+  t: number
+}
+
+/**
+ * An IndexItem flattened into one array, the form it crosses to the ingest
+ * worker in: a structured clone of flat arrays costs a fraction of one of
+ * nested objects, and thousands cross per group commit.
+ */
+export type IndexTuple = [
+  eventId: string,
+  deviceId: string,
+  district: number,
+  lat: number,
+  lon: number,
+  kind: DeviceEvent['kind'],
+  phase: EventPhase,
+  score: number,
+  zone: string | null,
+  t: number,
+  clipBytes: number | null,
+  clipSha256: string | null,
+  clipDurationMs: number | null,
+  clipCodec: string | null,
+]
+
+export function toIndexTuple(d: EventSite, ev: IndexedMessage, t: number): IndexTuple {
+  const c = ev.clip
+  return [
+    ev.eventId,
+    d.id,
+    d.district,
+    d.lat,
+    d.lon,
+    ev.kind,
+    ev.phase,
+    ev.score,
+    ev.zone ?? null,
+    t,
+    c ? c.bytes : null,
+    c ? c.sha256 : null,
+    c ? c.durationMs : null,
+    c ? c.codec : null,
+  ]
+}
+
+export function fromIndexTuple(x: IndexTuple): IndexItem {
+  const [eventId, id, district, lat, lon, kind, phase, score, zone, t, bytes, sha256, durationMs, codec] = x
+  const event: IndexedMessage = { eventId, kind, phase, score }
+  if (zone !== null) event.zone = zone
+  if (bytes !== null && sha256 !== null && durationMs !== null && codec !== null) {
+    event.clip = { bytes, sha256, durationMs, codec }
+  }
+  return { device: { id, district, lat, lon }, event, t }
+}
 
 /** An event as the index holds it; the routes add the links. */
 export type IndexedEvent = Omit<EventView, 'clip'> & {
@@ -113,9 +178,21 @@ export class EventIndex {
     this.#db = db
   }
 
+  /** Creates or migrates the table, then prepares the statements; the owner of the schema calls this. */
   load(): void {
     migrate(this.#db, 'events', SCHEMA)
-    // Prepared once: `record` runs for every event on the ingest path.
+    this.prepare()
+    // Exact distance for `near`, after the bounding box has used the lat index.
+    this.#db.function('doorstep_haversine_m', { deterministic: true }, (a, b, c, d) =>
+      haversineM(a as number, b as number, c as number, d as number),
+    )
+  }
+
+  /**
+   * Prepares the merge statements on a table `load` made: the ingest worker
+   * writes the index over its own connection this way.
+   */
+  prepare(): void {
     this.#stmts = {
       select: this.#db.prepare('SELECT * FROM event_index WHERE event_id = ?'),
       insert: this.#db.prepare(
@@ -129,10 +206,6 @@ export class EventIndex {
          WHERE event_id = ?`,
       ),
     }
-    // Exact distance for `near`, after the bounding box has used the lat index.
-    this.#db.function('doorstep_haversine_m', { deterministic: true }, (a, b, c, d) =>
-      haversineM(a as number, b as number, c as number, d as number),
-    )
   }
 
   /**
@@ -141,21 +214,21 @@ export class EventIndex {
    * must not be able to rewrite another unit's event (or its clip digest).
    * Returns false when ignored.
    */
-  record(device: DeviceRecord, ev: DeviceEvent, t: number): boolean {
-    return this.#db.transaction(() => this.#merge(device, ev, t))()
+  record(device: EventSite, ev: IndexedMessage, t: number): boolean {
+    return writeTransaction(this.#db, () => this.#merge(device, ev, t))
   }
 
   /** Merges many lifecycle messages in one transaction; returns the ones ignored. */
-  recordMany(items: ReadonlyArray<{ device: DeviceRecord; event: DeviceEvent; t: number }>): DeviceEvent[] {
-    const ignored: DeviceEvent[] = []
-    this.#db.transaction(() => {
+  recordMany(items: ReadonlyArray<IndexItem>): IndexedMessage[] {
+    const ignored: IndexedMessage[] = []
+    writeTransaction(this.#db, () => {
       for (const i of items) if (!this.#merge(i.device, i.event, i.t)) ignored.push(i.event)
-    })()
+    })
     return ignored
   }
 
   /** Inserts the event's first row; false when a row for its id exists already. */
-  #insertNew(insert: Statement, device: DeviceRecord, ev: DeviceEvent, t: number): boolean {
+  #insertNew(insert: Statement, device: EventSite, ev: IndexedMessage, t: number): boolean {
     const clip = ev.clip
     // An `end` seen first (its `start` lost or still in flight): the clip length says when it began.
     const startedAt = ev.phase === 'end' && clip ? Math.max(0, t - clip.durationMs) : t
@@ -182,7 +255,7 @@ export class EventIndex {
     )
   }
 
-  #merge(device: DeviceRecord, ev: DeviceEvent, t: number): boolean {
+  #merge(device: EventSite, ev: IndexedMessage, t: number): boolean {
     const s = this.#stmts
     if (!s) throw new Error('event index is not loaded')
     {

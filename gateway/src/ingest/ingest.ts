@@ -3,6 +3,7 @@ import type { TopicKind } from '@doorstep/proto'
 import type { Config } from '../config.js'
 import { DoorstepError } from '../errors.js'
 import type { EventBus } from '../event-bus.js'
+import { toIndexTuple } from '../events/event-index.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
@@ -37,6 +38,7 @@ export class Ingest implements Feature {
   readonly #log: Logger
   readonly #metrics: Metrics
   readonly #sink: LineSink
+  readonly #eventIndexFile: string | undefined
   readonly #keys = new SeriesKeys()
   readonly #invalid: InvalidTracker
   /** Counter children bound once: a label lookup per message is measurable on the hot path. */
@@ -52,6 +54,8 @@ export class Ingest implements Feature {
     log: Logger
     metrics: Metrics
     sink: LineSink
+    /** The database holding the event index; durable events are merged into it before their PUBACK. */
+    eventIndexFile?: string
   }) {
     this.#cfg = deps.config
     this.#registry = deps.registry
@@ -59,6 +63,7 @@ export class Ingest implements Feature {
     this.#log = deps.log.child({ feature: 'ingest' })
     this.#metrics = deps.metrics
     this.#sink = deps.sink
+    this.#eventIndexFile = deps.eventIndexFile
     this.#invalid = new InvalidTracker(this.#log, this.#metrics)
     const m = this.#metrics.messagesIn
     this.#received = {
@@ -72,7 +77,14 @@ export class Ingest implements Feature {
   }
 
   async start(): Promise<void> {
-    const spool = new Spool(path.join(this.#cfg.dataDir, 'spool.db'))
+    const spool = new Spool(path.join(this.#cfg.dataDir, 'spool.db'), {
+      indexFile: this.#eventIndexFile,
+      onIndexReport: ({ notIndexed, error }) => {
+        if (error) this.#log.error({ err: error }, 'events are durable but could not be indexed')
+        for (const eventId of notIndexed)
+          this.#log.warn({ eventId }, 'event id belongs to another unit; not indexed')
+      },
+    })
     await spool.open()
     this.#spool = spool
     this.#writer = new BatchWriter(this.#sink, spool, this.#log, this.#metrics, {
@@ -149,16 +161,20 @@ export class Ingest implements Feature {
           // MQTT 3.1.1 has no negative PUBACK: closing unacknowledged makes the unit keep and retry it.
           throw new DoorstepError('DOORSTEP_ERR_SPOOL_FULL')
         }
-        const line = eventLine(device, ev, this.skew.correct(deviceId, ev.ts, at))
+        const t = this.skew.correct(deviceId, ev.ts, at)
+        const line = eventLine(device, ev, t)
+        const index = this.#eventIndexFile ? toIndexTuple(device, ev, t) : undefined
         // The key names the unit too: one unit must not be able to suppress another's event by using its id.
-        return spool.appendEvent(`${deviceId}:${ev.eventId}:${ev.phase}`, RP_EVENTS, line).then((r) => {
-          if (r.duplicate) {
-            this.#metrics.duplicates.inc()
-            return
-          }
-          this.#bus.emit('device.event', { device, event: ev, at })
-          return writer.enqueue(line, RP_EVENTS, { seq: r.seq, rp: RP_EVENTS, line })
-        })
+        return spool
+          .appendEvent(`${deviceId}:${ev.eventId}:${ev.phase}`, RP_EVENTS, line, index)
+          .then((r) => {
+            if (r.duplicate) {
+              this.#metrics.duplicates.inc()
+              return
+            }
+            this.#bus.emit('device.event', { device, event: ev, at })
+            return writer.enqueue(line, RP_EVENTS, { seq: r.seq, rp: RP_EVENTS, line })
+          })
       }
       case 'hello': {
         const d = decodePayload('hello', payload, max)

@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3'
 import { type Db, migrate, openDb } from '../db/sqlite.js'
+import type { IndexTuple } from '../events/event-index.js'
 
 const SCHEMA = [
   `CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, rp TEXT NOT NULL, line TEXT NOT NULL);
@@ -14,9 +15,15 @@ export interface SpoolRow {
   line: string
 }
 
-/** One group commit: events to append unless seen, loose lines, and delivered rows to delete. */
+/** An event to append, as an array for the same reason as IndexTuple: [dedup key, rp, line, index]. */
+export type EventRow = [key: string, rp: string, line: string, index: IndexTuple | null]
+
+/**
+ * One group commit: events to append unless seen (each with what the event
+ * index merges once it is durable), loose lines, and delivered rows to delete.
+ */
 export interface CommitRequest {
-  events: Array<{ key: string; rp: string; line: string }>
+  events: EventRow[]
   lines: Array<{ rp: string; line: string }>
   /** Each entry is one delivered batch: a `[lo, hi]` run when contiguous, else the sequence numbers. */
   deletes: Array<{ lo: number; hi: number } | { seqs: number[] }>
@@ -69,11 +76,9 @@ export class SpoolStore {
     const s = this.#s
     const out: CommitResult = []
     this.#db.transaction(() => {
-      for (const e of req.events) {
+      for (const [key, rp, line] of req.events) {
         out.push(
-          s.insertSeen.run(e.key, now).changes === 0
-            ? -1
-            : Number(s.insertLine.run(e.rp, e.line).lastInsertRowid),
+          s.insertSeen.run(key, now).changes === 0 ? -1 : Number(s.insertLine.run(rp, line).lastInsertRowid),
         )
       }
       for (const l of req.lines) s.insertLine.run(l.rp, l.line)

@@ -1,15 +1,14 @@
 import { Worker } from 'node:worker_threads'
-import type { CommitRequest, CommitResult, SpoolRow } from './spool-store.js'
-import type { WorkerReply, WorkerRequest } from './spool-worker.js'
+import type { IndexTuple } from '../events/event-index.js'
+import type { CommitRequest, EventRow, SpoolRow } from './spool-store.js'
+import type { CommitReply, WorkerOptions, WorkerReply, WorkerRequest } from './spool-worker.js'
 
 export type { SpoolRow } from './spool-store.js'
 
 export type AppendResult = { duplicate: false; seq: number } | { duplicate: true }
 
 interface PendingEvent {
-  key: string
-  rp: string
-  line: string
+  row: EventRow
   resolve: (r: AppendResult) => void
   reject: (e: unknown) => void
 }
@@ -24,8 +23,16 @@ type WorkerOp = WorkerRequest extends infer R ? (R extends { id: number } ? Omit
  * as the next single transaction, so the busier the gateway, the larger the
  * groups and the fewer the fsyncs per event.
  */
+export interface SpoolOptions {
+  /** The event index's database: durable events are merged into it by the spool's worker. */
+  indexFile?: string
+  /** Told of events the index refused or could not take; they are durable in the spool regardless. */
+  onIndexReport?: (report: { notIndexed: string[]; error?: string }) => void
+}
+
 export class Spool {
   readonly #file: string
+  readonly #opts: SpoolOptions
   #worker: Worker | null = null
   #dead: Error | null = null
   #nextId = 1
@@ -40,13 +47,14 @@ export class Spool {
   #rows = 0
   #bytes = 0
 
-  constructor(file: string) {
+  constructor(file: string, opts: SpoolOptions = {}) {
     this.#file = file
+    this.#opts = opts
   }
 
   async open(): Promise<void> {
     const worker = new Worker(new URL('./spool-worker-boot.mjs', import.meta.url), {
-      workerData: { file: this.#file },
+      workerData: { file: this.#file, indexFile: this.#opts.indexFile } satisfies WorkerOptions,
     })
     const ready = new Promise<{ rows: number; bytes: number }>((resolve, reject) =>
       this.#calls.set(0, { resolve: (v) => resolve(v as { rows: number; bytes: number }), reject }),
@@ -89,13 +97,14 @@ export class Spool {
 
   /**
    * Appends an event's line unless its key (unit, event id and phase) was
-   * seen before. Resolves once the row is durable: only then may the unit be
+   * seen before, and merges `index` into the event index when it is new.
+   * Resolves once the row is durable and indexed: only then may the unit be
    * told the event was accepted.
    */
-  appendEvent(key: string, rp: string, line: string): Promise<AppendResult> {
+  appendEvent(key: string, rp: string, line: string, index?: IndexTuple): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       if (this.#dead) return reject(this.#dead)
-      this.#events.push({ key, rp, line, resolve, reject })
+      this.#events.push({ row: [key, rp, line, index ?? null], resolve, reject })
       this.#schedule()
     })
   }
@@ -153,7 +162,7 @@ export class Spool {
     const events = this.#events
     const lines = this.#lines
     const req: CommitRequest = {
-      events: events.map((e) => ({ key: e.key, rp: e.rp, line: e.line })),
+      events: events.map((e) => e.row),
       lines,
       deletes: this.#deletes,
     }
@@ -166,7 +175,10 @@ export class Spool {
     this.#deletedBytes = 0
     this.#committing = this.#call({ op: 'commit', req, now: Date.now() }).then(
       (value) => {
-        const seqs = value as CommitResult
+        const { seqs, notIndexed, indexError } = value as CommitReply
+        if (notIndexed.length > 0 || indexError) {
+          this.#opts.onIndexReport?.({ notIndexed, ...(indexError ? { error: indexError } : {}) })
+        }
         let added = lines.length
         let addedBytes = 0
         for (const l of lines) addedBytes += l.line.length
@@ -174,7 +186,7 @@ export class Spool {
           const seq = seqs[i] as number
           if (seq >= 0) {
             added++
-            addedBytes += (events[i] as PendingEvent).line.length
+            addedBytes += (events[i] as PendingEvent).row[2].length
           }
         }
         this.#rows += added - deletedRows
@@ -184,12 +196,12 @@ export class Spool {
           const seq = seqs[i] as number
           ;(events[i] as PendingEvent).resolve(seq < 0 ? { duplicate: true } : { duplicate: false, seq })
         }
-        if (this.#pending()) void this.#commit()
+        if (this.#pending()) this.#schedule()
       },
       (err: Error) => {
         this.#committing = null
         for (const e of events) e.reject(err)
-        if (this.#pending()) void this.#commit()
+        if (this.#pending()) this.#schedule()
       },
     )
     return this.#committing

@@ -5,7 +5,7 @@ import {
   type DeviceCredentials,
   type ImportRowError,
 } from '@doorstep/proto'
-import { type Db, migrate } from '../db/sqlite.js'
+import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
 import { DoorstepError } from '../errors.js'
 import type { DeviceRecord, DeviceRegistry } from './registry.js'
 import { cacheDigest, generateSecret, hashSecret, sameDigest, verifySecret } from './secrets.js'
@@ -237,9 +237,9 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
         @releasePolicy, @enabled, @hash, @createdAt)`,
     )
     try {
-      this.#db.transaction(() => {
+      writeTransaction(this.#db, () => {
         for (const p of prepared) stmt.run({ ...p.record, enabled: p.record.enabled ? 1 : 0, hash: p.hash })
-      })()
+      })
     } catch (err) {
       if (err instanceof Error && /UNIQUE constraint/.test(err.message)) {
         throw new DoorstepError('DOORSTEP_ERR_DEVICE_EXISTS', undefined, undefined, { cause: err })
