@@ -309,8 +309,15 @@ export class BatchWriter {
     })
   }
 
+  /**
+   * Releasing a waiter does not change `#queued` (its line is queued already),
+   * so once there is room all go at once: one swap, not a shift per waiter,
+   * which was quadratic with tens of thousands of QoS 0 publishes waiting.
+   */
   #release(): void {
-    while (this.#waiters.length > 0 && this.#queued < this.#o.queueMax)
-      (this.#waiters.shift() as () => void)()
+    if (this.#waiters.length === 0 || this.#queued >= this.#o.queueMax) return
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) w()
   }
 }
