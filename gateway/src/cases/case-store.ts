@@ -7,6 +7,7 @@ import type {
   PullState,
   PullView,
 } from '@doorstep/proto'
+import type { Statement } from 'better-sqlite3'
 import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
 import { CUSTODY_SCHEMA } from './custody.js'
 
@@ -180,6 +181,7 @@ export const FINAL_STATES: ReadonlySet<PullState> = new Set(['done', 'refused', 
 /** The cases feature's tables: cases, their units and holds, consent records, pulls, custody. */
 export class CaseStore {
   readonly #db: Db
+  readonly #stmts = new Map<string, Statement>()
 
   constructor(db: Db) {
     this.#db = db
@@ -189,6 +191,16 @@ export class CaseStore {
     migrate(this.#db, 'cases', SCHEMA)
   }
 
+  /** Each statement is prepared once: some of these queries run on every connect and disconnect of a unit. */
+  #prep(sql: string): Statement {
+    let st = this.#stmts.get(sql)
+    if (!st) {
+      st = this.#db.prepare(sql)
+      this.#stmts.set(sql, st)
+    }
+    return st
+  }
+
   transaction<T>(fn: () => T): T {
     return writeTransaction(this.#db, fn)
   }
@@ -196,75 +208,68 @@ export class CaseStore {
   // ---- cases --------------------------------------------------------------------------------
 
   insertCase(c: CaseView, devices: ReadonlyArray<Omit<CaseDeviceRow, 'case_id'>>): void {
-    this.#db
-      .prepare(
-        `INSERT INTO cases (id, number, reason, window_from, window_to, area, state, created_by, created_at)
+    this.#prep(
+      `INSERT INTO cases (id, number, reason, window_from, window_to, area, state, created_by, created_at)
          VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
-      )
-      .run(c.id, c.number, c.reason, c.from, c.to, JSON.stringify(c.area), c.createdBy, c.createdAt)
-    const add = this.#db.prepare(
+    ).run(c.id, c.number, c.reason, c.from, c.to, JSON.stringify(c.area), c.createdBy, c.createdAt)
+    const add = this.#prep(
       'INSERT INTO case_devices (case_id, device_id, district, distance_m) VALUES (?, ?, ?, ?)',
     )
     for (const d of devices) add.run(c.id, d.device_id, d.district, d.distance_m)
   }
 
   numberTaken(number: string): boolean {
-    return this.#db.prepare('SELECT 1 FROM cases WHERE number = ?').get(number) !== undefined
+    return this.#prep('SELECT 1 FROM cases WHERE number = ?').get(number) !== undefined
   }
 
   getCase(id: string): CaseView | undefined {
-    const r = this.#db.prepare('SELECT * FROM cases WHERE id = ?').get(id) as CaseRow | undefined
+    const r = this.#prep('SELECT * FROM cases WHERE id = ?').get(id) as CaseRow | undefined
     return r ? toCase(r) : undefined
   }
 
   listCases(state: 'open' | 'closed' | undefined): CaseView[] {
     const rows = (
       state
-        ? this.#db.prepare('SELECT * FROM cases WHERE state = ? ORDER BY created_at DESC').all(state)
-        : this.#db.prepare('SELECT * FROM cases ORDER BY created_at DESC').all()
+        ? this.#prep('SELECT * FROM cases WHERE state = ? ORDER BY created_at DESC').all(state)
+        : this.#prep('SELECT * FROM cases ORDER BY created_at DESC').all()
     ) as CaseRow[]
     return rows.map(toCase)
   }
 
   closeCase(id: string, by: string, at: number): void {
-    this.#db
-      .prepare(
-        "UPDATE cases SET state = 'closed', closed_at = ?, closed_by = ? WHERE id = ? AND state = 'open'",
-      )
-      .run(at, by, id)
+    this.#prep(
+      "UPDATE cases SET state = 'closed', closed_at = ?, closed_by = ? WHERE id = ? AND state = 'open'",
+    ).run(at, by, id)
   }
 
   caseDevices(caseId: string): CaseDeviceRow[] {
-    return this.#db
-      .prepare('SELECT * FROM case_devices WHERE case_id = ? ORDER BY distance_m, device_id')
-      .all(caseId) as CaseDeviceRow[]
+    return this.#prep('SELECT * FROM case_devices WHERE case_id = ? ORDER BY distance_m, device_id').all(
+      caseId,
+    ) as CaseDeviceRow[]
   }
 
   caseDevice(caseId: string, deviceId: string): CaseDeviceRow | undefined {
-    return this.#db
-      .prepare('SELECT * FROM case_devices WHERE case_id = ? AND device_id = ?')
-      .get(caseId, deviceId) as CaseDeviceRow | undefined
+    return this.#prep('SELECT * FROM case_devices WHERE case_id = ? AND device_id = ?').get(
+      caseId,
+      deviceId,
+    ) as CaseDeviceRow | undefined
   }
 
   /** Open cases that include the unit (for holding its events as they arrive). */
   openCasesOf(deviceId: string): CaseView[] {
-    const rows = this.#db
-      .prepare(
-        `SELECT c.* FROM cases c JOIN case_devices d ON d.case_id = c.id
+    const rows = this.#prep(
+      `SELECT c.* FROM cases c JOIN case_devices d ON d.case_id = c.id
          WHERE d.device_id = ? AND c.state = 'open'`,
-      )
-      .all(deviceId) as CaseRow[]
+    ).all(deviceId) as CaseRow[]
     return rows.map(toCase)
   }
 
   /** Every unit that is in some open case. */
   devicesInOpenCases(): string[] {
-    const rows = this.#db
-      .prepare(
-        `SELECT DISTINCT d.device_id AS id FROM case_devices d JOIN cases c ON c.id = d.case_id
+    const rows = this.#prep(
+      `SELECT DISTINCT d.device_id AS id FROM case_devices d JOIN cases c ON c.id = d.case_id
          WHERE c.state = 'open'`,
-      )
-      .all() as Array<{ id: string }>
+    ).all() as Array<{ id: string }>
     return rows.map((r) => r.id)
   }
 
@@ -272,23 +277,23 @@ export class CaseStore {
 
   hasCaseHold(caseId: string, eventId: string): boolean {
     return (
-      this.#db.prepare('SELECT 1 FROM case_holds WHERE case_id = ? AND event_id = ?').get(caseId, eventId) !==
+      this.#prep('SELECT 1 FROM case_holds WHERE case_id = ? AND event_id = ?').get(caseId, eventId) !==
       undefined
     )
   }
 
   addCaseHold(caseId: string, eventId: string, holdId: number): void {
-    this.#db
-      .prepare('INSERT OR IGNORE INTO case_holds (case_id, event_id, hold_id) VALUES (?, ?, ?)')
-      .run(caseId, eventId, holdId)
+    this.#prep('INSERT OR IGNORE INTO case_holds (case_id, event_id, hold_id) VALUES (?, ?, ?)').run(
+      caseId,
+      eventId,
+      holdId,
+    )
   }
 
   caseHolds(caseId: string): Array<{ eventId: string; holdId: number }> {
-    return this.#db
-      .prepare(
-        'SELECT event_id AS eventId, hold_id AS holdId FROM case_holds WHERE case_id = ? ORDER BY hold_id',
-      )
-      .all(caseId) as Array<{ eventId: string; holdId: number }>
+    return this.#prep(
+      'SELECT event_id AS eventId, hold_id AS holdId FROM case_holds WHERE case_id = ? ORDER BY hold_id',
+    ).all(caseId) as Array<{ eventId: string; holdId: number }>
   }
 
   // ---- consent ------------------------------------------------------------------------------
@@ -304,35 +309,33 @@ export class CaseStore {
     legalOrder?: string | null
     note?: string | null
   }): ConsentRecord {
-    const r = this.#db
-      .prepare(
-        `INSERT INTO consents (case_id, device_id, pull_id, basis, granted, decided_by, decided_at, legal_order, note)
+    const r = this.#prep(
+      `INSERT INTO consents (case_id, device_id, pull_id, basis, granted, decided_by, decided_at, legal_order, note)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-      )
-      .get(
-        c.caseId,
-        c.deviceId,
-        c.pullId,
-        c.basis,
-        c.granted ? 1 : 0,
-        c.decidedBy,
-        c.decidedAt,
-        c.legalOrder ?? null,
-        c.note ?? null,
-      ) as ConsentRow
+    ).get(
+      c.caseId,
+      c.deviceId,
+      c.pullId,
+      c.basis,
+      c.granted ? 1 : 0,
+      c.decidedBy,
+      c.decidedAt,
+      c.legalOrder ?? null,
+      c.note ?? null,
+    ) as ConsentRow
     return toConsent(r)
   }
 
   consent(id: number): ConsentRecord | undefined {
-    const r = this.#db.prepare('SELECT * FROM consents WHERE id = ?').get(id) as ConsentRow | undefined
+    const r = this.#prep('SELECT * FROM consents WHERE id = ?').get(id) as ConsentRow | undefined
     return r ? toConsent(r) : undefined
   }
 
   /** The decision in force for a unit in a case: the latest one recorded. */
   currentConsent(caseId: string, deviceId: string): ConsentRecord | null {
-    const r = this.#db
-      .prepare('SELECT * FROM consents WHERE case_id = ? AND device_id = ? ORDER BY id DESC LIMIT 1')
-      .get(caseId, deviceId) as ConsentRow | undefined
+    const r = this.#prep(
+      'SELECT * FROM consents WHERE case_id = ? AND device_id = ? ORDER BY id DESC LIMIT 1',
+    ).get(caseId, deviceId) as ConsentRow | undefined
     return r ? toConsent(r) : null
   }
 
@@ -355,93 +358,84 @@ export class CaseStore {
       | 'legal_order'
     >,
   ): void {
-    this.#db
-      .prepare(
-        `INSERT INTO pulls (id, case_id, device_id, district, window_from, window_to, state, reason, requested_by,
+    this.#prep(
+      `INSERT INTO pulls (id, case_id, device_id, district, window_from, window_to, state, reason, requested_by,
            requested_at, consent_id, legal_order)
          VALUES (@id, @case_id, @device_id, @district, @window_from, @window_to, @state, @reason, @requested_by,
            @requested_at, @consent_id, @legal_order)`,
-      )
-      .run(p)
+    ).run(p)
   }
 
   pull(id: string): PullRow | undefined {
-    return this.#db.prepare('SELECT * FROM pulls WHERE id = ?').get(id) as PullRow | undefined
+    return this.#prep('SELECT * FROM pulls WHERE id = ?').get(id) as PullRow | undefined
   }
 
   pullsOfCase(caseId: string): PullRow[] {
-    return this.#db
-      .prepare('SELECT * FROM pulls WHERE case_id = ? ORDER BY requested_at, id')
-      .all(caseId) as PullRow[]
+    return this.#prep('SELECT * FROM pulls WHERE case_id = ? ORDER BY requested_at, id').all(
+      caseId,
+    ) as PullRow[]
   }
 
   /** The newest pull of a unit in a case. */
   latestPull(caseId: string, deviceId: string): PullRow | undefined {
-    return this.#db
-      .prepare(
-        'SELECT * FROM pulls WHERE case_id = ? AND device_id = ? ORDER BY requested_at DESC, rowid DESC LIMIT 1',
-      )
-      .get(caseId, deviceId) as PullRow | undefined
+    return this.#prep(
+      'SELECT * FROM pulls WHERE case_id = ? AND device_id = ? ORDER BY requested_at DESC, rowid DESC LIMIT 1',
+    ).get(caseId, deviceId) as PullRow | undefined
   }
 
   pullsOfDevice(deviceId: string, states: readonly PullState[]): PullRow[] {
-    return this.#db
-      .prepare(
-        `SELECT * FROM pulls WHERE device_id = ? AND state IN (${states.map(() => '?').join(',')})
+    return this.#prep(
+      `SELECT * FROM pulls WHERE device_id = ? AND state IN (${states.map(() => '?').join(',')})
          ORDER BY requested_at`,
-      )
-      .all(deviceId, ...states) as PullRow[]
+    ).all(deviceId, ...states) as PullRow[]
   }
 
   /** Pulls waiting to be sent, oldest first. */
   unsent(): PullRow[] {
-    return this.#db
-      .prepare("SELECT * FROM pulls WHERE state = 'pending' AND sent_at IS NULL ORDER BY requested_at, rowid")
-      .all() as PullRow[]
+    return this.#prep(
+      "SELECT * FROM pulls WHERE state = 'pending' AND sent_at IS NULL ORDER BY requested_at, rowid",
+    ).all() as PullRow[]
   }
 
   /** Pulls a unit has (sent, accepted or uploading), across districts. */
   pullsInFlight(): PullRow[] {
-    return this.#db.prepare(`SELECT * FROM pulls WHERE ${ACTIVE_SQL}`).all() as PullRow[]
+    return this.#prep(`SELECT * FROM pulls WHERE ${ACTIVE_SQL}`).all() as PullRow[]
   }
 
   activeInDistrict(district: number): number {
-    const r = this.#db
-      .prepare(`SELECT count(*) AS n FROM pulls WHERE district = ? AND ${ACTIVE_SQL}`)
-      .get(district) as { n: number }
+    const r = this.#prep(`SELECT count(*) AS n FROM pulls WHERE district = ? AND ${ACTIVE_SQL}`).get(
+      district,
+    ) as { n: number }
     return r.n
   }
 
   /** Pulls caught by a crash between the write-ahead and `done` (see PullUploads.recover). */
   committing(): PullRow[] {
-    return this.#db
-      .prepare("SELECT * FROM pulls WHERE sha256 IS NOT NULL AND state != 'done'")
-      .all() as PullRow[]
+    return this.#prep("SELECT * FROM pulls WHERE sha256 IS NOT NULL AND state != 'done'").all() as PullRow[]
   }
 
   pullsWithoutThumb(): PullRow[] {
-    return this.#db.prepare("SELECT * FROM pulls WHERE state = 'done' AND thumb = 0").all() as PullRow[]
+    return this.#prep("SELECT * FROM pulls WHERE state = 'done' AND thumb = 0").all() as PullRow[]
   }
 
   updatePull(id: string, patch: Partial<Omit<PullRow, 'id'>>): void {
     const keys = Object.keys(patch)
     if (keys.length === 0) return
-    this.#db
-      .prepare(`UPDATE pulls SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`)
-      .run({ ...patch, id })
+    this.#prep(`UPDATE pulls SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({
+      ...patch,
+      id,
+    })
   }
 
   /** Pulls of units registered to an owner contact (the owner's consent requests). */
   pullsForOwner(deviceIds: readonly string[]): PullRow[] {
     if (deviceIds.length === 0) return []
-    return this.#db
-      .prepare(
-        `SELECT * FROM pulls WHERE device_id IN (${deviceIds.map(() => '?').join(',')})
+    return this.#prep(
+      `SELECT * FROM pulls WHERE device_id IN (${deviceIds.map(() => '?').join(',')})
            AND (state = 'awaiting-consent' OR consent_id IN (SELECT id FROM consents WHERE basis IN
              ('owner-approved', 'owner-declined', 'legal-order')))
          ORDER BY requested_at DESC`,
-      )
-      .all(...deviceIds) as PullRow[]
+    ).all(...deviceIds) as PullRow[]
   }
 
   pullView(r: PullRow): PullView {

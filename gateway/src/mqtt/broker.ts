@@ -1,6 +1,8 @@
 import net from 'node:net'
 import { DeviceId } from '@doorstep/proto'
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
+import type { AedesPersistence } from 'aedes-persistence'
+import memoryPersistenceModule from 'aedes-persistence'
 import type { Config } from '../config.js'
 import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
@@ -9,7 +11,12 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { DeviceRegistry } from '../registry/registry.js'
 import { AdmissionGate } from './admission.js'
+import { withExactRetained } from './exact-retained.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
+
+// A CommonJS module whose typings declare an ES default export: imported from ESM, the default is the
+// factory itself (as aedes imports it), which the typings do not say.
+const memoryPersistence = memoryPersistenceModule as unknown as () => AedesPersistence
 
 /** CONNACK return codes of MQTT 3.1.1, section 3.2.2.3. */
 const CONNACK = {
@@ -102,7 +109,8 @@ export class MqttBroker implements Feature {
       drainTimeout: 10_000,
     }
     if (this.#d.mq) opts.mq = this.#d.mq
-    if (this.#d.persistence) opts.persistence = this.#d.persistence
+    opts.persistence = (this.#d.persistence ??
+      withExactRetained(memoryPersistence())) as AedesOptions['persistence']
     const aedes = await Aedes.createBroker(opts)
     aedes.on('clientReady', (client) => {
       this.#current.set(client.id, client)
