@@ -33,6 +33,8 @@ export interface AlertCounts {
   matched: number
   /** Alerts with an eventId the fleet did not know (another fleet, or beyond sentAt's memory). */
   unmatched: number
+  /** Fold-window summaries: late by design (see Alert.foldedMs), so never timed. */
+  folded: number
   /** Alerts the gateway dropped for this socket (too slow). */
   dropped: number
   gaps: number
@@ -76,6 +78,7 @@ export async function observeAlerts(
     byKind: {},
     matched: 0,
     unmatched: 0,
+    folded: 0,
     dropped: 0,
     gaps: 0,
     reconnects: 0,
@@ -102,8 +105,12 @@ export async function observeAlerts(
     lastId = Math.max(lastId, a.id)
     counts.alerts++
     counts.byKind[a.kind] = (counts.byKind[a.kind] ?? 0) + 1
+    if (a.foldedMs !== undefined) {
+      counts.folded++
+      return 'alert'
+    }
     if (a.eventId === undefined) return 'alert'
-    // One sample per event: later alerts for it (folded repeats) measure nothing new.
+    // One sample per event: a later alert naming it again measures nothing new.
     if (timed.has(a.eventId)) return 'alert'
     const sent = opts.sentAt?.(a.eventId)
     if (sent === undefined) {

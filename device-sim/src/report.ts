@@ -38,7 +38,15 @@ export interface Report {
     ratio: number | null
     influxError?: string
   }
-  alerts: (LatencySummary & { received: number; matched: number; unmatched: number; dropped: number }) | null
+  alerts:
+    | (LatencySummary & {
+        received: number
+        matched: number
+        unmatched: number
+        folded: number
+        dropped: number
+      })
+    | null
 }
 
 export interface InfluxCheck {
@@ -131,6 +139,7 @@ export async function buildReport(
           received: a.counts.alerts,
           matched: a.counts.matched,
           unmatched: a.counts.unmatched,
+          folded: a.counts.folded,
           dropped: a.counts.dropped,
         }
       : null,
@@ -175,6 +184,7 @@ export function formatReport(r: Report): string {
   if (r.alerts) {
     rows.push(
       ['alerts received (timed)', `${r.alerts.received} (${r.alerts.matched})`],
+      ['fold summaries (not timed)', String(r.alerts.folded)],
       [
         'alert latency p50 / p95 / p99 / max',
         `${ms(r.alerts.p50)} / ${ms(r.alerts.p95)} / ${ms(r.alerts.p99)} / ${ms(r.alerts.max)}`,

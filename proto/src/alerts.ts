@@ -30,6 +30,12 @@ export const Alert = z.object({
   eventId: Uuid.optional(),
   /** How many occurrences this alert stands for (chattering devices are folded). */
   count: z.number().int().positive(),
+  /**
+   * Set only on the summary a fold window sends when it closes: the window's length in ms. Its `count`
+   * repeats came after the unit's first alert of this kind, which went out at once; the summary is
+   * deliberately late, so it is not the alert of its `eventId` for latency.
+   */
+  foldedMs: z.number().int().positive().optional(),
   message: z.string(),
 })
 export type Alert = z.infer<typeof Alert>

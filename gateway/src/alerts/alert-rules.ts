@@ -163,6 +163,7 @@ export class AlertRules implements Feature {
       deviceId,
       district: l.district,
       count: f.folded,
+      foldedMs: this.#foldMs,
       message: `${l.message} (${f.folded}× in ${Math.round(this.#foldMs / 1000)} s)`,
       ...(l.eventId ? { eventId: l.eventId } : {}),
       at: l.at,
