@@ -74,7 +74,7 @@ describe('folding a chattering unit’s alerts', () => {
         }),
       )
     })
-    const sent = new Map([
+    const sent = new Map<string, number>([
       [a, Date.now() - 5],
       [b, Date.now() - 30_000],
     ])
