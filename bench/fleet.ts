@@ -261,6 +261,8 @@ async function big(): Promise<Record<string, unknown>> {
     n,
   )
   say(`big: gateway ${run.perUnitKiB} KiB per unit; connected in ${run.connectMs} ms`)
+  // Counted before one unit is stopped to make way for the latency marker that speaks as it.
+  const connectedAll = run.fleet.stats().connected
   // The marker speaks as one of the fleet's units, with that unit's saved secret; the unit itself is stopped.
   const creds = JSON.parse(fs.readFileSync(run.fleet.credentialsFile as string, 'utf8')) as {
     devices: Record<string, string>
@@ -294,7 +296,7 @@ async function big(): Promise<Record<string, unknown>> {
   const result = {
     units: n,
     connectMs: run.connectMs,
-    connected: run.fleet.stats().connected,
+    connected: connectedAll,
     gatewayKiBPerUnit: run.perUnitKiB,
     bareAedesKiBPerUnit: bareRun.perUnitKiB,
     memoryRatio: Math.round((run.perUnitKiB / bareRun.perUnitKiB) * 100) / 100,
@@ -331,7 +333,7 @@ try {
       `${c.lossFree ? 'yes' : 'NO'} (${c.heartbeats?.stored} heartbeats, ${c.events?.stored} event points)`,
       `${c.gatewayCpuUsPerMsg}`,
       `${st.backMs} ms (CPU ≤ ${st.peakCpuPct}%, RSS ≤ ${st.peakRssMiB} MiB)`,
-      `${b.connected} in ${b.connectMs} ms`,
+      b.connectMs === null ? `${b.connected} (not all within 120 s)` : `${b.connected} in ${b.connectMs} ms`,
       `${b.publishToStoredMs?.p99 ?? 'n/a'}`,
       `${b.gatewayKiBPerUnit} / ${b.bareAedesKiBPerUnit} (${b.memoryRatio}×)`,
       path.relative(ROOT, file),
