@@ -58,8 +58,11 @@ export function decideCommand(
     cmdId: cmd.cmdId,
     ack: { cmdId: cmd.cmdId, status: 'refused', reason },
   })
-  // The release policy is agreed with the homeowner at installation; a `never` unit keeps its footage.
-  if (releasePolicy === 'never') return refuse('the owner does not release footage (policy never)')
+  // The release policy is agreed with the homeowner at installation; a `never` unit keeps its footage,
+  // except when the gateway's pull carries a legal order an admin recorded (proto: PullCommand.legalOrder).
+  if (releasePolicy === 'never' && !cmd.legalOrder) {
+    return refuse('the owner does not release footage (policy never)')
+  }
   if (cmd.to <= cmd.from) return refuse('empty time window')
   return {
     outcome: 'pull',

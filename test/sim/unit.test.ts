@@ -128,7 +128,7 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
     gw.end(true)
   })
 
-  it('accepts a pull, refuses one for a `never` unit, refuses an invalid command that has an id, ignores garbage', async () => {
+  it('accepts a pull, refuses one for a `never` unit unless it carries a legal order, refuses an invalid command that has an id, ignores garbage', async () => {
     const ask = plan.find((u) => u.releasePolicy !== 'never')!
     const never = { ...plan.find((u) => u.id !== ask.id)!, releasePolicy: 'never' as const }
     const a = makeUnit(ask)
@@ -137,7 +137,7 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
     n.unit.start()
     await expect.poll(() => a.stats.acked.status + n.stats.acked.status, { timeout: 5_000 }).toBe(2)
     const gw = await observer(broker.url)
-    const pull = (id: string, cmdId: string) =>
+    const pull = (id: string, cmdId: string, legalOrder?: string) =>
       gw.publish(
         topicFor('cmd', id),
         JSON.stringify({
@@ -148,12 +148,14 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
           from: Date.now() - 60_000,
           to: Date.now(),
           uploadPath: `/api/v1/clips/${cmdId}`,
+          ...(legalOrder ? { legalOrder } : {}),
         }),
         { qos: 1 },
       )
     const c1 = randomUUID()
     const c2 = randomUUID()
     const c3 = randomUUID()
+    const c4 = randomUUID()
     pull(ask.id, c1)
     pull(never.id, c2)
     gw.publish(
@@ -176,6 +178,13 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
       cmdId: c2,
       status: 'refused',
     })
+    // The same unit, asked again under a legal order, accepts.
+    pull(never.id, c4, 'ORDER-2026-117')
+    await expect
+      .poll(() => payloadsOn(broker, topicFor('cmdAck', never.id)).map((x) => CommandAck.parse(x)), {
+        timeout: 5_000,
+      })
+      .toContainEqual(expect.objectContaining({ cmdId: c4, status: 'accepted' }))
     await expect.poll(() => a.stats.commands.invalid).toBe(2)
     gw.end(true)
   })
