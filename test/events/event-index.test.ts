@@ -5,23 +5,10 @@ import { type Db, openDb } from '../../gateway/src/db/sqlite.js'
 import { EventIndex } from '../../gateway/src/events/event-index.js'
 import { boundingBox, haversineM } from '../../gateway/src/events/geo.js'
 import type { DeviceRecord } from '../../gateway/src/registry/registry.js'
+import { deviceRecord } from '../helpers/devices.js'
 
 function device(id: string, lat: number, lon: number, district = 5): DeviceRecord {
-  return {
-    id,
-    serial: `SN-${id}`,
-    district,
-    address: '1 Test St',
-    ownerContact: 'o@example.org',
-    lat,
-    lon,
-    model: 'm',
-    firmware: 'f',
-    setting: 'urban',
-    releasePolicy: 'ask',
-    enabled: true,
-    createdAt: 0,
-  }
+  return deviceRecord({ id, lat, lon, district })
 }
 
 function ev(over: Partial<DeviceEvent>): DeviceEvent {
