@@ -139,7 +139,7 @@ export class Gateway {
     await this.#startInflux()
     const influx = must(this.#influx, 'influx')
 
-    // Its index is written by ingest's spool worker, which needs the table made first.
+    // Its index is written by ingest's spool worker, which needs the table made first (events starts first).
     const events = new Events({ db })
     this.#events = events
     const ingest = new Ingest({
@@ -149,7 +149,6 @@ export class Gateway {
       log: this.log,
       metrics: this.metrics,
       sink: influx,
-      eventIndexFile: path.join(cfg.dataDir, 'doorstep.db'),
     })
     this.#ingest = ingest
     const presence = new Presence({

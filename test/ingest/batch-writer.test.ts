@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Db } from '../../gateway/src/db/sqlite.js'
 import { BatchWriter, type LineSink } from '../../gateway/src/ingest/batch-writer.js'
-import { Spool } from '../../gateway/src/ingest/spool.js'
+import type { Spool } from '../../gateway/src/ingest/spool.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics } from '../../gateway/src/metrics.js'
+import { eventTuple, openSpool } from '../helpers/spool.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /** A sink that records bodies and can be switched off, standing in for InfluxDB in these unit tests only. */
@@ -36,6 +38,7 @@ const log = createLogger('silent')
 describe('BatchWriter', () => {
   let tmp: ReturnType<typeof tempDir>
   let spool: Spool
+  let db: Db
   let sink: RecordingSink
   const make = (o: Partial<ConstructorParameters<typeof BatchWriter>[4]> = {}) =>
     new BatchWriter(sink, spool, log, createMetrics(), {
@@ -49,12 +52,12 @@ describe('BatchWriter', () => {
 
   beforeEach(async () => {
     tmp = tempDir()
-    spool = new Spool(`${tmp.dir}/spool.db`)
-    await spool.open()
+    ;({ spool, db } = await openSpool(tmp.dir))
     sink = new RecordingSink()
   })
   afterEach(async () => {
     await spool.close()
+    db.close()
     tmp.cleanup()
   })
 
@@ -89,7 +92,7 @@ describe('BatchWriter', () => {
     w.start()
     sink.up = false
     for (let i = 0; i < 30; i++) w.enqueue(`hb n=${i}`, '')
-    const ev = await spool.appendEvent('k:start', 'events_1y', 'ev n=1')
+    const ev = await spool.appendEvent('events_1y', 'ev n=1', eventTuple())
     if (!ev.duplicate) w.enqueue('ev n=1', 'events_1y', { seq: ev.seq, rp: 'events_1y', line: 'ev n=1' })
     await new Promise((r) => setTimeout(r, 80))
     expect(w.backlog).toBe(true)

@@ -1,25 +1,42 @@
+import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Spool } from '../../gateway/src/ingest/spool.js'
+import { AuditLog } from '../../gateway/src/audit/audit-log.js'
+import { type Db, migrate, openDb } from '../../gateway/src/db/sqlite.js'
+import {
+  EVENTS_SCHEMA,
+  EventIndex,
+  fromIndexTuple,
+  toIndexTuple,
+} from '../../gateway/src/events/event-index.js'
+import type { Spool } from '../../gateway/src/ingest/spool.js'
+import { createLogger } from '../../gateway/src/log.js'
+import { eventTuple, openSpool, site } from '../helpers/spool.js'
 import { tempDir } from '../helpers/tmp.js'
 
-describe('Spool', () => {
+describe('Spool (real SQLite on a worker thread)', () => {
   let tmp: ReturnType<typeof tempDir>
   let spool: Spool
+  let db: Db
+  let index: EventIndex
+  let notIndexed: string[]
   beforeEach(async () => {
     tmp = tempDir()
-    spool = new Spool(`${tmp.dir}/spool.db`)
-    await spool.open()
+    notIndexed = []
+    ;({ spool, db, index } = await openSpool(tmp.dir, { onNotIndexed: (ids) => notIndexed.push(...ids) }))
   })
   afterEach(async () => {
     await spool.close()
+    db.close()
     tmp.cleanup()
   })
 
-  it('appends events durably, in order, and recognises a retried event', async () => {
+  it('appends events durably, in order, indexed before it resolves, and recognises a retried event', async () => {
+    const e1 = randomUUID()
     const [a, b, dup] = await Promise.all([
-      spool.appendEvent('e1:start', 'events_1y', 'event a 1'),
-      spool.appendEvent('e2:start', 'events_1y', 'event b 2'),
-      spool.appendEvent('e1:start', 'events_1y', 'event a 1'),
+      spool.appendEvent('events_1y', 'event a 1', eventTuple({ eventId: e1 })),
+      spool.appendEvent('events_1y', 'event b 2', eventTuple()),
+      spool.appendEvent('events_1y', 'event a 1', eventTuple({ eventId: e1 })),
     ])
     expect(a).toEqual({ duplicate: false, seq: expect.any(Number) })
     expect(b.duplicate).toBe(false)
@@ -29,33 +46,146 @@ describe('Spool', () => {
       ['events_1y', 'event b 2'],
     ])
     expect(spool.rows).toBe(2)
+    // Read at once on the main thread's own connection: the append resolved after the one commit.
+    expect(index.get(e1)).toMatchObject({ id: e1, deviceId: 'cam-1', district: 7, phase: 'start' })
   })
 
-  it('the same event id in another phase is a new record', async () => {
-    const r1 = await spool.appendEvent('e1:start', 'events_1y', 'start')
-    const r2 = await spool.appendEvent('e1:end', 'events_1y', 'end')
+  it('the same event id in another phase is a new record, and merges into the event', async () => {
+    const id = randomUUID()
+    const r1 = await spool.appendEvent('events_1y', 'start', eventTuple({ eventId: id, score: 0.4 }))
+    const r2 = await spool.appendEvent(
+      'events_1y',
+      'end',
+      eventTuple({ eventId: id, phase: 'end', score: 0.9, t: 5000 }),
+    )
     expect(r1.duplicate || r2.duplicate).toBe(false)
+    expect(index.get(id)).toMatchObject({ phase: 'end', score: 0.9, startedAt: 1000, endedAt: 5000 })
+  })
+
+  it('stores another unit’s event id but keeps it out of that unit’s event, and says so', async () => {
+    const id = randomUUID()
+    await spool.appendEvent('events_1y', 'mine', eventTuple({ eventId: id }))
+    const other = { ...site, id: 'cam-2' }
+    const r = await spool.appendEvent(
+      'events_1y',
+      'theirs',
+      eventTuple({ eventId: id, phase: 'end', from: other }),
+    )
+    expect(r.duplicate).toBe(false)
+    expect(index.get(id)).toMatchObject({ deviceId: 'cam-1', phase: 'start' })
+    expect(notIndexed).toEqual([id])
+    expect((await spool.read(0, 10)).map((x) => x.line)).toEqual(['mine', 'theirs'])
   })
 
   it('survives a reopen (what was acknowledged is on disk) and forgets delivered rows', async () => {
-    await spool.appendEvent('e1:start', 'events_1y', 'line-1')
-    await spool.appendEvent('e2:start', 'events_1y', 'line-2')
+    const e1 = randomUUID()
+    await spool.appendEvent('events_1y', 'line-1', eventTuple({ eventId: e1 }))
+    await spool.appendEvent('events_1y', 'line-2', eventTuple())
     const rows = await spool.read(0, 10)
     spool.markDelivered(rows.slice(0, 1))
     // Closing commits what is pending: the delivered row goes, the other stays.
     await spool.close()
-    spool = new Spool(`${tmp.dir}/spool.db`)
-    await spool.open()
+    db.close()
+    ;({ spool, db, index } = await openSpool(tmp.dir))
     expect((await spool.read(0, 10)).map((r) => r.line)).toEqual(['line-2'])
     expect(spool.rows).toBe(1)
     expect(spool.bytes).toBe('line-2'.length)
-    // The dedup memory survives too: a retry after a restart lands once.
-    expect(await spool.appendEvent('e1:start', 'events_1y', 'line-1')).toEqual({ duplicate: true })
+    // What was seen survives too: a retry after a restart lands once, even after its row was delivered.
+    expect(await spool.appendEvent('events_1y', 'line-1', eventTuple({ eventId: e1 }))).toEqual({
+      duplicate: true,
+    })
   })
 
-  it('pruneSeen forgets old keys only', async () => {
-    await spool.appendEvent('old:start', 'events_1y', 'x')
-    expect(await spool.pruneSeen(Date.now() - 60_000)).toBe(0)
-    expect(await spool.pruneSeen(Date.now() + 1)).toBe(1)
+  it('main-thread transactions that read before they write never fail while the worker commits', async () => {
+    // The audit log reads the chain head, then appends: a deferred transaction would hit a stale snapshot.
+    const audit = new AuditLog({ db, log: createLogger('silent') })
+    audit.start()
+    const appends: Array<Promise<unknown>> = []
+    let audited = 0
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 100; i++)
+        appends.push(spool.appendEvent('events_1y', `l${round}-${i}`, eventTuple()))
+      // `append` throws when its transaction fails (`record` would only log).
+      for (let i = 0; i < 10; i++) {
+        audit.append({ actor: 'test', action: 'probe', subject: `round:${round}` })
+        audited++
+      }
+      await new Promise((r) => setImmediate(r))
+    }
+    await Promise.all(appends)
+    expect(db.prepare('SELECT count(*) AS n FROM event_index').get()).toEqual({ n: 4000 })
+    expect(audited).toBe(400)
+    expect(audit.verify()).toMatchObject({ ok: true, entries: 400 })
+    audit.stop()
+  })
+})
+
+describe('upgrades', () => {
+  it('moves the rows of an older version’s spool file in, in order, and removes the file', async () => {
+    const tmp = tempDir()
+    const legacy = openDb(`${tmp.dir}/spool.db`, { synchronous: 'FULL' })
+    legacy.exec(`CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, rp TEXT NOT NULL, line TEXT NOT NULL);
+      CREATE TABLE seen_events (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;`)
+    const ins = legacy.prepare('INSERT INTO spool (rp, line) VALUES (?, ?)')
+    for (const [rp, line] of [
+      ['', 'hb 1'],
+      ['events_1y', 'ev 2'],
+      ['', 'hb 3'],
+    ]) {
+      ins.run(rp, line)
+    }
+    legacy.close()
+    const { spool, db } = await openSpool(tmp.dir, { legacyFile: `${tmp.dir}/spool.db` })
+    try {
+      expect((await spool.read(0, 10)).map((r) => [r.rp, r.line])).toEqual([
+        ['', 'hb 1'],
+        ['events_1y', 'ev 2'],
+        ['', 'hb 3'],
+      ])
+      expect(spool.rows).toBe(3)
+      expect(fs.existsSync(`${tmp.dir}/spool.db`)).toBe(false)
+    } finally {
+      await spool.close()
+      db.close()
+      tmp.cleanup()
+    }
+  })
+
+  it('an index made before phases were tracked recognises retries of the phases its rows reached', () => {
+    const db = openDb(':memory:')
+    migrate(db, 'events', EVENTS_SCHEMA.slice(0, 1))
+    const id = randomUUID()
+    db.prepare(
+      `INSERT INTO event_index (event_id, device_id, district, kind, phase, score, started_at, updated_at, lat, lon)
+       VALUES (?, 'cam-1', 7, 'motion', 'update', 0.5, 1000, 2000, 29.3, 117.2)`,
+    ).run(id)
+    const index = new EventIndex(db)
+    index.load()
+    const admit = (phase: 'start' | 'update' | 'end') =>
+      db.transaction(() => index.admit(fromIndexTuple(eventTuple({ eventId: id, phase }))))()
+    expect(admit('start')).toBe('repeat')
+    expect(admit('update')).toBe('repeat')
+    expect(admit('end')).toBe('merged')
+    expect(admit('end')).toBe('repeat')
+    db.close()
+  })
+})
+
+describe('IndexTuple', () => {
+  it('carries everything the merge reads, and invents nothing', () => {
+    const clip = { bytes: 1234, sha256: 'a'.repeat(64), durationMs: 10_000, codec: 'h264' }
+    const ev = {
+      eventId: randomUUID(),
+      phase: 'end' as const,
+      kind: 'person' as const,
+      score: 0.9,
+      zone: 'gate',
+      clip,
+    }
+    expect(fromIndexTuple(toIndexTuple(site, ev, 42))).toEqual({ device: site, event: ev, t: 42 })
+    const bare = { eventId: randomUUID(), phase: 'start' as const, kind: 'motion' as const, score: 0.1 }
+    const back = fromIndexTuple(toIndexTuple(site, bare, 7))
+    expect(back.event).toEqual(bare)
+    expect('clip' in back.event || 'zone' in back.event).toBe(false)
   })
 })

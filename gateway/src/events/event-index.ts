@@ -5,7 +5,8 @@ import { DoorstepError } from '../errors.js'
 import type { DeviceRecord } from '../registry/registry.js'
 import { boundingBox, haversineM } from './geo.js'
 
-const SCHEMA = [
+/** The index's migrations, in order (exported for the migration test). */
+export const EVENTS_SCHEMA = [
   `CREATE TABLE event_index (
     event_id TEXT PRIMARY KEY,
     device_id TEXT NOT NULL,
@@ -30,6 +31,10 @@ const SCHEMA = [
   CREATE INDEX event_index_district ON event_index (district, started_at);
   CREATE INDEX event_index_lat ON event_index (lat, lon);
   CREATE INDEX event_index_clip ON event_index (clip_state, started_at);`,
+  // The phases a unit has sent for the event: how a retried publish is recognised (see admit).
+  // Rows from before it count as having every phase up to the one they reached.
+  `ALTER TABLE event_index ADD COLUMN phases_seen INTEGER NOT NULL DEFAULT 0;
+   UPDATE event_index SET phases_seen = CASE phase WHEN 'start' THEN 1 WHEN 'update' THEN 3 ELSE 7 END;`,
 ]
 
 /** What the index takes from the unit an event came from. */
@@ -121,9 +126,19 @@ interface Row {
   clip_sha256: string | null
   clip_duration_ms: number | null
   clip_codec: string | null
+  phases_seen: number
 }
 
 const PHASE_RANK: Record<EventPhase, number> = { start: 0, update: 1, end: 2 }
+const PHASE_BIT: Record<EventPhase, number> = { start: 1, update: 2, end: 4 }
+
+/**
+ * What merging one lifecycle message did: `new` event, `merged` into its
+ * row, a `repeat` of a phase this unit already sent for it (a retried
+ * publish: nothing changed), or ignored as `foreign` (the id is another
+ * unit's).
+ */
+export type Admission = 'new' | 'merged' | 'repeat' | 'foreign'
 /** States in which a newly announced clip may still replace the announced one. */
 const ANNOUNCE_OPEN: ReadonlySet<ClipState> = new Set(['none', 'pending', 'rejected'])
 
@@ -180,7 +195,7 @@ export class EventIndex {
 
   /** Creates or migrates the table, then prepares the statements; the owner of the schema calls this. */
   load(): void {
-    migrate(this.#db, 'events', SCHEMA)
+    migrate(this.#db, 'events', EVENTS_SCHEMA)
     this.prepare()
     // Exact distance for `near`, after the bounding box has used the lat index.
     this.#db.function('doorstep_haversine_m', { deterministic: true }, (a, b, c, d) =>
@@ -197,12 +212,12 @@ export class EventIndex {
       select: this.#db.prepare('SELECT * FROM event_index WHERE event_id = ?'),
       insert: this.#db.prepare(
         `INSERT OR IGNORE INTO event_index (event_id, device_id, district, kind, phase, score, zone, started_at, ended_at,
-           updated_at, lat, lon, clip_state, clip_bytes, clip_sha256, clip_duration_ms, clip_codec)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           updated_at, lat, lon, clip_state, clip_bytes, clip_sha256, clip_duration_ms, clip_codec, phases_seen)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       update: this.#db.prepare(
         `UPDATE event_index SET kind = ?, phase = ?, score = ?, zone = ?, started_at = ?, ended_at = ?, updated_at = ?,
-           clip_state = ?, clip_bytes = ?, clip_sha256 = ?, clip_duration_ms = ?, clip_codec = ?
+           clip_state = ?, clip_bytes = ?, clip_sha256 = ?, clip_duration_ms = ?, clip_codec = ?, phases_seen = ?
          WHERE event_id = ?`,
       ),
     }
@@ -215,16 +230,26 @@ export class EventIndex {
    * Returns false when ignored.
    */
   record(device: EventSite, ev: IndexedMessage, t: number): boolean {
-    return writeTransaction(this.#db, () => this.#merge(device, ev, t))
+    return writeTransaction(this.#db, () => this.#merge(device, ev, t)) !== 'foreign'
   }
 
   /** Merges many lifecycle messages in one transaction; returns the ones ignored. */
   recordMany(items: ReadonlyArray<IndexItem>): IndexedMessage[] {
     const ignored: IndexedMessage[] = []
     writeTransaction(this.#db, () => {
-      for (const i of items) if (!this.#merge(i.device, i.event, i.t)) ignored.push(i.event)
+      for (const i of items) if (this.#merge(i.device, i.event, i.t) === 'foreign') ignored.push(i.event)
     })
     return ignored
+  }
+
+  /**
+   * `record` inside the caller's transaction, saying what it did: the spool
+   * stores an event's line in the same transaction unless it was a `repeat`,
+   * so "durable", "indexed" and "seen once" are one commit.
+   */
+  admit(item: IndexItem): Admission {
+    if (!this.#db.inTransaction) throw new Error('EventIndex.admit runs inside a transaction')
+    return this.#merge(item.device, item.event, item.t)
   }
 
   /** Inserts the event's first row; false when a row for its id exists already. */
@@ -251,39 +276,41 @@ export class EventIndex {
         clip?.sha256 ?? null,
         clip?.durationMs ?? null,
         clip?.codec ?? null,
+        PHASE_BIT[ev.phase],
       ).changes === 1
     )
   }
 
-  #merge(device: EventSite, ev: IndexedMessage, t: number): boolean {
+  #merge(device: EventSite, ev: IndexedMessage, t: number): Admission {
     const s = this.#stmts
     if (!s) throw new Error('event index is not loaded')
-    {
-      // Most messages start a new event: try the insert first and read the row only when it exists.
-      if (this.#insertNew(s.insert, device, ev, t)) return true
-      const old = s.select.get(ev.eventId) as Row | undefined
-      // Not inserted and not there: a constraint refused the row, which validated input never hits.
-      if (!old) throw new Error(`event index refused event ${ev.eventId}`)
-      if (old.device_id !== device.id) return false
-      const clip = ev.clip && ANNOUNCE_OPEN.has(old.clip_state) ? ev.clip : undefined
-      const later = PHASE_RANK[ev.phase] >= PHASE_RANK[old.phase]
-      s.update.run(
-        later ? ev.kind : old.kind,
-        later ? ev.phase : old.phase,
-        Math.max(old.score, ev.score),
-        ev.zone ?? old.zone,
-        ev.phase === 'start' ? Math.min(old.started_at, t) : old.started_at,
-        ev.phase === 'end' ? t : old.ended_at,
-        Math.max(old.updated_at, t),
-        clip ? 'pending' : old.clip_state,
-        clip?.bytes ?? old.clip_bytes,
-        clip?.sha256 ?? old.clip_sha256,
-        clip?.durationMs ?? old.clip_duration_ms,
-        clip?.codec ?? old.clip_codec,
-        ev.eventId,
-      )
-      return true
-    }
+    // Most messages start a new event: try the insert first and read the row only when it exists.
+    if (this.#insertNew(s.insert, device, ev, t)) return 'new'
+    const old = s.select.get(ev.eventId) as Row | undefined
+    // Not inserted and not there: a constraint refused the row, which validated input never hits.
+    if (!old) throw new Error(`event index refused event ${ev.eventId}`)
+    if (old.device_id !== device.id) return 'foreign'
+    const bit = PHASE_BIT[ev.phase]
+    if ((old.phases_seen & bit) !== 0) return 'repeat'
+    const clip = ev.clip && ANNOUNCE_OPEN.has(old.clip_state) ? ev.clip : undefined
+    const later = PHASE_RANK[ev.phase] >= PHASE_RANK[old.phase]
+    s.update.run(
+      later ? ev.kind : old.kind,
+      later ? ev.phase : old.phase,
+      Math.max(old.score, ev.score),
+      ev.zone ?? old.zone,
+      ev.phase === 'start' ? Math.min(old.started_at, t) : old.started_at,
+      ev.phase === 'end' ? t : old.ended_at,
+      Math.max(old.updated_at, t),
+      clip ? 'pending' : old.clip_state,
+      clip?.bytes ?? old.clip_bytes,
+      clip?.sha256 ?? old.clip_sha256,
+      clip?.durationMs ?? old.clip_duration_ms,
+      clip?.codec ?? old.clip_codec,
+      old.phases_seen | bit,
+      ev.eventId,
+    )
+    return 'merged'
   }
 
   get(id: string): IndexedEvent | undefined {

@@ -22,8 +22,6 @@ export type IngestVerdict =
   /** Acknowledge when this settles; a rejection closes the connection unacknowledged. */
   | Promise<void>
 
-const SEEN_EVENTS_DAYS = 7
-
 /**
  * The ingest pipeline for everything units publish: decode → validate →
  * enrich → batch → write. It runs inside the broker's `authorizePublish`,
@@ -38,14 +36,12 @@ export class Ingest implements Feature {
   readonly #log: Logger
   readonly #metrics: Metrics
   readonly #sink: LineSink
-  readonly #eventIndexFile: string | undefined
   readonly #keys = new SeriesKeys()
   readonly #invalid: InvalidTracker
   /** Counter children bound once: a label lookup per message is measurable on the hot path. */
   readonly #received: Record<TopicKind, { inc(): void }>
   #spool: Spool | null = null
   #writer: BatchWriter | null = null
-  #pruneTimer: NodeJS.Timeout | null = null
 
   constructor(deps: {
     config: Config
@@ -54,8 +50,6 @@ export class Ingest implements Feature {
     log: Logger
     metrics: Metrics
     sink: LineSink
-    /** The database holding the event index; durable events are merged into it before their PUBACK. */
-    eventIndexFile?: string
   }) {
     this.#cfg = deps.config
     this.#registry = deps.registry
@@ -63,7 +57,6 @@ export class Ingest implements Feature {
     this.#log = deps.log.child({ feature: 'ingest' })
     this.#metrics = deps.metrics
     this.#sink = deps.sink
-    this.#eventIndexFile = deps.eventIndexFile
     this.#invalid = new InvalidTracker(this.#log, this.#metrics)
     const m = this.#metrics.messagesIn
     this.#received = {
@@ -77,11 +70,11 @@ export class Ingest implements Feature {
   }
 
   async start(): Promise<void> {
-    const spool = new Spool(path.join(this.#cfg.dataDir, 'spool.db'), {
-      indexFile: this.#eventIndexFile,
-      onIndexReport: ({ notIndexed, error }) => {
-        if (error) this.#log.error({ err: error }, 'events are durable but could not be indexed')
-        for (const eventId of notIndexed)
+    // The spool lives in the gateway's database, next to the event index it commits with.
+    const spool = new Spool(path.join(this.#cfg.dataDir, 'doorstep.db'), {
+      legacyFile: path.join(this.#cfg.dataDir, 'spool.db'),
+      onNotIndexed: (ids) => {
+        for (const eventId of ids)
           this.#log.warn({ eventId }, 'event id belongs to another unit; not indexed')
       },
     })
@@ -93,17 +86,9 @@ export class Ingest implements Feature {
       queueMax: this.#cfg.ingest.queueMax,
     })
     this.#writer.start()
-    const prune = () => {
-      spool.pruneSeen(Date.now() - SEEN_EVENTS_DAYS * 86_400_000).catch((err: Error) => {
-        this.#log.warn({ err: err.message }, 'could not prune seen event keys')
-      })
-    }
-    prune()
-    this.#pruneTimer = setInterval(prune, 3_600_000).unref()
   }
 
   async stop(): Promise<void> {
-    if (this.#pruneTimer) clearInterval(this.#pruneTimer)
     await this.#writer?.stop()
     await this.#spool?.close()
     this.#writer = null
@@ -163,18 +148,15 @@ export class Ingest implements Feature {
         }
         const t = this.skew.correct(deviceId, ev.ts, at)
         const line = eventLine(device, ev, t)
-        const index = this.#eventIndexFile ? toIndexTuple(device, ev, t) : undefined
-        // The key names the unit too: one unit must not be able to suppress another's event by using its id.
-        return spool
-          .appendEvent(`${deviceId}:${ev.eventId}:${ev.phase}`, RP_EVENTS, line, index)
-          .then((r) => {
-            if (r.duplicate) {
-              this.#metrics.duplicates.inc()
-              return
-            }
-            this.#bus.emit('device.event', { device, event: ev, at })
-            return writer.enqueue(line, RP_EVENTS, { seq: r.seq, rp: RP_EVENTS, line })
-          })
+        // A retry is recognised by the index row of this unit's event, so no unit can suppress another's.
+        return spool.appendEvent(RP_EVENTS, line, toIndexTuple(device, ev, t)).then((r) => {
+          if (r.duplicate) {
+            this.#metrics.duplicates.inc()
+            return
+          }
+          this.#bus.emit('device.event', { device, event: ev, at })
+          return writer.enqueue(line, RP_EVENTS, { seq: r.seq, rp: RP_EVENTS, line })
+        })
       }
       case 'hello': {
         const d = decodePayload('hello', payload, max)

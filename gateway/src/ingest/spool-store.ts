@@ -1,11 +1,10 @@
+import fs from 'node:fs'
 import type { Statement } from 'better-sqlite3'
-import { type Db, migrate, openDb } from '../db/sqlite.js'
-import type { IndexTuple } from '../events/event-index.js'
+import { type Db, migrate, openDb, writeTransaction } from '../db/sqlite.js'
+import { EventIndex, fromIndexTuple, type IndexTuple } from '../events/event-index.js'
 
 const SCHEMA = [
-  `CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, rp TEXT NOT NULL, line TEXT NOT NULL);
-   CREATE TABLE seen_events (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
-   CREATE INDEX seen_events_at ON seen_events (at);`,
+  `CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, rp TEXT NOT NULL, line TEXT NOT NULL);`,
 ]
 
 export interface SpoolRow {
@@ -15,12 +14,12 @@ export interface SpoolRow {
   line: string
 }
 
-/** An event to append, as an array for the same reason as IndexTuple: [dedup key, rp, line, index]. */
-export type EventRow = [key: string, rp: string, line: string, index: IndexTuple | null]
+/** An event to append, as an array for the same reason as IndexTuple: [rp, line, index]. */
+export type EventRow = [rp: string, line: string, index: IndexTuple]
 
 /**
- * One group commit: events to append unless seen (each with what the event
- * index merges once it is durable), loose lines, and delivered rows to delete.
+ * One group commit: events to index and append unless they are repeats,
+ * loose lines, and delivered rows to delete.
  */
 export interface CommitRequest {
   events: EventRow[]
@@ -29,37 +28,52 @@ export interface CommitRequest {
   deletes: Array<{ lo: number; hi: number } | { seqs: number[] }>
 }
 
-/** Per event of the request: its sequence number, or -1 when it was a retry of a stored event. */
-export type CommitResult = number[]
+/** What a commit answers: per event its sequence number (-1: a retry), and the event ids the index refused. */
+export interface CommitResult {
+  seqs: number[]
+  /** Stored, but not indexed: the id belongs to another unit. */
+  notIndexed: string[]
+}
 
 /**
- * The spool's SQLite side: WAL with synchronous=FULL, so `commit` returns only
- * once the WAL is fsync'd. It runs on the spool's worker thread, so that the
- * fsync waits there and not on the ingest path.
+ * The spool's SQLite side: a table in the gateway's own database, written
+ * over a connection with synchronous=FULL, so `commit` returns only once the
+ * WAL is fsync'd. Each group is one transaction that merges the events into
+ * the event index (which also tells a unit's retry from a new message) and
+ * appends their lines: durable, indexed and seen-once are one commit, one
+ * fsync. It runs on the spool's worker thread, so that the fsync and the
+ * index's page writes wait there and not on the ingest path.
  */
 export class SpoolStore {
   readonly #db: Db
+  readonly #index: EventIndex
   readonly #s: {
     insertLine: Statement
-    insertSeen: Statement
     del: Statement
     delRange: Statement
     read: Statement
-    prune: Statement
   }
 
-  constructor(file: string) {
+  /**
+   * `file` is the gateway's database (the events feature made the index in
+   * it). `legacyFile` is the separate spool file of older versions: rows
+   * still in it are moved in, in order, and the file is removed.
+   */
+  constructor(file: string, legacyFile?: string) {
     const db = openDb(file, { synchronous: 'FULL' })
+    // Fewer checkpoints: each rewrites every index page touched since the last; 40 MB of WAL between them.
+    db.pragma('wal_autocheckpoint = 10000')
     migrate(db, 'spool', SCHEMA)
     this.#db = db
+    this.#index = new EventIndex(db)
+    this.#index.prepare()
     this.#s = {
       insertLine: db.prepare('INSERT INTO spool (rp, line) VALUES (?, ?)'),
-      insertSeen: db.prepare('INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, ?)'),
       del: db.prepare('DELETE FROM spool WHERE seq = ?'),
       delRange: db.prepare('DELETE FROM spool WHERE seq BETWEEN ? AND ?'),
       read: db.prepare('SELECT seq, rp, line FROM spool WHERE seq > ? ORDER BY seq LIMIT ?'),
-      prune: db.prepare('DELETE FROM seen_events WHERE at < ?'),
     }
+    if (legacyFile && fs.existsSync(legacyFile)) this.#importLegacy(legacyFile)
   }
 
   stats(): { rows: number; bytes: number } {
@@ -72,21 +86,28 @@ export class SpoolStore {
     return { rows: s.n, bytes: s.b }
   }
 
-  commit(req: CommitRequest, now: number): CommitResult {
+  commit(req: CommitRequest): CommitResult {
     const s = this.#s
-    const out: CommitResult = []
-    this.#db.transaction(() => {
-      for (const [key, rp, line] of req.events) {
-        out.push(
-          s.insertSeen.run(key, now).changes === 0 ? -1 : Number(s.insertLine.run(rp, line).lastInsertRowid),
-        )
+    const index = this.#index
+    const out: CommitResult = { seqs: [], notIndexed: [] }
+    writeTransaction(this.#db, () => {
+      for (const [rp, line, tuple] of req.events) {
+        const item = fromIndexTuple(tuple)
+        const admitted = index.admit(item)
+        if (admitted === 'repeat') {
+          out.seqs.push(-1)
+          continue
+        }
+        // Another unit's id: its line is kept (it is that unit's data), but it cannot touch the event.
+        if (admitted === 'foreign') out.notIndexed.push(item.event.eventId)
+        out.seqs.push(Number(s.insertLine.run(rp, line).lastInsertRowid))
       }
       for (const l of req.lines) s.insertLine.run(l.rp, l.line)
       for (const d of req.deletes) {
         if ('lo' in d) s.delRange.run(d.lo, d.hi)
         else for (const seq of d.seqs) s.del.run(seq)
       }
-    })()
+    })
     return out
   }
 
@@ -94,11 +115,30 @@ export class SpoolStore {
     return this.#s.read.all(afterSeq, limit) as SpoolRow[]
   }
 
-  prune(before: number): number {
-    return this.#s.prune.run(before).changes
-  }
-
   close(): void {
     this.#db.close()
+  }
+
+  /**
+   * Moves an older version's spool file in. A crash after the copy and before
+   * the removal copies the rows again on the next start; written twice, a
+   * point overwrites itself in InfluxDB (same series, same time).
+   */
+  #importLegacy(legacyFile: string): void {
+    const db = this.#db
+    db.prepare('ATTACH DATABASE ? AS legacy').run(legacyFile)
+    try {
+      const hasSpool = db
+        .prepare("SELECT 1 FROM legacy.sqlite_master WHERE type = 'table' AND name = 'spool'")
+        .get()
+      if (hasSpool) {
+        writeTransaction(db, () => {
+          db.exec('INSERT INTO main.spool (rp, line) SELECT rp, line FROM legacy.spool ORDER BY seq')
+        })
+      }
+    } finally {
+      db.exec('DETACH DATABASE legacy')
+    }
+    for (const f of [legacyFile, `${legacyFile}-wal`, `${legacyFile}-shm`]) fs.rmSync(f, { force: true })
   }
 }

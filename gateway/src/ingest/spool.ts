@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads'
 import type { IndexTuple } from '../events/event-index.js'
-import type { CommitRequest, EventRow, SpoolRow } from './spool-store.js'
-import type { CommitReply, WorkerOptions, WorkerReply, WorkerRequest } from './spool-worker.js'
+import type { CommitRequest, CommitResult, EventRow, SpoolRow } from './spool-store.js'
+import type { WorkerOptions, WorkerReply, WorkerRequest } from './spool-worker.js'
 
 export type { SpoolRow } from './spool-store.js'
 
@@ -15,6 +15,13 @@ interface PendingEvent {
 
 type WorkerOp = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never
 
+export interface SpoolOptions {
+  /** An older version's separate spool file: its rows are moved in at open. */
+  legacyFile?: string
+  /** Told of event ids the index refused (another unit's id); their lines are stored regardless. */
+  onNotIndexed?: (eventIds: string[]) => void
+}
+
 /**
  * The durable FIFO between MQTT and InfluxDB (SQLite, WAL, synchronous=FULL;
  * see spool-store.ts), driven from a worker thread so that the fsync of a
@@ -23,13 +30,6 @@ type WorkerOp = WorkerRequest extends infer R ? (R extends { id: number } ? Omit
  * as the next single transaction, so the busier the gateway, the larger the
  * groups and the fewer the fsyncs per event.
  */
-export interface SpoolOptions {
-  /** The event index's database: durable events are merged into it by the spool's worker. */
-  indexFile?: string
-  /** Told of events the index refused or could not take; they are durable in the spool regardless. */
-  onIndexReport?: (report: { notIndexed: string[]; error?: string }) => void
-}
-
 export class Spool {
   readonly #file: string
   readonly #opts: SpoolOptions
@@ -54,7 +54,7 @@ export class Spool {
 
   async open(): Promise<void> {
     const worker = new Worker(new URL('./spool-worker-boot.mjs', import.meta.url), {
-      workerData: { file: this.#file, indexFile: this.#opts.indexFile } satisfies WorkerOptions,
+      workerData: { file: this.#file, legacyFile: this.#opts.legacyFile } satisfies WorkerOptions,
     })
     const ready = new Promise<{ rows: number; bytes: number }>((resolve, reject) =>
       this.#calls.set(0, { resolve: (v) => resolve(v as { rows: number; bytes: number }), reject }),
@@ -96,15 +96,15 @@ export class Spool {
   }
 
   /**
-   * Appends an event's line unless its key (unit, event id and phase) was
-   * seen before, and merges `index` into the event index when it is new.
-   * Resolves once the row is durable and indexed: only then may the unit be
-   * told the event was accepted.
+   * Merges an event into the event index and appends its line, unless the
+   * unit sent this phase of this event before (a retried publish). Resolves
+   * once both are durable in one commit: only then may the unit be told the
+   * event was accepted.
    */
-  appendEvent(key: string, rp: string, line: string, index?: IndexTuple): Promise<AppendResult> {
+  appendEvent(rp: string, line: string, index: IndexTuple): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       if (this.#dead) return reject(this.#dead)
-      this.#events.push({ row: [key, rp, line, index ?? null], resolve, reject })
+      this.#events.push({ row: [rp, line, index], resolve, reject })
       this.#schedule()
     })
   }
@@ -135,11 +135,6 @@ export class Spool {
   async read(afterSeq: number, limit: number): Promise<SpoolRow[]> {
     await this.#drain()
     return (await this.#call({ op: 'read', afterSeq, limit })) as SpoolRow[]
-  }
-
-  /** Forgets event keys older than `before` (ms); a retry later than that is a new event. */
-  async pruneSeen(before: number): Promise<number> {
-    return (await this.#call({ op: 'prune', before })) as number
   }
 
   #schedule(): void {
@@ -173,12 +168,10 @@ export class Spool {
     this.#deletes = []
     this.#deletedRows = 0
     this.#deletedBytes = 0
-    this.#committing = this.#call({ op: 'commit', req, now: Date.now() }).then(
+    this.#committing = this.#call({ op: 'commit', req }).then(
       (value) => {
-        const { seqs, notIndexed, indexError } = value as CommitReply
-        if (notIndexed.length > 0 || indexError) {
-          this.#opts.onIndexReport?.({ notIndexed, ...(indexError ? { error: indexError } : {}) })
-        }
+        const { seqs, notIndexed } = value as CommitResult
+        if (notIndexed.length > 0) this.#opts.onNotIndexed?.(notIndexed)
         let added = lines.length
         let addedBytes = 0
         for (const l of lines) addedBytes += l.line.length
@@ -186,7 +179,7 @@ export class Spool {
           const seq = seqs[i] as number
           if (seq >= 0) {
             added++
-            addedBytes += (events[i] as PendingEvent).row[2].length
+            addedBytes += (events[i] as PendingEvent).row[1].length
           }
         }
         this.#rows += added - deletedRows
