@@ -1,0 +1,257 @@
+/**
+ * bench:line-protocol — the client's cost of writing heartbeats to InfluxDB:
+ * node-influx's `writePoints` (point objects, its own escaping and HTTP pool)
+ * against Doorstep's hand-built lines (`heartbeatLine` into a pooled
+ * LineBuffer, posted by `InfluxStore.writeLines`). Same points, same batches,
+ * same managed influxd, one after the other; each batch is awaited, so
+ * nothing but the client's work and influxd's answer is measured. Landed
+ * points are counted in InfluxDB.
+ *
+ *   npm run bench:line-protocol [-- --points 200000 --batch 5000 --rounds 3]
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import type { Heartbeat } from '@doorstep/proto'
+import { FieldType, InfluxDB, type IPoint } from 'influx'
+import { z } from 'zod'
+import { InfluxStore } from '../gateway/src/influx/influx-store.js'
+import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
+import { LineBufferPool } from '../gateway/src/ingest/line-buffer.js'
+import { heartbeatLine, SeriesKeys } from '../gateway/src/ingest/points.js'
+import { createLogger } from '../gateway/src/log.js'
+import type { DeviceRecord } from '../gateway/src/registry/registry.js'
+import { ROOT } from './lib/children.js'
+import { machine } from './lib/proc.js'
+import { appendResultRow } from './lib/results.js'
+
+const Args = z.object({
+  points: z.coerce.number().int().min(10_000).max(2_000_000).default(200_000),
+  batch: z.coerce.number().int().min(100).max(50_000).default(5_000),
+  rounds: z.coerce.number().int().min(1).max(10).default(3),
+})
+const { values } = parseArgs({
+  options: { points: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' } },
+})
+const parsed = Args.safeParse(values)
+if (!parsed.success) {
+  for (const i of parsed.error.issues)
+    process.stderr.write(`bench:line-protocol: --${String(i.path[0])}: ${i.message}\n`)
+  process.exit(2)
+}
+const args = parsed.data
+
+const UNITS = 2896
+const devices: DeviceRecord[] = Array.from({ length: UNITS }, (_, i) => ({
+  id: `cam-${String(i).padStart(5, '0')}`,
+  serial: `SN-${i}`,
+  district: (i % 61) + 1,
+  address: `${(i % 12) + 1} Main St`,
+  ownerContact: 'bench',
+  lat: 29.3,
+  lon: 117.2,
+  model: i % 3 === 0 ? 'DS-C3W' : 'DS-C6N',
+  firmware: '2.4.1',
+  setting: i % 4 === 0 ? 'rural' : 'urban',
+  releasePolicy: 'ask',
+  enabled: true,
+  createdAt: 0,
+}))
+
+/** The n-th heartbeat of the run: unit n mod 2,896, one second apart per unit. */
+function heartbeat(n: number, t0: number): { device: DeviceRecord; hb: Heartbeat; at: number } {
+  const device = devices[n % UNITS] as DeviceRecord
+  const at = t0 + Math.floor(n / UNITS) * 1000
+  return {
+    device,
+    at,
+    hb: {
+      v: 1,
+      ts: at - 40,
+      uptimeS: 1000 + n,
+      storageFreeMb: 20_000 - (n % 1000),
+      storageTotalMb: 65_536,
+      recording: true,
+      signalDbm: -61 - (n % 20),
+      temperatureC: 36.5,
+    },
+  }
+}
+
+function cpuNow(): number {
+  const c = process.cpuUsage()
+  return c.user + c.system
+}
+
+async function count(url: string, db: string): Promise<number> {
+  const res = await fetch(
+    `${url}/query?db=${db}&q=${encodeURIComponent('SELECT count(uptime_s) FROM heartbeat')}`,
+  )
+  const body = (await res.json()) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> }
+  return Number(body.results[0]?.series?.[0]?.values?.[0]?.[1] ?? 0)
+}
+
+interface Run {
+  way: 'writePoints' | 'hand-built'
+  round: number
+  points: number
+  landed: number
+  seconds: number
+  clientCpuUsPerPoint: number
+  /** The client's work alone: building the batch, before anything is sent. */
+  buildUsPerPoint: number
+}
+
+async function runWritePoints(url: string, db: string, round: number): Promise<Run> {
+  const influx = new InfluxDB({
+    host: new URL(url).hostname,
+    port: Number(new URL(url).port),
+    database: db,
+    schema: [
+      {
+        measurement: 'heartbeat',
+        tags: ['device', 'district', 'model'],
+        fields: {
+          uptime_s: FieldType.INTEGER,
+          storage_free_mb: FieldType.FLOAT,
+          storage_total_mb: FieldType.FLOAT,
+          recording: FieldType.BOOLEAN,
+          signal_dbm: FieldType.FLOAT,
+          temperature_c: FieldType.FLOAT,
+          skew_ms: FieldType.INTEGER,
+        },
+      },
+    ],
+  })
+  const t0 = Date.now() - 3_600_000
+  const cpu0 = cpuNow()
+  const w0 = performance.now()
+  let build = 0
+  for (let i = 0; i < args.points; i += args.batch) {
+    const b0 = cpuNow()
+    const points: IPoint[] = []
+    for (let n = i; n < Math.min(args.points, i + args.batch); n++) {
+      const { device, hb, at } = heartbeat(n, t0)
+      points.push({
+        measurement: 'heartbeat',
+        tags: { device: device.id, district: String(device.district), model: device.model },
+        fields: {
+          uptime_s: hb.uptimeS,
+          storage_free_mb: hb.storageFreeMb,
+          storage_total_mb: hb.storageTotalMb,
+          recording: hb.recording,
+          signal_dbm: hb.signalDbm,
+          temperature_c: hb.temperatureC,
+          skew_ms: at - hb.ts,
+        },
+        timestamp: new Date(at),
+      })
+    }
+    build += cpuNow() - b0
+    await influx.writePoints(points, { precision: 'ms' })
+  }
+  const seconds = (performance.now() - w0) / 1000
+  const cpu = cpuNow() - cpu0
+  return {
+    way: 'writePoints',
+    round,
+    points: args.points,
+    landed: await count(url, db),
+    seconds: Math.round(seconds * 100) / 100,
+    clientCpuUsPerPoint: Math.round((cpu / args.points) * 100) / 100,
+    buildUsPerPoint: Math.round((build / args.points) * 100) / 100,
+  }
+}
+
+async function runHandBuilt(url: string, db: string, round: number): Promise<Run> {
+  const store = new InfluxStore({ url, db, log: createLogger('warn') })
+  const keys = new SeriesKeys()
+  const pool = new LineBufferPool()
+  const t0 = Date.now() - 3_600_000
+  const cpu0 = cpuNow()
+  const w0 = performance.now()
+  let build = 0
+  for (let i = 0; i < args.points; i += args.batch) {
+    const b0 = cpuNow()
+    const buf = pool.take()
+    for (let n = i; n < Math.min(args.points, i + args.batch); n++) {
+      const { device, hb, at } = heartbeat(n, t0)
+      buf.append(heartbeatLine(keys.tags(device), hb, at))
+    }
+    build += cpuNow() - b0
+    await store.writeLines(buf.view())
+    pool.give(buf)
+  }
+  const seconds = (performance.now() - w0) / 1000
+  const cpu = cpuNow() - cpu0
+  return {
+    way: 'hand-built',
+    round,
+    points: args.points,
+    landed: await count(url, db),
+    seconds: Math.round(seconds * 100) / 100,
+    clientCpuUsPerPoint: Math.round((cpu / args.points) * 100) / 100,
+    buildUsPerPoint: Math.round((build / args.points) * 100) / 100,
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] as number
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-bench-lp-'))
+const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })
+try {
+  const url = await influxd.start()
+  const runs: Run[] = []
+  for (let round = 1; round <= args.rounds; round++) {
+    // Alternating which goes first, so neither always meets a warmer influxd.
+    const order =
+      round % 2 === 1 ? (['writePoints', 'hand-built'] as const) : (['hand-built', 'writePoints'] as const)
+    for (const way of order) {
+      const db = `bench_lp_${way.replace('-', '_')}_${round}_${Date.now()}`
+      await fetch(`${url}/query?q=${encodeURIComponent(`CREATE DATABASE ${db}`)}`, { method: 'POST' })
+      const r =
+        way === 'writePoints' ? await runWritePoints(url, db, round) : await runHandBuilt(url, db, round)
+      process.stdout.write(`${JSON.stringify(r)}\n`)
+      runs.push(r)
+    }
+  }
+  const of = (way: Run['way']) => runs.filter((r) => r.way === way)
+  const summary = Object.fromEntries(
+    (['writePoints', 'hand-built'] as const).map((way) => [
+      way,
+      {
+        clientCpuUsPerPoint: median(of(way).map((r) => r.clientCpuUsPerPoint)),
+        buildUsPerPoint: median(of(way).map((r) => r.buildUsPerPoint)),
+        pointsPerS: Math.round(median(of(way).map((r) => r.points / r.seconds))),
+        lossFree: of(way).every((r) => r.landed === r.points),
+      },
+    ]),
+  ) as Record<
+    Run['way'],
+    { clientCpuUsPerPoint: number; buildUsPerPoint: number; pointsPerS: number; lossFree: boolean }
+  >
+  const at = new Date().toISOString()
+  const file = path.join(ROOT, 'bench', 'results', `line-protocol-${at.replace(/[:.]/g, '-')}.json`)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, `${JSON.stringify({ at, machine: machine(), args, runs, summary }, null, 2)}\n`)
+  const w = summary.writePoints
+  const h = summary['hand-built']
+  appendResultRow('line-protocol', [
+    at.slice(0, 16).replace('T', ' '),
+    `${w.buildUsPerPoint} / ${h.buildUsPerPoint}`,
+    `${w.clientCpuUsPerPoint} / ${h.clientCpuUsPerPoint}`,
+    `${w.pointsPerS} / ${h.pointsPerS}`,
+    w.lossFree && h.lossFree ? 'yes' : 'NO',
+    path.relative(ROOT, file),
+  ])
+  process.stdout.write(
+    `writePoints ${w.clientCpuUsPerPoint} µs/point (build ${w.buildUsPerPoint}), hand-built ${h.clientCpuUsPerPoint} µs/point (build ${h.buildUsPerPoint})\nresults: ${path.relative(ROOT, file)}\n`,
+  )
+} finally {
+  await influxd.stop()
+  fs.rmSync(tmp, { recursive: true, force: true })
+}
