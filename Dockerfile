@@ -14,4 +14,4 @@ COPY . .
 RUN npm run build:dashboard && mkdir -p /var/lib/doorstep && chown node:node /var/lib/doorstep
 EXPOSE 1883 8080
 USER node
-CMD ["node", "--import", "tsx", "gateway/src/main.ts"]
+CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "gateway/src/main.ts"]

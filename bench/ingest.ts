@@ -20,6 +20,7 @@ import { z } from 'zod'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../gateway/src/log.js'
 import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
+import { GATEWAY_NODE_FLAGS } from './lib/gateway-flags.js'
 import { cpuMicros, machine, percentile } from './lib/proc.js'
 import { appendResultRow } from './lib/results.js'
 import { connectUnit } from './lib/units.js'
@@ -164,7 +165,10 @@ async function scenario(server: Server, mode: Mode): Promise<ScenarioResult> {
   } else {
     const httpPort = await freePort()
     token = randomBytes(24).toString('hex')
-    const flags = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['cpu-prof'])}`] : []
+    const flags = [
+      ...GATEWAY_NODE_FLAGS,
+      ...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['cpu-prof'])}`] : []),
+    ]
     child = spawnTs(
       'gateway/src/main.ts',
       {

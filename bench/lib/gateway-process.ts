@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { freePort, spawnTs, stopChild, waitFor } from './children.js'
+import { GATEWAY_NODE_FLAGS } from './gateway-flags.js'
 
 export interface GatewayProcess {
   pid: number
@@ -22,16 +23,20 @@ export async function startGatewayProcess(opts: {
   const mqttPort = await freePort()
   const token = randomBytes(24).toString('hex')
   const db = `bench_${opts.name}_${Date.now()}`
-  const child = spawnTs('gateway/src/main.ts', {
-    DOORSTEP_DATA_DIR: path.join(opts.dataRoot, `gw-${opts.name}`),
-    DOORSTEP_HTTP_PORT: String(httpPort),
-    DOORSTEP_MQTT_PORT: String(mqttPort),
-    DOORSTEP_INFLUX_URL: opts.influxUrl,
-    DOORSTEP_INFLUX_DB: db,
-    DOORSTEP_ADMIN_TOKEN: token,
-    DOORSTEP_LOG_LEVEL: 'warn',
-    ...opts.env,
-  })
+  const child = spawnTs(
+    'gateway/src/main.ts',
+    {
+      DOORSTEP_DATA_DIR: path.join(opts.dataRoot, `gw-${opts.name}`),
+      DOORSTEP_HTTP_PORT: String(httpPort),
+      DOORSTEP_MQTT_PORT: String(mqttPort),
+      DOORSTEP_INFLUX_URL: opts.influxUrl,
+      DOORSTEP_INFLUX_DB: db,
+      DOORSTEP_ADMIN_TOKEN: token,
+      DOORSTEP_LOG_LEVEL: 'warn',
+      ...opts.env,
+    },
+    GATEWAY_NODE_FLAGS,
+  )
   const httpUrl = `http://127.0.0.1:${httpPort}`
   await waitFor(async () => (await fetch(`${httpUrl}/api/v1/ping`)).ok, 30_000, 'gateway')
   return {
