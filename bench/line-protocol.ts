@@ -18,7 +18,7 @@ import { FieldType, InfluxDB, type IPoint } from 'influx'
 import { z } from 'zod'
 import { InfluxStore } from '../gateway/src/influx/influx-store.js'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
-import { LineBufferPool } from '../gateway/src/ingest/line-buffer.js'
+import { type LineBuffer, LineBufferPool } from '../gateway/src/ingest/line-buffer.js'
 import { heartbeatLine, SeriesKeys } from '../gateway/src/ingest/points.js'
 import { createLogger } from '../gateway/src/log.js'
 import type { DeviceRecord } from '../gateway/src/registry/registry.js'
@@ -103,7 +103,41 @@ interface Run {
   buildUsPerPoint: number
 }
 
-async function runWritePoints(url: string, db: string, round: number): Promise<Run> {
+/**
+ * One way of writing: `build` turns heartbeats [from, to) into a batch (the
+ * part timed as build), `send` writes it. The loop, the timing and the count
+ * are the same for both ways.
+ */
+interface Way<B> {
+  build(from: number, to: number, t0: number): B
+  send(batch: B): Promise<void>
+}
+
+async function measure<B>(way: Run['way'], w: Way<B>, url: string, db: string, round: number): Promise<Run> {
+  const t0 = Date.now() - 3_600_000
+  const cpu0 = cpuNow()
+  const w0 = performance.now()
+  let build = 0
+  for (let i = 0; i < args.points; i += args.batch) {
+    const b0 = cpuNow()
+    const batch = w.build(i, Math.min(args.points, i + args.batch), t0)
+    build += cpuNow() - b0
+    await w.send(batch)
+  }
+  const seconds = (performance.now() - w0) / 1000
+  const cpu = cpuNow() - cpu0
+  return {
+    way,
+    round,
+    points: args.points,
+    landed: await count(url, db),
+    seconds: Math.round(seconds * 100) / 100,
+    clientCpuUsPerPoint: Math.round((cpu / args.points) * 100) / 100,
+    buildUsPerPoint: Math.round((build / args.points) * 100) / 100,
+  }
+}
+
+function writePointsWay(url: string, db: string): Way<IPoint[]> {
   const influx = new InfluxDB({
     host: new URL(url).hostname,
     port: Number(new URL(url).port),
@@ -124,75 +158,49 @@ async function runWritePoints(url: string, db: string, round: number): Promise<R
       },
     ],
   })
-  const t0 = Date.now() - 3_600_000
-  const cpu0 = cpuNow()
-  const w0 = performance.now()
-  let build = 0
-  for (let i = 0; i < args.points; i += args.batch) {
-    const b0 = cpuNow()
-    const points: IPoint[] = []
-    for (let n = i; n < Math.min(args.points, i + args.batch); n++) {
-      const { device, hb, at } = heartbeat(n, t0)
-      points.push({
-        measurement: 'heartbeat',
-        tags: { device: device.id, district: String(device.district), model: device.model },
-        fields: {
-          uptime_s: hb.uptimeS,
-          storage_free_mb: hb.storageFreeMb,
-          storage_total_mb: hb.storageTotalMb,
-          recording: hb.recording,
-          signal_dbm: hb.signalDbm,
-          temperature_c: hb.temperatureC,
-          skew_ms: at - hb.ts,
-        },
-        timestamp: new Date(at),
-      })
-    }
-    build += cpuNow() - b0
-    await influx.writePoints(points, { precision: 'ms' })
-  }
-  const seconds = (performance.now() - w0) / 1000
-  const cpu = cpuNow() - cpu0
   return {
-    way: 'writePoints',
-    round,
-    points: args.points,
-    landed: await count(url, db),
-    seconds: Math.round(seconds * 100) / 100,
-    clientCpuUsPerPoint: Math.round((cpu / args.points) * 100) / 100,
-    buildUsPerPoint: Math.round((build / args.points) * 100) / 100,
+    build(from, to, t0) {
+      const points: IPoint[] = []
+      for (let n = from; n < to; n++) {
+        const { device, hb, at } = heartbeat(n, t0)
+        points.push({
+          measurement: 'heartbeat',
+          tags: { device: device.id, district: String(device.district), model: device.model },
+          fields: {
+            uptime_s: hb.uptimeS,
+            storage_free_mb: hb.storageFreeMb,
+            storage_total_mb: hb.storageTotalMb,
+            recording: hb.recording,
+            signal_dbm: hb.signalDbm,
+            temperature_c: hb.temperatureC,
+            skew_ms: at - hb.ts,
+          },
+          timestamp: new Date(at),
+        })
+      }
+      return points
+    },
+    send: (points) => influx.writePoints(points, { precision: 'ms' }),
   }
 }
 
-async function runHandBuilt(url: string, db: string, round: number): Promise<Run> {
+function handBuiltWay(url: string, db: string): Way<LineBuffer> {
   const store = new InfluxStore({ url, db, log: createLogger('warn') })
   const keys = new SeriesKeys()
   const pool = new LineBufferPool()
-  const t0 = Date.now() - 3_600_000
-  const cpu0 = cpuNow()
-  const w0 = performance.now()
-  let build = 0
-  for (let i = 0; i < args.points; i += args.batch) {
-    const b0 = cpuNow()
-    const buf = pool.take()
-    for (let n = i; n < Math.min(args.points, i + args.batch); n++) {
-      const { device, hb, at } = heartbeat(n, t0)
-      buf.append(heartbeatLine(keys.tags(device), hb, at))
-    }
-    build += cpuNow() - b0
-    await store.writeLines(buf.view())
-    pool.give(buf)
-  }
-  const seconds = (performance.now() - w0) / 1000
-  const cpu = cpuNow() - cpu0
   return {
-    way: 'hand-built',
-    round,
-    points: args.points,
-    landed: await count(url, db),
-    seconds: Math.round(seconds * 100) / 100,
-    clientCpuUsPerPoint: Math.round((cpu / args.points) * 100) / 100,
-    buildUsPerPoint: Math.round((build / args.points) * 100) / 100,
+    build(from, to, t0) {
+      const buf = pool.take()
+      for (let n = from; n < to; n++) {
+        const { device, hb, at } = heartbeat(n, t0)
+        buf.append(heartbeatLine(keys.tags(device), hb, at))
+      }
+      return buf
+    },
+    async send(buf) {
+      await store.writeLines(buf.view())
+      pool.give(buf)
+    },
   }
 }
 
@@ -214,7 +222,9 @@ try {
       const db = `bench_lp_${way.replace('-', '_')}_${round}_${Date.now()}`
       await fetch(`${url}/query?q=${encodeURIComponent(`CREATE DATABASE ${db}`)}`, { method: 'POST' })
       const r =
-        way === 'writePoints' ? await runWritePoints(url, db, round) : await runHandBuilt(url, db, round)
+        way === 'writePoints'
+          ? await measure(way, writePointsWay(url, db), url, db, round)
+          : await measure(way, handBuiltWay(url, db), url, db, round)
       process.stdout.write(`${JSON.stringify(r)}\n`)
       runs.push(r)
     }

@@ -233,15 +233,6 @@ export class EventIndex {
     return writeTransaction(this.#db, () => this.#merge(device, ev, t)) !== 'foreign'
   }
 
-  /** Merges many lifecycle messages in one transaction; returns the ones ignored. */
-  recordMany(items: ReadonlyArray<IndexItem>): IndexedMessage[] {
-    const ignored: IndexedMessage[] = []
-    writeTransaction(this.#db, () => {
-      for (const i of items) if (this.#merge(i.device, i.event, i.t) === 'foreign') ignored.push(i.event)
-    })
-    return ignored
-  }
-
   /**
    * `record` inside the caller's transaction, saying what it did: the spool
    * stores an event's line in the same transaction unless it was a `repeat`,
