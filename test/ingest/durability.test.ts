@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { topicFor } from '@doorstep/proto'
@@ -90,6 +91,10 @@ describe('nothing accepted is lost', () => {
         `SELECT count(score) FROM "events_1y".event WHERE event_id = '${ev.eventId}' AND phase = 'start'`,
       ),
     ).toBe(1)
+    // The restarted gateway was given the first one's data dir, so removing it falls to the test.
+    await gw.stop()
+    gw = null
+    fs.rmSync(dataDir, { recursive: true, force: true })
   })
 
   it('a gateway killed with SIGKILL mid-stream loses no acknowledged event', async () => {
