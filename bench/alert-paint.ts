@@ -16,10 +16,10 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
-import { chromium } from 'playwright-core'
 import { z } from 'zod'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../gateway/src/log.js'
+import { launchChromium } from '../scripts/chromium.js'
 import { ROOT } from './lib/children.js'
 import { startGatewayProcess } from './lib/gateway-process.js'
 import { machine, percentile } from './lib/proc.js'
@@ -38,16 +38,6 @@ if (!parsed.success) {
   process.exit(2)
 }
 const args = parsed.data
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-]
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-paint-'))
 const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })
@@ -74,7 +64,7 @@ try {
   const units: MqttClient[] = []
   for (const c of creds) units.push(await connectUnit(gw.mqttUrl, c.id, c.secret))
 
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  const browser = await launchChromium()
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
   await page.goto(`${gw.httpUrl}/#token=${gw.token}`)
   await page.waitForSelector('[data-testid=alert-feed]')

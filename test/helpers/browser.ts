@@ -1,20 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-
-/** Debian's chromium: the machines have no internet, so no browser is ever downloaded. */
-export const CHROMIUM = process.env.DOORSTEP_CHROMIUM ?? '/usr/bin/chromium'
-
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-]
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { CHROMIUM, launchChromium } from '../../scripts/chromium.js'
 
 /** Where screenshots go: test-results/ is gitignored and kept by CI as an artefact. */
 export const RESULTS_DIR = path.resolve(import.meta.dirname, '../../test-results')
@@ -44,7 +31,7 @@ export function chromiumAvailable(): boolean {
  * style "something threw" in the page would otherwise pass unnoticed.
  */
 export async function launchBrowser(opts: { width?: number; height?: number } = {}): Promise<TestBrowser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+  const browser = await launchChromium()
   const context = await browser.newContext({
     viewport: { width: opts.width ?? 1440, height: opts.height ?? 900 },
     colorScheme: 'light',

@@ -1,11 +1,5 @@
 import type { PullUploadResult } from '@doorstep/proto'
-import {
-  appendBody,
-  BodyInterruptedError,
-  hashFile,
-  openPartial,
-  TooManyBytesError,
-} from '../clips/partial-file.js'
+import { BodyInterruptedError, hashFile, TooManyBytesError, writePart } from '../clips/partial-file.js'
 import type { UploadRange } from '../clips/range.js'
 import type { ClipStore } from '../clips/store.js'
 import { DoorstepError } from '../errors.js'
@@ -164,13 +158,8 @@ export class PullUploads {
     total: number,
   ): Promise<{ at: number; digest: string }> {
     const store = this.#d.store
-    const { fh, hash } = await openPartial(store.partialPath(p.id), start)
     try {
-      const at = req.body ? await appendBody(fh, hash, req.body, start, end) : start
-      // [durability] the last byte is on disk before anything is verified or renamed.
-      if (at === total) await fh.sync()
-      // The hash covers [0, at): it is the file's digest once the last byte is in.
-      return { at, digest: at === total ? hash.digest('hex') : '' }
+      return await writePart(store.partialPath(p.id), req.body, start, end, total)
     } catch (err) {
       if (err instanceof TooManyBytesError) {
         await store.removePartial(p.id)
@@ -184,8 +173,6 @@ export class PullUploads {
         )
       }
       throw err
-    } finally {
-      await fh.close()
     }
   }
 

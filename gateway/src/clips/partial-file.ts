@@ -87,6 +87,31 @@ export async function appendBody(
   return pos
 }
 
+/**
+ * One part of a resumable upload: opens the partial at `start`, streams the
+ * body up to `end`, and once the file holds all `total` bytes syncs it and
+ * returns its digest (empty until then). Throws what appendBody throws; the
+ * caller decides what each means for its upload.
+ */
+export async function writePart(
+  file: string,
+  body: AsyncIterable<Buffer | string> | Iterable<Buffer> | undefined,
+  start: number,
+  end: number,
+  total: number,
+): Promise<{ at: number; digest: string }> {
+  const { fh, hash } = await openPartial(file, start)
+  try {
+    const at = body ? await appendBody(fh, hash, body, start, end) : start
+    // [durability] the last byte is on disk before anything is verified or renamed.
+    if (at === total) await fh.sync()
+    // The hash covers [0, at): it is the file's digest once the last byte is in.
+    return { at, digest: at === total ? hash.digest('hex') : '' }
+  } finally {
+    await fh.close()
+  }
+}
+
 /** sha256 of a whole file, read sequentially (recovery of a complete partial after a restart). */
 export async function hashFile(file: string): Promise<string> {
   const fh = await fsp.open(file, 'r')

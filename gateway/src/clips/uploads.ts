@@ -6,7 +6,7 @@ import { NotAVideoError, type ProbeResult, probe } from '../media/ffmpeg.js'
 import type { WorkQueue } from '../media/work-queue.js'
 import type { DeviceRecord } from '../registry/registry.js'
 import type { ClipTable } from './clip-table.js'
-import { appendBody, BodyInterruptedError, hashFile, openPartial, TooManyBytesError } from './partial-file.js'
+import { BodyInterruptedError, hashFile, TooManyBytesError, writePart } from './partial-file.js'
 import type { UploadRange } from './range.js'
 import type { ClipStore } from './store.js'
 
@@ -140,12 +140,8 @@ export class ClipUploads {
     total: number,
   ): Promise<{ at: number; digest: string }> {
     const store = this.#d.store
-    const { fh, hash } = await openPartial(store.partialPath(req.eventId), start)
     try {
-      const at = req.body ? await appendBody(fh, hash, req.body, start, end) : start
-      // [durability] the last byte is on disk before anything is verified or renamed.
-      if (at === total) await fh.sync()
-      return { at, digest: at === total ? hash.digest('hex') : '' }
+      return await writePart(store.partialPath(req.eventId), req.body, start, end, total)
     } catch (err) {
       if (err instanceof TooManyBytesError) {
         await store.removePartial(req.eventId)
@@ -166,8 +162,6 @@ export class ClipUploads {
         )
       }
       throw err
-    } finally {
-      await fh.close()
     }
   }
 
