@@ -9,6 +9,7 @@ import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
 import { ErrorMessage } from './feedback.js'
 import { StateBadge } from './state-badge.js'
+import { UnitCell } from './unit-cell.js'
 import { VirtualList } from './virtual-list.js'
 
 const ROW_HEIGHT = 48
@@ -51,22 +52,7 @@ function Row(props: { d: DeviceView; now: number; showDistrict: boolean }): JSX.
   return h(
     Fragment,
     null,
-    h(
-      'span',
-      { role: 'cell', class: 'col-unit' },
-      h(
-        'a',
-        {
-          href: hrefOf({ name: 'device', id: d.id }),
-          class: 'stretched',
-          'data-testid': 'device-row',
-          'data-device-id': d.id,
-          'data-state': d.state,
-        },
-        d.id,
-      ),
-      h('span', { class: 'muted ellipsis' }, d.address),
-    ),
+    h(UnitCell, { d, testId: 'device-row' }),
     props.showDistrict ? h('span', { role: 'cell', class: 'col-district' }, d.district) : null,
     h('span', { role: 'cell', class: 'col-state' }, h(StateBadge, { state: d.state })),
     h(

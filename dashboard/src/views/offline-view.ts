@@ -5,10 +5,10 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { formatDateTime, formatDuration } from '../lib/format.js'
 import { useAsync, useNow } from '../lib/hooks.js'
 import { useStore } from '../lib/store.js'
-import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
 import { ErrorMessage } from './feedback.js'
 import { StateBadge } from './state-badge.js'
+import { UnitCell } from './unit-cell.js'
 import { VirtualList } from './virtual-list.js'
 
 const ROW_HEIGHT = 48
@@ -27,21 +27,7 @@ function Row(props: { d: DeviceView; now: number }): JSX.Element {
   return h(
     Fragment,
     null,
-    h(
-      'span',
-      { role: 'cell', class: 'col-unit' },
-      h(
-        'a',
-        {
-          href: hrefOf({ name: 'device', id: d.id }),
-          class: 'stretched',
-          'data-testid': 'offline-row',
-          'data-device-id': d.id,
-        },
-        d.id,
-      ),
-      h('span', { class: 'muted ellipsis' }, d.address),
-    ),
+    h(UnitCell, { d, testId: 'offline-row' }),
     h('span', { role: 'cell', class: 'col-district' }, d.district),
     h('span', { role: 'cell', class: 'col-state' }, h(StateBadge, { state: d.state })),
     h(
