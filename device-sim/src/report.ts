@@ -1,33 +1,38 @@
 import type { AlertCounts, LatencySummary } from './alerts.js'
-import { type FleetStats, SENT_KINDS, type SentKind, totalAcked, totalSent } from './stats.js'
+import { type FleetStats, SENT_KINDS, totalAcked, totalSent } from './stats.js'
 
 /**
  * The end-of-run report: what the fleet sent and what the gateway made of
  * it. Heartbeats are checked where they should have landed (InfluxDB), not
  * taken on trust from the broker's acknowledgements (QoS 0 has none).
  */
-export interface Report {
+/** Counters taken over from the fleet's stats as they stand at the end. */
+type Counted = Pick<
+  FleetStats,
+  | 'units'
+  | 'sent'
+  | 'acked'
+  | 'connects'
+  | 'refusedConnects'
+  | 'authFailures'
+  | 'disconnects'
+  | 'errors'
+  | 'errorKinds'
+  | 'events'
+  | 'clips'
+  | 'clipBytes'
+  | 'uploadFailures'
+  | 'commands'
+  | 'badPayloads'
+  | 'powerCuts'
+>
+
+export interface Report extends Counted {
   startedAt: string
   endedAt: string
   durationS: number
-  units: number
   connectedAtEnd: number
-  sent: Record<SentKind, number>
-  acked: Record<SentKind, number>
   totals: { sent: number; acked: number }
-  connects: number
-  refusedConnects: number
-  authFailures: number
-  disconnects: number
-  errors: number
-  errorKinds: Record<string, number>
-  events: number
-  clips: number
-  clipBytes: number
-  uploadFailures: number
-  commands: FleetStats['commands']
-  badPayloads: FleetStats['badPayloads']
-  powerCuts: number
   heartbeats: {
     sent: number
     /** Those proto accepts: what should be stored. */
