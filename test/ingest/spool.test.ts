@@ -50,6 +50,31 @@ describe('Spool (real SQLite on a worker thread)', () => {
     expect(index.get(e1)).toMatchObject({ id: e1, deviceId: 'cam-1', district: 7, phase: 'start' })
   })
 
+  it('tells every appender of a group larger than one slice, in order, and commits what they append meanwhile', async () => {
+    // 1,000 appenders are told over several turns of the event loop; appends made by the first ones
+    // (a broker reading a unit's next message once it is acknowledged) must be committed too.
+    const told: number[] = []
+    const followUps: Array<Promise<unknown>> = []
+    const first = Array.from({ length: 1000 }, (_, i) =>
+      spool.appendEvent('events_1y', `event n=${i}`, eventTuple()).then((r) => {
+        told.push(i)
+        if (i % 100 === 0) followUps.push(spool.appendEvent('events_1y', `event next=${i}`, eventTuple()))
+        return r
+      }),
+    )
+    const results = await Promise.all(first)
+    expect(told).toEqual(Array.from({ length: 1000 }, (_, i) => i))
+    const seqs = results.map((r) => (r.duplicate ? -1 : r.seq))
+    expect(seqs.every((s, i) => i === 0 || s > (seqs[i - 1] as number))).toBe(true)
+    expect(await Promise.all(followUps)).toHaveLength(10)
+    expect(spool.rows).toBe(1010)
+    const lines = (await spool.read(0, 2000)).map((r) => r.line)
+    expect(lines.slice(0, 1000)).toEqual(Array.from({ length: 1000 }, (_, i) => `event n=${i}`))
+    expect(lines.slice(1000).sort()).toEqual(
+      Array.from({ length: 10 }, (_, i) => `event next=${i * 100}`).sort(),
+    )
+  })
+
   it('the same event id in another phase is a new record, and merges into the event', async () => {
     const id = randomUUID()
     const r1 = await spool.appendEvent('events_1y', 'start', eventTuple({ eventId: id, score: 0.4 }))

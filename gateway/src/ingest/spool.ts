@@ -5,6 +5,9 @@ import type { WorkerOptions, WorkerReply, WorkerRequest } from './spool-worker.j
 
 export type { SpoolRow } from './spool-store.js'
 
+/** Appenders told per turn of the event loop once their group is committed. */
+const ACK_SLICE = 256
+
 export type AppendResult = { duplicate: false; seq: number } | { duplicate: true }
 
 interface PendingEvent {
@@ -43,6 +46,9 @@ export class Spool {
   #deletedRows = 0
   #deletedBytes = 0
   #committing: Promise<void> | null = null
+  /** Committed groups whose appenders are still to be told, oldest first (see #tell). */
+  #acks: Array<{ events: PendingEvent[]; seqs: number[]; next: number }> = []
+  #acking = false
   #scheduled = false
   #rows = 0
   #bytes = 0
@@ -185,11 +191,12 @@ export class Spool {
         this.#rows += added - deletedRows
         this.#bytes += addedBytes - deletedBytes
         this.#committing = null
-        for (let i = 0; i < events.length; i++) {
-          const seq = seqs[i] as number
-          ;(events[i] as PendingEvent).resolve(seq < 0 ? { duplicate: true } : { duplicate: false, seq })
+        if (this.#pending()) void this.#commit()
+        this.#acks.push({ events, seqs, next: 0 })
+        if (!this.#acking) {
+          this.#acking = true
+          this.#tell()
         }
-        if (this.#pending()) this.#schedule()
       },
       (err: Error) => {
         this.#committing = null
@@ -198,6 +205,36 @@ export class Spool {
       },
     )
     return this.#committing
+  }
+
+  /**
+   * Tells the appenders of committed groups, ACK_SLICE at a time with a turn
+   * of the event loop between slices. Telling a unit its event is accepted
+   * makes the broker read and handle its next messages, which append the
+   * next group: told all at once, a group of thousands would keep the main
+   * thread busy while the worker sits idle, and then the other way round.
+   * In slices, the next commit starts with the first slices' appends while
+   * the rest are told.
+   */
+  #tell(): void {
+    let budget = ACK_SLICE
+    while (budget > 0) {
+      const a = this.#acks[0]
+      if (!a) break
+      const end = Math.min(a.events.length, a.next + budget)
+      for (let i = a.next; i < end; i++) {
+        const seq = a.seqs[i] as number
+        ;(a.events[i] as PendingEvent).resolve(seq < 0 ? { duplicate: true } : { duplicate: false, seq })
+      }
+      budget -= end - a.next
+      a.next = end
+      if (end === a.events.length) this.#acks.shift()
+    }
+    if (this.#acks.length === 0) {
+      this.#acking = false
+      return
+    }
+    setImmediate(() => this.#tell())
   }
 
   /** Resolves once nothing appended or delivered so far is still uncommitted. */
