@@ -6,6 +6,7 @@ import { type Db, migrate, openDb } from '../../gateway/src/db/sqlite.js'
 import {
   EVENTS_SCHEMA,
   EventIndex,
+  eventKey,
   fromIndexTuple,
   toIndexTuple,
 } from '../../gateway/src/events/event-index.js'
@@ -192,6 +193,55 @@ describe('upgrades', () => {
     expect(admit('update')).toBe('repeat')
     expect(admit('end')).toBe('merged')
     expect(admit('end')).toBe('repeat')
+    db.close()
+  })
+})
+
+describe('EventIndex key', () => {
+  it('tells apart ids that share the key’s leading digits, and keeps each id to one row', () => {
+    const db = openDb(':memory:')
+    const index = new EventIndex(db)
+    index.load()
+    const a = '0123abcd-ef01-4aaa-8aaa-000000000001'
+    const b = '0123abcd-ef01-4bbb-9bbb-000000000002'
+    expect(eventKey(a)).toBe(eventKey(b))
+    const admit = (eventId: string, phase: 'start' | 'end', from = site) =>
+      db.transaction(() => index.admit(fromIndexTuple(eventTuple({ eventId, phase, from }))))()
+    expect(admit(a, 'start')).toBe('new')
+    expect(admit(b, 'start')).toBe('new')
+    expect(admit(a, 'start')).toBe('repeat')
+    expect(admit(b, 'end')).toBe('merged')
+    expect(admit(a, 'end', { ...site, id: 'cam-2' })).toBe('foreign')
+    expect(index.get(a)).toMatchObject({ id: a, phase: 'start' })
+    expect(index.get(b)).toMatchObject({ id: b, phase: 'end' })
+    expect(db.prepare('SELECT count(*) AS n FROM event_index').get()).toEqual({ n: 2 })
+    db.close()
+  })
+
+  it('an index from before the integer key is rebuilt with its rows, which are found by id', () => {
+    const db = openDb(':memory:')
+    migrate(db, 'events', EVENTS_SCHEMA.slice(0, 2))
+    const ids = [randomUUID(), randomUUID()]
+    for (const [i, id] of ids.entries()) {
+      db.prepare(
+        `INSERT INTO event_index (event_id, device_id, district, kind, phase, score, started_at, updated_at, lat, lon, phases_seen)
+         VALUES (?, 'cam-1', 7, 'motion', 'start', 0.5, ?, ?, 29.3, 117.2, 1)`,
+      ).run(id, 1000 + i, 1000 + i)
+    }
+    const index = new EventIndex(db)
+    index.load()
+    for (const id of ids)
+      expect(index.get(id)).toMatchObject({ id, deviceId: 'cam-1', startedAt: expect.any(Number) })
+    const names = (
+      db.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'event_index'").all() as Array<{
+        name: string
+      }>
+    ).map((r) => r.name)
+    expect(names).toContain('event_index_key')
+    expect(names).not.toContain('sqlite_autoindex_event_index_1')
+    const admit = (eventId: string) =>
+      db.transaction(() => index.admit(fromIndexTuple(eventTuple({ eventId }))))()
+    expect(admit(ids[0] as string)).toBe('repeat')
     db.close()
   })
 })
