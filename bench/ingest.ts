@@ -5,7 +5,7 @@
  * in InfluxDB), publish-to-stored latency from timed markers, and CPU µs per
  * message for the server process and for influxd.
  *
- *   npm run bench:ingest [-- --qos0 300000 --qos1 100000 --publishers 100]
+ *   npm run bench:ingest [-- --qos0 300000 --qos1 100000 --publishers 100 --rounds 3]
  *
  * Writes bench/results/ingest-<time>.json and a row in bench/README.md.
  */
@@ -29,6 +29,8 @@ const Args = z.object({
   qos0: z.coerce.number().int().min(1000).max(2_000_000).default(300_000),
   qos1: z.coerce.number().int().min(1000).max(1_000_000).default(100_000),
   publishers: z.coerce.number().int().min(1).max(2000).default(100),
+  /** Rounds per mode, each measuring both servers back to back; the ratios reported are their medians. */
+  rounds: z.coerce.number().int().min(1).max(9).default(3),
   'timeout-s': z.coerce.number().int().min(10).max(600).default(120),
   only: z.enum(['qos0', 'qos1']).optional(),
   /** Write a V8 CPU profile of each gateway run into this directory. */
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     qos0: { type: 'string' },
     qos1: { type: 'string' },
     publishers: { type: 'string' },
+    rounds: { type: 'string' },
     'timeout-s': { type: 'string' },
     only: { type: 'string' },
     'cpu-prof': { type: 'string' },
@@ -59,6 +62,7 @@ type Server = 'naive' | 'doorstep'
 interface ScenarioResult {
   server: Server
   mode: Mode
+  round: number
   sent: number
   landed: number
   seconds: number
@@ -167,7 +171,7 @@ async function influxdSettled(): Promise<number> {
   return Math.round(performance.now() - t0)
 }
 
-async function scenario(server: Server, mode: Mode): Promise<ScenarioResult> {
+async function scenario(server: Server, mode: Mode, roundNo: number): Promise<ScenarioResult> {
   const settledMs = await influxdSettled()
   const db = `bench_${server}_${mode.replace(/-/g, '_')}_${Date.now()}`
   const mqttPort = await freePort()
@@ -313,6 +317,7 @@ async function scenario(server: Server, mode: Mode): Promise<ScenarioResult> {
   const r: ScenarioResult = {
     server,
     mode,
+    round: roundNo,
     sent: qos === 1 ? acked + sentAt.size : expected,
     landed,
     seconds: Number(seconds.toFixed(2)),
@@ -334,6 +339,36 @@ function round(n: number): number {
   return Number.isFinite(n) ? Math.round(n * 10) / 10 : Number.NaN
 }
 
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+/** One mode's rounds, summarised: the ratio is the median of each round's own ratio (its two runs sat side by side). */
+function summarise(results: readonly ScenarioResult[], mode: Mode) {
+  const of = (server: Server) => results.filter((r) => r.mode === mode && r.server === server)
+  const naive = of('naive')
+  const doorstep = of('doorstep')
+  const roundRatios = doorstep.map((d) => {
+    const n = naive.find((x) => x.round === d.round) as ScenarioResult
+    return Math.round((d.perSecond / n.perSecond) * 100) / 100
+  })
+  const med = (pick: (r: ScenarioResult) => number) => round(median(doorstep.map(pick)))
+  return {
+    ratio: median(roundRatios),
+    roundRatios,
+    naivePerSecond: Math.round(median(naive.map((r) => r.perSecond))),
+    doorstepPerSecond: Math.round(median(doorstep.map((r) => r.perSecond))),
+    latencyP50: med((r) => r.latencyMs.p50),
+    latencyP99: med((r) => r.latencyMs.p99),
+    cpuUsPerMsg: med((r) => r.serverCpuUsPerMsg),
+    influxdCpuUsPerMsg: med((r) => r.influxdCpuUsPerMsg),
+    maxConcurrentWrites: Math.max(...doorstep.map((r) => r.maxConcurrentWrites ?? 0)),
+    lossFree: doorstep.every((r) => r.landed >= r.sent),
+  }
+}
+
 try {
   await influxd.start()
   const results: ScenarioResult[] = []
@@ -341,22 +376,26 @@ try {
     (m) => !args.only || m.startsWith(args.only),
   )
   for (const mode of modes) {
-    for (const server of ['naive', 'doorstep'] as const) results.push(await scenario(server, mode))
+    for (let r = 0; r < args.rounds; r++) {
+      // Alternate which server goes first, so neither always meets the load generator or influxd in the same state.
+      const order = r % 2 === 0 ? (['naive', 'doorstep'] as const) : (['doorstep', 'naive'] as const)
+      for (const server of order) results.push(await scenario(server, mode, r))
+    }
   }
   if (args.only) {
     // A partial run writes no results file; it still ends its influxd (below), unlike an early exit would.
     process.stdout.write(`${JSON.stringify(results)}\n(partial run: no results file)\n`)
   } else {
-    const find = (s: Server, m: Mode) => results.find((r) => r.server === s && r.mode === m) as ScenarioResult
-    const ratio0 = find('doorstep', 'qos0-heartbeats').perSecond / find('naive', 'qos0-heartbeats').perSecond
-    const ratio1 = find('doorstep', 'qos1-events').perSecond / find('naive', 'qos1-events').perSecond
-    const lossFree = results.filter((r) => r.server === 'doorstep').every((r) => r.landed >= r.sent)
+    const q0 = summarise(results, 'qos0-heartbeats')
+    const q1 = summarise(results, 'qos1-events')
+    const lossFree = q0.lossFree && q1.lossFree
     const summary = {
       at: new Date().toISOString(),
       machine: machine(),
       args,
       results,
-      ratios: { qos0: Math.round(ratio0 * 100) / 100, qos1: Math.round(ratio1 * 100) / 100 },
+      ratios: { qos0: q0.ratio, qos1: q1.ratio },
+      roundRatios: { qos0: q0.roundRatios, qos1: q1.roundRatios },
       targets: { qos0: '>= 0.8', qos1: '>= 0.6', lossFree, maxConcurrentWrites: '< 4' },
     }
     const stamp = summary.at.replace(/[:.]/g, '-')
@@ -364,22 +403,24 @@ try {
     fs.mkdirSync(outDir, { recursive: true })
     const file = path.join(outDir, `ingest-${stamp}.json`)
     fs.writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`)
-    const d0 = find('doorstep', 'qos0-heartbeats')
-    const d1 = find('doorstep', 'qos1-events')
+    const rounds =
+      args.rounds > 1
+        ? ` [${args.rounds} rounds: ${q0.roundRatios.join(', ')} / ${q1.roundRatios.join(', ')}]`
+        : ''
     appendResultRow('ingest', [
-      summary.at.slice(0, 16).replace('T', ' '),
-      `${find('naive', 'qos0-heartbeats').perSecond} / ${d0.perSecond} (${summary.ratios.qos0}×)`,
-      `${find('naive', 'qos1-events').perSecond} / ${d1.perSecond} (${summary.ratios.qos1}×)`,
-      `${d0.latencyMs.p50} / ${d0.latencyMs.p99}`,
-      `${d1.latencyMs.p50} / ${d1.latencyMs.p99}`,
-      `${d0.serverCpuUsPerMsg} / ${d1.serverCpuUsPerMsg}`,
-      `${d0.influxdCpuUsPerMsg}`,
-      String(Math.max(d0.maxConcurrentWrites ?? 0, d1.maxConcurrentWrites ?? 0)),
+      summary.at.slice(0, 16).replace('T', ' ') + rounds,
+      `${q0.naivePerSecond} / ${q0.doorstepPerSecond} (${q0.ratio}×)`,
+      `${q1.naivePerSecond} / ${q1.doorstepPerSecond} (${q1.ratio}×)`,
+      `${q0.latencyP50} / ${q0.latencyP99}`,
+      `${q1.latencyP50} / ${q1.latencyP99}`,
+      `${q0.cpuUsPerMsg} / ${q1.cpuUsPerMsg}`,
+      `${q0.influxdCpuUsPerMsg}`,
+      String(Math.max(q0.maxConcurrentWrites, q1.maxConcurrentWrites)),
       lossFree ? 'yes' : 'NO',
       path.relative(ROOT, file),
     ])
     process.stdout.write(
-      `\nqos0 ratio ${summary.ratios.qos0} (target 0.8), qos1 ratio ${summary.ratios.qos1} (target 0.6), loss-free: ${lossFree}\n`,
+      `\nqos0 ratio ${q0.ratio} (target 0.8; rounds ${q0.roundRatios.join(', ')}), qos1 ratio ${q1.ratio} (target 0.6; rounds ${q1.roundRatios.join(', ')}), loss-free: ${lossFree}\n`,
     )
     process.stdout.write(`results: ${path.relative(ROOT, file)}\n`)
   }
