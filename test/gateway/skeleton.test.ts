@@ -77,6 +77,14 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
   })
 
   it('invalid payloads are counted and logged; the unit stays connected and the next reading lands', async () => {
+    const received = async (kind: string) => {
+      const text = await (await fetch(`${t.gateway.httpUrl}/metrics`, { headers: auth() })).text()
+      return Number(
+        new RegExp(`^doorstep_messages_in_total\\{kind="${kind}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0,
+      )
+    }
+    const heartbeatsBefore = await received('heartbeat')
+    const eventsBefore = await received('event')
     const unit = await connectUnit(t.gateway.mqttUrl, creds.id, creds.secret)
     await publish(unit, topicFor('heartbeat', creds.id), 'not json', 0)
     await publish(unit, topicFor('heartbeat', creds.id), { ...heartbeat(), uptimeS: 'soon' }, 0)
@@ -91,6 +99,9 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
     expect(t.gateway.ingest.invalidCounts(creds.id)).toEqual({ 'not-json': 1, schema: 2 })
     const metrics = await (await fetch(`${t.gateway.httpUrl}/metrics`, { headers: auth() })).text()
     expect(metrics).toMatch(/doorstep_messages_invalid_total\{reason="schema"\} 2/)
+    // Every message counts as received, valid or not; counts carry over from one scrape to the next.
+    expect(await received('heartbeat')).toBe(heartbeatsBefore + 3)
+    expect(await received('event')).toBe(eventsBefore + 1)
     await end(unit)
   })
 

@@ -38,8 +38,8 @@ export class Ingest implements Feature {
   readonly #sink: LineSink
   readonly #keys = new SeriesKeys()
   readonly #invalid: InvalidTracker
-  /** Counter children bound once: a label lookup per message is measurable on the hot path. */
-  readonly #received: Record<TopicKind, { inc(): void }>
+  /** Plain per-kind counts, added to `doorstep_messages_in_total` when it is scraped (see metrics.ts). */
+  readonly #received: Record<TopicKind, number>
   #spool: Spool | null = null
   #writer: BatchWriter | null = null
 
@@ -58,15 +58,7 @@ export class Ingest implements Feature {
     this.#metrics = deps.metrics
     this.#sink = deps.sink
     this.#invalid = new InvalidTracker(this.#log, this.#metrics)
-    const m = this.#metrics.messagesIn
-    this.#received = {
-      hello: m.labels('hello'),
-      heartbeat: m.labels('heartbeat'),
-      event: m.labels('event'),
-      status: m.labels('status'),
-      cmd: m.labels('cmd'),
-      cmdAck: m.labels('cmdAck'),
-    }
+    this.#received = this.#metrics.received
   }
 
   async start(): Promise<void> {
@@ -120,7 +112,7 @@ export class Ingest implements Feature {
     const writer = this.#writer
     const spool = this.#spool
     if (!writer || !spool) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
-    this.#received[kind].inc()
+    this.#received[kind]++
     const device = this.#registry.get(deviceId)
     if (!device) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${deviceId}`)
     if (kind === 'cmd') {
