@@ -87,6 +87,33 @@ describe('BatchWriter', () => {
     expect(sink.maxInFlight).toBe(1)
   })
 
+  it('releases every publisher waiting on a full queue once there is room, and holds the next ones when it fills again', async () => {
+    sink.delayMs = 30
+    const w = make({ queueMax: 150, concurrency: 1 })
+    w.start()
+    const waits: Array<Promise<void>> = []
+    for (let i = 0; i < 160; i++) {
+      const p = w.enqueue(`hb n=${i}`, '')
+      if (p) waits.push(p)
+    }
+    expect(waits.length).toBe(11)
+    let released = 0
+    for (const p of waits) void p.then(() => released++)
+    await Promise.all(waits)
+    expect(released).toBe(11)
+    // Full again: the next publisher waits for the next release, not the one already given.
+    let again: Promise<void> | undefined
+    for (let i = 0; i < 1000 && !again; i++) again = w.enqueue(`hb m=${i}`, '')
+    expect(again).toBeInstanceOf(Promise)
+    let settled = false
+    void again?.then(() => (settled = true))
+    await Promise.resolve()
+    expect(settled).toBe(false)
+    await again
+    expect(w.queued).toBeLessThan(150)
+    await w.stop()
+  })
+
   it('while the sink is down, spools everything and replays it in order when it returns', async () => {
     const w = make()
     w.start()
