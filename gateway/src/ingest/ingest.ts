@@ -15,12 +15,12 @@ import { InvalidTracker } from './invalid-tracker.js'
 import { eventLine, heartbeatLine, RP_DEFAULT, RP_EVENTS, SeriesKeys } from './points.js'
 import { Spool } from './spool.js'
 
-/** What the broker does with a publish after ingest looked at it. */
-export type IngestVerdict =
-  /** Accepted (or harmlessly ignored): acknowledge. */
-  | undefined
-  /** Acknowledge when this settles; a rejection closes the connection unacknowledged. */
-  | Promise<void>
+/**
+ * How ingest answers the broker for one publish: called exactly once, with
+ * null to acknowledge (at once, or for an event once it is durable), or with
+ * an error to close the connection unacknowledged.
+ */
+export type IngestAck = (err: Error | null) => void
 
 /**
  * The ingest pipeline for everything units publish: decode → validate →
@@ -105,10 +105,20 @@ export class Ingest implements Feature {
   }
 
   /**
-   * One publish from an authenticated unit on its own topic. Throws
-   * DoorstepError to have the connection closed without an acknowledgement.
+   * One publish from an authenticated unit on its own topic; `ack` is told
+   * when the unit may be acknowledged, or the DoorstepError that closes its
+   * connection instead.
    */
-  handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number): IngestVerdict {
+  handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): void {
+    try {
+      this.#handle(deviceId, kind, payload, at, ack)
+    } catch (err) {
+      // Thrown only before anything was handed on, so `ack` has not been called yet.
+      ack(err as Error)
+    }
+  }
+
+  #handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): void {
     const writer = this.#writer
     const spool = this.#spool
     if (!writer || !spool) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
@@ -117,22 +127,24 @@ export class Ingest implements Feature {
     if (!device) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${deviceId}`)
     if (kind === 'cmd') {
       // Commands flow gateway → unit only; a unit publishing one is refused like any invalid payload.
-      return this.#refuse(deviceId, 'foreign-topic', 'units may not publish commands', at)
+      return this.#refuse(deviceId, 'foreign-topic', 'units may not publish commands', at, ack)
     }
     const max = this.#cfg.ingest.maxPayloadBytes
     switch (kind) {
       case 'heartbeat': {
         const d = decodePayload('heartbeat', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
         const hb = d.value
         this.skew.observe(deviceId, hb.ts, at)
         const wait = writer.enqueue(heartbeatLine(this.#keys.tags(device), hb, at), RP_DEFAULT)
         this.#bus.emit('device.heartbeat', { device, heartbeat: hb, at })
-        return wait
+        if (wait) void wait.then(() => ack(null))
+        else ack(null)
+        return
       }
       case 'event': {
         const d = decodePayload('event', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
         const ev = d.value
         if (spool.bytes >= this.#cfg.ingest.spoolMaxBytes) {
           // MQTT 3.1.1 has no negative PUBACK: closing unacknowledged makes the unit keep and retry it.
@@ -141,34 +153,38 @@ export class Ingest implements Feature {
         const t = this.skew.correct(deviceId, ev.ts, at)
         const line = eventLine(device, ev, t)
         // A retry is recognised by the index row of this unit's event, so no unit can suppress another's.
-        return spool.appendEvent(RP_EVENTS, line, toIndexTuple(device, ev, t)).then((r) => {
-          if (r.duplicate) {
+        spool.append(RP_EVENTS, line, toIndexTuple(device, ev, t), (err, seq) => {
+          if (err) return ack(err)
+          if (seq < 0) {
             this.#metrics.duplicates.inc()
-            return
+            return ack(null)
           }
           this.#bus.emit('device.event', { device, event: ev, at })
-          return writer.enqueue(line, RP_EVENTS, { seq: r.seq, rp: RP_EVENTS, line })
+          const wait = writer.enqueue(line, RP_EVENTS, { seq, rp: RP_EVENTS, line })
+          if (wait) void wait.then(() => ack(null))
+          else ack(null)
         })
+        return
       }
       case 'hello': {
         const d = decodePayload('hello', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
         this.skew.observe(deviceId, d.value.ts, at)
         this.#registry.updateIdentity(deviceId, d.value.model, d.value.firmware)
         this.#bus.emit('device.hello', { device: this.#registry.get(deviceId) ?? device, hello: d.value, at })
-        return undefined
+        return ack(null)
       }
       case 'cmdAck': {
         const d = decodePayload('cmdAck', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
         this.#bus.emit('device.cmdAck', { device, ack: d.value, at })
-        return undefined
+        return ack(null)
       }
       case 'status': {
         // Presence follows the connection itself; the retained status is kept for other subscribers.
         const d = decodePayload('status', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
-        return undefined
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
+        return ack(null)
       }
     }
   }
@@ -178,11 +194,12 @@ export class Ingest implements Feature {
     reason: Parameters<InvalidTracker['record']>[1],
     detail: string,
     at: number,
-  ): undefined {
+    ack: IngestAck,
+  ): void {
     if (this.#invalid.record(deviceId, reason, detail, at)) {
       throw new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', `device ${deviceId} is flooding invalid payloads`)
     }
     // Acknowledged but not stored: a unit retrying a payload it cannot fix would only loop.
-    return undefined
+    ack(null)
   }
 }

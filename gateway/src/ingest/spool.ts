@@ -10,10 +10,12 @@ const ACK_SLICE = 256
 
 export type AppendResult = { duplicate: false; seq: number } | { duplicate: true }
 
+/** Told once an appended event is committed: its sequence number, -1 for a retry; or why it failed. */
+export type AppendCallback = (err: Error | null, seq: number) => void
+
 interface PendingEvent {
   row: EventRow
-  resolve: (r: AppendResult) => void
-  reject: (e: unknown) => void
+  done: AppendCallback
 }
 
 type WorkerOp = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never
@@ -109,10 +111,27 @@ export class Spool {
    */
   appendEvent(rp: string, line: string, index: IndexTuple): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
-      if (this.#dead) return reject(this.#dead)
-      this.#events.push({ row: [rp, line, index], resolve, reject })
-      this.#schedule()
+      this.append(rp, line, index, (err, seq) => {
+        if (err) reject(err)
+        else resolve(seq < 0 ? { duplicate: true } : { duplicate: false, seq })
+      })
     })
+  }
+
+  /**
+   * `appendEvent` for the ingest path: a callback instead of a promise. Each
+   * event waits a group commit or two, so thousands are in flight at once and
+   * everything they hold is copied at every scavenge. In heap snapshots taken
+   * mid-run, with promises each in-flight publish held about 7 closures and 3
+   * promises; with the callback about 2 closures and none.
+   */
+  append(rp: string, line: string, index: IndexTuple, done: AppendCallback): void {
+    if (this.#dead) {
+      done(this.#dead, -1)
+      return
+    }
+    this.#events.push({ row: [rp, line, index], done })
+    this.#schedule()
   }
 
   /** Appends lines nobody waits for (heartbeats spilled while InfluxDB is away). */
@@ -200,7 +219,7 @@ export class Spool {
       },
       (err: Error) => {
         this.#committing = null
-        for (const e of events) e.reject(err)
+        for (const e of events) e.done(err, -1)
         if (this.#pending()) this.#schedule()
       },
     )
@@ -222,10 +241,7 @@ export class Spool {
       const a = this.#acks[0]
       if (!a) break
       const end = Math.min(a.events.length, a.next + budget)
-      for (let i = a.next; i < end; i++) {
-        const seq = a.seqs[i] as number
-        ;(a.events[i] as PendingEvent).resolve(seq < 0 ? { duplicate: true } : { duplicate: false, seq })
-      }
+      for (let i = a.next; i < end; i++) (a.events[i] as PendingEvent).done(null, a.seqs[i] as number)
       budget -= end - a.next
       a.next = end
       if (end === a.events.length) this.#acks.shift()
@@ -259,7 +275,7 @@ export class Spool {
     this.#dead = err
     for (const c of this.#calls.values()) c.reject(err)
     this.#calls.clear()
-    for (const e of this.#events) e.reject(err)
+    for (const e of this.#events) e.done(err, -1)
     this.#events = []
   }
 }

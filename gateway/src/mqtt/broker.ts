@@ -230,18 +230,6 @@ export class MqttBroker implements Feature {
       done(new Error('not authorized for this topic'))
       return
     }
-    try {
-      const verdict = this.#d.ingest.handle(client.id, kind, packet.payload as Buffer, Date.now())
-      if (verdict === undefined) {
-        done(null)
-        return
-      }
-      verdict.then(
-        () => done(null),
-        (err: Error) => done(err),
-      )
-    } catch (err) {
-      done(err as Error)
-    }
+    this.#d.ingest.handle(client.id, kind, packet.payload as Buffer, Date.now(), done)
   }
 }
