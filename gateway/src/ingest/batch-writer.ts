@@ -121,8 +121,9 @@ export class BatchWriter {
     this.#queued++
     if (size(b) >= this.#o.batchSize) this.#cut()
     else if (!this.#timer) this.#timer = setTimeout(() => this.#cut(), this.#o.flushMs)
-    if (this.#queued >= this.#o.queueMax) return (this.#room ??= waitForRoom()).promise
-    return undefined
+    if (this.#queued < this.#o.queueMax) return undefined
+    if (!this.#room) this.#room = waitForRoom()
+    return this.#room.promise
   }
 
   /** Writes everything held in memory; with InfluxDB away, it ends up in the spool instead. */

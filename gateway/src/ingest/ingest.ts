@@ -111,14 +111,18 @@ export class Ingest implements Feature {
    */
   handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): void {
     try {
-      this.#handle(deviceId, kind, payload, at, ack)
+      if (!this.#handle(deviceId, kind, payload, at, ack)) ack(null)
     } catch (err) {
       // Thrown only before anything was handed on, so `ack` has not been called yet.
       ack(err as Error)
     }
   }
 
-  #handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): void {
+  /**
+   * True when the publish must wait (a durable event, a full queue) and `ack`
+   * will be called later; false to acknowledge at once. Throws to refuse.
+   */
+  #handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): boolean {
     const writer = this.#writer
     const spool = this.#spool
     if (!writer || !spool) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
@@ -127,24 +131,24 @@ export class Ingest implements Feature {
     if (!device) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${deviceId}`)
     if (kind === 'cmd') {
       // Commands flow gateway → unit only; a unit publishing one is refused like any invalid payload.
-      return this.#refuse(deviceId, 'foreign-topic', 'units may not publish commands', at, ack)
+      return this.#refuse(deviceId, 'foreign-topic', 'units may not publish commands', at)
     }
     const max = this.#cfg.ingest.maxPayloadBytes
     switch (kind) {
       case 'heartbeat': {
         const d = decodePayload('heartbeat', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         const hb = d.value
         this.skew.observe(deviceId, hb.ts, at)
         const wait = writer.enqueue(heartbeatLine(this.#keys.tags(device), hb, at), RP_DEFAULT)
         this.#bus.emit('device.heartbeat', { device, heartbeat: hb, at })
-        if (wait) void wait.then(() => ack(null))
-        else ack(null)
-        return
+        if (!wait) return false
+        void wait.then(() => ack(null))
+        return true
       }
       case 'event': {
         const d = decodePayload('event', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         const ev = d.value
         if (spool.bytes >= this.#cfg.ingest.spoolMaxBytes) {
           // MQTT 3.1.1 has no negative PUBACK: closing unacknowledged makes the unit keep and retry it.
@@ -154,37 +158,41 @@ export class Ingest implements Feature {
         const line = eventLine(device, ev, t)
         // A retry is recognised by the index row of this unit's event, so no unit can suppress another's.
         spool.append(RP_EVENTS, line, toIndexTuple(device, ev, t), (err, seq) => {
-          if (err) return ack(err)
+          if (err) {
+            ack(err)
+            return
+          }
           if (seq < 0) {
             this.#metrics.duplicates.inc()
-            return ack(null)
+            ack(null)
+            return
           }
           this.#bus.emit('device.event', { device, event: ev, at })
           const wait = writer.enqueue(line, RP_EVENTS, { seq, rp: RP_EVENTS, line })
           if (wait) void wait.then(() => ack(null))
           else ack(null)
         })
-        return
+        return true
       }
       case 'hello': {
         const d = decodePayload('hello', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         this.skew.observe(deviceId, d.value.ts, at)
         this.#registry.updateIdentity(deviceId, d.value.model, d.value.firmware)
         this.#bus.emit('device.hello', { device: this.#registry.get(deviceId) ?? device, hello: d.value, at })
-        return ack(null)
+        return false
       }
       case 'cmdAck': {
         const d = decodePayload('cmdAck', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         this.#bus.emit('device.cmdAck', { device, ack: d.value, at })
-        return ack(null)
+        return false
       }
       case 'status': {
         // Presence follows the connection itself; the retained status is kept for other subscribers.
         const d = decodePayload('status', payload, max)
-        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at, ack)
-        return ack(null)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        return false
       }
     }
   }
@@ -194,12 +202,11 @@ export class Ingest implements Feature {
     reason: Parameters<InvalidTracker['record']>[1],
     detail: string,
     at: number,
-    ack: IngestAck,
-  ): void {
+  ): false {
     if (this.#invalid.record(deviceId, reason, detail, at)) {
       throw new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', `device ${deviceId} is flooding invalid payloads`)
     }
     // Acknowledged but not stored: a unit retrying a payload it cannot fix would only loop.
-    ack(null)
+    return false
   }
 }
