@@ -9,6 +9,23 @@ import {
 } from '../../gateway/src/events/event-index.js'
 import { Spool, type SpoolOptions } from '../../gateway/src/ingest/spool.js'
 
+export type AppendResult = { duplicate: false; seq: number } | { duplicate: true }
+
+/** `spool.append` as a promise, for tests that await one event at a time. */
+export function appendEvent(
+  spool: Spool,
+  rp: string,
+  line: string,
+  index: IndexTuple,
+): Promise<AppendResult> {
+  return new Promise((resolve, reject) => {
+    spool.append(rp, line, index, (err, seq) => {
+      if (err) reject(err)
+      else resolve(seq < 0 ? { duplicate: true } : { duplicate: false, seq })
+    })
+  })
+}
+
 /**
  * The gateway's database as the spool expects it (the events feature's index
  * made first), with the main thread's own connection for reading it back.

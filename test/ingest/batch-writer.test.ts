@@ -4,7 +4,7 @@ import { BatchWriter, type LineSink } from '../../gateway/src/ingest/batch-write
 import type { Spool } from '../../gateway/src/ingest/spool.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics } from '../../gateway/src/metrics.js'
-import { eventTuple, openSpool } from '../helpers/spool.js'
+import { appendEvent, eventTuple, openSpool } from '../helpers/spool.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /** A sink that records bodies and can be switched off, standing in for InfluxDB in these unit tests only. */
@@ -119,7 +119,7 @@ describe('BatchWriter', () => {
     w.start()
     sink.up = false
     for (let i = 0; i < 30; i++) w.enqueue(`hb n=${i}`, '')
-    const ev = await spool.appendEvent('events_1y', 'ev n=1', eventTuple())
+    const ev = await appendEvent(spool, 'events_1y', 'ev n=1', eventTuple())
     if (!ev.duplicate) w.enqueue('ev n=1', 'events_1y', { seq: ev.seq, rp: 'events_1y', line: 'ev n=1' })
     await new Promise((r) => setTimeout(r, 80))
     expect(w.backlog).toBe(true)

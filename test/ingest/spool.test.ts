@@ -12,7 +12,7 @@ import {
 } from '../../gateway/src/events/event-index.js'
 import type { Spool } from '../../gateway/src/ingest/spool.js'
 import { createLogger } from '../../gateway/src/log.js'
-import { eventTuple, openSpool, site } from '../helpers/spool.js'
+import { appendEvent, eventTuple, openSpool, site } from '../helpers/spool.js'
 import { tempDir } from '../helpers/tmp.js'
 
 describe('Spool (real SQLite on a worker thread)', () => {
@@ -35,9 +35,9 @@ describe('Spool (real SQLite on a worker thread)', () => {
   it('appends events durably, in order, indexed before it resolves, and recognises a retried event', async () => {
     const e1 = randomUUID()
     const [a, b, dup] = await Promise.all([
-      spool.appendEvent('events_1y', 'event a 1', eventTuple({ eventId: e1 })),
-      spool.appendEvent('events_1y', 'event b 2', eventTuple()),
-      spool.appendEvent('events_1y', 'event a 1', eventTuple({ eventId: e1 })),
+      appendEvent(spool, 'events_1y', 'event a 1', eventTuple({ eventId: e1 })),
+      appendEvent(spool, 'events_1y', 'event b 2', eventTuple()),
+      appendEvent(spool, 'events_1y', 'event a 1', eventTuple({ eventId: e1 })),
     ])
     expect(a).toEqual({ duplicate: false, seq: expect.any(Number) })
     expect(b.duplicate).toBe(false)
@@ -57,9 +57,9 @@ describe('Spool (real SQLite on a worker thread)', () => {
     const told: number[] = []
     const followUps: Array<Promise<unknown>> = []
     const first = Array.from({ length: 1000 }, (_, i) =>
-      spool.appendEvent('events_1y', `event n=${i}`, eventTuple()).then((r) => {
+      appendEvent(spool, 'events_1y', `event n=${i}`, eventTuple()).then((r) => {
         told.push(i)
-        if (i % 100 === 0) followUps.push(spool.appendEvent('events_1y', `event next=${i}`, eventTuple()))
+        if (i % 100 === 0) followUps.push(appendEvent(spool, 'events_1y', `event next=${i}`, eventTuple()))
         return r
       }),
     )
@@ -78,8 +78,9 @@ describe('Spool (real SQLite on a worker thread)', () => {
 
   it('the same event id in another phase is a new record, and merges into the event', async () => {
     const id = randomUUID()
-    const r1 = await spool.appendEvent('events_1y', 'start', eventTuple({ eventId: id, score: 0.4 }))
-    const r2 = await spool.appendEvent(
+    const r1 = await appendEvent(spool, 'events_1y', 'start', eventTuple({ eventId: id, score: 0.4 }))
+    const r2 = await appendEvent(
+      spool,
       'events_1y',
       'end',
       eventTuple({ eventId: id, phase: 'end', score: 0.9, t: 5000 }),
@@ -90,9 +91,10 @@ describe('Spool (real SQLite on a worker thread)', () => {
 
   it('stores another unit’s event id but keeps it out of that unit’s event, and says so', async () => {
     const id = randomUUID()
-    await spool.appendEvent('events_1y', 'mine', eventTuple({ eventId: id }))
+    await appendEvent(spool, 'events_1y', 'mine', eventTuple({ eventId: id }))
     const other = { ...site, id: 'cam-2' }
-    const r = await spool.appendEvent(
+    const r = await appendEvent(
+      spool,
       'events_1y',
       'theirs',
       eventTuple({ eventId: id, phase: 'end', from: other }),
@@ -105,8 +107,8 @@ describe('Spool (real SQLite on a worker thread)', () => {
 
   it('survives a reopen (what was acknowledged is on disk) and forgets delivered rows', async () => {
     const e1 = randomUUID()
-    await spool.appendEvent('events_1y', 'line-1', eventTuple({ eventId: e1 }))
-    await spool.appendEvent('events_1y', 'line-2', eventTuple())
+    await appendEvent(spool, 'events_1y', 'line-1', eventTuple({ eventId: e1 }))
+    await appendEvent(spool, 'events_1y', 'line-2', eventTuple())
     const rows = await spool.read(0, 10)
     spool.markDelivered(rows.slice(0, 1))
     // Closing commits what is pending: the delivered row goes, the other stays.
@@ -117,7 +119,7 @@ describe('Spool (real SQLite on a worker thread)', () => {
     expect(spool.rows).toBe(1)
     expect(spool.bytes).toBe('line-2'.length)
     // What was seen survives too: a retry after a restart lands once, even after its row was delivered.
-    expect(await spool.appendEvent('events_1y', 'line-1', eventTuple({ eventId: e1 }))).toEqual({
+    expect(await appendEvent(spool, 'events_1y', 'line-1', eventTuple({ eventId: e1 }))).toEqual({
       duplicate: true,
     })
   })
@@ -130,7 +132,7 @@ describe('Spool (real SQLite on a worker thread)', () => {
     let audited = 0
     for (let round = 0; round < 40; round++) {
       for (let i = 0; i < 100; i++)
-        appends.push(spool.appendEvent('events_1y', `l${round}-${i}`, eventTuple()))
+        appends.push(appendEvent(spool, 'events_1y', `l${round}-${i}`, eventTuple()))
       // `append` throws when its transaction fails (`record` would only log).
       for (let i = 0; i < 10; i++) {
         audit.append({ actor: 'test', action: 'probe', subject: `round:${round}` })

@@ -110,12 +110,15 @@ export class Ingest implements Feature {
    * connection instead.
    */
   handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): void {
+    let later: boolean
     try {
-      if (!this.#handle(deviceId, kind, payload, at, ack)) ack(null)
+      later = this.#handle(deviceId, kind, payload, at, ack)
     } catch (err) {
       // Thrown only before anything was handed on, so `ack` has not been called yet.
       ack(err as Error)
+      return
     }
+    if (!later) ack(null)
   }
 
   /**

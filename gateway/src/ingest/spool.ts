@@ -8,8 +8,6 @@ export type { SpoolRow } from './spool-store.js'
 /** Appenders told per turn of the event loop once their group is committed. */
 const ACK_SLICE = 256
 
-export type AppendResult = { duplicate: false; seq: number } | { duplicate: true }
-
 /** Told once an appended event is committed: its sequence number, -1 for a retry; or why it failed. */
 export type AppendCallback = (err: Error | null, seq: number) => void
 
@@ -105,24 +103,12 @@ export class Spool {
 
   /**
    * Merges an event into the event index and appends its line, unless the
-   * unit sent this phase of this event before (a retried publish). Resolves
-   * once both are durable in one commit: only then may the unit be told the
-   * event was accepted.
-   */
-  appendEvent(rp: string, line: string, index: IndexTuple): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.append(rp, line, index, (err, seq) => {
-        if (err) reject(err)
-        else resolve(seq < 0 ? { duplicate: true } : { duplicate: false, seq })
-      })
-    })
-  }
-
-  /**
-   * `appendEvent` for the ingest path: a callback instead of a promise. Each
-   * event waits a group commit or two, so thousands are in flight at once and
-   * everything they hold is copied at every scavenge. In heap snapshots taken
-   * mid-run, with promises each in-flight publish held about 7 closures and 3
+   * unit sent this phase of this event before (a retried publish), then calls
+   * `done` once both are durable in one commit: only then may the unit be
+   * told the event was accepted. A callback, not a promise: each event waits
+   * a group commit or two, so thousands are in flight at once and everything
+   * they hold is copied at every scavenge. In heap snapshots taken mid-run,
+   * with promises each in-flight publish held about 7 closures and 3
    * promises; with the callback about 2 closures and none.
    */
   append(rp: string, line: string, index: IndexTuple, done: AppendCallback): void {
