@@ -339,10 +339,12 @@ function round(n: number): number {
   return Number.isFinite(n) ? Math.round(n * 10) / 10 : Number.NaN
 }
 
+/** The middle round (the lower middle for an even count): the percentile the latency figures use. */
 function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+  return percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  )
 }
 
 /** One mode's rounds, summarised: the ratio is the median of each round's own ratio (its two runs sat side by side). */
