@@ -7,7 +7,7 @@ import {
   EVENTS_SCHEMA,
   EventIndex,
   eventKey,
-  fromIndexTuple,
+  type IndexField,
   toIndexTuple,
 } from '../../gateway/src/events/event-index.js'
 import type { Spool } from '../../gateway/src/ingest/spool.js'
@@ -190,7 +190,7 @@ describe('upgrades', () => {
     const index = new EventIndex(db)
     index.load()
     const admit = (phase: 'start' | 'update' | 'end') =>
-      db.transaction(() => index.admit(fromIndexTuple(eventTuple({ eventId: id, phase }))))()
+      db.transaction(() => index.admit(eventTuple({ eventId: id, phase }), 0))()
     expect(admit('start')).toBe('repeat')
     expect(admit('update')).toBe('repeat')
     expect(admit('end')).toBe('merged')
@@ -208,7 +208,7 @@ describe('EventIndex key', () => {
     const b = '0123abcd-ef01-4bbb-9bbb-000000000002'
     expect(eventKey(a)).toBe(eventKey(b))
     const admit = (eventId: string, phase: 'start' | 'end', from = site) =>
-      db.transaction(() => index.admit(fromIndexTuple(eventTuple({ eventId, phase, from }))))()
+      db.transaction(() => index.admit(eventTuple({ eventId, phase, from }), 0))()
     expect(admit(a, 'start')).toBe('new')
     expect(admit(b, 'start')).toBe('new')
     expect(admit(a, 'start')).toBe('repeat')
@@ -241,17 +241,20 @@ describe('EventIndex key', () => {
     ).map((r) => r.name)
     expect(names).toContain('event_index_key')
     expect(names).not.toContain('sqlite_autoindex_event_index_1')
-    const admit = (eventId: string) =>
-      db.transaction(() => index.admit(fromIndexTuple(eventTuple({ eventId }))))()
+    const admit = (eventId: string) => db.transaction(() => index.admit(eventTuple({ eventId }), 0))()
     expect(admit(ids[0] as string)).toBe('repeat')
     db.close()
   })
 })
 
 describe('IndexTuple', () => {
-  it('carries everything the merge reads, and invents nothing', () => {
+  it('is merged from where it lies among others, with everything it carries and nothing invented', () => {
+    const db = openDb(':memory:')
+    const index = new EventIndex(db)
+    index.load()
     const clip = { bytes: 1234, sha256: 'a'.repeat(64), durationMs: 10_000, codec: 'h264' }
-    const ev = {
+    const far = { id: 'cam-9', district: 12, lat: 29.41, lon: 117.05 }
+    const ended = {
       eventId: randomUUID(),
       phase: 'end' as const,
       kind: 'person' as const,
@@ -259,10 +262,39 @@ describe('IndexTuple', () => {
       zone: 'gate',
       clip,
     }
-    expect(fromIndexTuple(toIndexTuple(site, ev, 42))).toEqual({ device: site, event: ev, t: 42 })
     const bare = { eventId: randomUUID(), phase: 'start' as const, kind: 'motion' as const, score: 0.1 }
-    const back = fromIndexTuple(toIndexTuple(site, bare, 7))
-    expect(back.event).toEqual(bare)
-    expect('clip' in back.event || 'zone' in back.event).toBe(false)
+    // Laid end to end after two unrelated slots, the way a group crosses to the worker.
+    const flat: IndexField[] = [
+      'events_1y',
+      'line',
+      ...toIndexTuple(far, ended, 50_000),
+      ...toIndexTuple(site, bare, 7),
+    ]
+    const admitted = db.transaction(() => [index.admit(flat, 2), index.admit(flat, 16)])()
+    expect(admitted).toEqual(['new', 'new'])
+    expect(index.get(ended.eventId)).toMatchObject({
+      deviceId: 'cam-9',
+      district: 12,
+      lat: 29.41,
+      lon: 117.05,
+      kind: 'person',
+      phase: 'end',
+      score: 0.9,
+      zone: 'gate',
+      // An end seen first began a clip's length before it.
+      startedAt: 40_000,
+      endedAt: 50_000,
+      clip: { state: 'pending', bytes: 1234, sha256: 'a'.repeat(64), durationMs: 10_000, codec: 'h264' },
+    })
+    expect(index.get(bare.eventId)).toMatchObject({
+      deviceId: 'cam-1',
+      kind: 'motion',
+      phase: 'start',
+      zone: null,
+      startedAt: 7,
+      endedAt: null,
+      clip: { state: 'none', bytes: null, sha256: null, durationMs: null, codec: null },
+    })
+    db.close()
   })
 })

@@ -91,17 +91,13 @@ export type EventSite = Pick<DeviceRecord, 'id' | 'district' | 'lat' | 'lon'>
 /** What the index takes from one lifecycle message. */
 export type IndexedMessage = Pick<DeviceEvent, 'eventId' | 'phase' | 'kind' | 'score' | 'zone' | 'clip'>
 
-/** One lifecycle message to merge; `t` is its time on the gateway clock. */
-export interface IndexItem {
-  device: EventSite
-  event: IndexedMessage
-  t: number
-}
-
 /**
- * An IndexItem flattened into one array, the form it crosses to the ingest
- * worker in: a structured clone of flat arrays costs a fraction of one of
- * nested objects, and thousands cross per group commit.
+ * One lifecycle message to merge, flattened into one array: the form it
+ * crosses to the ingest worker in, and is merged from. A structured clone of
+ * flat values costs a fraction of one of nested objects, and thousands cross
+ * per group commit; the spool lays the fields of a whole group end to end in
+ * one array (see ingest/spool.ts), so an in-flight event holds no object of
+ * its own. `t` is the message time on the gateway clock.
  */
 export type IndexTuple = [
   eventId: string,
@@ -119,6 +115,12 @@ export type IndexTuple = [
   clipDurationMs: number | null,
   clipCodec: string | null,
 ]
+
+/** Slots an IndexTuple takes when laid end to end with others. */
+export const INDEX_TUPLE_LENGTH = 14
+
+/** One slot of an IndexTuple. */
+export type IndexField = IndexTuple[number]
 
 export function toIndexTuple(d: EventSite, ev: IndexedMessage, t: number): IndexTuple {
   const c = ev.clip
@@ -138,16 +140,6 @@ export function toIndexTuple(d: EventSite, ev: IndexedMessage, t: number): Index
     c ? c.durationMs : null,
     c ? c.codec : null,
   ]
-}
-
-export function fromIndexTuple(x: IndexTuple): IndexItem {
-  const [eventId, id, district, lat, lon, kind, phase, score, zone, t, bytes, sha256, durationMs, codec] = x
-  const event: IndexedMessage = { eventId, kind, phase, score }
-  if (zone !== null) event.zone = zone
-  if (bytes !== null && sha256 !== null && durationMs !== null && codec !== null) {
-    event.clip = { bytes, sha256, durationMs, codec }
-  }
-  return { device: { id, district, lat, lon }, event, t }
 }
 
 /** An event as the index holds it; the routes add the links. */
@@ -280,78 +272,88 @@ export class EventIndex {
    * Returns false when ignored.
    */
   record(device: EventSite, ev: IndexedMessage, t: number): boolean {
-    return writeTransaction(this.#db, () => this.#merge(device, ev, t)) !== 'foreign'
+    const f = toIndexTuple(device, ev, t)
+    return writeTransaction(this.#db, () => this.#merge(f, 0)) !== 'foreign'
   }
 
   /**
-   * `record` inside the caller's transaction, saying what it did: the spool
-   * stores an event's line in the same transaction unless it was a `repeat`,
-   * so "durable", "indexed" and "seen once" are one commit.
+   * `record` inside the caller's transaction, for the message whose
+   * IndexTuple starts at `f[at]`, saying what it did: the spool stores an
+   * event's line in the same transaction unless it was a `repeat`, so
+   * "durable", "indexed" and "seen once" are one commit.
    */
-  admit(item: IndexItem): Admission {
+  admit(f: ArrayLike<IndexField>, at: number): Admission {
     if (!this.#db.inTransaction) throw new Error('EventIndex.admit runs inside a transaction')
-    return this.#merge(item.device, item.event, item.t)
+    return this.#merge(f, at)
   }
 
-  /** Inserts the event's first row. */
-  #insertNew(insert: Statement, key: number, device: EventSite, ev: IndexedMessage, t: number): void {
-    const clip = ev.clip
-    // An `end` seen first (its `start` lost or still in flight): the clip length says when it began.
-    const startedAt = ev.phase === 'end' && clip ? Math.max(0, t - clip.durationMs) : t
-    insert.run(
-      ev.eventId,
-      key,
-      device.id,
-      device.district,
-      ev.kind,
-      ev.phase,
-      ev.score,
-      ev.zone ?? null,
-      startedAt,
-      ev.phase === 'end' ? t : null,
-      t,
-      device.lat,
-      device.lon,
-      clip ? 'pending' : 'none',
-      clip?.bytes ?? null,
-      clip?.sha256 ?? null,
-      clip?.durationMs ?? null,
-      clip?.codec ?? null,
-      PHASE_BIT[ev.phase],
-    )
-  }
-
-  #merge(device: EventSite, ev: IndexedMessage, t: number): Admission {
+  /**
+   * Read straight from the slots rather than from objects rebuilt for the
+   * purpose: the worker merges thousands per group commit.
+   */
+  #merge(f: ArrayLike<IndexField>, o: number): Admission {
     const s = this.#stmts
     if (!s) throw new Error('event index is not loaded')
+    const eventId = f[o] as string
+    const deviceId = f[o + 1] as string
+    const phase = f[o + 6] as EventPhase
+    const t = f[o + 9] as number
+    const clipBytes = f[o + 10] as number | null
+    const clipSha256 = f[o + 11] as string | null
+    const clipDurationMs = f[o + 12] as number | null
+    const clipCodec = f[o + 13] as string | null
+    const hasClip = clipBytes !== null && clipSha256 !== null && clipDurationMs !== null && clipCodec !== null
     // Looked up before inserting: the id is unique because every writer merges inside a write transaction.
-    const key = eventKey(ev.eventId)
-    const old = s.select.get(key, ev.eventId) as Row | undefined
+    const key = eventKey(eventId)
+    const old = s.select.get(key, eventId) as Row | undefined
     if (!old) {
-      this.#insertNew(s.insert, key, device, ev, t)
+      // An `end` seen first (its `start` lost or still in flight): the clip length says when it began.
+      const startedAt = phase === 'end' && hasClip ? Math.max(0, t - clipDurationMs) : t
+      s.insert.run(
+        eventId,
+        key,
+        deviceId,
+        f[o + 2], // district
+        f[o + 5], // kind
+        phase,
+        f[o + 7], // score
+        f[o + 8], // zone
+        startedAt,
+        phase === 'end' ? t : null,
+        t,
+        f[o + 3], // lat
+        f[o + 4], // lon
+        hasClip ? 'pending' : 'none',
+        hasClip ? clipBytes : null,
+        hasClip ? clipSha256 : null,
+        hasClip ? clipDurationMs : null,
+        hasClip ? clipCodec : null,
+        PHASE_BIT[phase],
+      )
       return 'new'
     }
-    if (old.device_id !== device.id) return 'foreign'
-    const bit = PHASE_BIT[ev.phase]
+    if (old.device_id !== deviceId) return 'foreign'
+    const bit = PHASE_BIT[phase]
     if ((old.phases_seen & bit) !== 0) return 'repeat'
-    const clip = ev.clip && ANNOUNCE_OPEN.has(old.clip_state) ? ev.clip : undefined
-    const later = PHASE_RANK[ev.phase] >= PHASE_RANK[old.phase]
+    const clip = hasClip && ANNOUNCE_OPEN.has(old.clip_state)
+    const later = PHASE_RANK[phase] >= PHASE_RANK[old.phase]
+    const zone = f[o + 8] as string | null
     s.update.run(
-      later ? ev.kind : old.kind,
-      later ? ev.phase : old.phase,
-      Math.max(old.score, ev.score),
-      ev.zone ?? old.zone,
-      ev.phase === 'start' ? Math.min(old.started_at, t) : old.started_at,
-      ev.phase === 'end' ? t : old.ended_at,
+      later ? f[o + 5] : old.kind,
+      later ? phase : old.phase,
+      Math.max(old.score, f[o + 7] as number),
+      zone ?? old.zone,
+      phase === 'start' ? Math.min(old.started_at, t) : old.started_at,
+      phase === 'end' ? t : old.ended_at,
       Math.max(old.updated_at, t),
       clip ? 'pending' : old.clip_state,
-      clip?.bytes ?? old.clip_bytes,
-      clip?.sha256 ?? old.clip_sha256,
-      clip?.durationMs ?? old.clip_duration_ms,
-      clip?.codec ?? old.clip_codec,
+      clip ? clipBytes : old.clip_bytes,
+      clip ? clipSha256 : old.clip_sha256,
+      clip ? clipDurationMs : old.clip_duration_ms,
+      clip ? clipCodec : old.clip_codec,
       old.phases_seen | bit,
       key,
-      ev.eventId,
+      eventId,
     )
     return 'merged'
   }

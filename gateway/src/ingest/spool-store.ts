@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import type { Statement } from 'better-sqlite3'
 import { type Db, migrate, openDb, writeTransaction } from '../db/sqlite.js'
-import { EventIndex, fromIndexTuple, type IndexTuple } from '../events/event-index.js'
+import { EventIndex, INDEX_TUPLE_LENGTH, type IndexField } from '../events/event-index.js'
 
 const SCHEMA = [
   `CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, rp TEXT NOT NULL, line TEXT NOT NULL);`,
@@ -14,15 +14,19 @@ export interface SpoolRow {
   line: string
 }
 
-/** An event to append, as an array for the same reason as IndexTuple: [rp, line, index]. */
-export type EventRow = [rp: string, line: string, index: IndexTuple]
+/**
+ * Slots one event takes in `CommitRequest.events`: its retention policy, its
+ * line, then its IndexTuple.
+ */
+export const EVENT_SLOTS = 2 + INDEX_TUPLE_LENGTH
 
 /**
  * One group commit: events to index and append unless they are repeats,
  * loose lines, and delivered rows to delete.
  */
 export interface CommitRequest {
-  events: EventRow[]
+  /** The group's events laid end to end, EVENT_SLOTS each: `rp, line, ...IndexTuple`. */
+  events: Array<IndexField>
   lines: Array<{ rp: string; line: string }>
   /** Each entry is one delivered batch: a `[lo, hi]` run when contiguous, else the sequence numbers. */
   deletes: Array<{ lo: number; hi: number } | { seqs: number[] }>
@@ -91,16 +95,16 @@ export class SpoolStore {
     const index = this.#index
     const out: CommitResult = { seqs: [], notIndexed: [] }
     writeTransaction(this.#db, () => {
-      for (const [rp, line, tuple] of req.events) {
-        const item = fromIndexTuple(tuple)
-        const admitted = index.admit(item)
+      const ev = req.events
+      for (let i = 0; i < ev.length; i += EVENT_SLOTS) {
+        const admitted = index.admit(ev, i + 2)
         if (admitted === 'repeat') {
           out.seqs.push(-1)
           continue
         }
         // Another unit's id: its line is kept (it is that unit's data), but it cannot touch the event.
-        if (admitted === 'foreign') out.notIndexed.push(item.event.eventId)
-        out.seqs.push(Number(s.insertLine.run(rp, line).lastInsertRowid))
+        if (admitted === 'foreign') out.notIndexed.push(ev[i + 2] as string)
+        out.seqs.push(Number(s.insertLine.run(ev[i], ev[i + 1]).lastInsertRowid))
       }
       for (const l of req.lines) s.insertLine.run(l.rp, l.line)
       for (const d of req.deletes) {
