@@ -114,19 +114,40 @@ describe('BatchWriter', () => {
     await w.stop()
   })
 
+  it('forgets spooled events once their batch is written, and only those', async () => {
+    const w = make()
+    w.start()
+    const seqs: number[] = []
+    for (const line of ['ev n=1', 'ev n=2', 'ev n=3']) {
+      const r = await appendEvent(spool, 'events_1y', line, eventTuple())
+      if (r.duplicate) throw new Error('a new event came back as a repeat')
+      seqs.push(r.seq)
+    }
+    // Written but not yet delivered: the third stays in the spool.
+    w.enqueue('ev n=1', 'events_1y', seqs[0])
+    w.enqueue('ev n=2', 'events_1y', seqs[1])
+    await w.flush()
+    await expect.poll(() => spool.rows, { timeout: 3000 }).toBe(1)
+    expect(spool.bytes).toBe('ev n=3'.length)
+    expect((await spool.read(0, 10)).map((r) => r.line)).toEqual(['ev n=3'])
+    expect(sink.lines()).toEqual(['ev n=1', 'ev n=2'])
+    await w.stop()
+  })
+
   it('while the sink is down, spools everything and replays it in order when it returns', async () => {
     const w = make()
     w.start()
     sink.up = false
     for (let i = 0; i < 30; i++) w.enqueue(`hb n=${i}`, '')
     const ev = await appendEvent(spool, 'events_1y', 'ev n=1', eventTuple())
-    if (!ev.duplicate) w.enqueue('ev n=1', 'events_1y', { seq: ev.seq, rp: 'events_1y', line: 'ev n=1' })
+    if (!ev.duplicate) w.enqueue('ev n=1', 'events_1y', ev.seq)
     await new Promise((r) => setTimeout(r, 80))
     expect(w.backlog).toBe(true)
     expect(spool.rows).toBe(31)
     w.enqueue('hb n=30', '')
     sink.up = true
     await expect.poll(() => spool.rows, { timeout: 3000 }).toBe(0)
+    expect(spool.bytes).toBe(0)
     expect(w.backlog).toBe(false)
     const lines = sink.lines()
     expect(new Set(lines).size).toBe(32)

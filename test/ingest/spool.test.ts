@@ -10,7 +10,7 @@ import {
   type IndexField,
   toIndexTuple,
 } from '../../gateway/src/events/event-index.js'
-import type { Spool } from '../../gateway/src/ingest/spool.js'
+import type { Spool, SpoolRow } from '../../gateway/src/ingest/spool.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { appendEvent, eventTuple, openSpool, site } from '../helpers/spool.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -110,7 +110,7 @@ describe('Spool (real SQLite on a worker thread)', () => {
     await appendEvent(spool, 'events_1y', 'line-1', eventTuple({ eventId: e1 }))
     await appendEvent(spool, 'events_1y', 'line-2', eventTuple())
     const rows = await spool.read(0, 10)
-    spool.markDelivered(rows.slice(0, 1))
+    spool.markDelivered([(rows[0] as SpoolRow).seq], (rows[0] as SpoolRow).line.length)
     // Closing commits what is pending: the delivered row goes, the other stays.
     await spool.close()
     db.close()

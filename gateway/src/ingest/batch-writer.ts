@@ -14,8 +14,15 @@ interface Batch {
   rp: string
   /** Every line of the batch, as the body to send. */
   lines: LineBuffer
-  /** The lines among them already durable in the spool (events); the rest live only in memory. */
-  spooled: SpoolRow[]
+  /**
+   * The lines among them already durable in the spool (events): their
+   * sequence numbers, their places in `lines` and their length in all. Plain
+   * numbers, not a row object each: a batch waits for its write with
+   * thousands of them.
+   */
+  seqs: number[]
+  spooledAt: number[]
+  spooledChars: number
 }
 
 const isRejection = (err: unknown): boolean =>
@@ -26,9 +33,13 @@ const size = (b: Batch): number => b.lines.count
 /** The lines only in memory, for the rare spill to the spool. */
 function looseLines(b: Batch): string[] {
   const all = b.lines.lines()
-  if (b.spooled.length === 0) return all
-  const inSpool = new Set(b.spooled.map((r) => r.line))
-  return all.filter((l) => !inSpool.has(l))
+  if (b.spooledAt.length === 0) return all
+  const inSpool = new Set(b.spooledAt)
+  return all.filter((_, i) => !inSpool.has(i))
+}
+
+function newBatch(rp: string, lines: LineBuffer): Batch {
+  return { rp, lines, seqs: [], spooledAt: [], spooledChars: 0 }
 }
 
 export interface BatchWriterOptions {
@@ -101,23 +112,27 @@ export class BatchWriter {
   }
 
   /**
-   * Queues one line for retention policy `rp`. `row` is set for lines already
-   * durable in the spool. Returns a promise only when memory is full: the
-   * caller waits on it.
+   * Queues one line for retention policy `rp`. `seq` is set for a line
+   * already durable in the spool (its sequence number there). Returns a
+   * promise only when memory is full: the caller waits on it.
    */
-  enqueue(line: string, rp: string, row?: SpoolRow): Promise<void> | undefined {
+  enqueue(line: string, rp: string, seq?: number): Promise<void> | undefined {
     if (this.#backlog) {
       // The spool is being replayed; keep order by adding behind it.
-      if (!row) this.#spool.appendLines(rp, [line])
+      if (seq === undefined) this.#spool.appendLines(rp, [line])
       return undefined
     }
     let b = this.#filling.get(rp)
     if (!b) {
-      b = { rp, lines: this.#pool.take(), spooled: [] }
+      b = newBatch(rp, this.#pool.take())
       this.#filling.set(rp, b)
     }
+    if (seq !== undefined) {
+      b.seqs.push(seq)
+      b.spooledAt.push(b.lines.count)
+      b.spooledChars += line.length
+    }
     b.lines.append(line)
-    if (row) b.spooled.push(row)
     this.#queued++
     if (size(b) >= this.#o.batchSize) this.#cut()
     else if (!this.#timer) this.#timer = setTimeout(() => this.#cut(), this.#o.flushMs)
@@ -178,10 +193,10 @@ export class BatchWriter {
       this.#metrics.writeLatency.observe((performance.now() - t0) / 1000)
       this.#metrics.batchSize.observe(n)
       this.#metrics.pointsWritten.inc(n)
-      if (batch.spooled.length > 0) this.#spool.markDelivered(batch.spooled)
+      this.#spool.markDelivered(batch.seqs, batch.spooledChars)
     } catch (err) {
       this.#metrics.writeErrors.inc()
-      if (isRejection(err)) this.#drop(batch.spooled, n, err)
+      if (isRejection(err)) this.#drop(batch.seqs, batch.spooledChars, n, err)
       else {
         this.#log.warn({ err: (err as Error).message, points: n }, 'InfluxDB write failed; spooling')
         this.#spillBatch(batch)
@@ -200,9 +215,9 @@ export class BatchWriter {
    * InfluxDB refused the batch as malformed: retrying cannot help, and a
    * poison batch must not hold the spool forever. It is logged and dropped.
    */
-  #drop(rows: readonly SpoolRow[], n: number, err: unknown): void {
+  #drop(seqs: readonly number[], chars: number, n: number, err: unknown): void {
     this.#log.error({ err: (err as Error).message, points: n }, 'InfluxDB rejected a batch; dropped')
-    if (rows.length > 0) this.#spool.markDelivered(rows)
+    this.#spool.markDelivered(seqs, chars)
   }
 
   /** The bench checks this stays small: more writes at once only make influxd thrash. */
@@ -280,11 +295,11 @@ export class BatchWriter {
           try {
             await this.#sink.writeLines(group.map((r) => r.line).join('\n'), rp)
             this.#metrics.pointsWritten.inc(group.length)
-            this.#spool.markDelivered(group)
+            this.#spool.markDelivered(...seqsOf(group))
           } catch (err) {
             if (!isRejection(err)) throw err
             this.#metrics.writeErrors.inc()
-            this.#drop(group, group.length, err)
+            this.#drop(...seqsOf(group), group.length, err)
           }
         }
         delay = this.#o.retryMinMs
@@ -323,6 +338,12 @@ export class BatchWriter {
     this.#room = null
     room.release()
   }
+}
+
+function seqsOf(rows: readonly SpoolRow[]): [seqs: number[], chars: number] {
+  let chars = 0
+  for (const r of rows) chars += r.line.length
+  return [rows.map((r) => r.seq), chars]
 }
 
 function waitForRoom(): { promise: Promise<void>; release: () => void } {

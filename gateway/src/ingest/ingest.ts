@@ -171,7 +171,7 @@ export class Ingest implements Feature {
             return
           }
           this.#bus.emit('device.event', { device, event: ev, at })
-          const wait = writer.enqueue(line, RP_EVENTS, { seq, rp: RP_EVENTS, line })
+          const wait = writer.enqueue(line, RP_EVENTS, seq)
           if (wait) void wait.then(() => ack(null))
           else ack(null)
         })

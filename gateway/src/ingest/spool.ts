@@ -129,19 +129,19 @@ export class Spool {
     this.#schedule()
   }
 
-  /** Rows written to InfluxDB; removed in the next group commit. */
-  markDelivered(rows: readonly SpoolRow[]): void {
-    if (rows.length === 0) return
+  /** Rows written to InfluxDB, by sequence number, with their lines' length in all; removed in the next group commit. */
+  markDelivered(seqs: readonly number[], chars: number): void {
+    if (seqs.length === 0) return
     // A batch's events are usually one run of sequence numbers: one range delete instead of one each.
     let lo = Number.POSITIVE_INFINITY
     let hi = 0
-    for (const r of rows) {
-      if (r.seq < lo) lo = r.seq
-      if (r.seq > hi) hi = r.seq
-      this.#deletedBytes += r.line.length
+    for (const seq of seqs) {
+      if (seq < lo) lo = seq
+      if (seq > hi) hi = seq
     }
-    this.#deletedRows += rows.length
-    this.#deletes.push(hi - lo + 1 === rows.length ? { lo, hi } : { seqs: rows.map((r) => r.seq) })
+    this.#deletedRows += seqs.length
+    this.#deletedBytes += chars
+    this.#deletes.push(hi - lo + 1 === seqs.length ? { lo, hi } : { seqs: [...seqs] })
     this.#schedule()
   }
 
