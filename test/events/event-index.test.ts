@@ -65,6 +65,45 @@ describe('EventIndex (in-memory SQLite)', () => {
     expect(index.get(id)?.clip).toMatchObject({ state: 'uploading', sha256: 'c'.repeat(64) })
   })
 
+  it('keeps events without a clip out of the clip index, and the clip queries still use it', () => {
+    const cam = device('cam-c', 29.3, 117.2)
+    const none = ev({})
+    const pending = ev({ phase: 'end', clip })
+    const ready = ev({ phase: 'end', clip })
+    for (const [i, e] of [none, pending, ready].entries()) index.record(cam, e, 10_000 + i)
+    index.setClipState(ready.eventId, 'ready')
+    const clipIndex = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'event_index_clip'").get() as {
+      sql: string
+    }
+    expect(clipIndex.sql).toContain("WHERE clip_state <> 'none'")
+    // The statements the index runs, kept to ask SQLite for their plans.
+    const statements: string[] = []
+    const prepare = db.prepare.bind(db)
+    db.prepare = ((sql: string) => {
+      statements.push(sql)
+      return prepare(sql)
+    }) as typeof db.prepare
+    const ids = (q: Record<string, string>) =>
+      index
+        .query(EventsQuery.parse(q))
+        .events.map((e) => e.id)
+        .sort()
+    expect(ids({ hasClip: 'true' })).toEqual([ready.eventId])
+    const readyQuery = statements.at(-1) as string
+    expect(ids({ hasClip: 'false' })).toEqual([none.eventId, pending.eventId].sort())
+    expect(index.unfinishedClipsBefore(20_000).map((e) => e.id)).toEqual([pending.eventId])
+    const unfinishedQuery = statements.at(-1) as string
+    // SQLite takes a partial index only where the query repeats its condition: the plans say these do.
+    const plan = (sql: string) => {
+      const params = Array.from(sql.matchAll(/\?/g), () => 0)
+      return (prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>)
+        .map((r) => r.detail)
+        .join('; ')
+    }
+    expect(plan(readyQuery)).toContain('event_index_clip')
+    expect(plan(unfinishedQuery)).toContain('event_index_clip')
+  })
+
   it('finds events near a point across the antimeridian and near a pole', () => {
     const west = device('cam-west', -16.5, 179.99)
     const east = device('cam-east', -16.5, -179.99)
