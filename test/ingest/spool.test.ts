@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
+import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AuditLog } from '../../gateway/src/audit/audit-log.js'
-import { type Db, migrate, openDb } from '../../gateway/src/db/sqlite.js'
+import { type Db, migrate, openDb, PAGE_SIZE } from '../../gateway/src/db/sqlite.js'
 import {
   EVENTS_SCHEMA,
   EventIndex,
@@ -149,6 +150,33 @@ describe('Spool (real SQLite on a worker thread)', () => {
 })
 
 describe('upgrades', () => {
+  it('a new database gets 16 KiB pages; one made with 4 KiB pages keeps them and its spool works', async () => {
+    const fresh = tempDir()
+    const old = tempDir()
+    const made = new Database(`${old.dir}/doorstep.db`)
+    made.pragma('page_size = 4096')
+    made.pragma('journal_mode = WAL')
+    made.exec('CREATE TABLE before_upgrade (x INTEGER)')
+    made.close()
+    for (const [dir, pageSize] of [
+      [fresh.dir, PAGE_SIZE],
+      [old.dir, 4096],
+    ] as const) {
+      const { spool, db } = await openSpool(dir)
+      try {
+        expect(db.pragma('page_size', { simple: true })).toBe(pageSize)
+        const r = await appendEvent(spool, 'events_1y', 'ev 1', eventTuple())
+        expect(r.duplicate).toBe(false)
+        expect((await spool.read(0, 10)).map((x) => x.line)).toEqual(['ev 1'])
+      } finally {
+        await spool.close()
+        db.close()
+      }
+    }
+    fresh.cleanup()
+    old.cleanup()
+  })
+
   it('moves the rows of an older version’s spool file in, in order, and removes the file', async () => {
     const tmp = tempDir()
     const legacy = openDb(`${tmp.dir}/spool.db`, { synchronous: 'FULL' })

@@ -5,6 +5,17 @@ import Database from 'better-sqlite3'
 export type Db = Database.Database
 
 /**
+ * The page size of a database this version creates. The event index's id
+ * key is random, so each new event dirties a page of it, and every dirty
+ * page is one WAL frame (a write and a checksum) per group commit. With 16
+ * KiB pages there are a quarter as many frames for the same index: the
+ * spool's commit cost about 15% less per event on a fresh index, and about
+ * 40% less once it held 300,000 events from 2,896 units (see
+ * gateway/README.md). A database made before keeps its page size.
+ */
+export const PAGE_SIZE = 16_384
+
+/**
  * Opens a SQLite database in WAL mode. `synchronous` is FULL where a commit
  * must survive power loss (the spool); NORMAL elsewhere, which in WAL mode
  * still survives a killed process.
@@ -12,6 +23,8 @@ export type Db = Database.Database
 export function openDb(file: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}): Db {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true })
   const db = new Database(file)
+  // Takes effect only while the file is still empty; WAL mode fixes it from then on.
+  db.pragma(`page_size = ${PAGE_SIZE}`)
   db.pragma('journal_mode = WAL')
   db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`)
   db.pragma('foreign_keys = ON')

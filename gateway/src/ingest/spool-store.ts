@@ -3,6 +3,12 @@ import type { Statement } from 'better-sqlite3'
 import { type Db, migrate, openDb, writeTransaction } from '../db/sqlite.js'
 import { EventIndex, INDEX_TUPLE_LENGTH, type IndexField } from '../events/event-index.js'
 
+/** WAL the spool lets grow before SQLite copies it back into the database. */
+const WAL_BETWEEN_CHECKPOINTS = 40 * 1024 * 1024
+
+/** The spool connection's page cache, KiB. */
+const CACHE_KIB = 32 * 1024
+
 const SCHEMA = [
   `CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, rp TEXT NOT NULL, line TEXT NOT NULL);`,
 ]
@@ -65,8 +71,12 @@ export class SpoolStore {
    */
   constructor(file: string, legacyFile?: string) {
     const db = openDb(file, { synchronous: 'FULL' })
-    // Fewer checkpoints: each rewrites every index page touched since the last; 40 MB of WAL between them.
-    db.pragma('wal_autocheckpoint = 10000')
+    // Fewer checkpoints: each rewrites every index page touched since the last; 40 MiB of WAL between them.
+    const pageSize = db.pragma('page_size', { simple: true }) as number
+    db.pragma(`wal_autocheckpoint = ${Math.ceil(WAL_BETWEEN_CHECKPOINTS / pageSize)}`)
+    // The index's random keys touch pages all over it; past SQLite's default 2 MiB cache each commit
+    // re-read them from the OS and spilled dirty ones early (bench:spool-commit, see gateway/README.md).
+    db.pragma(`cache_size = -${CACHE_KIB}`)
     migrate(db, 'spool', SCHEMA)
     this.#db = db
     this.#index = new EventIndex(db)

@@ -1,0 +1,185 @@
+/**
+ * bench:spool-commit — the CPU a durable event costs in the spool's group
+ * commit (merge into the event index, append its line, fsync'd WAL commit,
+ * delete what was delivered), as the index fills, for the page size this
+ * version gives a new database and for the 4 KiB of older ones. Runs
+ * SpoolStore on this thread with no broker and no InfluxDB, so the figure is
+ * SQLite's and the store's alone; events come from 2,896 units at their own
+ * sites, in groups the size of a busy gateway's.
+ *
+ *   npm run bench:spool-commit [-- --events 300000 --group 2000 --rounds 3]
+ *
+ * Writes bench/results/spool-commit-<time>.json and a row in bench/README.md.
+ */
+import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import Database from 'better-sqlite3'
+import { z } from 'zod'
+import { openDb, PAGE_SIZE } from '../gateway/src/db/sqlite.js'
+import { EventIndex, type IndexField, toIndexTuple } from '../gateway/src/events/event-index.js'
+import { eventLine, RP_EVENTS } from '../gateway/src/ingest/points.js'
+import { SpoolStore } from '../gateway/src/ingest/spool-store.js'
+import type { DeviceRecord } from '../gateway/src/registry/registry.js'
+import { ROOT } from './lib/children.js'
+import { machine, percentile } from './lib/proc.js'
+import { appendResultRow } from './lib/results.js'
+
+const Args = z.object({
+  events: z.coerce.number().int().min(10_000).max(2_000_000).default(300_000),
+  group: z.coerce.number().int().min(100).max(20_000).default(2_000),
+  rounds: z.coerce.number().int().min(1).max(5).default(3),
+})
+const { values } = parseArgs({
+  options: { events: { type: 'string' }, group: { type: 'string' }, rounds: { type: 'string' } },
+})
+const parsed = Args.safeParse(values)
+if (!parsed.success) {
+  for (const i of parsed.error.issues)
+    process.stderr.write(`bench:spool-commit: --${String(i.path[0])}: ${i.message}\n`)
+  process.exit(2)
+}
+const args = parsed.data
+
+/** The figure is reported per fifth of the run: the cost grows with the index. */
+const PARTS = 5
+const UNITS = 2896
+const PAGE_SIZES = [4096, PAGE_SIZE] as const
+
+const devices: DeviceRecord[] = Array.from({ length: UNITS }, (_, i) => ({
+  id: `cam-${String(i).padStart(5, '0')}`,
+  serial: `SN-${i}`,
+  district: (i % 61) + 1,
+  address: `${(i % 12) + 1} Main St`,
+  ownerContact: 'bench',
+  // Spread over about 10 × 10 km, as a county town's units are.
+  lat: 29.25 + ((i * 7919) % 1000) / 10_000,
+  lon: 117.15 + ((i * 104_729) % 1000) / 10_000,
+  model: 'DS-C3W',
+  firmware: '2.4.1',
+  setting: i % 4 === 0 ? 'rural' : 'urban',
+  releasePolicy: 'ask',
+  enabled: true,
+  createdAt: 0,
+}))
+
+interface Run {
+  round: number
+  pageSize: number
+  events: number
+  /** Commit CPU µs per event in each fifth of the run, first to last. */
+  cpuUsPerEvent: number[]
+  /** Every event was new, so every one must have a sequence number. */
+  allStored: boolean
+}
+
+/** A database with the given page size, its event index made, as the gateway would leave it. */
+function makeDb(file: string, pageSize: number): void {
+  const raw = new Database(file)
+  raw.pragma(`page_size = ${pageSize}`)
+  raw.pragma('journal_mode = WAL')
+  raw.close()
+  const db = openDb(file)
+  new EventIndex(db).load()
+  db.close()
+}
+
+function measure(round: number, pageSize: number): Run {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-bench-spool-'))
+  try {
+    const file = path.join(dir, 'doorstep.db')
+    makeDb(file, pageSize)
+    const store = new SpoolStore(file)
+    const perPart = Math.ceil(args.events / PARTS)
+    const partCpu: number[] = []
+    let cpu = 0
+    let inPart = 0
+    let stored = 0
+    let delivered: Array<{ lo: number; hi: number }> = []
+    let t = Date.UTC(2026, 10, 1)
+    for (let n = 0; n < args.events; ) {
+      const size = Math.min(args.group, args.events - n)
+      const events: IndexField[] = []
+      for (let k = 0; k < size; k++) {
+        const device = devices[(n + k) % UNITS] as DeviceRecord
+        const ev = {
+          v: 1 as const,
+          ts: t,
+          eventId: randomUUID(),
+          phase: 'start' as const,
+          kind: 'motion' as const,
+          score: 0.8,
+        }
+        t += 3
+        events.push(RP_EVENTS, eventLine(device, ev, t), ...toIndexTuple(device, ev, t))
+      }
+      const c0 = process.cpuUsage()
+      const { seqs } = store.commit({ events, lines: [], deletes: delivered })
+      const c = process.cpuUsage(c0)
+      cpu += c.user + c.system
+      // The previous group was written meanwhile: delivered, as the batch writer would say.
+      const first = seqs[0] as number
+      const last = seqs[seqs.length - 1] as number
+      delivered = [{ lo: first, hi: last }]
+      stored += seqs.filter((s) => s >= 0).length
+      n += size
+      inPart += size
+      if (inPart >= perPart || n === args.events) {
+        partCpu.push(Math.round((cpu / inPart) * 100) / 100)
+        cpu = 0
+        inPart = 0
+      }
+    }
+    store.close()
+    return { round, pageSize, events: args.events, cpuUsPerEvent: partCpu, allStored: stored === args.events }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The middle round (the lower middle for an even count), as the other benches report. */
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  )
+
+const runs: Run[] = []
+for (let round = 1; round <= args.rounds; round++) {
+  // Alternating which goes first, so neither always meets a warmer page cache.
+  const order = round % 2 === 1 ? PAGE_SIZES : [...PAGE_SIZES].reverse()
+  for (const pageSize of order) {
+    const r = measure(round, pageSize)
+    process.stdout.write(`${JSON.stringify(r)}\n`)
+    runs.push(r)
+  }
+}
+const summary = Object.fromEntries(
+  PAGE_SIZES.map((p) => {
+    const of = runs.filter((r) => r.pageSize === p)
+    const parts = Array.from({ length: PARTS }, (_, i) =>
+      median(of.map((r) => r.cpuUsPerEvent[i] ?? Number.NaN)),
+    )
+    return [p, { cpuUsPerEventByFifth: parts, allStored: of.every((r) => r.allStored) }]
+  }),
+) as Record<number, { cpuUsPerEventByFifth: number[]; allStored: boolean }>
+const at = new Date().toISOString()
+const file = path.join(ROOT, 'bench', 'results', `spool-commit-${at.replace(/[:.]/g, '-')}.json`)
+fs.mkdirSync(path.dirname(file), { recursive: true })
+fs.writeFileSync(file, `${JSON.stringify({ at, machine: machine(), args, runs, summary }, null, 2)}\n`)
+const cells = PAGE_SIZES.map((p) => {
+  const s = summary[p] as { cpuUsPerEventByFifth: number[] }
+  return `${s.cpuUsPerEventByFifth[0]} → ${s.cpuUsPerEventByFifth.at(-1)}`
+})
+appendResultRow('spool-commit', [
+  at.slice(0, 16).replace('T', ' '),
+  `${args.events} / ${args.group}`,
+  ...cells,
+  PAGE_SIZES.every((p) => summary[p]?.allStored) ? 'yes' : 'NO',
+  path.relative(ROOT, file),
+])
+process.stdout.write(
+  `${PAGE_SIZES.map((p, i) => `${p / 1024} KiB pages: ${cells[i]} µs/event`).join('; ')}\nresults: ${path.relative(ROOT, file)}\n`,
+)
