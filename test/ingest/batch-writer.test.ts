@@ -77,12 +77,12 @@ describe('BatchWriter', () => {
     sink.delayMs = 30
     const w = make({ queueMax: 150, concurrency: 1 })
     w.start()
-    let wait: Promise<void> | undefined
-    for (let i = 0; i < 150 && !wait; i++) wait = w.enqueue(`hb n=${i}`, '')
-    expect(wait).toBeInstanceOf(Promise)
+    let room = true
+    for (let i = 0; i < 150 && room; i++) room = w.enqueue(`hb n=${i}`, '')
+    expect(room).toBe(false)
     expect(w.queued).toBe(150)
-    await wait
-    expect(w.queued).toBeLessThan(150)
+    const queuedWhenTold = await new Promise<number>((resolve) => w.whenRoom(() => resolve(w.queued)))
+    expect(queuedWhenTold).toBeLessThan(150)
     await w.stop()
     expect(sink.maxInFlight).toBe(1)
   })
@@ -91,26 +91,27 @@ describe('BatchWriter', () => {
     sink.delayMs = 30
     const w = make({ queueMax: 150, concurrency: 1 })
     w.start()
-    const waits: Array<Promise<void>> = []
+    // What each held publisher saw when it was told: all at once, with the same room.
+    const told: number[] = []
     for (let i = 0; i < 160; i++) {
-      const p = w.enqueue(`hb n=${i}`, '')
-      if (p) waits.push(p)
+      if (!w.enqueue(`hb n=${i}`, '')) w.whenRoom(() => told.push(w.queued))
     }
-    expect(waits.length).toBe(11)
-    let released = 0
-    for (const p of waits) void p.then(() => released++)
-    await Promise.all(waits)
-    expect(released).toBe(11)
+    expect(told).toEqual([])
+    await expect.poll(() => told.length, { timeout: 2000 }).toBe(11)
+    expect(new Set(told).size).toBe(1)
+    expect(told[0]).toBeLessThan(150)
     // Full again: the next publisher waits for the next release, not the one already given.
-    let again: Promise<void> | undefined
-    for (let i = 0; i < 1000 && !again; i++) again = w.enqueue(`hb m=${i}`, '')
-    expect(again).toBeInstanceOf(Promise)
+    let again = true
+    for (let i = 0; i < 1000 && again; i++) again = w.enqueue(`hb m=${i}`, '')
+    expect(again).toBe(false)
     let settled = false
-    void again?.then(() => (settled = true))
-    await Promise.resolve()
+    w.whenRoom(() => {
+      settled = true
+    })
+    await new Promise((r) => setImmediate(r))
     expect(settled).toBe(false)
-    await again
-    expect(w.queued).toBeLessThan(150)
+    await expect.poll(() => settled, { timeout: 2000 }).toBe(true)
+    expect(told).toHaveLength(11)
     await w.stop()
   })
 

@@ -42,6 +42,9 @@ function newBatch(rp: string, lines: LineBuffer): Batch {
   return { rp, lines, seqs: [], spooledAt: [], spooledChars: 0 }
 }
 
+/** A publisher held on a full queue; told `null` when it may go on. */
+export type RoomWaiter = (err: null) => void
+
 export interface BatchWriterOptions {
   batchSize: number
   flushMs: number
@@ -78,8 +81,8 @@ export class BatchWriter {
   #inFlight = 0
   #maxInFlight = 0
   #timer: NodeJS.Timeout | null = null
-  /** While the queue is full: the one promise every publisher waits on, settled when there is room. */
-  #room: { promise: Promise<void>; release: () => void } | null = null
+  /** Publishers held while the queue is full, told together once there is room (see #release). */
+  #waiting: RoomWaiter[] = []
   #backlog = false
   #replay: Promise<void> | null = null
   #wake: (() => void) | null = null
@@ -113,14 +116,15 @@ export class BatchWriter {
 
   /**
    * Queues one line for retention policy `rp`. `seq` is set for a line
-   * already durable in the spool (its sequence number there). Returns a
-   * promise only when memory is full: the caller waits on it.
+   * already durable in the spool (its sequence number there). Returns false
+   * when memory is full: the line is queued, and the caller holds its
+   * publisher until `whenRoom` tells it to go on.
    */
-  enqueue(line: string, rp: string, seq?: number): Promise<void> | undefined {
+  enqueue(line: string, rp: string, seq?: number): boolean {
     if (this.#backlog) {
       // The spool is being replayed; keep order by adding behind it.
       if (seq === undefined) this.#spool.appendLines(rp, [line])
-      return undefined
+      return true
     }
     let b = this.#filling.get(rp)
     if (!b) {
@@ -136,9 +140,18 @@ export class BatchWriter {
     this.#queued++
     if (size(b) >= this.#o.batchSize) this.#cut()
     else if (!this.#timer) this.#timer = setTimeout(() => this.#cut(), this.#o.flushMs)
-    if (this.#queued < this.#o.queueMax) return undefined
-    if (!this.#room) this.#room = waitForRoom()
-    return this.#room.promise
+    return this.#queued < this.#o.queueMax
+  }
+
+  /**
+   * Calls `go(null)` once the queue has room, after `enqueue` said it was
+   * full. A plain callback kept in an array: at full speed tens of thousands
+   * of QoS 0 publishes wait at once, and a promise reaction and a closure
+   * each were a measurable part of the broker thread.
+   */
+  whenRoom(go: RoomWaiter): void {
+    this.#waiting.push(go)
+    if (this.#queued < this.#o.queueMax) this.#release()
   }
 
   /** Writes everything held in memory; with InfluxDB away, it ends up in the spool instead. */
@@ -328,15 +341,17 @@ export class BatchWriter {
 
   /**
    * Releasing a waiter does not change `#queued` (its line is queued already),
-   * so once there is room all go at once. They share one promise: with tens
-   * of thousands of QoS 0 publishes waiting on a full queue, a promise and a
-   * resolver each were measurable (and a shift each, once, was quadratic).
+   * so once there is room all go at once, in one microtask: told inline, a
+   * publisher's next messages would be read and queued from inside the
+   * write that just finished.
    */
   #release(): void {
-    if (!this.#room || this.#queued >= this.#o.queueMax) return
-    const room = this.#room
-    this.#room = null
-    room.release()
+    if (this.#waiting.length === 0 || this.#queued >= this.#o.queueMax) return
+    const waiting = this.#waiting
+    this.#waiting = []
+    queueMicrotask(() => {
+      for (const go of waiting) go(null)
+    })
   }
 }
 
@@ -344,12 +359,4 @@ function seqsOf(rows: readonly SpoolRow[]): [seqs: number[], chars: number] {
   let chars = 0
   for (const r of rows) chars += r.line.length
   return [rows.map((r) => r.seq), chars]
-}
-
-function waitForRoom(): { promise: Promise<void>; release: () => void } {
-  let release: () => void = () => {}
-  const promise = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  return { promise, release }
 }

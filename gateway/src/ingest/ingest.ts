@@ -97,7 +97,7 @@ export class Ingest implements Feature {
 
   /** Queues a line that did not come from a unit's payload (presence changes). */
   writeLine(line: string): void {
-    void this.#writer?.enqueue(line, RP_DEFAULT)
+    this.#writer?.enqueue(line, RP_DEFAULT)
   }
 
   invalidCounts(deviceId: string): Record<string, number> {
@@ -143,10 +143,10 @@ export class Ingest implements Feature {
         if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         const hb = d.value
         this.skew.observe(deviceId, hb.ts, at)
-        const wait = writer.enqueue(heartbeatLine(this.#keys.tags(device), hb, at), RP_DEFAULT)
+        const room = writer.enqueue(heartbeatLine(this.#keys.tags(device), hb, at), RP_DEFAULT)
         this.#bus.emit('device.heartbeat', { device, heartbeat: hb, at })
-        if (!wait) return false
-        void wait.then(() => ack(null))
+        if (room) return false
+        writer.whenRoom(ack)
         return true
       }
       case 'event': {
@@ -171,9 +171,8 @@ export class Ingest implements Feature {
             return
           }
           this.#bus.emit('device.event', { device, event: ev, at })
-          const wait = writer.enqueue(line, RP_EVENTS, seq)
-          if (wait) void wait.then(() => ack(null))
-          else ack(null)
+          if (writer.enqueue(line, RP_EVENTS, seq)) ack(null)
+          else writer.whenRoom(ack)
         })
         return true
       }
