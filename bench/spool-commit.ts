@@ -19,9 +19,9 @@ import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { z } from 'zod'
 import { openDb, PAGE_SIZE } from '../gateway/src/db/sqlite.js'
-import { EventIndex, type IndexField, toIndexTuple } from '../gateway/src/events/event-index.js'
+import { EventIndex, toIndexTuple } from '../gateway/src/events/event-index.js'
 import { eventLine, RP_EVENTS } from '../gateway/src/ingest/points.js'
-import { SpoolStore } from '../gateway/src/ingest/spool-store.js'
+import { type EventSlot, SpoolStore } from '../gateway/src/ingest/spool-store.js'
 import type { DeviceRecord } from '../gateway/src/registry/registry.js'
 import { ROOT } from './lib/children.js'
 import { machine, percentile } from './lib/proc.js'
@@ -101,7 +101,7 @@ function measure(round: number, pageSize: number): Run {
     let t = Date.UTC(2026, 10, 1)
     for (let n = 0; n < args.events; ) {
       const size = Math.min(args.group, args.events - n)
-      const events: IndexField[] = []
+      const events: EventSlot[] = []
       for (let k = 0; k < size; k++) {
         const device = devices[(n + k) % UNITS] as DeviceRecord
         const ev = {
@@ -113,7 +113,7 @@ function measure(round: number, pageSize: number): Run {
           score: 0.8,
         }
         t += 3
-        events.push(RP_EVENTS, eventLine(device, ev, t), ...toIndexTuple(device, ev, t))
+        events.push(RP_EVENTS, eventLine(device, ev, t), toIndexTuple(device, ev, t))
       }
       const c0 = process.cpuUsage()
       const { seqs } = store.commit({ events, lines: [], deletes: delivered })

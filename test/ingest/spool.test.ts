@@ -4,13 +4,7 @@ import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AuditLog } from '../../gateway/src/audit/audit-log.js'
 import { type Db, migrate, openDb, PAGE_SIZE } from '../../gateway/src/db/sqlite.js'
-import {
-  EVENTS_SCHEMA,
-  EventIndex,
-  eventKey,
-  type IndexField,
-  toIndexTuple,
-} from '../../gateway/src/events/event-index.js'
+import { EVENTS_SCHEMA, EventIndex, eventKey, toIndexTuple } from '../../gateway/src/events/event-index.js'
 import type { Spool, SpoolRow } from '../../gateway/src/ingest/spool.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { appendEvent, eventTuple, openSpool, site } from '../helpers/spool.js'
@@ -218,7 +212,7 @@ describe('upgrades', () => {
     const index = new EventIndex(db)
     index.load()
     const admit = (phase: 'start' | 'update' | 'end') =>
-      db.transaction(() => index.admit(eventTuple({ eventId: id, phase }), 0))()
+      db.transaction(() => index.admit(eventTuple({ eventId: id, phase })))()
     expect(admit('start')).toBe('repeat')
     expect(admit('update')).toBe('repeat')
     expect(admit('end')).toBe('merged')
@@ -236,7 +230,7 @@ describe('EventIndex key', () => {
     const b = '0123abcd-ef01-4bbb-9bbb-000000000002'
     expect(eventKey(a)).toBe(eventKey(b))
     const admit = (eventId: string, phase: 'start' | 'end', from = site) =>
-      db.transaction(() => index.admit(eventTuple({ eventId, phase, from }), 0))()
+      db.transaction(() => index.admit(eventTuple({ eventId, phase, from })))()
     expect(admit(a, 'start')).toBe('new')
     expect(admit(b, 'start')).toBe('new')
     expect(admit(a, 'start')).toBe('repeat')
@@ -269,14 +263,14 @@ describe('EventIndex key', () => {
     ).map((r) => r.name)
     expect(names).toContain('event_index_key')
     expect(names).not.toContain('sqlite_autoindex_event_index_1')
-    const admit = (eventId: string) => db.transaction(() => index.admit(eventTuple({ eventId }), 0))()
+    const admit = (eventId: string) => db.transaction(() => index.admit(eventTuple({ eventId })))()
     expect(admit(ids[0] as string)).toBe('repeat')
     db.close()
   })
 })
 
 describe('IndexTuple', () => {
-  it('is merged from where it lies among others, with everything it carries and nothing invented', () => {
+  it('is merged with everything it carries and nothing invented', () => {
     const db = openDb(':memory:')
     const index = new EventIndex(db)
     index.load()
@@ -291,14 +285,10 @@ describe('IndexTuple', () => {
       clip,
     }
     const bare = { eventId: randomUUID(), phase: 'start' as const, kind: 'motion' as const, score: 0.1 }
-    // Laid end to end after two unrelated slots, the way a group crosses to the worker.
-    const flat: IndexField[] = [
-      'events_1y',
-      'line',
-      ...toIndexTuple(far, ended, 50_000),
-      ...toIndexTuple(site, bare, 7),
-    ]
-    const admitted = db.transaction(() => [index.admit(flat, 2), index.admit(flat, 16)])()
+    const admitted = db.transaction(() => [
+      index.admit(toIndexTuple(far, ended, 50_000)),
+      index.admit(toIndexTuple(site, bare, 7)),
+    ])()
     expect(admitted).toEqual(['new', 'new'])
     expect(index.get(ended.eventId)).toMatchObject({
       deviceId: 'cam-9',

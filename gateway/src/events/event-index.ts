@@ -105,9 +105,7 @@ export type IndexedMessage = Pick<DeviceEvent, 'eventId' | 'phase' | 'kind' | 's
  * One lifecycle message to merge, flattened into one array: the form it
  * crosses to the ingest worker in, and is merged from. A structured clone of
  * flat values costs a fraction of one of nested objects, and thousands cross
- * per group commit; the spool lays the fields of a whole group end to end in
- * one array (see ingest/spool.ts), so an in-flight event holds no object of
- * its own. `t` is the message time on the gateway clock.
+ * per group commit. `t` is the message time on the gateway clock.
  */
 export type IndexTuple = [
   eventId: string,
@@ -125,12 +123,6 @@ export type IndexTuple = [
   clipDurationMs: number | null,
   clipCodec: string | null,
 ]
-
-/** Slots an IndexTuple takes when laid end to end with others. */
-export const INDEX_TUPLE_LENGTH = 14
-
-/** One slot of an IndexTuple. */
-export type IndexField = IndexTuple[number]
 
 export function toIndexTuple(d: EventSite, ev: IndexedMessage, t: number): IndexTuple {
   const c = ev.clip
@@ -283,35 +275,34 @@ export class EventIndex {
    */
   record(device: EventSite, ev: IndexedMessage, t: number): boolean {
     const f = toIndexTuple(device, ev, t)
-    return writeTransaction(this.#db, () => this.#merge(f, 0)) !== 'foreign'
+    return writeTransaction(this.#db, () => this.#merge(f)) !== 'foreign'
   }
 
   /**
-   * `record` inside the caller's transaction, for the message whose
-   * IndexTuple starts at `f[at]`, saying what it did: the spool stores an
-   * event's line in the same transaction unless it was a `repeat`, so
-   * "durable", "indexed" and "seen once" are one commit.
+   * `record` inside the caller's transaction, saying what it did: the spool
+   * stores an event's line in the same transaction unless it was a `repeat`,
+   * so "durable", "indexed" and "seen once" are one commit.
    */
-  admit(f: ArrayLike<IndexField>, at: number): Admission {
+  admit(f: IndexTuple): Admission {
     if (!this.#db.inTransaction) throw new Error('EventIndex.admit runs inside a transaction')
-    return this.#merge(f, at)
+    return this.#merge(f)
   }
 
   /**
    * Read straight from the slots rather than from objects rebuilt for the
    * purpose: the worker merges thousands per group commit.
    */
-  #merge(f: ArrayLike<IndexField>, o: number): Admission {
+  #merge(f: IndexTuple): Admission {
     const s = this.#stmts
     if (!s) throw new Error('event index is not loaded')
-    const eventId = f[o] as string
-    const deviceId = f[o + 1] as string
-    const phase = f[o + 6] as EventPhase
-    const t = f[o + 9] as number
-    const clipBytes = f[o + 10] as number | null
-    const clipSha256 = f[o + 11] as string | null
-    const clipDurationMs = f[o + 12] as number | null
-    const clipCodec = f[o + 13] as string | null
+    const eventId = f[0] as string
+    const deviceId = f[1] as string
+    const phase = f[6] as EventPhase
+    const t = f[9] as number
+    const clipBytes = f[10] as number | null
+    const clipSha256 = f[11] as string | null
+    const clipDurationMs = f[12] as number | null
+    const clipCodec = f[13] as string | null
     const hasClip = clipBytes !== null && clipSha256 !== null && clipDurationMs !== null && clipCodec !== null
     // Looked up before inserting: the id is unique because every writer merges inside a write transaction.
     const key = eventKey(eventId)
@@ -323,16 +314,16 @@ export class EventIndex {
         eventId,
         key,
         deviceId,
-        f[o + 2], // district
-        f[o + 5], // kind
+        f[2], // district
+        f[5], // kind
         phase,
-        f[o + 7], // score
-        f[o + 8], // zone
+        f[7], // score
+        f[8], // zone
         startedAt,
         phase === 'end' ? t : null,
         t,
-        f[o + 3], // lat
-        f[o + 4], // lon
+        f[3], // lat
+        f[4], // lon
         hasClip ? 'pending' : 'none',
         hasClip ? clipBytes : null,
         hasClip ? clipSha256 : null,
@@ -347,11 +338,11 @@ export class EventIndex {
     if ((old.phases_seen & bit) !== 0) return 'repeat'
     const clip = hasClip && ANNOUNCE_OPEN.has(old.clip_state)
     const later = PHASE_RANK[phase] >= PHASE_RANK[old.phase]
-    const zone = f[o + 8] as string | null
+    const zone = f[8] as string | null
     s.update.run(
-      later ? f[o + 5] : old.kind,
+      later ? f[5] : old.kind,
       later ? phase : old.phase,
-      Math.max(old.score, f[o + 7] as number),
+      Math.max(old.score, f[7] as number),
       zone ?? old.zone,
       phase === 'start' ? Math.min(old.started_at, t) : old.started_at,
       phase === 'end' ? t : old.ended_at,

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import type { Statement } from 'better-sqlite3'
 import { type Db, migrate, openDb, writeTransaction } from '../db/sqlite.js'
-import { EventIndex, INDEX_TUPLE_LENGTH, type IndexField } from '../events/event-index.js'
+import { EventIndex, type IndexTuple } from '../events/event-index.js'
 
 /** WAL the spool lets grow before SQLite copies it back into the database. */
 const WAL_BETWEEN_CHECKPOINTS = 40 * 1024 * 1024
@@ -20,19 +20,19 @@ export interface SpoolRow {
   line: string
 }
 
-/**
- * Slots one event takes in `CommitRequest.events`: its retention policy, its
- * line, then its IndexTuple.
- */
-export const EVENT_SLOTS = 2 + INDEX_TUPLE_LENGTH
+/** Slots one event takes in `CommitRequest.events`: its retention policy, its line, its IndexTuple. */
+export const EVENT_SLOTS = 3
+
+/** One slot of `CommitRequest.events`. */
+export type EventSlot = string | IndexTuple
 
 /**
  * One group commit: events to index and append unless they are repeats,
  * loose lines, and delivered rows to delete.
  */
 export interface CommitRequest {
-  /** The group's events laid end to end, EVENT_SLOTS each: `rp, line, ...IndexTuple`. */
-  events: Array<IndexField>
+  /** The group's events laid end to end, EVENT_SLOTS each: `rp, line, index`. */
+  events: EventSlot[]
   lines: Array<{ rp: string; line: string }>
   /** Each entry is one delivered batch: a `[lo, hi]` run when contiguous, else the sequence numbers. */
   deletes: Array<{ lo: number; hi: number } | { seqs: number[] }>
@@ -107,13 +107,14 @@ export class SpoolStore {
     writeTransaction(this.#db, () => {
       const ev = req.events
       for (let i = 0; i < ev.length; i += EVENT_SLOTS) {
-        const admitted = index.admit(ev, i + 2)
+        const tuple = ev[i + 2] as IndexTuple
+        const admitted = index.admit(tuple)
         if (admitted === 'repeat') {
           out.seqs.push(-1)
           continue
         }
         // Another unit's id: its line is kept (it is that unit's data), but it cannot touch the event.
-        if (admitted === 'foreign') out.notIndexed.push(ev[i + 2] as string)
+        if (admitted === 'foreign') out.notIndexed.push(tuple[0])
         out.seqs.push(Number(s.insertLine.run(ev[i], ev[i + 1]).lastInsertRowid))
       }
       for (const l of req.lines) s.insertLine.run(l.rp, l.line)

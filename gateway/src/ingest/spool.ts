@@ -1,6 +1,12 @@
 import { Worker } from 'node:worker_threads'
-import type { IndexField, IndexTuple } from '../events/event-index.js'
-import { type CommitRequest, type CommitResult, EVENT_SLOTS, type SpoolRow } from './spool-store.js'
+import type { IndexTuple } from '../events/event-index.js'
+import {
+  type CommitRequest,
+  type CommitResult,
+  EVENT_SLOTS,
+  type EventSlot,
+  type SpoolRow,
+} from './spool-store.js'
 import type { WorkerOptions, WorkerReply, WorkerRequest } from './spool-worker.js'
 
 export type { SpoolRow } from './spool-store.js'
@@ -36,7 +42,7 @@ export class Spool {
   #nextId = 1
   readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   /** The next group's events, EVENT_SLOTS each (see CommitRequest), and their callbacks in the same order. */
-  #events: IndexField[] = []
+  #events: EventSlot[] = []
   #dones: AppendCallback[] = []
   #lines: Array<{ rp: string; line: string }> = []
   #deletes: CommitRequest['deletes'] = []
@@ -107,18 +113,16 @@ export class Spool {
    * they hold is copied at every scavenge. In heap snapshots taken mid-run,
    * with promises each in-flight publish held about 7 closures and 3
    * promises; with the callback about 2 closures and none. For the same
-   * reason the tuple's fields are copied into the group's one flat array:
-   * the tuple itself dies young, and nothing per event but the callback
-   * waits for the commit.
+   * reason an event is three slots of the group's one array (its policy,
+   * line and tuple) rather than a record of its own, and nothing per event
+   * but the callback waits beside it.
    */
   append(rp: string, line: string, index: IndexTuple, done: AppendCallback): void {
     if (this.#dead) {
       done(this.#dead, -1)
       return
     }
-    const ev = this.#events
-    ev.push(rp, line)
-    for (let i = 0; i < index.length; i++) ev.push(index[i] as IndexField)
+    this.#events.push(rp, line, index)
     this.#dones.push(done)
     this.#schedule()
   }
