@@ -24,7 +24,7 @@ const ENV_SCHEMA = {
   DOORSTEP_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   DOORSTEP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Points per InfluxDB write. */
-  DOORSTEP_BATCH_SIZE: positiveInt.max(50_000).default(10_000),
+  DOORSTEP_BATCH_SIZE: positiveInt.max(50_000).default(5000),
   /** Longest a point waits in memory before its batch is written, ms. */
   DOORSTEP_FLUSH_MS: positiveInt.max(60_000).default(250),
   /** Points held in memory before ingest pushes back on the MQTT sockets. */
