@@ -160,6 +160,30 @@ describe('BatchWriter', () => {
     await w.stop()
   })
 
+  it('lines queued while the replay reads the spool still reach InfluxDB once it catches up', async () => {
+    const w = make()
+    w.start()
+    sink.up = false
+    for (let i = 0; i < 30; i++) w.enqueue(`hb n=${i}`, '')
+    await expect.poll(() => w.backlog, { timeout: 3000 }).toBe(true)
+    sink.up = true
+    // A publisher that keeps going through the whole replay, up to its last read and past it,
+    // slower than the replay so that the replay catches up.
+    let n = 30
+    const deadline = performance.now() + 3000
+    while (performance.now() < deadline && (w.backlog || n < 300)) {
+      w.enqueue(`hb n=${n++}`, '')
+      await new Promise((r) => setTimeout(r, 1))
+    }
+    expect(w.backlog).toBe(false)
+    await w.flush()
+    await expect.poll(() => spool.rows, { timeout: 3000 }).toBe(0)
+    const landed = new Set(sink.lines())
+    const missing = Array.from({ length: n }, (_, i) => `hb n=${i}`).filter((l) => !landed.has(l))
+    expect(missing).toEqual([])
+    await w.stop()
+  })
+
   it('keeps one batch per retention policy', async () => {
     const w = make()
     w.start()

@@ -294,6 +294,10 @@ export class BatchWriter {
       this.#metrics.spoolBytes.set(this.#spool.bytes)
       if (rows.length === 0) {
         this.#backlog = false
+        // Lines queued behind the replay while that read was in the worker are not in its answer and
+        // not yet committed (the spool holds them back during a read): they go the direct way now,
+        // or they would wait in the spool for the next outage or the next start.
+        for (const l of this.#spool.withdrawLines()) this.enqueue(l.line, l.rp)
         this.#log.info('spool drained; back to direct writes')
         return
       }

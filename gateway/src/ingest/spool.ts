@@ -53,6 +53,8 @@ export class Spool {
   #acks: Array<{ dones: AppendCallback[]; seqs: number[]; next: number }> = []
   #acking = false
   #scheduled = false
+  /** A read is in the worker: nothing appended meanwhile is committed until it answers (see read). */
+  #reading = false
   #rows = 0
   #bytes = 0
 
@@ -149,14 +151,33 @@ export class Spool {
     this.#schedule()
   }
 
-  /** The oldest rows after `afterSeq`, in order, once everything appended or delivered before is committed. */
+  /**
+   * The oldest rows after `afterSeq`, in order, once everything appended or
+   * delivered before is committed. What is appended while the read is in
+   * the worker waits, uncommitted, until it answers: the reader can then
+   * still take those lines back (`withdrawLines`) instead of finding them in
+   * the spool only on its next read, or never if it has stopped reading.
+   */
   async read(afterSeq: number, limit: number): Promise<SpoolRow[]> {
-    await this.#drain()
-    return (await this.#call({ op: 'read', afterSeq, limit })) as SpoolRow[]
+    await this.#settle()
+    this.#reading = true
+    try {
+      return (await this.#call({ op: 'read', afterSeq, limit })) as SpoolRow[]
+    } finally {
+      this.#reading = false
+      if (this.#pending()) this.#schedule()
+    }
+  }
+
+  /** Takes back the lines appended but not yet committed (see read), in order. */
+  withdrawLines(): Array<{ rp: string; line: string }> {
+    const lines = this.#lines
+    this.#lines = []
+    return lines
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#committing) return
+    if (this.#scheduled || this.#committing || this.#reading) return
     this.#scheduled = true
     setImmediate(() => {
       this.#scheduled = false
@@ -243,12 +264,26 @@ export class Spool {
     setImmediate(() => this.#tell())
   }
 
-  /** Resolves once nothing appended or delivered so far is still uncommitted. */
+  /** Resolves once nothing appended or delivered so far is still uncommitted, nor anything appended meanwhile. */
   async #drain(): Promise<void> {
     while (this.#committing || this.#pending()) {
       if (this.#dead) throw this.#dead
       await (this.#committing ?? this.#commit())
     }
+  }
+
+  /**
+   * Resolves once what was appended or delivered before the call is
+   * committed, without waiting for what arrives meanwhile: under a steady
+   * stream of appends, #drain would never see the spool idle.
+   */
+  async #settle(): Promise<void> {
+    if (this.#dead) throw this.#dead
+    // The group in the worker now, then the one that holds what is pending now (it goes when that returns).
+    if (this.#committing) await this.#committing
+    if (this.#committing) await this.#committing
+    else if (this.#pending()) await this.#commit()
+    if (this.#dead) throw this.#dead
   }
 
   #call(op: WorkerOp): Promise<unknown> {
