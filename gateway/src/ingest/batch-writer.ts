@@ -296,8 +296,9 @@ export class BatchWriter {
         this.#backlog = false
         // Lines queued behind the replay while that read was in the worker are not in its answer and
         // not yet committed (the spool holds them back during a read): they go the direct way now,
-        // or they would wait in the spool for the next outage or the next start.
-        for (const l of this.#spool.withdrawLines()) this.enqueue(l.line, l.rp)
+        // or they would wait in the spool for the next outage or the next start. Once stopping, they
+        // stay in the spool instead: nothing will write memory any more, and the spool survives.
+        if (!this.#stopped) for (const l of this.#spool.withdrawLines()) this.enqueue(l.line, l.rp)
         this.#log.info('spool drained; back to direct writes')
         return
       }
