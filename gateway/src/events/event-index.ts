@@ -288,21 +288,26 @@ export class EventIndex {
     return this.#merge(f)
   }
 
-  /**
-   * Read straight from the slots rather than from objects rebuilt for the
-   * purpose: the worker merges thousands per group commit.
-   */
+  /** Read straight from the tuple rather than from objects rebuilt for the purpose: the worker merges thousands per group commit. */
   #merge(f: IndexTuple): Admission {
     const s = this.#stmts
     if (!s) throw new Error('event index is not loaded')
-    const eventId = f[0] as string
-    const deviceId = f[1] as string
-    const phase = f[6] as EventPhase
-    const t = f[9] as number
-    const clipBytes = f[10] as number | null
-    const clipSha256 = f[11] as string | null
-    const clipDurationMs = f[12] as number | null
-    const clipCodec = f[13] as string | null
+    const [
+      eventId,
+      deviceId,
+      district,
+      lat,
+      lon,
+      kind,
+      phase,
+      score,
+      zone,
+      t,
+      clipBytes,
+      clipSha256,
+      clipDurationMs,
+      clipCodec,
+    ] = f
     const hasClip = clipBytes !== null && clipSha256 !== null && clipDurationMs !== null && clipCodec !== null
     // Looked up before inserting: the id is unique because every writer merges inside a write transaction.
     const key = eventKey(eventId)
@@ -314,16 +319,16 @@ export class EventIndex {
         eventId,
         key,
         deviceId,
-        f[2], // district
-        f[5], // kind
+        district,
+        kind,
         phase,
-        f[7], // score
-        f[8], // zone
+        score,
+        zone,
         startedAt,
         phase === 'end' ? t : null,
         t,
-        f[3], // lat
-        f[4], // lon
+        lat,
+        lon,
         hasClip ? 'pending' : 'none',
         hasClip ? clipBytes : null,
         hasClip ? clipSha256 : null,
@@ -338,11 +343,10 @@ export class EventIndex {
     if ((old.phases_seen & bit) !== 0) return 'repeat'
     const clip = hasClip && ANNOUNCE_OPEN.has(old.clip_state)
     const later = PHASE_RANK[phase] >= PHASE_RANK[old.phase]
-    const zone = f[8] as string | null
     s.update.run(
-      later ? f[5] : old.kind,
+      later ? kind : old.kind,
       later ? phase : old.phase,
-      Math.max(old.score, f[7] as number),
+      Math.max(old.score, score),
       zone ?? old.zone,
       phase === 'start' ? Math.min(old.started_at, t) : old.started_at,
       phase === 'end' ? t : old.ended_at,
