@@ -13,13 +13,13 @@ import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import { z } from 'zod'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../gateway/src/log.js'
 import { launchChromium } from '../scripts/chromium.js'
+import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
 import { startGatewayProcess } from './lib/gateway-process.js'
 import { machine, percentile } from './lib/proc.js'
@@ -30,14 +30,7 @@ const Args = z.object({
   events: z.coerce.number().int().min(10).max(2000).default(300),
   'every-ms': z.coerce.number().int().min(5).max(1000).default(50),
 })
-const { values } = parseArgs({ options: { events: { type: 'string' }, 'every-ms': { type: 'string' } } })
-const parsed = Args.safeParse(values)
-if (!parsed.success) {
-  for (const i of parsed.error.issues)
-    process.stderr.write(`bench:alert-paint: --${String(i.path[0])}: ${i.message}\n`)
-  process.exit(2)
-}
-const args = parsed.data
+const args = benchArgs('alert-paint', Args)
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-paint-'))
 const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })

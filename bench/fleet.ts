@@ -18,11 +18,11 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { type Fleet, observeAlerts, startFleet } from '@doorstep/device-sim'
 import { z } from 'zod'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../gateway/src/log.js'
+import { benchArgs } from './lib/args.js'
 import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
 import { type GatewayProcess, startGatewayProcess } from './lib/gateway-process.js'
 import { StoredLatencyProbe } from './lib/markers.js'
@@ -35,21 +35,7 @@ const Args = z.object({
   big: z.coerce.number().int().min(100).max(19_000).default(19_000),
   'duration-s': z.coerce.number().int().min(10).max(600).default(60),
 })
-const { values } = parseArgs({
-  options: {
-    scenario: { type: 'string' },
-    devices: { type: 'string' },
-    big: { type: 'string' },
-    'duration-s': { type: 'string' },
-  },
-})
-const parsed = Args.safeParse(values)
-if (!parsed.success) {
-  for (const i of parsed.error.issues)
-    process.stderr.write(`bench:fleet: --${String(i.path[0])}: ${i.message}\n`)
-  process.exit(2)
-}
-const args = parsed.data
+const args = benchArgs('fleet', Args)
 const say = (s: string) => process.stdout.write(`${s}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-fleet-'))

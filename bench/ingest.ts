@@ -13,12 +13,12 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import { z } from 'zod'
 import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../gateway/src/log.js'
+import { benchArgs } from './lib/args.js'
 import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
 import { GATEWAY_NODE_FLAGS } from './lib/gateway-flags.js'
 import { cpuMicros, machine, percentile } from './lib/proc.js'
@@ -36,24 +36,7 @@ const Args = z.object({
   /** Write a V8 CPU profile of each gateway run into this directory. */
   'cpu-prof': z.string().optional(),
 })
-const { values } = parseArgs({
-  options: {
-    qos0: { type: 'string' },
-    qos1: { type: 'string' },
-    publishers: { type: 'string' },
-    rounds: { type: 'string' },
-    'timeout-s': { type: 'string' },
-    only: { type: 'string' },
-    'cpu-prof': { type: 'string' },
-  },
-})
-const parsed = Args.safeParse(values)
-if (!parsed.success) {
-  for (const i of parsed.error.issues)
-    process.stderr.write(`bench:ingest: --${String(i.path[0])}: ${i.message}\n`)
-  process.exit(2)
-}
-const args = parsed.data
+const args = benchArgs('ingest', Args)
 const timeoutMs = args['timeout-s'] * 1000
 
 type Mode = 'qos0-heartbeats' | 'qos1-events'

@@ -12,7 +12,6 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import type { Heartbeat } from '@doorstep/proto'
 import { FieldType, InfluxDB, type IPoint } from 'influx'
 import { z } from 'zod'
@@ -22,7 +21,9 @@ import { type LineBuffer, LineBufferPool } from '../gateway/src/ingest/line-buff
 import { heartbeatLine, SeriesKeys } from '../gateway/src/ingest/points.js'
 import { createLogger } from '../gateway/src/log.js'
 import type { DeviceRecord } from '../gateway/src/registry/registry.js'
+import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
+import { CITY_UNITS, cityDevices } from './lib/city.js'
 import { machine } from './lib/proc.js'
 import { appendResultRow } from './lib/results.js'
 
@@ -31,33 +32,10 @@ const Args = z.object({
   batch: z.coerce.number().int().min(100).max(50_000).default(5_000),
   rounds: z.coerce.number().int().min(1).max(10).default(3),
 })
-const { values } = parseArgs({
-  options: { points: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' } },
-})
-const parsed = Args.safeParse(values)
-if (!parsed.success) {
-  for (const i of parsed.error.issues)
-    process.stderr.write(`bench:line-protocol: --${String(i.path[0])}: ${i.message}\n`)
-  process.exit(2)
-}
-const args = parsed.data
+const args = benchArgs('line-protocol', Args)
 
-const UNITS = 2896
-const devices: DeviceRecord[] = Array.from({ length: UNITS }, (_, i) => ({
-  id: `cam-${String(i).padStart(5, '0')}`,
-  serial: `SN-${i}`,
-  district: (i % 61) + 1,
-  address: `${(i % 12) + 1} Main St`,
-  ownerContact: 'bench',
-  lat: 29.3,
-  lon: 117.2,
-  model: i % 3 === 0 ? 'DS-C3W' : 'DS-C6N',
-  firmware: '2.4.1',
-  setting: i % 4 === 0 ? 'rural' : 'urban',
-  releasePolicy: 'ask',
-  enabled: true,
-  createdAt: 0,
-}))
+const UNITS = CITY_UNITS
+const devices = cityDevices()
 
 /** The n-th heartbeat of the run: unit n mod 2,896, one second apart per unit. */
 function heartbeat(n: number, t0: number): { device: DeviceRecord; hb: Heartbeat; at: number } {

@@ -15,7 +15,6 @@ import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { z } from 'zod'
 import { openDb, PAGE_SIZE } from '../gateway/src/db/sqlite.js'
@@ -23,7 +22,9 @@ import { EventIndex, toIndexTuple } from '../gateway/src/events/event-index.js'
 import { eventLine, RP_EVENTS } from '../gateway/src/ingest/points.js'
 import { type EventSlot, SpoolStore } from '../gateway/src/ingest/spool-store.js'
 import type { DeviceRecord } from '../gateway/src/registry/registry.js'
+import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
+import { CITY_UNITS, cityDevices } from './lib/city.js'
 import { machine, percentile } from './lib/proc.js'
 import { appendResultRow } from './lib/results.js'
 
@@ -32,38 +33,14 @@ const Args = z.object({
   group: z.coerce.number().int().min(100).max(20_000).default(2_000),
   rounds: z.coerce.number().int().min(1).max(5).default(3),
 })
-const { values } = parseArgs({
-  options: { events: { type: 'string' }, group: { type: 'string' }, rounds: { type: 'string' } },
-})
-const parsed = Args.safeParse(values)
-if (!parsed.success) {
-  for (const i of parsed.error.issues)
-    process.stderr.write(`bench:spool-commit: --${String(i.path[0])}: ${i.message}\n`)
-  process.exit(2)
-}
-const args = parsed.data
+const args = benchArgs('spool-commit', Args)
 
 /** The figure is reported per fifth of the run: the cost grows with the index. */
 const PARTS = 5
-const UNITS = 2896
+const UNITS = CITY_UNITS
 const PAGE_SIZES = [4096, PAGE_SIZE] as const
 
-const devices: DeviceRecord[] = Array.from({ length: UNITS }, (_, i) => ({
-  id: `cam-${String(i).padStart(5, '0')}`,
-  serial: `SN-${i}`,
-  district: (i % 61) + 1,
-  address: `${(i % 12) + 1} Main St`,
-  ownerContact: 'bench',
-  // Spread over about 10 × 10 km, as a county town's units are.
-  lat: 29.25 + ((i * 7919) % 1000) / 10_000,
-  lon: 117.15 + ((i * 104_729) % 1000) / 10_000,
-  model: 'DS-C3W',
-  firmware: '2.4.1',
-  setting: i % 4 === 0 ? 'rural' : 'urban',
-  releasePolicy: 'ask',
-  enabled: true,
-  createdAt: 0,
-}))
+const devices = cityDevices()
 
 interface Run {
   round: number
