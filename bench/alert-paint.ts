@@ -22,8 +22,8 @@ import { launchChromium } from '../scripts/chromium.js'
 import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
 import { startGatewayProcess } from './lib/gateway-process.js'
-import { machine, percentile } from './lib/proc.js'
-import { appendResultRow } from './lib/results.js'
+import { percentile } from './lib/proc.js'
+import { saveResults } from './lib/results.js'
 import { connectUnit } from './lib/units.js'
 
 const Args = z.object({
@@ -97,8 +97,6 @@ try {
   latencies.sort((a, b) => a - b)
   const r = (n: number) => Math.round(n * 10) / 10
   const out = {
-    at: new Date().toISOString(),
-    machine: machine(),
     args,
     events: sentAt.size,
     painted: latencies.length,
@@ -109,18 +107,8 @@ try {
     },
   }
   process.stdout.write(`${JSON.stringify(out)}\n`)
-  const file = path.join(ROOT, 'bench/results', `alert-paint-${out.at.replace(/[:.]/g, '-')}.json`)
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`)
-  appendResultRow('alert-paint', [
-    out.at.slice(0, 16).replace('T', ' '),
-    `${out.painted} / ${out.events}`,
-    `${args['every-ms']} ms`,
-    String(out.latencyMs.p50),
-    String(out.latencyMs.p99),
-    String(out.latencyMs.max),
-    path.relative(ROOT, file),
-  ])
+  const file = saveResults('alert-paint', out)
+  process.stdout.write(`results: ${path.relative(ROOT, file)}\n`)
   await browser.close()
   for (const u of units) u.end(true)
   await gw.stop()

@@ -26,8 +26,8 @@ import { benchArgs } from './lib/args.js'
 import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
 import { type GatewayProcess, startGatewayProcess } from './lib/gateway-process.js'
 import { StoredLatencyProbe } from './lib/markers.js'
-import { cpuMicros, machine, rssBytes } from './lib/proc.js'
-import { appendResultRow } from './lib/results.js'
+import { cpuMicros, rssBytes } from './lib/proc.js'
+import { saveResults } from './lib/results.js'
 
 const Args = z.object({
   scenario: z.enum(['all', 'city', 'storm', 'big']).default('all'),
@@ -300,31 +300,11 @@ async function big(): Promise<Record<string, unknown>> {
 
 try {
   await influxd.start()
-  const out: Record<string, unknown> = { at: new Date().toISOString(), machine: machine(), args }
+  const out: Record<string, unknown> = { args }
   if (args.scenario === 'all' || args.scenario === 'city' || args.scenario === 'storm')
     Object.assign(out, await cityAndStorm())
   if (args.scenario === 'all' || args.scenario === 'big') out.big = await big()
-  const stamp = String(out.at).replace(/[:.]/g, '-')
-  const file = path.join(ROOT, 'bench/results', `fleet-${stamp}.json`)
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`)
-  if (args.scenario === 'all') {
-    const c = out.city as Record<string, number & Record<string, number>>
-    const st = out.storm as Record<string, number>
-    const b = out.big as Record<string, number & Record<string, number>>
-    appendResultRow('fleet', [
-      String(out.at).slice(0, 16).replace('T', ' '),
-      `${c.connectMs} ms`,
-      `${c.alertLatencyMs?.p50} / ${c.alertLatencyMs?.p99}`,
-      `${c.lossFree ? 'yes' : 'NO'} (${c.heartbeats?.stored} heartbeats, ${c.events?.stored} event points)`,
-      `${c.gatewayCpuUsPerMsg}`,
-      `${st.backMs} ms (CPU ≤ ${st.peakCpuPct}%, RSS ≤ ${st.peakRssMiB} MiB)`,
-      b.connectMs === null ? `${b.connected} (not all within 120 s)` : `${b.connected} in ${b.connectMs} ms`,
-      `${b.publishToStoredMs?.p99 ?? 'n/a'}`,
-      `${b.gatewayKiBPerUnit} / ${b.bareAedesKiBPerUnit} (${b.memoryRatio}×)`,
-      path.relative(ROOT, file),
-    ])
-  }
+  const file = saveResults('fleet', out)
   say(`results: ${path.relative(ROOT, file)}`)
 } finally {
   await influxd.stop()

@@ -21,8 +21,8 @@ import { createLogger } from '../gateway/src/log.js'
 import { benchArgs } from './lib/args.js'
 import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
 import { GATEWAY_NODE_FLAGS } from './lib/gateway-flags.js'
-import { cpuMicros, machine, percentile } from './lib/proc.js'
-import { appendResultRow } from './lib/results.js'
+import { cpuMicros, percentile } from './lib/proc.js'
+import { saveResults } from './lib/results.js'
 import { connectUnit } from './lib/units.js'
 
 const Args = z.object({
@@ -378,36 +378,13 @@ try {
     const q0 = summarise(results, 'qos0-heartbeats')
     const q1 = summarise(results, 'qos1-events')
     const lossFree = q0.lossFree && q1.lossFree
-    const summary = {
-      at: new Date().toISOString(),
-      machine: machine(),
+    const file = saveResults('ingest', {
       args,
       results,
       ratios: { qos0: q0.ratio, qos1: q1.ratio },
       roundRatios: { qos0: q0.roundRatios, qos1: q1.roundRatios },
       targets: { qos0: '>= 0.8', qos1: '>= 0.6', lossFree, maxConcurrentWrites: '< 4' },
-    }
-    const stamp = summary.at.replace(/[:.]/g, '-')
-    const outDir = path.join(ROOT, 'bench/results')
-    fs.mkdirSync(outDir, { recursive: true })
-    const file = path.join(outDir, `ingest-${stamp}.json`)
-    fs.writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`)
-    const rounds =
-      args.rounds > 1
-        ? ` [${args.rounds} rounds: ${q0.roundRatios.join(', ')} / ${q1.roundRatios.join(', ')}]`
-        : ''
-    appendResultRow('ingest', [
-      summary.at.slice(0, 16).replace('T', ' ') + rounds,
-      `${q0.naivePerSecond} / ${q0.doorstepPerSecond} (${q0.ratio}×)`,
-      `${q1.naivePerSecond} / ${q1.doorstepPerSecond} (${q1.ratio}×)`,
-      `${q0.latencyP50} / ${q0.latencyP99}`,
-      `${q1.latencyP50} / ${q1.latencyP99}`,
-      `${q0.cpuUsPerMsg} / ${q1.cpuUsPerMsg}`,
-      `${q0.influxdCpuUsPerMsg}`,
-      String(Math.max(q0.maxConcurrentWrites, q1.maxConcurrentWrites)),
-      lossFree ? 'yes' : 'NO',
-      path.relative(ROOT, file),
-    ])
+    })
     process.stdout.write(
       `\nqos0 ratio ${q0.ratio} (target 0.8; rounds ${q0.roundRatios.join(', ')}), qos1 ratio ${q1.ratio} (target 0.6; rounds ${q1.roundRatios.join(', ')}), loss-free: ${lossFree}\n`,
     )

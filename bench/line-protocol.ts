@@ -24,8 +24,7 @@ import type { DeviceRecord } from '../gateway/src/registry/registry.js'
 import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
 import { CITY_UNITS, cityDevices } from './lib/city.js'
-import { machine } from './lib/proc.js'
-import { appendResultRow } from './lib/results.js'
+import { saveResults } from './lib/results.js'
 
 const Args = z.object({
   points: z.coerce.number().int().min(10_000).max(2_000_000).default(200_000),
@@ -222,20 +221,9 @@ try {
     Run['way'],
     { clientCpuUsPerPoint: number; buildUsPerPoint: number; pointsPerS: number; lossFree: boolean }
   >
-  const at = new Date().toISOString()
-  const file = path.join(ROOT, 'bench', 'results', `line-protocol-${at.replace(/[:.]/g, '-')}.json`)
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  fs.writeFileSync(file, `${JSON.stringify({ at, machine: machine(), args, runs, summary }, null, 2)}\n`)
+  const file = saveResults('line-protocol', { args, runs, summary })
   const w = summary.writePoints
   const h = summary['hand-built']
-  appendResultRow('line-protocol', [
-    at.slice(0, 16).replace('T', ' '),
-    `${w.buildUsPerPoint} / ${h.buildUsPerPoint}`,
-    `${w.clientCpuUsPerPoint} / ${h.clientCpuUsPerPoint}`,
-    `${w.pointsPerS} / ${h.pointsPerS}`,
-    w.lossFree && h.lossFree ? 'yes' : 'NO',
-    path.relative(ROOT, file),
-  ])
   process.stdout.write(
     `writePoints ${w.clientCpuUsPerPoint} µs/point (build ${w.buildUsPerPoint}), hand-built ${h.clientCpuUsPerPoint} µs/point (build ${h.buildUsPerPoint})\nresults: ${path.relative(ROOT, file)}\n`,
   )

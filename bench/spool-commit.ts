@@ -25,8 +25,8 @@ import type { DeviceRecord } from '../gateway/src/registry/registry.js'
 import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
 import { CITY_UNITS, cityDevices } from './lib/city.js'
-import { machine, percentile } from './lib/proc.js'
-import { appendResultRow } from './lib/results.js'
+import { percentile } from './lib/proc.js'
+import { saveResults } from './lib/results.js'
 
 const Args = z.object({
   events: z.coerce.number().int().min(10_000).max(2_000_000).default(300_000),
@@ -142,21 +142,11 @@ const summary = Object.fromEntries(
     return [p, { cpuUsPerEventByFifth: parts, allStored: of.every((r) => r.allStored) }]
   }),
 ) as Record<number, { cpuUsPerEventByFifth: number[]; allStored: boolean }>
-const at = new Date().toISOString()
-const file = path.join(ROOT, 'bench', 'results', `spool-commit-${at.replace(/[:.]/g, '-')}.json`)
-fs.mkdirSync(path.dirname(file), { recursive: true })
-fs.writeFileSync(file, `${JSON.stringify({ at, machine: machine(), args, runs, summary }, null, 2)}\n`)
+const file = saveResults('spool-commit', { args, runs, summary })
 const cells = PAGE_SIZES.map((p) => {
   const s = summary[p] as { cpuUsPerEventByFifth: number[] }
   return `${s.cpuUsPerEventByFifth[0]} → ${s.cpuUsPerEventByFifth.at(-1)}`
 })
-appendResultRow('spool-commit', [
-  at.slice(0, 16).replace('T', ' '),
-  `${args.events} / ${args.group}`,
-  ...cells,
-  PAGE_SIZES.every((p) => summary[p]?.allStored) ? 'yes' : 'NO',
-  path.relative(ROOT, file),
-])
 process.stdout.write(
   `${PAGE_SIZES.map((p, i) => `${p / 1024} KiB pages: ${cells[i]} µs/event`).join('; ')}\nresults: ${path.relative(ROOT, file)}\n`,
 )

@@ -1,17 +1,20 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { ROOT } from './children.js'
+import { machine } from './proc.js'
+import { measuredCommit, writeSummary } from './summary.js'
 
 /**
- * Appends a row to the table of one benchmark in bench/README.md. The table
- * sits between `<!-- results:NAME -->` and `<!-- /results:NAME -->`.
+ * Writes one run's results to bench/results/NAME-<time>.json, stamped with the
+ * time, the machine and the commit measured, then rebuilds NAME's summary table
+ * in bench/README.md from every results file. Returns the file's path.
  */
-export function appendResultRow(name: string, cells: readonly string[]): void {
-  const file = path.join(ROOT, 'bench/README.md')
-  const text = fs.readFileSync(file, 'utf8')
-  const end = `<!-- /results:${name} -->`
-  const at = text.indexOf(end)
-  if (at < 0) throw new Error(`bench/README.md has no ${end} marker`)
-  const row = `| ${cells.join(' | ')} |\n`
-  fs.writeFileSync(file, text.slice(0, at) + row + text.slice(at))
+export function saveResults(name: string, body: Record<string, unknown>): string {
+  const at = new Date().toISOString()
+  const out = { at, machine: machine(), commit: measuredCommit(), ...body }
+  const file = path.join(ROOT, 'bench/results', `${name}-${at.replace(/[:.]/g, '-')}.json`)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`)
+  writeSummary(name)
+  return file
 }
