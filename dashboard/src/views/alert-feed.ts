@@ -17,7 +17,12 @@ const ROW_HEIGHT = 64
 
 /** One alert; its headline links to the event (or the unit) and stretches over the row. */
 
-function AlertRow(props: { alert: HeldAlert; now: number; selected: boolean }): JSX.Element {
+function AlertRow(props: {
+  alert: HeldAlert
+  now: number
+  selected: boolean
+  hasClip: boolean
+}): JSX.Element {
   const a = props.alert
   const glyph = h(
     'span',
@@ -38,7 +43,10 @@ function AlertRow(props: { alert: HeldAlert; now: number; selected: boolean }): 
       'data-device-id': a.deviceId,
       'data-event-id': a.eventId,
     },
-    a.eventId ? h(Thumb, { eventId: a.eventId, alt: '', class: 'alert-thumb', fallback: glyph }) : glyph,
+    // Only an event with a stored clip has a thumbnail: asking for any other would be a 404.
+    a.eventId && props.hasClip
+      ? h(Thumb, { eventId: a.eventId, alt: '', class: 'alert-thumb', fallback: glyph })
+      : glyph,
     h(
       'span',
       { class: 'alert-body' },
@@ -84,8 +92,9 @@ function AlertRow(props: { alert: HeldAlert; now: number; selected: boolean }): 
  * fleet-health refresh, so they cannot be filtered away at the gateway).
  */
 export function AlertFeed(): JSX.Element {
-  const { feed } = useServices()
+  const { feed, clips } = useServices()
   const alerts = useStore(feed.alerts)
+  const withClip = useStore(clips.ready)
   const route = useRoute()
   // The event open in the main pane is marked in the feed.
   const openEvent = route.name === 'event' ? route.id : null
@@ -167,7 +176,12 @@ export function AlertFeed(): JSX.Element {
       testId: 'alert-list',
       rowKey: (a) => `${a.epoch}:${a.id}`,
       renderRow: (a) =>
-        h(AlertRow, { alert: a, now, selected: a.eventId !== undefined && a.eventId === openEvent }),
+        h(AlertRow, {
+          alert: a,
+          now,
+          selected: a.eventId !== undefined && a.eventId === openEvent,
+          hasClip: a.eventId !== undefined && withClip.has(a.eventId),
+        }),
       empty: h(
         'p',
         { class: 'muted pad' },
