@@ -110,6 +110,19 @@ describe('thumbnails are asked for only when a clip exists', () => {
     expect(thumbRequests.filter((r) => noClip.includes(r.eventId))).toEqual([])
   })
 
+  it('shows the live-alert page on a phone with no thumbnail request either', async () => {
+    await page().setViewportSize({ width: 390, height: 844 })
+    await page().goto(`${gw.gateway.httpUrl}/#/alerts`)
+    for (const id of noClip) {
+      await page().locator(`main [data-testid=alert][data-event-id="${id}"]`).waitFor({ timeout: UI_TIMEOUT })
+    }
+    // A look-up of the index after the page loaded (with the feed's own timer).
+    await page().waitForResponse((r) => r.url().includes('hasClip=true'), { timeout: UI_TIMEOUT })
+    expect(await page().locator('main [data-testid=thumb]').count()).toBe(0)
+    expect(thumbRequests.filter((r) => noClip.includes(r.eventId))).toEqual([])
+    await page().setViewportSize({ width: 1440, height: 900 })
+  })
+
   it('still shows the thumbnail of an event whose clip was uploaded', async () => {
     const clip = makeClip(data.dir, 'porch', { seconds: 2 })
     const eventId = await announce(client, unit.id, clipInfo(clip), { kind: 'sound', score: 0.95 })

@@ -91,7 +91,7 @@ function AlertRow(props: {
  * (the socket always takes every alert: presence alerts also drive the
  * fleet-health refresh, so they cannot be filtered away at the gateway).
  */
-export function AlertFeed(): JSX.Element {
+export function AlertFeed(props: { page?: boolean }): JSX.Element {
   const { feed, clips } = useServices()
   const alerts = useStore(feed.alerts)
   const withClip = useStore(clips.ready)
@@ -117,11 +117,18 @@ export function AlertFeed(): JSX.Element {
 
   return h(
     'section',
-    { class: 'panel feed', 'aria-labelledby': 'feed-title', 'data-testid': 'alert-feed' },
+    {
+      class: props.page ? 'panel fill feed feed-page' : 'panel feed',
+      'aria-labelledby': 'feed-title',
+      'data-testid': 'alert-feed',
+    },
     h(
       'header',
       { class: 'panel-head' },
-      h('h2', { id: 'feed-title' }, 'Live alerts'),
+      // As the page's own content it is the page's heading, which navigation focuses.
+      props.page
+        ? h('h1', { id: 'feed-title', tabIndex: -1 }, 'Live alerts')
+        : h('h2', { id: 'feed-title' }, 'Live alerts'),
       h('span', { class: 'muted', 'data-testid': 'alert-count' }, `${shown.length} shown`),
     ),
     h(
