@@ -12,6 +12,8 @@ export type Route =
   | { name: 'devices' }
   | { name: 'device'; id: string }
   | { name: 'offline' }
+  /** The live alert feed as a page of its own: on a phone there is no room beside the page for it. */
+  | { name: 'alerts' }
   | { name: 'events' }
   | { name: 'event'; id: string }
   | { name: 'not-found'; path: string }
@@ -39,6 +41,9 @@ export function parseRoute(hash: string): Route {
     case 'offline':
       if (arg === undefined) return { name: 'offline' }
       break
+    case 'alerts':
+      if (arg === undefined) return { name: 'alerts' }
+      break
     case 'events':
       if (arg === undefined) return { name: 'events' }
       break
@@ -61,6 +66,8 @@ export function hrefOf(route: Route): string {
       return `#/device/${encodeURIComponent(route.id)}`
     case 'offline':
       return '#/offline'
+    case 'alerts':
+      return '#/alerts'
     case 'events':
       return '#/events'
     case 'event':

@@ -15,6 +15,7 @@ import { FleetHealth } from './live/fleet-health.js'
 import { FleetRevision } from './live/fleet-revision.js'
 import { LiveFeed } from './live/live-feed.js'
 import { Notices } from './live/notices.js'
+import { ReadyClips } from './live/ready-clips.js'
 
 export interface SessionState {
   token: string | null
@@ -35,6 +36,8 @@ export class Services {
   readonly health: FleetHealth
   readonly fleet = new FleetRevision()
   readonly feed: LiveFeed
+  /** Which events of the feed have a clip (and so a thumbnail worth asking for). */
+  readonly clips: ReadyClips
   readonly #host: SessionHost
 
   constructor(host: SessionHost = browserHost()) {
@@ -62,6 +65,7 @@ export class Services {
           () => undefined,
         ),
     })
+    this.clips = new ReadyClips(this.api, this.feed.alerts)
   }
 
   /** Resumes a session from the URL fragment or sessionStorage, if there is one. */
@@ -92,6 +96,7 @@ export class Services {
     saveToken(this.#host, token)
     this.session.set({ token, reason: null })
     this.feed.start()
+    this.clips.start()
     this.health.start()
   }
 
@@ -99,6 +104,7 @@ export class Services {
     if (this.session.get().token === null) return
     clearToken(this.#host)
     this.feed.stop()
+    this.clips.stop()
     this.health.stop()
     this.fleet.stop()
     this.notices.clear()

@@ -209,7 +209,8 @@ describe('dashboard in a browser', () => {
     expect(await testId('clip-state').getAttribute('data-state')).toBe('ready')
     await tb.screenshot('dashboard-06-clip')
 
-    // The feed row asked for a thumbnail before the clip existed; it tries again until one is there.
+    // The feed row asks for a thumbnail once the events index lists the clip as ready (checked every
+    // 10 s), and again if the thumbnail is not made yet.
     const thumb = page().locator(`[data-testid=alert][data-event-id="${eventId}"] img[data-testid=thumb]`)
     await expect
       .poll(

@@ -78,3 +78,16 @@ export function useAsync<T>(
 
   return { ...state, reload: run }
 }
+
+/** Whether a CSS media query matches, following changes (a phone turned, a window resized). */
+export function useMediaQuery(query: string): boolean {
+  const [matches, setMatches] = useState(() => window.matchMedia(query).matches)
+  useEffect(() => {
+    const mql = window.matchMedia(query)
+    const on = () => setMatches(mql.matches)
+    on()
+    mql.addEventListener('change', on)
+    return () => mql.removeEventListener('change', on)
+  }, [query])
+  return matches
+}

@@ -17,7 +17,12 @@ const ROW_HEIGHT = 64
 
 /** One alert; its headline links to the event (or the unit) and stretches over the row. */
 
-function AlertRow(props: { alert: HeldAlert; now: number; selected: boolean }): JSX.Element {
+function AlertRow(props: {
+  alert: HeldAlert
+  now: number
+  selected: boolean
+  hasClip: boolean
+}): JSX.Element {
   const a = props.alert
   const glyph = h(
     'span',
@@ -38,7 +43,10 @@ function AlertRow(props: { alert: HeldAlert; now: number; selected: boolean }): 
       'data-device-id': a.deviceId,
       'data-event-id': a.eventId,
     },
-    a.eventId ? h(Thumb, { eventId: a.eventId, alt: '', class: 'alert-thumb', fallback: glyph }) : glyph,
+    // Only an event with a stored clip has a thumbnail: asking for any other would be a 404.
+    a.eventId && props.hasClip
+      ? h(Thumb, { eventId: a.eventId, alt: '', class: 'alert-thumb', fallback: glyph })
+      : glyph,
     h(
       'span',
       { class: 'alert-body' },
@@ -83,9 +91,10 @@ function AlertRow(props: { alert: HeldAlert; now: number; selected: boolean }): 
  * (the socket always takes every alert: presence alerts also drive the
  * fleet-health refresh, so they cannot be filtered away at the gateway).
  */
-export function AlertFeed(): JSX.Element {
-  const { feed } = useServices()
+export function AlertFeed(props: { page?: boolean }): JSX.Element {
+  const { feed, clips } = useServices()
   const alerts = useStore(feed.alerts)
+  const withClip = useStore(clips.ready)
   const route = useRoute()
   // The event open in the main pane is marked in the feed.
   const openEvent = route.name === 'event' ? route.id : null
@@ -108,11 +117,18 @@ export function AlertFeed(): JSX.Element {
 
   return h(
     'section',
-    { class: 'panel feed', 'aria-labelledby': 'feed-title', 'data-testid': 'alert-feed' },
+    {
+      class: props.page ? 'panel fill feed feed-page' : 'panel feed',
+      'aria-labelledby': 'feed-title',
+      'data-testid': 'alert-feed',
+    },
     h(
       'header',
       { class: 'panel-head' },
-      h('h2', { id: 'feed-title' }, 'Live alerts'),
+      // As the page's own content it is the page's heading, which navigation focuses.
+      props.page
+        ? h('h1', { id: 'feed-title', tabIndex: -1 }, 'Live alerts')
+        : h('h2', { id: 'feed-title' }, 'Live alerts'),
       h('span', { class: 'muted', 'data-testid': 'alert-count' }, `${shown.length} shown`),
     ),
     h(
@@ -167,7 +183,12 @@ export function AlertFeed(): JSX.Element {
       testId: 'alert-list',
       rowKey: (a) => `${a.epoch}:${a.id}`,
       renderRow: (a) =>
-        h(AlertRow, { alert: a, now, selected: a.eventId !== undefined && a.eventId === openEvent }),
+        h(AlertRow, {
+          alert: a,
+          now,
+          selected: a.eventId !== undefined && a.eventId === openEvent,
+          hasClip: a.eventId !== undefined && withClip.has(a.eventId),
+        }),
       empty: h(
         'p',
         { class: 'muted pad' },

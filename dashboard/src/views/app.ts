@@ -10,6 +10,7 @@ import { EventPage } from './event-page.js'
 import { EventsView } from './events-view.js'
 import { FleetGrid } from './fleet-grid.js'
 import { Header } from './header.js'
+import { useNarrow } from './narrow.js'
 import { NoticesBar } from './notices-bar.js'
 import { OfflineView } from './offline-view.js'
 import { SignIn } from './sign-in.js'
@@ -26,6 +27,8 @@ function titleOf(r: Route): string {
       return r.id
     case 'offline':
       return 'Offline units'
+    case 'alerts':
+      return 'Live alerts'
     case 'events':
       return 'Events'
     case 'event':
@@ -35,9 +38,12 @@ function titleOf(r: Route): string {
   }
 }
 
-function Page(props: { route: Route }): JSX.Element {
+function Page(props: { route: Route; narrow: boolean }): JSX.Element {
   const r = props.route
   switch (r.name) {
+    case 'alerts':
+      // On a wide screen the feed is always beside the page: a link to it shows the fleet next to it.
+      return props.narrow ? h(AlertFeed, { page: true }) : h(FleetGrid, {})
     case 'fleet':
       return h(FleetGrid, {})
     case 'district':
@@ -65,6 +71,7 @@ function Page(props: { route: Route }): JSX.Element {
 
 function SignedIn(): JSX.Element {
   const route = useRoute()
+  const narrow = useNarrow()
   const main = useRef<HTMLElement>(null)
   const first = useRef(true)
 
@@ -96,14 +103,17 @@ function SignedIn(): JSX.Element {
     h(Header, { route }),
     h(
       'div',
-      { class: 'layout' },
+      { class: narrow ? 'layout narrow' : 'layout' },
       h(
         'main',
         { id: 'main', ref: main, tabIndex: -1, class: 'content' },
         h(NoticesBar, {}),
-        h(Page, { route }),
+        h(Page, { route, narrow }),
       ),
-      h('aside', { class: 'side', 'aria-label': 'Live alerts' }, h(AlertFeed, {})),
+      // On a phone the feed is a page of its own (#/alerts): beside or under the page it leaves no room.
+      narrow
+        ? null
+        : h('aside', { class: 'side', 'aria-label': 'Live alerts' }, h(AlertFeed, { page: false })),
     ),
   )
 }

@@ -22,7 +22,3 @@ export function clipLabel(e: EventView): string {
   if (c.state === 'ready') return c.durationMs ? `clip ${formatDuration(c.durationMs)}` : 'clip ready'
   return `clip ${c.state}`
 }
-
-export function clipPlayable(e: EventView): boolean {
-  return e.clip.state === 'ready'
-}

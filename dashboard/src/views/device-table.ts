@@ -8,6 +8,7 @@ import { useStore } from '../lib/store.js'
 import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
 import { ErrorMessage } from './feedback.js'
+import { ShortLabel } from './short-label.js'
 import { StateBadge } from './state-badge.js'
 import { UnitCell } from './unit-cell.js'
 import { VirtualList } from './virtual-list.js'
@@ -114,7 +115,13 @@ export function DeviceTable(props: { district: number | null }): JSX.Element {
     'div',
     { role: 'row', 'aria-rowindex': 1, class: `drow-head${showDistrict ? ' with-district' : ''}` },
     h('span', { role: 'columnheader', class: 'col-unit' }, 'Unit'),
-    showDistrict ? h('span', { role: 'columnheader', class: 'col-district' }, 'District') : null,
+    showDistrict
+      ? h(
+          'span',
+          { role: 'columnheader', class: 'col-district' },
+          h(ShortLabel, { long: 'District', short: 'Dist.' }),
+        )
+      : null,
     h('span', { role: 'columnheader', class: 'col-state' }, 'State'),
     h('span', { role: 'columnheader', class: 'col-seen' }, 'Last seen'),
     h('span', { role: 'columnheader', class: 'col-storage' }, 'Storage'),

@@ -7,7 +7,7 @@ import { formatTime } from '../lib/format.js'
 import { useAsync } from '../lib/hooks.js'
 import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
-import { clipLabel, clipPlayable } from './clip-state.js'
+import { clipLabel } from './clip-state.js'
 import { Failure, Loading } from './feedback.js'
 import { KIND_GLYPH, KIND_LABEL } from './kinds.js'
 import { Thumb } from './thumb.js'
@@ -20,8 +20,10 @@ function EventCard(props: { e: EventView }): JSX.Element {
   return h(
     'li',
     { class: 'event-card', 'data-testid': 'event-card', 'data-event-id': e.id, 'data-clip': e.clip.state },
-    // Only a ready clip has a thumbnail: asking for the others would be a 404 each.
-    clipPlayable(e) ? h(Thumb, { eventId: e.id, alt: '', class: 'event-thumb', fallback: none }) : none,
+    // The index sets `thumbUrl` only for a ready clip: asking for the others would be a 404 each.
+    e.clip.thumbUrl !== null
+      ? h(Thumb, { eventId: e.id, alt: '', class: 'event-thumb', fallback: none })
+      : none,
     h(
       'div',
       { class: 'event-body' },

@@ -7,6 +7,7 @@ import { useAsync, useNow } from '../lib/hooks.js'
 import { useStore } from '../lib/store.js'
 import { useServices } from '../services.js'
 import { ErrorMessage } from './feedback.js'
+import { ShortLabel } from './short-label.js'
 import { StateBadge } from './state-badge.js'
 import { UnitCell } from './unit-cell.js'
 import { VirtualList } from './virtual-list.js'
@@ -85,7 +86,11 @@ export function OfflineView(): JSX.Element {
     'div',
     { role: 'row', 'aria-rowindex': 1, class: 'drow-head offline-cols' },
     h('span', { role: 'columnheader', class: 'col-unit' }, 'Unit'),
-    h('span', { role: 'columnheader', class: 'col-district' }, 'District'),
+    h(
+      'span',
+      { role: 'columnheader', class: 'col-district' },
+      h(ShortLabel, { long: 'District', short: 'Dist.' }),
+    ),
     h('span', { role: 'columnheader', class: 'col-state' }, 'State'),
     h('span', { role: 'columnheader', class: 'col-down' }, 'Down for'),
   )

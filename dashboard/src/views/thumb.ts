@@ -3,10 +3,11 @@ import { useEffect, useState } from 'preact/hooks'
 import { useServices } from '../services.js'
 
 /**
- * An alert arrives when a detection starts; its clip is uploaded when it
- * ends, and the thumbnail is made after that. So a missing thumbnail is
- * asked for again, later and later (3 s, 6 s, 12 s... up to a minute
- * apart, for about ten minutes). The failures are remembered per event
+ * Callers mount this only for an event whose clip is ready (nothing says more:
+ * the event list has `clip.thumbUrl`, the feed asks the events index). The
+ * thumbnail is made after the clip is stored, through the media queue, so for
+ * a moment it can still be missing: it is asked for again, later and later
+ * (3 s, 6 s, 12 s... up to a minute apart, for about ten minutes). The failures are remembered per event
  * across mounts: the feed re-mounts rows as it scrolls, and a 404 per row per
  * scroll would be noise for the gateway.
  */
