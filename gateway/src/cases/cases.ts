@@ -14,13 +14,14 @@ import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { WorkQueue } from '../media/work-queue.js'
 import type { DeviceRegistry } from '../registry/registry.js'
+import { ResumableUploads } from '../uploads/resumable-uploads.js'
 import { matchArea } from './area.js'
 import { CaseHolds } from './case-holds.js'
 import { CaseStore, FINAL_STATES, type PullRow } from './case-store.js'
 import { Consent } from './consent.js'
 import { CustodyLog } from './custody.js'
 import { type CommandChannel, GATEWAY_ACTOR, PullDispatch } from './pull-dispatch.js'
-import { PullUploads } from './pull-uploads.js'
+import { type PullUploads, PullUploadTarget } from './pull-uploads.js'
 
 export interface CasesDeps {
   config: Config
@@ -51,6 +52,7 @@ export class Cases implements Feature {
   #custody: CustodyLog | null = null
   #dispatch: PullDispatch | null = null
   #uploads: PullUploads | null = null
+  #pullTarget: PullUploadTarget | null = null
   #store: ClipStore | null = null
   #media: WorkQueue | null = null
   #consent: Consent | null = null
@@ -83,12 +85,11 @@ export class Cases implements Feature {
       districtConcurrency: d.config.cases.pullDistrictConcurrency,
       now: this.#now,
     })
-    const uploads = new PullUploads({
+    const pullTarget = new PullUploadTarget({
       store,
       table,
       media,
       log: this.#log,
-      maxBytes: d.config.clips.maxBytes,
       onProgress: (p, received) => {
         const state = p.state === 'pending' || p.state === 'offline' ? 'uploading' : p.state
         table.updatePull(p.id, { bytes: received, state })
@@ -102,12 +103,20 @@ export class Cases implements Feature {
         dispatch.pump()
       },
     })
+    const uploads: PullUploads = new ResumableUploads({
+      target: pullTarget,
+      files: store,
+      media,
+      log: this.#log,
+      maxBytes: d.config.clips.maxBytes,
+    })
     this.#table = table
     this.#custody = custody
     this.#store = store
     this.#media = media
     this.#dispatch = dispatch
     this.#uploads = uploads
+    this.#pullTarget = pullTarget
     this.#consent = new Consent({
       table,
       custody,
@@ -124,7 +133,7 @@ export class Cases implements Feature {
       clips: d.clips,
       log: this.#log,
     })
-    await uploads.recover()
+    await pullTarget.recover()
     this.#watched = new Set(table.devicesInOpenCases())
     // After the events feature's listener (it started first): the index already has the event.
     this.#off = d.bus.on('device.event', ({ device, event }) => {
@@ -138,11 +147,12 @@ export class Cases implements Feature {
     this.#off?.()
     this.#off = null
     this.#dispatch?.stop()
-    this.#uploads?.abortAll()
-    await this.#uploads?.settled()
+    await this.#uploads?.close()
+    await this.#pullTarget?.thumbsDone()
     await this.#media?.close()
     this.#dispatch = null
     this.#uploads = null
+    this.#pullTarget = null
     this.#media = null
     this.#store = null
     this.#consent = null
@@ -177,6 +187,7 @@ export class Cases implements Feature {
   /** Resolves when thumbnails and uploads in progress are done (tests). */
   async idle(): Promise<void> {
     await this.#uploads?.settled()
+    await this.#pullTarget?.thumbsDone()
     await this.#media?.drain()
   }
 
