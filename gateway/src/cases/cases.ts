@@ -17,10 +17,11 @@ import type { DeviceRegistry } from '../registry/registry.js'
 import { ResumableUploads } from '../uploads/resumable-uploads.js'
 import { matchArea } from './area.js'
 import { CaseHolds } from './case-holds.js'
-import { CaseStore, FINAL_STATES, type PullRow } from './case-store.js'
+import { CaseStore } from './case-store.js'
 import { Consent } from './consent.js'
 import { CustodyLog } from './custody.js'
 import { type CommandChannel, GATEWAY_ACTOR, PullDispatch } from './pull-dispatch.js'
+import { FINAL_STATES, type PullRow } from './pull-table.js'
 import { type PullUploads, PullUploadTarget } from './pull-uploads.js'
 
 export interface CasesDeps {
@@ -92,13 +93,13 @@ export class Cases implements Feature {
       log: this.#log,
       onProgress: (p, received) => {
         const state = p.state === 'pending' || p.state === 'offline' ? 'uploading' : p.state
-        table.updatePull(p.id, { bytes: received, state })
+        table.pulls.update(p.id, { bytes: received, state })
       },
       onStored: (pullId, sha256, bytes, m) => this.#stored(pullId, sha256, bytes, m.durationMs),
       onRejected: (pullId, reason) => {
-        const p = table.pull(pullId)
+        const p = table.pulls.get(pullId)
         if (!p || FINAL_STATES.has(p.state)) return
-        table.updatePull(pullId, { state: 'failed', reason, finished_at: this.#now(), bytes: 0 })
+        table.pulls.update(pullId, { state: 'failed', reason, finished_at: this.#now(), bytes: 0 })
         custody.append(p.case_id, GATEWAY_ACTOR, 'pull.failed', { pullId, reason })
         dispatch.pump()
       },
@@ -134,7 +135,7 @@ export class Cases implements Feature {
       log: this.#log,
     })
     await pullTarget.recover()
-    this.#watched = new Set(table.devicesInOpenCases())
+    this.#watched = new Set(table.cases.devicesInOpen())
     // After the events feature's listener (it started first): the index already has the event.
     this.#off = d.bus.on('device.event', ({ device, event }) => {
       if (this.#watched.has(device.id)) this.#caseHolds?.onEvent(device.id, event.eventId)
@@ -195,7 +196,7 @@ export class Cases implements Feature {
 
   create(body: CaseCreate, actor: string): CaseDetail {
     const table = this.table
-    if (table.numberTaken(body.number)) {
+    if (table.cases.numberTaken(body.number)) {
       throw new DoorstepError('DOORSTEP_ERR_CASE_EXISTS', `Case ${body.number} already exists`)
     }
     const matched = matchArea(this.#d.registry, body.area)
@@ -213,7 +214,7 @@ export class Cases implements Feature {
       closedBy: null,
     }
     table.transaction(() => {
-      table.insertCase(
+      table.cases.insert(
         c,
         matched.map((m) => ({
           device_id: m.device.id,
@@ -232,7 +233,7 @@ export class Cases implements Feature {
       // The release policy set at installation is the consent of `always` units; it goes on record now.
       for (const m of matched) {
         if (m.device.releasePolicy !== 'always') continue
-        const consent = table.insertConsent({
+        const consent = table.consents.insert({
           caseId: c.id,
           deviceId: m.device.id,
           pullId: null,
@@ -260,22 +261,22 @@ export class Cases implements Feature {
   }
 
   get(id: string): CaseView {
-    const c = this.table.getCase(id)
+    const c = this.table.cases.get(id)
     if (!c) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No case ${id}`)
     return c
   }
 
   list(state?: 'open' | 'closed'): CaseView[] {
-    return this.table.listCases(state)
+    return this.table.cases.list(state)
   }
 
   detail(id: string): CaseDetail {
     const c = this.get(id)
     const table = this.table
-    const devices = table.caseDevices(id).flatMap((row) => {
+    const devices = table.cases.devices(id).flatMap((row) => {
       const dev = this.#d.registry.get(row.device_id)
       if (!dev) return []
-      const pull = table.latestPull(id, row.device_id)
+      const pull = table.pulls.latest(id, row.device_id)
       return [
         {
           id: dev.id,
@@ -285,13 +286,13 @@ export class Cases implements Feature {
           lon: dev.lon,
           distanceM: row.distance_m,
           releasePolicy: dev.releasePolicy,
-          consent: table.currentConsent(id, dev.id),
-          pull: pull ? table.pullView(pull) : null,
+          consent: table.consents.current(id, dev.id),
+          pull: pull ? table.pulls.view(pull) : null,
         },
       ]
     })
-    const events = table
-      .caseDevices(id)
+    const events = table.cases
+      .devices(id)
       .flatMap((row) => this.eventsInWindow(c, row.device_id))
       .sort((a, b) => b.startedAt - a.startedAt || b.id.localeCompare(a.id))
       .map(eventView)
@@ -311,13 +312,13 @@ export class Cases implements Feature {
     const c = this.#open(id)
     const table = this.table
     const at = this.#now()
-    for (const p of table.pullsOfCase(id)) {
+    for (const p of table.pulls.ofCase(id)) {
       if (FINAL_STATES.has(p.state)) continue
-      table.updatePull(p.id, { state: 'failed', reason: 'the case was closed', finished_at: at })
+      table.pulls.update(p.id, { state: 'failed', reason: 'the case was closed', finished_at: at })
       this.custody.append(id, actor, 'pull.cancelled', { pullId: p.id, deviceId: p.device_id })
     }
     this.#holds().releaseAll(id, actor)
-    table.closeCase(id, actor, at)
+    table.cases.close(id, actor, at)
     this.custody.append(id, actor, 'case.closed', {})
     this.#d.audit.append({
       actor,
@@ -325,7 +326,7 @@ export class Cases implements Feature {
       subject: `case:${id}`,
       details: { number: c.number },
     })
-    this.#watched = new Set(table.devicesInOpenCases())
+    this.#watched = new Set(table.cases.devicesInOpen())
     this.#dispatch?.pump()
     return this.get(id)
   }
@@ -340,7 +341,7 @@ export class Cases implements Feature {
   requestPulls(caseId: string, body: PullsCreate, actor: string): PullView[] {
     const c = this.#open(caseId)
     const table = this.table
-    const inCase = new Set(table.caseDevices(caseId).map((r) => r.device_id))
+    const inCase = new Set(table.cases.devices(caseId).map((r) => r.device_id))
     const ids = body.devices ?? [...inCase]
     const outside = ids.filter((id) => !inCase.has(id))
     if (outside.length > 0) {
@@ -354,36 +355,36 @@ export class Cases implements Feature {
     }
     const out: PullView[] = []
     for (const deviceId of new Set(ids)) {
-      const last = table.latestPull(caseId, deviceId)
+      const last = table.pulls.latest(caseId, deviceId)
       const retry =
         last && (last.state === 'failed' || (last.state === 'refused' && last.reason?.startsWith('unit')))
       if (last && !retry) {
-        out.push(table.pullView(last))
+        out.push(table.pulls.view(last))
         continue
       }
       const p = this.consent.newPull(c, deviceId, actor)
-      out.push(table.pullView(p))
+      out.push(table.pulls.view(p))
     }
     this.#dispatch?.pump()
-    return out.map((v) => table.pullView(table.pull(v.id) as PullRow))
+    return out.map((v) => table.pulls.view(table.pulls.get(v.id) as PullRow))
   }
 
   pullsOf(caseId: string): PullView[] {
     this.get(caseId)
-    return this.table.pullsOfCase(caseId).map((p) => this.table.pullView(p))
+    return this.table.pulls.ofCase(caseId).map((p) => this.table.pulls.view(p))
   }
 
   pull(id: string): PullView {
-    const p = this.table.pull(id)
+    const p = this.table.pulls.get(id)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${id}`)
-    return this.table.pullView(p)
+    return this.table.pulls.view(p)
   }
 
   /** Stored recording of a pull, for review and the export. */
   recordingFile(id: string): { path: string; size: number; mime: string; sha256: string; pull: PullRow } {
-    const p = this.table.pull(id)
+    const p = this.table.pulls.get(id)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${id}`)
-    const view = this.table.pullView(p)
+    const view = this.table.pulls.view(p)
     if (!view.recording)
       throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `Pull ${id} has no stored recording (${p.state})`)
     return {
@@ -404,10 +405,10 @@ export class Cases implements Feature {
   /** A pulled recording is stored: the pull is done, on record, and its slot goes to the next. */
   #stored(pullId: string, sha256: string, bytes: number, durationMs: number): void {
     const table = this.table
-    const p = table.pull(pullId)
+    const p = table.pulls.get(pullId)
     if (!p) return
     const at = this.#now()
-    table.updatePull(pullId, { state: 'done', bytes, stored_at: at, finished_at: at, reason: null })
+    table.pulls.update(pullId, { state: 'done', bytes, stored_at: at, finished_at: at, reason: null })
     this.custody.append(p.case_id, `device:${p.device_id}`, 'pull.stored', {
       pullId,
       sha256,

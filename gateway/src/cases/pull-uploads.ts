@@ -7,7 +7,8 @@ import { webpThumbnail } from '../media/thumbnail.js'
 import type { WorkQueue } from '../media/work-queue.js'
 import { type ResumableUploads, redoCommit, type UploadTarget } from '../uploads/resumable-uploads.js'
 import type { UploadRange } from '../uploads/upload-headers.js'
-import { type CaseStore, FINAL_STATES, type PullRow } from './case-store.js'
+import type { CaseStore } from './case-store.js'
+import { FINAL_STATES, type PullRow } from './pull-table.js'
 
 export interface PullTargetDeps {
   /** A ClipStore of its own (`<dataDir>/pulls`): same layout and guarantees, outside clip retention. */
@@ -48,7 +49,7 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
 
   /** The pull, if this unit may upload to it. */
   find(pullId: string, deviceId: string): PullRow {
-    const p = this.#d.table.pull(pullId)
+    const p = this.#d.table.pulls.get(pullId)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${pullId}`)
     if (p.device_id !== deviceId) {
       throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN', 'Only the unit a pull was sent to may upload for it')
@@ -102,7 +103,7 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
   }
 
   sized(p: PullRow, total: number): void {
-    if (p.total !== total) this.#d.table.updatePull(p.id, { total })
+    if (p.total !== total) this.#d.table.pulls.update(p.id, { total })
   }
 
   progressed(p: PullRow, received: number): void {
@@ -123,7 +124,7 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
 
   async commit(p: PullRow, total: number, sha256: string, media: ProbeResult): Promise<PullUploadResult> {
     // Write-ahead: the digest is on the row before the rename, so a crash in between is finished at start.
-    this.#d.table.updatePull(p.id, { sha256, media: JSON.stringify(media) })
+    this.#d.table.pulls.update(p.id, { sha256, media: JSON.stringify(media) })
     await this.#d.store.commit(p.id, sha256)
     this.#d.onStored(p.id, sha256, total, media)
     this.#scheduleThumb(p.id)
@@ -148,7 +149,7 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
   }
 
   async #makeThumb(pullId: string): Promise<void> {
-    const p = this.#d.table.pull(pullId)
+    const p = this.#d.table.pulls.get(pullId)
     if (!p?.sha256 || p.stored_at === null || p.thumb === 1) return
     const media = JSON.parse(p.media ?? '{}') as Partial<ProbeResult>
     const store = this.#d.store
@@ -157,7 +158,7 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
       Math.min(POSTER_AT_MS, Math.floor((media.durationMs ?? 0) / 2)),
     )
     await store.writeAtomic(store.thumbPath(p.sha256), await webpThumbnail(frame))
-    this.#d.table.updatePull(pullId, { thumb: 1 })
+    this.#d.table.pulls.update(pullId, { thumb: 1 })
   }
 
   /**
@@ -166,21 +167,21 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
    */
   async recover(): Promise<void> {
     const { store, table, log } = this.#d
-    for (const p of table.committing()) {
+    for (const p of table.pulls.committing()) {
       const sha = p.sha256 as string
       const media = JSON.parse(p.media ?? 'null') as ProbeResult | null
       const size = await store.partialSize(p.id)
       if (media === null || !(await redoCommit(store, p.id, sha, p.total))) {
-        table.updatePull(p.id, { sha256: null, media: null })
+        table.pulls.update(p.id, { sha256: null, media: null })
         continue
       }
       this.#d.onStored(p.id, sha, p.total ?? size, media)
       log.warn({ pullId: p.id }, 'finished a pull commit interrupted by a crash')
     }
     for (const id of await store.partialIds()) {
-      const p = table.pull(id)
+      const p = table.pulls.get(id)
       if (!p || FINAL_STATES.has(p.state)) await store.removePartial(id)
     }
-    for (const p of table.pullsWithoutThumb()) this.#scheduleThumb(p.id)
+    for (const p of table.pulls.withoutThumb()) this.#scheduleThumb(p.id)
   }
 }
