@@ -26,9 +26,8 @@ export interface ConsentDeps {
   now: () => number
 }
 
-export const NEVER_REASON =
-  'release policy is never: footage is released only on a legal order recorded by an admin'
-export const DECLINED_REASON = 'the owner declined'
+const NEVER_REASON = 'release policy is never: footage is released only on a legal order recorded by an admin'
+const DECLINED_REASON = 'the owner declined'
 
 /**
  * Whether a unit's footage may leave it, per case:

@@ -29,7 +29,7 @@ export interface DispatchDeps {
 
 export const GATEWAY_ACTOR = 'gateway'
 
-export function uploadPathOf(pullId: string): string {
+function uploadPathOf(pullId: string): string {
   return `/api/v1/pulls/${pullId}/upload`
 }
 

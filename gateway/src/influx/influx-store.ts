@@ -27,7 +27,7 @@ const STEPS_MS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map((min) =
 const GAUGES = ['storage_free_mb', 'storage_total_mb', 'signal_dbm', 'temperature_c', 'battery_pct'] as const
 const RAW_FIELDS = ['uptime_s', ...GAUGES, 'recording', 'skew_ms'] as const
 
-export type HeartbeatRow = Record<string, number | string | boolean | null>
+type HeartbeatRow = Record<string, number | string | boolean | null>
 
 interface QueryResponse {
   results?: Array<{

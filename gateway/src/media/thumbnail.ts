@@ -1,6 +1,6 @@
 import sharp from 'sharp'
 
-export const THUMB_WIDTH = 320
+const THUMB_WIDTH = 320
 
 /** A WebP thumbnail `width` px wide (height keeps the aspect ratio) from a decoded frame. */
 export function webpThumbnail(image: Buffer, width = THUMB_WIDTH): Promise<Buffer> {
