@@ -2,8 +2,8 @@ import type { PullUploadResult } from '@doorstep/proto'
 import type { ClipStore } from '../clips/store.js'
 import { DoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { type ProbeResult, posterFrame } from '../media/ffmpeg.js'
-import { webpThumbnail } from '../media/thumbnail.js'
+import type { ProbeResult } from '../media/ffmpeg.js'
+import { videoThumbnail } from '../media/thumbnail.js'
 import type { WorkQueue } from '../media/work-queue.js'
 import { type ResumableUploads, redoCommit, type UploadTarget } from '../uploads/resumable-uploads.js'
 import type { UploadRange } from '../uploads/upload-headers.js'
@@ -28,7 +28,6 @@ export type PullUploads = ResumableUploads<PullRow, PullUploadResult>
 
 /** States in which the unit has (had) the command and its upload is taken. */
 const UPLOADABLE = new Set(['pending', 'uploading', 'offline'])
-const POSTER_AT_MS = 1000
 
 /**
  * A pulled recording as an upload target. What differs from an event clip:
@@ -153,11 +152,8 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
     if (!p?.sha256 || p.stored_at === null || p.thumb === 1) return
     const media = JSON.parse(p.media ?? '{}') as Partial<ProbeResult>
     const store = this.#d.store
-    const frame = await posterFrame(
-      store.clipPath(p.sha256),
-      Math.min(POSTER_AT_MS, Math.floor((media.durationMs ?? 0) / 2)),
-    )
-    await store.writeAtomic(store.thumbPath(p.sha256), await webpThumbnail(frame))
+    const webp = await videoThumbnail(store.clipPath(p.sha256), media.durationMs ?? 0)
+    await store.writeAtomic(store.thumbPath(p.sha256), webp)
     this.#d.table.pulls.update(pullId, { thumb: 1 })
   }
 

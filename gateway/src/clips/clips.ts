@@ -6,8 +6,7 @@ import type { Db } from '../db/sqlite.js'
 import { DoorstepError, isDoorstepError } from '../errors.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
-import { posterFrame } from '../media/ffmpeg.js'
-import { webpThumbnail } from '../media/thumbnail.js'
+import { videoThumbnail } from '../media/thumbnail.js'
 import { WorkQueue } from '../media/work-queue.js'
 import { ResumableUploads } from '../uploads/resumable-uploads.js'
 import { type ClipRow, ClipTable, toMedia } from './clip-table.js'
@@ -31,8 +30,6 @@ export interface ClipsDeps {
   /** Media worker bounds (default 2 at once, 32 waiting). */
   media?: { concurrency?: number; maxQueued?: number }
 }
-
-const POSTER_AT_MS = 1000
 
 /**
  * The clips feature: resumable, verified uploads into content-addressed
@@ -148,11 +145,7 @@ export class Clips implements Feature {
     const row = must(this.#table).get(eventId)
     if (row?.state !== 'ready' || row.thumb_etag !== null) return
     const store = this.store
-    const frame = await posterFrame(
-      store.clipPath(row.sha256),
-      Math.min(POSTER_AT_MS, Math.floor(row.duration_ms / 2)),
-    )
-    const webp = await webpThumbnail(frame)
+    const webp = await videoThumbnail(store.clipPath(row.sha256), row.duration_ms)
     await store.writeAtomic(store.thumbPath(row.sha256), webp)
     must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
   }
