@@ -38,6 +38,20 @@ export interface CasesDeps {
   now?: () => number
 }
 
+/** What `start()` makes and `stop()` ends. */
+interface Running {
+  table: CaseStore
+  custody: CustodyLog
+  /** Where pulled recordings are stored (content-addressed, like clips). */
+  store: ClipStore
+  media: WorkQueue
+  dispatch: PullDispatch
+  uploads: PullUploads
+  pullTarget: PullUploadTarget
+  consent: Consent
+  caseHolds: CaseHolds
+}
+
 /**
  * The investigators' feature: cases over an area and a time window, holds on
  * the events in them, pulls of recordings from units (consent, budget,
@@ -49,15 +63,7 @@ export class Cases implements Feature {
   readonly #d: CasesDeps
   readonly #log: Logger
   readonly #now: () => number
-  #table: CaseStore | null = null
-  #custody: CustodyLog | null = null
-  #dispatch: PullDispatch | null = null
-  #uploads: PullUploads | null = null
-  #pullTarget: PullUploadTarget | null = null
-  #store: ClipStore | null = null
-  #media: WorkQueue | null = null
-  #consent: Consent | null = null
-  #caseHolds: CaseHolds | null = null
+  #run: Running | null = null
   /** Units in some open case: only their events need a look on the MQTT path. */
   #watched = new Set<string>()
   #off: (() => void) | null = null
@@ -111,14 +117,7 @@ export class Cases implements Feature {
       log: this.#log,
       maxBytes: d.config.clips.maxBytes,
     })
-    this.#table = table
-    this.#custody = custody
-    this.#store = store
-    this.#media = media
-    this.#dispatch = dispatch
-    this.#uploads = uploads
-    this.#pullTarget = pullTarget
-    this.#consent = new Consent({
+    const consent = new Consent({
       table,
       custody,
       audit: d.audit,
@@ -126,7 +125,7 @@ export class Cases implements Feature {
       dispatch,
       now: this.#now,
     })
-    this.#caseHolds = new CaseHolds({
+    const caseHolds = new CaseHolds({
       table,
       custody,
       audit: d.audit,
@@ -134,11 +133,12 @@ export class Cases implements Feature {
       clips: d.clips,
       log: this.#log,
     })
+    this.#run = { table, custody, store, media, dispatch, uploads, pullTarget, consent, caseHolds }
     await pullTarget.recover()
     this.#watched = new Set(table.cases.devicesInOpen())
     // After the events feature's listener (it started first): the index already has the event.
     this.#off = d.bus.on('device.event', ({ device, event }) => {
-      if (this.#watched.has(device.id)) this.#caseHolds?.onEvent(device.id, event.eventId)
+      if (this.#watched.has(device.id)) this.#run?.caseHolds.onEvent(device.id, event.eventId)
     })
     dispatch.start()
     dispatch.pump()
@@ -147,36 +147,30 @@ export class Cases implements Feature {
   async stop(): Promise<void> {
     this.#off?.()
     this.#off = null
-    this.#dispatch?.stop()
-    await this.#uploads?.close()
-    await this.#pullTarget?.thumbsDone()
-    await this.#media?.close()
-    this.#dispatch = null
-    this.#uploads = null
-    this.#pullTarget = null
-    this.#media = null
-    this.#store = null
-    this.#consent = null
-    this.#caseHolds = null
-    this.#custody = null
-    this.#table = null
+    const run = this.#run
+    if (!run) return
+    run.dispatch.stop()
+    await run.uploads.close()
+    await run.pullTarget.thumbsDone()
+    await run.media.close()
+    this.#run = null
   }
 
   get table(): CaseStore {
-    return must(this.#table)
+    return this.#running().table
   }
   get custody(): CustodyLog {
-    return must(this.#custody)
+    return this.#running().custody
   }
   get uploads(): PullUploads {
-    return must(this.#uploads)
+    return this.#running().uploads
   }
   get consent(): Consent {
-    return must(this.#consent)
+    return this.#running().consent
   }
   /** Where pulled recordings are stored (content-addressed, like clips). */
   get store(): ClipStore {
-    return must(this.#store)
+    return this.#running().store
   }
   get clips(): CasesDeps['clips'] {
     return this.#d.clips
@@ -187,9 +181,11 @@ export class Cases implements Feature {
 
   /** Resolves when thumbnails and uploads in progress are done (tests). */
   async idle(): Promise<void> {
-    await this.#uploads?.settled()
-    await this.#pullTarget?.thumbsDone()
-    await this.#media?.drain()
+    const run = this.#run
+    if (!run) return
+    await run.uploads.settled()
+    await run.pullTarget.thumbsDone()
+    await run.media.drain()
   }
 
   // ---- cases --------------------------------------------------------------------------------
@@ -327,7 +323,7 @@ export class Cases implements Feature {
       details: { number: c.number },
     })
     this.#watched = new Set(table.cases.devicesInOpen())
-    this.#dispatch?.pump()
+    this.#run?.dispatch.pump()
     return this.get(id)
   }
 
@@ -365,7 +361,7 @@ export class Cases implements Feature {
       const p = this.consent.newPull(c, deviceId, actor)
       out.push(table.pulls.view(p))
     }
-    this.#dispatch?.pump()
+    this.#run?.dispatch.pump()
     return out.map((v) => table.pulls.view(table.pulls.get(v.id) as PullRow))
   }
 
@@ -421,11 +417,16 @@ export class Cases implements Feature {
       subject: `pull:${pullId}`,
       details: { caseId: p.case_id, sha256, bytes },
     })
-    this.#dispatch?.pump()
+    this.#run?.dispatch.pump()
   }
 
   #holds(): CaseHolds {
-    return must(this.#caseHolds)
+    return this.#running().caseHolds
+  }
+
+  #running(): Running {
+    if (!this.#run) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
+    return this.#run
   }
 
   #open(id: string): CaseView {
@@ -433,9 +434,4 @@ export class Cases implements Feature {
     if (c.state !== 'open') throw new DoorstepError('DOORSTEP_ERR_CASE_CLOSED', `Case ${c.number} is closed`)
     return c
   }
-}
-
-function must<T>(v: T | null): T {
-  if (v === null) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
-  return v
 }
