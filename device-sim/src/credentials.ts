@@ -45,7 +45,7 @@ export class ProvisionError extends Error {
   }
 }
 
-export const DEFAULT_CREDENTIALS_DIR = '.doorstep-sim'
+const DEFAULT_CREDENTIALS_DIR = '.doorstep-sim'
 const MAX_CHUNK = 1000
 
 const CredentialsFileSchema = z.object({
@@ -63,7 +63,7 @@ export function credentialsFile(httpUrl: string, dir = DEFAULT_CREDENTIALS_DIR):
 }
 
 /** The saved secrets, or null when there is no usable file. */
-export function readCredentialsFile(file: string): Map<string, string> | null {
+function readCredentialsFile(file: string): Map<string, string> | null {
   let text: string
   try {
     text = fs.readFileSync(file, 'utf8')
@@ -81,11 +81,7 @@ export function readCredentialsFile(file: string): Map<string, string> | null {
   return new Map(Object.entries(parsed.devices))
 }
 
-export function writeCredentialsFile(
-  file: string,
-  httpUrl: string,
-  secrets: ReadonlyMap<string, string>,
-): void {
+function writeCredentialsFile(file: string, httpUrl: string, secrets: ReadonlyMap<string, string>): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
   const body = JSON.stringify({
     v: 1,
@@ -100,7 +96,7 @@ export function writeCredentialsFile(
   fs.renameSync(tmp, file)
 }
 
-export function forgetCredentialsFile(file: string): void {
+function forgetCredentialsFile(file: string): void {
   fs.rmSync(file, { force: true })
 }
 

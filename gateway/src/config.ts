@@ -1,8 +1,6 @@
 import path from 'node:path'
 import { z } from 'zod'
 
-/** Reads "true"/"false"/"1"/"0" as written in environment variables. */
-const envBool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
 
@@ -45,7 +43,6 @@ const ENV_SCHEMA = {
   DOORSTEP_DISK_HIGH_WATERMARK_PCT: z.coerce.number().min(1).max(100).default(90),
   /** Units below this share of free storage raise a low-storage alert, percent. */
   DOORSTEP_LOW_STORAGE_PCT: z.coerce.number().min(0).max(100).default(10),
-  DOORSTEP_PRETTY_LOGS: envBool.default(false),
   /** Units of one district that upload pulled footage at once; the rest wait their turn. */
   DOORSTEP_PULL_DISTRICT_CONCURRENCY: positiveInt.max(1000).default(2),
 } as const
@@ -60,7 +57,6 @@ export interface Config {
   influx: { url: string | undefined; db: string; influxdBin: string }
   adminToken: string | undefined
   logLevel: z.infer<typeof ENV_SCHEMA.DOORSTEP_LOG_LEVEL>
-  prettyLogs: boolean
   ingest: {
     batchSize: number
     flushMs: number
@@ -117,7 +113,6 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     influx: { url: e.DOORSTEP_INFLUX_URL, db: e.DOORSTEP_INFLUX_DB, influxdBin: e.DOORSTEP_INFLUXD_BIN },
     adminToken: e.DOORSTEP_ADMIN_TOKEN,
     logLevel: e.DOORSTEP_LOG_LEVEL,
-    prettyLogs: e.DOORSTEP_PRETTY_LOGS,
     ingest: {
       batchSize: e.DOORSTEP_BATCH_SIZE,
       flushMs: e.DOORSTEP_FLUSH_MS,

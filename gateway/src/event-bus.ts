@@ -1,4 +1,4 @@
-import type { Alert, CommandAck, DeviceEvent, Heartbeat, Hello, LiveState } from '@doorstep/proto'
+import type { CommandAck, DeviceEvent, Heartbeat, LiveState } from '@doorstep/proto'
 import type { Logger } from './log.js'
 import type { DeviceRecord } from './registry/registry.js'
 
@@ -6,14 +6,12 @@ import type { DeviceRecord } from './registry/registry.js'
 export interface BusEvents {
   'device.connected': { deviceId: string; at: number }
   'device.disconnected': { deviceId: string; at: number; reason: 'clean' | 'will' | 'socket' | 'takeover' }
-  'device.hello': { device: DeviceRecord; hello: Hello; at: number }
   /** A validated heartbeat, after it was queued for InfluxDB. */
   'device.heartbeat': { device: DeviceRecord; heartbeat: Heartbeat; at: number }
   /** A validated event, after it is durable in the spool (never for a duplicate). */
   'device.event': { device: DeviceRecord; event: DeviceEvent; at: number }
   'device.cmdAck': { device: DeviceRecord; ack: CommandAck; at: number }
   'presence.changed': { device: DeviceRecord; from: LiveState; to: LiveState; at: number; reason: string }
-  'alert.raised': Alert
 }
 
 type Listener<T> = (payload: T) => void

@@ -75,7 +75,7 @@ export class Gateway {
     this.log = opts.log ?? createLogger(config.logLevel)
     this.metrics = createMetrics()
     this.bus = new EventBus(this.log)
-    this.hub = new AlertHub(this.bus, this.metrics)
+    this.hub = new AlertHub(this.metrics)
   }
 
   get registry(): SqliteDeviceRegistry {

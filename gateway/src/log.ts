@@ -6,7 +6,7 @@ export type Logger = pino.Logger
  * One logger for the gateway. Credentials are redacted by path so that no
  * header, body or MQTT password reaches a log line even by accident.
  */
-export function createLogger(level: string, pretty = false): Logger {
+export function createLogger(level: string): Logger {
   return pino({
     level,
     base: { svc: 'doorstep' },
@@ -23,6 +23,5 @@ export function createLogger(level: string, pretty = false): Logger {
       ],
       censor: '[redacted]',
     },
-    ...(pretty ? {} : {}),
   })
 }

@@ -21,7 +21,7 @@ describe('folding a chattering unit’s alerts', () => {
 
   it('the first alert goes out at once; repeats come as one summary marked with the window', async () => {
     const bus = new EventBus(createLogger('silent'))
-    const hub = new AlertHub(bus, createMetrics(), 1000)
+    const hub = new AlertHub(createMetrics(), 1000)
     const seen: Alert[] = []
     hub.subscribe((a) => seen.push(a))
     rules = new AlertRules({ bus, hub, config: configFrom({}), foldMs: 150 })

@@ -6,7 +6,6 @@ import { AlertHub } from '../../gateway/src/alerts/alert-hub.js'
 import { alertsRoute } from '../../gateway/src/alerts/ws-route.js'
 import { TokenStore } from '../../gateway/src/auth/tokens.js'
 import { openDb } from '../../gateway/src/db/sqlite.js'
-import { EventBus } from '../../gateway/src/event-bus.js'
 import { buildHttp } from '../../gateway/src/http/server.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics } from '../../gateway/src/metrics.js'
@@ -44,7 +43,7 @@ describe('a slow alert consumer (real HTTP and WebSocket)', () => {
     const tokens = new TokenStore(db)
     tokens.load()
     const { token } = tokens.issue('ops', 'ops')
-    const hub = new AlertHub(new EventBus(log), createMetrics(), 100_000)
+    const hub = new AlertHub(createMetrics(), 100_000)
     const app = await buildHttp({ log, tokens })
     await app.register(alertsRoute, { hub, maxBuffered: 8 * 1024, queueMax: 50 })
     await app.listen({ host: '127.0.0.1', port: 0 })

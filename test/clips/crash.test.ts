@@ -59,6 +59,30 @@ describe('stopping the gateway with an upload in flight', () => {
     })
     expect(rest.status).toBe(201)
   })
+
+  it('stopping once the last byte is in, while the clip is verified, does not hold the server open', async () => {
+    t ??= await startTestGateway({ DOORSTEP_DATA_DIR: data.dir })
+    const gw = t
+    const cam = await gw.gateway.registry.create(deviceRow({ id: 'cam-stop-2' }))
+    const auth = basic(cam.id, cam.secret)
+    const unit = await connectUnit(gw.gateway.mqttUrl, cam.id, cam.secret)
+    const clip = makeClip(fixtures.dir, 'stop-2')
+    const eventId = await announce(unit, cam.id, clipInfo(clip))
+    await end(unit)
+    // Stop once the body is all in, while the gateway hashes and probes it: ending that request
+    // must end its keep-alive connection too, or it holds the server open for Fastify's 72 s.
+    let stopping: Promise<void> | null = null
+    gw.gateway.http.server.on('request', (req) => {
+      if (req.method === 'PUT') req.on('end', () => (stopping ??= gw.stop({ keepData: true })))
+    })
+    const put = putClip(gw.gateway.httpUrl, eventId, auth, clip.buf).catch(() => null)
+    await expect.poll(() => stopping !== null, { timeout: 5000 }).toBe(true)
+    const started = Date.now()
+    await stopping
+    t = null
+    expect(Date.now() - started).toBeLessThan(10_000)
+    await put
+  })
 })
 
 describe('a crash between temp file and rename leaves no half file in place', () => {

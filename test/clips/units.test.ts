@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { parseContentRange, parseRange } from '../../gateway/src/clips/range.js'
+import { parseRange } from '../../gateway/src/clips/range.js'
 import { WorkQueue } from '../../gateway/src/media/work-queue.js'
+import { parseContentRange } from '../../gateway/src/uploads/upload-headers.js'
 
 describe('Content-Range of a clip PUT', () => {
   it('reads a part and the finish form', () => {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import type { Alert } from '@doorstep/proto'
-import type { EventBus } from '../event-bus.js'
 import type { Metrics } from '../metrics.js'
 
 export type AlertDraft = Omit<Alert, 'id' | 'at' | 'count'> & { count?: number; at?: number }
@@ -12,16 +11,14 @@ export type AlertDraft = Omit<Alert, 'id' | 'at' | 'count'> & { count?: number; 
  */
 export class AlertHub {
   readonly #ring: Array<Alert | undefined>
-  readonly #bus: EventBus
   readonly #metrics: Metrics
   #lastId = 0
   /** Alert ids restart at 1 with each gateway process; clients tell restarts apart by this. */
   readonly bootId = randomUUID()
   readonly #subscribers = new Set<(a: Alert) => void>()
 
-  constructor(bus: EventBus, metrics: Metrics, capacity = 10_000) {
+  constructor(metrics: Metrics, capacity = 10_000) {
     this.#ring = new Array(capacity)
-    this.#bus = bus
     this.#metrics = metrics
   }
 
@@ -34,7 +31,6 @@ export class AlertHub {
     this.#ring[alert.id % this.#ring.length] = alert
     this.#metrics.alertsSent.inc({ kind: alert.kind })
     for (const s of this.#subscribers) s(alert)
-    this.#bus.emit('alert.raised', alert)
     return alert
   }
 

@@ -51,7 +51,7 @@ export interface Link {
   [field: string]: unknown
 }
 
-export function bodyOf(link: Link): Record<string, unknown> {
+function bodyOf(link: Link): Record<string, unknown> {
   const { prevHash: _p, hash: _h, ...body } = link
   return body
 }

@@ -18,7 +18,7 @@ export function decorateDevice(app: FastifyInstance): void {
 }
 
 /** `Authorization: Basic base64(id:secret)` (RFC 7617); null when absent or malformed. */
-export function basicCredentials(header: string | undefined): { id: string; secret: string } | null {
+function basicCredentials(header: string | undefined): { id: string; secret: string } | null {
   if (!header || !/^basic /i.test(header)) return null
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
   const colon = decoded.indexOf(':')

@@ -41,7 +41,7 @@ export const ROLES = {
  * Reads a bearer token from the Authorization header or `?token=`: the query is read only for
  * WebSocket upgrades and for GET/HEAD routes that opt in with `config.tokenInQuery`.
  */
-export function bearerToken(req: FastifyRequest): string | null {
+function bearerToken(req: FastifyRequest): string | null {
   const h = req.headers.authorization
   if (h?.startsWith('Bearer ')) return h.slice(7).trim()
   const q = req.query as Record<string, unknown> | undefined

@@ -49,7 +49,7 @@ export class CaseHolds {
 
   /** Holds every event of the case's units in its window that has no hold of the case yet. */
   holdAll(c: CaseView, actor: string): void {
-    for (const row of this.#d.table.caseDevices(c.id)) {
+    for (const row of this.#d.table.cases.devices(c.id)) {
       for (const e of this.eventsInWindow(c, row.device_id)) this.#hold(c, e.id, actor)
     }
   }
@@ -59,7 +59,7 @@ export class CaseHolds {
     try {
       const e = this.#d.events().get(eventId)
       if (!e) return
-      for (const c of this.#d.table.openCasesOf(deviceId)) {
+      for (const c of this.#d.table.cases.openOf(deviceId)) {
         if (e.startedAt <= c.to && (e.endedAt ?? e.startedAt) >= c.from) this.#hold(c, eventId, GATEWAY_ACTOR)
       }
     } catch (err) {
@@ -69,8 +69,8 @@ export class CaseHolds {
 
   /** The holds of a case, released ones included. */
   holdsOf(caseId: string): Hold[] {
-    return this.#d.table
-      .caseHolds(caseId)
+    return this.#d.table.holds
+      .ofCase(caseId)
       .flatMap((h) =>
         this.#d.clips.holds({ eventId: h.eventId, activeOnly: false }).filter((x) => x.id === h.holdId),
       )
@@ -78,7 +78,7 @@ export class CaseHolds {
 
   /** Ends the case's holds: retention applies to its clips again. */
   releaseAll(caseId: string, actor: string): void {
-    for (const h of this.#d.table.caseHolds(caseId)) {
+    for (const h of this.#d.table.holds.ofCase(caseId)) {
       if (!this.#d.clips.release(h.holdId, actor)) continue
       this.#d.custody.append(caseId, actor, 'hold.released', { eventId: h.eventId, holdId: h.holdId })
       this.#d.audit.record({
@@ -92,7 +92,7 @@ export class CaseHolds {
 
   #hold(c: CaseView, eventId: string, actor: string): void {
     const { table, custody, audit } = this.#d
-    if (table.hasCaseHold(c.id, eventId)) return
+    if (table.holds.has(c.id, eventId)) return
     let hold: Hold
     try {
       hold = this.#d.clips.hold(eventId, `case ${c.number}`, actor)
@@ -100,7 +100,7 @@ export class CaseHolds {
       if (err instanceof DoorstepError && err.code === 'DOORSTEP_ERR_CLIP_EXPIRED') return
       throw err
     }
-    table.addCaseHold(c.id, eventId, hold.id)
+    table.holds.add(c.id, eventId, hold.id)
     custody.append(c.id, actor, 'hold.placed', { eventId, holdId: hold.id })
     audit.record({
       actor,

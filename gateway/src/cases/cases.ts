@@ -14,13 +14,15 @@ import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { WorkQueue } from '../media/work-queue.js'
 import type { DeviceRegistry } from '../registry/registry.js'
+import { ResumableUploads } from '../uploads/resumable-uploads.js'
 import { matchArea } from './area.js'
 import { CaseHolds } from './case-holds.js'
-import { CaseStore, FINAL_STATES, type PullRow } from './case-store.js'
+import { CaseStore } from './case-store.js'
 import { Consent } from './consent.js'
 import { CustodyLog } from './custody.js'
 import { type CommandChannel, GATEWAY_ACTOR, PullDispatch } from './pull-dispatch.js'
-import { PullUploads } from './pull-uploads.js'
+import { FINAL_STATES, type PullRow } from './pull-table.js'
+import { type PullUploads, PullUploadTarget } from './pull-uploads.js'
 
 export interface CasesDeps {
   config: Config
@@ -36,6 +38,20 @@ export interface CasesDeps {
   now?: () => number
 }
 
+/** What `start()` makes and `stop()` ends. */
+interface Running {
+  table: CaseStore
+  custody: CustodyLog
+  /** Where pulled recordings are stored (content-addressed, like clips). */
+  store: ClipStore
+  media: WorkQueue
+  dispatch: PullDispatch
+  uploads: PullUploads
+  pullTarget: PullUploadTarget
+  consent: Consent
+  caseHolds: CaseHolds
+}
+
 /**
  * The investigators' feature: cases over an area and a time window, holds on
  * the events in them, pulls of recordings from units (consent, budget,
@@ -47,14 +63,7 @@ export class Cases implements Feature {
   readonly #d: CasesDeps
   readonly #log: Logger
   readonly #now: () => number
-  #table: CaseStore | null = null
-  #custody: CustodyLog | null = null
-  #dispatch: PullDispatch | null = null
-  #uploads: PullUploads | null = null
-  #store: ClipStore | null = null
-  #media: WorkQueue | null = null
-  #consent: Consent | null = null
-  #caseHolds: CaseHolds | null = null
+  #run: Running | null = null
   /** Units in some open case: only their events need a look on the MQTT path. */
   #watched = new Set<string>()
   #off: (() => void) | null = null
@@ -83,32 +92,32 @@ export class Cases implements Feature {
       districtConcurrency: d.config.cases.pullDistrictConcurrency,
       now: this.#now,
     })
-    const uploads = new PullUploads({
+    const pullTarget = new PullUploadTarget({
       store,
       table,
       media,
       log: this.#log,
-      maxBytes: d.config.clips.maxBytes,
       onProgress: (p, received) => {
         const state = p.state === 'pending' || p.state === 'offline' ? 'uploading' : p.state
-        table.updatePull(p.id, { bytes: received, state })
+        table.pulls.update(p.id, { bytes: received, state })
       },
       onStored: (pullId, sha256, bytes, m) => this.#stored(pullId, sha256, bytes, m.durationMs),
       onRejected: (pullId, reason) => {
-        const p = table.pull(pullId)
+        const p = table.pulls.get(pullId)
         if (!p || FINAL_STATES.has(p.state)) return
-        table.updatePull(pullId, { state: 'failed', reason, finished_at: this.#now(), bytes: 0 })
+        table.pulls.update(pullId, { state: 'failed', reason, finished_at: this.#now(), bytes: 0 })
         custody.append(p.case_id, GATEWAY_ACTOR, 'pull.failed', { pullId, reason })
         dispatch.pump()
       },
     })
-    this.#table = table
-    this.#custody = custody
-    this.#store = store
-    this.#media = media
-    this.#dispatch = dispatch
-    this.#uploads = uploads
-    this.#consent = new Consent({
+    const uploads: PullUploads = new ResumableUploads({
+      target: pullTarget,
+      files: store,
+      media,
+      log: this.#log,
+      maxBytes: d.config.clips.maxBytes,
+    })
+    const consent = new Consent({
       table,
       custody,
       audit: d.audit,
@@ -116,7 +125,7 @@ export class Cases implements Feature {
       dispatch,
       now: this.#now,
     })
-    this.#caseHolds = new CaseHolds({
+    const caseHolds = new CaseHolds({
       table,
       custody,
       audit: d.audit,
@@ -124,11 +133,12 @@ export class Cases implements Feature {
       clips: d.clips,
       log: this.#log,
     })
-    await uploads.recover()
-    this.#watched = new Set(table.devicesInOpenCases())
+    this.#run = { table, custody, store, media, dispatch, uploads, pullTarget, consent, caseHolds }
+    await pullTarget.recover()
+    this.#watched = new Set(table.cases.devicesInOpen())
     // After the events feature's listener (it started first): the index already has the event.
     this.#off = d.bus.on('device.event', ({ device, event }) => {
-      if (this.#watched.has(device.id)) this.#caseHolds?.onEvent(device.id, event.eventId)
+      if (this.#watched.has(device.id)) this.#run?.caseHolds.onEvent(device.id, event.eventId)
     })
     dispatch.start()
     dispatch.pump()
@@ -137,35 +147,30 @@ export class Cases implements Feature {
   async stop(): Promise<void> {
     this.#off?.()
     this.#off = null
-    this.#dispatch?.stop()
-    this.#uploads?.abortAll()
-    await this.#uploads?.settled()
-    await this.#media?.close()
-    this.#dispatch = null
-    this.#uploads = null
-    this.#media = null
-    this.#store = null
-    this.#consent = null
-    this.#caseHolds = null
-    this.#custody = null
-    this.#table = null
+    const run = this.#run
+    if (!run) return
+    run.dispatch.stop()
+    await run.uploads.close()
+    await run.pullTarget.thumbsDone()
+    await run.media.close()
+    this.#run = null
   }
 
   get table(): CaseStore {
-    return must(this.#table)
+    return this.#running().table
   }
   get custody(): CustodyLog {
-    return must(this.#custody)
+    return this.#running().custody
   }
   get uploads(): PullUploads {
-    return must(this.#uploads)
+    return this.#running().uploads
   }
   get consent(): Consent {
-    return must(this.#consent)
+    return this.#running().consent
   }
   /** Where pulled recordings are stored (content-addressed, like clips). */
   get store(): ClipStore {
-    return must(this.#store)
+    return this.#running().store
   }
   get clips(): CasesDeps['clips'] {
     return this.#d.clips
@@ -176,15 +181,18 @@ export class Cases implements Feature {
 
   /** Resolves when thumbnails and uploads in progress are done (tests). */
   async idle(): Promise<void> {
-    await this.#uploads?.settled()
-    await this.#media?.drain()
+    const run = this.#run
+    if (!run) return
+    await run.uploads.settled()
+    await run.pullTarget.thumbsDone()
+    await run.media.drain()
   }
 
   // ---- cases --------------------------------------------------------------------------------
 
   create(body: CaseCreate, actor: string): CaseDetail {
     const table = this.table
-    if (table.numberTaken(body.number)) {
+    if (table.cases.numberTaken(body.number)) {
       throw new DoorstepError('DOORSTEP_ERR_CASE_EXISTS', `Case ${body.number} already exists`)
     }
     const matched = matchArea(this.#d.registry, body.area)
@@ -202,7 +210,7 @@ export class Cases implements Feature {
       closedBy: null,
     }
     table.transaction(() => {
-      table.insertCase(
+      table.cases.insert(
         c,
         matched.map((m) => ({
           device_id: m.device.id,
@@ -221,7 +229,7 @@ export class Cases implements Feature {
       // The release policy set at installation is the consent of `always` units; it goes on record now.
       for (const m of matched) {
         if (m.device.releasePolicy !== 'always') continue
-        const consent = table.insertConsent({
+        const consent = table.consents.insert({
           caseId: c.id,
           deviceId: m.device.id,
           pullId: null,
@@ -249,22 +257,22 @@ export class Cases implements Feature {
   }
 
   get(id: string): CaseView {
-    const c = this.table.getCase(id)
+    const c = this.table.cases.get(id)
     if (!c) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No case ${id}`)
     return c
   }
 
   list(state?: 'open' | 'closed'): CaseView[] {
-    return this.table.listCases(state)
+    return this.table.cases.list(state)
   }
 
   detail(id: string): CaseDetail {
     const c = this.get(id)
     const table = this.table
-    const devices = table.caseDevices(id).flatMap((row) => {
+    const devices = table.cases.devices(id).flatMap((row) => {
       const dev = this.#d.registry.get(row.device_id)
       if (!dev) return []
-      const pull = table.latestPull(id, row.device_id)
+      const pull = table.pulls.latest(id, row.device_id)
       return [
         {
           id: dev.id,
@@ -274,13 +282,13 @@ export class Cases implements Feature {
           lon: dev.lon,
           distanceM: row.distance_m,
           releasePolicy: dev.releasePolicy,
-          consent: table.currentConsent(id, dev.id),
-          pull: pull ? table.pullView(pull) : null,
+          consent: table.consents.current(id, dev.id),
+          pull: pull ? table.pulls.view(pull) : null,
         },
       ]
     })
-    const events = table
-      .caseDevices(id)
+    const events = table.cases
+      .devices(id)
       .flatMap((row) => this.eventsInWindow(c, row.device_id))
       .sort((a, b) => b.startedAt - a.startedAt || b.id.localeCompare(a.id))
       .map(eventView)
@@ -300,13 +308,13 @@ export class Cases implements Feature {
     const c = this.#open(id)
     const table = this.table
     const at = this.#now()
-    for (const p of table.pullsOfCase(id)) {
+    for (const p of table.pulls.ofCase(id)) {
       if (FINAL_STATES.has(p.state)) continue
-      table.updatePull(p.id, { state: 'failed', reason: 'the case was closed', finished_at: at })
+      table.pulls.update(p.id, { state: 'failed', reason: 'the case was closed', finished_at: at })
       this.custody.append(id, actor, 'pull.cancelled', { pullId: p.id, deviceId: p.device_id })
     }
     this.#holds().releaseAll(id, actor)
-    table.closeCase(id, actor, at)
+    table.cases.close(id, actor, at)
     this.custody.append(id, actor, 'case.closed', {})
     this.#d.audit.append({
       actor,
@@ -314,8 +322,8 @@ export class Cases implements Feature {
       subject: `case:${id}`,
       details: { number: c.number },
     })
-    this.#watched = new Set(table.devicesInOpenCases())
-    this.#dispatch?.pump()
+    this.#watched = new Set(table.cases.devicesInOpen())
+    this.#run?.dispatch.pump()
     return this.get(id)
   }
 
@@ -329,7 +337,7 @@ export class Cases implements Feature {
   requestPulls(caseId: string, body: PullsCreate, actor: string): PullView[] {
     const c = this.#open(caseId)
     const table = this.table
-    const inCase = new Set(table.caseDevices(caseId).map((r) => r.device_id))
+    const inCase = new Set(table.cases.devices(caseId).map((r) => r.device_id))
     const ids = body.devices ?? [...inCase]
     const outside = ids.filter((id) => !inCase.has(id))
     if (outside.length > 0) {
@@ -343,36 +351,36 @@ export class Cases implements Feature {
     }
     const out: PullView[] = []
     for (const deviceId of new Set(ids)) {
-      const last = table.latestPull(caseId, deviceId)
+      const last = table.pulls.latest(caseId, deviceId)
       const retry =
         last && (last.state === 'failed' || (last.state === 'refused' && last.reason?.startsWith('unit')))
       if (last && !retry) {
-        out.push(table.pullView(last))
+        out.push(table.pulls.view(last))
         continue
       }
       const p = this.consent.newPull(c, deviceId, actor)
-      out.push(table.pullView(p))
+      out.push(table.pulls.view(p))
     }
-    this.#dispatch?.pump()
-    return out.map((v) => table.pullView(table.pull(v.id) as PullRow))
+    this.#run?.dispatch.pump()
+    return out.map((v) => table.pulls.view(table.pulls.get(v.id) as PullRow))
   }
 
   pullsOf(caseId: string): PullView[] {
     this.get(caseId)
-    return this.table.pullsOfCase(caseId).map((p) => this.table.pullView(p))
+    return this.table.pulls.ofCase(caseId).map((p) => this.table.pulls.view(p))
   }
 
   pull(id: string): PullView {
-    const p = this.table.pull(id)
+    const p = this.table.pulls.get(id)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${id}`)
-    return this.table.pullView(p)
+    return this.table.pulls.view(p)
   }
 
   /** Stored recording of a pull, for review and the export. */
   recordingFile(id: string): { path: string; size: number; mime: string; sha256: string; pull: PullRow } {
-    const p = this.table.pull(id)
+    const p = this.table.pulls.get(id)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${id}`)
-    const view = this.table.pullView(p)
+    const view = this.table.pulls.view(p)
     if (!view.recording)
       throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `Pull ${id} has no stored recording (${p.state})`)
     return {
@@ -393,10 +401,10 @@ export class Cases implements Feature {
   /** A pulled recording is stored: the pull is done, on record, and its slot goes to the next. */
   #stored(pullId: string, sha256: string, bytes: number, durationMs: number): void {
     const table = this.table
-    const p = table.pull(pullId)
+    const p = table.pulls.get(pullId)
     if (!p) return
     const at = this.#now()
-    table.updatePull(pullId, { state: 'done', bytes, stored_at: at, finished_at: at, reason: null })
+    table.pulls.update(pullId, { state: 'done', bytes, stored_at: at, finished_at: at, reason: null })
     this.custody.append(p.case_id, `device:${p.device_id}`, 'pull.stored', {
       pullId,
       sha256,
@@ -409,11 +417,16 @@ export class Cases implements Feature {
       subject: `pull:${pullId}`,
       details: { caseId: p.case_id, sha256, bytes },
     })
-    this.#dispatch?.pump()
+    this.#run?.dispatch.pump()
   }
 
   #holds(): CaseHolds {
-    return must(this.#caseHolds)
+    return this.#running().caseHolds
+  }
+
+  #running(): Running {
+    if (!this.#run) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
+    return this.#run
   }
 
   #open(id: string): CaseView {
@@ -421,9 +434,4 @@ export class Cases implements Feature {
     if (c.state !== 'open') throw new DoorstepError('DOORSTEP_ERR_CASE_CLOSED', `Case ${c.number} is closed`)
     return c
   }
-}
-
-function must<T>(v: T | null): T {
-  if (v === null) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
-  return v
 }

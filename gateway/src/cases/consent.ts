@@ -12,9 +12,10 @@ import type { Principal } from '../auth/tokens.js'
 import { DoorstepError } from '../errors.js'
 import { ownedDevice, ownedDevices } from '../people/owner-scope.js'
 import type { DeviceRegistry } from '../registry/registry.js'
-import type { CaseStore, PullRow } from './case-store.js'
+import type { CaseStore } from './case-store.js'
 import type { CustodyLog } from './custody.js'
 import type { PullDispatch } from './pull-dispatch.js'
+import type { PullRow } from './pull-table.js'
 
 export interface ConsentDeps {
   table: CaseStore
@@ -25,9 +26,8 @@ export interface ConsentDeps {
   now: () => number
 }
 
-export const NEVER_REASON =
-  'release policy is never: footage is released only on a legal order recorded by an admin'
-export const DECLINED_REASON = 'the owner declined'
+const NEVER_REASON = 'release policy is never: footage is released only on a legal order recorded by an admin'
+const DECLINED_REASON = 'the owner declined'
 
 /**
  * Whether a unit's footage may leave it, per case:
@@ -51,7 +51,7 @@ export class Consent {
     const at = this.#d.now()
     const id = randomUUID()
     return table.transaction(() => {
-      let consent = table.currentConsent(c.id, deviceId)
+      let consent = table.consents.current(c.id, deviceId)
       let state: PullState
       let reason: string | null = null
       if (consent?.granted) state = 'pending'
@@ -59,7 +59,7 @@ export class Consent {
         state = consent?.basis === 'owner-declined' ? 'refused' : 'awaiting-consent'
         if (state === 'refused') reason = DECLINED_REASON
       } else if (device.releasePolicy === 'never') {
-        consent ??= table.insertConsent({
+        consent ??= table.consents.insert({
           caseId: c.id,
           deviceId,
           pullId: id,
@@ -72,7 +72,7 @@ export class Consent {
         reason = NEVER_REASON
       } else {
         // `always`, but the case predates the unit joining it: record the policy now.
-        consent = table.insertConsent({
+        consent = table.consents.insert({
           caseId: c.id,
           deviceId,
           pullId: id,
@@ -83,7 +83,7 @@ export class Consent {
         })
         state = 'pending'
       }
-      table.insertPull({
+      table.pulls.insert({
         id,
         case_id: c.id,
         device_id: deviceId,
@@ -111,7 +111,7 @@ export class Consent {
         subject: `pull:${id}`,
         details: { caseId: c.id, deviceId, state },
       })
-      return table.pull(id) as PullRow
+      return table.pulls.get(id) as PullRow
     })
   }
 
@@ -120,11 +120,11 @@ export class Consent {
     const { table, registry } = this.#d
     const devices = new Map(ownedDevices(registry, p).map((d) => [d.id, d]))
     const out: ConsentRequest[] = []
-    for (const pull of table.pullsForOwner([...devices.keys()])) {
-      const c = table.getCase(pull.case_id)
+    for (const pull of table.pulls.forOwner([...devices.keys()])) {
+      const c = table.cases.get(pull.case_id)
       const d = devices.get(pull.device_id)
       if (!c || !d) continue
-      const consent = pull.consent_id === null ? null : table.consent(pull.consent_id)
+      const consent = pull.consent_id === null ? null : table.consents.get(pull.consent_id)
       const state =
         pull.state === 'awaiting-consent'
           ? 'waiting'
@@ -153,7 +153,7 @@ export class Consent {
   /** The owner's answer to a request for their unit's footage. */
   decide(pullId: string, principal: Principal | null, body: ConsentDecision, actor: string): PullView {
     const { table, custody, audit } = this.#d
-    const p = table.pull(pullId)
+    const p = table.pulls.get(pullId)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No consent request ${pullId}`)
     ownedDevice(this.#d.registry, principal, p.device_id)
     this.#openCase(p.case_id)
@@ -163,7 +163,7 @@ export class Consent {
     const approve = body.decision === 'approve'
     const at = this.#d.now()
     table.transaction(() => {
-      const consent = table.insertConsent({
+      const consent = table.consents.insert({
         caseId: p.case_id,
         deviceId: p.device_id,
         pullId,
@@ -173,7 +173,7 @@ export class Consent {
         decidedAt: at,
         note: body.note ?? null,
       })
-      table.updatePull(
+      table.pulls.update(
         pullId,
         approve
           ? { state: 'pending', consent_id: consent.id, sent_at: null }
@@ -193,7 +193,7 @@ export class Consent {
       })
     })
     this.#d.dispatch.pump()
-    return table.pullView(table.pull(pullId) as PullRow)
+    return table.pulls.view(table.pulls.get(pullId) as PullRow)
   }
 
   /**
@@ -203,10 +203,10 @@ export class Consent {
    */
   legalOrder(pullId: string, body: LegalOrder, actor: string): PullView {
     const { table, custody, audit } = this.#d
-    const p = table.pull(pullId)
+    const p = table.pulls.get(pullId)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${pullId}`)
     this.#openCase(p.case_id)
-    const basis = p.consent_id === null ? null : (table.consent(p.consent_id)?.basis ?? null)
+    const basis = p.consent_id === null ? null : (table.consents.get(p.consent_id)?.basis ?? null)
     const overridable =
       p.state === 'awaiting-consent' ||
       (p.state === 'refused' && (basis === 'policy-never' || basis === 'owner-declined'))
@@ -218,7 +218,7 @@ export class Consent {
     }
     const at = this.#d.now()
     table.transaction(() => {
-      const consent = table.insertConsent({
+      const consent = table.consents.insert({
         caseId: p.case_id,
         deviceId: p.device_id,
         pullId,
@@ -229,7 +229,7 @@ export class Consent {
         legalOrder: body.orderNumber,
         note: body.note ?? null,
       })
-      table.updatePull(pullId, {
+      table.pulls.update(pullId, {
         state: 'pending',
         sent_at: null,
         reason: null,
@@ -252,11 +252,11 @@ export class Consent {
       })
     })
     this.#d.dispatch.pump()
-    return table.pullView(table.pull(pullId) as PullRow)
+    return table.pulls.view(table.pulls.get(pullId) as PullRow)
   }
 
   #openCase(caseId: string): void {
-    const c = this.#d.table.getCase(caseId)
+    const c = this.#d.table.cases.get(caseId)
     if (!c) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No case ${caseId}`)
     if (c.state !== 'open') throw new DoorstepError('DOORSTEP_ERR_CASE_CLOSED', `Case ${c.number} is closed`)
   }

@@ -2,7 +2,7 @@ import type { ChainReport, CustodyEntry } from '@doorstep/proto'
 import { canonicalJson, GENESIS, type Link, linkHash, verifyChain } from '../audit/chain.js'
 import { type Db, writeTransaction } from '../db/sqlite.js'
 
-/** Part of the cases schema (see case-store.ts); kept next to the code that writes it. */
+/** Part of the cases schema (see case-migrations.ts); kept next to the code that writes it. */
 export const CUSTODY_SCHEMA = `CREATE TABLE custody_log (
     case_id TEXT NOT NULL,
     seq INTEGER NOT NULL,

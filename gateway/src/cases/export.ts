@@ -59,9 +59,9 @@ export function planExport(cases: Cases, caseId: string): ExportPlan {
   const table = cases.table
   const items: Item[] = []
   const withheld: Manifest['withheld'] = []
-  for (const row of table.caseDevices(caseId)) {
+  for (const row of table.cases.devices(caseId)) {
     const deviceId = row.device_id
-    const consent = table.currentConsent(caseId, deviceId)
+    const consent = table.consents.current(caseId, deviceId)
     if (!consent?.granted) {
       const why = consent
         ? `consent ${consent.basis}`
@@ -105,9 +105,9 @@ export function planExport(cases: Cases, caseId: string): ExportPlan {
         })
       }
     }
-    for (const p of table.pullsOfCase(caseId)) {
+    for (const p of table.pulls.ofCase(caseId)) {
       if (p.device_id !== deviceId) continue
-      const v = table.pullView(p)
+      const v = table.pulls.view(p)
       if (!v.recording) {
         if (p.state !== 'done')
           withheld.push({ deviceId, reason: `pull ${p.id} is ${p.state}${p.reason ? `: ${p.reason}` : ''}` })

@@ -3,8 +3,9 @@ import type { Aedes, Client, Subscription } from 'aedes'
 import type { AuditLog } from '../audit/audit-log.js'
 import type { EventBus } from '../event-bus.js'
 import type { Logger } from '../log.js'
-import { type CaseStore, FINAL_STATES, type PullRow } from './case-store.js'
+import type { CaseStore } from './case-store.js'
 import type { CustodyLog } from './custody.js'
+import { FINAL_STATES, type PullRow } from './pull-table.js'
 
 /** What the dispatcher needs of the MQTT broker. */
 export interface CommandChannel {
@@ -28,7 +29,7 @@ export interface DispatchDeps {
 
 export const GATEWAY_ACTOR = 'gateway'
 
-export function uploadPathOf(pullId: string): string {
+function uploadPathOf(pullId: string): string {
   return `/api/v1/pulls/${pullId}/upload`
 }
 
@@ -58,7 +59,7 @@ export class PullDispatch {
   start(): void {
     const { bus, broker, table } = this.#d
     // No unit is connected yet: what was in flight when the gateway stopped waits for its unit.
-    for (const p of table.pullsInFlight()) {
+    for (const p of table.pulls.inFlight()) {
       this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', { after: 'gateway restart' })
     }
     const onSubscribe = (subs: Subscription[], client: Client) => {
@@ -106,13 +107,13 @@ export class PullDispatch {
    */
   pump(): void {
     const { table, broker } = this.#d
-    for (const p of table.unsent()) {
+    for (const p of table.pulls.unsent()) {
       if (!broker.isConnected(p.device_id)) {
         this.#transition(p, { state: 'offline' }, 'pull.offline', { deviceId: p.device_id })
         continue
       }
       if (!this.#listening.has(p.device_id)) continue
-      if (table.activeInDistrict(p.district) >= this.#d.districtConcurrency) continue
+      if (table.pulls.activeInDistrict(p.district) >= this.#d.districtConcurrency) continue
       this.#send(p)
     }
   }
@@ -130,7 +131,7 @@ export class PullDispatch {
       uploadPath: uploadPathOf(p.id),
       ...(p.legal_order ? { legalOrder: p.legal_order } : {}),
     })
-    table.updatePull(p.id, { sent_at: at, sends: p.sends + 1 })
+    table.pulls.update(p.id, { sent_at: at, sends: p.sends + 1 })
     this.#d.custody.append(p.case_id, GATEWAY_ACTOR, 'pull.sent', {
       pullId: p.id,
       deviceId: p.device_id,
@@ -141,22 +142,22 @@ export class PullDispatch {
         { pullId: p.id, device: p.device_id, err: err.message },
         'pull command not published; will retry',
       )
-      const cur = table.pull(p.id)
-      if (cur?.state === 'pending') table.updatePull(p.id, { sent_at: null })
+      const cur = table.pulls.get(p.id)
+      if (cur?.state === 'pending') table.pulls.update(p.id, { sent_at: null })
     })
   }
 
   /** The unit is back: its waiting pulls go back in line. */
   #wake(deviceId: string): void {
-    for (const p of this.#d.table.pullsOfDevice(deviceId, ['offline'])) {
-      this.#d.table.updatePull(p.id, { state: 'pending', sent_at: null })
+    for (const p of this.#d.table.pulls.ofDevice(deviceId, ['offline'])) {
+      this.#d.table.pulls.update(p.id, { state: 'pending', sent_at: null })
     }
     this.pump()
   }
 
   /** The unit left: what it had in flight waits for it (and frees the district's budget). */
   #away(deviceId: string): void {
-    for (const p of this.#d.table.pullsOfDevice(deviceId, ['pending', 'uploading'])) {
+    for (const p of this.#d.table.pulls.ofDevice(deviceId, ['pending', 'uploading'])) {
       if (p.state === 'pending' && p.sent_at === null) continue
       this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', { deviceId, bytes: p.bytes })
     }
@@ -165,7 +166,7 @@ export class PullDispatch {
 
   #onAck(deviceId: string, ack: CommandAck, at: number): void {
     const { table, log } = this.#d
-    const p = table.pull(ack.cmdId)
+    const p = table.pulls.get(ack.cmdId)
     if (!p) return
     if (p.device_id !== deviceId) {
       log.warn({ device: deviceId, pullId: p.id }, 'ack for a pull sent to another unit; ignored')
@@ -180,7 +181,7 @@ export class PullDispatch {
         return
       case 'uploading':
         // Progress is not custody: only the first report of it goes on the record.
-        if (p.state === 'uploading') table.updatePull(p.id, { bytes })
+        if (p.state === 'uploading') table.pulls.update(p.id, { bytes })
         else
           this.#transition(
             p,
@@ -211,7 +212,7 @@ export class PullDispatch {
 
   /** Changes a pull and puts the change in its case's custody log (only when the state changes). */
   #transition(p: PullRow, patch: Partial<PullRow>, action: string, details: Record<string, unknown>): void {
-    this.#d.table.updatePull(p.id, patch)
+    this.#d.table.pulls.update(p.id, patch)
     if (patch.state !== undefined && patch.state !== p.state) {
       const actor = action.startsWith('pull.offline') ? GATEWAY_ACTOR : `device:${p.device_id}`
       this.#d.custody.append(p.case_id, actor, action, { pullId: p.id, ...details })

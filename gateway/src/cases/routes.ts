@@ -6,9 +6,9 @@ import { z } from 'zod'
 import { actorOf } from '../audit/actor.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ROLES } from '../auth/roles.js'
+import { closeConnectionsOnShutdown } from '../uploads/upload-routes.js'
 import type { Cases } from './cases.js'
 import { planExport, streamExport } from './export.js'
-import { closeConnectionsOnShutdown } from './upload-routes.js'
 
 const IdParams = z.object({ id: Uuid })
 const ListQuery = z.object({ state: CaseState.optional() })

@@ -41,7 +41,7 @@ const SCHEMA = [
  * finished at the next start); `ready`: stored; `expired`: deleted by
  * retention, the row kept as the record of what was there.
  */
-export type StoredState = 'committing' | 'ready' | 'expired'
+type StoredState = 'committing' | 'ready' | 'expired'
 
 export interface ClipRow {
   event_id: string

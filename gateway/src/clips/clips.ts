@@ -1,19 +1,18 @@
 import { createHash } from 'node:crypto'
 import path from 'node:path'
-import type { ClipMedia, ClipState, ClipUploadResult, Hold } from '@doorstep/proto'
+import type { ClipMedia, Hold } from '@doorstep/proto'
 import type { Config } from '../config.js'
 import type { Db } from '../db/sqlite.js'
 import { DoorstepError, isDoorstepError } from '../errors.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
-import { posterFrame } from '../media/ffmpeg.js'
-import { webpThumbnail } from '../media/thumbnail.js'
+import { videoThumbnail } from '../media/thumbnail.js'
 import { WorkQueue } from '../media/work-queue.js'
-import type { DeviceRecord } from '../registry/registry.js'
+import { ResumableUploads } from '../uploads/resumable-uploads.js'
 import { type ClipRow, ClipTable, toMedia } from './clip-table.js'
 import { type SweepReport, sweepOnce } from './retention.js'
 import { ClipStore, type DiskUsage, statfsUsage } from './store.js'
-import { type ClipEventSource, ClipUploads, type UploadRequest } from './uploads.js'
+import { type ClipEventSource, type ClipUploads, ClipUploadTarget, recoverClipUploads } from './uploads.js'
 
 export type { ClipEventSource }
 
@@ -31,8 +30,6 @@ export interface ClipsDeps {
   /** Media worker bounds (default 2 at once, 32 waiting). */
   media?: { concurrency?: number; maxQueued?: number }
 }
-
-const POSTER_AT_MS = 1000
 
 /**
  * The clips feature: resumable, verified uploads into content-addressed
@@ -69,22 +66,28 @@ export class Clips implements Feature {
       maxQueued: this.#deps.media?.maxQueued ?? 32,
     })
     this.#queue = media
-    const uploads = new ClipUploads({
-      store,
-      table,
+    const uploads: ClipUploads = new ResumableUploads({
+      target: new ClipUploadTarget({
+        store,
+        table,
+        events: this.#deps.events,
+        now: this.#now,
+        mediaOf: (id) => this.mediaOf(id),
+        onStored: (id) => this.#scheduleThumb(id),
+      }),
+      files: store,
       media,
-      events: this.#deps.events,
       log: this.#log,
-      now: this.#now,
       maxBytes: this.#deps.config.clips.maxBytes,
-      mediaOf: (id) => this.mediaOf(id),
-      onStored: (id) => this.#scheduleThumb(id),
     })
     this.#uploads = uploads
     const { tempsRemoved } = await store.init()
     if (tempsRemoved > 0) this.#log.warn({ tempsRemoved }, 'removed temp files left by a crash')
     // Crash leftovers first; complete uploads found on disk are verified in the background.
-    const remaining = await uploads.recover()
+    const remaining = await recoverClipUploads(
+      { store, table, events: this.#deps.events(), log: this.#log },
+      uploads,
+    )
     this.#background = remaining()
     for (const row of table.readyWithoutThumb()) if (media.hasRoom) this.#scheduleThumb(row.event_id)
     const every = this.#deps.sweepIntervalMs ?? 600_000
@@ -98,8 +101,7 @@ export class Clips implements Feature {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
-    this.abortUploads()
-    await this.#uploads?.settled()
+    await this.#uploads?.close()
     await this.#sweeping?.catch(() => undefined)
     await this.#queue?.close()
     await this.#background
@@ -113,33 +115,14 @@ export class Clips implements Feature {
     return must(this.#store)
   }
 
-  /** Ends every upload in progress (their partial files stay); the HTTP server calls it before closing. */
-  abortUploads(): void {
-    this.#uploads?.abortAll()
-  }
-
   /** Resolves when no media job runs or waits and recovery is done (tests use it). */
   async idle(): Promise<void> {
     await this.#background
     await this.#queue?.drain()
   }
 
-  // ---- upload (see uploads.ts) ----------------------------------------------------------------
-
-  /** `HEAD`: how many bytes of the clip the gateway holds. */
-  uploadStatus(
-    device: DeviceRecord,
-    eventId: string,
-  ): Promise<{ received: number; total: number; state: ClipState }> {
-    return this.#up().status(device, eventId)
-  }
-
-  /** `PUT`: one (part of an) upload; see `ClipUploads.receive`. */
-  receive(req: UploadRequest): Promise<{ status: 200 | 201 | 202; result: ClipUploadResult }> {
-    return this.#up().receive(req)
-  }
-
-  #up(): ClipUploads {
+  /** The resumable uploads of clips (see uploads.ts); the HEAD and PUT routes use them. */
+  get uploads(): ClipUploads {
     return must(this.#uploads)
   }
 
@@ -162,11 +145,7 @@ export class Clips implements Feature {
     const row = must(this.#table).get(eventId)
     if (row?.state !== 'ready' || row.thumb_etag !== null) return
     const store = this.store
-    const frame = await posterFrame(
-      store.clipPath(row.sha256),
-      Math.min(POSTER_AT_MS, Math.floor(row.duration_ms / 2)),
-    )
-    const webp = await webpThumbnail(frame)
+    const webp = await videoThumbnail(store.clipPath(row.sha256), row.duration_ms)
     await store.writeAtomic(store.thumbPath(row.sha256), webp)
     must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
   }
@@ -313,7 +292,7 @@ export class Clips implements Feature {
     const table = must(this.#table)
     const dropped: string[] = []
     for (const ev of this.#events().unfinishedClipsBefore(before)) {
-      if (this.#up().busy(ev.id) || table.isHeld(ev.id, now)) continue
+      if (this.uploads.busy(ev.id) || table.isHeld(ev.id, now)) continue
       await this.store.removePartial(ev.id)
       this.#events().setClipState(ev.id, 'expired')
       dropped.push(ev.id)

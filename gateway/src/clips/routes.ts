@@ -1,32 +1,21 @@
 import fsp from 'node:fs/promises'
-import type { Readable } from 'node:stream'
 import { Uuid } from '@doorstep/proto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { decorateDevice, deviceAuth } from '../auth/device-auth.js'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
-import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
+import type { DeviceRegistry } from '../registry/registry.js'
+import { resumableUploadRoutes } from '../uploads/upload-routes.js'
 import type { Clips } from './clips.js'
-import { parseContentRange, parseRange } from './range.js'
-import { refuseOversize } from './upload-limit.js'
+import { parseRange } from './range.js'
 
 const Params = z.object({ eventId: Uuid })
-/** Content types a unit may upload a clip as; the bytes decide what it really is (ffprobe). */
-const UPLOAD_TYPES = ['application/octet-stream', 'video/mp4']
 
 /** [RFC 9110 §13.1.2] If-None-Match: a list of entity tags or `*`, compared weakly. */
 function matchesEtag(header: string | undefined, etag: string): boolean {
   if (!header) return false
   const bare = (t: string) => t.trim().replace(/^W\//, '')
   return header.split(',').some((t) => t.trim() === '*' || bare(t) === bare(etag))
-}
-
-function uploadHeaders(reply: FastifyReply, received: number, total: number): void {
-  // The offset a resumed PUT must start at, as in the IETF resumable-uploads draft (`Upload-Offset`).
-  reply.header('upload-offset', String(received))
-  reply.header('upload-length', String(total))
-  reply.header('cache-control', 'no-store')
 }
 
 /**
@@ -38,57 +27,15 @@ export async function clipRoutes(
   opts: { clips: Clips; registry: Pick<DeviceRegistry, 'authenticate'>; maxBytes: number },
 ): Promise<void> {
   const { clips } = opts
-  const auth = deviceAuth(opts.registry)
-  decorateDevice(app)
-  // The body reaches the handler as the request stream: a clip is never gathered in memory.
-  for (const type of UPLOAD_TYPES) {
-    if (app.hasContentTypeParser(type)) app.removeContentTypeParser(type)
-  }
-  app.addContentTypeParser(UPLOAD_TYPES, (_req, payload, done) => done(null, payload))
-  // Uploads in progress would hold the server open on close; their partials stay for the resume.
-  app.addHook('preClose', async () => clips.abortUploads())
-
-  app.head(
-    '/api/v1/clips/:eventId',
-    { config: { access: 'device' }, onRequest: auth },
-    async (req, reply) => {
-      const { eventId } = Params.parse(req.params)
-      const s = await clips.uploadStatus(req.device as DeviceRecord, eventId)
-      uploadHeaders(reply, s.received, s.total)
-      reply.header('doorstep-clip-state', s.state)
-      return reply.status(200).send()
-    },
-  )
-
-  app.put(
-    '/api/v1/clips/:eventId',
-    { config: { access: 'device' }, onRequest: auth, bodyLimit: opts.maxBytes },
-    async (req, reply) => {
-      const { eventId } = Params.parse(req.params)
-      const contentLength = refuseOversize(req, reply, opts.maxBytes, 'A clip')
-      const body = req.body as Readable | Buffer | undefined
-      try {
-        const { status, result } = await clips.receive({
-          device: req.device as DeviceRecord,
-          eventId,
-          range: parseContentRange(req.headers['content-range'] as string | undefined),
-          contentLength,
-          body: body === undefined ? undefined : Buffer.isBuffer(body) ? [body] : body,
-          abort: () => req.raw.destroy(),
-        })
-        uploadHeaders(reply, result.received, result.total)
-        return reply.status(status).send(result)
-      } catch (err) {
-        // Whatever of the body is still in flight is not wanted; do not read it to reuse the socket.
-        if (!req.raw.readableEnded) reply.header('connection', 'close')
-        if (err instanceof DoorstepError && err.code === 'DOORSTEP_ERR_UPLOAD_OFFSET') {
-          const d = err.details as { received: number; total: number }
-          uploadHeaders(reply, d.received, d.total)
-        }
-        throw err
-      }
-    },
-  )
+  resumableUploadRoutes(app, {
+    url: '/api/v1/clips/:eventId',
+    param: 'eventId',
+    uploads: () => clips.uploads,
+    registry: opts.registry,
+    maxBytes: opts.maxBytes,
+    what: 'A clip',
+    reprDigest: false,
+  })
 
   app.get(
     '/api/v1/clips/:eventId',

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import Database from 'better-sqlite3'
+import Database, { type Statement } from 'better-sqlite3'
 
 export type Db = Database.Database
 
@@ -30,6 +30,22 @@ export function openDb(file: string, opts: { synchronous?: 'FULL' | 'NORMAL' } =
   db.pragma('foreign_keys = ON')
   db.pragma('busy_timeout = 5000')
   return db
+}
+
+/**
+ * A statement per SQL text, prepared the first time it is asked for and
+ * reused after: some queries run on every connect and disconnect of a unit.
+ */
+export function statementCache(db: Db): (sql: string) => Statement {
+  const stmts = new Map<string, Statement>()
+  return (sql) => {
+    let st = stmts.get(sql)
+    if (!st) {
+      st = db.prepare(sql)
+      stmts.set(sql, st)
+    }
+    return st
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Mean Earth radius (IUGG), metres: what the haversine distance assumes. */
-export const EARTH_RADIUS_M = 6_371_008.8
+const EARTH_RADIUS_M = 6_371_008.8
 
 const rad = (deg: number) => (deg * Math.PI) / 180
 const deg = (r: number) => (r * 180) / Math.PI

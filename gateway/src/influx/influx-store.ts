@@ -27,7 +27,7 @@ const STEPS_MS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map((min) =
 const GAUGES = ['storage_free_mb', 'storage_total_mb', 'signal_dbm', 'temperature_c', 'battery_pct'] as const
 const RAW_FIELDS = ['uptime_s', ...GAUGES, 'recording', 'skew_ms'] as const
 
-export type HeartbeatRow = Record<string, number | string | boolean | null>
+type HeartbeatRow = Record<string, number | string | boolean | null>
 
 interface QueryResponse {
   results?: Array<{
@@ -38,9 +38,10 @@ interface QueryResponse {
 }
 
 /**
- * The gateway's one door to InfluxDB 1.x, over its HTTP API with global
- * fetch (keep-alive through undici's pool). Queries bind values with
- * influxd's own `params`, so no value is ever spliced into InfluxQL.
+ * The gateway's one door to InfluxDB 1.x, over its HTTP API. Writes go
+ * through node:http on a keep-alive agent (`http-post.ts`: fetch would copy
+ * each batch's Buffer); queries and the ping use global fetch. Queries bind
+ * values with influxd's own `params`, so no value is ever spliced into InfluxQL.
  */
 export class InfluxStore {
   readonly #url: string
@@ -126,7 +127,8 @@ export class InfluxStore {
   }
 
   /**
-   * One batch of line protocol, timestamps in ms. A partial write (a field
+   * One batch of line protocol, timestamps in nanoseconds (`precision=ns`;
+   * queries answer in epoch ms). A partial write (a field
    * type conflict, points outside the RP, an unparseable line) is logged and
    * counted as done: influxd kept the rest, and retrying cannot change its
    * mind about the dropped ones; `refused` counts them. Retrying anything

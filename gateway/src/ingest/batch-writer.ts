@@ -59,9 +59,9 @@ export interface BatchWriterOptions {
 /**
  * batch → write: the last stages of the pipeline. Points collect in memory,
  * one batch per retention policy, and go to InfluxDB cut on size or after
- * `flushMs`. Memory is bounded: past `queueMax`, `enqueue` returns a promise
- * that resolves when there is room, and the MQTT layer stops reading that
- * socket meanwhile.
+ * `flushMs`. Memory is bounded: past `queueMax`, `enqueue` answers false and
+ * the caller hands `whenRoom` the publisher's acknowledgement, which is called
+ * once there is room; aedes reads no more from that socket meanwhile.
  *
  * When a write fails, the writer turns to the spool: what it held goes to
  * disk, new points follow them there, and the spool is replayed in order,
@@ -118,7 +118,9 @@ export class BatchWriter {
    * Queues one line for retention policy `rp`. `seq` is set for a line
    * already durable in the spool (its sequence number there). Returns false
    * when memory is full: the line is queued, and the caller holds its
-   * publisher until `whenRoom` tells it to go on.
+   * publisher until `whenRoom` tells it to go on. While the spool is being
+   * replayed the line goes behind it on disk instead (a line with `seq` is
+   * there already), and the answer is always true.
    */
   enqueue(line: string, rp: string, seq?: number): boolean {
     if (this.#backlog) {

@@ -181,7 +181,6 @@ export class Ingest implements Feature {
         if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         this.skew.observe(deviceId, d.value.ts, at)
         this.#registry.updateIdentity(deviceId, d.value.model, d.value.firmware)
-        this.#bus.emit('device.hello', { device: this.#registry.get(deviceId) ?? device, hello: d.value, at })
         return false
       }
       case 'cmdAck': {

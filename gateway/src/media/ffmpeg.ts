@@ -97,7 +97,7 @@ function frameAt(file: string, atS: number): Promise<Buffer> {
 }
 
 /** What browsers need to hear to play the file in `<video>`. */
-export function mimeOf(container: string, codec: string): string {
+function mimeOf(container: string, codec: string): string {
   const names = container.split(',')
   if (names.includes('mp4') || names.includes('mov')) return 'video/mp4'
   if (names.includes('webm') && ['vp8', 'vp9', 'av1'].includes(codec)) return 'video/webm'

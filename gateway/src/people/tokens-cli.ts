@@ -9,7 +9,7 @@ import { openDb } from '../db/sqlite.js'
 import { isDoorstepError } from '../errors.js'
 import { issueToken, revokeToken } from './token-routes.js'
 
-export const TOKENS_USAGE = `doorstep tokens <command> [--data-dir DIR]
+const TOKENS_USAGE = `doorstep tokens <command> [--data-dir DIR]
 
   list                                   tokens with id, name, role, owner contact, state
   issue --name NAME --role ROLE [--owner-contact CONTACT]

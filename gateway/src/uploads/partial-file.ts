@@ -30,7 +30,7 @@ export class BodyInterruptedError extends Error {
  * always covers exactly the bytes in the file, whoever wrote them. Anything
  * past `offset` (bytes a client is re-sending) is cut off first.
  */
-export async function openPartial(file: string, offset: number): Promise<{ fh: FileHandle; hash: Hash }> {
+async function openPartial(file: string, offset: number): Promise<{ fh: FileHandle; hash: Hash }> {
   const hash = createHash('sha256')
   if (offset === 0) return { fh: await fsp.open(file, 'w'), hash }
   const fh = await fsp.open(file, 'r+')
@@ -58,7 +58,7 @@ export async function openPartial(file: string, offset: number): Promise<{ fh: F
  * TooManyBytesError past `limit` (the position the body must not pass) and
  * with BodyInterruptedError when the body breaks off. Returns the new end.
  */
-export async function appendBody(
+async function appendBody(
   fh: FileHandle,
   hash: Hash,
   body: AsyncIterable<Buffer | string> | Iterable<Buffer>,
