@@ -12,6 +12,7 @@ import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics } from '../../gateway/src/metrics.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { bearer } from '../helpers/http.js'
 import { influxCount } from '../helpers/influx-query.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
 import { event } from '../helpers/payloads.js'
@@ -23,7 +24,7 @@ async function stalledSocket(
   url: string,
   token: string,
 ): Promise<{ ws: WebSocket; frames: ServerFrame[]; resume(): void }> {
-  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } })
+  const ws = new WebSocket(url, { headers: bearer(token) })
   const frames: ServerFrame[] = []
   ws.on('message', (d) => frames.push(JSON.parse(String(d)) as ServerFrame))
   await new Promise<void>((resolve, reject) => {

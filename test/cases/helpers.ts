@@ -1,50 +1,8 @@
 import { Command, type CommandAck, type PullView, topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import type { ClipFile } from '../clips/helpers.js'
+import { basic } from '../helpers/http.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Polls `fn` until it returns a value that is not undefined/false, or fails after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v as T
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-    await sleep(50)
-  }
-}
-
-export function bearer(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}` }
-}
-
-export async function api<T = unknown>(
-  base: string,
-  method: string,
-  path: string,
-  token: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...bearer(token), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T }
-}
 
 export interface TestUnitOptions {
   baseUrl: string
@@ -85,7 +43,7 @@ export class TestUnit {
   }
 
   get auth(): string {
-    return `Basic ${Buffer.from(`${this.o.id}:${this.o.secret}`).toString('base64')}`
+    return basic(this.o.id, this.o.secret)
   }
 
   /** Makes the next upload stop halfway until `release()`. */

@@ -3,8 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClipFile, makeClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { api } from '../helpers/http.js'
 import { tempDir } from '../helpers/tmp.js'
-import { api, pullOf, sleep, TestUnit, until } from './helpers.js'
+import { until } from '../helpers/wait.js'
+import { pullOf, TestUnit } from './helpers.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('pull delivery: the district budget, a unit that drops mid-upload, a persistent session', () => {
   let t: TestGateway

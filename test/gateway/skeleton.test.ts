@@ -4,6 +4,7 @@ import { topicFor } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { bearer } from '../helpers/http.js'
 import { influxCount, influxRows } from '../helpers/influx-query.js'
 import { connectUnit, end, publish, refusedCode } from '../helpers/mqtt.js'
 import { event, heartbeat } from '../helpers/payloads.js'
@@ -15,7 +16,7 @@ const run = promisify(execFile)
 describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and WebSocket)', () => {
   let t: TestGateway
   let creds: { id: string; secret: string }
-  const auth = () => ({ authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/json' })
+  const auth = () => ({ ...bearer(t.adminToken), 'content-type': 'application/json' })
 
   beforeAll(async () => {
     t = await startTestGateway()
@@ -188,7 +189,7 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
     expect(await noToken.json()).toMatchObject({ error: { code: 'DOORSTEP_ERR_UNAUTHENTICATED' } })
     const { token } = t.gateway.tokens.issue('a homeowner', 'owner', 'owner@example.org')
     const owner = await fetch(`${t.gateway.httpUrl}/api/v1/devices`, {
-      headers: { authorization: `Bearer ${token}` },
+      headers: bearer(token),
     })
     expect(owner.status).toBe(403)
     const bad = await fetch(`${t.gateway.httpUrl}/api/v1/devices`, {

@@ -2,6 +2,7 @@ import { topicFor } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { bearer } from '../helpers/http.js'
 import { influxRows } from '../helpers/influx-query.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
 import { heartbeat } from '../helpers/payloads.js'
@@ -94,7 +95,7 @@ describe('presence (real aedes over TCP, real influxd)', () => {
     const get = async () =>
       (await (
         await fetch(`${t.gateway.httpUrl}/api/v1/health`, {
-          headers: { authorization: `Bearer ${t.adminToken}` },
+          headers: bearer(t.adminToken),
         })
       ).json()) as {
         districts: Array<{ district: number; lowStorage: number; notRecording: number; online: number }>
@@ -104,7 +105,7 @@ describe('presence (real aedes over TCP, real influxd)', () => {
       .toMatchObject({ lowStorage: 1, notRecording: 1 })
     const devices = (await (
       await fetch(`${t.gateway.httpUrl}/api/v1/devices?district=21&state=online`, {
-        headers: { authorization: `Bearer ${t.adminToken}` },
+        headers: bearer(t.adminToken),
       })
     ).json()) as { devices: Array<{ id: string; lastHeartbeat: { storageFreeMb: number } | null }> }
     expect(devices.devices.find((d) => d.id === c.id)?.lastHeartbeat?.storageFreeMb).toBe(100)

@@ -2,7 +2,8 @@ import { Heartbeat, Status, topicFor } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClipFile } from '../../device-sim/src/clips.js'
 import { type Fleet, startFleet } from '../../device-sim/src/fleet.js'
-import { fakeClip, startBroker, type TestBroker, tmpDir } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
+import { fakeClip, startBroker, type TestBroker } from './helpers.js'
 
 /**
  * A gate that turns every unit away once (CONNACK 3, as the gateway's admission limit does) and
@@ -22,7 +23,7 @@ describe('a fleet of 200 units against aedes that refuses first connects (CONNAC
   let broker: TestBroker
   let fleet: Fleet
   let clip: ClipFile
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
 
   beforeAll(async () => {
     clip = await fakeClip(tmp.dir)
@@ -132,7 +133,7 @@ describe('a fleet of 200 units against aedes that refuses first connects (CONNAC
 })
 
 describe('a small fleet with random link drops and skewed clocks', () => {
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
   let broker: TestBroker
   let fleet: Fleet
 

@@ -8,12 +8,13 @@ import { Scheduler } from '../../device-sim/src/scheduler.js'
 import { newStats } from '../../device-sim/src/stats.js'
 import { SimUnit, type UnitEnv } from '../../device-sim/src/unit.js'
 import { createLimiter } from '../../device-sim/src/uploader.js'
-import { fakeClip, observer, payloadsOn, startBroker, type TestBroker, tmpDir } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
+import { fakeClip, observer, payloadsOn, startBroker, type TestBroker } from './helpers.js'
 
 describe('a simulated unit against a real aedes broker over TCP', () => {
   let broker: TestBroker
   let clip: ClipFile
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
   const units: SimUnit[] = []
   const schedulers: Scheduler[] = []
 
