@@ -31,7 +31,8 @@ async function stalledSocket(
     ws.once('open', () => resolve())
     ws.once('error', reject)
   })
-  await new Promise((r) => setTimeout(r, 50))
+  // The server's `ready` frame: its side of the socket is set up before this side stops reading.
+  await expect.poll(() => frames.length, { timeout: 2000 }).toBeGreaterThan(0)
   const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket
   raw.pause()
   return { ws, frames, resume: () => raw.resume() }

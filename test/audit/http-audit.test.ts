@@ -7,6 +7,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { basic, bearer } from '../helpers/http.js'
 import { connectUnit, end } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
+import { until } from '../helpers/wait.js'
 
 describe('uses of a clip on the clip and hold routes go on the audit log', () => {
   let t: TestGateway
@@ -33,9 +34,10 @@ describe('uses of a clip on the clip and hold routes go on the audit log', () =>
     const cam = await t.gateway.registry.create(deviceRow({ id: 'cam-audit-1' }))
     unit = await connectUnit(t.gateway.mqttUrl, cam.id, cam.secret)
     eventId = await announce(unit, cam.id, clipInfo(clip))
-    for (let i = 0; i < 100 && t.gateway.events.index.get(eventId)?.clip.state !== 'pending'; i++) {
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await until(
+      'the event is indexed with its clip pending',
+      () => t.gateway.events.index.get(eventId)?.clip.state === 'pending',
+    )
     expect((await putClip(t.gateway.httpUrl, eventId, basic(cam.id, cam.secret), clip.buf)).status).toBe(201)
     await t.gateway.clips.idle()
   })

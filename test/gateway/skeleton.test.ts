@@ -124,7 +124,15 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
       qos: 1,
     })
     await closed
-    await new Promise((r) => setTimeout(r, 300))
+    // The unit's own next reading lands: anything queued before it would have been written with or before it.
+    const again = await connectUnit(t.gateway.mqttUrl, creds.id, creds.secret)
+    await publish(again, topicFor('heartbeat', creds.id), heartbeat({ uptimeS: 434_343 }), 0)
+    await expect
+      .poll(() =>
+        influxCount(t.influxUrl, t.db, `SELECT count(uptime_s) FROM heartbeat WHERE uptime_s = 434343`),
+      )
+      .toBe(1)
+    await end(again)
     expect(
       await influxCount(
         t.influxUrl,

@@ -68,8 +68,8 @@ describe('BatchWriter', () => {
     await w.flush()
     expect(sink.bodies.map((b) => b.split('\n').length)).toEqual([100, 100, 50])
     w.enqueue('late n=1', '')
-    await new Promise((r) => setTimeout(r, 60))
-    expect(sink.lines()).toContain('late n=1')
+    // When it goes out is for the fake-clock tests below; here, that it goes out at all without a flush.
+    await expect.poll(() => sink.lines(), { timeout: 2000 }).toContain('late n=1')
     await w.stop()
   })
 
@@ -142,9 +142,8 @@ describe('BatchWriter', () => {
     for (let i = 0; i < 30; i++) w.enqueue(`hb n=${i}`, '')
     const ev = await appendEvent(spool, 'events_1y', 'ev n=1', eventTuple())
     if (!ev.duplicate) w.enqueue('ev n=1', 'events_1y', ev.seq)
-    await new Promise((r) => setTimeout(r, 80))
-    expect(w.backlog).toBe(true)
-    expect(spool.rows).toBe(31)
+    await expect.poll(() => w.backlog, { timeout: 2000 }).toBe(true)
+    await expect.poll(() => spool.rows, { timeout: 2000 }).toBe(31)
     w.enqueue('hb n=30', '')
     sink.up = true
     await expect.poll(() => spool.rows, { timeout: 3000 }).toBe(0)
@@ -203,7 +202,8 @@ describe('BatchWriter', () => {
     const w = make()
     w.start()
     for (let i = 0; i < 5; i++) w.enqueue(`hb n=${i}`, '')
-    await new Promise((r) => setTimeout(r, 50))
+    // The failed write is what turns the writer to the spool.
+    await expect.poll(() => w.backlog, { timeout: 2000 }).toBe(true)
     await w.stop()
     expect(spool.rows).toBe(5)
     sink.up = true
