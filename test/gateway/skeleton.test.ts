@@ -6,7 +6,7 @@ import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { bearer } from '../helpers/http.js'
 import { influxCount, influxRows } from '../helpers/influx-query.js'
-import { connectUnit, end, publish, refusedCode } from '../helpers/mqtt.js'
+import { connectUnit, end, granted, publish, refusedCode } from '../helpers/mqtt.js'
 import { event, heartbeat } from '../helpers/payloads.js'
 import { openAlerts } from '../helpers/ws.js'
 
@@ -145,11 +145,7 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
 
   it('a unit may subscribe only to its own command topic', async () => {
     const unit = await connectUnit(t.gateway.mqttUrl, creds.id, creds.secret)
-    // A refused subscription comes back as SUBACK 0x80, which mqtt.js reports as an error.
-    const grant = (topic: string) =>
-      new Promise<number>((resolve) =>
-        unit.subscribe(topic, { qos: 1 }, (err, g) => resolve(err ? 128 : (g?.[0]?.qos ?? -1))),
-      )
+    const grant = (topic: string) => granted(unit, topic)
     expect(await grant(topicFor('cmd', creds.id))).toBe(1)
     expect(await grant('cam/+/event')).toBe(128)
     expect(await grant('#')).toBe(128)

@@ -97,3 +97,13 @@ export function publish(
 export function end(client: MqttClient): Promise<void> {
   return new Promise((resolve) => client.end(false, {}, () => resolve()))
 }
+
+/**
+ * The QoS granted for one subscription, or 128 when refused: a SUBACK 0x80,
+ * which mqtt.js reports as an error.
+ */
+export function granted(client: MqttClient, topic: string): Promise<number> {
+  return new Promise<number>((resolve) =>
+    client.subscribe(topic, { qos: 1 }, (err, g) => resolve(err ? 128 : (g?.[0]?.qos ?? -1))),
+  )
+}

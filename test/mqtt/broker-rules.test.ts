@@ -13,7 +13,15 @@ import { createMetrics, type Metrics } from '../../gateway/src/metrics.js'
 import { MqttBroker } from '../../gateway/src/mqtt/broker.js'
 import { SqliteDeviceRegistry } from '../../gateway/src/registry/sqlite-registry.js'
 import { deviceRow } from '../helpers/devices.js'
-import { connectUnit, end, overDuplex, publish, refusedCode, type UnitTarget } from '../helpers/mqtt.js'
+import {
+  connectUnit,
+  end,
+  granted,
+  overDuplex,
+  publish,
+  refusedCode,
+  type UnitTarget,
+} from '../helpers/mqtt.js'
 import { heartbeat } from '../helpers/payloads.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -162,11 +170,7 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
   it('grants a unit only its own command topic', async () => {
     const u = await unit('cam-br-sub')
     const c = await connect(u.id, u.secret)
-    // A refused subscription comes back as SUBACK 0x80, which mqtt.js reports as an error.
-    const grant = (topic: string) =>
-      new Promise<number>((resolve) =>
-        c.subscribe(topic, { qos: 1 }, (err, g) => resolve(err ? 128 : (g?.[0]?.qos ?? -1))),
-      )
+    const grant = (topic: string) => granted(c, topic)
     expect(await grant(topicFor('cmd', u.id))).toBe(1)
     expect(await grant('cam/+/event')).toBe(128)
     expect(await grant('#')).toBe(128)
