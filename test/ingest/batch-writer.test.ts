@@ -103,31 +103,42 @@ describe('BatchWriter', () => {
   })
 
   it('releases every publisher waiting on a full queue once there is room, and holds the next ones when it fills again', async () => {
-    sink.delayMs = 30
-    const w = make({ queueMax: 150, concurrency: 1 })
-    w.start()
-    // What each held publisher saw when it was told: all at once, with the same room.
-    const told: number[] = []
-    for (let i = 0; i < 160; i++) {
-      if (!w.enqueue(`hb n=${i}`, '')) w.whenRoom(() => told.push(w.queued))
+    // On a fake clock a write completes only when the test moves time: "not yet released" cannot race a write.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      sink.delayMs = 30
+      const w = make({ queueMax: 150, concurrency: 1 })
+      w.start()
+      // What each held publisher saw when it was told: all at once, with the same room.
+      const told: number[] = []
+      for (let i = 0; i < 160; i++) {
+        if (!w.enqueue(`hb n=${i}`, '')) w.whenRoom(() => told.push(w.queued))
+      }
+      await vi.advanceTimersByTimeAsync(29)
+      expect(told).toEqual([])
+      await vi.advanceTimersByTimeAsync(1)
+      expect(told).toHaveLength(11)
+      expect(new Set(told).size).toBe(1)
+      expect(told[0]).toBeLessThan(150)
+      // Full again: the next publisher waits for the next release, not the one already given.
+      let again = true
+      for (let i = 0; i < 1000 && again; i++) again = w.enqueue(`hb m=${i}`, '')
+      expect(again).toBe(false)
+      let settled = false
+      w.whenRoom(() => {
+        settled = true
+      })
+      await vi.advanceTimersByTimeAsync(29)
+      expect(settled).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(settled).toBe(true)
+      expect(told).toHaveLength(11)
+      const stopped = w.stop()
+      await vi.runAllTimersAsync()
+      await stopped
+    } finally {
+      vi.useRealTimers()
     }
-    expect(told).toEqual([])
-    await expect.poll(() => told.length, { timeout: 2000 }).toBe(11)
-    expect(new Set(told).size).toBe(1)
-    expect(told[0]).toBeLessThan(150)
-    // Full again: the next publisher waits for the next release, not the one already given.
-    let again = true
-    for (let i = 0; i < 1000 && again; i++) again = w.enqueue(`hb m=${i}`, '')
-    expect(again).toBe(false)
-    let settled = false
-    w.whenRoom(() => {
-      settled = true
-    })
-    await new Promise((r) => setImmediate(r))
-    expect(settled).toBe(false)
-    await expect.poll(() => settled, { timeout: 2000 }).toBe(true)
-    expect(told).toHaveLength(11)
-    await w.stop()
   })
 
   it('forgets spooled events once their batch is written, and only those', async () => {
