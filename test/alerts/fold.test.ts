@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Alert, ServerFrame } from '@doorstep/proto'
-import { afterEach, describe, expect, it } from 'vitest'
+import type { Alert, DeviceEvent, ServerFrame } from '@doorstep/proto'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WebSocketServer } from 'ws'
 import { observeAlerts } from '../../device-sim/src/alerts.js'
 import { AlertHub } from '../../gateway/src/alerts/alert-hub.js'
@@ -11,6 +11,7 @@ import { configFrom } from '../../gateway/src/config.js'
 import { EventBus } from '../../gateway/src/event-bus.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics } from '../../gateway/src/metrics.js'
+import type { DeviceRecord } from '../../gateway/src/registry/registry.js'
 import { deviceRecord } from '../helpers/devices.js'
 
 const unit = deviceRecord({ id: 'cam-fold', district: 3, address: '3 Main St' })
@@ -19,26 +20,103 @@ describe('folding a chattering unit’s alerts', () => {
   let rules: AlertRules | null = null
   afterEach(() => rules?.stop())
 
-  it('the first alert goes out at once; repeats come as one summary marked with the window', async () => {
-    const bus = new EventBus(createLogger('silent'))
-    const hub = new AlertHub(createMetrics(), 1000)
-    const seen: Alert[] = []
-    hub.subscribe((a) => seen.push(a))
-    rules = new AlertRules({ bus, hub, config: configFrom({}), foldMs: 150 })
-    rules.start()
-    const ids = [randomUUID(), randomUUID(), randomUUID()]
-    for (const [i, eventId] of ids.entries()) {
+  describe('on a fake clock', () => {
+    const FOLD_MS = 30_000
+    let bus: EventBus
+    let seen: Alert[]
+    const detect = (device: DeviceRecord, kind: DeviceEvent['kind'] = 'person', score = 0.5) => {
+      const eventId = randomUUID()
       bus.emit('device.event', {
-        device: unit,
-        event: { v: 1, ts: 0, eventId, phase: 'start', kind: 'person', score: 0.5 + i / 10 },
-        at: 1000 + i,
+        device,
+        event: { v: 1, ts: 0, eventId, phase: 'start', kind, score },
+        at: Date.now(),
       })
+      return eventId
     }
-    expect(seen).toHaveLength(1)
-    expect(seen[0]).toMatchObject({ kind: 'person', count: 1, eventId: ids[0] })
-    expect(seen[0]?.foldedMs).toBeUndefined()
-    await expect.poll(() => seen.length, { timeout: 2000 }).toBe(2)
-    expect(seen[1]).toMatchObject({ kind: 'person', count: 2, foldedMs: 150, eventId: ids[2], at: 1002 })
+
+    beforeEach(() => {
+      vi.useFakeTimers({ now: 1_800_000_000_000, toFake: ['Date', 'setTimeout', 'clearTimeout'] })
+      bus = new EventBus(createLogger('silent'))
+      const hub = new AlertHub(createMetrics(), 1000)
+      seen = []
+      hub.subscribe((a) => seen.push(a))
+      rules = new AlertRules({ bus, hub, config: configFrom({}), foldMs: FOLD_MS })
+      rules.start()
+    })
+    afterEach(() => {
+      vi.useRealTimers()
+    })
+
+    it('the first alert goes out at once; repeats come as one summary when the window closes, not before', () => {
+      const t0 = Date.now()
+      const ids = [detect(unit, 'person', 0.5)]
+      vi.advanceTimersByTime(1)
+      ids.push(detect(unit, 'person', 0.6))
+      vi.advanceTimersByTime(1)
+      ids.push(detect(unit, 'person', 0.7))
+      expect(seen).toHaveLength(1)
+      expect(seen[0]).toMatchObject({ kind: 'person', count: 1, eventId: ids[0], at: t0 })
+      expect(seen[0]?.foldedMs).toBeUndefined()
+      vi.advanceTimersByTime(FOLD_MS - 3)
+      expect(seen).toHaveLength(1)
+      vi.advanceTimersByTime(1)
+      expect(seen).toHaveLength(2)
+      expect(seen[1]).toMatchObject({
+        kind: 'person',
+        count: 2,
+        foldedMs: FOLD_MS,
+        eventId: ids[2],
+        at: t0 + 2,
+        message: expect.stringContaining('(2× in 30 s)'),
+      })
+    })
+
+    it('a summary opens a fresh window; a quiet window closes silently and the next alert goes out at once', () => {
+      detect(unit)
+      detect(unit)
+      vi.advanceTimersByTime(FOLD_MS)
+      expect(seen.map((a) => a.count)).toEqual([1, 1])
+      // Inside the window the summary opened: folded again.
+      detect(unit)
+      expect(seen).toHaveLength(2)
+      vi.advanceTimersByTime(FOLD_MS)
+      expect(seen.map((a) => a.count)).toEqual([1, 1, 1])
+      expect(seen[2]?.foldedMs).toBe(FOLD_MS)
+      // That window had no repeats: it closes without an alert, and the next one is immediate.
+      vi.advanceTimersByTime(FOLD_MS)
+      expect(seen).toHaveLength(3)
+      vi.advanceTimersByTime(5 * FOLD_MS)
+      expect(seen).toHaveLength(3)
+      const id = detect(unit)
+      expect(seen).toHaveLength(4)
+      expect(seen[3]).toMatchObject({ count: 1, eventId: id })
+      expect(seen[3]?.foldedMs).toBeUndefined()
+    })
+
+    it('folds per unit and per kind', () => {
+      const other = deviceRecord({ id: 'cam-fold-2', district: 3 })
+      detect(unit, 'person')
+      detect(unit, 'vehicle')
+      detect(other, 'person')
+      detect(unit, 'person')
+      expect(seen.map((a) => `${a.deviceId}:${a.kind}:${a.count}`)).toEqual([
+        'cam-fold:person:1',
+        'cam-fold:vehicle:1',
+        'cam-fold-2:person:1',
+      ])
+      vi.advanceTimersByTime(FOLD_MS)
+      expect(seen.slice(3).map((a) => `${a.deviceId}:${a.kind}:${a.count}`)).toEqual(['cam-fold:person:1'])
+    })
+
+    it('stop drops open windows: no summary comes after it', () => {
+      detect(unit)
+      detect(unit)
+      rules?.stop()
+      rules = null
+      vi.advanceTimersByTime(10 * FOLD_MS)
+      expect(seen).toHaveLength(1)
+      expect(vi.getTimerCount()).toBe(0)
+    })
   })
 
   it('the simulator’s observer times immediate alerts only (real WebSocket)', async () => {

@@ -11,6 +11,7 @@ import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics } from '../../gateway/src/metrics.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { bearer } from '../helpers/http.js'
 import { influxCount } from '../helpers/influx-query.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
 import { event } from '../helpers/payloads.js'
@@ -22,14 +23,15 @@ async function stalledSocket(
   url: string,
   token: string,
 ): Promise<{ ws: WebSocket; frames: ServerFrame[]; resume(): void }> {
-  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } })
+  const ws = new WebSocket(url, { headers: bearer(token) })
   const frames: ServerFrame[] = []
   ws.on('message', (d) => frames.push(JSON.parse(String(d)) as ServerFrame))
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve())
     ws.once('error', reject)
   })
-  await new Promise((r) => setTimeout(r, 50))
+  // The server's `ready` frame: its side of the socket is set up before this side stops reading.
+  await expect.poll(() => frames.length, { timeout: 2000 }).toBeGreaterThan(0)
   const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket
   raw.pause()
   return { ws, frames, resume: () => raw.resume() }

@@ -1,11 +1,13 @@
 import type { AuditEntry, Hold } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { announce, basic, clipInfo, makeClip, putClip } from '../clips/helpers.js'
+import { announce, clipInfo, makeClip, putClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { basic, bearer } from '../helpers/http.js'
 import { connectUnit, end } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
+import { until } from '../helpers/wait.js'
 
 describe('uses of a clip on the clip and hold routes go on the audit log', () => {
   let t: TestGateway
@@ -16,13 +18,13 @@ describe('uses of a clip on the clip and hold routes go on the audit log', () =>
 
   const entries = async (q: string) => {
     const res = await fetch(`${t.gateway.httpUrl}/api/v1/audit?${q}`, {
-      headers: { authorization: `Bearer ${t.adminToken}` },
+      headers: bearer(t.adminToken),
     })
     expect(res.status).toBe(200)
     return ((await res.json()) as { entries: AuditEntry[] }).entries
   }
   const get = (path: string, token: string, headers: Record<string, string> = {}) =>
-    fetch(`${t.gateway.httpUrl}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } })
+    fetch(`${t.gateway.httpUrl}${path}`, { headers: { ...bearer(token), ...headers } })
 
   beforeAll(async () => {
     fixtures = tempDir('doorstep-audit-')
@@ -32,9 +34,10 @@ describe('uses of a clip on the clip and hold routes go on the audit log', () =>
     const cam = await t.gateway.registry.create(deviceRow({ id: 'cam-audit-1' }))
     unit = await connectUnit(t.gateway.mqttUrl, cam.id, cam.secret)
     eventId = await announce(unit, cam.id, clipInfo(clip))
-    for (let i = 0; i < 100 && t.gateway.events.index.get(eventId)?.clip.state !== 'pending'; i++) {
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await until(
+      'the event is indexed with its clip pending',
+      () => t.gateway.events.index.get(eventId)?.clip.state === 'pending',
+    )
     expect((await putClip(t.gateway.httpUrl, eventId, basic(cam.id, cam.secret), clip.buf)).status).toBe(201)
     await t.gateway.clips.idle()
   })
@@ -63,14 +66,14 @@ describe('uses of a clip on the clip and hold routes go on the audit log', () =>
   it('placing and releasing a hold, with the hold id', async () => {
     const res = await fetch(`${t.gateway.httpUrl}/api/v1/holds`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/json' },
+      headers: { ...bearer(t.adminToken), 'content-type': 'application/json' },
       body: JSON.stringify({ eventId, reason: 'insurance claim' }),
     })
     expect(res.status).toBe(201)
     const hold = (await res.json()) as Hold
     const del = await fetch(`${t.gateway.httpUrl}/api/v1/holds/${hold.id}`, {
       method: 'DELETE',
-      headers: { authorization: `Bearer ${t.adminToken}` },
+      headers: bearer(t.adminToken),
     })
     expect(del.status).toBe(200)
     const log = await entries(`subject=clip:${eventId}`)

@@ -16,11 +16,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import yauzl from 'yauzl'
 import yazl from 'yazl'
 import { sha256Hex } from '../../gateway/src/audit/chain.js'
-import { announce, basic, type ClipFile, clipInfo, makeClip, putClip } from '../clips/helpers.js'
+import { announce, type ClipFile, clipInfo, makeClip, putClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { api, basic, bearer } from '../helpers/http.js'
 import { tempDir } from '../helpers/tmp.js'
-import { api, pullOf, TestUnit, until } from './helpers.js'
+import { until } from '../helpers/wait.js'
+import { pullOf, TestUnit } from './helpers.js'
 
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -320,7 +322,7 @@ describe('the burglary story: case, pulls with consent, export, verify, tamper',
 
   it('exports a ZIP that `doorstep verify` passes: clips, thumbnails, manifest, custody log', async () => {
     const res = await fetch(`${base}/api/v1/cases/${caseId}/export`, {
-      headers: { authorization: `Bearer ${investigator}` },
+      headers: bearer(investigator),
     })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('application/zip')

@@ -110,15 +110,15 @@ describe('the export stream (no gateway)', () => {
     await expect(done).rejects.toThrow(/client went away/)
     expect(appended).toEqual([])
     // No descriptor of this process still points at the file (Linux: /proc/self/fd).
-    await new Promise((r) => setTimeout(r, 50))
-    const open = fs.readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${fd}`) === big
-      } catch {
-        return false
-      }
-    })
-    expect(open).toEqual([])
+    const open = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === big
+        } catch {
+          return false
+        }
+      })
+    await expect.poll(open, { timeout: 2000 }).toEqual([])
   })
 
   it('a stored file that does not match its content address stops the export', async () => {

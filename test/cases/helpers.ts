@@ -1,50 +1,10 @@
+import { randomUUID } from 'node:crypto'
 import { Command, type CommandAck, type PullView, topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import type { ClipFile } from '../clips/helpers.js'
+import { basic } from '../helpers/http.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Polls `fn` until it returns a value that is not undefined/false, or fails after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v as T
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-    await sleep(50)
-  }
-}
-
-export function bearer(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}` }
-}
-
-export async function api<T = unknown>(
-  base: string,
-  method: string,
-  path: string,
-  token: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...bearer(token), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T }
-}
+import { until } from '../helpers/wait.js'
 
 export interface TestUnitOptions {
   baseUrl: string
@@ -69,6 +29,7 @@ export interface TestUnitOptions {
  */
 export class TestUnit {
   readonly commands: Command[] = []
+  readonly #pings = new Set<string>()
   readonly acks: CommandAck[] = []
   #client: MqttClient | null = null
   #gate: Promise<void> = Promise.resolve()
@@ -85,7 +46,7 @@ export class TestUnit {
   }
 
   get auth(): string {
-    return `Basic ${Buffer.from(`${this.o.id}:${this.o.secret}`).toString('base64')}`
+    return basic(this.o.id, this.o.secret)
   }
 
   /** Makes the next upload stop halfway until `release()`. */
@@ -142,8 +103,27 @@ export class TestUnit {
     if (this.#client) await publish(this.#client, topicFor('cmdAck', this.o.id), ack)
   }
 
+  /**
+   * Resolves once every command the gateway published to this unit before
+   * the call has arrived: a ping published now on the same topic comes
+   * behind them (MQTT 3.1.1 section 4.6, ordered per topic and QoS). Pings
+   * are kept apart from `commands`.
+   */
+  async drained(broker: {
+    publish(topic: string, payload: string, opts: { qos: 0 | 1 }): Promise<void>
+  }): Promise<void> {
+    const cmdId = randomUUID()
+    const ping = { v: 1, ts: Date.now(), cmdId, action: 'ping' }
+    await broker.publish(topicFor('cmd', this.o.id), JSON.stringify(ping), { qos: 1 })
+    await until(`${this.o.id} gets the ping`, () => this.#pings.has(cmdId))
+  }
+
   #onCommand(payload: Buffer): void {
     const cmd = Command.parse(JSON.parse(payload.toString('utf8')))
+    if (cmd.action === 'ping') {
+      this.#pings.add(cmd.cmdId)
+      return
+    }
     this.commands.push(cmd)
     if (cmd.action !== 'pull') return
     if (this.o.policy === 'never' && !cmd.legalOrder) {

@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClipFile, makeClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { api } from '../helpers/http.js'
 import { tempDir } from '../helpers/tmp.js'
-import { api, pullOf, sleep, TestUnit, until } from './helpers.js'
+import { until } from '../helpers/wait.js'
+import { pullOf, TestUnit } from './helpers.js'
 
 describe('pull delivery: the district budget, a unit that drops mid-upload, a persistent session', () => {
   let t: TestGateway
@@ -70,7 +72,7 @@ describe('pull delivery: the district budget, a unit that drops mid-upload, a pe
       'the first units get their commands',
       () => v1.commands.length === 1 && town.commands.length === 1,
     )
-    await sleep(200)
+    await Promise.all([v2, v3].map((x) => x.drained(t.gateway.broker)))
     // District 9 has room for one; district 10 has its own budget.
     expect([v2.commands.length, v3.commands.length]).toEqual([0, 0])
     expect(await pullState(caseId, 'village-2')).toMatchObject({ state: 'pending', sentAt: null })
@@ -123,7 +125,7 @@ describe('pull delivery: the district budget, a unit that drops mid-upload, a pe
     await until('the restored session gets the command', () => farm.commands.length === 1)
     await until('done', async () => (await pullState(caseId, 'farm-1')).state === 'done')
     // Delivered once: the gateway sends from its own table, never also through the broker's offline queue.
-    await sleep(200)
+    await farm.drained(t.gateway.broker)
     expect(farm.commands).toHaveLength(1)
   })
 

@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClipFile, makeClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { api } from '../helpers/http.js'
 import { tempDir } from '../helpers/tmp.js'
-import { api, pullOf, TestUnit, until } from './helpers.js'
+import { until } from '../helpers/wait.js'
+import { pullOf, TestUnit } from './helpers.js'
 
 describe('pulls live in SQLite: a gateway restart loses none', () => {
   let data: { dir: string; cleanup: () => void }

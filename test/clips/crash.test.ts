@@ -6,9 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { openDb } from '../../gateway/src/db/sqlite.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { basic } from '../helpers/http.js'
 import { connectUnit, end } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
-import { announce, basic, clipInfo, makeClip, putClip, uploadOffset } from './helpers.js'
+import { announce, clipInfo, makeClip, putClip, uploadOffset } from './helpers.js'
 
 describe('stopping the gateway with an upload in flight', () => {
   const data = tempDir('doorstep-stop-')

@@ -85,14 +85,6 @@ export async function announce(
   return eventId
 }
 
-export function basic(id: string, secret: string): string {
-  return `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
-}
-
-export function bearer(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}` }
-}
-
 /** PUT of a clip body (or part of one) as a unit sends it. */
 export function putClip(
   base: string,

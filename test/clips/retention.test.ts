@@ -3,9 +3,10 @@ import type { ErrorBody, EventList, Hold } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway } from '../helpers/gateway.js'
+import { basic, bearer } from '../helpers/http.js'
 import { connectUnit, end } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
-import { announce, basic, bearer, type ClipFile, clipInfo, makeClip, putClip } from './helpers.js'
+import { announce, type ClipFile, clipInfo, makeClip, putClip } from './helpers.js'
 
 const DAY = 86_400_000
 

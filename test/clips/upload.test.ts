@@ -7,18 +7,10 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { basic, bearer } from '../helpers/http.js'
 import { connectUnit, end } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
-import {
-  announce,
-  basic,
-  bearer,
-  type ClipFile,
-  clipInfo,
-  makeClip,
-  putClip,
-  uploadOffset,
-} from './helpers.js'
+import { announce, type ClipFile, clipInfo, makeClip, putClip, uploadOffset } from './helpers.js'
 
 describe('clip upload, integrity and serving (real gateway, real ffmpeg clips)', () => {
   let t: TestGateway

@@ -4,8 +4,9 @@ import { topicFor } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { bearer } from '../helpers/http.js'
 import { influxCount, influxRows } from '../helpers/influx-query.js'
-import { connectUnit, end, publish, refusedCode } from '../helpers/mqtt.js'
+import { connectUnit, end, granted, publish, refusedCode } from '../helpers/mqtt.js'
 import { event, heartbeat } from '../helpers/payloads.js'
 import { openAlerts } from '../helpers/ws.js'
 
@@ -15,7 +16,7 @@ const run = promisify(execFile)
 describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and WebSocket)', () => {
   let t: TestGateway
   let creds: { id: string; secret: string }
-  const auth = () => ({ authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/json' })
+  const auth = () => ({ ...bearer(t.adminToken), 'content-type': 'application/json' })
 
   beforeAll(async () => {
     t = await startTestGateway()
@@ -123,7 +124,15 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
       qos: 1,
     })
     await closed
-    await new Promise((r) => setTimeout(r, 300))
+    // The unit's own next reading lands: anything queued before it would have been written with or before it.
+    const again = await connectUnit(t.gateway.mqttUrl, creds.id, creds.secret)
+    await publish(again, topicFor('heartbeat', creds.id), heartbeat({ uptimeS: 434_343 }), 0)
+    await expect
+      .poll(() =>
+        influxCount(t.influxUrl, t.db, `SELECT count(uptime_s) FROM heartbeat WHERE uptime_s = 434343`),
+      )
+      .toBe(1)
+    await end(again)
     expect(
       await influxCount(
         t.influxUrl,
@@ -136,11 +145,7 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
 
   it('a unit may subscribe only to its own command topic', async () => {
     const unit = await connectUnit(t.gateway.mqttUrl, creds.id, creds.secret)
-    // A refused subscription comes back as SUBACK 0x80, which mqtt.js reports as an error.
-    const grant = (topic: string) =>
-      new Promise<number>((resolve) =>
-        unit.subscribe(topic, { qos: 1 }, (err, g) => resolve(err ? 128 : (g?.[0]?.qos ?? -1))),
-      )
+    const grant = (topic: string) => granted(unit, topic)
     expect(await grant(topicFor('cmd', creds.id))).toBe(1)
     expect(await grant('cam/+/event')).toBe(128)
     expect(await grant('#')).toBe(128)
@@ -188,7 +193,7 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
     expect(await noToken.json()).toMatchObject({ error: { code: 'DOORSTEP_ERR_UNAUTHENTICATED' } })
     const { token } = t.gateway.tokens.issue('a homeowner', 'owner', 'owner@example.org')
     const owner = await fetch(`${t.gateway.httpUrl}/api/v1/devices`, {
-      headers: { authorization: `Bearer ${token}` },
+      headers: bearer(token),
     })
     expect(owner.status).toBe(403)
     const bad = await fetch(`${t.gateway.httpUrl}/api/v1/devices`, {

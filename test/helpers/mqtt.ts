@@ -1,4 +1,34 @@
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { duplexPair } from 'node:stream'
+import type { Aedes } from 'aedes'
+import mqtt, { type IClientOptions, MqttClient } from 'mqtt'
+
+/** Where a unit connects: a broker URL over TCP, or a stream handed straight to a broker. */
+export type UnitTarget = string | ((client: MqttClient) => import('node:stream').Duplex)
+
+/**
+ * An in-memory duplex pair to `aedes.handle`, the way aedes' own tests drive
+ * it: no port, no TCP, the broker's full packet handling.
+ */
+export function overDuplex(aedes: Aedes): UnitTarget {
+  return () => {
+    const [unitSide, brokerSide] = duplexPair()
+    // A pair does not close together: when either end goes, the other must, as a socket's would.
+    const closeBoth = () => {
+      unitSide.destroy()
+      brokerSide.destroy()
+    }
+    for (const side of [unitSide, brokerSide]) {
+      side.once('close', closeBoth)
+      side.once('end', closeBoth)
+    }
+    aedes.handle(brokerSide)
+    return unitSide
+  }
+}
+
+function open(target: UnitTarget, opts: IClientOptions): MqttClient {
+  return typeof target === 'string' ? mqtt.connect(target, opts) : new MqttClient(target, opts)
+}
 
 /** Options a unit connects with: MQTT 3.1.1, client id = username = device id, no automatic reconnect. */
 function unitOptions(id: string, secret: string, extra: Partial<IClientOptions>): IClientOptions {
@@ -15,12 +45,12 @@ function unitOptions(id: string, secret: string, extra: Partial<IClientOptions>)
 
 /** Connects like a unit does. */
 export async function connectUnit(
-  url: string,
+  url: UnitTarget,
   id: string,
   secret: string,
   extra: Partial<IClientOptions> = {},
 ): Promise<MqttClient> {
-  const client = mqtt.connect(url, unitOptions(id, secret, extra))
+  const client = open(url, unitOptions(id, secret, extra))
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve())
     client.once('error', reject)
@@ -31,12 +61,12 @@ export async function connectUnit(
 
 /** Resolves with the CONNACK return code of a refused connection. */
 export async function refusedCode(
-  url: string,
+  url: UnitTarget,
   id: string,
   secret: string,
   extra: Partial<IClientOptions> = {},
 ): Promise<number> {
-  const client = mqtt.connect(url, unitOptions(id, secret, extra))
+  const client = open(url, unitOptions(id, secret, extra))
   try {
     return await new Promise<number>((resolve, reject) => {
       client.once('connect', () => reject(new Error('connection was accepted')))
@@ -66,4 +96,14 @@ export function publish(
 
 export function end(client: MqttClient): Promise<void> {
   return new Promise((resolve) => client.end(false, {}, () => resolve()))
+}
+
+/**
+ * The QoS granted for one subscription, or 128 when refused: a SUBACK 0x80,
+ * which mqtt.js reports as an error.
+ */
+export function granted(client: MqttClient, topic: string): Promise<number> {
+  return new Promise<number>((resolve) =>
+    client.subscribe(topic, { qos: 1 }, (err, g) => resolve(err ? 128 : (g?.[0]?.qos ?? -1))),
+  )
 }

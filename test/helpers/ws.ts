@@ -1,5 +1,6 @@
 import type { ServerFrame } from '@doorstep/proto'
 import WebSocket from 'ws'
+import { bearer } from './http.js'
 
 /** A dashboard-like alert socket that collects every frame it gets. */
 export async function openAlerts(
@@ -7,7 +8,7 @@ export async function openAlerts(
   token: string,
 ): Promise<{ frames: ServerFrame[]; ws: WebSocket; close(): void }> {
   const ws = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/api/v1/alerts`, {
-    headers: { authorization: `Bearer ${token}` },
+    headers: bearer(token),
   })
   const frames: ServerFrame[] = []
   ws.on('message', (d) => frames.push(JSON.parse(String(d)) as ServerFrame))

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Db } from '../../gateway/src/db/sqlite.js'
 import { BatchWriter, type LineSink } from '../../gateway/src/ingest/batch-writer.js'
 import type { Spool } from '../../gateway/src/ingest/spool.js'
@@ -15,7 +15,10 @@ class RecordingSink implements LineSink {
   inFlight = 0
   maxInFlight = 0
   delayMs = 0
+  /** The clock at each write tried, for the fake-clock tests. */
+  attempts: number[] = []
   async writeLines(body: string | Buffer, rp = ''): Promise<void> {
+    this.attempts.push(Date.now())
     this.inFlight++
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
     try {
@@ -34,6 +37,18 @@ class RecordingSink implements LineSink {
 }
 
 const log = createLogger('silent')
+
+/**
+ * Waits for work that runs off the fake clock (the spool's worker thread) by
+ * turning the event loop, bounded by real time.
+ */
+async function settle(what: string, cond: () => boolean): Promise<void> {
+  const deadline = performance.now() + 5000
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setImmediate(r))
+  }
+}
 
 describe('BatchWriter', () => {
   let tmp: ReturnType<typeof tempDir>
@@ -68,8 +83,8 @@ describe('BatchWriter', () => {
     await w.flush()
     expect(sink.bodies.map((b) => b.split('\n').length)).toEqual([100, 100, 50])
     w.enqueue('late n=1', '')
-    await new Promise((r) => setTimeout(r, 60))
-    expect(sink.lines()).toContain('late n=1')
+    // When it goes out is for the fake-clock tests below; here, that it goes out at all without a flush.
+    await expect.poll(() => sink.lines(), { timeout: 2000 }).toContain('late n=1')
     await w.stop()
   })
 
@@ -88,31 +103,42 @@ describe('BatchWriter', () => {
   })
 
   it('releases every publisher waiting on a full queue once there is room, and holds the next ones when it fills again', async () => {
-    sink.delayMs = 30
-    const w = make({ queueMax: 150, concurrency: 1 })
-    w.start()
-    // What each held publisher saw when it was told: all at once, with the same room.
-    const told: number[] = []
-    for (let i = 0; i < 160; i++) {
-      if (!w.enqueue(`hb n=${i}`, '')) w.whenRoom(() => told.push(w.queued))
+    // On a fake clock a write completes only when the test moves time: "not yet released" cannot race a write.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      sink.delayMs = 30
+      const w = make({ queueMax: 150, concurrency: 1 })
+      w.start()
+      // What each held publisher saw when it was told: all at once, with the same room.
+      const told: number[] = []
+      for (let i = 0; i < 160; i++) {
+        if (!w.enqueue(`hb n=${i}`, '')) w.whenRoom(() => told.push(w.queued))
+      }
+      await vi.advanceTimersByTimeAsync(29)
+      expect(told).toEqual([])
+      await vi.advanceTimersByTimeAsync(1)
+      expect(told).toHaveLength(11)
+      expect(new Set(told).size).toBe(1)
+      expect(told[0]).toBeLessThan(150)
+      // Full again: the next publisher waits for the next release, not the one already given.
+      let again = true
+      for (let i = 0; i < 1000 && again; i++) again = w.enqueue(`hb m=${i}`, '')
+      expect(again).toBe(false)
+      let settled = false
+      w.whenRoom(() => {
+        settled = true
+      })
+      await vi.advanceTimersByTimeAsync(29)
+      expect(settled).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(settled).toBe(true)
+      expect(told).toHaveLength(11)
+      const stopped = w.stop()
+      await vi.runAllTimersAsync()
+      await stopped
+    } finally {
+      vi.useRealTimers()
     }
-    expect(told).toEqual([])
-    await expect.poll(() => told.length, { timeout: 2000 }).toBe(11)
-    expect(new Set(told).size).toBe(1)
-    expect(told[0]).toBeLessThan(150)
-    // Full again: the next publisher waits for the next release, not the one already given.
-    let again = true
-    for (let i = 0; i < 1000 && again; i++) again = w.enqueue(`hb m=${i}`, '')
-    expect(again).toBe(false)
-    let settled = false
-    w.whenRoom(() => {
-      settled = true
-    })
-    await new Promise((r) => setImmediate(r))
-    expect(settled).toBe(false)
-    await expect.poll(() => settled, { timeout: 2000 }).toBe(true)
-    expect(told).toHaveLength(11)
-    await w.stop()
   })
 
   it('forgets spooled events once their batch is written, and only those', async () => {
@@ -142,14 +168,14 @@ describe('BatchWriter', () => {
     for (let i = 0; i < 30; i++) w.enqueue(`hb n=${i}`, '')
     const ev = await appendEvent(spool, 'events_1y', 'ev n=1', eventTuple())
     if (!ev.duplicate) w.enqueue('ev n=1', 'events_1y', ev.seq)
-    await new Promise((r) => setTimeout(r, 80))
-    expect(w.backlog).toBe(true)
-    expect(spool.rows).toBe(31)
+    await expect.poll(() => w.backlog, { timeout: 2000 }).toBe(true)
+    await expect.poll(() => spool.rows, { timeout: 2000 }).toBe(31)
     w.enqueue('hb n=30', '')
     sink.up = true
-    await expect.poll(() => spool.rows, { timeout: 3000 }).toBe(0)
+    // The replay ends with a read that finds nothing, a moment after the last rows were marked delivered.
+    await expect.poll(() => w.backlog, { timeout: 3000 }).toBe(false)
+    expect(spool.rows).toBe(0)
     expect(spool.bytes).toBe(0)
-    expect(w.backlog).toBe(false)
     const lines = sink.lines()
     expect(new Set(lines).size).toBe(32)
     expect(lines.indexOf('hb n=30')).toBeGreaterThan(lines.indexOf('hb n=29'))
@@ -170,7 +196,8 @@ describe('BatchWriter', () => {
     // A publisher that keeps going through the whole replay, up to its last read and past it,
     // slower than the replay so that the replay catches up.
     let n = 30
-    const deadline = performance.now() + 3000
+    // Bounded in time only as a guard: it ends as soon as the replay has caught up.
+    const deadline = performance.now() + 15_000
     while (performance.now() < deadline && (w.backlog || n < 300)) {
       w.enqueue(`hb n=${n++}`, '')
       await new Promise((r) => setTimeout(r, 1))
@@ -203,7 +230,8 @@ describe('BatchWriter', () => {
     const w = make()
     w.start()
     for (let i = 0; i < 5; i++) w.enqueue(`hb n=${i}`, '')
-    await new Promise((r) => setTimeout(r, 50))
+    // The failed write is what turns the writer to the spool.
+    await expect.poll(() => w.backlog, { timeout: 2000 }).toBe(true)
     await w.stop()
     expect(spool.rows).toBe(5)
     sink.up = true
@@ -212,5 +240,67 @@ describe('BatchWriter', () => {
     await expect.poll(() => spool.rows, { timeout: 3000 }).toBe(0)
     expect(sink.lines().sort()).toEqual(['hb n=0', 'hb n=1', 'hb n=2', 'hb n=3', 'hb n=4'])
     await w2.stop()
+  })
+
+  describe('on a fake clock', () => {
+    beforeEach(() => {
+      // Not setImmediate: the spool answers through it.
+      vi.useFakeTimers({ now: 1_800_000_000_000, toFake: ['Date', 'setTimeout', 'clearTimeout'] })
+    })
+    afterEach(() => {
+      vi.useRealTimers()
+    })
+
+    it('a partial batch goes out flushMs after its first line, not before; later lines ride along', async () => {
+      const w = make({ flushMs: 1000 })
+      w.start()
+      w.enqueue('hb n=1', '')
+      vi.advanceTimersByTime(600)
+      w.enqueue('hb n=2', '')
+      vi.advanceTimersByTime(399)
+      expect(sink.attempts).toEqual([])
+      vi.advanceTimersByTime(1)
+      expect(sink.bodies).toEqual(['hb n=1\nhb n=2'])
+      // The next line starts a timer of its own.
+      w.enqueue('hb n=3', '')
+      vi.advanceTimersByTime(999)
+      expect(sink.bodies).toHaveLength(1)
+      vi.advanceTimersByTime(1)
+      expect(sink.bodies).toEqual(['hb n=1\nhb n=2', 'hb n=3'])
+      await w.stop()
+    })
+
+    it('a full batch goes out at once; the rest waits for the timer', async () => {
+      const w = make({ batchSize: 100, flushMs: 1000 })
+      w.start()
+      for (let i = 0; i < 150; i++) w.enqueue(`hb n=${i}`, '')
+      expect(sink.bodies.map((b) => b.split('\n').length)).toEqual([100])
+      vi.advanceTimersByTime(999)
+      expect(sink.bodies).toHaveLength(1)
+      vi.advanceTimersByTime(1)
+      expect(sink.bodies.map((b) => b.split('\n').length)).toEqual([100, 50])
+      await w.stop()
+    })
+
+    it('retries a sink that is down with doubling pauses up to the ceiling, and drains the spool when it returns', async () => {
+      const w = make({ flushMs: 1000, retryMinMs: 100, retryMaxMs: 400 })
+      w.start()
+      sink.up = false
+      w.enqueue('hb n=1', '')
+      vi.advanceTimersByTime(1000)
+      // The failed direct write, then the replay's first try at once.
+      await settle('the first replay', () => sink.attempts.length === 2)
+      for (let n = 3; n <= 6; n++) {
+        vi.advanceTimersToNextTimer()
+        await settle(`try ${n}`, () => sink.attempts.length === n)
+      }
+      const t = sink.attempts
+      expect(t.slice(1).map((at, i) => at - (t[i] as number))).toEqual([0, 100, 200, 400, 400])
+      sink.up = true
+      vi.advanceTimersToNextTimer()
+      await settle('the spool drained', () => !w.backlog && spool.rows === 0)
+      expect(sink.lines()).toEqual(['hb n=1'])
+      await w.stop()
+    })
   })
 })

@@ -9,6 +9,7 @@ import { ManagedInfluxd } from '../../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { bearer } from '../helpers/http.js'
 import { influxCount, influxRows } from '../helpers/influx-query.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
 import { event } from '../helpers/payloads.js'
@@ -116,7 +117,7 @@ describe('nothing accepted is lost', () => {
       child = await spawnGateway(env)
       const res = await fetch(`http://127.0.0.1:${env.DOORSTEP_HTTP_PORT}/api/v1/devices`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${env.DOORSTEP_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        headers: { ...bearer(env.DOORSTEP_ADMIN_TOKEN), 'content-type': 'application/json' },
         body: JSON.stringify(deviceRow({ id: 'cam-kill-1' })),
       })
       const c = (await res.json()) as { id: string; secret: string }

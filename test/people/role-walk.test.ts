@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Access, ROLES } from '../../gateway/src/auth/roles.js'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { bearer } from '../helpers/http.js'
 
 /**
  * Who may call what: EVERY route of the gateway must be listed here. A route
@@ -161,7 +162,7 @@ describe('every route declares who may call it, and the gateway holds to it', ()
       }
       if (anon.status !== 401) failures.push(`${label}: without credentials answered ${anon.status}, not 401`)
       for (const role of ALL_ROLES) {
-        const res = await call({ authorization: `Bearer ${tokens.get(role)}` })
+        const res = await call(bearer(tokens.get(role) ?? ''))
         if (access === 'device') {
           // A person's token is no unit's credentials.
           if (res.status !== 401) failures.push(`${label}: device route answered ${role} with ${res.status}`)
@@ -179,7 +180,7 @@ describe('every route declares who may call it, and the gateway holds to it', ()
       }
       const revoked = t.gateway.tokens.issue('walk-revoked', 'admin')
       t.gateway.tokens.revoke(revoked.id)
-      const res = await call({ authorization: `Bearer ${revoked.token}` })
+      const res = await call(bearer(revoked.token))
       if (access !== 'device' && res.status !== 401)
         failures.push(`${label}: a revoked token got ${res.status}`)
     }

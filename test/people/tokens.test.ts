@@ -6,6 +6,7 @@ import type { AuditEntry, TokenIssued, TokenView } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { bearer } from '../helpers/http.js'
 
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -27,7 +28,7 @@ describe('people: tokens through the API and the CLI, owners scoped to their uni
   const call = async <T>(method: string, p: string, token: string, body?: unknown) => {
     const res = await fetch(`${base}${p}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...bearer(token), ...(body ? { 'content-type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     })
     const text = await res.text()

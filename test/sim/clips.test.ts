@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ensureClips } from '../../device-sim/src/clips.js'
-import { tmpDir } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
 
 describe('clips: real H.264 made once with ffmpeg, then reused', () => {
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
   afterAll(() => tmp.cleanup())
 
   it('encodes a variant, describes it exactly, and reuses the cached file', async () => {

@@ -13,7 +13,8 @@ import {
   probeCredentials,
 } from '../../device-sim/src/credentials.js'
 import { planFleet } from '../../device-sim/src/fleet-plan.js'
-import { startBroker, type TestBroker, tmpDir } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
+import { startBroker, type TestBroker } from './helpers.js'
 
 const TOKEN = `adm_${randomBytes(12).toString('hex')}`
 
@@ -55,7 +56,7 @@ function importServer() {
 }
 
 describe('credentials: provision through the import API, reuse the saved file', () => {
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
   const api = importServer()
   let httpUrl = ''
   let broker: TestBroker

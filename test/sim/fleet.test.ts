@@ -2,7 +2,8 @@ import { Heartbeat, Status, topicFor } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClipFile } from '../../device-sim/src/clips.js'
 import { type Fleet, startFleet } from '../../device-sim/src/fleet.js'
-import { fakeClip, startBroker, type TestBroker, tmpDir } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
+import { fakeClip, startBroker, type TestBroker } from './helpers.js'
 
 /**
  * A gate that turns every unit away once (CONNACK 3, as the gateway's admission limit does) and
@@ -22,7 +23,7 @@ describe('a fleet of 200 units against aedes that refuses first connects (CONNAC
   let broker: TestBroker
   let fleet: Fleet
   let clip: ClipFile
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
 
   beforeAll(async () => {
     clip = await fakeClip(tmp.dir)
@@ -107,7 +108,8 @@ describe('a fleet of 200 units against aedes that refuses first connects (CONNAC
     expect(stats.badPayloads.reject).toBeGreaterThan(0)
     expect(stats.badPayloads.accept).toBeGreaterThan(0)
     await fleet.stop()
-    await new Promise((r) => setTimeout(r, 200))
+    // The broker reads each unit's DISCONNECT after everything it published before it.
+    await expect.poll(() => broker.aedes.connectedClients, { timeout: 5_000 }).toBe(0)
     const valid = broker.published
       .filter((p) => p.topic.endsWith('/heartbeat'))
       .filter((p) => {
@@ -132,7 +134,7 @@ describe('a fleet of 200 units against aedes that refuses first connects (CONNAC
 })
 
 describe('a small fleet with random link drops and skewed clocks', () => {
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
   let broker: TestBroker
   let fleet: Fleet
 

@@ -7,7 +7,7 @@ import { ensureClips } from '../../device-sim/src/clips.js'
 import { type Fleet, startFleet } from '../../device-sim/src/fleet.js'
 import { buildReport, countHeartbeatsInInflux, formatReport } from '../../device-sim/src/report.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
-import { tmpDir } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
 
 /**
  * The simulator against the real gateway: provisioning through the import
@@ -17,7 +17,7 @@ import { tmpDir } from './helpers.js'
  */
 describe('device-sim against a real gateway', () => {
   const N = 40
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
   let gw: TestGateway
   let fleet: Fleet
   let alerts: AlertObserver

@@ -1,6 +1,5 @@
 import fs from 'node:fs'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import type { Aedes, AedesOptions, AedesPublishPacket } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -63,9 +62,4 @@ export async function fakeClip(dir: string, bytes = 300_000): Promise<ClipFile> 
   fs.writeFileSync(file, buf)
   const d = await describeFile(file)
   return { path: file, ...d, durationMs: 1_000, codec: 'h264' }
-}
-
-export function tmpDir(prefix = 'doorstep-sim-'): { dir: string; cleanup(): void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) }
 }

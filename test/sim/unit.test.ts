@@ -8,12 +8,13 @@ import { Scheduler } from '../../device-sim/src/scheduler.js'
 import { newStats } from '../../device-sim/src/stats.js'
 import { SimUnit, type UnitEnv } from '../../device-sim/src/unit.js'
 import { createLimiter } from '../../device-sim/src/uploader.js'
-import { fakeClip, observer, payloadsOn, startBroker, type TestBroker, tmpDir } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
+import { fakeClip, observer, payloadsOn, startBroker, type TestBroker } from './helpers.js'
 
 describe('a simulated unit against a real aedes broker over TCP', () => {
   let broker: TestBroker
   let clip: ClipFile
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
   const units: SimUnit[] = []
   const schedulers: Scheduler[] = []
 
@@ -130,9 +131,15 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
     gw.publish(topicFor('cmd', p.id), JSON.stringify({ v: 1, ts: Date.now(), cmdId, action: 'ping' }), {
       qos: 1,
     })
-    await new Promise((r) => setTimeout(r, 200))
-    expect(payloadsOn(broker, topicFor('cmdAck', p.id))).toHaveLength(1)
-    expect(stats.commands.ping).toBe(1)
+    // A later ping is answered only after the unit has handled the repeat (one connection, in order).
+    const next = randomUUID()
+    gw.publish(topicFor('cmd', p.id), JSON.stringify({ v: 1, ts: Date.now(), cmdId: next, action: 'ping' }), {
+      qos: 1,
+    })
+    await expect.poll(() => payloadsOn(broker, topicFor('cmdAck', p.id)).length, { timeout: 5_000 }).toBe(2)
+    const acks = payloadsOn(broker, topicFor('cmdAck', p.id)).map((a) => CommandAck.parse(a).cmdId)
+    expect(acks).toEqual([cmdId, next])
+    expect(stats.commands.ping).toBe(2)
     gw.end(true)
   })
 

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClipFile } from '../../device-sim/src/clips.js'
 import { HttpClipUploader, UploadError } from '../../device-sim/src/uploader.js'
-import { fakeClip, tmpDir } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
+import { fakeClip } from './helpers.js'
 
 /**
  * A stand-in for the gateway's clip endpoint, on 127.0.0.1: HEAD says how
@@ -69,7 +70,7 @@ function clipServer(opts: { cutFirstPutAt?: number; expectAuth: string }) {
 }
 
 describe('HTTP clip uploader (resumable PUT with HEAD + Content-Range)', () => {
-  const tmp = tmpDir()
+  const tmp = tempDir('doorstep-sim-')
   let clip: ClipFile
   const auth = `Basic ${Buffer.from('cam-00001:sekrit-sekrit').toString('base64')}`
   const ctx = { deviceId: 'cam-00001', secret: 'sekrit-sekrit' }

@@ -32,15 +32,29 @@ async function broker(): Promise<{ url: string; scans: string[][]; close(): Prom
   }
 }
 
-/** Subscribes and collects the retained messages delivered within a short settle time. */
+let probes = 0
+
+/**
+ * Subscribes and collects the retained messages delivered for `topic`. The
+ * end is a retained probe on a topic of its own, subscribed once the first
+ * SUBACK is in: aedes sends a subscription's retained messages after its
+ * SUBACK, so the probe arrives behind those of `topic`.
+ */
 async function retainedOn(url: string, topic: string): Promise<Array<[string, string]>> {
   const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 })
+  const probe = `probe/${process.pid}/${probes++}`
+  await c.publishAsync(probe, 'end', { retain: true, qos: 1 })
   const got: Array<[string, string]> = []
-  c.on('message', (t, payload, packet) => {
-    if (packet.retain) got.push([t, String(payload)])
+  const ended = new Promise<void>((resolve) => {
+    c.on('message', (t, payload, packet) => {
+      if (t === probe) resolve()
+      else if (packet.retain) got.push([t, String(payload)])
+    })
   })
   await c.subscribeAsync(topic, { qos: 1 })
-  await new Promise((r) => setTimeout(r, 150))
+  await c.subscribeAsync(probe, { qos: 1 })
+  await ended
+  await c.publishAsync(probe, '', { retain: true, qos: 1 })
   await c.endAsync()
   return got.sort()
 }
