@@ -63,6 +63,19 @@ export const DeviceImport = z
 /** `/api/v1/devices/:id/…` */
 export const DeviceParams = z.object({ id: DeviceId })
 
+/**
+ * A body of bytes (a clip, a thumbnail, a recording, an export; bytes or a stream): documented as binary. Fastify sends
+ * bytes and streams as they are, so this schema never serialises anything.
+ */
+export const Binary = z
+  .custom<Uint8Array | { pipe: (...args: never[]) => unknown }>(
+    (v) => v instanceof Uint8Array || (typeof v === 'object' && v !== null && 'pipe' in v),
+  )
+  .meta({ type: 'string', format: 'binary' })
+
+/** An answer with no body (a 304, a HEAD). */
+export const NoBody = z.undefined()
+
 /** `GET /api/v1/ping` */
 export const Pong = z.object({ ok: z.literal(true) })
 

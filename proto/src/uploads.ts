@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { PullParams, PullUploadResult } from './cases.js'
 import { ClipParams, ClipUploadResult } from './events.js'
+import { NoBody } from './http.js'
 
 /**
  * The resumable upload routes a unit calls with HTTP Basic: an event's clip
@@ -36,9 +37,6 @@ export const PullUploadPutHeaders = UploadPutHeaders.extend({
     .optional()
     .describe('`sha-256=:BASE64:` of the whole recording; checked once every byte is in'),
 }).loose()
-
-/** A `HEAD` answers with headers only. */
-const NoBody = z.null()
 
 const UPLOAD_HEAD_HEADERS =
   'Answers with `Upload-Offset` (bytes held: continue from there), `Upload-Length` (the total, once known) ' +
