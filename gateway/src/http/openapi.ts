@@ -164,8 +164,10 @@ function transformFor(autoHead: ReadonlySet<string>) {
       }
       return decorate(page, 'public', false, undefined, DOCS_PATH, method)
     }
-    if (own?.hide) return { schema: own, url }
-    const schema = own ?? DOCUMENTED_ELSEWHERE[`${method} ${url}`]
+    // @fastify/websocket hides its routes from the document; ours is part of the API.
+    if (own?.hide && route.websocket !== true) return { schema: own, url }
+    const { hide: _hide, ...shown } = own ?? {}
+    const schema = own ? shown : DOCUMENTED_ELSEWHERE[`${method} ${url}`]
     const errors =
       route.config?.errors ?? (DOCUMENTED_ELSEWHERE[`${method} ${url}`] ? UPLOAD_ERRORS : undefined)
     return decorate(
