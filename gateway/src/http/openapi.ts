@@ -46,39 +46,52 @@ const SECURITY_SCHEMES = {
   },
 } as const
 
-/**
- * Routes whose schema is not on the route yet (the upload routes, whose
- * handlers are being rewritten): the document shows them from proto. Once a
- * route carries its own schema, its entry here is no longer read.
- */
-const DOCUMENTED_ELSEWHERE: Record<string, FastifySchema> = {
-  'HEAD /api/v1/clips/:eventId': ClipUploadRoutes.head,
-  'PUT /api/v1/clips/:eventId': ClipUploadRoutes.put,
-  'HEAD /api/v1/pulls/:id/upload': PullUploadRoutes.head,
-  'PUT /api/v1/pulls/:id/upload': PullUploadRoutes.put,
-}
-
-/** Error codes the upload routes answer with, until they declare `config.errors` themselves. */
+/** Codes every upload answers with, `HEAD` or `PUT`, clip or pull. */
 const UPLOAD_ERRORS: readonly ErrorCode[] = [
   'DOORSTEP_ERR_NOT_FOUND',
   'DOORSTEP_ERR_FORBIDDEN',
-  'DOORSTEP_ERR_CLIP_NOT_ANNOUNCED',
-  'DOORSTEP_ERR_PULL_STATE',
+  'DOORSTEP_ERR_SHUTTING_DOWN',
+]
+/** And those of sending bytes. */
+const PUT_ERRORS: readonly ErrorCode[] = [
+  ...UPLOAD_ERRORS,
   'DOORSTEP_ERR_UPLOAD_OFFSET',
   'DOORSTEP_ERR_CLIP_HASH_MISMATCH',
   'DOORSTEP_ERR_CLIP_NOT_VIDEO',
-  'DOORSTEP_ERR_CLIP_EXPIRED',
   'DOORSTEP_ERR_PAYLOAD_TOO_LARGE',
   'DOORSTEP_ERR_UNSUPPORTED_MEDIA',
   'DOORSTEP_ERR_MEDIA_BUSY',
-  'DOORSTEP_ERR_SHUTTING_DOWN',
 ]
+
+/**
+ * Routes whose schema is not on the route yet (the upload routes, whose
+ * handlers are being rewritten): the document shows them from proto, with the
+ * codes they answer with. A route that carries its own schema shows that
+ * instead; once it also declares `config.errors`, its entry here can go.
+ */
+const DOCUMENTED_ELSEWHERE: Record<string, { schema: FastifySchema; errors: readonly ErrorCode[] }> = {
+  'HEAD /api/v1/clips/:eventId': {
+    schema: ClipUploadRoutes.head,
+    errors: [...UPLOAD_ERRORS, 'DOORSTEP_ERR_CLIP_NOT_ANNOUNCED', 'DOORSTEP_ERR_CLIP_EXPIRED'],
+  },
+  'PUT /api/v1/clips/:eventId': {
+    schema: ClipUploadRoutes.put,
+    errors: [...PUT_ERRORS, 'DOORSTEP_ERR_CLIP_NOT_ANNOUNCED', 'DOORSTEP_ERR_CLIP_EXPIRED'],
+  },
+  'HEAD /api/v1/pulls/:id/upload': {
+    schema: PullUploadRoutes.head,
+    errors: [...UPLOAD_ERRORS, 'DOORSTEP_ERR_PULL_STATE'],
+  },
+  'PUT /api/v1/pulls/:id/upload': {
+    schema: PullUploadRoutes.put,
+    errors: [...PUT_ERRORS, 'DOORSTEP_ERR_PULL_STATE'],
+  },
+}
 
 interface RouteFacts {
   access: Access | undefined
   schema: FastifySchema | undefined
   errors: readonly ErrorCode[] | undefined
-  method: string
 }
 
 /**
@@ -162,25 +175,17 @@ function transformFor(autoHead: ReadonlySet<string>) {
           200: { description: 'the reference page', content: { 'text/html': { schema: z.string() } } },
         },
       }
-      return decorate(page, 'public', false, undefined, DOCS_PATH, method)
+      return decorate(page, 'public', false, undefined, DOCS_PATH)
     }
     // @fastify/websocket hides its routes from the document; ours is part of the API.
     if (own?.hide && route.websocket !== true) return { schema: own, url }
     const { hide: _hide, ...shown } = own ?? {}
-    const schema = own ? shown : DOCUMENTED_ELSEWHERE[`${method} ${url}`]
-    const errors =
-      route.config?.errors ?? (DOCUMENTED_ELSEWHERE[`${method} ${url}`] ? UPLOAD_ERRORS : undefined)
-    return decorate(
-      schema ?? {},
-      route.config?.access,
-      route.config?.tokenInQuery === true,
-      errors,
-      url,
-      method,
-      {
-        websocket: route.websocket === true,
-      },
-    )
+    const elsewhere = DOCUMENTED_ELSEWHERE[`${method} ${url}`]
+    const schema = own ? shown : elsewhere?.schema
+    const errors = route.config?.errors ?? elsewhere?.errors
+    return decorate(schema ?? {}, route.config?.access, route.config?.tokenInQuery === true, errors, url, {
+      websocket: route.websocket === true,
+    })
 
     function decorate(
       base: FastifySchema,
@@ -188,10 +193,9 @@ function transformFor(autoHead: ReadonlySet<string>) {
       tokenInQuery: boolean,
       declared: readonly ErrorCode[] | undefined,
       u: string,
-      m: string,
       o: { websocket?: boolean } = {},
     ) {
-      const codes = errorCodesOf({ access, schema: base, errors: declared, method: m })
+      const codes = errorCodesOf({ access, schema: base, errors: declared })
       const response: Record<string, unknown> = { ...((base as { response?: object }).response ?? {}) }
       if (o.websocket && response[101] === undefined) {
         response[101] = z.null().describe('Switching Protocols: the alert feed')
@@ -238,11 +242,17 @@ function withoutUnusedInputs(inner: SwaggerTransformObject): SwaggerTransformObj
     const out = inner(doc)
     const schemas = (out as { components?: { schemas?: Record<string, unknown> } }).components?.schemas
     if (!schemas) return out
-    for (const name of Object.keys(schemas)) {
-      if (!name.endsWith('Input')) continue
-      const { [name]: _self, ...rest } = schemas
-      const text = JSON.stringify({ ...out, components: { schemas: rest } })
-      if (!text.includes(`"#/components/schemas/${name}"`)) delete schemas[name]
+    // Until nothing changes: dropping one may leave another it referred to unused.
+    for (let dropped = true; dropped; ) {
+      dropped = false
+      for (const name of Object.keys(schemas)) {
+        if (!name.endsWith('Input')) continue
+        const { [name]: _self, ...rest } = schemas
+        const text = JSON.stringify({ ...out, components: { schemas: rest } })
+        if (text.includes(`"#/components/schemas/${name}"`)) continue
+        delete schemas[name]
+        dropped = true
+      }
     }
     return out
   }
