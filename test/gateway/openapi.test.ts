@@ -239,6 +239,41 @@ describe('the OpenAPI document', () => {
     expect(problems).toEqual([])
   })
 
+  it("refuses what a route's schema refuses with the one error envelope, naming each field", async () => {
+    const call = async (method: string, url: string, body?: string) => {
+      const res = await fetch(base + url, {
+        method,
+        headers: {
+          authorization: `Bearer ${t.adminToken}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body }),
+      })
+      return { status: res.status, body: (await res.json()) as { error: Record<string, unknown> } }
+    }
+    const issuesOf = (b: { error: Record<string, unknown> }) =>
+      (b.error.details as { issues: Array<{ path: string; message: string }> }).issues
+    // body, params, query, and the body as a whole
+    const body = await call('POST', '/api/v1/devices', JSON.stringify({ serial: '', district: 99 }))
+    expect(body.status).toBe(400)
+    expect(body.body.error.code).toBe('DOORSTEP_ERR_BAD_REQUEST')
+    expect(issuesOf(body.body).map((i) => i.path)).toEqual(
+      expect.arrayContaining(['serial', 'district', 'address', 'ownerContact', 'lat', 'lon']),
+    )
+    expect(body.body.error.message).toMatch(/^serial: /)
+    const params = await call('GET', '/api/v1/events/not-a-uuid')
+    expect(params.status).toBe(400)
+    expect(issuesOf(params.body).map((i) => i.path)).toEqual(['id'])
+    const query = await call('GET', '/api/v1/devices?limit=0')
+    expect(query.status).toBe(400)
+    expect(issuesOf(query.body)).toEqual([{ path: 'limit', message: expect.any(String) }])
+    expect(query.body.error.message).toBe(`limit: ${issuesOf(query.body)[0]?.message}`)
+    const whole = await call('POST', '/api/v1/tokens', '[]')
+    expect(whole.status).toBe(400)
+    expect(issuesOf(whole.body)[0]?.path).toBe('')
+    expect(whole.body.error.message).toMatch(/^\(body\): /)
+  })
+
   it('is browsable at /docs', async () => {
     const res = await fetch(`${base}/docs`)
     expect(res.status).toBe(200)
