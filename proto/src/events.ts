@@ -45,18 +45,23 @@ export const Near = z.string().transform((s, ctx) => {
 export type Near = z.infer<typeof Near>
 
 const EventsQueryFields = z.object({
-  /** Events that started at or after this time. */
-  from: QueryTime.optional(),
-  /** Events that started at or before this time. */
-  to: QueryTime.optional(),
+  from: QueryTime.optional().describe(
+    'events that started at or after this time (ms since the epoch or ISO 8601)',
+  ),
+  to: QueryTime.optional().describe(
+    'events that started at or before this time (ms since the epoch or ISO 8601)',
+  ),
   district: District.optional(),
   device: DeviceId.optional(),
   kind: EventKind.optional(),
-  /** `true`: only events whose clip is `ready`; `false`: only those without one. */
-  hasClip: QueryBool.optional(),
-  near: Near.optional(),
+  hasClip: QueryBool.optional().describe(
+    '`true`: only events whose clip is `ready`; `false`: only those without one',
+  ),
+  near: Near.optional().describe(
+    '`lat,lon,radius_m`: events of units within radius_m metres (at most 100000)',
+  ),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().min(1).max(200).optional(),
+  cursor: z.string().min(1).max(200).optional().describe("the previous page's `nextCursor`"),
 })
 const fromNotAfterTo = (q: { from?: number | undefined; to?: number | undefined }) =>
   q.from === undefined || q.to === undefined || q.from <= q.to

@@ -166,8 +166,8 @@ export type HeartbeatsResponse = z.infer<typeof HeartbeatsResponse>
 /** `GET /api/v1/devices/:id/heartbeats?from=&to=` (ms): the last 6 hours when absent. */
 export const HeartbeatsQuery = z
   .object({
-    from: z.coerce.number().int().nonnegative().optional(),
-    to: z.coerce.number().int().nonnegative().optional(),
+    from: z.coerce.number().int().nonnegative().optional().describe('ms since the epoch; default `to` − 6 h'),
+    to: z.coerce.number().int().nonnegative().optional().describe('ms since the epoch; default now'),
   })
   .transform((q) => {
     const to = q.to ?? Date.now()
