@@ -156,7 +156,7 @@ const WEBSOCKET_NOTE =
  * every error code with the error envelope, and a tag; then lets the type
  * provider turn the zod schemas into JSON Schema.
  */
-function transformFor(autoHead: ReadonlySet<string>) {
+function transformFor(twins: WeakSet<object>) {
   // Schemas proto names with `.meta({ id })` become the document's components and are referenced.
   const zodToJson = createJsonSchemaTransform({ skipList: [] })
   return (doc: Parameters<typeof zodToJson>[0]) => {
@@ -164,7 +164,7 @@ function transformFor(autoHead: ReadonlySet<string>) {
     const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method)
     const { url } = doc
     // The HEAD Fastify adds beside each GET answers as the GET does; it is not an operation of its own.
-    if (method === 'HEAD' && autoHead.has(url)) return { schema: { hide: true }, url }
+    if (twins.has(doc.route)) return { schema: { hide: true }, url }
     const own = doc.schema as (FastifySchema & { hide?: boolean }) | undefined
     // The reference page is a plugin's route, hidden by it; it is part of the API all the same. Its
     // url reads `/docs/` here, the form Fastify also answers.
@@ -183,9 +183,10 @@ function transformFor(autoHead: ReadonlySet<string>) {
     const elsewhere = DOCUMENTED_ELSEWHERE[`${method} ${url}`]
     const schema = own ? shown : elsewhere?.schema
     const errors = route.config?.errors ?? elsewhere?.errors
-    return decorate(schema ?? {}, route.config?.access, route.config?.tokenInQuery === true, errors, url, {
-      websocket: route.websocket === true,
-    })
+    const websocket = route.websocket === true
+    // A browser's WebSocket cannot send a header: the roles check reads `?token=` on upgrades.
+    const tokenInQuery = route.config?.tokenInQuery === true || websocket
+    return decorate(schema ?? {}, route.config?.access, tokenInQuery, errors, url, { websocket })
 
     function decorate(
       base: FastifySchema,
@@ -223,7 +224,7 @@ function transformFor(autoHead: ReadonlySet<string>) {
         ...b,
         description,
         tags: b.tags ?? [tagOf(u)],
-        security: securityOf(access, tokenInQuery || o.websocket === true),
+        security: securityOf(access, tokenInQuery),
         response,
         [ROLES_EXTENSION]: rolesOf(access),
         [ERRORS_EXTENSION]: codes,
@@ -268,10 +269,13 @@ function withoutUnusedInputs(inner: SwaggerTransformObject): SwaggerTransformObj
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
-  // GET routes that get Fastify's HEAD twin, so the document can leave the twin out.
-  const autoHead = new Set<string>()
+  // The HEAD routes Fastify adds beside GETs, so the document can leave them out. Fastify adds the
+  // twin right after its GET, before any other route: a HEAD that follows such a GET is its twin.
+  const twins = new WeakSet<object>()
+  let lastGet: { url: string; twin: boolean } | null = null
   app.addHook('onRoute', (route) => {
-    if (route.method === 'GET' && route.exposeHeadRoute !== false) autoHead.add(route.url)
+    if (route.method === 'HEAD' && lastGet?.twin && lastGet.url === route.url) twins.add(route)
+    lastGet = route.method === 'GET' ? { url: route.url, twin: route.exposeHeadRoute !== false } : null
   })
   await app.register(fastifySwagger, {
     openapi: {
@@ -288,7 +292,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     },
     // Explicit HEAD routes (upload offsets) are operations; the twins are dropped in the transform.
     exposeHeadRoutes: true,
-    transform: transformFor(autoHead),
+    transform: transformFor(twins),
     transformObject: withoutUnusedInputs(createJsonSchemaTransformObject({})),
   })
   await app.register(async (docs) => {
