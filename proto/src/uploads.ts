@@ -45,19 +45,36 @@ const UPLOAD_PUT_STATUSES =
   '`200`: already stored; `201`: stored and verified now; `202`: bytes kept, more expected. Every answer, ' +
   'and a `409 DOORSTEP_ERR_UPLOAD_OFFSET`, carries `Upload-Offset` and `Upload-Length`.'
 
+/** Response headers of every upload answer, as the document shows them (JSON Schema per header). */
+const OFFSET_HEADERS = {
+  'upload-offset': { type: 'integer', description: 'bytes the gateway holds: a resumed PUT starts here' },
+  'upload-length': { type: 'integer', description: 'the whole size, once the unit has named it' },
+}
+const HEAD_HEADERS = {
+  ...OFFSET_HEADERS,
+  'doorstep-clip-state': { type: 'string', enum: ['pending', 'uploading', 'ready'] },
+}
+const headAnswer = NoBody.meta({ description: 'the upload state, in the headers', headers: HEAD_HEADERS })
+const putAnswer = <T extends z.ZodType>(result: T, description: string) =>
+  result.meta({ description, headers: OFFSET_HEADERS })
+
 export const ClipUploadRoutes = {
   head: {
     summary: "Bytes of an event's clip received so far",
     description: UPLOAD_HEAD_HEADERS,
     params: ClipParams,
-    response: { 200: NoBody.describe('upload state in the headers') },
+    response: { 200: headAnswer },
   },
   put: {
     summary: "Upload or resume an event's clip",
     description: `Checked against the sha256 the event announced, then probed with ffprobe. ${UPLOAD_PUT_STATUSES}`,
     params: ClipParams,
     headers: UploadPutHeaders,
-    response: { 200: ClipUploadResult, 201: ClipUploadResult, 202: ClipUploadResult },
+    response: {
+      200: putAnswer(ClipUploadResult, 'already stored'),
+      201: putAnswer(ClipUploadResult, 'stored and verified now'),
+      202: putAnswer(ClipUploadResult, 'bytes kept; more expected'),
+    },
   },
 } as const
 
@@ -66,13 +83,17 @@ export const PullUploadRoutes = {
     summary: 'Bytes of a pulled recording received so far',
     description: UPLOAD_HEAD_HEADERS,
     params: PullParams,
-    response: { 200: NoBody.describe('upload state in the headers') },
+    response: { 200: headAnswer },
   },
   put: {
     summary: 'Upload or resume the recording a pull asked for',
     description: `Only the unit the pull was sent to, after consent. ${UPLOAD_PUT_STATUSES}`,
     params: PullParams,
     headers: PullUploadPutHeaders,
-    response: { 200: PullUploadResult, 201: PullUploadResult, 202: PullUploadResult },
+    response: {
+      200: putAnswer(PullUploadResult, 'already stored'),
+      201: putAnswer(PullUploadResult, 'stored and verified now'),
+      202: putAnswer(PullUploadResult, 'bytes kept; more expected'),
+    },
   },
 } as const

@@ -145,6 +145,25 @@ describe('the OpenAPI document', () => {
     expect(problems).toEqual([])
   })
 
+  it('documents the resumable upload protocol: Content-Range and Repr-Digest in, Upload-Offset out', () => {
+    const op = (method: string, p: string) =>
+      doc.paths[p]?.[method] as Operation & {
+        responses: Record<string, { headers?: Record<string, unknown> }>
+      }
+    const headerParams = (o: Operation) =>
+      (o.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name)
+    expect(headerParams(op('put', '/api/v1/clips/{eventId}'))).toContain('content-range')
+    expect(headerParams(op('put', '/api/v1/pulls/{id}/upload'))).toEqual(
+      expect.arrayContaining(['content-range', 'repr-digest']),
+    )
+    for (const p of ['/api/v1/clips/{eventId}', '/api/v1/pulls/{id}/upload']) {
+      expect(Object.keys(op('head', p).responses['200']?.headers ?? {})).toContain('upload-offset')
+      for (const status of ['200', '201', '202'])
+        expect(Object.keys(op('put', p).responses[status]?.headers ?? {})).toContain('upload-offset')
+      expect(op('put', p)['x-doorstep-errors']).toContain('DOORSTEP_ERR_UPLOAD_OFFSET')
+    }
+  })
+
   it('holds the same routes and roles as the README table', () => {
     const fromDoc = new Map(
       operations(doc).map(({ key, op }) => [
