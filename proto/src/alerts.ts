@@ -18,53 +18,59 @@ export type AlertKind = z.infer<typeof AlertKind>
 
 export const Severity = z.enum(['info', 'warning', 'critical'])
 
-export const Alert = z.object({
-  /** Monotonic per gateway; a client resumes from the last id it saw. */
-  id: z.number().int().positive(),
-  at: EpochMs,
-  kind: AlertKind,
-  severity: Severity,
-  deviceId: DeviceId,
-  district: District,
-  /** Set for detections; links to the event and its clip. */
-  eventId: Uuid.optional(),
-  /** How many occurrences this alert stands for (chattering devices are folded). */
-  count: z.number().int().positive(),
-  /**
-   * Set only on the summary a fold window sends when it closes: the window's length in ms. Its `count`
-   * repeats came after the unit's first alert of this kind, which went out at once; the summary is
-   * deliberately late, so it is not the alert of its `eventId` for latency.
-   */
-  foldedMs: z.number().int().positive().optional(),
-  message: z.string(),
-})
+export const Alert = z
+  .object({
+    /** Monotonic per gateway; a client resumes from the last id it saw. */
+    id: z.number().int().positive(),
+    at: EpochMs,
+    kind: AlertKind,
+    severity: Severity,
+    deviceId: DeviceId,
+    district: District,
+    /** Set for detections; links to the event and its clip. */
+    eventId: Uuid.optional(),
+    /** How many occurrences this alert stands for (chattering devices are folded). */
+    count: z.number().int().positive(),
+    /**
+     * Set only on the summary a fold window sends when it closes: the window's length in ms. Its `count`
+     * repeats came after the unit's first alert of this kind, which went out at once; the summary is
+     * deliberately late, so it is not the alert of its `eventId` for latency.
+     */
+    foldedMs: z.number().int().positive().optional(),
+    message: z.string(),
+  })
+  .meta({ id: 'Alert' })
 export type Alert = z.infer<typeof Alert>
 
 /** Frames the gateway sends on the `/api/v1/alerts` WebSocket. */
-export const ServerFrame = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('ready'),
-    lastId: z.number().int().nonnegative(),
-    serverTime: EpochMs,
-    /** Changes when the gateway restarts: alert ids from before it mean nothing after it. */
-    bootId: z.string().min(1).optional(),
-  }),
-  z.object({ type: z.literal('alert'), alert: Alert }),
-  /** The alerts after `afterId` up to `untilId` are no longer held; refetch state over HTTP. */
-  z.object({ type: z.literal('gap'), afterId: z.number().int().nonnegative(), untilId: z.number().int() }),
-  /** This socket was too slow; `count` older alerts were dropped for it. */
-  z.object({ type: z.literal('dropped'), count: z.number().int().positive() }),
-  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
-])
+export const ServerFrame = z
+  .discriminatedUnion('type', [
+    z.object({
+      type: z.literal('ready'),
+      lastId: z.number().int().nonnegative(),
+      serverTime: EpochMs,
+      /** Changes when the gateway restarts: alert ids from before it mean nothing after it. */
+      bootId: z.string().min(1).optional(),
+    }),
+    z.object({ type: z.literal('alert'), alert: Alert }),
+    /** The alerts after `afterId` up to `untilId` are no longer held; refetch state over HTTP. */
+    z.object({ type: z.literal('gap'), afterId: z.number().int().nonnegative(), untilId: z.number().int() }),
+    /** This socket was too slow; `count` older alerts were dropped for it. */
+    z.object({ type: z.literal('dropped'), count: z.number().int().positive() }),
+    z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  ])
+  .meta({ id: 'ServerFrame' })
 export type ServerFrame = z.infer<typeof ServerFrame>
 
 /** Frames a dashboard sends: where to resume from, and which alerts it wants. */
-export const ClientFrame = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('subscribe'),
-    lastId: z.number().int().nonnegative().optional(),
-    districts: z.array(District).max(61).optional(),
-    kinds: z.array(AlertKind).optional(),
-  }),
-])
+export const ClientFrame = z
+  .discriminatedUnion('type', [
+    z.object({
+      type: z.literal('subscribe'),
+      lastId: z.number().int().nonnegative().optional(),
+      districts: z.array(District).max(61).optional(),
+      kinds: z.array(AlertKind).optional(),
+    }),
+  ])
+  .meta({ id: 'ClientFrame' })
 export type ClientFrame = z.infer<typeof ClientFrame>

@@ -52,6 +52,11 @@ export const Me = z.object({
   ownerContact: z.string().nullable(),
 })
 
+export const TokenList = z.object({ tokens: z.array(TokenView) })
+
+/** `DELETE /api/v1/tokens/:id` */
+export const TokenParams = z.object({ id: z.coerce.number().int().positive() })
+
 // ---- cases ------------------------------------------------------------------------------------
 
 /** Where to look: a district, a circle around a point (great-circle metres), or named units. */
@@ -88,19 +93,31 @@ export type CaseCreate = z.infer<typeof CaseCreate>
 
 export const CaseState = z.enum(['open', 'closed'])
 
-export const CaseView = z.object({
-  id: Uuid,
-  number: z.string(),
-  reason: z.string(),
-  from: EpochMs,
-  to: EpochMs,
-  area: CaseArea,
-  state: CaseState,
-  createdBy: z.string(),
-  createdAt: EpochMs,
-  closedAt: EpochMs.nullable(),
-  closedBy: z.string().nullable(),
-})
+/** `GET /api/v1/cases?state=` */
+export const CasesQuery = z.object({ state: CaseState.optional() })
+
+/** `/api/v1/cases/:id/…` */
+export const CaseParams = z.object({ id: Uuid })
+/** `/api/v1/pulls/:id/…` */
+export const PullParams = z.object({ id: Uuid })
+/** `POST /api/v1/my/consents/:pullId` */
+export const ConsentParams = z.object({ pullId: Uuid })
+
+export const CaseView = z
+  .object({
+    id: Uuid,
+    number: z.string(),
+    reason: z.string(),
+    from: EpochMs,
+    to: EpochMs,
+    area: CaseArea,
+    state: CaseState,
+    createdBy: z.string(),
+    createdAt: EpochMs,
+    closedAt: EpochMs.nullable(),
+    closedBy: z.string().nullable(),
+  })
+  .meta({ id: 'CaseView' })
 export type CaseView = z.infer<typeof CaseView>
 
 // ---- consent ----------------------------------------------------------------------------------
@@ -118,16 +135,18 @@ export const ConsentBasis = z.enum([
 ])
 export type ConsentBasis = z.infer<typeof ConsentBasis>
 
-export const ConsentRecord = z.object({
-  id: z.number().int().positive(),
-  basis: ConsentBasis,
-  granted: z.boolean(),
-  /** Who decided (a token's name and role, or `release policy`), and when. */
-  decidedBy: z.string(),
-  decidedAt: EpochMs,
-  legalOrder: z.string().nullable(),
-  note: z.string().nullable(),
-})
+export const ConsentRecord = z
+  .object({
+    id: z.number().int().positive(),
+    basis: ConsentBasis,
+    granted: z.boolean(),
+    /** Who decided (a token's name and role, or `release policy`), and when. */
+    decidedBy: z.string(),
+    decidedAt: EpochMs,
+    legalOrder: z.string().nullable(),
+    note: z.string().nullable(),
+  })
+  .meta({ id: 'ConsentRecord' })
 export type ConsentRecord = z.infer<typeof ConsentRecord>
 
 export const ConsentDecision = z.object({
@@ -160,6 +179,8 @@ export const ConsentRequest = z.object({
 })
 export type ConsentRequest = z.infer<typeof ConsentRequest>
 
+export const ConsentRequests = z.object({ requests: z.array(ConsentRequest) })
+
 // ---- pulls ------------------------------------------------------------------------------------
 
 /**
@@ -186,32 +207,39 @@ export const PullsCreate = z.object({
 })
 export type PullsCreate = z.infer<typeof PullsCreate>
 
-export const PullView = z.object({
-  /** Also the `cmdId` of the `pull` command sent to the unit. */
-  id: Uuid,
-  caseId: Uuid,
-  deviceId: DeviceId,
-  district: District,
-  from: EpochMs,
-  to: EpochMs,
-  state: PullState,
-  /** Bytes of the recording the gateway holds (or the unit reported) so far. */
-  bytes: z.number().int().nonnegative(),
-  /** Size of the recording once the unit's first upload request named it. */
-  total: z.number().int().positive().nullable(),
-  reason: z.string().nullable(),
-  requestedBy: z.string(),
-  requestedAt: EpochMs,
-  sentAt: EpochMs.nullable(),
-  /** How many times the command was sent (again after each reconnect). */
-  sends: z.number().int().nonnegative(),
-  acceptedAt: EpochMs.nullable(),
-  finishedAt: EpochMs.nullable(),
-  consent: ConsentRecord.nullable(),
-  /** The stored recording, once `done`. */
-  recording: ClipMedia.nullable(),
-})
+export const PullView = z
+  .object({
+    /** Also the `cmdId` of the `pull` command sent to the unit. */
+    id: Uuid,
+    caseId: Uuid,
+    deviceId: DeviceId,
+    district: District,
+    from: EpochMs,
+    to: EpochMs,
+    state: PullState,
+    /** Bytes of the recording the gateway holds (or the unit reported) so far. */
+    bytes: z.number().int().nonnegative(),
+    /** Size of the recording once the unit's first upload request named it. */
+    total: z.number().int().positive().nullable(),
+    reason: z.string().nullable(),
+    requestedBy: z.string(),
+    requestedAt: EpochMs,
+    sentAt: EpochMs.nullable(),
+    /** How many times the command was sent (again after each reconnect). */
+    sends: z.number().int().nonnegative(),
+    acceptedAt: EpochMs.nullable(),
+    finishedAt: EpochMs.nullable(),
+    consent: ConsentRecord.nullable(),
+    /** The stored recording, once `done`. */
+    recording: ClipMedia.nullable(),
+  })
+  .meta({ id: 'PullView' })
 export type PullView = z.infer<typeof PullView>
+
+export const PullList = z.object({ pulls: z.array(PullView) })
+
+/** Answer to an owner's decision: where the pull stands now. */
+export const ConsentDecided = z.object({ pullId: Uuid, state: PullState, consent: ConsentRecord.nullable() })
 
 /** Answer to a pull upload `PUT`: `partial` until every byte arrived, then `stored`. */
 export const PullUploadResult = z.object({
@@ -246,6 +274,8 @@ export const CaseDetail = z.object({
 })
 export type CaseDetail = z.infer<typeof CaseDetail>
 
+export const CaseList = z.object({ cases: z.array(CaseView) })
+
 // ---- hash chains: audit log and custody log ---------------------------------------------------
 
 /**
@@ -264,11 +294,13 @@ const ChainLink = {
   hash: Sha256Hex,
 }
 
-export const AuditEntry = z.object({
-  ...ChainLink,
-  /** What it was done to, e.g. `clip:{eventId}`, `case:{id}`, `pull:{id}`, `token:{id}`. */
-  subject: z.string(),
-})
+export const AuditEntry = z
+  .object({
+    ...ChainLink,
+    /** What it was done to, e.g. `clip:{eventId}`, `case:{id}`, `pull:{id}`, `token:{id}`. */
+    subject: z.string(),
+  })
+  .meta({ id: 'AuditEntry' })
 export type AuditEntry = z.infer<typeof AuditEntry>
 
 export const AuditQuery = z.object({
@@ -282,17 +314,28 @@ export const AuditQuery = z.object({
 export const ChainProblem = z.object({ seq: z.number().int(), problem: z.string() })
 export type ChainProblem = z.infer<typeof ChainProblem>
 
-export const ChainReport = z.object({
-  ok: z.boolean(),
-  entries: z.number().int().nonnegative(),
-  /** Hash of the last entry: note it down to detect a later truncation. */
-  head: Sha256Hex,
-  problems: z.array(ChainProblem),
-})
+export const ChainReport = z
+  .object({
+    ok: z.boolean(),
+    entries: z.number().int().nonnegative(),
+    /** Hash of the last entry: note it down to detect a later truncation. */
+    head: Sha256Hex,
+    problems: z.array(ChainProblem),
+  })
+  .meta({ id: 'ChainReport' })
 export type ChainReport = z.infer<typeof ChainReport>
+
+/** `GET /api/v1/audit`: a page, oldest first; pass `next` back as `after` for the next one. */
+export const AuditPage = z.object({
+  entries: z.array(AuditEntry),
+  next: z.number().int().positive().nullable(),
+})
 
 export const CustodyEntry = z.object({ ...ChainLink, caseId: Uuid })
 export type CustodyEntry = z.infer<typeof CustodyEntry>
+
+/** `GET /api/v1/cases/:id/custody`: the case's custody log and its chain check. */
+export const CustodyReport = z.object({ entries: z.array(CustodyEntry), verify: ChainReport })
 
 // ---- the evidence export ----------------------------------------------------------------------
 

@@ -44,25 +44,30 @@ export const Near = z.string().transform((s, ctx) => {
 })
 export type Near = z.infer<typeof Near>
 
+const EventsQueryFields = z.object({
+  from: QueryTime.optional().describe(
+    'events that started at or after this time (ms since the epoch or ISO 8601)',
+  ),
+  to: QueryTime.optional().describe(
+    'events that started at or before this time (ms since the epoch or ISO 8601)',
+  ),
+  district: District.optional(),
+  device: DeviceId.optional(),
+  kind: EventKind.optional(),
+  hasClip: QueryBool.optional().describe(
+    '`true`: only events whose clip is `ready`; `false`: only those without one',
+  ),
+  near: Near.optional().describe(
+    '`lat,lon,radius_m`: events of units within radius_m metres (at most 100000)',
+  ),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().min(1).max(200).optional().describe("the previous page's `nextCursor`"),
+})
+const fromNotAfterTo = (q: { from?: number | undefined; to?: number | undefined }) =>
+  q.from === undefined || q.to === undefined || q.from <= q.to
+
 /** `GET /api/v1/events`: newest first; pass `nextCursor` back as `cursor` for the next page. */
-export const EventsQuery = z
-  .object({
-    /** Events that started at or after this time. */
-    from: QueryTime.optional(),
-    /** Events that started at or before this time. */
-    to: QueryTime.optional(),
-    district: District.optional(),
-    device: DeviceId.optional(),
-    kind: EventKind.optional(),
-    /** `true`: only events whose clip is `ready`; `false`: only those without one. */
-    hasClip: QueryBool.optional(),
-    near: Near.optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    cursor: z.string().min(1).max(200).optional(),
-  })
-  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
-    message: 'from must not be after to',
-  })
+export const EventsQuery = EventsQueryFields.refine(fromNotAfterTo, { message: 'from must not be after to' })
 export type EventsQuery = z.infer<typeof EventsQuery>
 
 export const EventClip = z.object({
@@ -78,43 +83,57 @@ export const EventClip = z.object({
 })
 export type EventClip = z.infer<typeof EventClip>
 
-export const EventView = z.object({
-  id: Uuid,
-  deviceId: DeviceId,
-  district: District,
-  kind: EventKind,
-  /** The furthest lifecycle step seen: `start`, `update` or `end`. */
-  phase: EventPhase,
-  /** Highest detector score seen over the lifecycle. */
-  score: z.number().min(0).max(1),
-  zone: z.string().nullable(),
-  /** Gateway clock (the unit's time corrected for its clock skew), ms. */
-  startedAt: EpochMs,
-  endedAt: EpochMs.nullable(),
-  /** The unit's location at the time of the event. */
-  lat: Latitude,
-  lon: Longitude,
-  clip: EventClip,
-})
+export const EventView = z
+  .object({
+    id: Uuid,
+    deviceId: DeviceId,
+    district: District,
+    kind: EventKind,
+    /** The furthest lifecycle step seen: `start`, `update` or `end`. */
+    phase: EventPhase,
+    /** Highest detector score seen over the lifecycle. */
+    score: z.number().min(0).max(1),
+    zone: z.string().nullable(),
+    /** Gateway clock (the unit's time corrected for its clock skew), ms. */
+    startedAt: EpochMs,
+    endedAt: EpochMs.nullable(),
+    /** The unit's location at the time of the event. */
+    lat: Latitude,
+    lon: Longitude,
+    clip: EventClip,
+  })
+  .meta({ id: 'EventView' })
 export type EventView = z.infer<typeof EventView>
 
 export const EventList = z.object({ events: z.array(EventView), nextCursor: z.string().nullable() })
 export type EventList = z.infer<typeof EventList>
 
-/** What ffprobe found in a stored clip. */
-export const ClipMedia = z.object({
-  sha256: Sha256Hex,
-  bytes: z.number().int().positive(),
-  mime: z.string(),
-  container: z.string(),
-  codec: z.string(),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-  durationMs: z.number().int().nonnegative(),
-  storedAt: EpochMs,
-  /** Whether the thumbnail has been made (it follows the upload through the media queue). */
-  thumb: z.boolean(),
+/** `GET /api/v1/my/devices/:id/events`: the events query of one of the owner's units (the path names it). */
+export const OwnerEventsQuery = EventsQueryFields.omit({ device: true }).refine(fromNotAfterTo, {
+  message: 'from must not be after to',
 })
+
+/** `/api/v1/events/:id` */
+export const EventParams = z.object({ id: Uuid })
+/** `/api/v1/clips/:eventId` and `/api/v1/my/clips/:eventId` */
+export const ClipParams = z.object({ eventId: Uuid })
+
+/** What ffprobe found in a stored clip. */
+export const ClipMedia = z
+  .object({
+    sha256: Sha256Hex,
+    bytes: z.number().int().positive(),
+    mime: z.string(),
+    container: z.string(),
+    codec: z.string(),
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    durationMs: z.number().int().nonnegative(),
+    storedAt: EpochMs,
+    /** Whether the thumbnail has been made (it follows the upload through the media queue). */
+    thumb: z.boolean(),
+  })
+  .meta({ id: 'ClipMedia' })
 export type ClipMedia = z.infer<typeof ClipMedia>
 
 /** Answer to a clip `PUT`: `partial` until every announced byte arrived, then `stored`. */
@@ -138,22 +157,27 @@ export const HoldCreate = z.object({
 })
 export type HoldCreate = z.infer<typeof HoldCreate>
 
-export const Hold = z.object({
-  id: z.number().int().positive(),
-  eventId: Uuid,
-  reason: z.string(),
-  /** Who placed it: the token name, or the feature that called `hold()`. */
-  who: z.string(),
-  createdAt: EpochMs,
-  until: EpochMs.nullable(),
-  releasedAt: EpochMs.nullable(),
-  releasedBy: z.string().nullable(),
-  /** Not released and not past `until`. */
-  active: z.boolean(),
-})
+export const Hold = z
+  .object({
+    id: z.number().int().positive(),
+    eventId: Uuid,
+    reason: z.string(),
+    /** Who placed it: the token name, or the feature that called `hold()`. */
+    who: z.string(),
+    createdAt: EpochMs,
+    until: EpochMs.nullable(),
+    releasedAt: EpochMs.nullable(),
+    releasedBy: z.string().nullable(),
+    /** Not released and not past `until`. */
+    active: z.boolean(),
+  })
+  .meta({ id: 'Hold' })
 export type Hold = z.infer<typeof Hold>
 
 export const HoldList = z.object({ holds: z.array(Hold) })
+
+/** `DELETE /api/v1/holds/:id` */
+export const HoldParams = z.object({ id: z.coerce.number().int().positive() })
 
 export const HoldsQuery = z.object({
   eventId: Uuid.optional(),

@@ -15,6 +15,15 @@ import { bearer } from '../helpers/http.js'
 const EXPECTED: Record<string, Access> = {
   'GET /': 'public',
   'GET /api/v1/ping': 'public',
+  // the API document and its browsable reference (the reference's own files and spec copies)
+  'GET /api/v1/openapi.json': 'public',
+  'GET /docs': 'public',
+  'GET /docs/': 'public',
+  'GET /docs/json': 'public',
+  'GET /docs/yaml': 'public',
+  'GET /docs/static/index.html': 'public',
+  'GET /docs/static/swagger-initializer.js': 'public',
+  'GET /docs/*': 'public',
   'GET /metrics': ROLES.fleet,
   'GET /api/v1/health': ROLES.staff,
   'POST /api/v1/devices': ROLES.fleet,

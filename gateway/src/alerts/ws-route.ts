@@ -25,7 +25,12 @@ export async function alertsRoute(
   const { hub } = opts
   app.get(
     '/api/v1/alerts',
-    { websocket: true, config: { access: ROLES.staff } },
+    {
+      websocket: true,
+      config: { access: ROLES.staff },
+      // The frames are `ServerFrame` and `ClientFrame` in proto; the document names them.
+      schema: { summary: 'Live alerts (WebSocket); resume with the last id' },
+    },
     (socket: WebSocket, req) => {
       const principal = req.principal
       let districts: Set<number> | null = null

@@ -58,11 +58,26 @@ function accessOf(config: unknown): Access | undefined {
   return c?.access ?? (c?.rootPath !== undefined ? 'public' : undefined)
 }
 
+const PUBLIC_SCOPE = Symbol('doorstep.publicScope')
+
+/**
+ * Makes every route registered in this encapsulated scope, and in the plugins it
+ * registers, public: for a plugin whose routes we do not write (the API
+ * reference pages), which cannot declare `config.access` itself. The scope is
+ * the declaration, so nothing outside it is opened by accident.
+ */
+export function publicScope(app: FastifyInstance): void {
+  app.decorate(PUBLIC_SCOPE, true)
+}
+
 export const rolesPlugin = fp(
   async (app: FastifyInstance, opts: { tokens: TokenStore }) => {
     app.decorateRequest('principal', null)
     // Fail at boot, not at request time, when a route forgets to say who may call it.
-    app.addHook('onRoute', (route) => {
+    app.addHook('onRoute', function (route) {
+      if (accessOf(route.config) === undefined && this.hasDecorator(PUBLIC_SCOPE)) {
+        route.config = { ...route.config, access: 'public' }
+      }
       if (accessOf(route.config) === undefined) {
         throw new Error(`route ${String(route.method)} ${route.url} declares no config.access`)
       }

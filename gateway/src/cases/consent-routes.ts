@@ -1,11 +1,15 @@
-import { ConsentDecision, type ConsentRequest, Uuid } from '@doorstep/proto'
+import {
+  ConsentDecided,
+  ConsentDecision,
+  ConsentParams,
+  type ConsentRequest,
+  ConsentRequests,
+} from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { actorOf } from '../audit/actor.js'
 import { ROLES } from '../auth/roles.js'
 import type { Cases } from './cases.js'
-
-const Params = z.object({ pullId: Uuid })
 
 /**
  * The owner's side of consent: the requests for footage of their own units
@@ -13,19 +17,39 @@ const Params = z.object({ pullId: Uuid })
  */
 export async function consentRoutes(app: FastifyInstance, opts: { cases: Cases }): Promise<void> {
   const { cases } = opts
+  const api = app.withTypeProvider<ZodTypeProvider>()
 
-  app.get(
+  api.get(
     '/api/v1/my/consents',
-    { config: { access: ROLES.owner } },
+    {
+      config: { access: ROLES.owner },
+      schema: {
+        summary: "Requests for footage of the owner's units, waiting ones first",
+        response: { 200: ConsentRequests },
+      },
+    },
     async (req): Promise<{ requests: ConsentRequest[] }> => ({
       requests: cases.consent.requestsFor(req.principal),
     }),
   )
 
-  app.post('/api/v1/my/consents/:pullId', { config: { access: ROLES.owner } }, async (req) => {
-    const { pullId } = Params.parse(req.params)
-    const body = ConsentDecision.parse(req.body)
-    const pull = cases.consent.decide(pullId, req.principal, body, actorOf(req))
-    return { pullId: pull.id, state: pull.state, consent: pull.consent }
-  })
+  api.post(
+    '/api/v1/my/consents/:pullId',
+    {
+      config: {
+        access: ROLES.owner,
+        errors: ['DOORSTEP_ERR_NOT_FOUND', 'DOORSTEP_ERR_CASE_CLOSED', 'DOORSTEP_ERR_CONSENT_DECIDED'],
+      },
+      schema: {
+        summary: 'Approve or decline a request; who and when is recorded',
+        params: ConsentParams,
+        body: ConsentDecision,
+        response: { 200: ConsentDecided },
+      },
+    },
+    async (req) => {
+      const pull = cases.consent.decide(req.params.pullId, req.principal, req.body, actorOf(req))
+      return { pullId: pull.id, state: pull.state, consent: pull.consent }
+    },
+  )
 }

@@ -1,17 +1,33 @@
 import fsp from 'node:fs/promises'
 import type { Readable } from 'node:stream'
-import { CaseCreate, CaseState, LegalOrder, PullsCreate, Uuid } from '@doorstep/proto'
+import {
+  Binary,
+  CaseCreate,
+  CaseDetail,
+  CaseList,
+  CaseParams,
+  CasesQuery,
+  CaseView,
+  CustodyReport,
+  LegalOrder,
+  PullList,
+  PullParams,
+  PullsCreate,
+  PullView,
+} from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { actorOf } from '../audit/actor.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ROLES } from '../auth/roles.js'
+import type { ErrorCode } from '../errors.js'
 import { closeConnectionsOnShutdown } from '../uploads/upload-routes.js'
 import type { Cases } from './cases.js'
 import { planExport, streamExport } from './export.js'
 
-const IdParams = z.object({ id: Uuid })
-const ListQuery = z.object({ state: CaseState.optional() })
+const NOT_FOUND = ['DOORSTEP_ERR_NOT_FOUND'] as const
+/** What changes a case or its pulls may also meet: a closed case, a gateway stopping. */
+const CHANGES = ['DOORSTEP_ERR_NOT_FOUND', 'DOORSTEP_ERR_CASE_CLOSED', 'DOORSTEP_ERR_SHUTTING_DOWN'] as const
 
 /**
  * Cases, pulls and the evidence export: investigators and admins. Recording a
@@ -22,7 +38,8 @@ export async function caseRoutes(
   opts: { cases: Cases; audit: AuditLog },
 ): Promise<void> {
   const { cases, audit } = opts
-  const access = { config: { access: ROLES.custody } }
+  const api = app.withTypeProvider<ZodTypeProvider>()
+  const custody = (errors: readonly ErrorCode[] = []) => ({ access: ROLES.custody, errors })
   // An export still streaming would hold its keep-alive connection, and so the server, open on close.
   const streaming = new Set<Readable>()
   app.addHook('preClose', async () => {
@@ -30,87 +47,168 @@ export async function caseRoutes(
   })
   closeConnectionsOnShutdown(app)
 
-  app.post('/api/v1/cases', access, async (req, reply) => {
-    const body = CaseCreate.parse(req.body)
-    return reply.status(201).send(cases.create(body, actorOf(req)))
-  })
+  api.post(
+    '/api/v1/cases',
+    {
+      config: custody(['DOORSTEP_ERR_CASE_EXISTS', 'DOORSTEP_ERR_SHUTTING_DOWN']),
+      schema: {
+        summary: 'Open a case: its units and their events in the window, which are held',
+        body: CaseCreate,
+        response: { 201: CaseDetail },
+      },
+    },
+    async (req, reply) => reply.status(201).send(cases.create(req.body, actorOf(req))),
+  )
 
-  app.get('/api/v1/cases', access, async (req) => {
-    const q = ListQuery.parse(req.query)
-    return { cases: cases.list(q.state) }
-  })
+  api.get(
+    '/api/v1/cases',
+    {
+      config: custody(),
+      schema: { summary: 'Cases, newest first', querystring: CasesQuery, response: { 200: CaseList } },
+    },
+    async (req) => ({ cases: cases.list(req.query.state) }),
+  )
 
-  app.get('/api/v1/cases/:id', access, async (req) => {
-    const { id } = IdParams.parse(req.params)
-    const detail = cases.detail(id)
-    audit.record({ actor: actorOf(req), action: 'case.view', subject: `case:${id}`, details: {} })
-    return detail
-  })
+  api.get(
+    '/api/v1/cases/:id',
+    {
+      config: custody(NOT_FOUND),
+      schema: {
+        summary: 'The case, its units with consent and pull progress, events, holds',
+        params: CaseParams,
+        response: { 200: CaseDetail },
+      },
+    },
+    async (req) => {
+      const { id } = req.params
+      const detail = cases.detail(id)
+      audit.record({ actor: actorOf(req), action: 'case.view', subject: `case:${id}`, details: {} })
+      return detail
+    },
+  )
 
-  app.post('/api/v1/cases/:id/close', access, async (req) => {
-    const { id } = IdParams.parse(req.params)
-    return cases.close(id, actorOf(req))
-  })
+  api.post(
+    '/api/v1/cases/:id/close',
+    {
+      config: custody(CHANGES),
+      schema: {
+        summary: 'Close the case: holds released, unfinished pulls end',
+        params: CaseParams,
+        response: { 200: CaseView },
+      },
+    },
+    async (req) => cases.close(req.params.id, actorOf(req)),
+  )
 
-  app.post('/api/v1/cases/:id/pulls', access, async (req, reply) => {
-    const { id } = IdParams.parse(req.params)
-    const body = PullsCreate.parse(req.body ?? {})
-    return reply.status(201).send({ pulls: cases.requestPulls(id, body, actorOf(req)) })
-  })
+  api.post(
+    '/api/v1/cases/:id/pulls',
+    {
+      config: custody(CHANGES),
+      schema: {
+        summary: "Ask the case's units (or some) for their recording of the window",
+        params: CaseParams,
+        // No body asks all of the case's units.
+        body: PullsCreate.nullable(),
+        response: { 201: PullList },
+      },
+    },
+    async (req, reply) =>
+      reply.status(201).send({ pulls: cases.requestPulls(req.params.id, req.body ?? {}, actorOf(req)) }),
+  )
 
-  app.get('/api/v1/cases/:id/pulls', access, async (req) => {
-    const { id } = IdParams.parse(req.params)
-    return { pulls: cases.pullsOf(id) }
-  })
+  api.get(
+    '/api/v1/cases/:id/pulls',
+    {
+      config: custody(NOT_FOUND),
+      schema: { summary: 'Per-unit pull progress', params: CaseParams, response: { 200: PullList } },
+    },
+    async (req) => ({ pulls: cases.pullsOf(req.params.id) }),
+  )
 
-  app.get('/api/v1/cases/:id/custody', access, async (req) => {
-    const { id } = IdParams.parse(req.params)
-    cases.get(id)
-    return { entries: cases.custody.entries(id), verify: cases.custody.verify(id) }
-  })
+  api.get(
+    '/api/v1/cases/:id/custody',
+    {
+      config: custody(NOT_FOUND),
+      schema: {
+        summary: "The case's custody log and its chain check",
+        params: CaseParams,
+        response: { 200: CustodyReport },
+      },
+    },
+    async (req) => {
+      const { id } = req.params
+      cases.get(id)
+      return { entries: cases.custody.entries(id), verify: cases.custody.verify(id) }
+    },
+  )
 
-  app.get('/api/v1/cases/:id/export', access, async (req, reply) => {
-    const { id } = IdParams.parse(req.params)
-    const actor = actorOf(req)
-    cases.refreshHolds(id, actor)
-    const plan = planExport(cases, id)
-    const { stream, done } = streamExport(cases, plan, actor, req.log)
-    streaming.add(stream)
-    stream.on('close', () => streaming.delete(stream))
-    done.then(
-      (r) =>
-        audit.record({
-          actor,
-          action: 'case.export',
-          subject: `case:${id}`,
-          details: { number: plan.case.number, ...r },
-        }),
-      (err: Error) =>
-        audit.record({
-          actor,
-          action: 'case.export',
-          subject: `case:${id}`,
-          details: { number: plan.case.number, failed: err.message },
-        }),
-    )
-    const name = `case-${plan.case.number.replace(/[^A-Za-z0-9._-]/g, '_')}.zip`
-    reply
-      .type('application/zip')
-      .header('content-disposition', `attachment; filename="${name}"`)
-      .header('cache-control', 'no-store')
-    return reply.send(stream)
-  })
-
-  app.get('/api/v1/pulls/:id', access, async (req) => {
-    const { id } = IdParams.parse(req.params)
-    return cases.pull(id)
-  })
-
-  app.get(
-    '/api/v1/pulls/:id/recording',
-    { config: { access: ROLES.custody, tokenInQuery: true }, exposeHeadRoute: false },
+  api.get(
+    '/api/v1/cases/:id/export',
+    {
+      config: custody([...NOT_FOUND, 'DOORSTEP_ERR_CLIP_EXPIRED']),
+      schema: {
+        summary: 'The evidence ZIP, streamed: clips, thumbnails, manifest.json, custody.jsonl',
+        params: CaseParams,
+        response: {
+          200: { description: 'the evidence ZIP', content: { 'application/zip': { schema: Binary } } },
+        },
+      },
+    },
     async (req, reply) => {
-      const { id } = IdParams.parse(req.params)
+      const { id } = req.params
+      const actor = actorOf(req)
+      cases.refreshHolds(id, actor)
+      const plan = planExport(cases, id)
+      const { stream, done } = streamExport(cases, plan, actor, req.log)
+      streaming.add(stream)
+      stream.on('close', () => streaming.delete(stream))
+      done.then(
+        (r) =>
+          audit.record({
+            actor,
+            action: 'case.export',
+            subject: `case:${id}`,
+            details: { number: plan.case.number, ...r },
+          }),
+        (err: Error) =>
+          audit.record({
+            actor,
+            action: 'case.export',
+            subject: `case:${id}`,
+            details: { number: plan.case.number, failed: err.message },
+          }),
+      )
+      const name = `case-${plan.case.number.replace(/[^A-Za-z0-9._-]/g, '_')}.zip`
+      reply
+        .type('application/zip')
+        .header('content-disposition', `attachment; filename="${name}"`)
+        .header('cache-control', 'no-store')
+      return reply.send(stream)
+    },
+  )
+
+  api.get(
+    '/api/v1/pulls/:id',
+    {
+      config: custody(NOT_FOUND),
+      schema: { summary: 'One pull', params: PullParams, response: { 200: PullView } },
+    },
+    async (req) => cases.pull(req.params.id),
+  )
+
+  api.get(
+    '/api/v1/pulls/:id/recording',
+    {
+      config: { ...custody(NOT_FOUND), tokenInQuery: true },
+      exposeHeadRoute: false,
+      schema: {
+        summary: 'The pulled recording',
+        params: PullParams,
+        response: { 200: { description: 'the recording', content: { 'video/mp4': { schema: Binary } } } },
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params
       const f = cases.recordingFile(id)
       const fh = await fsp.open(f.path, 'r')
       audit.record({
@@ -124,9 +222,17 @@ export async function caseRoutes(
     },
   )
 
-  app.post('/api/v1/pulls/:id/legal-order', { config: { access: ROLES.admin } }, async (req) => {
-    const { id } = IdParams.parse(req.params)
-    const body = LegalOrder.parse(req.body)
-    return cases.consent.legalOrder(id, body, actorOf(req))
-  })
+  api.post(
+    '/api/v1/pulls/:id/legal-order',
+    {
+      config: { access: ROLES.admin, errors: [...CHANGES, 'DOORSTEP_ERR_PULL_STATE'] },
+      schema: {
+        summary: "Release a `never` unit's (or a declining owner's) footage under a legal order",
+        params: PullParams,
+        body: LegalOrder,
+        response: { 200: PullView },
+      },
+    },
+    async (req) => cases.consent.legalOrder(req.params.id, req.body, actorOf(req)),
+  )
 }

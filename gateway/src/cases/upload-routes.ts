@@ -1,3 +1,4 @@
+import { PullUploadRoutes } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { DeviceRegistry } from '../registry/registry.js'
 import { resumableUploadRoutes } from '../uploads/upload-routes.js'
@@ -21,5 +22,7 @@ export async function pullUploadRoutes(
     maxBytes: opts.maxBytes,
     what: 'A recording',
     reprDigest: true,
+    schema: PullUploadRoutes,
+    errors: ['DOORSTEP_ERR_PULL_STATE'],
   })
 }

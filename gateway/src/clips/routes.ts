@@ -1,15 +1,13 @@
 import fsp from 'node:fs/promises'
-import { Uuid } from '@doorstep/proto'
+import { Binary, ClipParams, ClipUploadRoutes, NoBody } from '@doorstep/proto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { z } from 'zod'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
 import type { DeviceRegistry } from '../registry/registry.js'
 import { resumableUploadRoutes } from '../uploads/upload-routes.js'
 import type { Clips } from './clips.js'
 import { parseRange } from './range.js'
-
-const Params = z.object({ eventId: Uuid })
 
 /** [RFC 9110 §13.1.2] If-None-Match: a list of entity tags or `*`, compared weakly. */
 function matchesEtag(header: string | undefined, etag: string): boolean {
@@ -35,19 +33,48 @@ export async function clipRoutes(
     maxBytes: opts.maxBytes,
     what: 'A clip',
     reprDigest: false,
+    schema: ClipUploadRoutes,
+    errors: ['DOORSTEP_ERR_CLIP_NOT_ANNOUNCED', 'DOORSTEP_ERR_CLIP_EXPIRED'],
   })
 
-  app.get(
+  const api = app.withTypeProvider<ZodTypeProvider>()
+  api.get(
     '/api/v1/clips/:eventId',
-    { config: { access: ROLES.fleet, tokenInQuery: true }, exposeHeadRoute: false },
-    async (req, reply) => serveClip(clips, req, reply),
+    {
+      config: {
+        access: ROLES.fleet,
+        tokenInQuery: true,
+        errors: ['DOORSTEP_ERR_NOT_FOUND', 'DOORSTEP_ERR_CLIP_EXPIRED', 'DOORSTEP_ERR_RANGE_NOT_SATISFIABLE'],
+      },
+      exposeHeadRoute: false,
+      schema: {
+        summary: 'The clip, whole (200) or one byte range (206); ETag, If-None-Match (304), If-Range',
+        params: ClipParams,
+        response: {
+          200: { description: 'the whole clip', content: { 'video/mp4': { schema: Binary } } },
+          206: { description: 'the requested range', content: { 'video/mp4': { schema: Binary } } },
+          304: NoBody.describe('not modified'),
+        },
+      },
+    },
+    async (req, reply) => serveClip(clips, req, reply, req.params.eventId),
   )
 
-  app.get(
+  api.get(
     '/api/v1/clips/:eventId/thumb',
-    { config: { access: ROLES.fleet, tokenInQuery: true } },
+    {
+      config: { access: ROLES.fleet, tokenInQuery: true, errors: ['DOORSTEP_ERR_NOT_FOUND'] },
+      schema: {
+        summary: "The clip's 320 px WebP thumbnail; ETag, If-None-Match (304)",
+        params: ClipParams,
+        response: {
+          200: { description: 'the thumbnail', content: { 'image/webp': { schema: Binary } } },
+          304: NoBody.describe('not modified'),
+        },
+      },
+    },
     async (req, reply) => {
-      const { eventId } = Params.parse(req.params)
+      const { eventId } = req.params
       const t = clips.thumbFile(eventId)
       const etag = `"${t.etag}"`
       reply.header('etag', etag).header('cache-control', 'private, max-age=86400')
@@ -58,8 +85,12 @@ export async function clipRoutes(
 }
 
 /** [RFC 9110 §14] One byte range per request (206), or the whole file (200); 416 outside it. */
-async function serveClip(clips: Clips, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const { eventId } = Params.parse(req.params)
+async function serveClip(
+  clips: Clips,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  eventId: string,
+): Promise<FastifyReply> {
   const f = clips.clipFile(eventId)
   // Content-addressed: the digest is a strong validator for the bytes.
   const etag = `"${f.sha256}"`

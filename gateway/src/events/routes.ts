@@ -1,14 +1,14 @@
 import {
   type ClipMedia,
-  type EventDetail,
-  type EventList,
+  EventDetail,
+  EventList,
+  EventParams,
   EventsQuery,
   type EventView,
   type Hold,
-  Uuid,
 } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
 import type { EventIndex, IndexedEvent } from './event-index.js'
@@ -18,8 +18,6 @@ export interface ClipDetails {
   mediaOf(eventId: string): ClipMedia | null
   holdsOf(eventId: string): Hold[]
 }
-
-const IdParams = z.object({ id: Uuid })
 
 /** Adds the clip links; the clip routes check access again when they are followed. */
 export function toView(e: IndexedEvent): EventView {
@@ -34,16 +32,38 @@ export async function eventRoutes(
   app: FastifyInstance,
   opts: { index: () => EventIndex; clips?: ClipDetails },
 ): Promise<void> {
-  app.get('/api/v1/events', { config: { access: ROLES.staff } }, async (req): Promise<EventList> => {
-    const q = EventsQuery.parse(req.query)
-    const page = opts.index().query(q)
-    return { events: page.events.map(toView), nextCursor: page.nextCursor }
-  })
+  const api = app.withTypeProvider<ZodTypeProvider>()
+  api.get(
+    '/api/v1/events',
+    {
+      config: { access: ROLES.staff },
+      schema: {
+        summary: 'Events from the index, newest first, paginated by cursor',
+        querystring: EventsQuery,
+        response: { 200: EventList },
+      },
+    },
+    async (req): Promise<EventList> => {
+      const page = opts.index().query(req.query)
+      return { events: page.events.map(toView), nextCursor: page.nextCursor }
+    },
+  )
 
-  app.get('/api/v1/events/:id', { config: { access: ROLES.staff } }, async (req): Promise<EventDetail> => {
-    const { id } = IdParams.parse(req.params)
-    const e = opts.index().get(id)
-    if (!e) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${id}`)
-    return { ...toView(e), media: opts.clips?.mediaOf(id) ?? null, holds: opts.clips?.holdsOf(id) ?? [] }
-  })
+  api.get(
+    '/api/v1/events/:id',
+    {
+      config: { access: ROLES.staff, errors: ['DOORSTEP_ERR_NOT_FOUND'] },
+      schema: {
+        summary: 'One event with clip and thumbnail links, media facts and holds',
+        params: EventParams,
+        response: { 200: EventDetail },
+      },
+    },
+    async (req): Promise<EventDetail> => {
+      const { id } = req.params
+      const e = opts.index().get(id)
+      if (!e) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${id}`)
+      return { ...toView(e), media: opts.clips?.mediaOf(id) ?? null, holds: opts.clips?.holdsOf(id) ?? [] }
+    },
+  )
 }

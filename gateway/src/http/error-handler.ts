@@ -1,7 +1,22 @@
 import type { ErrorBody } from '@doorstep/proto'
 import type { FastifyError, FastifyInstance } from 'fastify'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { ZodError } from 'zod'
 import { DoorstepError } from '../errors.js'
+
+interface Issue {
+  path: string
+  message: string
+}
+
+/** One envelope for every validation failure, whether a route's schema or a handler found it. */
+function badRequest(issues: Issue[]): DoorstepError {
+  return new DoorstepError(
+    'DOORSTEP_ERR_BAD_REQUEST',
+    issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; '),
+    { issues },
+  )
+}
 
 /** Turns any thrown error into the one error envelope, never a stack trace. */
 export function installErrorHandler(app: FastifyInstance): void {
@@ -9,10 +24,15 @@ export function installErrorHandler(app: FastifyInstance): void {
     let e: DoorstepError
     if (err instanceof DoorstepError) e = err
     else if (err instanceof ZodError) {
-      e = new DoorstepError(
-        'DOORSTEP_ERR_BAD_REQUEST',
-        err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '),
-        { issues: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+      e = badRequest(err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })))
+    } else if (hasZodFastifySchemaValidationErrors(err)) {
+      // The route's schema refused params, query, headers or body: the type provider reports each
+      // zod issue with its path as a JSON pointer (`/a/0/b`), which reads as `a.0.b` like the rest.
+      e = badRequest(
+        err.validation.map((v) => ({
+          path: v.instancePath.split('/').filter(Boolean).join('.'),
+          message: v.message ?? 'is not valid',
+        })),
       )
     } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       e = new DoorstepError('DOORSTEP_ERR_PAYLOAD_TOO_LARGE')

@@ -1,5 +1,6 @@
-import { DeviceId, type HealthResponse, type HeartbeatsResponse } from '@doorstep/proto'
+import { DeviceParams, HealthResponse, HeartbeatsQuery, HeartbeatsResponse, Pong } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
@@ -8,38 +9,39 @@ import type { Metrics } from '../metrics.js'
 import type { Presence } from '../presence/presence.js'
 import type { DeviceRegistry } from '../registry/registry.js'
 
-const HeartbeatQuery = z
-  .object({
-    from: z.coerce.number().int().nonnegative().optional(),
-    to: z.coerce.number().int().nonnegative().optional(),
-  })
-  .transform((q) => {
-    const to = q.to ?? Date.now()
-    return { to, from: q.from ?? to - 6 * 3_600_000 }
-  })
-  .refine((q) => q.from < q.to, { message: 'from must be before to' })
-
 /** Fleet health, per-unit heartbeat history and Prometheus metrics. */
 export async function opsRoutes(
   app: FastifyInstance,
   opts: { presence: Presence; registry: DeviceRegistry; influx: () => InfluxStore | null; metrics: Metrics },
 ): Promise<void> {
-  app.get(
+  const api = app.withTypeProvider<ZodTypeProvider>()
+  api.get(
     '/api/v1/health',
-    { config: { access: ROLES.staff } },
+    {
+      config: { access: ROLES.staff },
+      schema: { summary: 'Fleet health, overall and per district', response: { 200: HealthResponse } },
+    },
     async (): Promise<HealthResponse> => ({
       at: Date.now(),
       ...opts.presence.health(),
     }),
   )
 
-  app.get(
+  api.get(
     '/api/v1/devices/:id/heartbeats',
-    { config: { access: ROLES.staff } },
+    {
+      config: { access: ROLES.staff, errors: ['DOORSTEP_ERR_NOT_FOUND', 'DOORSTEP_ERR_INFLUX_UNAVAILABLE'] },
+      schema: {
+        summary: "A unit's heartbeat history from InfluxDB, downsampled for long ranges",
+        params: DeviceParams,
+        querystring: HeartbeatsQuery,
+        response: { 200: HeartbeatsResponse },
+      },
+    },
     async (req): Promise<HeartbeatsResponse> => {
-      const { id } = z.object({ id: DeviceId }).parse(req.params)
+      const { id } = req.params
       if (!opts.registry.get(id)) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${id}`)
-      const q = HeartbeatQuery.parse(req.query)
+      const q = req.query
       const influx = opts.influx()
       if (!influx) throw new DoorstepError('DOORSTEP_ERR_INFLUX_UNAVAILABLE')
       try {
@@ -54,10 +56,29 @@ export async function opsRoutes(
   )
 
   // Prometheus scrapes with a bearer token (`authorization.credentials` in its scrape config).
-  app.get('/metrics', { config: { access: ROLES.fleet } }, async (_req, reply) => {
-    reply.type(opts.metrics.registry.contentType)
-    return opts.metrics.registry.metrics()
-  })
+  api.get(
+    '/metrics',
+    {
+      config: { access: ROLES.fleet },
+      schema: {
+        summary: 'Prometheus metrics',
+        response: {
+          200: {
+            description: 'Prometheus text exposition format',
+            content: { 'text/plain': { schema: z.string() } },
+          },
+        },
+      },
+    },
+    async (_req, reply) => {
+      reply.type(opts.metrics.registry.contentType)
+      return opts.metrics.registry.metrics()
+    },
+  )
 
-  app.get('/api/v1/ping', { config: { access: 'public' } }, async () => ({ ok: true }))
+  api.get(
+    '/api/v1/ping',
+    { config: { access: 'public' }, schema: { summary: 'Liveness', response: { 200: Pong } } },
+    async () => ({ ok: true as const }),
+  )
 }

@@ -8,6 +8,7 @@ import { rolesPlugin } from '../auth/roles.js'
 import type { TokenStore } from '../auth/tokens.js'
 import type { Logger } from '../log.js'
 import { installErrorHandler } from './error-handler.js'
+import { registerOpenApi } from './openapi.js'
 
 export const DASHBOARD_DIST = path.resolve(fileURLToPath(import.meta.url), '../../../../dashboard/dist')
 
@@ -32,11 +33,14 @@ export async function buildHttp(opts: {
   installErrorHandler(app)
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
   await app.register(rolesPlugin, { tokens: opts.tokens })
+  // Before any route: it sets the zod compilers and gathers every route that follows into the document.
+  await registerOpenApi(app)
   if (fs.existsSync(path.join(DASHBOARD_DIST, 'index.html'))) {
     // No wildcard: each file becomes its own route, marked by @fastify/static with `rootPath` (public).
     await app.register(fastifyStatic, { root: DASHBOARD_DIST, prefix: '/', wildcard: false })
   } else {
-    app.get('/', { config: { access: 'public' } }, async (_req, reply) =>
+    // The dashboard, not the API: left out of the API document like the built dashboard's files.
+    app.get('/', { config: { access: 'public' }, schema: { hide: true } }, async (_req, reply) =>
       reply.type('text/plain').send('The dashboard is not built. Run: npm run build:dashboard\n'),
     )
   }

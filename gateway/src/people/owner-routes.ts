@@ -1,7 +1,15 @@
 import fsp from 'node:fs/promises'
-import { DeviceId, EventsQuery, Uuid } from '@doorstep/proto'
+import {
+  Binary,
+  ClipParams,
+  DeviceListResponse,
+  DeviceParams,
+  EventList,
+  type EventsQuery,
+  OwnerEventsQuery,
+} from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { actorOf } from '../audit/actor.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ROLES } from '../auth/roles.js'
@@ -12,9 +20,6 @@ import { toView as eventView } from '../events/routes.js'
 import type { DeviceRegistry } from '../registry/registry.js'
 import { toView as deviceView, type LiveStateSource } from '../registry/routes.js'
 import { ownedDevice, ownedDevices } from './owner-scope.js'
-
-const DeviceParams = z.object({ id: DeviceId })
-const ClipParams = z.object({ eventId: Uuid })
 
 /**
  * What a homeowner (`owner` token) may read: their own units, those units'
@@ -32,31 +37,63 @@ export async function ownerRoutes(
   },
 ): Promise<void> {
   const { registry, live, clips, audit } = opts
+  const api = app.withTypeProvider<ZodTypeProvider>()
 
-  app.get('/api/v1/my/devices', { config: { access: ROLES.owner } }, async (req) => {
-    const devices = ownedDevices(registry, req.principal).map((d) => deviceView(d, live))
-    return { total: devices.length, devices }
-  })
+  api.get(
+    '/api/v1/my/devices',
+    {
+      config: { access: ROLES.owner },
+      schema: { summary: "The owner's own units", response: { 200: DeviceListResponse } },
+    },
+    async (req) => {
+      const devices = ownedDevices(registry, req.principal).map((d) => deviceView(d, live))
+      return { total: devices.length, devices }
+    },
+  )
 
-  app.get('/api/v1/my/devices/:id/events', { config: { access: ROLES.owner } }, async (req) => {
-    const { id } = DeviceParams.parse(req.params)
-    ownedDevice(registry, req.principal, id)
-    const q = EventsQuery.parse({ ...(req.query as object), device: id })
-    const page = opts.index().query(q)
-    // Owners fetch their clips through /my/clips, not the fleet clip routes.
-    const events = page.events.map((e) => {
-      const v = eventView(e)
-      const url = v.clip.url ? `/api/v1/my/clips/${e.id}` : null
-      return { ...v, clip: { ...v.clip, url, thumbUrl: null } }
-    })
-    return { events, nextCursor: page.nextCursor }
-  })
+  api.get(
+    '/api/v1/my/devices/:id/events',
+    {
+      config: { access: ROLES.owner, errors: ['DOORSTEP_ERR_NOT_FOUND'] },
+      schema: {
+        summary: "Events of one of the owner's units",
+        params: DeviceParams,
+        querystring: OwnerEventsQuery,
+        response: { 200: EventList },
+      },
+    },
+    async (req) => {
+      const { id } = req.params
+      ownedDevice(registry, req.principal, id)
+      const q: EventsQuery = { ...req.query, device: id }
+      const page = opts.index().query(q)
+      // Owners fetch their clips through /my/clips, not the fleet clip routes.
+      const events = page.events.map((e) => {
+        const v = eventView(e)
+        const url = v.clip.url ? `/api/v1/my/clips/${e.id}` : null
+        return { ...v, clip: { ...v.clip, url, thumbUrl: null } }
+      })
+      return { events, nextCursor: page.nextCursor }
+    },
+  )
 
-  app.get(
+  api.get(
     '/api/v1/my/clips/:eventId',
-    { config: { access: ROLES.owner, tokenInQuery: true }, exposeHeadRoute: false },
+    {
+      config: {
+        access: ROLES.owner,
+        tokenInQuery: true,
+        errors: ['DOORSTEP_ERR_NOT_FOUND', 'DOORSTEP_ERR_CLIP_EXPIRED'],
+      },
+      exposeHeadRoute: false,
+      schema: {
+        summary: "A clip of one of the owner's units",
+        params: ClipParams,
+        response: { 200: { description: 'the clip', content: { 'video/mp4': { schema: Binary } } } },
+      },
+    },
     async (req, reply) => {
-      const { eventId } = ClipParams.parse(req.params)
+      const { eventId } = req.params
       const ev = opts.index().get(eventId)
       if (!ev) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${eventId}`)
       ownedDevice(registry, req.principal, ev.deviceId)

@@ -1,13 +1,11 @@
-import { TokenCreate, type TokenIssued, type TokenView } from '@doorstep/proto'
+import { Me, TokenCreate, TokenIssued, TokenList, TokenParams, TokenView } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { actorOf } from '../audit/actor.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ROLES } from '../auth/roles.js'
 import type { TokenStore } from '../auth/tokens.js'
 import { DoorstepError } from '../errors.js'
-
-const IdParams = z.object({ id: z.coerce.number().int().positive() })
 
 /**
  * People's tokens: admins issue (the token is in the answer once, never again),
@@ -19,32 +17,57 @@ export async function tokenRoutes(
   opts: { tokens: TokenStore; audit: AuditLog },
 ): Promise<void> {
   const { tokens, audit } = opts
+  const api = app.withTypeProvider<ZodTypeProvider>()
 
-  app.get('/api/v1/me', { config: { access: ROLES.all } }, async (req) => {
-    const p = req.principal
-    if (!p) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED')
-    return { tokenId: p.tokenId, name: p.name, role: p.role, ownerContact: p.ownerContact }
-  })
+  api.get(
+    '/api/v1/me',
+    {
+      config: { access: ROLES.all },
+      schema: { summary: 'Who the token says you are', response: { 200: Me } },
+    },
+    async (req) => {
+      const p = req.principal
+      if (!p) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED')
+      return { tokenId: p.tokenId, name: p.name, role: p.role, ownerContact: p.ownerContact }
+    },
+  )
 
-  app.get(
+  api.get(
     '/api/v1/tokens',
-    { config: { access: ROLES.admin } },
+    {
+      config: { access: ROLES.admin },
+      schema: { summary: "People's tokens (never the token itself)", response: { 200: TokenList } },
+    },
     async (): Promise<{ tokens: TokenView[] }> => ({
       tokens: tokens.list(),
     }),
   )
 
-  app.post('/api/v1/tokens', { config: { access: ROLES.admin } }, async (req, reply) => {
-    const body = TokenCreate.parse(req.body)
-    const issued = issueToken(tokens, audit, body, actorOf(req))
-    reply.header('cache-control', 'no-store')
-    return reply.status(201).send(issued)
-  })
+  api.post(
+    '/api/v1/tokens',
+    {
+      config: { access: ROLES.admin },
+      schema: {
+        summary: 'Issue a token; it is in this answer once',
+        body: TokenCreate,
+        response: { 201: TokenIssued },
+      },
+    },
+    async (req, reply) => {
+      const issued = issueToken(tokens, audit, req.body, actorOf(req))
+      reply.header('cache-control', 'no-store')
+      return reply.status(201).send(issued)
+    },
+  )
 
-  app.delete('/api/v1/tokens/:id', { config: { access: ROLES.admin } }, async (req) => {
-    const { id } = IdParams.parse(req.params)
-    return revokeToken(tokens, audit, id, actorOf(req))
-  })
+  api.delete(
+    '/api/v1/tokens/:id',
+    {
+      config: { access: ROLES.admin, errors: ['DOORSTEP_ERR_NOT_FOUND'] },
+      schema: { summary: 'Revoke a token at once', params: TokenParams, response: { 200: TokenView } },
+    },
+    async (req) => revokeToken(tokens, audit, req.params.id, actorOf(req)),
+  )
 }
 
 /** Shared by the API and the CLI: issue and put it on record. */

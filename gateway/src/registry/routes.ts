@@ -1,7 +1,18 @@
-import { DeviceCreate, DeviceId, DeviceListQuery, type DeviceView, type LiveState } from '@doorstep/proto'
+import {
+  DeviceCreate,
+  DeviceCredentials,
+  DeviceImport,
+  DeviceImportResult,
+  DeviceListQuery,
+  DeviceListResponse,
+  DeviceParams,
+  DeviceView,
+  type LiveState,
+} from '@doorstep/proto'
 import { parse as parseCsv } from 'csv-parse/sync'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import type { z } from 'zod'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
 import type { DeviceRecord, DeviceRegistry } from './registry.js'
@@ -14,9 +25,6 @@ export interface LiveStateSource {
     lastHeartbeat: Record<string, unknown> | null
   }
 }
-
-const IdParams = z.object({ id: DeviceId })
-const MAX_IMPORT_ROWS = 20_000
 
 /** CSV columns map to DeviceCreate fields; numbers and booleans arrive as text. */
 function csvRows(text: string): unknown[] {
@@ -43,6 +51,7 @@ export async function registryRoutes(
   opts: { registry: DeviceRegistry; live: LiveStateSource },
 ): Promise<void> {
   const { registry, live } = opts
+  const api = app.withTypeProvider<ZodTypeProvider>()
 
   app.addContentTypeParser(
     'text/csv',
@@ -59,35 +68,74 @@ export async function registryRoutes(
     },
   )
 
-  app.post('/api/v1/devices', { config: { access: ROLES.fleet } }, async (req, reply) => {
-    const input = DeviceCreate.parse(req.body)
-    const creds = await registry.create(input)
-    req.log.info({ device: creds.id }, 'device provisioned')
-    return reply.status(201).send(creds)
-  })
-
-  app.post(
-    '/api/v1/devices/import',
-    { config: { access: ROLES.fleet }, bodyLimit: 16 * 1024 * 1024 },
+  api.post(
+    '/api/v1/devices',
+    {
+      config: { access: ROLES.fleet, errors: ['DOORSTEP_ERR_DEVICE_EXISTS'] },
+      schema: {
+        summary: 'Provision a unit; its secret is in this answer once',
+        body: DeviceCreate,
+        response: { 201: DeviceCredentials },
+      },
+    },
     async (req, reply) => {
-      const rows = z.array(z.unknown()).max(MAX_IMPORT_ROWS).parse(req.body)
-      const created = await registry.importMany(rows)
+      const creds = await registry.create(req.body)
+      req.log.info({ device: creds.id }, 'device provisioned')
+      return reply.status(201).send(creds)
+    },
+  )
+
+  api.post(
+    '/api/v1/devices/import',
+    {
+      config: { access: ROLES.fleet, errors: ['DOORSTEP_ERR_IMPORT_INVALID', 'DOORSTEP_ERR_DEVICE_EXISTS'] },
+      bodyLimit: 16 * 1024 * 1024,
+      schema: {
+        summary: 'Provision many units from JSON or CSV: all rows or none',
+        body: DeviceImport,
+        response: { 201: DeviceImportResult },
+      },
+    },
+    async (req, reply) => {
+      const created = await registry.importMany(req.body)
       req.log.info({ count: created.length }, 'devices imported')
       return reply.status(201).send({ created })
     },
   )
 
-  app.get('/api/v1/devices/:id', { config: { access: ROLES.staff } }, async (req) => {
-    const { id } = IdParams.parse(req.params)
-    const d = registry.get(id)
-    if (!d) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${id}`)
-    return toView(d, live)
-  })
+  api.get(
+    '/api/v1/devices/:id',
+    {
+      config: { access: ROLES.staff, errors: ['DOORSTEP_ERR_NOT_FOUND'] },
+      schema: {
+        summary: 'One unit with its live state',
+        params: DeviceParams,
+        response: { 200: DeviceView },
+      },
+    },
+    async (req) => {
+      const { id } = req.params
+      const d = registry.get(id)
+      if (!d) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${id}`)
+      return toView(d, live)
+    },
+  )
 
-  app.get('/api/v1/devices', { config: { access: ROLES.staff } }, async (req) => {
-    const q = DeviceListQuery.parse(req.query)
-    let views = registry.list({ district: q.district }).map((d) => toView(d, live))
-    if (q.state) views = views.filter((v) => v.state === q.state)
-    return { total: views.length, devices: views.slice(q.offset, q.offset + q.limit) }
-  })
+  api.get(
+    '/api/v1/devices',
+    {
+      config: { access: ROLES.staff },
+      schema: {
+        summary: 'Units with live state and last heartbeat',
+        querystring: DeviceListQuery,
+        response: { 200: DeviceListResponse },
+      },
+    },
+    async (req) => {
+      const q = req.query
+      let views = registry.list({ district: q.district }).map((d) => toView(d, live))
+      if (q.state) views = views.filter((v) => v.state === q.state)
+      return { total: views.length, devices: views.slice(q.offset, q.offset + q.limit) }
+    },
+  )
 }

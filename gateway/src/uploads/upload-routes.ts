@@ -1,15 +1,30 @@
 import type { Readable } from 'node:stream'
-import { Uuid } from '@doorstep/proto'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { z } from 'zod'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify'
 import { decorateDevice, deviceAuth } from '../auth/device-auth.js'
-import { DoorstepError } from '../errors.js'
+import { DoorstepError, type ErrorCode } from '../errors.js'
 import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
 import type { ResumableUploads, UploadAnswer } from './resumable-uploads.js'
 import { declaredSha256, parseContentRange } from './upload-headers.js'
 
 /** Content types a unit may upload as; the bytes decide what it really is (ffprobe). */
 const UPLOAD_TYPES = ['application/octet-stream', 'video/mp4']
+
+/** Codes every upload answers with, `HEAD` or `PUT`, besides those of device authentication. */
+const UPLOAD_ERRORS: readonly ErrorCode[] = [
+  'DOORSTEP_ERR_NOT_FOUND',
+  'DOORSTEP_ERR_FORBIDDEN',
+  'DOORSTEP_ERR_SHUTTING_DOWN',
+]
+/** And those of sending bytes. */
+const PUT_ERRORS: readonly ErrorCode[] = [
+  ...UPLOAD_ERRORS,
+  'DOORSTEP_ERR_UPLOAD_OFFSET',
+  'DOORSTEP_ERR_CLIP_HASH_MISMATCH',
+  'DOORSTEP_ERR_CLIP_NOT_VIDEO',
+  'DOORSTEP_ERR_PAYLOAD_TOO_LARGE',
+  'DOORSTEP_ERR_UNSUPPORTED_MEDIA',
+  'DOORSTEP_ERR_MEDIA_BUSY',
+]
 
 export interface UploadRouteOptions<Job, Result extends UploadAnswer> {
   /** The URL of both methods, with one UUID parameter: `/api/v1/clips/:eventId`. */
@@ -24,6 +39,10 @@ export interface UploadRouteOptions<Job, Result extends UploadAnswer> {
   what: string
   /** Whether a `Repr-Digest` (RFC 9530) the unit sends is checked against the bytes. */
   reprDigest: boolean
+  /** The two routes' schemas from proto (`ClipUploadRoutes`, `PullUploadRoutes`). */
+  schema: { head: FastifySchema; put: FastifySchema }
+  /** Codes this target answers with beyond every upload's (e.g. a pull's state). */
+  errors: readonly ErrorCode[]
 }
 
 function uploadHeaders(reply: FastifyReply, received: number, total: number | null): void {
@@ -83,8 +102,8 @@ export function resumableUploadRoutes<Job, Result extends UploadAnswer>(
   app: FastifyInstance,
   opts: UploadRouteOptions<Job, Result>,
 ): void {
-  const Params = z.object({ [opts.param]: Uuid })
-  const idOf = (req: FastifyRequest): string => Params.parse(req.params)[opts.param] as string
+  // Validated by the route's schema (a UUID) before the handler runs.
+  const idOf = (req: FastifyRequest): string => (req.params as Record<string, string>)[opts.param] as string
   const auth = deviceAuth(opts.registry)
   decorateDevice(app)
   // The body reaches the handler as the request stream: an upload is never gathered in memory.
@@ -96,17 +115,23 @@ export function resumableUploadRoutes<Job, Result extends UploadAnswer>(
   app.addHook('preClose', async () => opts.uploads().abortAll())
   closeConnectionsOnShutdown(app)
 
-  app.head(opts.url, { config: { access: 'device' }, onRequest: auth }, async (req, reply) => {
-    const id = idOf(req)
-    const s = await opts.uploads().status(id, (req.device as DeviceRecord).id)
-    uploadHeaders(reply, s.received, s.total)
-    reply.header('doorstep-clip-state', s.state)
-    return reply.status(200).send()
-  })
+  const headConfig = { access: 'device' as const, errors: [...UPLOAD_ERRORS, ...opts.errors] }
+  const putConfig = { access: 'device' as const, errors: [...PUT_ERRORS, ...opts.errors] }
+  app.head(
+    opts.url,
+    { config: headConfig, schema: opts.schema.head, onRequest: auth },
+    async (req, reply) => {
+      const id = idOf(req)
+      const s = await opts.uploads().status(id, (req.device as DeviceRecord).id)
+      uploadHeaders(reply, s.received, s.total)
+      reply.header('doorstep-clip-state', s.state)
+      return reply.status(200).send()
+    },
+  )
 
   app.put(
     opts.url,
-    { config: { access: 'device' }, onRequest: auth, bodyLimit: opts.maxBytes },
+    { config: putConfig, schema: opts.schema.put, onRequest: auth, bodyLimit: opts.maxBytes },
     async (req, reply) => {
       const id = idOf(req)
       const contentLength = refuseOversize(req, reply, opts.maxBytes, opts.what)
