@@ -129,12 +129,14 @@ afterAll(async () => {
 
 describe('npm run demo', { timeout: 90_000 }, () => {
   it('Ctrl-C stops it cleanly: the gateway writes its last batch before influxd stops', async () => {
-    const demo = startDemo(3)
+    const demo = startDemo(20)
     await demo.waitFor(/Press Ctrl-C to stop\./)
     const pid = influxdPid()
     ctrlC(demo)
     expect(await demo.exited).toBe(0)
     expect(demo.output()).toContain('stopping the fleet and the gateway')
+    // Both are what a Ctrl-C that also reached influxd printed: it ended while the gateway still wrote.
+    expect(demo.output()).not.toContain('managed influxd exited')
     expect(demo.output()).not.toContain('InfluxDB write failed')
     expect(demo.output()).not.toMatch(STACK_FRAME)
     expect(running(pid)).toBe(false)
@@ -143,27 +145,27 @@ describe('npm run demo', { timeout: 90_000 }, () => {
 
   it('starts over cleanly, with more units, after its data dir is removed', async () => {
     fs.rmSync(dataDir, { recursive: true, force: true })
-    const demo = startDemo(5)
+    const demo = startDemo(25)
     await demo.waitFor(/Press Ctrl-C to stop\./)
-    expect(demo.output()).toMatch(/provisioned 5\/5 units/)
-    expect(demo.output()).toMatch(/\b5 of 5 units connected/)
+    expect(demo.output()).toMatch(/provisioned 25\/25 units/)
+    expect(demo.output()).toMatch(/\b2[45] of 25 units connected/)
     ctrlC(demo)
     expect(await demo.exited).toBe(0)
     expect(demo.output()).not.toMatch(STACK_FRAME)
   })
 
   it('a killed demo leaves no influxd behind, and the next run comes up on the same data', async () => {
-    const demo = startDemo(5)
+    const demo = startDemo(25)
     await demo.waitFor(/Press Ctrl-C to stop\./)
-    expect(demo.output()).toMatch(/reusing credentials of 5 units/)
+    expect(demo.output()).toMatch(/reusing credentials of 25 units/)
     const pid = influxdPid()
     process.kill(demo.child.pid as number, 'SIGKILL')
     await demo.exited
     expect(await goneWithin(pid, 10_000)).toBe(true)
 
-    const again = startDemo(5)
+    const again = startDemo(25)
     await again.waitFor(/Press Ctrl-C to stop\./)
-    expect(again.output()).toMatch(/\b5 of 5 units connected/)
+    expect(again.output()).toMatch(/\b2[45] of 25 units connected/)
     expect(processesNaming(influxdConf())).toEqual([influxdPid()])
     ctrlC(again)
     expect(await again.exited).toBe(0)
@@ -172,10 +174,12 @@ describe('npm run demo', { timeout: 90_000 }, () => {
   it('says in one line what to do when it cannot provision its units, and exits 1 without a stack trace', async () => {
     // The gateway still knows the units, but the demo's copy of their secrets is gone.
     fs.rmSync(path.join(dataDir, 'demo-sim'), { recursive: true, force: true })
-    const demo = startDemo(5)
+    const demo = startDemo(25)
     expect(await demo.exited).toBe(1)
     const out = demo.output()
-    expect(out).toMatch(/demo: the simulated fleet could not start: the gateway already has 5 of these units/)
+    expect(out).toMatch(
+      /demo: the simulated fleet could not start: the gateway already has 25 of these units/,
+    )
     expect(out).toContain(`demo: to start the demo over, remove ${dataDir}`)
     expect(out).not.toMatch(STACK_FRAME)
     expect(out).not.toContain('ProvisionError')
