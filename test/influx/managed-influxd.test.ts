@@ -62,15 +62,25 @@ function influxdsWith(configPath: string): number[] {
   return pids
 }
 
+/** The real binary, found once, so a test can hide setpriv from PATH but keep influxd. */
+const INFLUXD = fs.realpathSync(
+  (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .map((d) => path.join(d, 'influxd'))
+    .find((f) => fs.existsSync(f)) ?? 'influxd',
+)
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-influxd.ts', import.meta.url))
 
 /** Starts a managed influxd in a separate Node process, so the test can kill that parent. */
 async function startInParent(
   dir: string,
   mode: 'hold' | 'throw',
+  opts: { bin?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ parent: ChildProcess; influxdPid: number; url: string; stderr: () => string }> {
-  const parent = spawn(process.execPath, ['--import', 'tsx', HOLDER, dir, mode], {
+  const args = ['--import', 'tsx', HOLDER, dir, mode, ...(opts.bin ? [opts.bin] : [])]
+  const parent = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: opts.env ?? process.env,
   })
   children.push(parent)
   let out = ''
@@ -92,6 +102,7 @@ async function startInParent(
     })
   })
   if (!ready) throw new Error(`the parent did not start influxd: ${err}`)
+  grandchildren.push({ pid: Number(ready[1]), config: path.join(dir, 'influxd.conf') })
   return { parent, influxdPid: Number(ready[1]), url: ready[2] as string, stderr: () => err }
 }
 
@@ -105,6 +116,8 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: str
 const started: ManagedInfluxd[] = []
 const children: ChildProcess[] = []
 const dirs: Array<() => void> = []
+/** influxds started by a parent process: a failing test must not leave them running. */
+const grandchildren: Array<{ pid: number; config: string }> = []
 
 function managed(opts: { bin?: string } = {}): { influxd: ManagedInfluxd; dir: string } {
   const tmp = tempDir('doorstep-influxd-test-')
@@ -126,6 +139,8 @@ function fakeBin(script: string): string {
 afterEach(async () => {
   for (const i of started.splice(0)) await i.stop()
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const g of grandchildren.splice(0))
+    if (influxdsWith(g.config).includes(g.pid)) process.kill(g.pid, 'SIGKILL')
   for (const cleanup of dirs.splice(0)) cleanup()
 })
 
@@ -237,6 +252,20 @@ describe('ManagedInfluxd (real influxd)', () => {
     const tmp = tempDir('doorstep-influxd-test-')
     dirs.push(tmp.cleanup)
     const { parent, influxdPid, stderr } = await startInParent(tmp.dir, 'throw')
+    expect((await exitOf(parent)).code).toBe(1)
+    expect(stderr()).toContain('an unexpected failure in the parent')
+    expect(await goneWithin(influxdPid, 10_000)).toBe(true)
+  })
+
+  it('without setpriv, influxd still ends with a parent that dies of an uncaught exception', async () => {
+    const tmp = tempDir('doorstep-influxd-test-')
+    dirs.push(tmp.cleanup)
+    // A PATH with influxd but not setpriv (both live in /usr/bin here): the exit hook alone must do it.
+    const bin = tempDir('doorstep-influxd-bin-')
+    dirs.push(bin.cleanup)
+    fs.symlinkSync(INFLUXD, path.join(bin.dir, 'influxd'))
+    const env = { ...process.env, PATH: bin.dir }
+    const { parent, influxdPid, stderr } = await startInParent(tmp.dir, 'throw', { env })
     expect((await exitOf(parent)).code).toBe(1)
     expect(stderr()).toContain('an unexpected failure in the parent')
     expect(await goneWithin(influxdPid, 10_000)).toBe(true)
