@@ -4,7 +4,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findFreePort } from '../../gateway/src/influx/managed-influxd.js'
+import { stablePort } from '../helpers/ports.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /**
@@ -109,8 +109,8 @@ beforeAll(async () => {
   dataDir = path.join(tmp.dir, 'data')
   env = {
     DOORSTEP_DATA_DIR: dataDir,
-    DOORSTEP_HTTP_PORT: String(await findFreePort()),
-    DOORSTEP_MQTT_PORT: String(await findFreePort()),
+    DOORSTEP_HTTP_PORT: String(await stablePort()),
+    DOORSTEP_MQTT_PORT: String(await stablePort()),
     DOORSTEP_FLUSH_MS: '50',
   }
 })

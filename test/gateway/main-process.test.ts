@@ -5,7 +5,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { findFreePort } from '../../gateway/src/influx/managed-influxd.js'
+import { stablePort } from '../helpers/ports.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /**
@@ -73,8 +73,8 @@ async function gatewayEnv(): Promise<{ env: Record<string, string>; dataDir: str
   const dataDir = path.join(tmp.dir, 'data')
   const env = {
     DOORSTEP_DATA_DIR: dataDir,
-    DOORSTEP_HTTP_PORT: String(await findFreePort()),
-    DOORSTEP_MQTT_PORT: String(await findFreePort()),
+    DOORSTEP_HTTP_PORT: String(await stablePort()),
+    DOORSTEP_MQTT_PORT: String(await stablePort()),
     DOORSTEP_ADMIN_TOKEN: 'adm_main_process_test_token_0001',
   }
   return { env, dataDir }

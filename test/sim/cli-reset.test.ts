@@ -4,8 +4,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findFreePort } from '../../gateway/src/influx/managed-influxd.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { stablePort } from '../helpers/ports.js'
 import { tmpDir } from './helpers.js'
 
 /**
@@ -50,8 +50,8 @@ describe('npm run sim against a gateway whose data was reset', { timeout: 60_000
   }
 
   beforeAll(async () => {
-    env.DOORSTEP_HTTP_PORT = await findFreePort()
-    env.DOORSTEP_MQTT_PORT = await findFreePort()
+    env.DOORSTEP_HTTP_PORT = await stablePort()
+    env.DOORSTEP_MQTT_PORT = await stablePort()
     gw = await startTestGateway(env)
   })
   afterAll(async () => {
