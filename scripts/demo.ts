@@ -3,12 +3,16 @@
  * embedded (aedes in-process, SQLite, clips on disk, a managed influxd unless
  * DOORSTEP_INFLUX_URL is set), a simulated fleet driving it, and the URL of
  * the dashboard. Ctrl-C stops the fleet, then the gateway, gracefully.
+ * The simulated units' secrets live in the gateway's data dir, so removing
+ * that dir starts the whole demo over. Exit codes: 0 after Ctrl-C, 1 could
+ * not run, 2 bad arguments or configuration.
  *
  *   npm run demo [-- --devices 300 --event-rate 20]
  */
 import { randomBytes } from 'node:crypto'
+import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { startFleet } from '@doorstep/device-sim'
+import { type Fleet, ProvisionError, startFleet } from '@doorstep/device-sim'
 import { z } from 'zod'
 import { ConfigError, loadConfig } from '../gateway/src/config.js'
 import { isDoorstepError } from '../gateway/src/errors.js'
@@ -18,7 +22,13 @@ const Args = z.object({
   devices: z.coerce.number().int().min(1).max(20_000).default(300),
   'event-rate': z.coerce.number().min(0).max(1000).default(20),
 })
-const { values } = parseArgs({ options: { devices: { type: 'string' }, 'event-rate': { type: 'string' } } })
+let values: Record<string, string | boolean | undefined>
+try {
+  values = parseArgs({ options: { devices: { type: 'string' }, 'event-rate': { type: 'string' } } }).values
+} catch (err) {
+  process.stderr.write(`demo: ${(err as Error).message.split('\n')[0]}\n`)
+  process.exit(2)
+}
 const args = Args.safeParse(values)
 if (!args.success) {
   for (const i of args.error.issues) process.stderr.write(`demo: --${String(i.path[0])}: ${i.message}\n`)
@@ -54,32 +64,52 @@ try {
   process.exit(1)
 }
 
-say(`gateway: MQTT ${gateway.mqttUrl}, HTTP ${gateway.httpUrl}, data in ${config.dataDir}`)
-say(`starting ${args.data.devices} simulated units…`)
-const fleet = await startFleet({
-  devices: args.data.devices,
-  mqttUrl: gateway.mqttUrl,
-  httpUrl: gateway.httpUrl,
-  adminToken,
-  eventRate: args.data['event-rate'],
-  uploadOnEnd: true,
-  log: (line) => say(`sim: ${line}`),
-})
-await fleet.ready({ share: 0.95, timeoutMs: 60_000 })
-const s = fleet.stats()
-say('')
-say(`Dashboard: ${gateway.httpUrl}/#token=${adminToken}`)
-say(`${s.connected} of ${s.units} units connected; events at ${args.data['event-rate']}× the normal rate`)
-say('Press Ctrl-C to stop.')
-
+let fleet: Fleet | null = null
 let stopping = false
-const stop = async () => {
+const stop = async (code: number) => {
   if (stopping) return
   stopping = true
-  say('stopping the fleet and the gateway…')
-  await fleet.stop()
-  await gateway.stop()
-  process.exit(0)
+  if (code === 0) say('stopping the fleet and the gateway…')
+  try {
+    await fleet?.stop()
+    await gateway.stop()
+  } catch (err) {
+    process.stderr.write(`demo: stopping failed: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+  process.exit(code)
 }
-process.on('SIGINT', () => void stop())
-process.on('SIGTERM', () => void stop())
+process.on('SIGINT', () => void stop(0))
+process.on('SIGTERM', () => void stop(0))
+
+say(`gateway: MQTT ${gateway.mqttUrl}, HTTP ${gateway.httpUrl}, data in ${config.dataDir}`)
+say(`starting ${args.data.devices} simulated units…`)
+const credentialsDir = path.join(config.dataDir, 'demo-sim')
+try {
+  fleet = await startFleet({
+    devices: args.data.devices,
+    mqttUrl: gateway.mqttUrl,
+    httpUrl: gateway.httpUrl,
+    adminToken,
+    credentialsDir,
+    eventRate: args.data['event-rate'],
+    uploadOnEnd: true,
+    log: (line) => say(`sim: ${line}`),
+  })
+} catch (err) {
+  process.stderr.write(`demo: the simulated fleet could not start: ${(err as Error).message}\n`)
+  if (err instanceof ProvisionError && err.status === 422) {
+    process.stderr.write(`demo: to start the demo over, remove ${config.dataDir}\n`)
+  }
+  await stop(1)
+}
+if (fleet && !stopping) {
+  await fleet.ready({ share: 0.95, timeoutMs: 60_000 })
+}
+if (fleet && !stopping) {
+  const s = fleet.stats()
+  say('')
+  say(`Dashboard: ${gateway.httpUrl}/#token=${adminToken}`)
+  say(`${s.connected} of ${s.units} units connected; events at ${args.data['event-rate']}× the normal rate`)
+  say('Press Ctrl-C to stop.')
+}

@@ -96,10 +96,6 @@ function writeCredentialsFile(file: string, httpUrl: string, secrets: ReadonlyMa
   fs.renameSync(tmp, file)
 }
 
-function forgetCredentialsFile(file: string): void {
-  fs.rmSync(file, { force: true })
-}
-
 /** One import request (all-or-nothing on the gateway). */
 async function importChunk(
   httpUrl: string,
@@ -158,8 +154,10 @@ function importRefusal(
   const taken = errors.filter((e) => /already exists/.test(e.message))
   if (taken.length > 0 && taken.length === errors.length) {
     const example = units[taken[0]?.row ?? 0]?.id ?? '?'
+    // Counted by row: a unit whose id and serial are both taken has two errors.
+    const count = new Set(taken.map((e) => e.row)).size
     return new ProvisionError(
-      `the gateway already has ${taken.length} of these units (e.g. ${example}) but their secrets are not saved here; ` +
+      `the gateway already has ${count} of these units (e.g. ${example}) but their secrets are not saved here; ` +
         'run with another --id-prefix (and --seed) or reset the gateway data',
       status,
       code,
@@ -263,38 +261,59 @@ const CONNACK_TEXT: Record<number, string> = {
   5: 'not authorized',
 }
 
+/** Probes one unit, retrying CONNACK 3 (admission limit) with backoff a bounded number of times. */
+async function probeSettled(mqttUrl: string, id: string, secret: string): Promise<number> {
+  let code = 3
+  for (let attempt = 0; attempt < 8 && code === 3; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 100 + backoffDelay(attempt, DEFAULT_BACKOFF)))
+    code = await probeCredentials(mqttUrl, id, secret)
+  }
+  return code
+}
+
 /**
- * loadOrProvision, then checks reused secrets with one real connection: a
- * gateway whose data was reset answers CONNACK 4 for every saved unit. Then
- * the file is stale; say so and provision again. CONNACK 3 (admission limit)
- * is retried with backoff, a bounded number of times.
+ * Checks the saved secrets with real connections BEFORE provisioning
+ * anything, then loadOrProvision. A gateway whose data was reset answers
+ * CONNACK 4 for every saved unit: the file is stale, so it is set aside
+ * (renamed `.stale`, never deleted: a wrong guess must not lose the only copy
+ * of secrets) and every unit is provisioned afresh. Checking first matters:
+ * provisioning the new units before noticing would create ids that the
+ * fresh import of all units then collides with.
  */
 export async function ensureCredentials(
   plan: readonly PlannedUnit[],
   opts: CredentialsOptions & { mqttUrl: string },
 ): Promise<Credentials> {
   const log = opts.log ?? (() => {})
-  const creds = await loadOrProvision(plan, opts)
-  const first = plan.find((u) => creds.reused > 0 && creds.secrets.has(u.id))
-  if (!first || creds.reused === 0) return creds
-  let code = 3
-  for (let attempt = 0; attempt < 8 && code === 3; attempt++) {
-    if (attempt > 0) await new Promise((r) => setTimeout(r, 100 + backoffDelay(attempt, DEFAULT_BACKOFF)))
-    code = await probeCredentials(opts.mqttUrl, first.id, creds.secrets.get(first.id) ?? '')
-  }
+  const file = opts.file ?? credentialsFile(opts.httpUrl, opts.dir)
+  const saved = readCredentialsFile(file)
+  const known = saved ? plan.filter((u) => saved.has(u.id)) : []
+  const first = known[0]
+  if (!saved || !first) return loadOrProvision(plan, { ...opts, file })
+
+  const code = await probeSettled(opts.mqttUrl, first.id, saved.get(first.id) ?? '')
   if (code === 2 || code === 5) {
     // Known but refused (disabled, or an id the gateway will not take): provisioning again cannot help.
     log(
       `the gateway refused ${first.id} (CONNACK ${code}: ${CONNACK_TEXT[code]}); units like it will not connect`,
     )
-    return creds
   }
-  if (code !== 4) return creds
+  // One refused unit may have been deleted on purpose; a reset refuses the last one too.
+  const last = known[known.length - 1]
+  const reset =
+    code === 4 &&
+    (last === undefined ||
+      last === first ||
+      (await probeSettled(opts.mqttUrl, last.id, saved.get(last.id) ?? '')) === 4)
+  if (!reset) return loadOrProvision(plan, { ...opts, file })
+
+  const stale = `${file}.stale`
+  fs.renameSync(file, stale)
   log(
-    `the gateway refused saved credentials of ${first.id} (CONNACK ${code}: ${CONNACK_TEXT[code]}); ` +
-      `it no longer knows the units in ${creds.file} (was its data reset?) — provisioning them again`,
+    `the gateway refused the saved credentials of ${first.id}${last && last !== first ? ` and ${last.id}` : ''} ` +
+      `(CONNACK 4: ${CONNACK_TEXT[4]}): it no longer knows the units saved for it (was its data reset?); ` +
+      `the file is set aside as ${stale}; provisioning all ${plan.length} units again`,
   )
-  forgetCredentialsFile(creds.file)
-  const fresh = await loadOrProvision(plan, opts)
+  const fresh = await loadOrProvision(plan, { ...opts, file })
   return { ...fresh, reused: 0 }
 }

@@ -51,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2))
 } catch (err) {
-  process.stderr.write(`doorstep: ${(err as Error).message}\n`)
-  process.exitCode = 2
+  // One line, never a stack trace; 2 only for a command line node's parseArgs refused.
+  const code = (err as { code?: unknown }).code
+  process.stderr.write(`doorstep: ${(err as Error).message.split('\n')[0]}\n`)
+  process.exitCode = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS') ? 2 : 1
 }

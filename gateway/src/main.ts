@@ -28,7 +28,12 @@ export async function runGateway(env = process.env): Promise<Gateway> {
       process.exit(1)
     }, 30_000)
     force.unref()
-    await gateway.stop()
+    try {
+      await gateway.stop()
+    } catch (err) {
+      process.stderr.write(`doorstep: the gateway did not stop cleanly: ${(err as Error).message}\n`)
+      process.exit(1)
+    }
     process.exit(0)
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
@@ -38,6 +43,11 @@ export async function runGateway(env = process.env): Promise<Gateway> {
   } catch (err) {
     const msg = isDoorstepError(err) ? `${err.code}: ${err.message}` : (err as Error).message
     process.stderr.write(`doorstep: could not start: ${msg}\n`)
+    if (/EADDRINUSE/.test(msg)) {
+      process.stderr.write(
+        'doorstep: a port is taken; set DOORSTEP_HTTP_PORT and DOORSTEP_MQTT_PORT to free ones\n',
+      )
+    }
     await gateway.stop().catch(() => {})
     process.exit(1)
   }

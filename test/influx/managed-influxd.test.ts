@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { InfluxStore } from '../../gateway/src/influx/influx-store.js'
@@ -18,10 +20,104 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Alive and not a zombie: an orphan's exit is reaped by whoever adopted it, maybe later. */
+function running(pid: number): boolean {
+  if (!alive(pid)) return false
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+/** Polls until `pid` has ended; false if it still runs after `ms`. */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (running(pid)) {
+    if (Date.now() > deadline) return false
+    await sleep(50)
+  }
+  return true
+}
+
+/** Field 5 of /proc/<pid>/stat: the process group. */
+function processGroup(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
+}
+
+/** Live processes whose command line names this config file (read from /proc, nothing is signalled). */
+function influxdsWith(configPath: string): number[] {
+  const pids: number[] = []
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const argv = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')
+      if (argv.includes(configPath) && running(Number(name))) pids.push(Number(name))
+    } catch {
+      // ended while we looked
+    }
+  }
+  return pids
+}
+
+/** The real binary, found once, so a test can hide setpriv from PATH but keep influxd. */
+const INFLUXD = fs.realpathSync(
+  (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .map((d) => path.join(d, 'influxd'))
+    .find((f) => fs.existsSync(f)) ?? 'influxd',
+)
+const HOLDER = fileURLToPath(new URL('./fixtures/hold-influxd.ts', import.meta.url))
+
+/** Starts a managed influxd in a separate Node process, so the test can kill that parent. */
+async function startInParent(
+  dir: string,
+  mode: 'hold' | 'throw',
+  opts: { bin?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ parent: ChildProcess; influxdPid: number; url: string; stderr: () => string }> {
+  const args = ['--import', 'tsx', HOLDER, dir, mode, ...(opts.bin ? [opts.bin] : [])]
+  const parent = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: opts.env ?? process.env,
+  })
+  children.push(parent)
+  let out = ''
+  let err = ''
+  parent.stderr?.on('data', (c: Buffer) => (err += c.toString()))
+  const ready = await new Promise<RegExpMatchArray | null>((resolve) => {
+    const timer = setTimeout(() => resolve(null), 25_000)
+    parent.stdout?.on('data', (c: Buffer) => {
+      out += c.toString()
+      const m = /^ready (\d+) (\S+)$/m.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m)
+      }
+    })
+    parent.once('exit', () => {
+      clearTimeout(timer)
+      resolve(null)
+    })
+  })
+  if (!ready) throw new Error(`the parent did not start influxd: ${err}`)
+  grandchildren.push({ pid: Number(ready[1]), config: path.join(dir, 'influxd.conf') })
+  return { parent, influxdPid: Number(ready[1]), url: ready[2] as string, stderr: () => err }
+}
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+}
+
 /** Everything a test starts, stopped afterwards even when it fails. */
 const started: ManagedInfluxd[] = []
 const children: ChildProcess[] = []
 const dirs: Array<() => void> = []
+/** influxds started by a parent process: a failing test must not leave them running. */
+const grandchildren: Array<{ pid: number; config: string }> = []
 
 function managed(opts: { bin?: string } = {}): { influxd: ManagedInfluxd; dir: string } {
   const tmp = tempDir('doorstep-influxd-test-')
@@ -43,6 +139,8 @@ function fakeBin(script: string): string {
 afterEach(async () => {
   for (const i of started.splice(0)) await i.stop()
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const g of grandchildren.splice(0))
+    if (influxdsWith(g.config).includes(g.pid)) process.kill(g.pid, 'SIGKILL')
   for (const cleanup of dirs.splice(0)) cleanup()
 })
 
@@ -130,6 +228,62 @@ describe('ManagedInfluxd (real influxd)', () => {
     await influxd.start()
     expect(alive(bystander.pid as number)).toBe(true)
     expect(bystander.exitCode).toBeNull()
+  })
+
+  it('runs influxd in a process group of its own, so a Ctrl-C meant for the gateway does not reach it', async () => {
+    const { influxd } = managed()
+    await influxd.start()
+    const pid = influxd.pid as number
+    expect(processGroup(pid)).toBe(pid)
+    expect(processGroup(pid)).not.toBe(processGroup(process.pid))
+  })
+
+  it('influxd ends within seconds when its parent is killed with SIGKILL', async () => {
+    const tmp = tempDir('doorstep-influxd-test-')
+    dirs.push(tmp.cleanup)
+    const { parent, influxdPid, url } = await startInParent(tmp.dir, 'hold')
+    expect((await fetch(`${url}/ping`)).status).toBe(204)
+    parent.kill('SIGKILL')
+    expect(await exitOf(parent)).toEqual({ code: null, signal: 'SIGKILL' })
+    expect(await goneWithin(influxdPid, 10_000)).toBe(true)
+  })
+
+  it('influxd ends when its parent dies of an uncaught exception', async () => {
+    const tmp = tempDir('doorstep-influxd-test-')
+    dirs.push(tmp.cleanup)
+    const { parent, influxdPid, stderr } = await startInParent(tmp.dir, 'throw')
+    expect((await exitOf(parent)).code).toBe(1)
+    expect(stderr()).toContain('an unexpected failure in the parent')
+    expect(await goneWithin(influxdPid, 10_000)).toBe(true)
+  })
+
+  it('without setpriv, influxd still ends with a parent that dies of an uncaught exception', async () => {
+    const tmp = tempDir('doorstep-influxd-test-')
+    dirs.push(tmp.cleanup)
+    // A PATH with influxd but not setpriv (both live in /usr/bin here): the exit hook alone must do it.
+    const bin = tempDir('doorstep-influxd-bin-')
+    dirs.push(bin.cleanup)
+    fs.symlinkSync(INFLUXD, path.join(bin.dir, 'influxd'))
+    const env = { ...process.env, PATH: bin.dir }
+    const { parent, influxdPid, stderr } = await startInParent(tmp.dir, 'throw', { env })
+    expect((await exitOf(parent)).code).toBe(1)
+    expect(stderr()).toContain('an unexpected failure in the parent')
+    expect(await goneWithin(influxdPid, 10_000)).toBe(true)
+  })
+
+  it('a start right after a crash deals with the old influxd and runs exactly one', async () => {
+    const tmp = tempDir('doorstep-influxd-test-')
+    dirs.push(tmp.cleanup)
+    const { parent, influxdPid } = await startInParent(tmp.dir, 'hold')
+    parent.kill('SIGKILL')
+    await exitOf(parent)
+    // No waiting: the old influxd may still be shutting down, holding the data dir.
+    const next = new ManagedInfluxd({ dataDir: tmp.dir, log })
+    started.push(next)
+    const url = await next.start()
+    expect((await fetch(`${url}/ping`)).status).toBe(204)
+    expect(running(influxdPid)).toBe(false)
+    expect(influxdsWith(next.configPath)).toEqual([next.pid])
   })
 
   it('findFreePort returns a bindable loopback port', async () => {

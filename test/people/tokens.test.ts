@@ -145,5 +145,12 @@ describe('people: tokens through the API and the CLI, owners scoped to their uni
     const noDb = await cli(['tokens', 'list', '--data-dir', path.join(t.dataDir, 'nope')])
     expect(noDb.code).toBe(2)
     expect(noDb.err).toContain('no gateway database')
+    // Not a usage error but a damaged database: one line, exit 1, no stack trace.
+    const damaged = path.join(t.dataDir, 'damaged')
+    fs.mkdirSync(damaged)
+    fs.writeFileSync(path.join(damaged, 'doorstep.db'), 'this is not SQLite\n'.repeat(10))
+    const bad = await cli(['tokens', 'list', '--data-dir', damaged])
+    expect(bad.code).toBe(1)
+    expect(bad.err).toBe('doorstep: file is not a database\n')
   })
 })

@@ -141,7 +141,7 @@ describe('credentials: provision through the import API, reuse the saved file', 
     ).rejects.toThrow(/HTTP 401/)
   })
 
-  it('re-provisions when the gateway no longer knows the saved units (CONNACK 4)', async () => {
+  it('notices a reset gateway before provisioning anything, even when the fleet grew (CONNACK 4)', async () => {
     const plan = planFleet({ count: 3, idPrefix: 'rs-' })
     const dir = path.join(tmp.dir, 'c')
     const lines: string[] = []
@@ -155,23 +155,41 @@ describe('credentials: provision through the import API, reuse the saved file', 
     })
     expect(await probeCredentials(mqttUrl, 'rs-00001', first.secrets.get('rs-00001')!)).toBe(0)
 
-    // The gateway's data is reset: it knows none of them any more.
+    // The gateway's data is reset: it knows none of them any more. The next run asks for more units:
+    // provisioning the two new ones first would make the fresh import of all five collide with them.
     for (const u of plan) api.registry.delete(u.id)
-    const second = await ensureCredentials(plan, {
+    api.requests.length = 0
+    const bigger = planFleet({ count: 5, idPrefix: 'rs-' })
+    const second = await ensureCredentials(bigger, {
       httpUrl,
       mqttUrl,
       adminToken: TOKEN,
       dir,
       log: (l) => lines.push(l),
     })
+    expect(api.requests).toEqual([5])
     expect(
-      lines.some((l) =>
-        /CONNACK 4: bad user name or password.*no longer knows.*provisioning them again/.test(l),
-      ),
+      lines.some((l) => /CONNACK 4: bad user name or password.*no longer knows.*all 5 units again/.test(l)),
     ).toBe(true)
-    expect(second.provisioned).toBe(3)
+    expect(second).toMatchObject({ provisioned: 5, reused: 0 })
     expect(second.secrets.get('rs-00001')).not.toBe(first.secrets.get('rs-00001'))
-    expect(await probeCredentials(mqttUrl, 'rs-00001', second.secrets.get('rs-00001')!)).toBe(0)
+    for (const u of bigger) expect(await probeCredentials(mqttUrl, u.id, second.secrets.get(u.id)!)).toBe(0)
+    // The stale file is set aside, not lost, and keeps its mode.
+    expect(fs.statSync(`${second.file}.stale`).mode & 0o777).toBe(0o600)
     expect(lines.join('\n')).not.toContain(first.secrets.get('rs-00001'))
+  })
+
+  it('does not take one deleted unit for a reset gateway', async () => {
+    const plan = planFleet({ count: 3, idPrefix: 'dl-' })
+    const dir = path.join(tmp.dir, 'd')
+    const opts = { httpUrl, mqttUrl: broker.url, adminToken: TOKEN, dir }
+    const first = await ensureCredentials(plan, opts)
+    api.registry.delete('dl-00001')
+    api.requests.length = 0
+    const second = await ensureCredentials(plan, opts)
+    expect(api.requests).toEqual([])
+    expect(second.reused).toBe(3)
+    expect(second.secrets).toEqual(first.secrets)
+    expect(fs.existsSync(`${second.file}.stale`)).toBe(false)
   })
 })

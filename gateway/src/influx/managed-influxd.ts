@@ -13,6 +13,13 @@ const STOP_TIMEOUT_MS = 10_000
 const STDERR_TAIL_BYTES = 4096
 /** Free ports are picked, closed, then bound by influxd: another process can take one in between. */
 const PORT_ATTEMPTS = 3
+/**
+ * util-linux's setpriv sets PR_SET_PDEATHSIG and then execs influxd (same pid): the kernel sends
+ * influxd SIGTERM when the gateway dies, however it dies (SIGKILL, OOM, a crash). influxd is a Go
+ * binary we cannot change, and its stderr pipe is no help: it logs once per 30 min when idle, so a
+ * broken pipe (EPIPE) would end it only then.
+ */
+const PDEATHSIG_WRAPPER = 'setpriv'
 const INSTALL_HINT =
   'Install it with `apt-get install -y influxdb` (Debian), or set DOORSTEP_INFLUX_URL to use an existing InfluxDB 1.x'
 
@@ -158,17 +165,39 @@ export class ManagedInfluxd {
   /** 'ready' once /ping answers; 'port-taken' when influxd lost the race for a port. */
   async #spawnAndWait(url: string): Promise<'ready' | 'port-taken'> {
     this.#stderrTail = ''
-    // Pipes rather than the log file's fd: should the gateway die by SIGKILL, influxd's next log
-    // line hits a closed pipe and ends it (Go exits on EPIPE on fd 1/2); until then the pidfile covers it.
-    const child = spawn(this.#bin, ['run', '-config', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const bin = findExecutable(this.#bin)
+    if (bin === null) {
+      const err: NodeJS.ErrnoException = Object.assign(new Error(`spawn ${this.#bin} ENOENT`), {
+        code: 'ENOENT',
+      })
+      throw this.#startError(`"${this.#bin}" was not found. ${INSTALL_HINT}`, err)
+    }
+    const wrapper = process.platform === 'linux' ? findExecutable(PDEATHSIG_WRAPPER) : null
+    const argv = ['run', '-config', this.configPath]
+    // detached: its own process group, so the Ctrl-C meant for the gateway does not stop influxd
+    // before the gateway's last write; stop() ends it after that write. Parent death is covered by
+    // the wrapper, an exit hook for process.exit() and uncaught exceptions, and the pidfile.
+    const child = wrapper
+      ? spawn(wrapper, ['--pdeathsig', 'SIGTERM', '--', bin, ...argv], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true,
+        })
+      : spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    if (!wrapper)
+      this.#log.warn('setpriv not found: an influxd may outlive a killed gateway until its next start')
+    // process.exit() and uncaught exceptions skip stop(); 'exit' still runs, synchronously.
+    const killOnExit = () => child.kill('SIGTERM')
+    process.once('exit', killOnExit)
     const state: { error: NodeJS.ErrnoException | null; exit: string | null } = { error: null, exit: null }
     this.#exited = new Promise<void>((resolve) => {
       child.once('error', (err: NodeJS.ErrnoException) => {
+        process.off('exit', killOnExit)
         state.error = err
         resolve()
       })
       // 'close' rather than 'exit': by then stderr is fully read, so the reason is in the tail.
       child.once('close', (code, signal) => {
+        process.off('exit', killOnExit)
         state.exit = signal ? `signal ${signal}` : `exit code ${code}`
         if (this.#child === child && this.#url) {
           this.#log.error({ exit: state.exit, tail: this.#stderrTail.slice(-500) }, 'managed influxd exited')
@@ -208,8 +237,9 @@ export class ManagedInfluxd {
   }
 
   /**
-   * A gateway killed with SIGKILL leaves its influxd running, holding the data
-   * dir. Only a process whose command line names our config file is stopped:
+   * An influxd from a gateway that died may still be shutting down (the
+   * parent-death signal has just reached it), or still running (no setpriv),
+   * holding the data dir: it is stopped before a second one starts. Only a process whose command line names our config file is stopped:
    * a recycled pid must never cost someone else their process.
    */
   async #stopOrphan(): Promise<void> {
@@ -253,6 +283,25 @@ export class ManagedInfluxd {
     this.#logStream = null
     if (s) await new Promise<void>((resolve) => s.end(resolve))
   }
+}
+
+/** The path of an executable: `name` itself when it has a slash, else the first match on PATH. */
+function findExecutable(name: string): string | null {
+  const candidates = name.includes('/')
+    ? [path.resolve(name)]
+    : (process.env.PATH ?? '')
+        .split(path.delimiter)
+        .filter((d) => d.length > 0)
+        .map((d) => path.join(d, name))
+  for (const c of candidates) {
+    try {
+      fs.accessSync(c, fs.constants.X_OK)
+      if (fs.statSync(c).isFile()) return c
+    } catch {
+      // not here; try the next one
+    }
+  }
+  return null
 }
 
 /** Whether `p` settles within `ms`, leaving no timer behind either way. */
