@@ -5,7 +5,6 @@ import { AlertHub } from './alerts/alert-hub.js'
 import { AlertRules } from './alerts/alert-rules.js'
 import { alertsRoute } from './alerts/ws-route.js'
 import { AuditLog } from './audit/audit-log.js'
-import { httpAudit } from './audit/http-audit.js'
 import { auditRoutes } from './audit/routes.js'
 import { TokenStore } from './auth/tokens.js'
 import { Cases } from './cases/cases.js'
@@ -191,14 +190,12 @@ export class Gateway {
     }
 
     const app = await buildHttp({ log: this.log, tokens })
-    // First: it audits uses of clips on routes registered after it.
-    await app.register(httpAudit, { audit })
     await app.register(registryRoutes, { registry, live: presence })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
     await app.register(alertsRoute, { hub: this.hub })
     await app.register(eventRoutes, { index: () => events.index, clips })
-    await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes })
-    await app.register(holdRoutes, { clips })
+    await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes, audit })
+    await app.register(holdRoutes, { clips, audit })
     await app.register(auditRoutes, { audit })
     await app.register(tokenRoutes, { tokens, audit })
     await app.register(ownerRoutes, { registry, live: presence, index: () => events.index, clips, audit })

@@ -63,6 +63,28 @@ describe('uses of a clip on the clip and hold routes go on the audit log', () =>
     expect(await entries(`subject=clip:${eventId}`)).toHaveLength(2)
   })
 
+  it('a download is audited however its Range carries the first byte; later ranges are not', async () => {
+    const before = (await entries(`subject=clip:${eventId}&action=clip.download`)).length
+    const size = Number((await get(`/api/v1/clips/${eventId}`, ops)).headers.get('content-length'))
+    expect(size).toBeGreaterThan(0)
+    // A suffix range as long as the clip, a zero written with two digits, and an If-Range that no
+    // longer matches (the whole clip is sent): each carries byte 0.
+    expect((await get(`/api/v1/clips/${eventId}`, ops, { range: `bytes=-${size}` })).status).toBe(206)
+    expect((await get(`/api/v1/clips/${eventId}`, ops, { range: 'bytes=00-99' })).status).toBe(206)
+    const stale = await get(`/api/v1/clips/${eventId}`, ops, { range: 'bytes=500-', 'if-range': '"old"' })
+    expect(stale.status).toBe(200)
+    // A short suffix and a middle range do not.
+    expect((await get(`/api/v1/clips/${eventId}`, ops, { range: 'bytes=-10' })).status).toBe(206)
+    expect((await get(`/api/v1/clips/${eventId}`, ops, { range: 'bytes=500-999' })).status).toBe(206)
+    const after = await entries(`subject=clip:${eventId}&action=clip.download`)
+    expect(after.length - before).toBe(4)
+    expect(after.slice(-3).map((e) => (e.details as { range: string | null }).range)).toEqual([
+      `bytes=-${size}`,
+      'bytes=00-99',
+      'bytes=500-',
+    ])
+  })
+
   it('placing and releasing a hold, with the hold id', async () => {
     const res = await fetch(`${t.gateway.httpUrl}/api/v1/holds`, {
       method: 'POST',

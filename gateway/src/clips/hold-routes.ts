@@ -1,6 +1,8 @@
 import { Hold, HoldCreate, HoldList, HoldParams, HoldsQuery } from '@doorstep/proto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { actorOf } from '../audit/actor.js'
+import type { AuditLog } from '../audit/audit-log.js'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
 import type { Clips } from './clips.js'
@@ -12,8 +14,11 @@ function who(req: FastifyRequest): string {
 }
 
 /** Holds keep clips past retention and disk pressure: evidence custody, so admin and investigators. */
-export async function holdRoutes(app: FastifyInstance, opts: { clips: Clips }): Promise<void> {
-  const { clips } = opts
+export async function holdRoutes(
+  app: FastifyInstance,
+  opts: { clips: Clips; audit: Pick<AuditLog, 'record'> },
+): Promise<void> {
+  const { clips, audit } = opts
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   api.post(
@@ -29,6 +34,12 @@ export async function holdRoutes(app: FastifyInstance, opts: { clips: Clips }): 
     async (req, reply) => {
       const body = req.body
       const hold = clips.hold(body.eventId, body.reason, who(req), body.until ?? null)
+      audit.record({
+        actor: actorOf(req),
+        action: 'hold.place',
+        subject: `clip:${hold.eventId}`,
+        details: { holdId: hold.id, reason: hold.reason, until: hold.until },
+      })
       return reply.status(201).send(hold)
     },
   )
@@ -59,6 +70,12 @@ export async function holdRoutes(app: FastifyInstance, opts: { clips: Clips }): 
       const { id } = req.params
       const hold = clips.release(id, who(req))
       if (!hold) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No hold ${id}`)
+      audit.record({
+        actor: actorOf(req),
+        action: 'hold.release',
+        subject: `clip:${hold.eventId}`,
+        details: { holdId: id },
+      })
       return hold
     },
   )

@@ -2,6 +2,8 @@ import fsp from 'node:fs/promises'
 import { Binary, ClipParams, ClipUploadRoutes, NoBody } from '@doorstep/proto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { actorOf } from '../audit/actor.js'
+import type { AuditLog } from '../audit/audit-log.js'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
 import type { DeviceRegistry } from '../registry/registry.js'
@@ -22,9 +24,14 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
  */
 export async function clipRoutes(
   app: FastifyInstance,
-  opts: { clips: Clips; registry: Pick<DeviceRegistry, 'authenticate'>; maxBytes: number },
+  opts: {
+    clips: Clips
+    registry: Pick<DeviceRegistry, 'authenticate'>
+    maxBytes: number
+    audit: Pick<AuditLog, 'record'>
+  },
 ): Promise<void> {
-  const { clips } = opts
+  const { clips, audit } = opts
   resumableUploadRoutes(app, {
     url: '/api/v1/clips/:eventId',
     param: 'eventId',
@@ -57,7 +64,7 @@ export async function clipRoutes(
         },
       },
     },
-    async (req, reply) => serveClip(clips, req, reply, req.params.eventId),
+    async (req, reply) => serveClip(clips, audit, req, reply, req.params.eventId),
   )
 
   api.get(
@@ -78,8 +85,9 @@ export async function clipRoutes(
       const t = clips.thumbFile(eventId)
       const etag = `"${t.etag}"`
       reply.header('etag', etag).header('cache-control', 'private, max-age=86400')
-      if (matchesEtag(req.headers['if-none-match'], etag)) return reply.status(304).send()
-      return reply.type('image/webp').send(await fsp.readFile(t.path))
+      const bytes = matchesEtag(req.headers['if-none-match'], etag) ? null : await fsp.readFile(t.path)
+      audit.record({ actor: actorOf(req), action: 'clip.view', subject: `clip:${eventId}`, details: {} })
+      return bytes ? reply.type('image/webp').send(bytes) : reply.status(304).send()
     },
   )
 }
@@ -87,6 +95,7 @@ export async function clipRoutes(
 /** [RFC 9110 §14] One byte range per request (206), or the whole file (200); 416 outside it. */
 async function serveClip(
   clips: Clips,
+  audit: Pick<AuditLog, 'record'>,
   req: FastifyRequest,
   reply: FastifyReply,
   eventId: string,
@@ -98,7 +107,6 @@ async function serveClip(
     .header('accept-ranges', 'bytes')
     .header('etag', etag)
     .header('cache-control', 'private, max-age=86400')
-  if (matchesEtag(req.headers['if-none-match'], etag)) return reply.status(304).send()
   let range = parseRange(req.headers.range, f.size)
   // [RFC 9110 §13.1.5] If-Range with another validator: send the whole (changed) representation.
   const ifRange = req.headers['if-range']
@@ -107,6 +115,18 @@ async function serveClip(
     reply.header('content-range', `bytes */${f.size}`)
     throw new DoorstepError('DOORSTEP_ERR_RANGE_NOT_SATISFIABLE', undefined, { size: f.size })
   }
+  const notModified = matchesEtag(req.headers['if-none-match'], etag)
+  // A player fetches a clip in many ranges: one entry per playback, the answer that carries the
+  // clip's first byte, however the Range was written.
+  if (range === null || range.start === 0) {
+    audit.record({
+      actor: actorOf(req),
+      action: 'clip.download',
+      subject: `clip:${eventId}`,
+      details: { status: notModified ? 304 : range ? 206 : 200, range: req.headers.range ?? null },
+    })
+  }
+  if (notModified) return reply.status(304).send()
   let fh: fsp.FileHandle
   try {
     // Opened before answering: retention may unlink the name, the open file stays readable.
