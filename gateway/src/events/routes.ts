@@ -1,30 +1,15 @@
-import {
-  type ClipMedia,
-  EventDetail,
-  EventList,
-  EventParams,
-  EventsQuery,
-  type EventView,
-  type Hold,
-} from '@doorstep/proto'
+import { type ClipMedia, EventDetail, EventList, EventParams, EventsQuery, type Hold } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
-import type { EventIndex, IndexedEvent } from './event-index.js'
+import type { EventIndex } from './event-index.js'
+import { eventView } from './event-view.js'
 
 /** What the event detail shows about the stored clip; the clips feature answers it. */
 export interface ClipDetails {
   mediaOf(eventId: string): ClipMedia | null
   holdsOf(eventId: string): Hold[]
-}
-
-/** Adds the clip links; the clip routes check access again when they are followed. */
-export function toView(e: IndexedEvent): EventView {
-  const { updatedAt: _u, ...rest } = e
-  const ready = e.clip.state === 'ready'
-  const base = `/api/v1/clips/${e.id}`
-  return { ...rest, clip: { ...e.clip, url: ready ? base : null, thumbUrl: ready ? `${base}/thumb` : null } }
 }
 
 /** `GET /api/v1/events` and `GET /api/v1/events/:id`, answered from the SQLite index. */
@@ -45,7 +30,7 @@ export async function eventRoutes(
     },
     async (req): Promise<EventList> => {
       const page = opts.index().query(req.query)
-      return { events: page.events.map(toView), nextCursor: page.nextCursor }
+      return { events: page.events.map(eventView), nextCursor: page.nextCursor }
     },
   )
 
@@ -63,7 +48,7 @@ export async function eventRoutes(
       const { id } = req.params
       const e = opts.index().get(id)
       if (!e) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${id}`)
-      return { ...toView(e), media: opts.clips?.mediaOf(id) ?? null, holds: opts.clips?.holdsOf(id) ?? [] }
+      return { ...eventView(e), media: opts.clips?.mediaOf(id) ?? null, holds: opts.clips?.holdsOf(id) ?? [] }
     },
   )
 }

@@ -16,9 +16,9 @@ import { ROLES } from '../auth/roles.js'
 import type { Clips } from '../clips/clips.js'
 import { DoorstepError } from '../errors.js'
 import type { EventIndex } from '../events/event-index.js'
-import { toView as eventView } from '../events/routes.js'
+import { eventView } from '../events/event-view.js'
+import { deviceView, type LiveStateSource } from '../registry/device-view.js'
 import type { DeviceRegistry } from '../registry/registry.js'
-import { toView as deviceView, type LiveStateSource } from '../registry/routes.js'
 import { ownedDevice, ownedDevices } from './owner-scope.js'
 
 /**

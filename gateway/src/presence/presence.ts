@@ -3,8 +3,8 @@ import type { Config } from '../config.js'
 import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
 import { presenceLine } from '../ingest/points.js'
+import type { LiveStateSource } from '../registry/device-view.js'
 import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
-import type { LiveStateSource } from '../registry/routes.js'
 
 interface Live {
   state: LiveState

@@ -7,24 +7,14 @@ import {
   DeviceListResponse,
   DeviceParams,
   DeviceView,
-  type LiveState,
 } from '@doorstep/proto'
 import { parse as parseCsv } from 'csv-parse/sync'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import type { z } from 'zod'
 import { ROLES } from '../auth/roles.js'
 import { DoorstepError } from '../errors.js'
-import type { DeviceRecord, DeviceRegistry } from './registry.js'
-
-/** Live state is owned by presence; the registry routes only ask for it. */
-export interface LiveStateSource {
-  stateOf(id: string): {
-    state: z.infer<typeof LiveState>
-    lastSeen: number | null
-    lastHeartbeat: Record<string, unknown> | null
-  }
-}
+import { deviceView, type LiveStateSource } from './device-view.js'
+import type { DeviceRegistry } from './registry.js'
 
 /** CSV columns map to DeviceCreate fields; numbers and booleans arrive as text. */
 function csvRows(text: string): unknown[] {
@@ -40,10 +30,6 @@ function csvRows(text: string): unknown[] {
       r.enabled === undefined || r.enabled === '' ? undefined : r.enabled === 'true' || r.enabled === '1',
     id: r.id === '' ? undefined : r.id,
   }))
-}
-
-export function toView(d: DeviceRecord, live: LiveStateSource): DeviceView {
-  return { ...d, ...live.stateOf(d.id) }
 }
 
 export async function registryRoutes(
@@ -117,7 +103,7 @@ export async function registryRoutes(
       const { id } = req.params
       const d = registry.get(id)
       if (!d) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${id}`)
-      return toView(d, live)
+      return deviceView(d, live)
     },
   )
 
@@ -133,7 +119,7 @@ export async function registryRoutes(
     },
     async (req) => {
       const q = req.query
-      let views = registry.list({ district: q.district }).map((d) => toView(d, live))
+      let views = registry.list({ district: q.district }).map((d) => deviceView(d, live))
       if (q.state) views = views.filter((v) => v.state === q.state)
       return { total: views.length, devices: views.slice(q.offset, q.offset + q.limit) }
     },
