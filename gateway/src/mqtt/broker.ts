@@ -80,6 +80,9 @@ export class MqttBroker implements Feature {
   readonly #endedBy = new WeakMap<Client, DisconnectReason>()
   /** Connections that got CONNACK 0: their end is a lost session, not a failed attempt. */
   readonly #sessions = new WeakSet<Client>()
+  /** Secret checks in the order they began, and per unit the latest one that let a connection in. */
+  #attempts = 0
+  readonly #admitted = new Map<string, number>()
   #stopping = false
 
   constructor(deps: BrokerDeps) {
@@ -196,6 +199,7 @@ export class MqttBroker implements Feature {
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await closed
     this.#current.clear()
+    this.#admitted.clear()
   }
 
   /** Sends a command to a unit; QoS 1 so a unit that is away gets it on a persistent session. */
@@ -243,6 +247,7 @@ export class MqttBroker implements Feature {
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<void> {
+    const attempt = ++this.#attempts
     if (!this.#gate.tryAdmit()) {
       throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later', 'refused-admission')
     }
@@ -271,6 +276,18 @@ export class MqttBroker implements Feature {
     if (will !== undefined && will !== null && !mayWill(client.id, will)) {
       throw refusal(CONNACK.NOT_AUTHORIZED, 'a will must be the unit’s own status topic', 'refused-auth')
     }
+    // A check can wait seconds in the registry's line while a newer connection of the same unit gets
+    // through from its cache: the unit gave up on this one (aedes has paused the socket, so its close
+    // is not seen yet). Letting it in would take over the live session [MQTT-3.1.4-2] for a dead socket.
+    const newer = this.#admitted.get(client.id)
+    if (newer !== undefined && newer > attempt) {
+      throw refusal(
+        CONNACK.SERVER_UNAVAILABLE,
+        'a newer connection of this unit was already accepted',
+        'refused-stale',
+      )
+    }
+    this.#admitted.set(client.id, attempt)
   }
 
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {

@@ -23,6 +23,11 @@ export const DISCONNECT_REASONS = [
   'refused-admission',
   /** CONNACK 3 because too many secrets were being checked at once. */
   'refused-busy',
+  /**
+   * CONNACK 3 for a connection whose secret check began before that of the unit's newer connection,
+   * already accepted: the unit gave up on this one. Accepting it would take over the live session.
+   */
+  'refused-stale',
   /** CONNACK 2, 4 or 5: identity, secret, a disabled unit or a foreign will. */
   'refused-auth',
   /** CONNACK 1 or aedes' keepalive limit: the CONNECT itself was not acceptable. */
