@@ -361,4 +361,30 @@ describe('a unit’s older connection whose secret check ends last (real aedes o
     newer.socket.destroy()
     older.socket.destroy()
   })
+
+  it('is refused too when its CONNECT is read after the newer connection’s: newer means accepted later', async () => {
+    const id = registry.record.id
+    registry.held.length = 0
+    const before = await counted(metrics)
+    // Accepted first, but says nothing yet: a CONNECT that sat in a busy gateway's buffers.
+    const older = net.connect(broker.port, '127.0.0.1')
+    older.on('error', () => {})
+    await new Promise<void>((resolve) => older.once('connect', () => resolve()))
+    const newer = rawConnect(broker.port, id, 'secret')
+    await expect.poll(() => registry.held.length).toBe(1)
+    registry.held[0]?.()
+    expect([...(await newer.reply)]).toEqual([0x20, 2, 0, 0])
+    const olderReply = new Promise<Buffer>((resolve) => older.once('data', resolve))
+    older.write(connectPacket(id, 'secret', 60))
+    await expect.poll(() => registry.held.length).toBe(2)
+    registry.held[1]?.()
+    expect([...(await olderReply)]).toEqual([0x20, 2, 0, 3])
+    await expect
+      .poll(async () => (await counted(metrics))['refused-stale'])
+      .toBe((before['refused-stale'] ?? 0) + 1)
+    expect(broker.isConnected(id)).toBe(true)
+    expect((await counted(metrics)).takeover).toBe(before.takeover)
+    newer.socket.destroy()
+    older.destroy()
+  })
 })

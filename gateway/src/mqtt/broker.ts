@@ -80,8 +80,12 @@ export class MqttBroker implements Feature {
   readonly #endedBy = new WeakMap<Client, DisconnectReason>()
   /** Connections that got CONNACK 0: their end is a lost session, not a failed attempt. */
   readonly #sessions = new WeakSet<Client>()
-  /** Secret checks in the order they began, and per unit the latest one that let a connection in. */
-  #attempts = 0
+  /**
+   * Connections numbered in the order they were accepted (the kernel's accept queue is first in, first
+   * out), and per unit the number of the latest one let in.
+   */
+  #accepted = 0
+  readonly #arrival = new WeakMap<Client, number>()
   readonly #admitted = new Map<string, number>()
   #stopping = false
 
@@ -167,6 +171,7 @@ export class MqttBroker implements Feature {
     this.#stopping = false
     const server = net.createServer({ noDelay: true }, (socket) => {
       const client = aedes.handle(socket)
+      this.#arrival.set(client, ++this.#accepted)
       // Counted when the socket is gone, once per connection, whatever ended it.
       socket.once('close', () =>
         metrics.disconnects.inc({
@@ -247,7 +252,6 @@ export class MqttBroker implements Feature {
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<void> {
-    const attempt = ++this.#attempts
     if (!this.#gate.tryAdmit()) {
       throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later', 'refused-admission')
     }
@@ -276,9 +280,11 @@ export class MqttBroker implements Feature {
     if (will !== undefined && will !== null && !mayWill(client.id, will)) {
       throw refusal(CONNACK.NOT_AUTHORIZED, 'a will must be the unit’s own status topic', 'refused-auth')
     }
-    // A check can wait seconds in the registry's line while a newer connection of the same unit gets
-    // through from its cache: the unit gave up on this one (aedes has paused the socket, so its close
-    // is not seen yet). Letting it in would take over the live session [MQTT-3.1.4-2] for a dead socket.
+    // Under load a unit's connection can reach this point after its newer one was let in: its CONNECT
+    // read late, or its check long in the registry's line while the newer one hit the cache. The unit
+    // gave up on it (aedes has paused the socket, so its close is not seen yet); letting it in would take
+    // over the live session [MQTT-3.1.4-2] for a dead socket. Newer means accepted later.
+    const attempt = this.#arrival.get(client) ?? ++this.#accepted
     const newer = this.#admitted.get(client.id)
     if (newer !== undefined && newer > attempt) {
       throw refusal(

@@ -24,8 +24,8 @@ export const DISCONNECT_REASONS = [
   /** CONNACK 3 because too many secrets were being checked at once. */
   'refused-busy',
   /**
-   * CONNACK 3 for a connection whose secret check began before that of the unit's newer connection,
-   * already accepted: the unit gave up on this one. Accepting it would take over the live session.
+   * CONNACK 3 for a connection accepted before the unit's newer one, which was already let in: the unit
+   * gave up on this one. Letting it in would take over the live session for a dead socket.
    */
   'refused-stale',
   /** CONNACK 2, 4 or 5: identity, secret, a disabled unit or a foreign will. */
