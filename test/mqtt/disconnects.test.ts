@@ -1,22 +1,15 @@
 import net from 'node:net'
-import type { DeviceCredentials } from '@doorstep/proto'
 import { topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { configFrom } from '../../gateway/src/config.js'
 import { DoorstepError } from '../../gateway/src/errors.js'
-import { EventBus } from '../../gateway/src/event-bus.js'
-import type { Ingest } from '../../gateway/src/ingest/ingest.js'
-import { createLogger } from '../../gateway/src/log.js'
-import { createMetrics, type Metrics } from '../../gateway/src/metrics.js'
-import { MqttBroker } from '../../gateway/src/mqtt/broker.js'
+import type { Metrics } from '../../gateway/src/metrics.js'
 import {
   DISCONNECT_REASONS,
   type DisconnectReason,
   reasonOfError,
 } from '../../gateway/src/mqtt/disconnects.js'
-import type { DeviceRecord, DeviceRegistry } from '../../gateway/src/registry/registry.js'
-import { deviceRecord, deviceRow } from '../helpers/devices.js'
+import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { connectUnit, end, publish, refusedCode } from '../helpers/mqtt.js'
 import { heartbeat } from '../helpers/payloads.js'
@@ -48,13 +41,6 @@ const ERRORS: Array<[Error, DisconnectReason]> = [
   [
     Object.assign(new Error('not authorized for this topic'), { disconnectReason: 'kicked-acl' }),
     'kicked-acl',
-  ],
-  [
-    Object.assign(new Error('a newer connection was accepted'), {
-      errorCode: 3,
-      disconnectReason: 'refused-stale',
-    }),
-    'refused-stale',
   ],
   [new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', 'flooding'), 'kicked-flood'],
   [new DoorstepError('DOORSTEP_ERR_SPOOL_FULL'), 'kicked-spool'],
@@ -275,116 +261,5 @@ describe('disconnects at admission and shutdown (real aedes over TCP)', () => {
     stopped = true
     await t.stop()
     await expect.poll(async () => (await counted(metrics)).shutdown).toBe(connected.length)
-  })
-})
-
-/**
- * A registry whose secret checks finish when the test says, in any order: the one way to make an
- * older connection's check end after a newer one's, as a long line of first-time checks does.
- */
-class HeldRegistry implements DeviceRegistry {
-  readonly record = deviceRecord({ id: 'cam-held-1' })
-  readonly held: Array<() => void> = []
-  get(id: string): DeviceRecord | undefined {
-    return id === this.record.id ? this.record : undefined
-  }
-  authenticate(id: string): Promise<DeviceRecord | null | 'busy'> {
-    return new Promise((resolve) => this.held.push(() => resolve(this.get(id) ?? null)))
-  }
-  create(): Promise<DeviceCredentials> {
-    throw new Error('not used')
-  }
-  importMany(): Promise<DeviceCredentials[]> {
-    throw new Error('not used')
-  }
-  list(): DeviceRecord[] {
-    return [this.record]
-  }
-  count(): number {
-    return 1
-  }
-  updateIdentity(): void {}
-  setEnabled(): void {}
-}
-
-/** A raw connection that has sent CONNECT; `reply` is the first bytes the broker sends back. */
-function rawConnect(
-  port: number,
-  id: string,
-  secret: string,
-): { socket: net.Socket; reply: Promise<Buffer> } {
-  const socket = net.connect(port, '127.0.0.1')
-  socket.on('error', () => {})
-  const reply = new Promise<Buffer>((resolve) => socket.once('data', resolve))
-  socket.write(connectPacket(id, secret, 60))
-  return { socket, reply }
-}
-
-describe('a unit’s older connection whose secret check ends last (real aedes over TCP)', () => {
-  const log = createLogger('silent')
-  const registry = new HeldRegistry()
-  const metrics = createMetrics()
-  const broker = new MqttBroker({
-    config: configFrom({ DOORSTEP_MQTT_PORT: 0, DOORSTEP_LOG_LEVEL: 'silent' }),
-    registry,
-    // No publish reaches ingest in this test; a publish would fail loudly.
-    ingest: new Proxy({} as Ingest, {
-      get: () => {
-        throw new Error('ingest is not used here')
-      },
-    }),
-    bus: new EventBus(log),
-    log,
-    metrics,
-  })
-  beforeAll(() => broker.start())
-  afterAll(() => broker.stop())
-
-  it('is refused (CONNACK 3) instead of taking over the newer, live session', async () => {
-    const id = registry.record.id
-    const older = rawConnect(broker.port, id, 'secret')
-    await expect.poll(() => registry.held.length).toBe(1)
-    const newer = rawConnect(broker.port, id, 'secret')
-    await expect.poll(() => registry.held.length).toBe(2)
-    registry.held[1]?.()
-    // CONNACK [§3.2]: 0x20, length 2, session present 0, return code.
-    expect([...(await newer.reply)]).toEqual([0x20, 2, 0, 0])
-    registry.held[0]?.()
-    expect([...(await older.reply)]).toEqual([0x20, 2, 0, 3])
-    await expect.poll(async () => (await counted(metrics))['refused-stale']).toBe(1)
-    // The newer session is still the unit's, and still answers: PINGREQ → PINGRESP [§3.12, §3.13].
-    expect(broker.isConnected(id)).toBe(true)
-    const pong = new Promise<Buffer>((resolve) => newer.socket.once('data', resolve))
-    newer.socket.write(Buffer.from([0xc0, 0]))
-    expect([...(await pong)]).toEqual([0xd0, 0])
-    expect((await counted(metrics)).takeover).toBe(0)
-    newer.socket.destroy()
-    older.socket.destroy()
-  })
-
-  it('is refused too when its CONNECT is read after the newer connection’s: newer means accepted later', async () => {
-    const id = registry.record.id
-    registry.held.length = 0
-    const before = await counted(metrics)
-    // Accepted first, but says nothing yet: a CONNECT that sat in a busy gateway's buffers.
-    const older = net.connect(broker.port, '127.0.0.1')
-    older.on('error', () => {})
-    await new Promise<void>((resolve) => older.once('connect', () => resolve()))
-    const newer = rawConnect(broker.port, id, 'secret')
-    await expect.poll(() => registry.held.length).toBe(1)
-    registry.held[0]?.()
-    expect([...(await newer.reply)]).toEqual([0x20, 2, 0, 0])
-    const olderReply = new Promise<Buffer>((resolve) => older.once('data', resolve))
-    older.write(connectPacket(id, 'secret', 60))
-    await expect.poll(() => registry.held.length).toBe(2)
-    registry.held[1]?.()
-    expect([...(await olderReply)]).toEqual([0x20, 2, 0, 3])
-    await expect
-      .poll(async () => (await counted(metrics))['refused-stale'])
-      .toBe((before['refused-stale'] ?? 0) + 1)
-    expect(broker.isConnected(id)).toBe(true)
-    expect((await counted(metrics)).takeover).toBe(before.takeover)
-    newer.socket.destroy()
-    older.destroy()
   })
 })

@@ -80,13 +80,6 @@ export class MqttBroker implements Feature {
   readonly #endedBy = new WeakMap<Client, DisconnectReason>()
   /** Connections that got CONNACK 0: their end is a lost session, not a failed attempt. */
   readonly #sessions = new WeakSet<Client>()
-  /**
-   * Connections numbered in the order they were accepted (the kernel's accept queue is first in, first
-   * out), and per unit the number of the latest one let in.
-   */
-  #accepted = 0
-  readonly #arrival = new WeakMap<Client, number>()
-  readonly #admitted = new Map<string, number>()
   #stopping = false
 
   constructor(deps: BrokerDeps) {
@@ -171,7 +164,6 @@ export class MqttBroker implements Feature {
     this.#stopping = false
     const server = net.createServer({ noDelay: true }, (socket) => {
       const client = aedes.handle(socket)
-      this.#arrival.set(client, ++this.#accepted)
       // Counted when the socket is gone, once per connection, whatever ended it.
       socket.once('close', () =>
         metrics.disconnects.inc({
@@ -204,7 +196,6 @@ export class MqttBroker implements Feature {
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await closed
     this.#current.clear()
-    this.#admitted.clear()
   }
 
   /** Sends a command to a unit; QoS 1 so a unit that is away gets it on a persistent session. */
@@ -280,20 +271,6 @@ export class MqttBroker implements Feature {
     if (will !== undefined && will !== null && !mayWill(client.id, will)) {
       throw refusal(CONNACK.NOT_AUTHORIZED, 'a will must be the unit’s own status topic', 'refused-auth')
     }
-    // Under load a unit's connection can reach this point after its newer one was let in: its CONNECT
-    // read late, or its check long in the registry's line while the newer one hit the cache. The unit
-    // gave up on it (aedes has paused the socket, so its close is not seen yet); letting it in would take
-    // over the live session [MQTT-3.1.4-2] for a dead socket. Newer means accepted later.
-    const attempt = this.#arrival.get(client) ?? ++this.#accepted
-    const newer = this.#admitted.get(client.id)
-    if (newer !== undefined && newer > attempt) {
-      throw refusal(
-        CONNACK.SERVER_UNAVAILABLE,
-        'a newer connection of this unit was already accepted',
-        'refused-stale',
-      )
-    }
-    this.#admitted.set(client.id, attempt)
   }
 
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {

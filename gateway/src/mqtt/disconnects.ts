@@ -23,11 +23,6 @@ export const DISCONNECT_REASONS = [
   'refused-admission',
   /** CONNACK 3 because too many secrets were being checked at once. */
   'refused-busy',
-  /**
-   * CONNACK 3 for a connection accepted before the unit's newer one, which was already let in: the unit
-   * gave up on this one. Letting it in would take over the live session for a dead socket.
-   */
-  'refused-stale',
   /** CONNACK 2, 4 or 5: identity, secret, a disabled unit or a foreign will. */
   'refused-auth',
   /** CONNACK 1 or aedes' keepalive limit: the CONNECT itself was not acceptable. */
