@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
 import net from 'node:net'
 import { topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
@@ -216,6 +218,15 @@ describe('disconnects by reason (real aedes over TCP)', () => {
     const pingresp = await rawSession(port(), v.id, v.secret, 60)
     // PINGRESP goes server → client only; aedes closes without an error.
     await expectOne('protocol-error', async () => pingresp.write(Buffer.from([0xd0, 0x00])))
+  })
+
+  it('listens with room for a reconnect storm: the backlog is 4096, or the kernel cap if lower', () => {
+    // A full accept queue lets connections a unit gave up on in later, to take over its live session.
+    const cap = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'))
+    const out = execFileSync('ss', ['-Hltn', `sport = :${port()}`], { encoding: 'utf8' })
+    // State, Recv-Q, Send-Q (the backlog of a listening socket), local address, peer address.
+    const backlog = Number(out.trim().split(/\s+/)[2])
+    expect(backlog).toBe(Math.min(4096, cap))
   })
 
   it('a unit that keeps its session is not counted', async () => {

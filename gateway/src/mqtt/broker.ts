@@ -19,6 +19,15 @@ import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
 // factory itself (as aedes imports it), which the typings do not say.
 const memoryPersistence = memoryPersistenceModule as unknown as () => AedesPersistence
 
+/**
+ * Connections the kernel may hold for us before we accept them (Linux caps it at net.core.somaxconn).
+ * Node's default, 511, overflows when thousands of units connect at once to a busy gateway; Linux then
+ * drops the handshake's last ACK while the unit, which sees the connection as open, sends CONNECT, gives
+ * up on it after its connect timeout and connects again. The old connection enters the queue later,
+ * behind the new one, CONNECT and all, and on accept takes over the unit's live session [MQTT-3.1.4-2].
+ */
+const LISTEN_BACKLOG = 4096
+
 /** CONNACK return codes of MQTT 3.1.1, section 3.2.2.3. */
 const CONNACK = {
   IDENTIFIER_REJECTED: 2,
@@ -174,7 +183,7 @@ export class MqttBroker implements Feature {
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(config.mqttPort, config.host, () => {
+      server.listen({ port: config.mqttPort, host: config.host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject)
         resolve()
       })
