@@ -9,11 +9,13 @@
  *          all are online again, with CPU and memory sampled meanwhile.
  *   big    19,000 units with heartbeats every 10 s: all land, publish-to-stored
  *          latency from markers, gateway memory per unit against bare aedes
- *          holding the same connections in the same run.
+ *          holding the same connections in the same run; why connections
+ *          ended, as the gateway counted it and as the units saw it.
  *
  *   npm run bench:fleet [-- --scenario all|city|storm|big --duration-s 60 --big 19000]
  *
- * Writes bench/results/fleet-<time>.json and a row in bench/README.md.
+ * Writes bench/results/fleet-<time>.json and a row in bench/README.md (the
+ * scenarios not run show as "–").
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -24,6 +26,16 @@ import { ManagedInfluxd } from '../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../gateway/src/log.js'
 import { benchArgs } from './lib/args.js'
 import { freePort, ROOT, spawnTs, stopChild, waitFor } from './lib/children.js'
+import {
+  brief,
+  type Counts,
+  delta,
+  dropped,
+  type GatewaySide,
+  gatewayDelta,
+  gatewayDisconnects,
+  sum,
+} from './lib/disconnects.js'
 import { type GatewayProcess, startGatewayProcess } from './lib/gateway-process.js'
 import { StoredLatencyProbe } from './lib/markers.js'
 import { cpuMicros, rssBytes } from './lib/proc.js'
@@ -42,6 +54,9 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-fleet-'))
 const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })
 
 type Gw = GatewayProcess
+type BigExtra = {
+  disconnects: { untilCounted: { gateway: GatewaySide; units: { sessionEnds: Counts } } }
+}
 
 function startGateway(name: string, env: Record<string, string> = {}): Promise<Gw> {
   return startGatewayProcess({ name, dataRoot: tmp, influxUrl: influxd.url as string, env })
@@ -82,6 +97,49 @@ async function sampled<T>(
 }
 
 const totalAcked = (f: Fleet) => Object.values(f.stats().acked).reduce((a, b) => a + b, 0)
+
+/** Why units' connections ended so far, from the simulator's side. */
+function unitEnds(f: Fleet): { sessionEnds: Counts; connectFailures: Counts } {
+  const s = f.stats()
+  return { sessionEnds: s.sessionEnds, connectFailures: s.connectFailures }
+}
+
+/**
+ * Every second while `during` runs: units connected, sessions the units lost and connections the
+ * gateway saw end other than refusals; a row only when one of them moved, so drops can be placed in time.
+ */
+async function timeline<T>(
+  fleet: () => Fleet | null,
+  gw: Gw,
+  during: () => Promise<T>,
+): Promise<{ result: T; rows: Array<[number, number, number, number]> }> {
+  const rows: Array<[number, number, number, number]> = []
+  const t0 = performance.now()
+  let last = ''
+  let busy = false
+  const timer = setInterval(async () => {
+    const f = fleet()
+    if (!f || busy) return
+    busy = true
+    try {
+      const s = f.stats()
+      const gDrops = sum(dropped(await gatewayDisconnects(gw.httpUrl, gw.token)))
+      const key = `${s.connected}/${s.disconnects}/${gDrops}`
+      if (key !== last)
+        rows.push([Math.round((performance.now() - t0) / 100) / 10, s.connected, s.disconnects, gDrops])
+      last = key
+    } catch {
+      // A scrape that fails under load leaves a gap, not a failed bench.
+    } finally {
+      busy = false
+    }
+  }, 1000)
+  try {
+    return { result: await during(), rows }
+  } finally {
+    clearInterval(timer)
+  }
+}
 
 async function waitConnected(fleet: Fleet, n: number, timeoutMs: number): Promise<number | null> {
   const t0 = performance.now()
@@ -151,6 +209,10 @@ async function cityAndStorm(): Promise<Record<string, unknown>> {
     alertLatencyMs: latency,
     errors: s.errors,
     errorKinds: s.errorKinds,
+    disconnects: {
+      gateway: gatewayDelta(await gatewayDisconnects(gw.httpUrl, gw.token)),
+      units: unitEnds(fleet),
+    },
   }
   say(`city: ${JSON.stringify(city)}`)
 
@@ -174,10 +236,12 @@ async function memoryPerUnit(
   pid: number,
   fleet: () => Promise<Fleet>,
   n: number,
+  started: (f: Fleet) => void = () => {},
 ): Promise<{ fleet: Fleet; perUnitKiB: number; connectMs: number | null }> {
   await sleep(2000)
   const before = rssBytes(pid)
   const f = await fleet()
+  started(f)
   const connectMs = await waitConnected(f, n, 120_000)
   await sleep(10_000)
   const after = rssBytes(pid)
@@ -229,26 +293,43 @@ async function big(): Promise<Record<string, unknown>> {
   })
   await provision.stop()
   await sleep(3000)
-  const run = await memoryPerUnit(
-    gw.pid,
+  // What the gateway counted before this fleet: the provisioning run's clean goodbyes.
+  const gwBefore = await gatewayDisconnects(gw.httpUrl, gw.token)
+  let live: Fleet | null = null
+  const { result: run, rows: connectTimeline } = await timeline(
+    () => live,
+    gw,
     () =>
-      startFleet({
-        devices: n,
-        mqttUrl: gw.mqttUrl,
-        httpUrl: gw.httpUrl,
-        adminToken: gw.token,
-        credentialsDir,
-        heartbeatS: 10,
-        eventRate: 0,
-        connectRate: 2000,
-        uploader: null,
-        log: () => {},
-      }),
-    n,
+      memoryPerUnit(
+        gw.pid,
+        () =>
+          startFleet({
+            devices: n,
+            mqttUrl: gw.mqttUrl,
+            httpUrl: gw.httpUrl,
+            adminToken: gw.token,
+            credentialsDir,
+            heartbeatS: 10,
+            eventRate: 0,
+            connectRate: 2000,
+            uploader: null,
+            log: () => {},
+          }),
+        n,
+        (f) => {
+          live = f
+        },
+      ),
   )
   say(`big: gateway ${run.perUnitKiB} KiB per unit; connected in ${run.connectMs} ms`)
   // Counted before one unit is stopped to make way for the latency marker that speaks as it.
   const connectedAll = run.fleet.stats().connected
+  const gwAtCount = await gatewayDisconnects(gw.httpUrl, gw.token)
+  const unitsAtCount = unitEnds(run.fleet)
+  say(
+    `big: ${connectedAll} connected when counted; dropped: units ${brief(unitsAtCount.sessionEnds)}, ` +
+      `gateway ${brief(dropped(gatewayDelta(gwAtCount, gwBefore)))}`,
+  )
   // The marker speaks as one of the fleet's units, with that unit's saved secret; the unit itself is stopped.
   const creds = JSON.parse(fs.readFileSync(run.fleet.credentialsFile as string, 'utf8')) as {
     devices: Record<string, string>
@@ -279,6 +360,8 @@ async function big(): Promise<Record<string, unknown>> {
   await sleep(3000)
   const stored = await influxCount(gw.db, 'SELECT count(uptime_s) FROM heartbeat WHERE uptime_s < 1000000000')
   const sentAfter = run.fleet.stats().heartbeatsValid
+  const gwAtEnd = await gatewayDisconnects(gw.httpUrl, gw.token)
+  const unitsAtEnd = unitEnds(run.fleet)
   const result = {
     units: n,
     connectMs: run.connectMs,
@@ -291,6 +374,21 @@ async function big(): Promise<Record<string, unknown>> {
     heartbeats: { sentBefore, stored, sentAfter },
     lossFree: stored >= sentBefore && stored <= sentAfter,
     publishToStoredMs: latency,
+    // Why connections ended: until the count above (the connect ramp and the 10 s after), then to the end.
+    // The gateway's side counts every connection, refusals included; the marker's own connection
+    // and the stopped unit it replaced are among the later ones.
+    disconnects: {
+      untilCounted: { gateway: gatewayDelta(gwAtCount, gwBefore), units: unitsAtCount },
+      afterCounted: {
+        gateway: gatewayDelta(gwAtEnd, gwAtCount),
+        units: {
+          sessionEnds: delta(unitsAtEnd.sessionEnds, unitsAtCount.sessionEnds),
+          connectFailures: delta(unitsAtEnd.connectFailures, unitsAtCount.connectFailures),
+        },
+      },
+      // [seconds since the fleet started, units connected, sessions units lost, gateway-side drops]
+      timeline: connectTimeline,
+    },
   }
   say(`big: ${JSON.stringify(result)}`)
   await run.fleet.stop()

@@ -36,12 +36,20 @@ export class StoredLatencyProbe {
       protocolVersion: 4,
       reconnectPeriod: 1000,
     })
-    await new Promise<void>((resolve, reject) => {
-      c.once('connect', () => resolve())
-      c.once('error', reject)
-    })
-    // Later errors (a reconnect that times out under load) are the client's to retry, not the bench's to die of.
+    // Errors (a CONNACK that comes too late under load) are the client's to retry, not the bench's to
+    // die of: a listener for the client's whole life, and the first connect waits for success only.
     c.on('error', () => {})
+    const connected = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 60_000)
+      c.once('connect', () => {
+        clearTimeout(t)
+        resolve(true)
+      })
+    })
+    if (!connected) {
+      c.end(true)
+      throw new Error(`marker ${this.o.id} could not connect within 60 s`)
+    }
     this.#client = c
     this.#running = true
     this.#timer = setInterval(() => {

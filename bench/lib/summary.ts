@@ -90,6 +90,15 @@ const TABLES: Record<string, BenchTable> = {
       { title: 'storm back ms', samples: (r) => num(at(r, 'storm', 'backMs')) },
       { title: 'big connect ms', samples: (r) => num(at(r, 'big', 'connectMs')) },
       { title: 'big connected', samples: (r) => num(at(r, 'big', 'connected')) },
+      {
+        title: 'big sessions dropped',
+        samples: (r) => counted(at(r, 'big', 'disconnects', 'untilCounted', 'units', 'sessionEnds')),
+      },
+      {
+        title: 'big takeovers',
+        samples: (r) =>
+          counted(at(r, 'big', 'disconnects', 'untilCounted', 'gateway', 'session'), 'takeover'),
+      },
       { title: 'big stored p99 ms', samples: (r) => num(at(r, 'big', 'publishToStoredMs', 'p99')) },
       { title: 'memory vs aedes', samples: (r) => num(at(r, 'big', 'memoryRatio')), digits: 2 },
     ],
@@ -129,6 +138,15 @@ const TABLES: Record<string, BenchTable> = {
     lossFree: (r) =>
       at(r, 'summary', '4096', 'allStored') !== false && at(r, 'summary', '16384', 'allStored') !== false,
   },
+}
+
+/** The sum of a `{reason: count}` object (or one reason of it); nothing when the run did not count. */
+function counted(v: unknown, only?: string): number[] {
+  if (!v || typeof v !== 'object') return []
+  const entries = Object.entries(v as Record<string, unknown>).filter(
+    ([k]) => only === undefined || k === only,
+  )
+  return [entries.reduce((n, [, c]) => n + (typeof c === 'number' ? c : 0), 0)]
 }
 
 function fifth(run: Json, page: string, index: number): number[] {

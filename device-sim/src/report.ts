@@ -16,6 +16,8 @@ type Counted = Pick<
   | 'refusedConnects'
   | 'authFailures'
   | 'disconnects'
+  | 'sessionEnds'
+  | 'connectFailures'
   | 'errors'
   | 'errorKinds'
   | 'events'
@@ -119,6 +121,8 @@ export async function buildReport(
     refusedConnects: stats.refusedConnects,
     authFailures: stats.authFailures,
     disconnects: stats.disconnects,
+    sessionEnds: { ...stats.sessionEnds },
+    connectFailures: { ...stats.connectFailures },
     errors: stats.errors,
     errorKinds: { ...stats.errorKinds },
     events: stats.events,
@@ -151,6 +155,13 @@ export async function buildReport(
   }
 }
 
+/** The most frequent causes, indented under their total. */
+const causeRows = (kinds: Record<string, number>): Array<[string, string]> =>
+  Object.entries(kinds)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([cause, n]) => [`  ${cause}`, String(n)])
+
 const ms = (v: number | null) => (v === null ? '-' : `${v} ms`)
 
 /** A plain-text table for people. */
@@ -163,6 +174,9 @@ export function formatReport(r: Report): string {
       `${r.connects} / ${r.refusedConnects} / ${r.authFailures}`,
     ],
     ['disconnects / power cuts', `${r.disconnects} / ${r.powerCuts}`],
+    ...causeRows(r.sessionEnds),
+    ['failed connect attempts', String(Object.values(r.connectFailures).reduce((a, b) => a + b, 0))],
+    ...causeRows(r.connectFailures),
   ]
   for (const k of SENT_KINDS) rows.push([`sent / acknowledged: ${k}`, `${r.sent[k]} / ${r.acked[k]}`])
   rows.push(
@@ -175,10 +189,7 @@ export function formatReport(r: Report): string {
     ],
     ['clips uploaded (bytes) / failed', `${r.clips} (${r.clipBytes}) / ${r.uploadFailures}`],
     ['errors', String(r.errors)],
-    ...Object.entries(r.errorKinds)
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 8)
-      .map(([cause, n]): [string, string] => [`  ${cause}`, String(n)]),
+    ...causeRows(r.errorKinds),
     [
       'heartbeats valid / in InfluxDB',
       r.heartbeats.inInflux === null

@@ -22,6 +22,14 @@ export interface FleetStats {
   authFailures: number
   /** Sessions that ended while the unit wanted to stay (drops, power cuts, server closes). */
   disconnects: number
+  /**
+   * Those sessions by why they ended: the client's error (`Keepalive timeout`, `ECONNRESET`...),
+   * `server closed` (the gateway closed the socket), `closed` (neither side said why), or the fault
+   * injected (`drop`, `power cut`). Sums to `disconnects`; at most 32 causes.
+   */
+  sessionEnds: Record<string, number>
+  /** Connect attempts that ended before CONNACK 0, by why (`CONNACK 3`, `connack timeout`...); at most 32 causes. */
+  connectFailures: Record<string, number>
   /** Transport errors, failed publishes, failed uploads. */
   errors: number
   /** The same errors by cause (`connack timeout`, `ECONNRESET`, `upload: HTTP 404`...), at most 32 causes. */
@@ -54,6 +62,8 @@ export function newStats(units: number, startedAt = Date.now()): FleetStats {
     refusedConnects: 0,
     authFailures: 0,
     disconnects: 0,
+    sessionEnds: {},
+    connectFailures: {},
     errors: 0,
     errorKinds: {},
     events: 0,
@@ -73,6 +83,8 @@ export function copyStats(s: FleetStats): FleetStats {
     ...s,
     sent: { ...s.sent },
     errorKinds: { ...s.errorKinds },
+    sessionEnds: { ...s.sessionEnds },
+    connectFailures: { ...s.connectFailures },
     acked: { ...s.acked },
     commands: { ...s.commands },
     badPayloads: { ...s.badPayloads },
@@ -89,11 +101,16 @@ export function totalAcked(s: FleetStats): number {
 
 const MAX_ERROR_KINDS = 32
 
-/** Counts an error under its cause; causes past the first 32 share `other` so the map stays small. */
+/** Counts one under its cause; causes past the first 32 share `other` so the map stays small. */
+export function countCause(kinds: Record<string, number>, cause: string): void {
+  const key = cause in kinds || Object.keys(kinds).length < MAX_ERROR_KINDS ? cause : 'other'
+  kinds[key] = (kinds[key] ?? 0) + 1
+}
+
+/** Counts an error under its cause. */
 export function countError(s: FleetStats, cause: string): void {
   s.errors++
-  const key = cause in s.errorKinds || Object.keys(s.errorKinds).length < MAX_ERROR_KINDS ? cause : 'other'
-  s.errorKinds[key] = (s.errorKinds[key] ?? 0) + 1
+  countCause(s.errorKinds, cause)
 }
 
 /** A short, bounded cause for an Error: its code when it has one, else its first words. */

@@ -2,7 +2,7 @@ import { topicFor } from '@doorstep/proto'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { type BackoffPolicy, backoffDelay } from './backoff.js'
 import type { Scheduler, Task } from './scheduler.js'
-import { causeOf, countError, type FleetStats } from './stats.js'
+import { causeOf, countCause, countError, type FleetStats } from './stats.js'
 
 /**
  * A unit's MQTT link: one mqtt.js client, never reconnecting by itself
@@ -45,6 +45,8 @@ export class UnitLink {
   #state: LinkState = 'idle'
   #attempt = 0
   #retry: Task | null = null
+  /** Why the current connection is ending, when something said so before its close. */
+  #endCause: string | null = null
 
   constructor(id: string, secret: string, env: LinkEnv, hooks: LinkHooks) {
     this.#id = id
@@ -86,6 +88,7 @@ export class UnitLink {
   /** Link loss: the socket dies without DISCONNECT (the broker publishes the will). */
   drop(): boolean {
     if (this.#state !== 'online' || !this.#client) return false
+    this.#endCause = 'drop'
     this.#client.stream.destroy()
     return true
   }
@@ -93,7 +96,7 @@ export class UnitLink {
   /** Power cut: the client and its unacknowledged publishes are gone; a fresh one boots at `backAt`. */
   powerCut(backAt: number): boolean {
     if (this.#state === 'stopped' || this.#state === 'idle' || this.#state === 'down') return false
-    this.#leave('down')
+    this.#leave('down', 'power cut')
     this.#discard()
     this.#attempt = 0
     this.#retry = this.#env.scheduler.schedule(backAt, () => this.#wait(0))
@@ -136,16 +139,23 @@ export class UnitLink {
     this.#retry = this.#env.scheduler.after(delayMs, () => this.#connect())
   }
 
-  /** Leaves `online`/`connecting` for `next`, accounting for the session that ends. */
-  #leave(next: LinkState): void {
+  /** Leaves `online`/`connecting` for `next`, accounting for the session or attempt that ends and why. */
+  #leave(next: LinkState, cause = 'closed'): void {
     const was = this.#state
+    const stats = this.#env.stats
     this.#state = next
     this.#env.scheduler.cancel(this.#retry)
     this.#retry = null
+    this.#endCause = null
     if (was === 'online') {
-      this.#env.stats.connected--
-      if (next !== 'stopped') this.#env.stats.disconnects++
+      stats.connected--
+      if (next !== 'stopped') {
+        stats.disconnects++
+        countCause(stats.sessionEnds, cause)
+      }
       this.#hooks.offline()
+    } else if (was === 'connecting' && next !== 'stopped') {
+      countCause(stats.connectFailures, cause)
     }
   }
 
@@ -159,6 +169,7 @@ export class UnitLink {
       qos: 1 as const,
       retain: true,
     }
+    this.#endCause = null
     const existing = this.#client
     if (existing) {
       existing.options.will = will
@@ -202,9 +213,12 @@ export class UnitLink {
   #onError(err: Error): void {
     const code = (err as { code?: unknown }).code
     if (typeof code !== 'number') {
-      countError(this.#env.stats, causeOf(err))
+      const cause = causeOf(err)
+      this.#endCause ??= cause
+      countError(this.#env.stats, cause)
       return
     }
+    this.#endCause ??= `CONNACK ${code}`
     // A CONNACK refusal [MQTT-3.2.2.3]; mqtt.js closes the socket next and #onClose retries.
     if (code === 3) this.#env.stats.refusedConnects++
     else {
@@ -215,7 +229,9 @@ export class UnitLink {
 
   #onClose(): void {
     if (this.#state !== 'online' && this.#state !== 'connecting') return
-    this.#leave('waiting')
+    // A FIN read from the gateway without an error first: the gateway chose to close.
+    const ended = (this.#client?.stream as { readableEnded?: boolean } | undefined)?.readableEnded === true
+    this.#leave('waiting', this.#endCause ?? (ended ? 'server closed' : 'closed'))
     this.#wait(backoffDelay(this.#attempt++, this.#env.backoff, this.#env.random))
   }
 

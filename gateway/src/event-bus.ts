@@ -5,7 +5,8 @@ import type { DeviceRecord } from './registry/registry.js'
 /** Everything features tell each other. Payload types come from proto or the owning feature. */
 export interface BusEvents {
   'device.connected': { deviceId: string; at: number }
-  'device.disconnected': { deviceId: string; at: number; reason: 'clean' | 'will' | 'socket' | 'takeover' }
+  /** `clean`: the unit sent DISCONNECT; `will`: any other end, and its will was published. */
+  'device.disconnected': { deviceId: string; at: number; reason: 'clean' | 'will' }
   /** A validated heartbeat, after it was queued for InfluxDB. */
   'device.heartbeat': { device: DeviceRecord; heartbeat: Heartbeat; at: number }
   /** A validated event, after it is durable in the spool (never for a duplicate). */

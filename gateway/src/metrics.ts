@@ -1,5 +1,6 @@
 import type { TopicKind } from '@doorstep/proto'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { DISCONNECT_REASONS } from './mqtt/disconnects.js'
 
 /**
  * All gateway metrics in one registry per gateway instance (several gateways
@@ -37,6 +38,12 @@ export function createMetrics() {
       name: 'doorstep_mqtt_connects_refused_total',
       help: 'Refused MQTT connections by reason',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    disconnects: new Counter({
+      name: 'doorstep_mqtt_disconnects_total',
+      help: 'Ended MQTT connections by reason; stage: session (had CONNACK 0) or connect (never did)',
+      labelNames: ['reason', 'stage'] as const,
       registers: [registry],
     }),
     messagesIn: new Counter({
@@ -113,6 +120,9 @@ export function createMetrics() {
       registers: [registry],
     }),
   }
+  // Every reason from the start: a scrape shows the whole closed set, and a rate over a zero works.
+  for (const reason of DISCONNECT_REASONS)
+    for (const stage of ['connect', 'session']) m.disconnects.inc({ reason, stage }, 0)
   return m
 }
 

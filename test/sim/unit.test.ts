@@ -111,7 +111,33 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
       })
       .toEqual(['online', 'offline', 'online'])
     expect(stats.disconnects).toBe(1)
+    expect(stats.sessionEnds).toEqual({ drop: 1 })
     expect(stats.connected).toBe(1)
+  })
+
+  it('says why a session ended: the broker closing it, a power cut', async () => {
+    const p = plan[7]!
+    const { unit, stats } = makeUnit(p)
+    unit.start()
+    await expect.poll(() => unit.state, { timeout: 5_000 }).toBe('online')
+    const clients = (broker.aedes as unknown as { clients: Record<string, { close(): void }> }).clients
+    clients[p.id]?.close()
+    await expect.poll(() => stats.sessionEnds, { timeout: 5_000 }).toEqual({ 'server closed': 1 })
+    await expect.poll(() => unit.state, { timeout: 5_000 }).toBe('online')
+    expect(unit.powerCut(Date.now() + 60_000)).toBe(true)
+    expect(stats.sessionEnds).toEqual({ 'server closed': 1, 'power cut': 1 })
+    expect(stats.disconnects).toBe(2)
+    expect(stats.connectFailures).toEqual({})
+  })
+
+  it('says why connect attempts failed: nothing listening', async () => {
+    const { unit, stats } = makeUnit(plan[8]!, {}, 'mqtt://127.0.0.1:1')
+    unit.start()
+    await expect
+      .poll(() => stats.connectFailures.ECONNREFUSED ?? 0, { timeout: 5_000 })
+      .toBeGreaterThanOrEqual(2)
+    expect(stats.sessionEnds).toEqual({})
+    expect(stats.disconnects).toBe(0)
   })
 
   it('answers a ping with an ack `done`, validated by proto', async () => {
@@ -241,6 +267,7 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
       unit.start()
       await expect.poll(() => unit.state, { timeout: 5_000 }).toBe('online')
       expect(stats.refusedConnects).toBe(3)
+      expect(stats.connectFailures).toEqual({ 'CONNACK 3': 3 })
       expect(stats.connects).toBe(1)
       expect(stats.errors).toBe(0)
     } finally {

@@ -11,12 +11,22 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { DeviceRegistry } from '../registry/registry.js'
 import { AdmissionGate } from './admission.js'
+import { type DisconnectReason, type ReasonedError, reasonOfError } from './disconnects.js'
 import { withExactRetained } from './exact-retained.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
 
 // A CommonJS module whose typings declare an ES default export: imported from ESM, the default is the
 // factory itself (as aedes imports it), which the typings do not say.
 const memoryPersistence = memoryPersistenceModule as unknown as () => AedesPersistence
+
+/**
+ * Connections the kernel may hold for us before we accept them (Linux caps it at net.core.somaxconn).
+ * Node's default, 511, overflows when thousands of units connect at once to a busy gateway; Linux then
+ * drops the handshake's last ACK while the unit, which sees the connection as open, sends CONNECT, gives
+ * up on it after its connect timeout and connects again. The old connection enters the queue later,
+ * behind the new one, CONNECT and all, and on accept takes over the unit's live session [MQTT-3.1.4-2].
+ */
+const LISTEN_BACKLOG = 4096
 
 /** CONNACK return codes of MQTT 3.1.1, section 3.2.2.3. */
 const CONNACK = {
@@ -26,8 +36,22 @@ const CONNACK = {
   NOT_AUTHORIZED: 5,
 } as const
 
-function refusal(code: number, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
+function refusal(code: number, message: string, reason: DisconnectReason): AuthenticateError {
+  return Object.assign(new Error(message), {
+    returnCode: code,
+    disconnectReason: reason,
+  }) as AuthenticateError
+}
+
+/** An ACL violation: aedes closes the connection without a PUBACK [MQTT-3.3.5-2]. */
+function kick(message: string): ReasonedError {
+  return Object.assign(new Error(message), { disconnectReason: 'kicked-acl' as const })
+}
+
+/** aedes' per-client fields our code reads; its types omit them (lib/client.js, aedes.js). */
+interface AedesInternals {
+  /** Set when the client sent DISCONNECT [MQTT-3.14.4-3]. */
+  _disconnected?: boolean
 }
 
 export interface BrokerDeps {
@@ -61,6 +85,11 @@ export class MqttBroker implements Feature {
   readonly #willTopics = new WeakMap<Client, string | null>()
   /** The live client per unit: a takeover must not mark the new session offline. */
   readonly #current = new Map<string, Client>()
+  /** The first error aedes reported on a connection: why it is about to close. */
+  readonly #endedBy = new WeakMap<Client, DisconnectReason>()
+  /** Connections that got CONNACK 0: their end is a lost session, not a failed attempt. */
+  readonly #sessions = new WeakSet<Client>()
+  #stopping = false
 
   constructor(deps: BrokerDeps) {
     this.#d = deps
@@ -92,7 +121,7 @@ export class MqttBroker implements Feature {
         this.#authenticate(client, username, password).then(
           () => done(null, true),
           (err: AuthenticateError) => {
-            metrics.connectsRefused.inc({ reason: String(err.returnCode) })
+            metrics.connectsRefused.inc({ reason: String(err.returnCode ?? CONNACK.NOT_AUTHORIZED) })
             done(err, false)
           },
         )
@@ -113,6 +142,7 @@ export class MqttBroker implements Feature {
       withExactRetained(memoryPersistence())) as AedesOptions['persistence']
     const aedes = await Aedes.createBroker(opts)
     aedes.on('clientReady', (client) => {
+      this.#sessions.add(client)
       this.#current.set(client.id, client)
       metrics.connects.inc()
       metrics.connections.set(aedes.connectedClients)
@@ -123,24 +153,37 @@ export class MqttBroker implements Feature {
       if (this.#current.get(client.id) !== client) return
       this.#current.delete(client.id)
       // aedes marks a client that sent DISCONNECT; anything else lost its socket and had its will published.
-      const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true
+      const clean = (client as Client & AedesInternals)._disconnected === true
       bus.emit('device.disconnected', {
         deviceId: client.id,
         at: Date.now(),
         reason: clean ? 'clean' : 'will',
       })
     })
-    aedes.on('clientError', (client, err) =>
-      this.#log.debug({ device: client.id, err: err.message }, 'client error'),
-    )
-    aedes.on('connectionError', (client, err) =>
-      this.#log.debug({ device: client?.id, err: err.message }, 'connection error'),
-    )
+    // Refusals and kicks reach aedes as errors too: every reason but the quiet ones is decided here.
+    aedes.on('clientError', (client, err) => {
+      this.#noteError(client, err)
+      this.#log.debug({ device: client.id, err: err.message }, 'client error')
+    })
+    aedes.on('connectionError', (client, err) => {
+      this.#noteError(client, err)
+      this.#log.debug({ device: client?.id, err: err.message }, 'connection error')
+    })
     this.#aedes = aedes
-    const server = net.createServer({ noDelay: true }, aedes.handle)
+    this.#stopping = false
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      const client = aedes.handle(socket)
+      // Counted when the socket is gone, once per connection, whatever ended it.
+      socket.once('close', () =>
+        metrics.disconnects.inc({
+          reason: this.#reasonFor(aedes, client, socket),
+          stage: this.#sessions.has(client) ? 'session' : 'connect',
+        }),
+      )
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(config.mqttPort, config.host, () => {
+      server.listen({ port: config.mqttPort, host: config.host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject)
         resolve()
       })
@@ -156,6 +199,7 @@ export class MqttBroker implements Feature {
     const aedes = this.#aedes
     this.#server = null
     this.#aedes = null
+    this.#stopping = true
     // Stop accepting, then close the broker: it ends every client, and only then can the server finish closing.
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
@@ -186,36 +230,61 @@ export class MqttBroker implements Feature {
     })
   }
 
+  #noteError(client: Client | null | undefined, err: Error): void {
+    if (client && !this.#endedBy.has(client)) this.#endedBy.set(client, reasonOfError(err))
+  }
+
+  /** Why a connection ended: the error aedes reported, else what the connection itself shows. */
+  #reasonFor(aedes: Aedes, client: Client, socket: net.Socket): DisconnectReason {
+    const err = this.#endedBy.get(client)
+    if (err) return err
+    if ((client as Client & AedesInternals)._disconnected === true) return 'clean'
+    if (socket.readableEnded) return 'peer-closed'
+    if (this.#stopping) return 'shutdown'
+    // aedes closes a client without an error for a takeover [MQTT-3.1.4-2] (the newer one is registered
+    // by the time the old socket reports its close) and for a packet type a client may not send.
+    const current = (aedes as Aedes & { clients: Record<string, Client | undefined> }).clients[client.id]
+    return current !== undefined && current !== client ? 'takeover' : 'protocol-error'
+  }
+
   async #authenticate(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<void> {
     if (!this.#gate.tryAdmit()) {
-      throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later')
+      throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later', 'refused-admission')
     }
     // Client id = username = device id: one identity, and aedes takes over a stale session by client id.
     if (!DeviceId.safeParse(client.id).success || username !== client.id) {
-      throw refusal(CONNACK.IDENTIFIER_REJECTED, 'client id must equal the device id used as username')
+      throw refusal(
+        CONNACK.IDENTIFIER_REJECTED,
+        'client id must equal the device id used as username',
+        'refused-auth',
+      )
     }
     if (!password || password.length === 0 || password.length > 256) {
-      throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password')
+      throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password', 'refused-auth')
     }
     const known = this.#d.registry.get(client.id)
-    if (known && !known.enabled) throw refusal(CONNACK.NOT_AUTHORIZED, 'device is disabled')
+    if (known && !known.enabled) throw refusal(CONNACK.NOT_AUTHORIZED, 'device is disabled', 'refused-auth')
     const device = await this.#d.registry.authenticate(client.id, password.toString('utf8'))
     if (device === 'busy')
-      throw refusal(CONNACK.SERVER_UNAVAILABLE, 'too many connections being checked; retry later')
-    if (!device) throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password')
+      throw refusal(
+        CONNACK.SERVER_UNAVAILABLE,
+        'too many connections being checked; retry later',
+        'refused-busy',
+      )
+    if (!device) throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password', 'refused-auth')
     const will = this.#willTopics.get(client)
     if (will !== undefined && will !== null && !mayWill(client.id, will)) {
-      throw refusal(CONNACK.NOT_AUTHORIZED, 'a will must be the unit’s own status topic')
+      throw refusal(CONNACK.NOT_AUTHORIZED, 'a will must be the unit’s own status topic', 'refused-auth')
     }
   }
 
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
     if (packet.topic.startsWith('$SYS/')) {
-      done(new Error('$SYS topics are reserved'))
+      done(kick('$SYS topics are reserved'))
       return
     }
     if (client === null) {
@@ -227,7 +296,7 @@ export class MqttBroker implements Feature {
     if (kind === null) {
       this.#d.metrics.invalid.inc({ reason: 'foreign-topic' })
       this.#log.warn({ device: client.id, topic: packet.topic }, 'publish outside own topics; disconnecting')
-      done(new Error('not authorized for this topic'))
+      done(kick('not authorized for this topic'))
       return
     }
     this.#d.ingest.handle(client.id, kind, packet.payload as Buffer, Date.now(), done)
