@@ -31,7 +31,6 @@ import {
   type Counts,
   delta,
   dropped,
-  type GatewaySide,
   gatewayDelta,
   gatewayDisconnects,
   sum,
@@ -54,9 +53,6 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-fleet-'))
 const influxd = new ManagedInfluxd({ dataDir: path.join(tmp, 'influxd'), log: createLogger('warn') })
 
 type Gw = GatewayProcess
-type BigExtra = {
-  disconnects: { untilCounted: { gateway: GatewaySide; units: { sessionEnds: Counts } } }
-}
 
 function startGateway(name: string, env: Record<string, string> = {}): Promise<Gw> {
   return startGatewayProcess({ name, dataRoot: tmp, influxUrl: influxd.url as string, env })

@@ -1,6 +1,6 @@
 import type { CommandAck, DeviceEvent, Heartbeat, LiveState } from '@doorstep/proto'
 import type { Logger } from './log.js'
-import type { DeviceRecord } from './registry/registry.js'
+import type { DeviceRecord } from './registry/index.js'
 
 /** Everything features tell each other. Payload types come from proto or the owning feature. */
 export interface BusEvents {

@@ -1,6 +1,6 @@
 import type { TopicKind } from '@doorstep/proto'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { DISCONNECT_REASONS } from './mqtt/disconnects.js'
+import { DISCONNECT_REASONS } from './mqtt/index.js'
 
 /**
  * All gateway metrics in one registry per gateway instance (several gateways

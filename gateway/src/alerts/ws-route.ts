@@ -1,7 +1,7 @@
 import { type Alert, ClientFrame, type ServerFrame } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import { ROLES } from '../auth/roles.js'
+import { ROLES } from '../auth/index.js'
 import type { AlertHub } from './alert-hub.js'
 
 /** Bytes a socket may have in flight before alerts wait in its own queue. */

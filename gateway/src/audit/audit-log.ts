@@ -1,5 +1,5 @@
 import type { AuditEntry, ChainReport } from '@doorstep/proto'
-import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
+import { type Db, migrate, writeTransaction } from '../db/index.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { canonicalJson, GENESIS, type Link, linkHash, verifyChain } from './chain.js'

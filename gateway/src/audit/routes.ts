@@ -1,7 +1,7 @@
 import { AuditPage, AuditQuery, ChainReport } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { ROLES } from '../auth/roles.js'
+import { ROLES } from '../auth/index.js'
 import type { AuditLog } from './audit-log.js'
 
 /** `GET /api/v1/audit` (paged, filtered) and `GET /api/v1/audit/verify`: admins only. */

@@ -1,7 +1,7 @@
 import { DeviceId } from '@doorstep/proto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DoorstepError } from '../errors.js'
-import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
+import type { DeviceRecord, DeviceRegistry } from '../registry/index.js'
 
 declare module 'fastify' {
   interface FastifyRequest {

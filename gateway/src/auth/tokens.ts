@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Role } from '@doorstep/proto'
-import { type Db, migrate } from '../db/sqlite.js'
-import { tokenDigest } from '../registry/secrets.js'
+import { type Db, migrate } from '../db/index.js'
+import { tokenDigest } from '../registry/index.js'
 
 const SCHEMA = [
   `CREATE TABLE api_tokens (

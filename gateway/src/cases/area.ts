@@ -1,7 +1,7 @@
 import type { CaseArea } from '@doorstep/proto'
 import { DoorstepError } from '../errors.js'
-import { haversineM } from '../events/geo.js'
-import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
+import { haversineM } from '../events/index.js'
+import type { DeviceRecord, DeviceRegistry } from '../registry/index.js'
 
 export interface MatchedDevice {
   device: DeviceRecord

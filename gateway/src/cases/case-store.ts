@@ -1,4 +1,4 @@
-import { type Db, migrate, statementCache, writeTransaction } from '../db/sqlite.js'
+import { type Db, migrate, statementCache, writeTransaction } from '../db/index.js'
 import { CaseHoldTable } from './case-hold-table.js'
 import { CASES_SCHEMA } from './case-migrations.js'
 import { CaseTable } from './case-table.js'

@@ -7,8 +7,8 @@ import {
 } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { actorOf } from '../audit/actor.js'
-import { ROLES } from '../auth/roles.js'
+import { actorOf } from '../audit/index.js'
+import { ROLES } from '../auth/index.js'
 import type { Cases } from './cases.js'
 
 /**

@@ -7,11 +7,11 @@ import type {
   PullState,
   PullView,
 } from '@doorstep/proto'
-import type { AuditLog } from '../audit/audit-log.js'
-import type { Principal } from '../auth/tokens.js'
+import type { AuditLog } from '../audit/index.js'
+import type { Principal } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
-import { ownedDevice, ownedDevices } from '../people/owner-scope.js'
-import type { DeviceRegistry } from '../registry/registry.js'
+import { ownedDevice, ownedDevices } from '../people/index.js'
+import type { DeviceRegistry } from '../registry/index.js'
 import type { CaseStore } from './case-store.js'
 import type { CustodyLog } from './custody.js'
 import type { PullDispatch } from './pull-dispatch.js'

@@ -1,6 +1,6 @@
 import type { ChainReport, CustodyEntry } from '@doorstep/proto'
-import { canonicalJson, GENESIS, type Link, linkHash, verifyChain } from '../audit/chain.js'
-import { type Db, writeTransaction } from '../db/sqlite.js'
+import { canonicalJson, GENESIS, type Link, linkHash, verifyChain } from '../audit/index.js'
+import { type Db, writeTransaction } from '../db/index.js'
 
 /** Part of the cases schema (see case-migrations.ts); kept next to the code that writes it. */
 export const CUSTODY_SCHEMA = `CREATE TABLE custody_log (

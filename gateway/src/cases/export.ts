@@ -9,7 +9,7 @@ import {
   type ManifestFile,
 } from '@doorstep/proto'
 import yazl from 'yazl'
-import { canonicalJson, sha256Hex } from '../audit/chain.js'
+import { canonicalJson, sha256Hex } from '../audit/index.js'
 import type { Logger } from '../log.js'
 import type { Cases } from './cases.js'
 import { custodyJsonl } from './custody.js'

@@ -1,6 +1,6 @@
 import { Command, type CommandAck, topicFor } from '@doorstep/proto'
 import type { Aedes, Client, Subscription } from 'aedes'
-import type { AuditLog } from '../audit/audit-log.js'
+import type { AuditLog } from '../audit/index.js'
 import type { EventBus } from '../event-bus.js'
 import type { Logger } from '../log.js'
 import type { CaseStore } from './case-store.js'

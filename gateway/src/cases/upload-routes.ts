@@ -1,7 +1,7 @@
 import { PullUploadRoutes } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
-import type { DeviceRegistry } from '../registry/registry.js'
-import { resumableUploadRoutes } from '../uploads/upload-routes.js'
+import type { DeviceRegistry } from '../registry/index.js'
+import { resumableUploadRoutes } from '../uploads/index.js'
 import type { PullUploads } from './pull-uploads.js'
 
 /**

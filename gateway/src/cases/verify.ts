@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import { CustodyEntry, Manifest } from '@doorstep/proto'
 import yauzl from 'yauzl'
-import { canonicalJson, type Link, sha256Hex, verifyChain } from '../audit/chain.js'
+import { canonicalJson, type Link, sha256Hex, verifyChain } from '../audit/index.js'
 import { CUSTODY_FILE, MANIFEST_FILE } from './export.js'
 
 /** What `doorstep verify` found in an export. */

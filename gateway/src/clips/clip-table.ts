@@ -1,6 +1,6 @@
 import type { ClipMedia, Hold } from '@doorstep/proto'
-import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
-import type { ProbeResult } from '../media/ffmpeg.js'
+import { type Db, migrate, writeTransaction } from '../db/index.js'
+import type { ProbeResult } from '../media/index.js'
 
 const SCHEMA = [
   `CREATE TABLE clips (

@@ -1,9 +1,9 @@
 import { Hold, HoldCreate, HoldList, HoldParams, HoldsQuery } from '@doorstep/proto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { actorOf } from '../audit/actor.js'
-import type { AuditLog } from '../audit/audit-log.js'
-import { ROLES } from '../auth/roles.js'
+import type { AuditLog } from '../audit/index.js'
+import { actorOf } from '../audit/index.js'
+import { ROLES } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
 import type { Clips } from './clips.js'
 

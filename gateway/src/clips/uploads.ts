@@ -1,9 +1,9 @@
 import type { ClipMedia, ClipState, ClipUploadResult } from '@doorstep/proto'
 import { DoorstepError } from '../errors.js'
-import type { IndexedEvent } from '../events/event-index.js'
+import type { IndexedEvent } from '../events/index.js'
 import type { Logger } from '../log.js'
-import type { ProbeResult } from '../media/ffmpeg.js'
-import { type ResumableUploads, redoCommit, type UploadTarget } from '../uploads/resumable-uploads.js'
+import type { ProbeResult } from '../media/index.js'
+import { type ResumableUploads, redoCommit, type UploadTarget } from '../uploads/index.js'
 import type { ClipTable } from './clip-table.js'
 import type { ClipStore } from './store.js'
 

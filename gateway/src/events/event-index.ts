@@ -1,5 +1,5 @@
 import type { ClipState, EventsQuery } from '@doorstep/proto'
-import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
+import { type Db, migrate, writeTransaction } from '../db/index.js'
 import { encodeCursor } from './event-cursor.js'
 import { eventKey } from './event-key.js'
 import { type Admission, type MergeStatements, mergeTuple, prepareMerge } from './event-merge.js'

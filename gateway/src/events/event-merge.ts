@@ -1,6 +1,6 @@
 import type { ClipState, EventPhase } from '@doorstep/proto'
 import type { Statement } from 'better-sqlite3'
-import type { Db } from '../db/sqlite.js'
+import type { Db } from '../db/index.js'
 import { eventKey } from './event-key.js'
 import type { EventRow } from './event-row.js'
 import type { IndexTuple } from './index-tuple.js'

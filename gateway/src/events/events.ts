@@ -1,4 +1,4 @@
-import type { Db } from '../db/sqlite.js'
+import type { Db } from '../db/index.js'
 import type { Feature } from '../feature.js'
 import { EventIndex } from './event-index.js'
 

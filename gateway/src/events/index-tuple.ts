@@ -1,5 +1,5 @@
 import type { DeviceEvent, EventPhase } from '@doorstep/proto'
-import type { DeviceRecord } from '../registry/registry.js'
+import type { DeviceRecord } from '../registry/index.js'
 
 /** What the index takes from the unit an event came from. */
 export type EventSite = Pick<DeviceRecord, 'id' | 'district' | 'lat' | 'lon'>

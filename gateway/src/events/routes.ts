@@ -1,7 +1,7 @@
 import { type ClipMedia, EventDetail, EventList, EventParams, EventsQuery, type Hold } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { ROLES } from '../auth/roles.js'
+import { ROLES } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
 import type { EventIndex } from './event-index.js'
 import { eventView } from './event-view.js'

@@ -9,7 +9,7 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { type Access, publicScope } from '../auth/roles.js'
+import { type Access, publicScope } from '../auth/index.js'
 import { ERRORS, type ErrorCode } from '../errors.js'
 
 declare module 'fastify' {

@@ -2,12 +2,12 @@ import { DeviceParams, HealthResponse, HeartbeatsQuery, HeartbeatsResponse, Pong
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { ROLES } from '../auth/roles.js'
+import { ROLES } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
-import type { InfluxStore } from '../influx/influx-store.js'
+import type { InfluxStore } from '../influx/index.js'
 import type { Metrics } from '../metrics.js'
-import type { Presence } from '../presence/presence.js'
-import type { DeviceRegistry } from '../registry/registry.js'
+import type { Presence } from '../presence/index.js'
+import type { DeviceRegistry } from '../registry/index.js'
 
 /** Fleet health, per-unit heartbeat history and Prometheus metrics. */
 export async function opsRoutes(

@@ -1,7 +1,6 @@
 import type { DeviceEvent, Heartbeat } from '@doorstep/proto'
-import { RP_EVENTS as EVENTS_POLICY } from '../influx/influx-store.js'
-import { escapeFieldString, escapeTag } from '../influx/line-protocol.js'
-import type { DeviceRecord } from '../registry/registry.js'
+import { RP_EVENTS as EVENTS_POLICY, escapeFieldString, escapeTag } from '../influx/index.js'
+import type { DeviceRecord } from '../registry/index.js'
 
 /** Retention policies a line is written to: heartbeats and presence to the default (30 days raw). */
 export const RP_DEFAULT = ''

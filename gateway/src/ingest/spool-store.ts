@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import type { Statement } from 'better-sqlite3'
-import { type Db, migrate, openDb, writeTransaction } from '../db/sqlite.js'
-import { EventIndex, type IndexTuple } from '../events/event-index.js'
+import { type Db, migrate, openDb, writeTransaction } from '../db/index.js'
+import { EventIndex, type IndexTuple } from '../events/index.js'
 
 /** WAL the spool lets grow before SQLite copies it back into the database. */
 const WAL_BETWEEN_CHECKPOINTS = 40 * 1024 * 1024

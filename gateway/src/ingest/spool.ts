@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import type { IndexTuple } from '../events/event-index.js'
+import type { IndexTuple } from '../events/index.js'
 import {
   type CommitRequest,
   type CommitResult,

@@ -1,6 +1,6 @@
-import type { Principal } from '../auth/tokens.js'
+import type { Principal } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
-import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
+import type { DeviceRecord, DeviceRegistry } from '../registry/index.js'
 
 /**
  * An owner sees only the units registered under their token's ownerContact

@@ -1,10 +1,10 @@
 import { Me, TokenCreate, TokenIssued, TokenList, TokenParams, TokenView } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { actorOf } from '../audit/actor.js'
-import type { AuditLog } from '../audit/audit-log.js'
-import { ROLES } from '../auth/roles.js'
-import type { TokenStore } from '../auth/tokens.js'
+import type { AuditLog } from '../audit/index.js'
+import { actorOf } from '../audit/index.js'
+import type { TokenStore } from '../auth/index.js'
+import { ROLES } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
 
 /**

@@ -2,9 +2,8 @@ import type { HealthCounts, HealthResponse, Heartbeat, LiveState } from '@doorst
 import type { Config } from '../config.js'
 import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
-import { presenceLine } from '../ingest/points.js'
-import type { LiveStateSource } from '../registry/device-view.js'
-import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
+import { presenceLine } from '../ingest/index.js'
+import type { DeviceRecord, DeviceRegistry, LiveStateSource } from '../registry/index.js'
 
 interface Live {
   state: LiveState

@@ -11,7 +11,7 @@ import {
 import { parse as parseCsv } from 'csv-parse/sync'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { ROLES } from '../auth/roles.js'
+import { ROLES } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
 import { deviceView, type LiveStateSource } from './device-view.js'
 import type { DeviceRegistry } from './registry.js'

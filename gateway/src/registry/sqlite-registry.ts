@@ -5,7 +5,7 @@ import {
   type DeviceCredentials,
   type ImportRowError,
 } from '@doorstep/proto'
-import { type Db, migrate, writeTransaction } from '../db/sqlite.js'
+import { type Db, migrate, writeTransaction } from '../db/index.js'
 import { DoorstepError } from '../errors.js'
 import type { DeviceRecord, DeviceRegistry } from './registry.js'
 import { cacheDigest, generateSecret, hashSecret, sameDigest, verifySecret } from './secrets.js'

@@ -1,7 +1,7 @@
 import { DoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { NotAVideoError, type ProbeResult, probe } from '../media/ffmpeg.js'
-import type { WorkQueue } from '../media/work-queue.js'
+import type { WorkQueue } from '../media/index.js'
+import { NotAVideoError, type ProbeResult, probe } from '../media/index.js'
 import { BodyInterruptedError, hashFile, TooManyBytesError, writePart } from './partial-file.js'
 import type { UploadRange } from './upload-headers.js'
 

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify'
-import { decorateDevice, deviceAuth } from '../auth/device-auth.js'
+import { decorateDevice, deviceAuth } from '../auth/index.js'
 import { DoorstepError, type ErrorCode } from '../errors.js'
-import type { DeviceRecord, DeviceRegistry } from '../registry/registry.js'
+import type { DeviceRecord, DeviceRegistry } from '../registry/index.js'
 import type { ResumableUploads, UploadAnswer } from './resumable-uploads.js'
 import { declaredSha256, parseContentRange } from './upload-headers.js'
 

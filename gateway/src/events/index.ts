@@ -1,0 +1,6 @@
+/** The events feature's public surface: other features import only this file. */
+export { EventIndex, type IndexedEvent, type IndexTuple, toIndexTuple } from './event-index.js'
+export { eventView } from './event-view.js'
+export { Events } from './events.js'
+export { haversineM } from './geo.js'
+export { eventRoutes } from './routes.js'

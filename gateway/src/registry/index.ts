@@ -1,0 +1,6 @@
+/** The registry feature's public surface: other features import only this file. */
+export { deviceView, type LiveStateSource } from './device-view.js'
+export type { DeviceRecord, DeviceRegistry } from './registry.js'
+export { registryRoutes } from './routes.js'
+export { tokenDigest } from './secrets.js'
+export { SqliteDeviceRegistry } from './sqlite-registry.js'

@@ -1,0 +1,4 @@
+/** The uploads feature's public surface: other features import only this file. */
+export { ResumableUploads, redoCommit, type UploadTarget } from './resumable-uploads.js'
+export type { UploadRange } from './upload-headers.js'
+export { closeConnectionsOnShutdown, resumableUploadRoutes } from './upload-routes.js'
