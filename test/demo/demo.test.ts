@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stablePort } from '../helpers/ports.js'
+import { goneWithin, running } from '../helpers/process.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /**
@@ -59,29 +60,6 @@ function startDemo(devices: number): DemoRun {
 /** Ctrl-C on a terminal: SIGINT to the whole foreground process group. */
 function ctrlC(run: DemoRun): void {
   process.kill(-(run.child.pid as number), 'SIGINT')
-}
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-async function goneWithin(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (running(pid)) {
-    if (Date.now() > deadline) return false
-    await sleep(50)
-  }
-  return true
 }
 
 /** Live processes whose command line names this file (read from /proc; nothing is signalled). */

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { stablePort } from '../helpers/ports.js'
+import { goneWithin, running } from '../helpers/process.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /**
@@ -21,25 +22,6 @@ afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
   for (const f of cleanups.splice(0)) await f()
 })
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-async function goneWithin(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (running(pid)) {
-    if (Date.now() > deadline) return false
-    await sleep(50)
-  }
-  return true
-}
 
 function startMain(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {

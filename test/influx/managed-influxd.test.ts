@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { InfluxStore } from '../../gateway/src/influx/influx-store.js'
 import { findFreePort, ManagedInfluxd } from '../../gateway/src/influx/managed-influxd.js'
+import { goneWithin, running } from '../helpers/process.js'
 import { tempDir } from '../helpers/tmp.js'
 
 const log = pino({ level: 'silent' })
@@ -18,27 +18,6 @@ function alive(pid: number): boolean {
   } catch {
     return false
   }
-}
-
-/** Alive and not a zombie: an orphan's exit is reaped by whoever adopted it, maybe later. */
-function running(pid: number): boolean {
-  if (!alive(pid)) return false
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-/** Polls until `pid` has ended; false if it still runs after `ms`. */
-async function goneWithin(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (running(pid)) {
-    if (Date.now() > deadline) return false
-    await sleep(50)
-  }
-  return true
 }
 
 /** Field 5 of /proc/<pid>/stat: the process group. */
