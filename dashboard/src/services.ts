@@ -57,7 +57,16 @@ export class Services {
       http: this.http,
       token,
       notices: this.notices,
-      onFleetChanged: (why) => (why === 'presence' ? this.fleet.soon() : this.fleet.now()),
+      onFleetChanged: (why) => {
+        if (why === 'presence') {
+          this.fleet.soon()
+          return
+        }
+        this.fleet.now()
+        // Clip hints sent while the socket was closed are lost: the events index says which are ready.
+        void this.clips.check()
+      },
+      onClip: (eventId) => this.clips.markReady(eventId),
       // A refused token shows up as a socket that never opens; one HTTP call tells, and signs out on 401.
       probeAuth: () =>
         this.api.health().then(

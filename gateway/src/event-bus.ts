@@ -12,6 +12,8 @@ export interface BusEvents {
   /** A validated event, after it is durable in the spool (never for a duplicate). */
   'device.event': { device: DeviceRecord; event: DeviceEvent; at: number }
   'device.cmdAck': { device: DeviceRecord; ack: CommandAck; at: number }
+  /** An event's clip is stored and verified and its thumbnail is made. */
+  'clip.ready': { eventId: string; deviceId: string; district: number; at: number }
   'presence.changed': { device: DeviceRecord; from: LiveState; to: LiveState; at: number; reason: string }
 }
 

@@ -154,7 +154,7 @@ export class Gateway {
       metrics: this.metrics,
     })
     this.#broker = broker
-    const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log })
+    const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log, bus: this.bus })
     this.#clips = clips
     const audit = new AuditLog({ db, log: this.log })
     this.#audit = audit

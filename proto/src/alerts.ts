@@ -58,6 +58,17 @@ export const ServerFrame = z
     /** This socket was too slow; `count` older alerts were dropped for it. */
     z.object({ type: z.literal('dropped'), count: z.number().int().positive() }),
     z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+    /**
+     * An event's clip is stored, checked and has its thumbnail: a feed can show it now instead of asking
+     * on the off chance. A hint, never replayed: after a reconnect the events route says which are ready.
+     */
+    z.object({
+      type: z.literal('clip'),
+      eventId: Uuid,
+      deviceId: DeviceId,
+      district: District,
+      thumbUrl: z.string().min(1),
+    }),
   ])
   .meta({ id: 'ServerFrame' })
 export type ServerFrame = z.infer<typeof ServerFrame>

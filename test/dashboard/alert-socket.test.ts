@@ -64,6 +64,7 @@ function setup(opts: { backfill?: number } = {}) {
     dropped: (n) => events.push(`dropped:${n}`),
     serverError: (c) => events.push(`error:${c}`),
     failedOpen: () => events.push('failedOpen'),
+    clip: (eventId) => events.push(`clip:${eventId}`),
   }
   let token = 'tok-1'
   const socket = new AlertSocket({

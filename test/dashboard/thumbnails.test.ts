@@ -113,12 +113,14 @@ describe('thumbnails are asked for only when a clip exists', () => {
 
   it('shows the live-alert page on a phone with no thumbnail request either', async () => {
     await page().setViewportSize({ width: 390, height: 844 })
+    // A fresh page load: the feed is backfilled, and it looks the backfilled alerts up in the index.
+    const lookedUp = page().waitForResponse((r) => r.url().includes('hasClip=true'), { timeout: UI_TIMEOUT })
     await page().goto(`${gw.gateway.httpUrl}/#/alerts`)
+    await page().reload()
     for (const id of noClip) {
       await page().locator(`main [data-testid=alert][data-event-id="${id}"]`).waitFor({ timeout: UI_TIMEOUT })
     }
-    // A look-up of the index after the page loaded (with the feed's own timer).
-    await page().waitForResponse((r) => r.url().includes('hasClip=true'), { timeout: UI_TIMEOUT })
+    await lookedUp
     expect(await page().locator('main [data-testid=thumb]').count()).toBe(0)
     expect(thumbRequests.filter((r) => noClip.includes(r.eventId))).toEqual([])
     await page().setViewportSize({ width: 1440, height: 900 })
@@ -137,10 +139,7 @@ describe('thumbnails are asked for only when a clip exists', () => {
     await expect
       .poll(
         () => thumb.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth).catch(() => 0),
-        {
-          timeout: 40_000,
-          interval: 500,
-        },
+        { timeout: UI_TIMEOUT, interval: 500 },
       )
       .toBeGreaterThan(0)
     expect(thumbRequests.some((r) => r.eventId === eventId && r.status === 200)).toBe(true)

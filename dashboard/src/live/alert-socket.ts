@@ -29,6 +29,8 @@ export interface AlertSocketHandlers {
   gap(afterId: number, untilId: number): void
   dropped(count: number): void
   serverError(code: string, message: string): void
+  /** An event's clip and thumbnail are ready (a live hint; not replayed after a reconnect). */
+  clip(eventId: string): void
   /** The socket closed without ever opening: maybe the token is refused (the upgrade answers 401). */
   failedOpen(): void
 }
@@ -240,6 +242,9 @@ export class AlertSocket {
         break
       case 'error':
         this.#o.handlers.serverError(f.code, f.message)
+        break
+      case 'clip':
+        this.#o.handlers.clip(f.eventId)
         break
     }
   }

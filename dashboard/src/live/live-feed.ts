@@ -14,6 +14,8 @@ export interface LiveFeedDeps {
   notices: Notices
   /** Told when what the page shows of the fleet may be out of date (presence alert, gap, reconnect). */
   onFleetChanged: (why: 'presence' | 'gap' | 'reconnect') => void
+  /** Told when an event's clip and thumbnail became ready. */
+  onClip: (eventId: string) => void
   /** Asked when the socket could not open: resolves once the token was checked over HTTP. */
   probeAuth: () => Promise<void>
   capacity?: number
@@ -65,6 +67,7 @@ export class LiveFeed {
             `${count} alert${count === 1 ? ' was' : 's were'} dropped: this connection was too slow.`,
           ),
         serverError: (_code, message) => notices.push('error', message),
+        clip: (eventId) => this.#deps.onClip(eventId),
         failedOpen: () => {
           void this.#deps.probeAuth()
         },

@@ -14,39 +14,34 @@ const MAX_PAGES = 4
  * Which events of the alert feed have a clip, and so a thumbnail to ask for.
  * An alert carries only its `eventId` and is raised when a detection starts,
  * long before the clip is uploaded: asking `/clips/:id/thumb` on the off
- * chance costs a 404 per alert (and per retry). The events index says it
- * instead (`clip.thumbUrl` is set once the clip is `ready`): one
- * `GET /api/v1/events?hasClip=true` over the time span of the feed's detection
- * alerts, repeated every `intervalMs` while some of them are young enough to
- * still get a clip. Each detection alert is looked up at least once, however
- * old, so replayed alerts find their clips too.
+ * chance costs a 404 per alert (and per retry). While the socket is open the
+ * gateway says it: a `clip` frame once a clip and its thumbnail are ready
+ * (`markReady`). What the socket could not say (alerts replayed or backfilled
+ * on connect, clips that became ready while it was closed) the events index
+ * says: one `GET /api/v1/events?hasClip=true` over the time span of those
+ * alerts, shortly after they arrive and again after each reconnect (`check`).
  */
 export class ReadyClips {
   readonly ready = new Store<ReadonlySet<string>>(new Set())
   readonly #api: Api
   readonly #alerts: Store<readonly HeldAlert[]>
-  readonly #intervalMs: number
   readonly #soonMs: number
   /** Events already looked up once: only young ones are looked up again. */
   readonly #seen = new Set<string>()
-  #timer: ReturnType<typeof setInterval> | null = null
+  #started = false
   #soon: ReturnType<typeof setTimeout> | null = null
   #unsubscribe: (() => void) | null = null
   #inflight: AbortController | null = null
 
-  constructor(
-    api: Api,
-    alerts: Store<readonly HeldAlert[]>,
-    opts: { intervalMs?: number; soonMs?: number } = {},
-  ) {
+  constructor(api: Api, alerts: Store<readonly HeldAlert[]>, opts: { soonMs?: number } = {}) {
     this.#api = api
     this.#alerts = alerts
-    this.#intervalMs = opts.intervalMs ?? 10_000
     this.#soonMs = opts.soonMs ?? 1500
   }
 
   start(): void {
-    if (this.#timer) return
+    if (this.#started) return
+    this.#started = true
     // A burst of alerts is looked up once, shortly after it settles.
     this.#unsubscribe = this.#alerts.subscribe((list) => {
       if (this.#soon || !list.some((a) => a.eventId !== undefined && !this.#seen.has(a.eventId))) return
@@ -55,17 +50,20 @@ export class ReadyClips {
         void this.check()
       }, this.#soonMs)
     })
-    this.#timer = setInterval(() => {
-      if (document.visibilityState !== 'hidden') void this.check()
-    }, this.#intervalMs)
+  }
+
+  /** The gateway said this event's clip and thumbnail are ready. */
+  markReady(eventId: string): void {
+    if (!this.#started || this.ready.get().has(eventId)) return
+    this.#seen.add(eventId)
+    this.ready.set(new Set(this.ready.get()).add(eventId))
   }
 
   stop(): void {
     this.#unsubscribe?.()
     this.#unsubscribe = null
-    if (this.#timer) clearInterval(this.#timer)
     if (this.#soon) clearTimeout(this.#soon)
-    this.#timer = null
+    this.#started = false
     this.#soon = null
     this.#inflight?.abort()
     this.#inflight = null

@@ -2,6 +2,13 @@ import { randomUUID } from 'node:crypto'
 import type { Alert } from '@doorstep/proto'
 import type { Metrics } from '../metrics.js'
 
+/** A clip that became ready: sent to live sockets as a `clip` frame, not numbered, not held. */
+export interface ReadyClip {
+  eventId: string
+  deviceId: string
+  district: number
+}
+
 export type AlertDraft = Omit<Alert, 'id' | 'at' | 'count'> & { count?: number; at?: number }
 
 /**
@@ -16,6 +23,7 @@ export class AlertHub {
   /** Alert ids restart at 1 with each gateway process; clients tell restarts apart by this. */
   readonly bootId = randomUUID()
   readonly #subscribers = new Set<(a: Alert) => void>()
+  readonly #clipSubscribers = new Set<(c: ReadyClip) => void>()
 
   constructor(metrics: Metrics, capacity = 10_000) {
     this.#ring = new Array(capacity)
@@ -37,6 +45,16 @@ export class AlertHub {
   subscribe(fn: (a: Alert) => void): () => void {
     this.#subscribers.add(fn)
     return () => this.#subscribers.delete(fn)
+  }
+
+  /** Tells live sockets a clip is ready; nothing is kept for sockets that open later. */
+  clipReady(clip: ReadyClip): void {
+    for (const s of this.#clipSubscribers) s(clip)
+  }
+
+  subscribeClips(fn: (c: ReadyClip) => void): () => void {
+    this.#clipSubscribers.add(fn)
+    return () => this.#clipSubscribers.delete(fn)
   }
 
   /**

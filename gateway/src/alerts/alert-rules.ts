@@ -95,6 +95,10 @@ export class AlertRules implements Feature {
           )
         }
       }),
+      // Not an alert: a hint for live feeds that a thumbnail can be shown now.
+      this.#bus.on('clip.ready', ({ eventId, deviceId, district }) =>
+        this.#hub.clipReady({ eventId, deviceId, district }),
+      ),
     ]
   }
 

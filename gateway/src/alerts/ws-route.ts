@@ -40,13 +40,18 @@ export async function alertsRoute(
       // Live delivery starts at once; a resume replays only what came before this socket opened.
       const openedAt = hub.lastId
       const off = hub.subscribe((a) => deliver(a))
+      const offClips = hub.subscribeClips((c) => {
+        if (districts && !districts.has(c.district)) return
+        enqueue({ type: 'clip', ...c, thumbUrl: `/api/v1/clips/${encodeURIComponent(c.eventId)}/thumb` })
+      })
 
       const send = (frame: ServerFrame): void => {
         if (socket.readyState !== socket.OPEN) return
         socket.send(JSON.stringify(frame))
       }
       const wanted = (a: Alert) => (!districts || districts.has(a.district)) && (!kinds || kinds.has(a.kind))
-      const queue: Alert[] = []
+      // Alerts and clip hints share one queue so a slow socket keeps their order.
+      const queue: ServerFrame[] = []
       let flushing = false
       // Sends what the socket can take now; each send's callback tries again.
       const flush = (): void => {
@@ -57,22 +62,21 @@ export async function alertsRoute(
             send({ type: 'dropped', count: dropped })
             dropped = 0
           }
-          const frame: ServerFrame = { type: 'alert', alert: queue.shift() as Alert }
-          socket.send(JSON.stringify(frame), flushLater)
+          socket.send(JSON.stringify(queue.shift()), flushLater)
         }
         flushing = false
       }
       const flushLater = (): void => {
         if (queue.length > 0) setImmediate(flush)
       }
-      const deliver = (a: Alert): void => {
-        if (!wanted(a)) return
-        queue.push(a)
-        if (queue.length > queueMax) {
-          queue.shift()
-          dropped++
-        }
+      const enqueue = (frame: ServerFrame): void => {
+        queue.push(frame)
+        // A dropped clip hint costs a thumbnail shown late; only dropped alerts are counted for the client.
+        if (queue.length > queueMax && queue.shift()?.type === 'alert') dropped++
         flush()
+      }
+      const deliver = (a: Alert): void => {
+        if (wanted(a)) enqueue({ type: 'alert', alert: a })
       }
 
       socket.on('message', (data) => {
@@ -109,6 +113,7 @@ export async function alertsRoute(
       socket.on('close', () => {
         clearInterval(pinger)
         off()
+        offClips()
       })
       req.log.debug({ who: principal?.name }, 'alert socket opened')
       // Sent first, so the client knows where it stands before any alert.

@@ -4,6 +4,7 @@ import type { ClipMedia, Hold } from '@doorstep/proto'
 import type { Config } from '../config.js'
 import type { Db } from '../db/index.js'
 import { DoorstepError, isDoorstepError } from '../errors.js'
+import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { videoThumbnail, WorkQueue } from '../media/index.js'
@@ -21,6 +22,8 @@ export interface ClipsDeps {
   /** The event index; a getter because the events feature makes it in its own `start()`. */
   events: () => ClipEventSource
   log: Logger
+  /** Told when a clip and its thumbnail are ready; absent in tests of the clips feature alone. */
+  bus?: EventBus
   /** How full the clip disk is; `statfs` by default, injectable for tests. */
   diskUsage?: (dir: string) => Promise<DiskUsage>
   now?: () => number
@@ -147,6 +150,15 @@ export class Clips implements Feature {
     const webp = await videoThumbnail(store.clipPath(row.sha256), row.duration_ms)
     await store.writeAtomic(store.thumbPath(row.sha256), webp)
     must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
+    const ev = this.#deps.events().get(eventId)
+    if (ev) {
+      this.#deps.bus?.emit('clip.ready', {
+        eventId,
+        deviceId: ev.deviceId,
+        district: ev.district,
+        at: this.#now(),
+      })
+    }
   }
 
   #media(): WorkQueue {
