@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { inject } from 'vitest'
 import { CHROMIUM, launchChromium } from '../../scripts/chromium.js'
 
 /** Where screenshots go: test-results/ is gitignored and kept by CI as an artefact. */
@@ -31,6 +32,9 @@ export function chromiumAvailable(): boolean {
  * style "something threw" in the page would otherwise pass unnoticed.
  */
 export async function launchBrowser(opts: { width?: number; height?: number } = {}): Promise<TestBrowser> {
+  if (inject('browserGroup') !== true) {
+    throw new Error('a test file that drives Chromium must be named *.browser.test.ts, so it runs alone')
+  }
   const browser = await launchChromium()
   const context = await browser.newContext({
     viewport: { width: opts.width ?? 1440, height: opts.height ?? 900 },
