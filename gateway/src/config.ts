@@ -37,6 +37,10 @@ const ENV_SCHEMA = {
   DOORSTEP_PRESENCE_GRACE_MS: z.coerce.number().int().nonnegative().default(5000),
   /** New MQTT connections admitted per second; excess get CONNACK 3 (server unavailable). */
   DOORSTEP_CONNECT_RATE: positiveInt.default(1000),
+  /** New MQTT connections admitted per second from one source address (many units may share one NAT). */
+  DOORSTEP_CONNECT_RATE_PER_ADDRESS: positiveInt.default(100),
+  /** A unit's session younger than this is not taken over by another connection with its id, ms. */
+  DOORSTEP_TAKEOVER_HOLD_MS: z.coerce.number().int().nonnegative().max(600_000).default(15_000),
   DOORSTEP_CLIP_RETENTION_DAYS: positiveInt.default(30),
   DOORSTEP_CLIP_MAX_BYTES: positiveInt.default(512 * 1024 ** 2),
   /** Percentage of the clip disk in use at which oldest unheld clips are evicted. */
@@ -65,7 +69,7 @@ export interface Config {
     maxPayloadBytes: number
   }
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
-  admission: { connectRate: number }
+  admission: { connectRate: number; connectRatePerAddress: number; takeoverHoldMs: number }
   clips: { retentionDays: number; maxBytes: number; diskHighWatermarkPct: number }
   cases: { pullDistrictConcurrency: number }
 }
@@ -125,7 +129,11 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       graceMs: e.DOORSTEP_PRESENCE_GRACE_MS,
       lowStoragePct: e.DOORSTEP_LOW_STORAGE_PCT,
     },
-    admission: { connectRate: e.DOORSTEP_CONNECT_RATE },
+    admission: {
+      connectRate: e.DOORSTEP_CONNECT_RATE,
+      connectRatePerAddress: e.DOORSTEP_CONNECT_RATE_PER_ADDRESS,
+      takeoverHoldMs: e.DOORSTEP_TAKEOVER_HOLD_MS,
+    },
     clips: {
       retentionDays: e.DOORSTEP_CLIP_RETENTION_DAYS,
       maxBytes: e.DOORSTEP_CLIP_MAX_BYTES,

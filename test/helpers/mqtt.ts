@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { duplexPair } from 'node:stream'
 import type { Aedes } from 'aedes'
 import mqtt, { type IClientOptions, MqttClient } from 'mqtt'
@@ -106,4 +107,46 @@ export function granted(client: MqttClient, topic: string): Promise<number> {
   return new Promise<number>((resolve) =>
     client.subscribe(topic, { qos: 1 }, (err, g) => resolve(err ? 128 : (g?.[0]?.qos ?? -1))),
   )
+}
+
+/** MQTT 3.1.1 CONNECT [§3.1] with client id = user name and a password, built by hand. */
+export function connectPacket(id: string, secret: string, keepaliveS = 60): Buffer {
+  const str = (s: string) => {
+    const b = Buffer.from(s)
+    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])
+  }
+  const body = Buffer.concat([
+    str('MQTT'),
+    // level 4; flags: user name, password, clean session
+    Buffer.from([4, 0xc2, keepaliveS >> 8, keepaliveS & 0xff]),
+    str(id),
+    str(id),
+    str(secret),
+  ])
+  if (body.length > 127) throw new Error('connectPacket builds one-byte remaining lengths only')
+  return Buffer.concat([Buffer.from([0x10, body.length]), body])
+}
+
+/**
+ * Sends one CONNECT over a fresh TCP connection from `localAddress` (any of 127.0.0.0/8 on Linux, to
+ * stand for another source address) and resolves with the CONNACK return code, or 'closed' if the
+ * connection ended without one. The connection is closed either way.
+ */
+export function connackCode(
+  port: number,
+  id: string,
+  secret: string,
+  localAddress = '127.0.0.1',
+): Promise<number | 'closed'> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress })
+    const done = (code: number | 'closed') => {
+      s.destroy()
+      resolve(code)
+    }
+    s.once('data', (d) => done(d[0] === 0x20 && d.length >= 4 ? (d[3] ?? 'closed') : 'closed'))
+    s.once('error', () => done('closed'))
+    s.once('close', () => done('closed'))
+    s.write(connectPacket(id, secret))
+  })
 }

@@ -71,6 +71,8 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
       DOORSTEP_MQTT_PORT: 0,
       DOORSTEP_HTTP_PORT: 0,
       DOORSTEP_LOG_LEVEL: 'silent',
+      // The takeover tests here reconnect at once; the hold has its own test below.
+      DOORSTEP_TAKEOVER_HOLD_MS: 0,
     })
     db = openDb(path.join(tmp.dir, 'doorstep.db'))
     // The spool's worker writes the event index: the table is made first, as in the gateway.
@@ -110,8 +112,10 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
   it('refuses bad credentials with the CONNACK code of MQTT 3.1.1 section 3.2.2.3', async () => {
     const u = await unit('cam-br-creds')
     const off = await unit('cam-br-off')
+    // A wrong secret sends its unit id into a backoff (tested below): another unit takes it here.
+    const wrong = await unit('cam-br-creds-wrong')
     registry.setEnabled(off.id, false)
-    expect(await refusedCode(target, u.id, `${u.secret}x`)).toBe(4)
+    expect(await refusedCode(target, wrong.id, `${wrong.secret}x`)).toBe(4)
     expect(await refusedCode(target, 'cam-br-nobody', u.secret)).toBe(4)
     expect(await refusedCode(target, u.id, '')).toBe(4)
     expect(await refusedCode(target, off.id, off.secret)).toBe(5)
@@ -207,7 +211,7 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
   it('admits connections at the configured rate: the excess gets CONNACK 3 until the bucket refills', async () => {
     // The admission bucket reads the wall clock; frozen, it refills only when the test moves it.
     vi.useFakeTimers({ toFake: ['Date'] })
-    const limited = brokerOver({ ...config, admission: { connectRate: 2 } })
+    const limited = brokerOver({ ...config, admission: { ...config.admission, connectRate: 2 } })
     try {
       await limited.start()
       const aedes = limited.aedes
@@ -225,5 +229,76 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
       vi.useRealTimers()
       await limited.stop()
     }
+  })
+  /** A broker of its own with other admission settings, driven with a frozen wall clock. */
+  const withAdmission = async (
+    admission: Partial<Config['admission']>,
+    run: (via: UnitTarget) => Promise<void>,
+  ): Promise<void> => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const b = brokerOver({ ...config, admission: { ...config.admission, ...admission } })
+    try {
+      await b.start()
+      const aedes = b.aedes
+      if (!aedes) throw new Error('broker did not start')
+      await run(overDuplex(aedes))
+    } finally {
+      vi.useRealTimers()
+      await b.stop()
+    }
+  }
+
+  it('refuses unknown ids before the admission budget: a scan of ids leaves room for real units', async () => {
+    await withAdmission({ connectRate: 2 }, async (via) => {
+      for (let i = 0; i < 10; i++) expect(await refusedCode(via, `cam-br-nobody-${i}`, 'guess')).toBe(4)
+      const [a, b] = await Promise.all(['cam-br-scan-1', 'cam-br-scan-2'].map((id) => unit(id)))
+      if (!a || !b) throw new Error('units not made')
+      clients.push(await connectUnit(via, a.id, a.secret), await connectUnit(via, b.id, b.secret))
+    })
+  })
+
+  it('spends one address’s budget, not the fleet’s', async () => {
+    // Over the duplex pair every client has the same (unknown) address.
+    await withAdmission({ connectRate: 100, connectRatePerAddress: 2 }, async (via) => {
+      const units = await Promise.all(
+        ['cam-br-addr-1', 'cam-br-addr-2', 'cam-br-addr-3'].map((id) => unit(id)),
+      )
+      const [a, b, c] = units as [(typeof units)[0], (typeof units)[0], (typeof units)[0]]
+      clients.push(await connectUnit(via, a.id, a.secret), await connectUnit(via, b.id, b.secret))
+      expect(await refusedCode(via, c.id, c.secret)).toBe(3)
+      vi.setSystemTime(Date.now() + 500)
+      clients.push(await connectUnit(via, c.id, c.secret))
+    })
+  })
+
+  it('backs off a unit id after a wrong secret: no secret check until the wait is over', async () => {
+    await withAdmission({}, async (via) => {
+      const u = await unit('cam-br-backoff')
+      expect(await refusedCode(via, u.id, 'wrong-secret')).toBe(4)
+      // Within the first second even the right secret is not checked.
+      expect(await refusedCode(via, u.id, u.secret)).toBe(3)
+      vi.setSystemTime(Date.now() + 1000)
+      expect(await refusedCode(via, u.id, 'wrong-again')).toBe(4)
+      // The second failure doubles the wait.
+      vi.setSystemTime(Date.now() + 1000)
+      expect(await refusedCode(via, u.id, u.secret)).toBe(3)
+      vi.setSystemTime(Date.now() + 1000)
+      clients.push(await connectUnit(via, u.id, u.secret))
+    })
+  })
+
+  it('does not let a connection take over a session younger than the hold', async () => {
+    await withAdmission({ takeoverHoldMs: 10_000 }, async (via) => {
+      const u = await unit('cam-br-hold')
+      const live = await connectUnit(via, u.id, u.secret)
+      clients.push(live)
+      expect(await refusedCode(via, u.id, u.secret)).toBe(3)
+      vi.setSystemTime(Date.now() + 9_999)
+      expect(await refusedCode(via, u.id, u.secret)).toBe(3)
+      expect(live.connected).toBe(true)
+      vi.setSystemTime(Date.now() + 1)
+      clients.push(await connectUnit(via, u.id, u.secret))
+      await expect.poll(() => live.connected).toBe(false)
+    })
   })
 })

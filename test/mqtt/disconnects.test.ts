@@ -41,6 +41,20 @@ const ERRORS: Array<[Error, DisconnectReason]> = [
     'refused-busy',
   ],
   [
+    Object.assign(new Error('too many failed attempts for this unit'), {
+      errorCode: 3,
+      disconnectReason: 'refused-backoff',
+    }),
+    'refused-backoff',
+  ],
+  [
+    Object.assign(new Error('this unit has a session that just started'), {
+      errorCode: 3,
+      disconnectReason: 'refused-takeover',
+    }),
+    'refused-takeover',
+  ],
+  [
     Object.assign(new Error('not authorized for this topic'), { disconnectReason: 'kicked-acl' }),
     'kicked-acl',
   ],
@@ -115,8 +129,10 @@ describe('disconnects by reason (real aedes over TCP)', () => {
   let t: TestGateway
   const clients: MqttClient[] = []
   let seq = 0
+  /** Short, so the takeover test can outlive it; the default is 15 s. */
+  const HOLD_MS = 1000
   beforeAll(async () => {
-    t = await startTestGateway()
+    t = await startTestGateway({ DOORSTEP_TAKEOVER_HOLD_MS: HOLD_MS })
   })
   afterAll(async () => {
     for (const c of clients) c.end(true)
@@ -173,10 +189,21 @@ describe('disconnects by reason (real aedes over TCP)', () => {
     ;(s as net.Socket | null)?.destroy()
   })
 
-  it('takeover: the same unit connected again', async () => {
+  it('takeover: the same unit connected again, once its session is older than the hold', async () => {
     const u = await unit()
     await connect(u.id, u.secret)
+    // Time must pass for the session to age; nothing is awaited from the gateway here.
+    await new Promise((r) => setTimeout(r, HOLD_MS + 50))
     await expectOne('takeover', () => connect(u.id, u.secret))
+  })
+
+  it('refused-takeover: the same unit connected again while its session is young', async () => {
+    const u = await unit()
+    const live = await connect(u.id, u.secret)
+    await expectOne('refused-takeover', async () => {
+      expect(await refusedCode(t.gateway.mqttUrl, u.id, u.secret)).toBe(3)
+    })
+    expect(live.connected).toBe(true)
   })
 
   it('refused-auth: a wrong secret', async () => {

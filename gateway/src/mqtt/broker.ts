@@ -10,7 +10,7 @@ import type { Ingest } from '../ingest/index.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { DeviceRegistry } from '../registry/index.js'
-import { AdmissionGate } from './admission.js'
+import { AddressGates, AdmissionGate, AuthBackoff } from './admission.js'
 import { type DisconnectReason, type ReasonedError, reasonOfError } from './disconnects.js'
 import { withExactRetained } from './exact-retained.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
@@ -48,6 +48,12 @@ function kick(message: string): ReasonedError {
   return Object.assign(new Error(message), { disconnectReason: 'kicked-acl' as const })
 }
 
+/** The remote address of a client's connection, for per-address budgets ('unknown' over a duplex pair). */
+function addressOf(client: Client): string {
+  const conn = (client as Client & { conn?: { remoteAddress?: string } }).conn
+  return conn?.remoteAddress ?? 'unknown'
+}
+
 /** aedes' per-client fields our code reads; its types omit them (lib/client.js, aedes.js). */
 interface AedesInternals {
   /** Set when the client sent DISCONNECT [MQTT-3.14.4-3]. */
@@ -81,6 +87,10 @@ export class MqttBroker implements Feature {
   #aedes: Aedes | null = null
   #server: net.Server | null = null
   #gate: AdmissionGate
+  readonly #addressGates: AddressGates
+  readonly #backoff = new AuthBackoff()
+  /** When each live session got its CONNACK 0: a young one is not taken over (see #authenticate). */
+  readonly #readyAt = new WeakMap<Client, number>()
   /** Will topics seen in CONNECT, checked once the client is authenticated. */
   readonly #willTopics = new WeakMap<Client, string | null>()
   /** The live client per unit: a takeover must not mark the new session offline. */
@@ -95,6 +105,7 @@ export class MqttBroker implements Feature {
     this.#d = deps
     this.#log = deps.log.child({ feature: 'mqtt' })
     this.#gate = new AdmissionGate(deps.config.admission.connectRate)
+    this.#addressGates = new AddressGates(deps.config.admission.connectRatePerAddress)
   }
 
   get port(): number {
@@ -143,6 +154,7 @@ export class MqttBroker implements Feature {
     const aedes = await Aedes.createBroker(opts)
     aedes.on('clientReady', (client) => {
       this.#sessions.add(client)
+      this.#readyAt.set(client, Date.now())
       this.#current.set(client.id, client)
       metrics.connects.inc()
       metrics.connections.set(aedes.connectedClients)
@@ -247,14 +259,17 @@ export class MqttBroker implements Feature {
     return current !== undefined && current !== client ? 'takeover' : 'protocol-error'
   }
 
+  /**
+   * Cheapest checks first, so that junk and floods cost little and spend no one
+   * else's budget: the CONNECT's own fields, then the registry (in memory), then
+   * the sender's address budget and its backoff for this id, then the fleet's
+   * budget, and only then scrypt (the secret check), whose slots are shared.
+   */
   async #authenticate(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<void> {
-    if (!this.#gate.tryAdmit()) {
-      throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later', 'refused-admission')
-    }
     // Client id = username = device id: one identity, and aedes takes over a stale session by client id.
     if (!DeviceId.safeParse(client.id).success || username !== client.id) {
       throw refusal(
@@ -266,8 +281,33 @@ export class MqttBroker implements Feature {
     if (!password || password.length === 0 || password.length > 256) {
       throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password', 'refused-auth')
     }
+    const will = this.#willTopics.get(client)
+    if (will !== undefined && will !== null && !mayWill(client.id, will)) {
+      throw refusal(CONNACK.NOT_AUTHORIZED, 'a will must be the unit’s own status topic', 'refused-auth')
+    }
     const known = this.#d.registry.get(client.id)
-    if (known && !known.enabled) throw refusal(CONNACK.NOT_AUTHORIZED, 'device is disabled', 'refused-auth')
+    // Unknown ids are refused before any budget is spent: a scan of ids costs the fleet nothing.
+    if (!known) throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password', 'refused-auth')
+    if (!known.enabled) throw refusal(CONNACK.NOT_AUTHORIZED, 'device is disabled', 'refused-auth')
+    const address = addressOf(client)
+    if (!this.#addressGates.tryAdmit(address)) {
+      throw refusal(
+        CONNACK.SERVER_UNAVAILABLE,
+        'too many connections from this address; retry later',
+        'refused-admission',
+      )
+    }
+    if (this.#backoff.waitMs(client.id, address) > 0) {
+      throw refusal(
+        CONNACK.SERVER_UNAVAILABLE,
+        'too many failed attempts for this unit; retry later',
+        'refused-backoff',
+      )
+    }
+    if (!this.#gate.tryAdmit()) {
+      throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later', 'refused-admission')
+    }
+    this.#holdYoungSession(client.id)
     const device = await this.#d.registry.authenticate(client.id, password.toString('utf8'))
     if (device === 'busy')
       throw refusal(
@@ -275,10 +315,33 @@ export class MqttBroker implements Feature {
         'too many connections being checked; retry later',
         'refused-busy',
       )
-    if (!device) throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password', 'refused-auth')
-    const will = this.#willTopics.get(client)
-    if (will !== undefined && will !== null && !mayWill(client.id, will)) {
-      throw refusal(CONNACK.NOT_AUTHORIZED, 'a will must be the unit’s own status topic', 'refused-auth')
+    if (!device) {
+      this.#backoff.failed(client.id, address)
+      throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password', 'refused-auth')
+    }
+    this.#backoff.succeeded(client.id, address)
+    // Checked again: a session may have become ready while the secret was checked.
+    this.#holdYoungSession(client.id)
+  }
+
+  /**
+   * A unit's session younger than the hold is not taken over [MQTT-3.1.4-2]; the newcomer gets
+   * CONNACK 3 and retries. In a reconnect storm the kernel's accept queue overflows and holds some
+   * connections half-open; their units give up on them, connect again and get a session, and then the
+   * abandoned connection arrives, CONNECT and all, and would close the unit's live session. A unit whose
+   * link really dropped right after connecting waits out the hold before its new connection is let in.
+   */
+  #holdYoungSession(id: string): void {
+    const holdMs = this.#d.config.admission.takeoverHoldMs
+    const live = this.#current.get(id)
+    if (holdMs === 0 || !live) return
+    const age = Date.now() - (this.#readyAt.get(live) ?? 0)
+    if (age < holdMs) {
+      throw refusal(
+        CONNACK.SERVER_UNAVAILABLE,
+        'this unit has a session that just started; retry later',
+        'refused-takeover',
+      )
     }
   }
 

@@ -21,6 +21,10 @@ export const DISCONNECT_REASONS = [
   'takeover',
   /** CONNACK 3 from the admission rate: too many new connections this second. */
   'refused-admission',
+  /** CONNACK 3: the unit failed its secret from this address and waits out its backoff. */
+  'refused-backoff',
+  /** CONNACK 3: the unit's live session is younger than the takeover hold. */
+  'refused-takeover',
   /** CONNACK 3 because too many secrets were being checked at once. */
   'refused-busy',
   /** CONNACK 2, 4 or 5: identity, secret, a disabled unit or a foreign will. */
