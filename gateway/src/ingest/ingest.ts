@@ -143,7 +143,7 @@ export class Ingest implements Feature {
         if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         const hb = d.value
         this.skew.observe(deviceId, hb.ts, at)
-        const room = writer.enqueue(heartbeatLine(this.#keys.tags(device), hb, at), RP_DEFAULT)
+        const room = writer.enqueue(heartbeatLine(this.#keys.of(device), hb, at), RP_DEFAULT)
         this.#bus.emit('device.heartbeat', { device, heartbeat: hb, at })
         if (room) return false
         writer.whenRoom(ack)
