@@ -13,6 +13,13 @@ import type { DeviceRegistry } from '../registry/index.js'
 import { AdmissionGate } from './admission.js'
 import { type DisconnectReason, type ReasonedError, reasonOfError } from './disconnects.js'
 import { withExactRetained } from './exact-retained.js'
+import {
+  CONNECT_MAX_BYTES,
+  type FrameLimits,
+  type FrameRefusal,
+  guardFrames,
+  openFrames,
+} from './frame-guard.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
 
 // A CommonJS module whose typings declare an ES default export: imported from ESM, the default is the
@@ -89,12 +96,14 @@ export class MqttBroker implements Feature {
   readonly #endedBy = new WeakMap<Client, DisconnectReason>()
   /** Connections that got CONNACK 0: their end is a lost session, not a failed attempt. */
   readonly #sessions = new WeakSet<Client>()
+  readonly #frameLimits: FrameLimits
   #stopping = false
 
   constructor(deps: BrokerDeps) {
     this.#d = deps
     this.#log = deps.log.child({ feature: 'mqtt' })
     this.#gate = new AdmissionGate(deps.config.admission.connectRate)
+    this.#frameLimits = { connectBytes: CONNECT_MAX_BYTES, packetBytes: deps.config.mqtt.maxPacketBytes }
   }
 
   get port(): number {
@@ -141,6 +150,10 @@ export class MqttBroker implements Feature {
     opts.persistence = (this.#d.persistence ??
       withExactRetained(memoryPersistence())) as AedesOptions['persistence']
     const aedes = await Aedes.createBroker(opts)
+    // From CONNACK 0 on, packets may be as large as a publish; the guard held them to the CONNECT limit.
+    aedes.on('connackSent', (connack, client) => {
+      if (connack.returnCode === 0) openFrames(client.conn)
+    })
     aedes.on('clientReady', (client) => {
       this.#sessions.add(client)
       this.#current.set(client.id, client)
@@ -172,7 +185,7 @@ export class MqttBroker implements Feature {
     this.#aedes = aedes
     this.#stopping = false
     const server = net.createServer({ noDelay: true }, (socket) => {
-      const client = aedes.handle(socket)
+      const client = aedes.handle(guardFrames(socket, this.#frameLimits, this.#onFrameRefused))
       // Counted when the socket is gone, once per connection, whatever ended it.
       socket.once('close', () =>
         metrics.disconnects.inc({
@@ -228,6 +241,21 @@ export class MqttBroker implements Feature {
         (err) => (err ? reject(err) : resolve()),
       )
     })
+  }
+
+  readonly #onFrameRefused = (r: FrameRefusal, socket: net.Socket): void => {
+    if (r.malformed) {
+      this.#log.debug({ packetType: r.packetType }, 'malformed MQTT remaining length; connection closed')
+      return
+    }
+    this.#d.metrics.framesRefused.inc({ stage: r.stage })
+    // Before CONNACK anyone can send these: counted, and logged only at debug, so they cannot flood the log.
+    const device = (socket as net.Socket & { client?: Client }).client?.id
+    const at = r.stage === 'session' ? 'warn' : 'debug'
+    this.#log[at](
+      { device, stage: r.stage, packetType: r.packetType, declared: r.declared },
+      'MQTT packet over the size limit; connection closed',
+    )
   }
 
   #noteError(client: Client | null | undefined, err: Error): void {
