@@ -38,6 +38,8 @@ const ENV_SCHEMA = {
    * as too large rather than cutting the unit off.
    */
   DOORSTEP_MQTT_MAX_PACKET_BYTES: positiveInt.max(16 * 1024 ** 2).optional(),
+  /** hello messages applied per unit per minute; the rest are acknowledged, counted and dropped. */
+  DOORSTEP_HELLO_MAX_PER_MIN: positiveInt.max(600).default(6),
   /** Interval units are expected to send heartbeats at, seconds. */
   DOORSTEP_HEARTBEAT_INTERVAL_S: positiveInt.default(30),
   /** Delay before an offline transition is published, so a reconnect blip does not flap, ms. */
@@ -76,6 +78,7 @@ export interface Config {
     queueMax: number
     spoolMaxBytes: number
     maxPayloadBytes: number
+    helloMaxPerMin: number
   }
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
   admission: { connectRate: number }
@@ -140,6 +143,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       queueMax: e.DOORSTEP_QUEUE_MAX,
       spoolMaxBytes: e.DOORSTEP_SPOOL_MAX_BYTES,
       maxPayloadBytes: e.DOORSTEP_MAX_PAYLOAD_BYTES,
+      helloMaxPerMin: e.DOORSTEP_HELLO_MAX_PER_MIN,
     },
     presence: {
       heartbeatIntervalS: e.DOORSTEP_HEARTBEAT_INTERVAL_S,

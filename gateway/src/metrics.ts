@@ -52,6 +52,11 @@ export function createMetrics() {
       labelNames: ['stage'] as const,
       registers: [registry],
     }),
+    hellosDropped: new Counter({
+      name: 'doorstep_hellos_dropped_total',
+      help: 'hello messages over the per-unit rate, acknowledged and not applied',
+      registers: [registry],
+    }),
     messagesIn: new Counter({
       name: 'doorstep_messages_in_total',
       help: 'Messages received from units, per topic kind',

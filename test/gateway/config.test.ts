@@ -55,5 +55,6 @@ describe('config', () => {
     expect(() => loadConfig({ DOORSTEP_MQTT_MAX_PACKET_BYTES: '16384' })).toThrow(
       /DOORSTEP_MQTT_MAX_PACKET_BYTES: must be at least DOORSTEP_MAX_PAYLOAD_BYTES \+ 1024 \(17408\)/,
     )
+    expect(loadConfig({}).ingest.helloMaxPerMin).toBe(6)
   })
 })

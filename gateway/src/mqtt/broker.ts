@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { DeviceId } from '@doorstep/proto'
+import { DeviceId, TOPICS } from '@doorstep/proto'
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { AedesPersistence } from 'aedes-persistence'
 import memoryPersistenceModule from 'aedes-persistence'
@@ -97,6 +97,12 @@ export class MqttBroker implements Feature {
   /** Connections that got CONNACK 0: their end is a lost session, not a failed attempt. */
   readonly #sessions = new WeakSet<Client>()
   readonly #frameLimits: FrameLimits
+  /**
+   * Payloads ingest dropped as invalid (or over a rate): acknowledged, but delivered to no subscriber.
+   * aedes wraps a publish in a new packet before routing it and keeps the payload Buffer, so the
+   * Buffer is what `authorizeForward` can recognise.
+   */
+  readonly #dropped = new WeakSet<Buffer>()
   #stopping = false
 
   constructor(deps: BrokerDeps) {
@@ -136,6 +142,7 @@ export class MqttBroker implements Feature {
         )
       },
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
+      authorizeForward: (_client, packet) => (this.#dropped.has(packet.payload as Buffer) ? null : packet),
       authorizeSubscribe: (client, sub, done) => {
         if (maySubscribe(client.id, sub.topic)) return done(null, sub)
         this.#log.warn({ device: client.id, topic: sub.topic }, 'subscription refused')
@@ -327,6 +334,17 @@ export class MqttBroker implements Feature {
       done(kick('not authorized for this topic'))
       return
     }
-    this.#d.ingest.handle(client.id, kind, packet.payload as Buffer, Date.now(), done)
+    // Only a unit's status is kept for later subscribers (proto TOPICS: `retain`); elsewhere the flag
+    // is cleared, so a unit cannot make the broker store whatever it publishes.
+    if (packet.retain && !TOPICS[kind].retain) packet.retain = false
+    const payload = packet.payload as Buffer
+    this.#d.ingest.handle(client.id, kind, payload, Date.now(), (err, dropped) => {
+      if (dropped) {
+        // Acknowledged (a unit cannot fix it by retrying) but neither retained nor delivered.
+        packet.retain = false
+        this.#dropped.add(payload)
+      }
+      done(err)
+    })
   }
 }
