@@ -122,8 +122,9 @@ function writePointsWay(url: string, db: string): Way<IPoint[]> {
     schema: [
       {
         measurement: 'heartbeat',
-        tags: ['device', 'district', 'model'],
+        tags: ['device', 'district'],
         fields: {
+          model: FieldType.STRING,
           uptime_s: FieldType.INTEGER,
           storage_free_mb: FieldType.FLOAT,
           storage_total_mb: FieldType.FLOAT,
@@ -142,8 +143,9 @@ function writePointsWay(url: string, db: string): Way<IPoint[]> {
         const { device, hb, at } = heartbeat(n, t0)
         points.push({
           measurement: 'heartbeat',
-          tags: { device: device.id, district: String(device.district), model: device.model },
+          tags: { device: device.id, district: String(device.district) },
           fields: {
+            model: device.model,
             uptime_s: hb.uptimeS,
             storage_free_mb: hb.storageFreeMb,
             storage_total_mb: hb.storageTotalMb,
@@ -170,7 +172,7 @@ function handBuiltWay(url: string, db: string): Way<LineBuffer> {
       const buf = pool.take()
       for (let n = from; n < to; n++) {
         const { device, hb, at } = heartbeat(n, t0)
-        buf.append(heartbeatLine(keys.tags(device), hb, at))
+        buf.append(heartbeatLine(keys.of(device), hb, at))
       }
       return buf
     },

@@ -31,6 +31,15 @@ const ENV_SCHEMA = {
   DOORSTEP_SPOOL_MAX_BYTES: positiveInt.default(1024 ** 3),
   /** Largest MQTT payload accepted from a unit, bytes. */
   DOORSTEP_MAX_PAYLOAD_BYTES: positiveInt.max(1024 * 1024).default(16 * 1024),
+  /**
+   * Largest MQTT packet (remaining length: topic, packet id and payload) a unit may declare once
+   * connected; a larger one closes the connection before its bytes are buffered. Unset: four times
+   * DOORSTEP_MAX_PAYLOAD_BYTES, so a payload a little over the limit is still counted and acknowledged
+   * as too large rather than cutting the unit off.
+   */
+  DOORSTEP_MQTT_MAX_PACKET_BYTES: positiveInt.max(16 * 1024 ** 2).optional(),
+  /** hello messages applied per unit per minute; the rest are acknowledged, counted and dropped. */
+  DOORSTEP_HELLO_MAX_PER_MIN: positiveInt.max(600).default(6),
   /** Interval units are expected to send heartbeats at, seconds. */
   DOORSTEP_HEARTBEAT_INTERVAL_S: positiveInt.default(30),
   /** Delay before an offline transition is published, so a reconnect blip does not flap, ms. */
@@ -53,6 +62,12 @@ const ENV_SCHEMA = {
 
 const EnvSchema = z.object(ENV_SCHEMA)
 
+/**
+ * What a PUBLISH carries beside its payload, with room to spare: a 2-byte topic length, a unit's
+ * longest topic (`cam/{64-character id}/cmd/ack`, 77 bytes) and a 2-byte packet id.
+ */
+const PACKET_OVERHEAD_BYTES = 1024
+
 export interface Config {
   host: string
   mqttPort: number
@@ -67,9 +82,11 @@ export interface Config {
     queueMax: number
     spoolMaxBytes: number
     maxPayloadBytes: number
+    helloMaxPerMin: number
   }
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
   admission: { connectRate: number; connectRatePerAddress: number; takeoverHoldMs: number }
+  mqtt: { maxPacketBytes: number }
   clips: { retentionDays: number; maxBytes: number; diskHighWatermarkPct: number }
   cases: { pullDistrictConcurrency: number }
 }
@@ -107,8 +124,15 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       problems.push(`${String(issue.path[0])}: ${issue.message}`)
     }
   }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems)
-  const e = parsed.data
+  const e = parsed.success ? parsed.data : null
+  // Room for the topic and packet id beside the largest payload: any smaller and valid payloads are cut off.
+  const maxPacketBytes = e ? (e.DOORSTEP_MQTT_MAX_PACKET_BYTES ?? 4 * e.DOORSTEP_MAX_PAYLOAD_BYTES) : 0
+  if (e && maxPacketBytes < e.DOORSTEP_MAX_PAYLOAD_BYTES + PACKET_OVERHEAD_BYTES) {
+    problems.push(
+      `DOORSTEP_MQTT_MAX_PACKET_BYTES: must be at least DOORSTEP_MAX_PAYLOAD_BYTES + ${PACKET_OVERHEAD_BYTES} (${e.DOORSTEP_MAX_PAYLOAD_BYTES + PACKET_OVERHEAD_BYTES})`,
+    )
+  }
+  if (problems.length > 0 || !e) throw new ConfigError(problems)
   return deepFreeze({
     host: e.DOORSTEP_HOST,
     mqttPort: e.DOORSTEP_MQTT_PORT,
@@ -123,6 +147,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       queueMax: e.DOORSTEP_QUEUE_MAX,
       spoolMaxBytes: e.DOORSTEP_SPOOL_MAX_BYTES,
       maxPayloadBytes: e.DOORSTEP_MAX_PAYLOAD_BYTES,
+      helloMaxPerMin: e.DOORSTEP_HELLO_MAX_PER_MIN,
     },
     presence: {
       heartbeatIntervalS: e.DOORSTEP_HEARTBEAT_INTERVAL_S,
@@ -134,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       connectRatePerAddress: e.DOORSTEP_CONNECT_RATE_PER_ADDRESS,
       takeoverHoldMs: e.DOORSTEP_TAKEOVER_HOLD_MS,
     },
+    mqtt: { maxPacketBytes },
     clips: {
       retentionDays: e.DOORSTEP_CLIP_RETENTION_DAYS,
       maxBytes: e.DOORSTEP_CLIP_MAX_BYTES,

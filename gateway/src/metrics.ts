@@ -46,6 +46,17 @@ export function createMetrics() {
       labelNames: ['reason', 'stage'] as const,
       registers: [registry],
     }),
+    framesRefused: new Counter({
+      name: 'doorstep_mqtt_frames_refused_total',
+      help: 'MQTT connections closed for a packet declaring more bytes than allowed, before reading them; stage: connect (before CONNACK 0) or session',
+      labelNames: ['stage'] as const,
+      registers: [registry],
+    }),
+    hellosDropped: new Counter({
+      name: 'doorstep_hellos_dropped_total',
+      help: 'hello messages over the per-unit rate, acknowledged and not applied',
+      registers: [registry],
+    }),
     messagesIn: new Counter({
       name: 'doorstep_messages_in_total',
       help: 'Messages received from units, per topic kind',
@@ -123,6 +134,7 @@ export function createMetrics() {
   // Every reason from the start: a scrape shows the whole closed set, and a rate over a zero works.
   for (const reason of DISCONNECT_REASONS)
     for (const stage of ['connect', 'session']) m.disconnects.inc({ reason, stage }, 0)
+  for (const stage of ['connect', 'session']) m.framesRefused.inc({ stage }, 0)
   return m
 }
 

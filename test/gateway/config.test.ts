@@ -47,4 +47,14 @@ describe('config', () => {
     )
     expect(() => loadConfig({ DOORSTEP_INFLUX_URL: 'ftp://x' })).toThrow(ConfigError)
   })
+
+  it('sizes the MQTT packet limit from the payload limit unless set, and refuses one too small for a payload', () => {
+    expect(loadConfig({}).mqtt.maxPacketBytes).toBe(4 * 16 * 1024)
+    expect(loadConfig({ DOORSTEP_MAX_PAYLOAD_BYTES: '100000' }).mqtt.maxPacketBytes).toBe(400_000)
+    expect(loadConfig({ DOORSTEP_MQTT_MAX_PACKET_BYTES: '20000' }).mqtt.maxPacketBytes).toBe(20_000)
+    expect(() => loadConfig({ DOORSTEP_MQTT_MAX_PACKET_BYTES: '16384' })).toThrow(
+      /DOORSTEP_MQTT_MAX_PACKET_BYTES: must be at least DOORSTEP_MAX_PAYLOAD_BYTES \+ 1024 \(17408\)/,
+    )
+    expect(loadConfig({}).ingest.helloMaxPerMin).toBe(6)
+  })
 })

@@ -21,7 +21,7 @@ const HOUR = 60 * MIN
 const DAY = 24 * HOUR
 
 function heartbeat(device: string, t: number, uptime: number): string {
-  return `heartbeat,device=${device},district=4,model=cam2 uptime_s=${uptime}i,storage_free_mb=${1000 - uptime},storage_total_mb=2000,recording=true,signal_dbm=-60,temperature_c=30.5,battery_pct=80,skew_ms=5i ${t}000000`
+  return `heartbeat,device=${device},district=4 uptime_s=${uptime}i,storage_free_mb=${1000 - uptime},storage_total_mb=2000,recording=true,signal_dbm=-60,temperature_c=30.5,battery_pct=80,skew_ms=5i,model="cam2" ${t}000000`
 }
 
 beforeAll(async () => {
@@ -48,7 +48,8 @@ describe('InfluxStore schema', () => {
     const ours = cqs.filter((c) => c.query.includes(`ON ${db} `))
     expect(ours.map((c) => c.name)).toEqual([CQ_HEARTBEAT_HOURLY])
     expect(ours[0]?.query).toContain(`INTO ${db}.${RP_HOURLY}.heartbeat_hourly`)
-    expect(ours[0]?.query).toMatch(/GROUP BY time\(1h\), device, district, model/)
+    // Only provisioned tags: a unit's own text (its model) is a field, never a series.
+    expect(ours[0]?.query).toMatch(/GROUP BY time\(1h\), device, district END/)
   })
 
   it('puts a drifted retention policy back', async () => {
@@ -144,7 +145,7 @@ describe('InfluxStore.heartbeats', () => {
     const hourly: string[] = []
     for (let h = 0; h < 48; h++) {
       hourly.push(
-        `heartbeat_hourly,device=hb-1,district=4,model=cam2 storage_free_mb=500,storage_total_mb=2000,signal_dbm=-61,temperature_c=20,battery_pct=70,uptime_s=${h * 3600},samples=120 ${old + h * HOUR}000000`,
+        `heartbeat_hourly,device=hb-1,district=4 storage_free_mb=500,storage_total_mb=2000,signal_dbm=-61,temperature_c=20,battery_pct=70,uptime_s=${h * 3600},samples=120 ${old + h * HOUR}000000`,
       )
     }
     await store.writeLines(hourly.join('\n'), RP_HOURLY)

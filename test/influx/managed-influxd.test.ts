@@ -138,9 +138,7 @@ describe('ManagedInfluxd (real influxd)', () => {
     const store = new InfluxStore({ url, db: 'managed_test', log })
     expect(await store.ping()).toBe(true)
     await store.ensureSchema()
-    await store.writeLines(
-      `heartbeat,device=u1,district=3,model=m uptime_s=42i,signal_dbm=-70 ${Date.now()}000000`,
-    )
+    await store.writeLines(`heartbeat,device=u1,district=3 uptime_s=42i,signal_dbm=-70 ${Date.now()}000000`)
     const rows = await store.query<{ uptime_s: number }>('SELECT uptime_s FROM heartbeat WHERE device = $d', {
       d: 'u1',
     })

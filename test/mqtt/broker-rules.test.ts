@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { topicFor } from '@doorstep/proto'
+import type { AedesPersistence } from 'aedes-persistence'
 import type { MqttClient } from 'mqtt'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type Config, configFrom } from '../../gateway/src/config.js'
@@ -22,7 +23,7 @@ import {
   refusedCode,
   type UnitTarget,
 } from '../helpers/mqtt.js'
-import { heartbeat } from '../helpers/payloads.js'
+import { event, heartbeat } from '../helpers/payloads.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /** Lines the pipeline would write to InfluxDB; these tests are about who may publish, not the write. */
@@ -206,6 +207,93 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
     await expect
       .poll(() => told().slice(afterTakeover))
       .toEqual(['device.disconnected:clean', 'device.connected', 'device.disconnected:will'])
+  })
+
+  /** Topics and payloads the broker keeps retained for `pattern`, read from its store. */
+  const retainedFor = async (pattern: string) => {
+    const store = (broker.aedes as unknown as { persistence: AedesPersistence }).persistence
+    const out: Array<{ topic: string; payload: string }> = []
+    for await (const p of store.createRetainedStreamCombi([pattern]))
+      out.push({ topic: p.topic, payload: String(p.payload) })
+    return out
+  }
+  const status = (state: 'online' | 'offline') => ({ v: 1, ts: Date.now(), state })
+
+  it('keeps a retained message only on a unit’s status topic, and never an invalid one', async () => {
+    const u = await unit('cam-br-retain')
+    const c = await connect(u.id, u.secret)
+    const online = status('online')
+    await publish(c, topicFor('event', u.id), event(), 1, true)
+    await publish(c, topicFor('heartbeat', u.id), heartbeat(), 1, true)
+    await publish(c, topicFor('status', u.id), online, 1, true)
+    // A status that is not one: acknowledged, and the valid one stays retained.
+    await publish(c, topicFor('status', u.id), 'not json', 1, true)
+    const kept = [{ topic: topicFor('status', u.id), payload: JSON.stringify(online) }]
+    // aedes stores a retained message after the PUBACK, and emits `publish` once it has.
+    await expect.poll(() => routed.filter((t) => t === topicFor('status', u.id)).length).toBe(2)
+    // A wildcard reads the whole store; an exact topic the keyed lookup beside it (exact-retained.ts).
+    expect(await retainedFor(`cam/${u.id}/+`)).toEqual(kept)
+    for (const kind of ['event', 'heartbeat'] as const)
+      expect(await retainedFor(topicFor(kind, u.id))).toEqual([])
+    expect(await retainedFor(topicFor('status', u.id))).toEqual(kept)
+    expect(c.connected).toBe(true)
+  })
+
+  it('delivers no invalid payload to a subscriber, though the unit is acknowledged and stays connected', async () => {
+    const aedes = broker.aedes
+    if (!aedes) throw new Error('broker is stopped')
+    const u = await unit('cam-br-fwd')
+    const ops = await unit('cam-br-watcher')
+    // The unit ACL lets no one watch a unit's topics; this subscriber stands for one that may
+    // (an operator's tool, a bridge), so what the broker forwards can be seen.
+    const unitRules = aedes.authorizeSubscribe
+    aedes.authorizeSubscribe = (client, sub, done) =>
+      client?.id === ops.id ? done(null, sub) : unitRules(client, sub, done)
+    try {
+      const watcher = await connect(ops.id, ops.secret)
+      const got: string[] = []
+      watcher.on('message', (topic, payload) => got.push(`${topic} ${String(payload)}`))
+      expect(await granted(watcher, `cam/${u.id}/+`)).toBe(1)
+      const c = await connect(u.id, u.secret)
+      await publish(c, topicFor('heartbeat', u.id), 'not json', 1)
+      await publish(c, topicFor('event', u.id), { ...event(), score: 7 }, 1)
+      const valid = JSON.stringify(heartbeat({ uptimeS: 777 }))
+      await publish(c, topicFor('heartbeat', u.id), valid, 1)
+      // The valid one, sent last, arrives: the invalid ones had their turn before it.
+      await expect.poll(() => got).toContain(`${topicFor('heartbeat', u.id)} ${valid}`)
+      expect(got).toEqual([`${topicFor('heartbeat', u.id)} ${valid}`])
+      expect(c.connected).toBe(true)
+    } finally {
+      aedes.authorizeSubscribe = unitRules
+    }
+  })
+
+  it('applies at most 6 hellos per unit per minute; the rest are acknowledged and counted, not applied', async () => {
+    // The hello window reads the wall clock; frozen, it moves only when the test moves it.
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      const u = await unit('cam-br-hello')
+      const c = await connect(u.id, u.secret)
+      const dropped = async () => (await metrics.hellosDropped.get()).values[0]?.value ?? 0
+      const before = await dropped()
+      const hello = (model: string) => ({
+        v: 1,
+        ts: Date.now(),
+        model,
+        firmware: '3.0.0',
+        capabilities: ['motion'],
+      })
+      for (let i = 0; i < 8; i++) await publish(c, topicFor('hello', u.id), hello(`DS-rand-${i}`), 1)
+      expect(registry.get(u.id)?.model).toBe('DS-rand-5')
+      expect(await dropped()).toBe(before + 2)
+      expect(c.connected).toBe(true)
+      vi.setSystemTime(Date.now() + 60_000)
+      await publish(c, topicFor('hello', u.id), hello('DS-C6N'), 1)
+      expect(registry.get(u.id)?.model).toBe('DS-C6N')
+      expect(await dropped()).toBe(before + 2)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('admits connections at the configured rate: the excess gets CONNACK 3 until the bucket refills', async () => {

@@ -58,6 +58,12 @@ const ERRORS: Array<[Error, DisconnectReason]> = [
     Object.assign(new Error('not authorized for this topic'), { disconnectReason: 'kicked-acl' }),
     'kicked-acl',
   ],
+  [
+    Object.assign(new Error('packet declares 209715200 bytes, over the limit of 65536'), {
+      disconnectReason: 'refused-frame-size',
+    }),
+    'refused-frame-size',
+  ],
   [new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', 'flooding'), 'kicked-flood'],
   [new DoorstepError('DOORSTEP_ERR_SPOOL_FULL'), 'kicked-spool'],
   [new DoorstepError('DOORSTEP_ERR_NOT_FOUND'), 'kicked-acl'],

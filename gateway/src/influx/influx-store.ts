@@ -98,6 +98,8 @@ export class InfluxStore {
       }
     }
     // 1.6 has no CREATE CONTINUOUS QUERY ... IF NOT EXISTS; a changed definition needs a DROP by hand.
+    // One made before `model` left the tags still groups by it too: harmless, since newer points have
+    // no `model` tag and group under an empty one, the same series as this definition's.
     if (await this.#hasCq(CQ_HEARTBEAT_HOURLY)) return
     try {
       await this.#post(this.#heartbeatCq())
@@ -122,7 +124,7 @@ export class InfluxStore {
       `CREATE CONTINUOUS QUERY ${quoted(CQ_HEARTBEAT_HOURLY)} ON ${db} BEGIN ` +
       `SELECT ${means}, max(uptime_s) AS uptime_s, count(uptime_s) AS samples ` +
       `INTO ${db}.${quoted(RP_HOURLY)}.heartbeat_hourly FROM ${db}.${quoted(RP_RAW)}.heartbeat ` +
-      'GROUP BY time(1h), device, district, model END'
+      'GROUP BY time(1h), device, district END'
     )
   }
 

@@ -11,6 +11,7 @@ import type { DeviceRegistry } from '../registry/index.js'
 import { BatchWriter, type LineSink } from './batch-writer.js'
 import { ClockSkew } from './clock-skew.js'
 import { decodePayload } from './decode.js'
+import { HelloLimit } from './hello-limit.js'
 import { InvalidTracker } from './invalid-tracker.js'
 import { eventLine, heartbeatLine, RP_DEFAULT, RP_EVENTS, SeriesKeys } from './points.js'
 import { Spool } from './spool.js'
@@ -18,9 +19,14 @@ import { Spool } from './spool.js'
 /**
  * How ingest answers the broker for one publish: called exactly once, with
  * null to acknowledge (at once, or for an event once it is durable), or with
- * an error to close the connection unacknowledged.
+ * an error to close the connection unacknowledged. `dropped` is true when the
+ * payload was acknowledged but not taken (invalid, or a hello over the rate):
+ * the broker must not retain it or deliver it to anyone.
  */
-export type IngestAck = (err: Error | null) => void
+export type IngestAck = (err: Error | null, dropped?: boolean) => void
+
+/** What `#handle` decided: acknowledge now (taken or dropped), or `ack` is called later. */
+type Verdict = 'taken' | 'dropped' | 'later'
 
 /**
  * The ingest pipeline for everything units publish: decode → validate →
@@ -38,6 +44,7 @@ export class Ingest implements Feature {
   readonly #sink: LineSink
   readonly #keys = new SeriesKeys()
   readonly #invalid: InvalidTracker
+  readonly #hellos: HelloLimit
   /** Plain per-kind counts, added to `doorstep_messages_in_total` when it is scraped (see metrics.ts). */
   readonly #received: Record<TopicKind, number>
   #spool: Spool | null = null
@@ -59,6 +66,7 @@ export class Ingest implements Feature {
     this.#sink = deps.sink
     this.#invalid = new InvalidTracker(this.#log, this.#metrics)
     this.#received = this.#metrics.received
+    this.#hellos = new HelloLimit(deps.config.ingest.helloMaxPerMin)
   }
 
   async start(): Promise<void> {
@@ -110,22 +118,23 @@ export class Ingest implements Feature {
    * connection instead.
    */
   handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): void {
-    let later: boolean
+    let verdict: Verdict
     try {
-      later = this.#handle(deviceId, kind, payload, at, ack)
+      verdict = this.#handle(deviceId, kind, payload, at, ack)
     } catch (err) {
       // Thrown only before anything was handed on, so `ack` has not been called yet.
       ack(err as Error)
       return
     }
-    if (!later) ack(null)
+    if (verdict !== 'later') ack(null, verdict === 'dropped')
   }
 
   /**
-   * True when the publish must wait (a durable event, a full queue) and `ack`
-   * will be called later; false to acknowledge at once. Throws to refuse.
+   * `later` when the publish must wait (a durable event, a full queue) and
+   * `ack` will be called then; otherwise whether the payload was taken or
+   * dropped, to acknowledge at once. Throws to refuse.
    */
-  #handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): boolean {
+  #handle(deviceId: string, kind: TopicKind, payload: Buffer, at: number, ack: IngestAck): Verdict {
     const writer = this.#writer
     const spool = this.#spool
     if (!writer || !spool) throw new DoorstepError('DOORSTEP_ERR_SHUTTING_DOWN')
@@ -143,11 +152,11 @@ export class Ingest implements Feature {
         if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         const hb = d.value
         this.skew.observe(deviceId, hb.ts, at)
-        const room = writer.enqueue(heartbeatLine(this.#keys.tags(device), hb, at), RP_DEFAULT)
+        const room = writer.enqueue(heartbeatLine(this.#keys.of(device), hb, at), RP_DEFAULT)
         this.#bus.emit('device.heartbeat', { device, heartbeat: hb, at })
-        if (room) return false
+        if (room) return 'taken'
         writer.whenRoom(ack)
-        return true
+        return 'later'
       }
       case 'event': {
         const d = decodePayload('event', payload, max)
@@ -174,26 +183,31 @@ export class Ingest implements Feature {
           if (writer.enqueue(line, RP_EVENTS, seq)) ack(null)
           else writer.whenRoom(ack)
         })
-        return true
+        return 'later'
       }
       case 'hello': {
+        // Before decoding: an excess hello costs a map lookup, not a parse.
+        if (!this.#hellos.tryTake(deviceId, at)) {
+          this.#metrics.hellosDropped.inc()
+          return 'dropped'
+        }
         const d = decodePayload('hello', payload, max)
         if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         this.skew.observe(deviceId, d.value.ts, at)
         this.#registry.updateIdentity(deviceId, d.value.model, d.value.firmware)
-        return false
+        return 'taken'
       }
       case 'cmdAck': {
         const d = decodePayload('cmdAck', payload, max)
         if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         this.#bus.emit('device.cmdAck', { device, ack: d.value, at })
-        return false
+        return 'taken'
       }
       case 'status': {
         // Presence follows the connection itself; the retained status is kept for other subscribers.
         const d = decodePayload('status', payload, max)
         if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
-        return false
+        return 'taken'
       }
     }
   }
@@ -203,11 +217,11 @@ export class Ingest implements Feature {
     reason: Parameters<InvalidTracker['record']>[1],
     detail: string,
     at: number,
-  ): false {
+  ): 'dropped' {
     if (this.#invalid.record(deviceId, reason, detail, at)) {
       throw new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', `device ${deviceId} is flooding invalid payloads`)
     }
     // Acknowledged but not stored: a unit retrying a payload it cannot fix would only loop.
-    return false
+    return 'dropped'
   }
 }

@@ -25,22 +25,35 @@ function eventSub(eventId: string): number {
   return Number.parseInt(eventId.slice(0, 5), 16) % 1_000_000
 }
 
+/** A unit's parts of its heartbeat lines, built once per registry record. */
+export interface UnitKey {
+  /** The series key: `device=..,district=..`, both set by provisioning, never by the unit. */
+  tags: string
+  /** Fields the unit told us about itself (`,model="..."`): free text, so never a tag. */
+  fields: string
+}
+
 /**
- * enrich → line: the series key of a unit (`device=..,district=..,model=..`)
- * is built once per unit and reused, since it only changes when the registry
- * replaces the record. Lines are built by concatenation: one string per point,
- * no intermediate objects.
+ * enrich → line: a unit's series key and identity fields are built once per
+ * unit and reused, since they only change when the registry replaces the
+ * record. Tags are only what provisioning set: a unit's own text (its `hello`
+ * model) as a tag would let one unit create a new series per string it sends,
+ * and InfluxDB keeps every series in its index. Lines are built by
+ * concatenation: one string per point, no intermediate objects.
  */
 export class SeriesKeys {
-  readonly #cache = new WeakMap<DeviceRecord, string>()
+  readonly #cache = new WeakMap<DeviceRecord, UnitKey>()
 
-  tags(d: DeviceRecord): string {
-    let t = this.#cache.get(d)
-    if (t === undefined) {
-      t = `device=${escapeTag(d.id)},district=${d.district},model=${escapeTag(d.model || 'unknown')}`
-      this.#cache.set(d, t)
+  of(d: DeviceRecord): UnitKey {
+    let k = this.#cache.get(d)
+    if (k === undefined) {
+      k = {
+        tags: `device=${escapeTag(d.id)},district=${d.district}`,
+        fields: `,model=${escapeFieldString(d.model || 'unknown')}`,
+      }
+      this.#cache.set(d, k)
     }
-    return t
+    return k
   }
 }
 
@@ -49,8 +62,8 @@ function num(n: number): string {
   return Number.isFinite(n) ? String(n) : '0'
 }
 
-export function heartbeatLine(tags: string, hb: Heartbeat, receivedAt: number): string {
-  let line = `heartbeat,${tags} uptime_s=${hb.uptimeS}i,storage_free_mb=${num(hb.storageFreeMb)},storage_total_mb=${num(hb.storageTotalMb)},recording=${hb.recording},signal_dbm=${num(hb.signalDbm)},temperature_c=${num(hb.temperatureC)},skew_ms=${receivedAt - hb.ts}i`
+export function heartbeatLine(key: UnitKey, hb: Heartbeat, receivedAt: number): string {
+  let line = `heartbeat,${key.tags} uptime_s=${hb.uptimeS}i,storage_free_mb=${num(hb.storageFreeMb)},storage_total_mb=${num(hb.storageTotalMb)},recording=${hb.recording},signal_dbm=${num(hb.signalDbm)},temperature_c=${num(hb.temperatureC)},skew_ms=${receivedAt - hb.ts}i${key.fields}`
   if (hb.batteryPct !== undefined) line += `,battery_pct=${num(hb.batteryPct)}`
   return `${line} ${nanos(receivedAt, nextSub())}`
 }

@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { DeviceId } from '@doorstep/proto'
+import { DeviceId, TOPICS } from '@doorstep/proto'
 import { Aedes, type AedesOptions, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { AedesPersistence } from 'aedes-persistence'
 import memoryPersistenceModule from 'aedes-persistence'
@@ -13,6 +13,13 @@ import type { DeviceRegistry } from '../registry/index.js'
 import { AddressGates, AdmissionGate, AuthBackoff } from './admission.js'
 import { type DisconnectReason, type ReasonedError, reasonOfError } from './disconnects.js'
 import { withExactRetained } from './exact-retained.js'
+import {
+  CONNECT_MAX_BYTES,
+  type FrameLimits,
+  type FrameRefusal,
+  guardFrames,
+  openFrames,
+} from './frame-guard.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
 
 // A CommonJS module whose typings declare an ES default export: imported from ESM, the default is the
@@ -99,6 +106,13 @@ export class MqttBroker implements Feature {
   readonly #endedBy = new WeakMap<Client, DisconnectReason>()
   /** Connections that got CONNACK 0: their end is a lost session, not a failed attempt. */
   readonly #sessions = new WeakSet<Client>()
+  readonly #frameLimits: FrameLimits
+  /**
+   * Payloads ingest dropped as invalid (or over a rate): acknowledged, but delivered to no subscriber.
+   * aedes wraps a publish in a new packet before routing it and keeps the payload Buffer, so the
+   * Buffer is what `authorizeForward` can recognise.
+   */
+  readonly #dropped = new WeakSet<Buffer>()
   #stopping = false
 
   constructor(deps: BrokerDeps) {
@@ -106,6 +120,7 @@ export class MqttBroker implements Feature {
     this.#log = deps.log.child({ feature: 'mqtt' })
     this.#gate = new AdmissionGate(deps.config.admission.connectRate)
     this.#addressGates = new AddressGates(deps.config.admission.connectRatePerAddress)
+    this.#frameLimits = { connectBytes: CONNECT_MAX_BYTES, packetBytes: deps.config.mqtt.maxPacketBytes }
   }
 
   get port(): number {
@@ -138,6 +153,7 @@ export class MqttBroker implements Feature {
         )
       },
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
+      authorizeForward: (_client, packet) => (this.#dropped.has(packet.payload as Buffer) ? null : packet),
       authorizeSubscribe: (client, sub, done) => {
         if (maySubscribe(client.id, sub.topic)) return done(null, sub)
         this.#log.warn({ device: client.id, topic: sub.topic }, 'subscription refused')
@@ -152,6 +168,10 @@ export class MqttBroker implements Feature {
     opts.persistence = (this.#d.persistence ??
       withExactRetained(memoryPersistence())) as AedesOptions['persistence']
     const aedes = await Aedes.createBroker(opts)
+    // From CONNACK 0 on, packets may be as large as a publish; the guard held them to the CONNECT limit.
+    aedes.on('connackSent', (connack, client) => {
+      if (connack.returnCode === 0) openFrames(client.conn)
+    })
     aedes.on('clientReady', (client) => {
       this.#sessions.add(client)
       this.#readyAt.set(client, Date.now())
@@ -184,7 +204,7 @@ export class MqttBroker implements Feature {
     this.#aedes = aedes
     this.#stopping = false
     const server = net.createServer({ noDelay: true }, (socket) => {
-      const client = aedes.handle(socket)
+      const client = aedes.handle(guardFrames(socket, this.#frameLimits, this.#onFrameRefused))
       // Counted when the socket is gone, once per connection, whatever ended it.
       socket.once('close', () =>
         metrics.disconnects.inc({
@@ -240,6 +260,21 @@ export class MqttBroker implements Feature {
         (err) => (err ? reject(err) : resolve()),
       )
     })
+  }
+
+  readonly #onFrameRefused = (r: FrameRefusal, socket: net.Socket): void => {
+    if (r.malformed) {
+      this.#log.debug({ packetType: r.packetType }, 'malformed MQTT remaining length; connection closed')
+      return
+    }
+    this.#d.metrics.framesRefused.inc({ stage: r.stage })
+    // Before CONNACK anyone can send these: counted, and logged only at debug, so they cannot flood the log.
+    const device = (socket as net.Socket & { client?: Client }).client?.id
+    const at = r.stage === 'session' ? 'warn' : 'debug'
+    this.#log[at](
+      { device, stage: r.stage, packetType: r.packetType, declared: r.declared },
+      'MQTT packet over the size limit; connection closed',
+    )
   }
 
   #noteError(client: Client | null | undefined, err: Error): void {
@@ -362,6 +397,17 @@ export class MqttBroker implements Feature {
       done(kick('not authorized for this topic'))
       return
     }
-    this.#d.ingest.handle(client.id, kind, packet.payload as Buffer, Date.now(), done)
+    // Only a unit's status is kept for later subscribers (proto TOPICS: `retain`); elsewhere the flag
+    // is cleared, so a unit cannot make the broker store whatever it publishes.
+    if (packet.retain && !TOPICS[kind].retain) packet.retain = false
+    const payload = packet.payload as Buffer
+    this.#d.ingest.handle(client.id, kind, payload, Date.now(), (err, dropped) => {
+      if (dropped) {
+        // Acknowledged (a unit cannot fix it by retrying) but neither retained nor delivered.
+        packet.retain = false
+        this.#dropped.add(payload)
+      }
+      done(err)
+    })
   }
 }

@@ -31,6 +31,11 @@ export const DISCONNECT_REASONS = [
   'refused-auth',
   /** CONNACK 1 or aedes' keepalive limit: the CONNECT itself was not acceptable. */
   'refused-protocol',
+  /**
+   * A packet declared a remaining length over the limit (the CONNECT limit before the session, the
+   * packet limit after); refused by the frame guard before its bytes were buffered.
+   */
+  'refused-frame-size',
   /** A publish outside the unit's own topics (or on $SYS). */
   'kicked-acl',
   /** Too many invalid payloads in the flood window. */
