@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { duplexPair } from 'node:stream'
 import { topicFor } from '@doorstep/proto'
 import type { AedesPersistence } from 'aedes-persistence'
 import type { MqttClient } from 'mqtt'
@@ -15,6 +16,7 @@ import { MqttBroker } from '../../gateway/src/mqtt/broker.js'
 import { SqliteDeviceRegistry } from '../../gateway/src/registry/sqlite-registry.js'
 import { deviceRow } from '../helpers/devices.js'
 import {
+  connectPacket,
   connectUnit,
   end,
   granted,
@@ -207,6 +209,30 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
     await expect
       .poll(() => told().slice(afterTakeover))
       .toEqual(['device.disconnected:clean', 'device.connected', 'device.disconnected:will'])
+  })
+
+  it('leaves no ghost when the link drops the moment CONNACK arrives', async () => {
+    const u = await unit('cam-br-ghost')
+    const aedes = broker.aedes
+    if (!aedes) throw new Error('broker is not running')
+    for (let i = 0; i < 20; i++) {
+      const [unitSide, brokerSide] = duplexPair()
+      unitSide.once('close', () => brokerSide.destroy())
+      brokerSide.once('close', () => unitSide.destroy())
+      aedes.handle(brokerSide)
+      await new Promise<void>((resolve) => {
+        unitSide.once('data', () => {
+          unitSide.destroy()
+          resolve()
+        })
+        unitSide.write(connectPacket(u.id, u.secret))
+      })
+    }
+    // A later unit's session proves the broker got past those connections' ends.
+    const later = await unit('cam-br-ghost-later')
+    clients.push(await connect(later.id, later.secret))
+    await expect.poll(() => broker.isConnected(later.id)).toBe(true)
+    expect(broker.isConnected(u.id)).toBe(false)
   })
 
   /** Topics and payloads the broker keeps retained for `pattern`, read from its store. */

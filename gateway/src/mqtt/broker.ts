@@ -65,6 +65,8 @@ function addressOf(client: Client): string {
 interface AedesInternals {
   /** Set when the client sent DISCONNECT [MQTT-3.14.4-3]. */
   _disconnected?: boolean
+  /** Set once the connection is closed, whatever closed it (lib/client.js `close`). */
+  closed?: boolean
 }
 
 export interface BrokerDeps {
@@ -173,6 +175,9 @@ export class MqttBroker implements Feature {
       if (connack.returnCode === 0) openFrames(client.conn)
     })
     aedes.on('clientReady', (client) => {
+      // aedes says ready once CONNACK is written; a link lost in between has already been told as a
+      // disconnect, and registering the client now would leave a unit that is gone standing connected.
+      if ((client as Client & AedesInternals).closed === true) return
       this.#sessions.add(client)
       this.#readyAt.set(client, Date.now())
       this.#current.set(client.id, client)
