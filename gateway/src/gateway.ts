@@ -176,7 +176,7 @@ export class Gateway {
       this.#started.push(f)
     }
 
-    const app = await buildHttp({ log: this.log, tokens })
+    const app = await buildHttp({ log: this.log, tokens, authThrottle: cfg.authThrottle })
     await app.register(registryRoutes, { registry, live: presence })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
     await app.register(alertsRoute, { hub: this.hub })

@@ -46,6 +46,8 @@ export function deviceAuth(registry: Pick<DeviceRegistry, 'authenticate'>) {
       throw new DoorstepError('DOORSTEP_ERR_AUTH_BUSY')
     }
     if (!device) {
+      // Only a presented-and-refused secret is a guess; the roles plugin refuses the address past its limit.
+      if (creds) req.server.authThrottle.fail(req.ip)
       // [RFC 9110 §11.6.1] a 401 carries the challenge the client should answer.
       reply.header('www-authenticate', REALM)
       reply.header('connection', 'close')
