@@ -12,6 +12,11 @@ export interface BusEvents {
   /** A validated event, after it is durable in the spool (never for a duplicate). */
   'device.event': { device: DeviceRecord; event: DeviceEvent; at: number }
   'device.cmdAck': { device: DeviceRecord; ack: CommandAck; at: number }
+  /**
+   * A unit's credentials stopped being valid: it was disabled or its secret rotated. Its live MQTT
+   * connection must end now; its HTTP uploads already fail (the registry refuses it).
+   */
+  'device.revoked': { deviceId: string; reason: 'disabled' | 'rotated'; at: number }
   'presence.changed': { device: DeviceRecord; from: LiveState; to: LiveState; at: number; reason: string }
 }
 

@@ -177,7 +177,7 @@ export class Gateway {
     }
 
     const app = await buildHttp({ log: this.log, tokens, authThrottle: cfg.authThrottle })
-    await app.register(registryRoutes, { registry, live: presence })
+    await app.register(registryRoutes, { registry, live: presence, audit, bus: this.bus })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
     await app.register(alertsRoute, { hub: this.hub })
     await app.register(eventRoutes, { index: () => events.index, clips })

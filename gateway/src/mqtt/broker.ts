@@ -90,6 +90,7 @@ export class MqttBroker implements Feature {
   /** Connections that got CONNACK 0: their end is a lost session, not a failed attempt. */
   readonly #sessions = new WeakSet<Client>()
   #stopping = false
+  #offRevoked: (() => void) | null = null
 
   constructor(deps: BrokerDeps) {
     this.#d = deps
@@ -171,6 +172,7 @@ export class MqttBroker implements Feature {
     })
     this.#aedes = aedes
     this.#stopping = false
+    this.#offRevoked = bus.on('device.revoked', (e) => this.#closeRevoked(e.deviceId))
     const server = net.createServer({ noDelay: true }, (socket) => {
       const client = aedes.handle(socket)
       // Counted when the socket is gone, once per connection, whatever ended it.
@@ -200,6 +202,8 @@ export class MqttBroker implements Feature {
     this.#server = null
     this.#aedes = null
     this.#stopping = true
+    this.#offRevoked?.()
+    this.#offRevoked = null
     // Stop accepting, then close the broker: it ends every client, and only then can the server finish closing.
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
@@ -228,6 +232,22 @@ export class MqttBroker implements Feature {
         (err) => (err ? reject(err) : resolve()),
       )
     })
+  }
+
+  /**
+   * A disabled unit, or one whose secret was rotated, loses its live connection now: its session
+   * was authenticated with credentials that are no longer good. Not a clean DISCONNECT, so its will
+   * is published and presence marks it offline. Reconnecting meets the registry's refusal.
+   */
+  #closeRevoked(deviceId: string): void {
+    // aedes registers a client before its CONNACK goes out and `clientReady` puts it in #current.
+    const registered = (this.#aedes as (Aedes & { clients: Record<string, Client | undefined> }) | null)
+      ?.clients[deviceId]
+    const client = this.#current.get(deviceId) ?? registered
+    if (!client) return
+    this.#endedBy.set(client, 'revoked')
+    this.#log.info({ device: deviceId }, 'credentials revoked; closing the live connection')
+    client.close()
   }
 
   #noteError(client: Client | null | undefined, err: Error): void {
