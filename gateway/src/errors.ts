@@ -23,6 +23,10 @@ export const ERRORS = {
     status: 429,
     message: 'Too many failed authentications from this address; retry after the Retry-After seconds',
   },
+  DOORSTEP_ERR_NO_ADMIN_TOKEN: {
+    status: 409,
+    message: 'No stored admin token is active; issue one before retiring the bootstrap token',
+  },
   DOORSTEP_ERR_DEVICE_UNAUTHENTICATED: {
     status: 401,
     message: 'Device id and secret (HTTP Basic) are required',

@@ -17,6 +17,8 @@ export interface BusEvents {
    * connection must end now; its HTTP uploads already fail (the registry refuses it).
    */
   'device.revoked': { deviceId: string; reason: 'disabled' | 'rotated'; at: number }
+  /** A person's token stopped working (revoked, or the bootstrap token retired: id 0). */
+  'token.revoked': { tokenId: number; at: number }
   'presence.changed': { device: DeviceRecord; from: LiveState; to: LiveState; at: number; reason: string }
 }
 

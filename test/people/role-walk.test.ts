@@ -49,6 +49,7 @@ const EXPECTED: Record<string, Access> = {
   'GET /api/v1/tokens': ROLES.admin,
   'POST /api/v1/tokens': ROLES.admin,
   'DELETE /api/v1/tokens/:id': ROLES.admin,
+  'POST /api/v1/tokens/retire-bootstrap': ROLES.admin,
   'GET /api/v1/my/devices': ROLES.owner,
   'GET /api/v1/my/devices/:id/events': ROLES.owner,
   'GET /api/v1/my/clips/:eventId': ROLES.owner,
