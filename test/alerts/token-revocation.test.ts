@@ -14,7 +14,7 @@ import { createMetrics } from '../../gateway/src/metrics.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
 import { tempDir } from '../helpers/tmp.js'
-import { until } from '../helpers/wait.js'
+import { until, within } from '../helpers/wait.js'
 import { openAlerts } from '../helpers/ws.js'
 
 const run = promisify(execFile)
@@ -62,7 +62,7 @@ describe('a revoked token on an open alert socket', () => {
     off()
     // The revocation is announced on the bus as it happens (the socket's listener is tested alone below).
     expect(told).toEqual([revoked.id])
-    const c = await until('the revoked token’s socket to close', () => closed, 5000)
+    const c = await within('the revoked token’s socket to close', closed, 5000)
     expect(c.code).toBe(ALERT_SOCKET_CLOSE.tokenRevoked)
     expect(c.reason).toBe('token revoked')
     expect(doomed.frames.at(-1)).toEqual({
@@ -94,7 +94,7 @@ describe('a revoked token on an open alert socket', () => {
     await run(process.execPath, [CLI, 'tokens', 'revoke', String(revoked.id), '--data-dir', t.dataDir], {
       cwd: ROOT,
     })
-    const c = await until('the socket of the token the CLI revoked to close', () => closed, 6000)
+    const c = await within('the socket of the token the CLI revoked to close', closed, 6000)
     expect(c.code).toBe(ALERT_SOCKET_CLOSE.tokenRevoked)
   })
 
@@ -117,9 +117,7 @@ describe('a revoked token on an open alert socket', () => {
       const closed = closing(s)
       tokens.revoke(id)
       bus.emit('token.revoked', { tokenId: id, at: Date.now() })
-      expect((await until('the socket to close', () => closed, 5000)).code).toBe(
-        ALERT_SOCKET_CLOSE.tokenRevoked,
-      )
+      expect((await within('the socket to close', closed, 5000)).code).toBe(ALERT_SOCKET_CLOSE.tokenRevoked)
     } finally {
       await app.close()
       db.close()

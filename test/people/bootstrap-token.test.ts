@@ -11,7 +11,7 @@ import { ADMIN_TOKEN_FILE, Gateway } from '../../gateway/src/gateway.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
 import { tempDir } from '../helpers/tmp.js'
-import { until } from '../helpers/wait.js'
+import { until, within } from '../helpers/wait.js'
 import { openAlerts } from '../helpers/ws.js'
 
 const run = promisify(execFile)
@@ -60,7 +60,7 @@ describe('the bootstrap admin token (DOORSTEP_ADMIN_TOKEN) can be retired', () =
     expect(retired.status).toBe(200)
     expect(retired.body.retiredAt).toEqual(expect.any(Number))
     expect((await api(base, 'GET', '/api/v1/me', t.adminToken)).status).toBe(401)
-    expect(await until('the bootstrap token’s socket to close', () => closed, 5000)).toBe(
+    expect(await within('the bootstrap token’s socket to close', closed, 5000)).toBe(
       ALERT_SOCKET_CLOSE.tokenRevoked,
     )
     // Asking again changes nothing and says since when.
