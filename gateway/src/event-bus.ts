@@ -14,7 +14,8 @@ export interface BusEvents {
   'device.cmdAck': { device: DeviceRecord; ack: CommandAck; at: number }
   /**
    * A unit's credentials stopped being valid: it was disabled or its secret rotated. Its live MQTT
-   * connection must end now; its HTTP uploads already fail (the registry refuses it).
+   * connection (the broker) and its HTTP requests in flight (the roles plugin) end now; new ones
+   * already fail, the registry refuses it.
    */
   'device.revoked': { deviceId: string; reason: 'disabled' | 'rotated'; at: number }
   /** A person's token stopped working (revoked, or the bootstrap token retired: id 0). */

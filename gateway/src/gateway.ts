@@ -175,7 +175,7 @@ export class Gateway {
       this.#started.push(f)
     }
 
-    const app = await buildHttp({ log: this.log, tokens, authThrottle: cfg.authThrottle })
+    const app = await buildHttp({ log: this.log, tokens, authThrottle: cfg.authThrottle, bus: this.bus })
     await app.register(registryRoutes, { registry, live: presence, audit, bus: this.bus })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
     await app.register(alertsRoute, { hub: this.hub, tokens, bus: this.bus })

@@ -1,12 +1,14 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import http from 'node:http'
 import type { AuditEntry, DeviceCredentials, DeviceSecretRotated, DeviceView } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { announce, clipInfo } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api, basic } from '../helpers/http.js'
 import { connectUnit, end, refusedCode } from '../helpers/mqtt.js'
-import { until } from '../helpers/wait.js'
+import { until, within } from '../helpers/wait.js'
 
 /**
  * Revocation that takes effect now: disabling a unit or rotating its secret ends its live MQTT
@@ -69,7 +71,7 @@ describe('disabling a unit and rotating its secret', () => {
     expect(disabled.status).toBe(200)
     expect(disabled.body.enabled).toBe(false)
     // "At once": the broker closes it on the bus event, not at the unit's next reconnect or keepalive.
-    await until('the disabled unit’s connection to close', () => gone.then(() => true), 3000)
+    await within('the disabled unit’s connection to close', gone, 3000)
     await until('the close to be counted as revoked', async () => (await revokedCount()) >= 1)
     expect(t.gateway.broker.isConnected(id)).toBe(false)
     expect(await refusedCode(t.gateway.mqttUrl, id, secret)).toBe(5)
@@ -114,7 +116,7 @@ describe('disabling a unit and rotating its secret', () => {
     expect(rotated.secret).not.toBe(old)
     expect(rotated.secret.length).toBeGreaterThanOrEqual(43)
 
-    await until('the rotated unit’s connection to close', () => gone.then(() => true), 3000)
+    await within('the rotated unit’s connection to close', gone, 3000)
     await until('the close to be counted as revoked', async () => (await revokedCount()) > before)
     expect(await refusedCode(t.gateway.mqttUrl, id, old)).toBe(4)
     expect(await uploadStatus(id, old)).toBe(401)
@@ -132,5 +134,45 @@ describe('disabling a unit and rotating its secret', () => {
     expect(audit.body.entries.map((e) => e.action)).toEqual(['device.rotate-secret'])
     expect(JSON.stringify(audit.body)).not.toContain(rotated.secret)
     expect((await api(base, 'POST', '/api/v1/devices/cam-nobody-2/rotate-secret', ops)).status).toBe(404)
+  })
+
+  it('an upload in flight when the unit is disabled is cut at once, and its retry refused', async () => {
+    const { id, secret } = await t.gateway.registry.create(deviceRow({ id: 'cam-rev-3' }))
+    const unit = await connectUnit(t.gateway.mqttUrl, id, secret)
+    const bytes = randomBytes(512 * 1024)
+    const sha256 = createHash('sha256').update(bytes).digest('hex')
+    const eventId = await announce(unit, id, clipInfo({ bytes: bytes.length, sha256 }))
+    const { port } = t.gateway.http.server.address() as import('node:net').AddressInfo
+
+    // The unit sends the first 64 KiB of its clip and keeps the request open, as on a slow uplink.
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'PUT',
+      path: `/api/v1/clips/${eventId}`,
+      headers: {
+        authorization: basic(id, secret),
+        'content-type': 'video/mp4',
+        'content-length': String(bytes.length),
+      },
+      agent: false,
+    })
+    const ended = new Promise<string>((resolve) => {
+      req.once('response', (res) => resolve(`answered ${res.statusCode}`))
+      req.once('error', (err) => resolve(`cut: ${err.message}`))
+    })
+    req.write(bytes.subarray(0, 64 * 1024))
+    await until('the upload to be in flight', () => t.gateway.http.deviceRequests.inFlight(id) > 0)
+
+    expect((await api(base, 'POST', `/api/v1/devices/${id}/disable`, ops)).status).toBe(200)
+    expect(await within('the upload to be cut', ended, 3000)).toMatch(/^cut: /)
+    expect(t.gateway.http.deviceRequests.inFlight(id)).toBe(0)
+    const retry = await fetch(`${base}/api/v1/clips/${eventId}`, {
+      method: 'PUT',
+      headers: { authorization: basic(id, secret), 'content-type': 'video/mp4' },
+      body: new Uint8Array(bytes),
+    })
+    expect(retry.status).toBe(401)
+    unit.end(true)
   })
 })

@@ -2,6 +2,8 @@ import type { Role } from '@doorstep/proto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { DoorstepError } from '../errors.js'
+import type { EventBus } from '../event-bus.js'
+import { DeviceRequests } from './device-auth.js'
 import type { AuthThrottle } from './throttle.js'
 import type { Principal, TokenStore } from './tokens.js'
 
@@ -28,6 +30,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Failed authentications per address; `deviceAuth` counts the units' failures here too. */
     authThrottle: AuthThrottle
+    /** Units' requests in flight, cut when the unit is revoked (see `deviceAuth`). */
+    deviceRequests: DeviceRequests
   }
 }
 
@@ -87,9 +91,20 @@ export function refuseThrottled(throttle: AuthThrottle, req: FastifyRequest, rep
 }
 
 export const rolesPlugin = fp(
-  async (app: FastifyInstance, opts: { tokens: TokenStore; throttle: AuthThrottle }) => {
+  async (
+    app: FastifyInstance,
+    opts: { tokens: TokenStore; throttle: AuthThrottle; bus?: Pick<EventBus, 'on'> | undefined },
+  ) => {
     const { throttle } = opts
     app.decorate('authThrottle', throttle)
+    const deviceRequests = new DeviceRequests()
+    app.decorate('deviceRequests', deviceRequests)
+    // A disabled or re-keyed unit's uploads in flight end now, not when they finish.
+    const offRevoked = opts.bus?.on('device.revoked', (e) => {
+      const cut = deviceRequests.cut(e.deviceId)
+      if (cut > 0) app.log.info({ device: e.deviceId, requests: cut }, 'credentials revoked; requests cut')
+    })
+    app.addHook('onClose', async () => offRevoked?.())
     app.decorateRequest('principal', null)
     // Fail at boot, not at request time, when a route forgets to say who may call it.
     app.addHook('onRoute', function (route) {

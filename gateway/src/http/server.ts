@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { TokenStore } from '../auth/index.js'
 import { AuthThrottle, rolesPlugin } from '../auth/index.js'
 import { loadConfig } from '../config.js'
+import type { EventBus } from '../event-bus.js'
 import type { Logger } from '../log.js'
 import { installErrorHandler } from './error-handler.js'
 import { registerOpenApi } from './openapi.js'
@@ -22,6 +23,8 @@ export async function buildHttp(opts: {
   tokens: TokenStore
   /** Failed authentications an address may make per window (config `authThrottle`). */
   authThrottle?: { limit: number; windowMs: number }
+  /** Hears `device.revoked`: a revoked unit's requests in flight are cut. */
+  bus?: Pick<EventBus, 'on'>
   bodyLimit?: number
 }): Promise<FastifyInstance> {
   const app = Fastify({
@@ -37,7 +40,7 @@ export async function buildHttp(opts: {
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
   // Unset (tests that build the app alone): the configuration's defaults, stated once in config.ts.
   const throttle = new AuthThrottle(opts.authThrottle ?? loadConfig({}).authThrottle)
-  await app.register(rolesPlugin, { tokens: opts.tokens, throttle })
+  await app.register(rolesPlugin, { tokens: opts.tokens, throttle, bus: opts.bus })
   // Before any route: it sets the zod compilers and gathers every route that follows into the document.
   await registerOpenApi(app)
   if (fs.existsSync(path.join(DASHBOARD_DIST, 'index.html'))) {

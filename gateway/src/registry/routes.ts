@@ -41,7 +41,7 @@ export async function registryRoutes(
     registry: DeviceRegistry
     live: LiveStateSource
     audit: Pick<AuditLog, 'record'>
-    /** Hears `device.revoked`: the broker closes the unit's live connection. */
+    /** Hears `device.revoked`: the broker closes the unit's live connection, HTTP cuts its uploads. */
     bus: Pick<EventBus, 'emit'>
   },
 ): Promise<void> {
