@@ -83,7 +83,7 @@ export function publicScope(app: FastifyInstance): void {
  * Refuses every credentialed route to an address past its failure limit, with the
  * seconds to wait [RFC 6585 §4, RFC 9110 §10.2.3].
  */
-export function refuseThrottled(throttle: AuthThrottle, req: FastifyRequest, reply: FastifyReply): void {
+function refuseThrottled(throttle: AuthThrottle, req: FastifyRequest, reply: FastifyReply): void {
   const wait = throttle.retryAfterS(req.ip)
   if (wait === 0) return
   reply.header('retry-after', String(wait))
