@@ -20,6 +20,10 @@ const ENV_SCHEMA = {
     .default('doorstep'),
   DOORSTEP_INFLUXD_BIN: z.string().min(1).default('influxd'),
   DOORSTEP_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Failed bearer or HTTP Basic authentications one address may make per window before it gets 429. */
+  DOORSTEP_AUTH_FAIL_LIMIT: positiveInt.max(1_000_000).default(20),
+  /** The window those failures are counted over, and how long an address that exceeds them waits, s. */
+  DOORSTEP_AUTH_FAIL_WINDOW_S: positiveInt.max(86_400).default(60),
   DOORSTEP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Points per InfluxDB write. */
   DOORSTEP_BATCH_SIZE: positiveInt.max(50_000).default(5000),
@@ -75,6 +79,8 @@ export interface Config {
   dataDir: string
   influx: { url: string | undefined; db: string; influxdBin: string }
   adminToken: string | undefined
+  /** Throttling of failed bearer / HTTP Basic authentications, per client address. */
+  authThrottle: { limit: number; windowMs: number }
   logLevel: z.infer<typeof ENV_SCHEMA.DOORSTEP_LOG_LEVEL>
   ingest: {
     batchSize: number
@@ -140,6 +146,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     dataDir: path.resolve(e.DOORSTEP_DATA_DIR),
     influx: { url: e.DOORSTEP_INFLUX_URL, db: e.DOORSTEP_INFLUX_DB, influxdBin: e.DOORSTEP_INFLUXD_BIN },
     adminToken: e.DOORSTEP_ADMIN_TOKEN,
+    authThrottle: { limit: e.DOORSTEP_AUTH_FAIL_LIMIT, windowMs: e.DOORSTEP_AUTH_FAIL_WINDOW_S * 1000 },
     logLevel: e.DOORSTEP_LOG_LEVEL,
     ingest: {
       batchSize: e.DOORSTEP_BATCH_SIZE,

@@ -19,6 +19,14 @@ export const ERRORS = {
   DOORSTEP_ERR_SPOOL_FULL: { status: 503, message: 'The ingest spool is full' },
   DOORSTEP_ERR_SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down' },
   DOORSTEP_ERR_AUTH_BUSY: { status: 503, message: 'Too many units are being authenticated; retry shortly' },
+  DOORSTEP_ERR_AUTH_THROTTLED: {
+    status: 429,
+    message: 'Too many failed authentications from this address; retry after the Retry-After seconds',
+  },
+  DOORSTEP_ERR_NO_ADMIN_TOKEN: {
+    status: 409,
+    message: 'No stored admin token is active; issue one before retiring the bootstrap token',
+  },
   DOORSTEP_ERR_DEVICE_UNAUTHENTICATED: {
     status: 401,
     message: 'Device id and secret (HTTP Basic) are required',

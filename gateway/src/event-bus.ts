@@ -14,6 +14,14 @@ export interface BusEvents {
   'device.cmdAck': { device: DeviceRecord; ack: CommandAck; at: number }
   /** An event's clip is stored and verified and its thumbnail is made. */
   'clip.ready': { eventId: string; deviceId: string; district: number; at: number }
+  /**
+   * A unit's credentials stopped being valid: it was disabled or its secret rotated. Its live MQTT
+   * connection (the broker) and its HTTP requests in flight (the roles plugin) end now; new ones
+   * already fail, the registry refuses it.
+   */
+  'device.revoked': { deviceId: string; reason: 'disabled' | 'rotated'; at: number }
+  /** A person's token stopped working (revoked, or the bootstrap token retired: id 0). */
+  'token.revoked': { tokenId: number; at: number }
   'presence.changed': { device: DeviceRecord; from: LiveState; to: LiveState; at: number; reason: string }
 }
 

@@ -23,9 +23,10 @@ import { registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
 
 export interface GatewayOptions {
   log?: Logger
-  /** Called once with a generated admin token (no DOORSTEP_ADMIN_TOKEN and no admin yet). */
-  onAdminToken?: (token: string) => void
 }
+
+/** Where a generated admin token is left for the operator, under the data directory (mode 0600). */
+export const ADMIN_TOKEN_FILE = 'admin-token'
 
 /**
  * The whole gateway, wired in one place. Construction does nothing;
@@ -38,7 +39,6 @@ export class Gateway {
   readonly metrics: Metrics
   readonly bus: EventBus
   readonly hub: AlertHub
-  #opts: GatewayOptions
   #db: Db | null = null
   #registry: SqliteDeviceRegistry | null = null
   #tokens: TokenStore | null = null
@@ -57,7 +57,6 @@ export class Gateway {
 
   constructor(config: Readonly<Config>, opts: GatewayOptions = {}) {
     this.config = config
-    this.#opts = opts
     this.log = opts.log ?? createLogger(config.logLevel)
     this.metrics = createMetrics()
     this.bus = new EventBus(this.log)
@@ -176,15 +175,15 @@ export class Gateway {
       this.#started.push(f)
     }
 
-    const app = await buildHttp({ log: this.log, tokens })
-    await app.register(registryRoutes, { registry, live: presence })
+    const app = await buildHttp({ log: this.log, tokens, authThrottle: cfg.authThrottle, bus: this.bus })
+    await app.register(registryRoutes, { registry, live: presence, audit, bus: this.bus })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
-    await app.register(alertsRoute, { hub: this.hub })
+    await app.register(alertsRoute, { hub: this.hub, tokens, bus: this.bus })
     await app.register(eventRoutes, { index: () => events.index, clips })
     await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes, audit })
     await app.register(holdRoutes, { clips, audit })
     await app.register(auditRoutes, { audit })
-    await app.register(tokenRoutes, { tokens, audit })
+    await app.register(tokenRoutes, { tokens, audit, bus: this.bus })
     await app.register(ownerRoutes, { registry, live: presence, index: () => events.index, clips, audit })
     await app.register(caseRoutes, { cases, audit })
     await app.register(consentRoutes, { cases })
@@ -217,15 +216,33 @@ export class Gateway {
     this.#db = null
   }
 
+  /**
+   * DOORSTEP_ADMIN_TOKEN works until it is retired; with none (or a retired one) and no stored
+   * admin token, one is issued and left in `<dataDir>/admin-token`, readable by the gateway's user
+   * only: a log is copied, shipped and kept, and a token in it would live wherever the log goes.
+   */
   #bootstrapAdmin(tokens: TokenStore): void {
-    if (this.config.adminToken) {
-      tokens.setBootstrapToken(this.config.adminToken)
-      return
+    const configured = this.config.adminToken
+    if (configured) {
+      if (tokens.setBootstrapToken(configured)) return
+      this.log.warn(
+        { retiredAt: tokens.bootstrapRetiredAt() },
+        'DOORSTEP_ADMIN_TOKEN was retired and is ignored; use a stored admin token',
+      )
     }
     if (tokens.hasActiveAdmin()) return
     const { token } = tokens.issue('bootstrap-admin', 'admin')
-    if (this.#opts.onAdminToken) this.#opts.onAdminToken(token)
-    else process.stdout.write(`\nAdmin token (shown once, store it now): ${token}\n\n`)
+    const file = path.join(this.config.dataDir, ADMIN_TOKEN_FILE)
+    // A file left from before may have looser permissions: write a new one, created 0600.
+    fs.rmSync(file, { force: true })
+    const fd = fs.openSync(file, 'wx', 0o600)
+    try {
+      fs.fchmodSync(fd, 0o600)
+      fs.writeSync(fd, `${token}\n`)
+    } finally {
+      fs.closeSync(fd)
+    }
+    this.log.warn({ file }, 'generated an admin token; it is in this file (mode 0600), read it and delete it')
   }
 
   async #startInflux(): Promise<void> {

@@ -85,3 +85,10 @@ export const ClientFrame = z
   ])
   .meta({ id: 'ClientFrame' })
 export type ClientFrame = z.infer<typeof ClientFrame>
+
+/**
+ * Close codes of the `/api/v1/alerts` WebSocket of the gateway's own (RFC 6455 §7.4.2: 4000–4999 are
+ * the application's). `tokenRevoked`: the socket's token was revoked (or the bootstrap token retired)
+ * while it was open; reconnecting with it is refused, sign in again.
+ */
+export const ALERT_SOCKET_CLOSE = { tokenRevoked: 4401 } as const

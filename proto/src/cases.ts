@@ -57,6 +57,10 @@ export const TokenList = z.object({ tokens: z.array(TokenView) })
 /** `DELETE /api/v1/tokens/:id` */
 export const TokenParams = z.object({ id: z.coerce.number().int().positive() })
 
+/** `POST /api/v1/tokens/retire-bootstrap`: since when `DOORSTEP_ADMIN_TOKEN` is ignored. */
+export const BootstrapRetired = z.object({ retiredAt: EpochMs })
+export type BootstrapRetired = z.infer<typeof BootstrapRetired>
+
 // ---- cases ------------------------------------------------------------------------------------
 
 /** Where to look: a district, a circle around a point (great-circle metres), or named units. */

@@ -64,6 +64,13 @@ export const DeviceImport = z
 export const DeviceParams = z.object({ id: DeviceId })
 
 /**
+ * `POST /api/v1/devices/:id/rotate-secret`: the unit's new secret, shown once. The old one stops
+ * working at once, on MQTT (the live connection is closed) and HTTP alike.
+ */
+export const DeviceSecretRotated = DeviceCredentials.extend({ rotatedAt: z.number().int().nonnegative() })
+export type DeviceSecretRotated = z.infer<typeof DeviceSecretRotated>
+
+/**
  * A body of bytes (a clip, a thumbnail, a recording, an export; bytes or a stream): documented as binary. Fastify sends
  * bytes and streams as they are, so this schema never serialises anything.
  */

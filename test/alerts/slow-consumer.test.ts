@@ -6,6 +6,7 @@ import { AlertHub } from '../../gateway/src/alerts/alert-hub.js'
 import { alertsRoute } from '../../gateway/src/alerts/ws-route.js'
 import { TokenStore } from '../../gateway/src/auth/tokens.js'
 import { openDb } from '../../gateway/src/db/sqlite.js'
+import { EventBus } from '../../gateway/src/event-bus.js'
 import { buildHttp } from '../../gateway/src/http/server.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics } from '../../gateway/src/metrics.js'
@@ -47,7 +48,13 @@ describe('a slow alert consumer (real HTTP and WebSocket)', () => {
     const { token } = tokens.issue('ops', 'ops')
     const hub = new AlertHub(createMetrics(), 100_000)
     const app = await buildHttp({ log, tokens })
-    await app.register(alertsRoute, { hub, maxBuffered: 8 * 1024, queueMax: 50 })
+    await app.register(alertsRoute, {
+      hub,
+      tokens,
+      bus: new EventBus(log),
+      maxBuffered: 8 * 1024,
+      queueMax: 50,
+    })
     await app.listen({ host: '127.0.0.1', port: 0 })
     const addr = app.server.address() as import('node:net').AddressInfo
     try {

@@ -23,3 +23,22 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 50))
   }
 }
+
+/**
+ * What `promise` resolves to, or a failure after `timeoutMs` naming `what`: for something that
+ * must happen soon (a socket closing, a request being cut), without hanging the test when it does not.
+ */
+export async function within<T>(what: string, promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown } | null = null
+  promise.then(
+    (value) => {
+      outcome = { ok: true, value }
+    },
+    (error: unknown) => {
+      outcome = { ok: false, error }
+    },
+  )
+  const o = await until(what, () => outcome ?? false, timeoutMs)
+  if (!o.ok) throw o.error
+  return o.value
+}

@@ -73,7 +73,15 @@ const ERRORS: Array<[Error, DisconnectReason]> = [
   [new Error('# is not allowed in PUBLISH'), 'protocol-error'],
 ]
 /** Decided by the broker from the connection itself when no error was reported (broker.ts #reasonFor). */
-const WITHOUT_ERROR: DisconnectReason[] = ['clean', 'peer-closed', 'shutdown', 'takeover', 'protocol-error']
+const WITHOUT_ERROR: DisconnectReason[] = [
+  'clean',
+  'peer-closed',
+  'shutdown',
+  'takeover',
+  'protocol-error',
+  // A unit disabled or given a new secret while connected (broker.ts #closeRevoked).
+  'revoked',
+]
 
 describe('reasonOfError', () => {
   it.each(ERRORS.map(([err, reason]) => [err.message, err, reason] as const))(

@@ -61,6 +61,34 @@ describe('SqliteDeviceRegistry', () => {
     expect(await registry.authenticate('cam-a3', secret)).toBeNull()
   })
 
+  it('a rotated secret replaces the old one at once, cached or not, and survives a reload', async () => {
+    const { secret: old } = await registry.create(deviceRow({ id: 'cam-r1' }))
+    // The old secret passed scrypt once, so it sits in the auth cache.
+    expect(await registry.authenticate('cam-r1', old)).not.toBeNull()
+    const fresh = await registry.rotateSecret('cam-r1')
+    expect(fresh).not.toBe(old)
+    expect(await registry.authenticate('cam-r1', old)).toBeNull()
+    expect(await registry.authenticate('cam-r1', fresh)).toMatchObject({ id: 'cam-r1' })
+    const again = new SqliteDeviceRegistry(db)
+    again.load()
+    expect(await again.authenticate('cam-r1', old)).toBeNull()
+    expect(await again.authenticate('cam-r1', fresh)).toMatchObject({ id: 'cam-r1' })
+    await expect(registry.rotateSecret('cam-nobody')).rejects.toMatchObject({
+      code: 'DOORSTEP_ERR_NOT_FOUND',
+    })
+  })
+
+  it('an old secret whose check overlapped the rotation is not left in the cache', async () => {
+    const { secret: old } = await registry.create(deviceRow({ id: 'cam-r2' }))
+    // Not cached yet: this check runs scrypt beside the rotation's own hashing. Which ends first is
+    // the thread pool's choice; either way the old secret must not outlive the rotation.
+    const checking = registry.authenticate('cam-r2', old)
+    const fresh = await registry.rotateSecret('cam-r2')
+    await checking
+    expect(await registry.authenticate('cam-r2', old)).toBeNull()
+    expect(await registry.authenticate('cam-r2', fresh)).not.toBeNull()
+  })
+
   it('imports all rows or none, with per-row errors', async () => {
     await registry.create(deviceRow({ id: 'cam-taken' }))
     const rows = [

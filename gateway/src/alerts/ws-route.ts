@@ -1,7 +1,8 @@
-import { type Alert, ClientFrame, type ServerFrame } from '@doorstep/proto'
+import { ALERT_SOCKET_CLOSE, type Alert, ClientFrame, type ServerFrame } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import { ROLES } from '../auth/index.js'
+import { ROLES, type TokenStore } from '../auth/index.js'
+import type { EventBus } from '../event-bus.js'
 import type { AlertHub } from './alert-hub.js'
 
 /** Bytes a socket may have in flight before alerts wait in its own queue. */
@@ -9,6 +10,11 @@ const MAX_BUFFERED = 256 * 1024
 /** Alerts a socket's queue holds; past it the oldest are dropped. */
 const QUEUE_MAX = 1000
 const PING_MS = 20_000
+/**
+ * How often open sockets' tokens are checked again: the backstop for revocations no bus event
+ * reports (the `doorstep tokens` CLI runs in another process).
+ */
+const RECHECK_MS = 2000
 
 /**
  * `/api/v1/alerts`: a live feed per socket. A slow socket never holds anyone
@@ -18,11 +24,41 @@ const PING_MS = 20_000
  */
 export async function alertsRoute(
   app: FastifyInstance,
-  opts: { hub: AlertHub; maxBuffered?: number; queueMax?: number },
+  opts: {
+    hub: AlertHub
+    /** Whether a socket's token still works: a socket outlives the check made when it opened. */
+    tokens: Pick<TokenStore, 'isActive'>
+    /** `token.revoked` closes that token's sockets at once. */
+    bus: Pick<EventBus, 'on'>
+    maxBuffered?: number
+    queueMax?: number
+    recheckMs?: number
+  },
 ): Promise<void> {
   const maxBuffered = opts.maxBuffered ?? MAX_BUFFERED
   const queueMax = opts.queueMax ?? QUEUE_MAX
-  const { hub } = opts
+  const { hub, tokens } = opts
+
+  // A revoked token must stop streaming within seconds, not when its socket happens to close.
+  const byToken = new Map<WebSocket, { tokenId: number; revoke: () => void }>()
+  const revokeWhere = (gone: (tokenId: number) => boolean): void => {
+    for (const { tokenId, revoke } of [...byToken.values()]) if (gone(tokenId)) revoke()
+  }
+  const offBus = opts.bus.on('token.revoked', (e) => revokeWhere((id) => id === e.tokenId))
+  const recheck = setInterval(() => {
+    if (byToken.size === 0) return
+    const active = new Map<number, boolean>()
+    revokeWhere((id) => {
+      if (!active.has(id)) active.set(id, tokens.isActive(id))
+      return active.get(id) === false
+    })
+  }, opts.recheckMs ?? RECHECK_MS)
+  recheck.unref()
+  app.addHook('onClose', async () => {
+    offBus()
+    clearInterval(recheck)
+  })
+
   app.get(
     '/api/v1/alerts',
     {
@@ -114,6 +150,18 @@ export async function alertsRoute(
         clearInterval(pinger)
         off()
         offClips()
+        byToken.delete(socket)
+      })
+      byToken.set(socket, {
+        tokenId: principal?.tokenId ?? -1,
+        revoke: () => {
+          byToken.delete(socket)
+          off()
+          offClips()
+          queue.length = 0
+          send({ type: 'error', code: 'DOORSTEP_ERR_UNAUTHENTICATED', message: 'The token was revoked' })
+          socket.close(ALERT_SOCKET_CLOSE.tokenRevoked, 'token revoked')
+        },
       })
       req.log.debug({ who: principal?.name }, 'alert socket opened')
       // Sent first, so the client knows where it stands before any alert.

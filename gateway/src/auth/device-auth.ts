@@ -12,6 +12,42 @@ declare module 'fastify' {
 
 const REALM = 'Basic realm="doorstep-device", charset="UTF-8"'
 
+/**
+ * Units' requests in flight, by unit. An upload can run for minutes: when a unit is disabled or
+ * its secret rotated, its requests already past authentication are cut, as a lost link would cut
+ * them (the upload stays resumable), and their retries meet the registry's refusal.
+ */
+export class DeviceRequests {
+  readonly #byDevice = new Map<string, Set<FastifyRequest>>()
+
+  /** Tracks the request until its response is done or its connection gone. */
+  add(deviceId: string, req: FastifyRequest, reply: FastifyReply): void {
+    let set = this.#byDevice.get(deviceId)
+    if (!set) {
+      set = new Set()
+      this.#byDevice.set(deviceId, set)
+    }
+    set.add(req)
+    reply.raw.once('close', () => {
+      set.delete(req)
+      if (set.size === 0 && this.#byDevice.get(deviceId) === set) this.#byDevice.delete(deviceId)
+    })
+  }
+
+  /** Ends the connections of the unit's requests in flight; how many there were. */
+  cut(deviceId: string): number {
+    const set = this.#byDevice.get(deviceId)
+    if (!set) return 0
+    this.#byDevice.delete(deviceId)
+    for (const req of set) req.raw.socket.destroy()
+    return set.size
+  }
+
+  inFlight(deviceId: string): number {
+    return this.#byDevice.get(deviceId)?.size ?? 0
+  }
+}
+
 /** Adds `req.device` to the requests of an encapsulated plugin that uses `deviceAuth`. */
 export function decorateDevice(app: FastifyInstance): void {
   if (!app.hasRequestDecorator('device')) app.decorateRequest('device', null)
@@ -46,6 +82,8 @@ export function deviceAuth(registry: Pick<DeviceRegistry, 'authenticate'>) {
       throw new DoorstepError('DOORSTEP_ERR_AUTH_BUSY')
     }
     if (!device) {
+      // Only a presented-and-refused secret is a guess; the roles plugin refuses the address past its limit.
+      if (creds) req.server.authThrottle.fail(req.ip)
       // [RFC 9110 §11.6.1] a 401 carries the challenge the client should answer.
       reply.header('www-authenticate', REALM)
       reply.header('connection', 'close')
@@ -55,5 +93,6 @@ export function deviceAuth(registry: Pick<DeviceRegistry, 'authenticate'>) {
       )
     }
     req.device = device
+    req.server.deviceRequests.add(device.id, req, reply)
   }
 }

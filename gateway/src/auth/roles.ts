@@ -1,7 +1,10 @@
 import type { Role } from '@doorstep/proto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { DoorstepError } from '../errors.js'
+import type { EventBus } from '../event-bus.js'
+import { DeviceRequests } from './device-auth.js'
+import type { AuthThrottle } from './throttle.js'
 import type { Principal, TokenStore } from './tokens.js'
 
 /**
@@ -23,6 +26,12 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal | null
+  }
+  interface FastifyInstance {
+    /** Failed authentications per address; `deviceAuth` counts the units' failures here too. */
+    authThrottle: AuthThrottle
+    /** Units' requests in flight, cut when the unit is revoked (see `deviceAuth`). */
+    deviceRequests: DeviceRequests
   }
 }
 
@@ -70,8 +79,32 @@ export function publicScope(app: FastifyInstance): void {
   app.decorate(PUBLIC_SCOPE, true)
 }
 
+/**
+ * Refuses every credentialed route to an address past its failure limit, with the
+ * seconds to wait [RFC 6585 §4, RFC 9110 §10.2.3].
+ */
+function refuseThrottled(throttle: AuthThrottle, req: FastifyRequest, reply: FastifyReply): void {
+  const wait = throttle.retryAfterS(req.ip)
+  if (wait === 0) return
+  reply.header('retry-after', String(wait))
+  throw new DoorstepError('DOORSTEP_ERR_AUTH_THROTTLED', undefined, { retryAfterS: wait })
+}
+
 export const rolesPlugin = fp(
-  async (app: FastifyInstance, opts: { tokens: TokenStore }) => {
+  async (
+    app: FastifyInstance,
+    opts: { tokens: TokenStore; throttle: AuthThrottle; bus?: Pick<EventBus, 'on'> | undefined },
+  ) => {
+    const { throttle } = opts
+    app.decorate('authThrottle', throttle)
+    const deviceRequests = new DeviceRequests()
+    app.decorate('deviceRequests', deviceRequests)
+    // A disabled or re-keyed unit's uploads in flight end now, not when they finish.
+    const offRevoked = opts.bus?.on('device.revoked', (e) => {
+      const cut = deviceRequests.cut(e.deviceId)
+      if (cut > 0) app.log.info({ device: e.deviceId, requests: cut }, 'credentials revoked; requests cut')
+    })
+    app.addHook('onClose', async () => offRevoked?.())
     app.decorateRequest('principal', null)
     // Fail at boot, not at request time, when a route forgets to say who may call it.
     app.addHook('onRoute', function (route) {
@@ -82,18 +115,23 @@ export const rolesPlugin = fp(
         throw new Error(`route ${String(route.method)} ${route.url} declares no config.access`)
       }
     })
-    app.addHook('onRequest', async (req) => {
+    app.addHook('onRequest', async (req, reply) => {
       // Unknown URLs have no route options; let the 404 handler answer.
       if (req.routeOptions.url === undefined) return
       const access = accessOf(req.routeOptions.config)
       if (access === undefined)
         throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN', 'This route declares no access')
-      if (access === 'public' || access === 'device') return
+      if (access === 'public') return
+      refuseThrottled(throttle, req, reply)
+      if (access === 'device') return
       const token = bearerToken(req)
+      // No token is no guess: only presented-and-refused credentials count against the address.
       if (!token) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED')
       const principal = opts.tokens.resolve(token)
-      if (!principal)
+      if (!principal) {
+        throttle.fail(req.ip)
         throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED', 'The token is unknown or revoked')
+      }
       if (!access.includes(principal.role)) throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN')
       req.principal = principal
     })

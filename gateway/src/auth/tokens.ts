@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Role } from '@doorstep/proto'
 import { type Db, migrate } from '../db/index.js'
+import { DoorstepError } from '../errors.js'
 import { tokenDigest } from '../registry/index.js'
 
 const SCHEMA = [
@@ -12,6 +13,11 @@ const SCHEMA = [
     owner_contact TEXT,
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
+  );`,
+  // One row once the bootstrap token (DOORSTEP_ADMIN_TOKEN) is retired: from then on it is ignored.
+  `CREATE TABLE bootstrap_token (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    retired_at INTEGER NOT NULL
   );`,
 ]
 
@@ -68,9 +74,45 @@ export class TokenStore {
     migrate(this.#db, 'tokens', SCHEMA)
   }
 
-  /** The admin token from config works without being stored. */
-  setBootstrapToken(token: string): void {
+  /**
+   * The admin token from config works without being stored, until it is retired. Returns false
+   * (and the token does not work) when it was retired before.
+   */
+  setBootstrapToken(token: string): boolean {
+    if (this.bootstrapRetiredAt() !== null) return false
     this.#bootstrapDigest = Buffer.from(tokenDigest(token), 'hex')
+    return true
+  }
+
+  bootstrapRetiredAt(): number | null {
+    const r = this.#db.prepare('SELECT retired_at FROM bootstrap_token WHERE id = 1').get() as
+      | { retired_at: number }
+      | undefined
+    return r?.retired_at ?? null
+  }
+
+  /**
+   * Retires the bootstrap token for good: DOORSTEP_ADMIN_TOKEN is ignored from now on, also after
+   * restarts. Only once a stored admin token is active, so nobody locks the gateway's admins out;
+   * the host's `doorstep tokens issue --role admin` remains the way back in. Returns when it was
+   * retired (the first time, if it already was).
+   */
+  retireBootstrap(): number {
+    if (!this.hasActiveAdmin()) throw new DoorstepError('DOORSTEP_ERR_NO_ADMIN_TOKEN')
+    this.#db
+      .prepare('INSERT INTO bootstrap_token (id, retired_at) VALUES (1, ?) ON CONFLICT(id) DO NOTHING')
+      .run(Date.now())
+    this.#bootstrapDigest = null
+    return this.bootstrapRetiredAt() as number
+  }
+
+  /** Whether the token with this id still works (0: the bootstrap token). */
+  isActive(tokenId: number): boolean {
+    if (tokenId === 0) return this.#bootstrapDigest !== null && this.bootstrapRetiredAt() === null
+    return (
+      this.#db.prepare('SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL').get(tokenId) !==
+      undefined
+    )
   }
 
   hasActiveAdmin(): boolean {
@@ -112,6 +154,11 @@ export class TokenStore {
   resolve(token: string): Principal | null {
     const digest = tokenDigest(token)
     if (this.#bootstrapDigest && timingSafeEqual(Buffer.from(digest, 'hex'), this.#bootstrapDigest)) {
+      // The CLI may have retired it from another process: the database has the last word.
+      if (this.bootstrapRetiredAt() !== null) {
+        this.#bootstrapDigest = null
+        return null
+      }
       return { kind: 'person', tokenId: 0, name: 'bootstrap-admin', role: 'admin', ownerContact: null }
     }
     // The digest is the lookup key, so comparing it is not secret-dependent timing.

@@ -54,7 +54,7 @@ interface RouteFacts {
 
 /**
  * Every code a route may answer with: those its access implies (401/403 for
- * people, 401/503 for units), 400 when it validates anything, 413/415 when it
+ * people, 401/503 for units, 429 for both), 400 when it validates anything, 413/415 when it
  * takes a body, `INTERNAL` everywhere, and the ones it declares in `config.errors`.
  */
 export function errorCodesOf(r: RouteFacts): ErrorCode[] {
@@ -62,9 +62,11 @@ export function errorCodesOf(r: RouteFacts): ErrorCode[] {
   if (Array.isArray(r.access)) {
     codes.add('DOORSTEP_ERR_UNAUTHENTICATED')
     codes.add('DOORSTEP_ERR_FORBIDDEN')
+    codes.add('DOORSTEP_ERR_AUTH_THROTTLED')
   } else if (r.access === 'device') {
     codes.add('DOORSTEP_ERR_DEVICE_UNAUTHENTICATED')
     codes.add('DOORSTEP_ERR_AUTH_BUSY')
+    codes.add('DOORSTEP_ERR_AUTH_THROTTLED')
   }
   const s = r.schema as Record<string, unknown> | undefined
   if (s?.params || s?.querystring || s?.body || s?.headers) codes.add('DOORSTEP_ERR_BAD_REQUEST')

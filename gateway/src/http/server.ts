@@ -5,7 +5,9 @@ import fastifyStatic from '@fastify/static'
 import fastifyWebsocket from '@fastify/websocket'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { TokenStore } from '../auth/index.js'
-import { rolesPlugin } from '../auth/index.js'
+import { AuthThrottle, rolesPlugin } from '../auth/index.js'
+import { loadConfig } from '../config.js'
+import type { EventBus } from '../event-bus.js'
 import type { Logger } from '../log.js'
 import { installErrorHandler } from './error-handler.js'
 import { registerOpenApi } from './openapi.js'
@@ -19,6 +21,10 @@ export const DASHBOARD_DIST = path.resolve(fileURLToPath(import.meta.url), '../.
 export async function buildHttp(opts: {
   log: Logger
   tokens: TokenStore
+  /** Failed authentications an address may make per window (config `authThrottle`). */
+  authThrottle?: { limit: number; windowMs: number }
+  /** Hears `device.revoked`: a revoked unit's requests in flight are cut. */
+  bus?: Pick<EventBus, 'on'>
   bodyLimit?: number
 }): Promise<FastifyInstance> {
   const app = Fastify({
@@ -32,7 +38,9 @@ export async function buildHttp(opts: {
   })
   installErrorHandler(app)
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
-  await app.register(rolesPlugin, { tokens: opts.tokens })
+  // Unset (tests that build the app alone): the configuration's defaults, stated once in config.ts.
+  const throttle = new AuthThrottle(opts.authThrottle ?? loadConfig({}).authThrottle)
+  await app.register(rolesPlugin, { tokens: opts.tokens, throttle, bus: opts.bus })
   // Before any route: it sets the zod compilers and gathers every route that follows into the document.
   await registerOpenApi(app)
   if (fs.existsSync(path.join(DASHBOARD_DIST, 'index.html'))) {

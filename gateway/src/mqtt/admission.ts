@@ -77,20 +77,24 @@ export class AddressGates {
 
 /**
  * Backs off a unit id that keeps failing its secret check, per source address:
- * each failure doubles the wait (from `baseMs` up to `maxMs`) before that id is
- * checked again from that address, so wrong secrets cannot keep scrypt (and
- * the shared budget of checks) busy, and a flood from one address does not
- * lock the real unit out from its own. A success forgets the failures.
+ * after `freeFailures` in a row, each failure doubles the wait (from `baseMs`
+ * up to `maxMs`) before that id is checked again from that address, so wrong
+ * secrets cannot keep scrypt (and the shared budget of checks) busy, and a
+ * flood from one address does not lock the real unit out from its own. The
+ * free failures let a unit that tried an old secret once (after a rotation)
+ * connect with the new one at once. A success forgets the failures.
  */
 export class AuthBackoff {
   readonly #baseMs: number
   readonly #maxMs: number
+  readonly #free: number
   readonly #max: number
   readonly #entries = new Map<string, { fails: number; until: number }>()
 
-  constructor(opts: { baseMs?: number; maxMs?: number; maxEntries?: number } = {}) {
+  constructor(opts: { baseMs?: number; maxMs?: number; freeFailures?: number; maxEntries?: number } = {}) {
     this.#baseMs = opts.baseMs ?? 1000
     this.#maxMs = opts.maxMs ?? 300_000
+    this.#free = opts.freeFailures ?? 2
     this.#max = opts.maxEntries ?? 50_000
   }
 
@@ -110,7 +114,9 @@ export class AuthBackoff {
     const fails = (e?.fails ?? 0) + 1
     if (!e && this.#entries.size >= this.#max) this.#evict(now)
     this.#entries.delete(key)
-    this.#entries.set(key, { fails, until: now + Math.min(this.#maxMs, this.#baseMs * 2 ** (fails - 1)) })
+    const over = fails - this.#free
+    const until = over <= 0 ? now : now + Math.min(this.#maxMs, this.#baseMs * 2 ** (over - 1))
+    this.#entries.set(key, { fails, until })
   }
 
   succeeded(id: string, address: string): void {

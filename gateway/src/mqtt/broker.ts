@@ -116,6 +116,7 @@ export class MqttBroker implements Feature {
    */
   readonly #dropped = new WeakSet<Buffer>()
   #stopping = false
+  #offRevoked: (() => void) | null = null
 
   constructor(deps: BrokerDeps) {
     this.#d = deps
@@ -208,6 +209,7 @@ export class MqttBroker implements Feature {
     })
     this.#aedes = aedes
     this.#stopping = false
+    this.#offRevoked = bus.on('device.revoked', (e) => this.#closeRevoked(e.deviceId))
     const server = net.createServer({ noDelay: true }, (socket) => {
       const client = aedes.handle(guardFrames(socket, this.#frameLimits, this.#onFrameRefused))
       // Counted when the socket is gone, once per connection, whatever ended it.
@@ -237,6 +239,8 @@ export class MqttBroker implements Feature {
     this.#server = null
     this.#aedes = null
     this.#stopping = true
+    this.#offRevoked?.()
+    this.#offRevoked = null
     // Stop accepting, then close the broker: it ends every client, and only then can the server finish closing.
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
@@ -280,6 +284,22 @@ export class MqttBroker implements Feature {
       { device, stage: r.stage, packetType: r.packetType, declared: r.declared },
       'MQTT packet over the size limit; connection closed',
     )
+  }
+
+  /**
+   * A disabled unit, or one whose secret was rotated, loses its live connection now: its session
+   * was authenticated with credentials that are no longer good. Not a clean DISCONNECT, so its will
+   * is published and presence marks it offline. Reconnecting meets the registry's refusal.
+   */
+  #closeRevoked(deviceId: string): void {
+    // aedes registers a client before its CONNACK goes out and `clientReady` puts it in #current.
+    const registered = (this.#aedes as (Aedes & { clients: Record<string, Client | undefined> }) | null)
+      ?.clients[deviceId]
+    const client = this.#current.get(deviceId) ?? registered
+    if (!client) return
+    this.#endedBy.set(client, 'revoked')
+    this.#log.info({ device: deviceId }, 'credentials revoked; closing the live connection')
+    client.close()
   }
 
   #noteError(client: Client | null | undefined, err: Error): void {

@@ -46,6 +46,8 @@ export const DISCONNECT_REASONS = [
   'protocol-error',
   /** The client did not read what the broker wrote within the drain timeout. */
   'slow-reader',
+  /** The unit was disabled or its secret rotated while it was connected. */
+  'revoked',
   /** The gateway is stopping. */
   'shutdown',
 ] as const

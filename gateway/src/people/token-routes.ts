@@ -1,4 +1,12 @@
-import { Me, TokenCreate, TokenIssued, TokenList, TokenParams, TokenView } from '@doorstep/proto'
+import {
+  BootstrapRetired,
+  Me,
+  TokenCreate,
+  TokenIssued,
+  TokenList,
+  TokenParams,
+  TokenView,
+} from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { AuditLog } from '../audit/index.js'
@@ -6,6 +14,10 @@ import { actorOf } from '../audit/index.js'
 import type { TokenStore } from '../auth/index.js'
 import { ROLES } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
+import type { EventBus } from '../event-bus.js'
+
+/** Who hears that a token stopped working: the alert sockets close theirs at once. */
+export type RevocationBus = Pick<EventBus, 'emit'>
 
 /**
  * People's tokens: admins issue (the token is in the answer once, never again),
@@ -14,9 +26,9 @@ import { DoorstepError } from '../errors.js'
  */
 export async function tokenRoutes(
   app: FastifyInstance,
-  opts: { tokens: TokenStore; audit: AuditLog },
+  opts: { tokens: TokenStore; audit: AuditLog; bus?: RevocationBus },
 ): Promise<void> {
-  const { tokens, audit } = opts
+  const { tokens, audit, bus } = opts
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   api.get(
@@ -66,8 +78,37 @@ export async function tokenRoutes(
       config: { access: ROLES.admin, errors: ['DOORSTEP_ERR_NOT_FOUND'] },
       schema: { summary: 'Revoke a token at once', params: TokenParams, response: { 200: TokenView } },
     },
-    async (req) => revokeToken(tokens, audit, req.params.id, actorOf(req)),
+    async (req) => revokeToken(tokens, audit, req.params.id, actorOf(req), bus),
   )
+
+  api.post(
+    '/api/v1/tokens/retire-bootstrap',
+    {
+      config: { access: ROLES.admin, errors: ['DOORSTEP_ERR_NO_ADMIN_TOKEN'] },
+      schema: {
+        summary:
+          'Retire the bootstrap admin token (DOORSTEP_ADMIN_TOKEN) for good, once a stored admin token exists',
+        response: { 200: BootstrapRetired },
+      },
+    },
+    async (req) => retireBootstrap(tokens, audit, actorOf(req), bus),
+  )
+}
+
+/** Shared by the API and the CLI: retire the bootstrap token, put it on record, close its sockets. */
+export function retireBootstrap(
+  tokens: TokenStore,
+  audit: AuditLog,
+  actor: string,
+  bus?: RevocationBus,
+): BootstrapRetired {
+  const before = tokens.bootstrapRetiredAt()
+  const retiredAt = tokens.retireBootstrap()
+  if (before === null) {
+    audit.record({ actor, action: 'token.retire-bootstrap', subject: 'token:0', details: {} })
+    bus?.emit('token.revoked', { tokenId: 0, at: retiredAt })
+  }
+  return { retiredAt }
 }
 
 /** Shared by the API and the CLI: issue and put it on record. */
@@ -90,11 +131,19 @@ export function issueToken(
   return { ...info, token }
 }
 
-export function revokeToken(tokens: TokenStore, audit: AuditLog, id: number, actor: string): TokenView {
+export function revokeToken(
+  tokens: TokenStore,
+  audit: AuditLog,
+  id: number,
+  actor: string,
+  bus?: RevocationBus,
+): TokenView {
   const before = tokens.get(id)
   if (!before) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No token ${id}`)
   if (tokens.revoke(id)) {
     audit.append({ actor, action: 'token.revoke', subject: `token:${id}`, details: { name: before.name } })
+    // The CLI has no bus: the sockets' periodic re-check finds its revocations.
+    bus?.emit('token.revoked', { tokenId: id, at: Date.now() })
   }
   return tokens.get(id) ?? before
 }

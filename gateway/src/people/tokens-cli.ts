@@ -7,7 +7,7 @@ import { AuditLog } from '../audit/index.js'
 import { TokenStore } from '../auth/index.js'
 import { openDb } from '../db/index.js'
 import { isDoorstepError } from '../errors.js'
-import { issueToken, revokeToken } from './token-routes.js'
+import { issueToken, retireBootstrap, revokeToken } from './token-routes.js'
 
 const TOKENS_USAGE = `doorstep tokens <command> [--data-dir DIR]
 
@@ -15,6 +15,8 @@ const TOKENS_USAGE = `doorstep tokens <command> [--data-dir DIR]
   issue --name NAME --role ROLE [--owner-contact CONTACT]
                                          issue a token; it is printed once, never stored
   revoke ID                              revoke a token at once
+  retire-bootstrap                       ignore DOORSTEP_ADMIN_TOKEN from now on (needs an active
+                                         stored admin token)
 
 Works on the gateway's database in DIR (default: $DOORSTEP_DATA_DIR or ./data), also while the
 gateway runs. Roles: ${Role.options.join(', ')}. Issue and revoke go on the audit log as cli:<user>.
@@ -94,6 +96,11 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
         }
         const t = revokeToken(tokens, audit, id, actor)
         io.out(`token ${t.id} (${t.name}) revoked\n`)
+        return 0
+      }
+      case 'retire-bootstrap': {
+        const { retiredAt } = retireBootstrap(tokens, audit, actor)
+        io.out(`bootstrap admin token retired (since ${new Date(retiredAt).toISOString()})\n`)
         return 0
       }
       default:

@@ -6,13 +6,16 @@ import {
   DeviceListQuery,
   DeviceListResponse,
   DeviceParams,
+  DeviceSecretRotated,
   DeviceView,
 } from '@doorstep/proto'
 import { parse as parseCsv } from 'csv-parse/sync'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { type AuditLog, actorOf } from '../audit/index.js'
 import { ROLES } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
+import type { EventBus } from '../event-bus.js'
 import { deviceView, type LiveStateSource } from './device-view.js'
 import type { DeviceRegistry } from './registry.js'
 
@@ -34,9 +37,20 @@ function csvRows(text: string): unknown[] {
 
 export async function registryRoutes(
   app: FastifyInstance,
-  opts: { registry: DeviceRegistry; live: LiveStateSource },
+  opts: {
+    registry: DeviceRegistry
+    live: LiveStateSource
+    audit: Pick<AuditLog, 'record'>
+    /** Hears `device.revoked`: the broker closes the unit's live connection, HTTP cuts its uploads. */
+    bus: Pick<EventBus, 'emit'>
+  },
 ): Promise<void> {
-  const { registry, live } = opts
+  const { registry, live, audit, bus } = opts
+  const mustGet = (id: string) => {
+    const d = registry.get(id)
+    if (!d) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${id}`)
+    return d
+  }
   const api = app.withTypeProvider<ZodTypeProvider>()
 
   app.addContentTypeParser(
@@ -122,6 +136,71 @@ export async function registryRoutes(
       let views = registry.list({ district: q.district }).map((d) => deviceView(d, live))
       if (q.state) views = views.filter((v) => v.state === q.state)
       return { total: views.length, devices: views.slice(q.offset, q.offset + q.limit) }
+    },
+  )
+
+  // Revocation that takes effect now: the registry refuses the unit's next check (MQTT and HTTP
+  // Basic alike) and the bus tells the broker to close its live connection, so a stolen or
+  // decommissioned unit stops at once rather than at its next reconnect.
+  for (const enabled of [false, true]) {
+    api.post(
+      `/api/v1/devices/:id/${enabled ? 'enable' : 'disable'}`,
+      {
+        config: { access: ROLES.fleet, errors: ['DOORSTEP_ERR_NOT_FOUND'] },
+        schema: {
+          summary: enabled
+            ? 'Let a disabled unit connect and upload again'
+            : 'Disable a unit: its live MQTT connection is closed and its uploads refused from now on',
+          params: DeviceParams,
+          response: { 200: DeviceView },
+        },
+      },
+      async (req) => {
+        const { id } = req.params
+        const before = mustGet(id)
+        registry.setEnabled(id, enabled)
+        if (before.enabled !== enabled) {
+          audit.record({
+            actor: actorOf(req),
+            action: enabled ? 'device.enable' : 'device.disable',
+            subject: `device:${id}`,
+            details: { district: before.district },
+          })
+          req.log.info({ device: id }, enabled ? 'device enabled' : 'device disabled')
+        }
+        // Also when it already was: a disabled unit has no business holding a connection.
+        if (!enabled) bus.emit('device.revoked', { deviceId: id, reason: 'disabled', at: Date.now() })
+        return deviceView(mustGet(id), live)
+      },
+    )
+  }
+
+  api.post(
+    '/api/v1/devices/:id/rotate-secret',
+    {
+      config: { access: ROLES.fleet, errors: ['DOORSTEP_ERR_NOT_FOUND'] },
+      schema: {
+        summary: 'Give a unit a new secret, in this answer once; the old one stops working now',
+        params: DeviceParams,
+        response: { 200: DeviceSecretRotated },
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params
+      const d = mustGet(id)
+      const secret = await registry.rotateSecret(id)
+      const rotatedAt = Date.now()
+      // Never the secret: the audit log and the server log name the unit only.
+      audit.record({
+        actor: actorOf(req),
+        action: 'device.rotate-secret',
+        subject: `device:${id}`,
+        details: { district: d.district },
+      })
+      bus.emit('device.revoked', { deviceId: id, reason: 'rotated', at: rotatedAt })
+      req.log.info({ device: id }, 'device secret rotated')
+      reply.header('cache-control', 'no-store')
+      return { id, secret, rotatedAt }
     },
   )
 }

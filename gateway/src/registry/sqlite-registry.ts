@@ -177,9 +177,13 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
       else this.#verifying--
     }
     if (!ok) return null
-    // The unit may have been disabled while scrypt ran.
+    // The unit may have been disabled, or its secret rotated, while scrypt ran.
     const now = this.#byId.get(id)
     if (!now?.enabled) return null
+    const after = this.#db.prepare('SELECT secret_hash FROM devices WHERE id = ?').get(id) as
+      | { secret_hash: string }
+      | undefined
+    if (after?.secret_hash !== row.secret_hash) return null
     this.#authCache.set(id, digest)
     return now
   }
@@ -197,6 +201,17 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
     this.#db.prepare('UPDATE devices SET enabled = ? WHERE id = ?').run(enabled ? 1 : 0, id)
     this.#byId.set(id, { ...record, enabled })
     this.#authCache.delete(id)
+  }
+
+  async rotateSecret(id: string): Promise<string> {
+    if (!this.#byId.has(id)) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${id}`)
+    const secret = generateSecret()
+    const hash = await hashSecret(secret)
+    const changed = this.#db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(hash, id).changes
+    if (changed !== 1) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${id}`)
+    // The cache holds the old secret's digest: without this the old secret would keep working.
+    this.#authCache.delete(id)
+    return secret
   }
 
   #serialExists(serial: string): boolean {
