@@ -78,6 +78,7 @@ export class Clips implements Feature {
       media,
       log: this.#log,
       maxBytes: this.#deps.config.clips.maxBytes,
+      mediaTimeoutMs: this.#deps.config.media.timeoutMs,
     })
     this.#uploads = uploads
     const { tempsRemoved } = await store.init()
@@ -144,7 +145,11 @@ export class Clips implements Feature {
     const row = must(this.#table).get(eventId)
     if (row?.state !== 'ready' || row.thumb_etag !== null) return
     const store = this.store
-    const webp = await videoThumbnail(store.clipPath(row.sha256), row.duration_ms)
+    const webp = await videoThumbnail(
+      store.clipPath(row.sha256),
+      row.duration_ms,
+      this.#deps.config.media.timeoutMs,
+    )
     await store.writeAtomic(store.thumbPath(row.sha256), webp)
     must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
   }
