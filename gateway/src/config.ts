@@ -62,6 +62,20 @@ const ENV_SCHEMA = {
   DOORSTEP_LOW_STORAGE_PCT: z.coerce.number().min(0).max(100).default(10),
   /** Units of one district that upload pulled footage at once; the rest wait their turn. */
   DOORSTEP_PULL_DISTRICT_CONCURRENCY: positiveInt.max(1000).default(2),
+  /** Bytes of clips one unit may have stored and in open uploads; past it, its new uploads are refused. */
+  DOORSTEP_UNIT_CLIP_QUOTA_BYTES: positiveInt.default(4 * 1024 ** 3),
+  /** Unfinished clip uploads (partial files) one unit may have open at once. */
+  DOORSTEP_UNIT_OPEN_UPLOADS: positiveInt.max(1000).default(4),
+  /** Longest an ffprobe or ffmpeg run may take before it is killed, ms. */
+  DOORSTEP_MEDIA_TIMEOUT_MS: positiveInt.max(600_000).default(30_000),
+  /** How far ahead of the gateway's clock an event may be dated; later times are clamped to it, s. */
+  DOORSTEP_EVENT_FUTURE_TOLERANCE_S: z.coerce.number().int().nonnegative().default(300),
+  /** How far behind the gateway's clock an event may be dated (a unit's backlog); earlier times are clamped, s. */
+  DOORSTEP_EVENT_PAST_TOLERANCE_S: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(7 * 86_400),
 } as const
 
 const EnvSchema = z.object(ENV_SCHEMA)
@@ -89,11 +103,21 @@ export interface Config {
     spoolMaxBytes: number
     maxPayloadBytes: number
     helloMaxPerMin: number
+    /** Event times a unit claims are clamped to [arrival - pastToleranceMs, arrival + futureToleranceMs]. */
+    eventFutureToleranceMs: number
+    eventPastToleranceMs: number
   }
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
   admission: { connectRate: number; connectRatePerAddress: number; takeoverHoldMs: number }
   mqtt: { maxPacketBytes: number }
-  clips: { retentionDays: number; maxBytes: number; diskHighWatermarkPct: number }
+  clips: {
+    retentionDays: number
+    maxBytes: number
+    diskHighWatermarkPct: number
+    unitQuotaBytes: number
+    unitOpenUploads: number
+  }
+  media: { timeoutMs: number }
   cases: { pullDistrictConcurrency: number }
 }
 
@@ -155,6 +179,8 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       spoolMaxBytes: e.DOORSTEP_SPOOL_MAX_BYTES,
       maxPayloadBytes: e.DOORSTEP_MAX_PAYLOAD_BYTES,
       helloMaxPerMin: e.DOORSTEP_HELLO_MAX_PER_MIN,
+      eventFutureToleranceMs: e.DOORSTEP_EVENT_FUTURE_TOLERANCE_S * 1000,
+      eventPastToleranceMs: e.DOORSTEP_EVENT_PAST_TOLERANCE_S * 1000,
     },
     presence: {
       heartbeatIntervalS: e.DOORSTEP_HEARTBEAT_INTERVAL_S,
@@ -171,7 +197,10 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       retentionDays: e.DOORSTEP_CLIP_RETENTION_DAYS,
       maxBytes: e.DOORSTEP_CLIP_MAX_BYTES,
       diskHighWatermarkPct: e.DOORSTEP_DISK_HIGH_WATERMARK_PCT,
+      unitQuotaBytes: e.DOORSTEP_UNIT_CLIP_QUOTA_BYTES,
+      unitOpenUploads: e.DOORSTEP_UNIT_OPEN_UPLOADS,
     },
+    media: { timeoutMs: e.DOORSTEP_MEDIA_TIMEOUT_MS },
     cases: { pullDistrictConcurrency: e.DOORSTEP_PULL_DISTRICT_CONCURRENCY },
   })
 }

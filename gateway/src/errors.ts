@@ -44,6 +44,13 @@ export const ERRORS = {
   DOORSTEP_ERR_CLIP_EXPIRED: { status: 410, message: 'The clip was deleted by retention' },
   DOORSTEP_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is outside the file' },
   DOORSTEP_ERR_MEDIA_BUSY: { status: 503, message: 'The media queue is full; retry later' },
+  // 507 Insufficient Storage (RFC 4918 §11.5): the gateway cannot store this unit's upload until
+  // retention frees room in its quota. Not 413 (the clip itself is within the size limit) and not
+  // 429 (no rate is exceeded; waiting alone does not help until its old clips age out).
+  DOORSTEP_ERR_UNIT_QUOTA: { status: 507, message: "The unit's clip storage quota is full" },
+  // 429 Too Many Requests (RFC 6585 §4): the unit has too many uploads open at once; it should
+  // finish (resume) those before starting another.
+  DOORSTEP_ERR_UNIT_UPLOADS: { status: 429, message: 'The unit has too many unfinished uploads' },
   DOORSTEP_ERR_CASE_EXISTS: { status: 409, message: 'A case with this number already exists' },
   DOORSTEP_ERR_CASE_CLOSED: { status: 409, message: 'The case is closed' },
   DOORSTEP_ERR_PULL_STATE: { status: 409, message: 'The pull is not in a state that allows this' },

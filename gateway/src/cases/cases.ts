@@ -96,6 +96,7 @@ export class Cases implements Feature {
       store,
       table,
       media,
+      mediaTimeoutMs: d.config.media.timeoutMs,
       log: this.#log,
       onProgress: (p, received) => {
         const state = p.state === 'pending' || p.state === 'offline' ? 'uploading' : p.state
@@ -116,6 +117,7 @@ export class Cases implements Feature {
       media,
       log: this.#log,
       maxBytes: d.config.clips.maxBytes,
+      mediaTimeoutMs: d.config.media.timeoutMs,
     })
     const consent = new Consent({
       table,

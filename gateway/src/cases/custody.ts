@@ -80,6 +80,17 @@ export class CustodyLog {
     })
   }
 
+  /** Whether the case's log already has an entry of `action` about this pull. */
+  hasPullEntry(caseId: string, action: string, pullId: string): boolean {
+    return (
+      this.#db
+        .prepare(
+          "SELECT 1 FROM custody_log WHERE case_id = ? AND action = ? AND json_extract(details, '$.pullId') = ? LIMIT 1",
+        )
+        .get(caseId, action, pullId) !== undefined
+    )
+  }
+
   entries(caseId: string): CustodyEntry[] {
     const rows = this.#db
       .prepare('SELECT * FROM custody_log WHERE case_id = ? ORDER BY seq')

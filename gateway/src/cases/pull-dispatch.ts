@@ -45,7 +45,9 @@ function uploadPathOf(pullId: string): string {
  * - Budget: at most `districtConcurrency` pulls of one district are in
  *   flight (sent and not finished); the rest wait, oldest first.
  * - Acks from the unit (`device.cmdAck`) move the pull along; `done` comes
- *   from the gateway storing the recording, not from the unit's word.
+ *   from the gateway storing the recording, not from the unit's word. Only
+ *   changes go on the custody log (a state change, the unit's first `done`),
+ *   so repeated acks add nothing to it.
  */
 export class PullDispatch {
   readonly #d: DispatchDeps
@@ -191,7 +193,9 @@ export class PullDispatch {
           )
         return
       case 'done':
-        // `done` is the gateway's to say, when the recording is stored; the unit's word goes on record.
+        // `done` is the gateway's to say, when the recording is stored; the unit's word goes on record,
+        // once: a unit repeating it must not grow the case's append-only log without bound.
+        if (this.#d.custody.hasPullEntry(p.case_id, 'pull.unit-done', p.id)) return
         this.#d.custody.append(p.case_id, `device:${deviceId}`, 'pull.unit-done', { pullId: p.id, bytes })
         return
       case 'refused':

@@ -14,6 +14,8 @@ export interface PullTargetDeps {
   store: ClipStore
   table: CaseStore
   media: WorkQueue
+  /** Longest an ffmpeg run for a thumbnail may take, ms. */
+  mediaTimeoutMs: number
   log: Logger
   /** Bytes received so far (for the pull's progress). */
   onProgress: (pull: PullRow, received: number) => void
@@ -151,7 +153,7 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
     if (!p?.sha256 || p.stored_at === null || p.thumb === 1) return
     const media = JSON.parse(p.media ?? '{}') as Partial<ProbeResult>
     const store = this.#d.store
-    const webp = await videoThumbnail(store.clipPath(p.sha256), media.durationMs ?? 0)
+    const webp = await videoThumbnail(store.clipPath(p.sha256), media.durationMs ?? 0, this.#d.mediaTimeoutMs)
     await store.writeAtomic(store.thumbPath(p.sha256), webp)
     this.#d.table.pulls.update(pullId, { thumb: 1 })
   }

@@ -34,6 +34,17 @@ const SCHEMA = [
     released_by TEXT
   );
   CREATE INDEX clip_holds_event ON clip_holds (event_id);`,
+  // Uploads in progress, on the gateway's clock: how many a unit has open and how many bytes they will
+  // take (its quota), and how old each is (abandoned ones go by that age, not by the event's claimed time).
+  `CREATE TABLE clip_uploads (
+    event_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    started_at INTEGER NOT NULL
+  );
+  CREATE INDEX clip_uploads_device ON clip_uploads (device_id);
+  CREATE INDEX clip_uploads_started ON clip_uploads (started_at);
+  CREATE INDEX clips_device ON clips (device_id, state);`,
 ]
 
 /**
@@ -73,6 +84,22 @@ interface HoldRow {
   released_by: string | null
 }
 
+/** An upload the gateway has taken bytes for (or is about to), and not yet stored or dropped. */
+export interface OpenUploadRow {
+  event_id: string
+  device_id: string
+  total: number
+  started_at: number
+}
+
+/** What a unit holds on the clip disk: stored clips and the full size of its open uploads. */
+export interface UnitUsage {
+  storedBytes: number
+  openBytes: number
+  /** Event ids of its open uploads, oldest first. */
+  open: string[]
+}
+
 /** A hold is in force when not released and not past its `until`. */
 const ACTIVE = '(released_at IS NULL AND (until IS NULL OR until > ?))'
 
@@ -105,7 +132,7 @@ function toHold(r: HoldRow, now: number): Hold {
   }
 }
 
-/** The clips feature's two tables: stored clips and holds. */
+/** The clips feature's tables: stored clips, holds, and uploads in progress. */
 export class ClipTable {
   readonly #db: Db
 
@@ -226,6 +253,52 @@ export class ClipTable {
         .prepare(`SELECT 1 FROM clip_holds WHERE event_id = ? AND ${ACTIVE} LIMIT 1`)
         .get(eventId, now) !== undefined
     )
+  }
+
+  // ---- uploads in progress --------------------------------------------------------------------
+
+  /** Records an upload as open (kept as is when it already is). */
+  openUpload(eventId: string, deviceId: string, total: number, startedAt: number): void {
+    this.#db
+      .prepare(
+        `INSERT INTO clip_uploads (event_id, device_id, total, started_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT(event_id) DO NOTHING`,
+      )
+      .run(eventId, deviceId, total, startedAt)
+  }
+
+  closeUpload(eventId: string): void {
+    this.#db.prepare('DELETE FROM clip_uploads WHERE event_id = ?').run(eventId)
+  }
+
+  upload(eventId: string): OpenUploadRow | undefined {
+    return this.#db.prepare('SELECT * FROM clip_uploads WHERE event_id = ?').get(eventId) as
+      | OpenUploadRow
+      | undefined
+  }
+
+  /** Open uploads, oldest first; those started before `before` when given. */
+  openUploads(before = Number.MAX_SAFE_INTEGER): OpenUploadRow[] {
+    return this.#db
+      .prepare('SELECT * FROM clip_uploads WHERE started_at < ? ORDER BY started_at, event_id')
+      .all(before) as OpenUploadRow[]
+  }
+
+  /** A unit's stored clips (a clip shared with another event counts for each) and open uploads. */
+  unitUsage(deviceId: string): UnitUsage {
+    const stored = this.#db
+      .prepare(
+        "SELECT coalesce(sum(bytes), 0) AS n FROM clips WHERE device_id = ? AND state IN ('committing', 'ready')",
+      )
+      .get(deviceId) as { n: number }
+    const open = this.#db
+      .prepare('SELECT event_id, total FROM clip_uploads WHERE device_id = ? ORDER BY started_at, event_id')
+      .all(deviceId) as Array<{ event_id: string; total: number }>
+    return {
+      storedBytes: stored.n,
+      openBytes: open.reduce((sum, r) => sum + r.total, 0),
+      open: open.map((r) => r.event_id),
+    }
   }
 
   addHold(eventId: string, reason: string, who: string, until: number | null, now: number): Hold {

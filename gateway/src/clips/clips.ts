@@ -74,6 +74,10 @@ export class Clips implements Feature {
         table,
         events: this.#deps.events,
         now: this.#now,
+        limits: {
+          quotaBytes: this.#deps.config.clips.unitQuotaBytes,
+          openUploads: this.#deps.config.clips.unitOpenUploads,
+        },
         mediaOf: (id) => this.mediaOf(id),
         onStored: (id) => this.#scheduleThumb(id),
       }),
@@ -81,6 +85,7 @@ export class Clips implements Feature {
       media,
       log: this.#log,
       maxBytes: this.#deps.config.clips.maxBytes,
+      mediaTimeoutMs: this.#deps.config.media.timeoutMs,
     })
     this.#uploads = uploads
     const { tempsRemoved } = await store.init()
@@ -147,7 +152,11 @@ export class Clips implements Feature {
     const row = must(this.#table).get(eventId)
     if (row?.state !== 'ready' || row.thumb_etag !== null) return
     const store = this.store
-    const webp = await videoThumbnail(store.clipPath(row.sha256), row.duration_ms)
+    const webp = await videoThumbnail(
+      store.clipPath(row.sha256),
+      row.duration_ms,
+      this.#deps.config.media.timeoutMs,
+    )
     await store.writeAtomic(store.thumbPath(row.sha256), webp)
     must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
     const ev = this.#deps.events().get(eventId)
@@ -263,16 +272,19 @@ export class Clips implements Feature {
           highWatermarkPct: this.#deps.config.clips.diskHighWatermarkPct,
           expire: (row, reason, at) => this.#expire(row, reason, at),
           abandonUnfinished: (before, at) => this.#abandonUnfinished(before, at),
+          evictPartials: (bytes, at) => this.#evictPartials(bytes, at),
         },
         now,
         disk,
       )
-      if (report.expired.length + report.evicted.length + report.abandoned.length > 0) {
+      const { expired, evicted, abandoned, partialsEvicted } = report
+      if (expired.length + evicted.length + abandoned.length + partialsEvicted.length > 0) {
         this.#log.info(
           {
-            expired: report.expired.length,
-            evicted: report.evicted.length,
-            abandoned: report.abandoned.length,
+            expired: expired.length,
+            evicted: evicted.length,
+            abandoned: abandoned.length,
+            partialsEvicted: partialsEvicted.length,
             freedBytes: report.freedBytes,
             usedPct: report.usedPct,
           },
@@ -302,13 +314,49 @@ export class Clips implements Feature {
   async #abandonUnfinished(before: number, now: number): Promise<string[]> {
     const table = must(this.#table)
     const dropped: string[] = []
+    // Uploads by when the gateway saw them begin: a unit cannot keep a partial by dating its event ahead.
+    for (const row of table.openUploads(before)) {
+      if (this.uploads.busy(row.event_id) || table.isHeld(row.event_id, now)) continue
+      await this.store.removePartial(row.event_id)
+      table.closeUpload(row.event_id)
+      this.#settle(row.event_id, 'expired')
+      dropped.push(row.event_id)
+    }
+    // Clips announced and never begun (or rejected), by the event's time on the gateway's clock.
     for (const ev of this.#events().unfinishedClipsBefore(before)) {
-      if (this.uploads.busy(ev.id) || table.isHeld(ev.id, now)) continue
+      if (table.upload(ev.id) || this.uploads.busy(ev.id) || table.isHeld(ev.id, now)) continue
       await this.store.removePartial(ev.id)
       this.#events().setClipState(ev.id, 'expired')
       dropped.push(ev.id)
     }
     return dropped
+  }
+
+  /**
+   * Disk pressure takes half uploads before finished clips. The event goes back
+   * to `pending`: the unit still has the clip and may upload it again from 0.
+   */
+  async #evictPartials(bytes: number, now: number): Promise<{ ids: string[]; freed: number }> {
+    const table = must(this.#table)
+    const ids: string[] = []
+    let freed = 0
+    for (const row of table.openUploads()) {
+      if (freed >= bytes) break
+      if (this.uploads.busy(row.event_id) || table.isHeld(row.event_id, now)) continue
+      freed += await this.store.partialSize(row.event_id)
+      await this.store.removePartial(row.event_id)
+      table.closeUpload(row.event_id)
+      this.#settle(row.event_id, 'pending')
+      ids.push(row.event_id)
+    }
+    return { ids, freed }
+  }
+
+  /** An upload dropped: its event's clip state, unless the clip got stored meanwhile. */
+  #settle(eventId: string, state: 'expired' | 'pending'): void {
+    const ev = this.#events().get(eventId)
+    if (ev?.clip.state === 'pending' || ev?.clip.state === 'uploading')
+      this.#events().setClipState(eventId, state)
   }
 
   #events(): ClipEventSource {

@@ -8,8 +8,10 @@ export interface SweepReport {
   expired: string[]
   /** Clips deleted, oldest first, to bring the disk under the high watermark. */
   evicted: string[]
-  /** Uploads never finished within the retention period, whose partial files were dropped. */
+  /** Uploads begun more than the retention period ago and never finished, whose partial files were dropped. */
   abandoned: string[]
+  /** Unfinished uploads whose partial files were dropped, oldest upload first, before any clip was evicted. */
+  partialsEvicted: string[]
   /** Clips past retention kept only because a hold is in force. */
   keptByHold: number
   freedBytes: number
@@ -23,16 +25,27 @@ export interface RetentionDeps {
   highWatermarkPct: number
   /** Deletes a stored clip (marking its event `expired`); resolves with the bytes actually freed. */
   expire(row: ClipRow, reason: 'retention' | 'disk', now: number): Promise<number>
-  /** Unfinished uploads recorded before a time, not held and not uploading right now; drops each one. */
+  /**
+   * Drops uploads begun before `before` (the gateway's clock, not the event's
+   * claimed time), and announced clips of events before it never begun; not
+   * held, not uploading right now.
+   */
   abandonUnfinished(before: number, now: number): Promise<string[]>
+  /**
+   * Drops partial files of unfinished uploads (not held, not uploading right
+   * now), oldest upload first, until `bytes` are freed; says which and how much.
+   */
+  evictPartials(bytes: number, now: number): Promise<{ ids: string[]; freed: number }>
 }
 
 /**
  * The retention policy, one pass:
  * 1. every ready clip recorded before `now - retentionDays` goes, unless held;
- * 2. unfinished uploads older than that are dropped, unless held;
- * 3. if the clip disk is above the high watermark, ready unheld clips go,
- *    oldest first, until the bytes freed cover the excess.
+ * 2. unfinished uploads begun longer ago than that are dropped, unless held;
+ * 3. if the clip disk is above the high watermark, partial files of
+ *    unfinished uploads go first (oldest upload first): no unit's finished
+ *    clip is deleted while another's half upload takes room. Then ready unheld
+ *    clips go, oldest first, until the bytes freed cover the excess.
  * A held clip is never a candidate: both queries exclude held event ids, so
  * no order of steps can delete one.
  */
@@ -46,6 +59,7 @@ export async function sweepOnce(
     expired: [],
     evicted: [],
     abandoned: [],
+    partialsEvicted: [],
     keptByHold: deps.table.heldReadyBefore(cutoff, now),
     freedBytes: 0,
     usedPct: null,
@@ -62,7 +76,9 @@ export async function sweepOnce(
   // The reading predates step 1, so count what step 1 freed against the excess.
   const excess = used - (deps.highWatermarkPct / 100) * disk.sizeBytes - report.freedBytes
   if (excess <= 0) return report
-  let freed = 0
+  const partials = await deps.evictPartials(excess, now)
+  report.partialsEvicted = partials.ids
+  let freed = partials.freed
   for (const row of deps.table.unheldReadyBefore(Number.MAX_SAFE_INTEGER, now)) {
     if (freed >= excess) break
     const n = await deps.expire(row, 'disk', now)

@@ -41,7 +41,12 @@ export async function clipRoutes(
     what: 'A clip',
     reprDigest: false,
     schema: ClipUploadRoutes,
-    errors: ['DOORSTEP_ERR_CLIP_NOT_ANNOUNCED', 'DOORSTEP_ERR_CLIP_EXPIRED'],
+    errors: [
+      'DOORSTEP_ERR_CLIP_NOT_ANNOUNCED',
+      'DOORSTEP_ERR_CLIP_EXPIRED',
+      'DOORSTEP_ERR_UNIT_QUOTA',
+      'DOORSTEP_ERR_UNIT_UPLOADS',
+    ],
   })
 
   const api = app.withTypeProvider<ZodTypeProvider>()

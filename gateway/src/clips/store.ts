@@ -72,6 +72,11 @@ export class ClipStore {
     }
   }
 
+  /** When a partial was last written (ms): the age of an upload found on disk with no record of it. */
+  async partialWrittenAt(eventId: string): Promise<number> {
+    return Math.round((await fsp.stat(this.partialPath(eventId))).mtimeMs)
+  }
+
   async removePartial(eventId: string): Promise<void> {
     await fsp.rm(this.partialPath(eventId), { force: true })
   }

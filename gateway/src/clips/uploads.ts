@@ -14,11 +14,20 @@ export interface ClipEventSource {
   unfinishedClipsBefore(before: number): IndexedEvent[]
 }
 
+/** What one unit may hold on the clip disk (one unit cannot fill it for the others). */
+export interface UnitLimits {
+  /** Bytes of stored clips plus the full size of open uploads. */
+  quotaBytes: number
+  /** Uploads open (begun, not stored or dropped) at once. */
+  openUploads: number
+}
+
 export interface ClipTargetDeps {
   store: ClipStore
   table: ClipTable
   events: () => ClipEventSource
   now: () => number
+  limits: UnitLimits
   /** A clip was stored: its media facts, and the thumbnail to make. */
   mediaOf: (eventId: string) => ClipMedia | null
   onStored: (eventId: string) => void
@@ -87,11 +96,44 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
     return total
   }
 
+  /**
+   * An upload opens (its first PUT with bytes) only within the unit's limits:
+   * its open uploads, and its stored clips plus open uploads plus this one
+   * against its quota. Open, it is counted at its full size until stored or
+   * dropped, so a unit cannot get past its quota with many half uploads.
+   */
+  reserve(ev: Uploadable, total: number): void {
+    const { table, limits } = this.#d
+    if (table.upload(ev.id)) return
+    const use = table.unitUsage(ev.deviceId)
+    if (use.open.length >= limits.openUploads) {
+      throw new DoorstepError(
+        'DOORSTEP_ERR_UNIT_UPLOADS',
+        `Unit ${ev.deviceId} has ${use.open.length} unfinished uploads, the most it may have; resume or finish one first`,
+        { open: use.open, limit: limits.openUploads },
+      )
+    }
+    if (use.storedBytes + use.openBytes + total > limits.quotaBytes) {
+      throw new DoorstepError(
+        'DOORSTEP_ERR_UNIT_QUOTA',
+        `Unit ${ev.deviceId} has ${use.storedBytes + use.openBytes} bytes of clips stored or uploading; ${total} more would pass its quota of ${limits.quotaBytes}`,
+        {
+          storedBytes: use.storedBytes,
+          openBytes: use.openBytes,
+          clipBytes: total,
+          quotaBytes: limits.quotaBytes,
+        },
+      )
+    }
+    table.openUpload(ev.id, ev.deviceId, total, this.#d.now())
+  }
+
   writing(ev: Uploadable): void {
     if (ev.clip.state !== 'uploading') this.#d.events().setClipState(ev.id, 'uploading')
   }
 
   discarded(ev: Uploadable): void {
+    this.#d.table.closeUpload(ev.id)
     this.#d.events().setClipState(ev.id, 'pending')
   }
 
@@ -100,6 +142,7 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
   }
 
   rejected(ev: Uploadable): void {
+    this.#d.table.closeUpload(ev.id)
     this.#d.events().setClipState(ev.id, 'rejected')
   }
 
@@ -109,14 +152,18 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
    */
   async commit(ev: Uploadable, total: number, sha256: string, media: ProbeResult): Promise<ClipUploadResult> {
     const { table, store } = this.#d
-    table.insertCommitting({
-      eventId: ev.id,
-      deviceId: ev.deviceId,
-      sha256,
-      bytes: total,
-      media,
-      recordedAt: ev.startedAt,
-      now: this.#d.now(),
+    // From here its bytes count as a stored clip of the unit, no longer as an open upload.
+    table.transaction(() => {
+      table.insertCommitting({
+        eventId: ev.id,
+        deviceId: ev.deviceId,
+        sha256,
+        bytes: total,
+        media,
+        recordedAt: ev.startedAt,
+        now: this.#d.now(),
+      })
+      table.closeUpload(ev.id)
     })
     await store.commit(ev.id, sha256)
     markReady(table, this.#d.events(), ev.id)
@@ -165,15 +212,21 @@ export async function recoverClipUploads(
     log.warn({ eventId: id }, 'finished a clip commit interrupted by a crash')
   }
   const complete: string[] = []
+  const kept = new Set<string>()
   for (const id of await store.partialIds()) {
     const ev = events.get(id)
     const size = await store.partialSize(id)
     if (!ev || !waiting(ev) || ev.clip.bytes === null || ev.clip.sha256 === null || size > ev.clip.bytes) {
       await store.removePartial(id)
-    } else if (size === ev.clip.bytes) {
-      complete.push(id)
+      continue
     }
+    kept.add(id)
+    // A partial from before uploads were recorded: its age is the file's.
+    if (!table.upload(id)) table.openUpload(id, ev.deviceId, ev.clip.bytes, await store.partialWrittenAt(id))
+    if (size === ev.clip.bytes) complete.push(id)
   }
+  // An upload recorded open whose partial is gone holds nothing: the unit opens it again on its next PUT.
+  for (const row of table.openUploads()) if (!kept.has(row.event_id)) table.closeUpload(row.event_id)
   return async () => {
     for (const id of complete) {
       try {

@@ -5,6 +5,8 @@ import { eventKey } from './event-key.js'
 import type { EventRow } from './event-row.js'
 import type { IndexTuple } from './index-tuple.js'
 
+/** The most an `end` seen first is dated back by its clip's length: a day of recording. */
+const MAX_BACKDATE_MS = 86_400_000
 const PHASE_RANK: Record<EventPhase, number> = { start: 0, update: 1, end: 2 }
 const PHASE_BIT: Record<EventPhase, number> = { start: 1, update: 2, end: 4 }
 
@@ -68,8 +70,11 @@ export function mergeTuple(s: MergeStatements, f: IndexTuple): Admission {
   const key = eventKey(eventId)
   const old = s.select.get(key, eventId) as EventRow | undefined
   if (!old) {
-    // An `end` seen first (its `start` lost or still in flight): the clip length says when it began.
-    const startedAt = phase === 'end' && hasClip ? Math.max(0, t - clipDurationMs) : t
+    // An `end` seen first (its `start` lost or still in flight): the clip length says when it began. That
+    // length is the unit's word, so it moves the start back by at most MAX_BACKDATE_MS from `t` (which
+    // ingest has clamped to the gateway's clock).
+    const startedAt =
+      phase === 'end' && hasClip ? Math.max(0, t - Math.min(clipDurationMs, MAX_BACKDATE_MS)) : t
     s.insert.run(
       eventId,
       key,

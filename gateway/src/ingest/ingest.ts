@@ -166,7 +166,7 @@ export class Ingest implements Feature {
           // MQTT 3.1.1 has no negative PUBACK: closing unacknowledged makes the unit keep and retry it.
           throw new DoorstepError('DOORSTEP_ERR_SPOOL_FULL')
         }
-        const t = this.skew.correct(deviceId, ev.ts, at)
+        const t = this.#eventTime(deviceId, ev.ts, at)
         const line = eventLine(device, ev, t)
         // A retry is recognised by the index row of this unit's event, so no unit can suppress another's.
         spool.append(RP_EVENTS, line, toIndexTuple(device, ev, t), (err, seq) => {
@@ -210,6 +210,20 @@ export class Ingest implements Feature {
         return 'taken'
       }
     }
+  }
+
+  /**
+   * An event's time on the gateway's clock (the unit's clock corrected by its
+   * learned skew), clamped to [arrival - past tolerance, arrival + future
+   * tolerance]. Retention and disk-pressure eviction go by this time: without
+   * the clamp a unit could date its events years ahead and keep its clips past
+   * retention, evicted after everyone else's. The past tolerance leaves room
+   * for a backlog sent after an outage.
+   */
+  #eventTime(deviceId: string, ts: number, at: number): number {
+    const { eventFutureToleranceMs, eventPastToleranceMs } = this.#cfg.ingest
+    const t = this.skew.correct(deviceId, ts, at)
+    return Math.min(at + eventFutureToleranceMs, Math.max(at - eventPastToleranceMs, t))
   }
 
   #refuse(

@@ -50,6 +50,13 @@ export interface UploadTarget<Job, Result extends UploadAnswer> {
   total(job: Job, req: { range: UploadRange | null; contentLength: number | undefined }, have: number): number
   /** The size passed the limit (a pull records it). */
   sized?(job: Job, total: number): void
+  /**
+   * Bytes of `total` are about to be taken for the job: the target may refuse
+   * (a unit's quota or its open uploads, checked when an upload opens) and
+   * records the upload as open. Called on every PUT that carries or finishes
+   * bytes; an upload already open passes.
+   */
+  reserve?(job: Job, total: number): void
   /** Bytes are about to be written. */
   writing?(job: Job): void
   /** Bytes were written: `received` in all. */
@@ -88,6 +95,8 @@ export interface ResumableUploadsDeps<Job, Result extends UploadAnswer> {
   media: WorkQueue
   log: Logger
   maxBytes: number
+  /** Longest a probe may take before ffprobe is killed and the upload rejected, ms. */
+  mediaTimeoutMs?: number
 }
 
 interface ActiveUpload {
@@ -155,6 +164,7 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
       const total = target.total(job, req, have)
       this.#checkSize(total)
       target.sized?.(job, total)
+      target.reserve?.(job, total)
       if (req.range?.kind === 'finish') {
         if (have !== total) throw offsetError(have, total, `only ${have} of ${total} bytes have arrived`)
         const digest = await hashFile(files.partialPath(req.id))
@@ -273,9 +283,11 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
     }
     let media: ProbeResult
     try {
-      media = await this.#d.media.run(() => probe(files.partialPath(id)))
+      media = await this.#d.media.run(() => probe(files.partialPath(id), this.#d.mediaTimeoutMs))
     } catch (err) {
       // MEDIA_BUSY: the complete partial stays, and `Content-Range: bytes */TOTAL` finishes it later.
+      // A probe that ran out of time is a NotAVideoError: ffprobe was killed, and a file that wedges it
+      // is not kept to wedge it again on every retry.
       if (!(err instanceof NotAVideoError)) throw err
       await files.removePartial(id)
       target.rejected(job, `not a readable video: ${err.message}`)

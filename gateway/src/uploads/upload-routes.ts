@@ -74,6 +74,31 @@ function refuseOversize(
 }
 
 /**
+ * Only the upload types are taken, and anything else is refused before a byte
+ * of its body is read ([RFC 9110 §15.5.16] 415). Without this, a JSON or text
+ * body would reach Fastify's own parsers, which gather it in memory up to the
+ * route's bodyLimit (the clip size limit) before the handler could refuse it.
+ * A request with no body (the `bytes *\/TOTAL` finish) needs no type. The
+ * connection is closed after the answer, so the rest of the body is not read.
+ */
+async function refuseContentType(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const header = req.headers['content-type']
+  const type = header?.split(';')[0]?.trim().toLowerCase()
+  if (type !== undefined && type !== '' ? UPLOAD_TYPES.includes(type) : !hasBody(req)) return
+  reply.header('connection', 'close')
+  throw new DoorstepError(
+    'DOORSTEP_ERR_UNSUPPORTED_MEDIA',
+    `An upload is sent as ${UPLOAD_TYPES.join(' or ')}, not ${type || 'without a Content-Type'}`,
+  )
+}
+
+/** [RFC 9112 §6.3] a request has a body when it says a length above 0 or a transfer coding. */
+function hasBody(req: FastifyRequest): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+/**
  * Answers sent once the server is closing carry `Connection: close`. Node closes
  * the idle keep-alive connections once, when `close()` starts; a request still
  * being handled then (an upload being probed, an export streaming) would
@@ -131,7 +156,13 @@ export function resumableUploadRoutes<Job, Result extends UploadAnswer>(
 
   app.put(
     opts.url,
-    { config: putConfig, schema: opts.schema.put, onRequest: auth, bodyLimit: opts.maxBytes },
+    {
+      config: putConfig,
+      schema: opts.schema.put,
+      // The type first: refusing a body we would never read costs no password check.
+      onRequest: [refuseContentType, auth],
+      bodyLimit: opts.maxBytes,
+    },
     async (req, reply) => {
       const id = idOf(req)
       const contentLength = refuseOversize(req, reply, opts.maxBytes, opts.what)
