@@ -115,9 +115,9 @@ export class HttpClipUploader implements ClipUploader {
         if (done) return
         lastErr = new UploadError(`upload ${id}: the gateway holds part of the clip; resuming`)
       } catch (err) {
-        // Refusals a retry cannot fix end the upload at once.
-        if (err instanceof UploadError && err.status !== undefined && err.status < 500 && err.status !== 408)
-          throw err
+        // Refusals a retry cannot fix end the upload at once: a client error (but a timeout or "too many
+        // at once", 408 and 429, pass) and a full quota (507; the unit keeps the clip on its card).
+        if (err instanceof UploadError && err.status !== undefined && !retryable(err.status)) throw err
         if (ctx.signal?.aborted) throw err
         lastErr = err
       }
@@ -290,4 +290,9 @@ export function createLimiter(
       else queue.push(run)
     })
   }
+}
+
+function retryable(status: number): boolean {
+  if (status === 408 || status === 429) return true
+  return status >= 500 && status !== 507
 }

@@ -12,7 +12,7 @@ import { fakeClip } from './helpers.js'
  * much it holds (Upload-Offset while partial), PUT takes `Content-Range`
  * parts at the current offset, and it can cut the first request half way.
  */
-function clipServer(opts: { cutFirstPutAt?: number; expectAuth: string }) {
+function clipServer(opts: { cutFirstPutAt?: number; expectAuth: string; firstStatuses?: number[] }) {
   const held = new Map<string, Buffer>()
   const stored = new Set<string>()
   const log: string[] = []
@@ -21,6 +21,13 @@ function clipServer(opts: { cutFirstPutAt?: number; expectAuth: string }) {
   const server = http.createServer((req, res) => {
     counts.requests++
     const id = (req.url ?? '').split('/').pop() ?? ''
+    const scripted = opts.firstStatuses?.shift()
+    if (scripted !== undefined) {
+      log.push(`${req.method} -> ${scripted}`)
+      res.writeHead(scripted)
+      res.end()
+      return
+    }
     if (req.headers.authorization !== opts.expectAuth) {
       res.writeHead(401, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ error: { code: 'DOORSTEP_ERR_UNAUTHENTICATED', message: 'no' } }))
@@ -137,6 +144,23 @@ describe('HTTP clip uploader (resumable PUT with HEAD + Content-Range)', () => {
     expect(s.counts.requests).toBe(1)
     expect((err as UploadError).message).not.toContain('sekrit')
     s.server.close()
+  })
+
+  it('retries "too many uploads at once" (429) and gets through; a full quota (507) ends the upload', async () => {
+    const busy = clipServer({ expectAuth: auth, firstStatuses: [429, 429] })
+    const id = '4c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f'
+    await new HttpClipUploader({ baseUrl: await serve(busy) }).upload(id, clip, () => {}, ctx)
+    expect(busy.stored.has(id)).toBe(true)
+    expect(busy.log.slice(0, 2)).toEqual(['HEAD -> 429', 'HEAD -> 429'])
+    busy.server.close()
+
+    const full = clipServer({ expectAuth: auth, firstStatuses: [507] })
+    const err = await new HttpClipUploader({ baseUrl: await serve(full) })
+      .upload(id, clip, () => {}, ctx)
+      .catch((e: unknown) => e)
+    expect((err as UploadError).status).toBe(507)
+    expect(full.counts.requests).toBe(1)
+    full.server.close()
   })
 
   it('a slow uplink is throttled to its byte rate', async () => {
