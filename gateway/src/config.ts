@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import tls from 'node:tls'
@@ -205,7 +206,7 @@ function tlsProblems(e: z.infer<typeof EnvSchema>): string[] {
   }
   if (caPem) {
     try {
-      tls.createSecureContext({ ca: caPem })
+      new X509Certificate(caPem)
     } catch {
       problems.push('DOORSTEP_TLS_CLIENT_CA: not a PEM certificate')
     }
