@@ -8,7 +8,7 @@ export interface Pki {
   dir: string
   /** The CA certificate clients trust (`--cafile`, `--cacert`, `ca`). */
   caFile: string
-  /** A server certificate for 127.0.0.1 and localhost, with its key. */
+  /** A server certificate for 127.0.0.1, 127.0.0.2 and localhost, with its key. */
   server(name: string): { cert: string; key: string }
   /** A client certificate with subject CN `cn`, for a unit. */
   client(cn: string): { cert: string; key: string }
@@ -81,7 +81,11 @@ export function makePki(dir: string, name = 'ca'): Pki {
     dir,
     caFile,
     server: (file) =>
-      issue(file, '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth'),
+      issue(
+        file,
+        '127.0.0.1',
+        'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost\nextendedKeyUsage=serverAuth',
+      ),
     client: (cn) => issue(`unit-${name}-${cn}`, cn, 'extendedKeyUsage=clientAuth'),
   }
 }
