@@ -119,6 +119,10 @@ export class Gateway {
     const port = a && typeof a === 'object' ? a.port : this.config.httpPort
     return `http://${this.config.plainHost}:${port}`
   }
+  /** The HTTPS server when TLS is on. */
+  get httpsServer(): https.Server | null {
+    return this.#https
+  }
   get httpsUrl(): string {
     const a = must(this.#https, 'https').address()
     const port = a && typeof a === 'object' ? a.port : this.config.httpsPort

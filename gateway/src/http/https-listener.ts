@@ -11,6 +11,13 @@ export async function listenHttps(
   server: https.Server,
   at: { host: string; port: number },
 ): Promise<void> {
+  // Fastify's timeouts, not Node's defaults: Node's 300 s request timeout would cut a long clip
+  // upload on a slow uplink, which the plain port lets finish.
+  const plain = app.server
+  server.requestTimeout = plain.requestTimeout
+  server.headersTimeout = plain.headersTimeout
+  server.keepAliveTimeout = plain.keepAliveTimeout
+  server.timeout = plain.timeout
   server.on('request', (req, res) => app.routing(req, res))
   server.on('upgrade', (req, socket, head) => app.server.emit('upgrade', req, socket, head))
   await new Promise<void>((resolve, reject) => {
