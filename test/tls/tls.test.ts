@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
+import path from 'node:path'
 import { topicFor } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { announce, clipInfo, makeClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { influxRows } from '../helpers/influx-query.js'
@@ -139,6 +142,46 @@ describe('TLS listeners (mosquitto_pub, curl, mqtt.js, ws against a real gateway
     const https = t.gateway.httpsServer
     expect(https?.requestTimeout).toBe(t.gateway.http.server.requestTimeout)
     expect(https?.keepAliveTimeout).toBe(t.gateway.http.server.keepAliveTimeout)
+  })
+
+  it('a unit uploads a clip over HTTPS (curl -T) and staff download the same bytes', async () => {
+    const clip = makeClip(tmp.dir, 'tls-clip')
+    const client = await connectUnit(t.gateway.mqttsUrl, unit.id, unit.secret, { ca })
+    const eventId = await announce(client, unit.id, clipInfo(clip))
+    await end(client)
+    const put = await runTool('curl', [
+      '-sS',
+      '--cacert',
+      caFile,
+      '-u',
+      `${unit.id}:${unit.secret}`,
+      '-T',
+      clip.path,
+      '-H',
+      'Content-Type: video/mp4',
+      `${t.gateway.httpsUrl}/api/v1/clips/${eventId}`,
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+    ])
+    expect(put.stderr).toBe('')
+    expect(put.stdout).toMatch(/^20[01]$/)
+    const copy = path.join(tmp.dir, 'downloaded.mp4')
+    const get = await runTool('curl', [
+      '-sS',
+      '--cacert',
+      caFile,
+      '-H',
+      `Authorization: Bearer ${t.adminToken}`,
+      '-o',
+      copy,
+      '-w',
+      '%{http_code}',
+      `${t.gateway.httpsUrl}/api/v1/clips/${eventId}`,
+    ])
+    expect(get.stdout).toBe('200')
+    expect(createHash('sha256').update(fs.readFileSync(copy)).digest('hex')).toBe(clip.sha256)
   })
 
   it('with TLS on and DOORSTEP_PLAIN_LISTENERS unset, the plain ports are not open', () => {
