@@ -106,10 +106,12 @@ export class TlsCredentials {
   /**
    * Whether a unit's connection may carry its device id: always for connections that needed no
    * certificate; else the certificate's subject CN must equal the id (the CA vouches for the name, the
-   * secret still proves the unit).
+   * secret still proves the unit). A connection whose socket is unknown fails closed when unit
+   * certificates are required.
    */
   unitCertificateMatches(socket: net.Socket | undefined, deviceId: string): boolean {
-    if (!socket || !this.#certified.has(socket)) return true
+    if (!socket) return !this.requiresUnitCertificates
+    if (!this.#certified.has(socket)) return true
     const cn = (socket as tls.TLSSocket).getPeerCertificate().subject?.CN
     return cn === deviceId
   }
