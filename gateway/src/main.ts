@@ -38,21 +38,20 @@ export async function runGateway(env = process.env): Promise<Gateway> {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
-  // A renewed certificate is picked up without a restart; connections already open stay up.
-  process.on('SIGHUP', () => {
-    if (!config.tls) {
-      gateway.log.warn('SIGHUP: no TLS configured, nothing to reload')
-      return
-    }
-    try {
-      gateway.reloadTls()
-    } catch (err) {
-      gateway.log.error(
-        { err: (err as Error).message },
-        'TLS reload failed; the previous certificate stays in use',
-      )
-    }
-  })
+  // A renewed certificate is picked up without a restart; connections already open stay up. Without
+  // TLS, SIGHUP keeps its default meaning (the terminal went away: stop).
+  if (config.tls) {
+    process.on('SIGHUP', () => {
+      try {
+        gateway.reloadTls()
+      } catch (err) {
+        gateway.log.error(
+          { err: (err as Error).message },
+          'TLS reload failed; the previous certificate stays in use',
+        )
+      }
+    })
+  }
   try {
     await gateway.start()
   } catch (err) {
