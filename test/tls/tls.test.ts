@@ -145,6 +145,12 @@ describe('TLS listeners (mosquitto_pub, curl, mqtt.js, ws against a real gateway
     expect(createHash('sha256').update(fs.readFileSync(copy)).digest('hex')).toBe(clip.sha256)
   })
 
+  it('the HTTPS port keeps the app’s timeouts (no 300 s cut of a long upload)', () => {
+    const https = t.gateway.httpsServer
+    expect(https?.requestTimeout).toBe(t.gateway.http.server.requestTimeout)
+    expect(https?.keepAliveTimeout).toBe(t.gateway.http.server.keepAliveTimeout)
+  })
+
   it('with TLS on and DOORSTEP_PLAIN_LISTENERS unset, the plain ports are not open', () => {
     expect(t.gateway.broker.port).toBe(0)
     expect(t.gateway.http.server.listening).toBe(false)
