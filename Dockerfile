@@ -12,6 +12,6 @@ COPY dashboard/package.json dashboard/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build:dashboard && mkdir -p /var/lib/doorstep && chown node:node /var/lib/doorstep
-EXPOSE 1883 8080
+EXPOSE 1883 8080 8883 8443
 USER node
 CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "gateway/src/main.ts"]

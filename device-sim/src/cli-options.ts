@@ -1,3 +1,5 @@
+import fs from 'node:fs'
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 
@@ -10,6 +12,7 @@ const FLAGS = {
   gateway: { type: 'string' },
   http: { type: 'string' },
   token: { type: 'string' },
+  ca: { type: 'string' },
   'heartbeat-s': { type: 'string' },
   'event-rate': { type: 'string' },
   'duration-s': { type: 'string' },
@@ -35,16 +38,23 @@ const FLAGS = {
 } as const
 
 const num = (min: number, max: number) => z.coerce.number().min(min).max(max)
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// URL' })
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
 
 const Schema = z.object({
   devices: num(1, 100_000).int().default(2896),
   gateway: z
     .string()
-    .regex(/^(mqtts?|tcp):\/\/[^\s]+$/, 'must be an mqtt:// URL')
+    .regex(/^(mqtts?|tcp):\/\/[^\s]+$/, 'must be an mqtt:// or mqtts:// URL')
     .default('mqtt://127.0.0.1:1883'),
   http: httpUrl.default('http://127.0.0.1:8080'),
   token: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** A CA certificate (PEM) to trust for mqtts:// and https://, e.g. a self-signed gateway's. */
+  ca: z
+    .string()
+    .min(1)
+    .refine((f) => fs.existsSync(f), 'no such file')
+    .transform((f) => path.resolve(f))
+    .optional(),
   'heartbeat-s': num(0.1, 3600).default(30),
   'event-rate': num(0, 100_000).default(1),
   'duration-s': num(1, 30 * 86_400).optional(),
@@ -81,8 +91,9 @@ export type CliOptions = z.infer<typeof Schema>
 
 export const USAGE = `usage: npm run sim -- [options]
   --devices N              units to simulate (2896)
-  --gateway URL            MQTT broker (mqtt://127.0.0.1:1883)
-  --http URL               gateway HTTP, for provisioning and uploads (http://127.0.0.1:8080)
+  --gateway URL            MQTT broker, mqtt:// or mqtts:// (mqtt://127.0.0.1:1883)
+  --http URL               gateway HTTP(S), for provisioning and uploads (http://127.0.0.1:8080)
+  --ca FILE                trust this CA certificate (PEM) for mqtts:// and https:// URLs
   --token T                admin token (default: env DOORSTEP_ADMIN_TOKEN)
   --heartbeat-s S          mean heartbeat interval (30)
   --event-rate X           multiplier on day/night detection rates (1; 0 = none)

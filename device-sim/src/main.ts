@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { type AlertObserver, observeAlerts } from './alerts.js'
@@ -121,6 +122,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`)
     return
   }
+  if (opts.ca && process.env.NODE_EXTRA_CA_CERTS !== opts.ca) {
+    process.exitCode = await withExtraCa(opts.ca)
+    return
+  }
   try {
     process.exitCode = await run(opts)
   } catch (err) {
@@ -129,6 +134,22 @@ async function main(): Promise<void> {
   }
   // Sockets still closing must not keep a finished run alive.
   setTimeout(() => process.exit(), 1000).unref()
+}
+
+/**
+ * Runs this command again with `--ca` as NODE_EXTRA_CA_CERTS: Node reads that variable only at start,
+ * and it is the one trust setting that MQTT (tls), fetch (uploads, provisioning) and the alert
+ * WebSocket all honour.
+ */
+function withExtraCa(ca: string): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: ca },
+    stdio: 'inherit',
+  })
+  // Ctrl-C reaches the child with us (one process group); a SIGTERM sent to us alone is passed on.
+  process.on('SIGINT', () => {})
+  process.on('SIGTERM', () => child.kill('SIGTERM'))
+  return new Promise((resolve) => child.once('close', (code) => resolve(code ?? 1)))
 }
 
 await main()

@@ -1,4 +1,7 @@
+import { X509Certificate } from 'node:crypto'
+import fs from 'node:fs'
 import path from 'node:path'
+import tls from 'node:tls'
 import { z } from 'zod'
 
 const port = z.coerce.number().int().min(0).max(65535)
@@ -76,6 +79,18 @@ const ENV_SCHEMA = {
     .int()
     .nonnegative()
     .default(7 * 86_400),
+  /** MQTT over TLS port; open only with a certificate. */
+  DOORSTEP_MQTTS_PORT: port.default(8883),
+  /** HTTPS and WSS port; open only with a certificate. */
+  DOORSTEP_HTTPS_PORT: port.default(8443),
+  /** The server certificate chain (PEM); with the key it turns TLS on. Re-read on SIGHUP. */
+  DOORSTEP_TLS_CERT: z.string().min(1).optional(),
+  /** The certificate's private key (PEM). Re-read on SIGHUP. */
+  DOORSTEP_TLS_KEY: z.string().min(1).optional(),
+  /** CA (PEM) that signs units' certificates: MQTT over TLS then requires one whose CN is the unit's id. */
+  DOORSTEP_TLS_CLIENT_CA: z.string().min(1).optional(),
+  /** With TLS on, `loopback` keeps the plain ports open on 127.0.0.1 (for a local reverse proxy). */
+  DOORSTEP_PLAIN_LISTENERS: z.enum(['off', 'loopback']).default('off'),
 } as const
 
 const EnvSchema = z.object(ENV_SCHEMA)
@@ -86,10 +101,24 @@ const EnvSchema = z.object(ENV_SCHEMA)
  */
 const PACKET_OVERHEAD_BYTES = 1024
 
+/** PEM files TLS is served from; paths, because SIGHUP re-reads them. */
+export interface TlsFiles {
+  cert: string
+  key: string
+  /** Set: units' MQTT connections need a certificate from this CA. */
+  clientCa: string | undefined
+}
+
 export interface Config {
   host: string
   mqttPort: number
   httpPort: number
+  /** Where the plain MQTT and HTTP ports bind; null when TLS is on and they are off. */
+  plainHost: string | null
+  mqttsPort: number
+  httpsPort: number
+  /** Null: no TLS, plain listeners only. */
+  tls: TlsFiles | null
   dataDir: string
   influx: { url: string | undefined; db: string; influxdBin: string }
   adminToken: string | undefined
@@ -154,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       problems.push(`${String(issue.path[0])}: ${issue.message}`)
     }
   }
+  if (parsed.success) problems.push(...tlsProblems(parsed.data))
   const e = parsed.success ? parsed.data : null
   // Room for the topic and packet id beside the largest payload: any smaller and valid payloads are cut off.
   const maxPacketBytes = e ? (e.DOORSTEP_MQTT_MAX_PACKET_BYTES ?? 4 * e.DOORSTEP_MAX_PAYLOAD_BYTES) : 0
@@ -163,10 +193,23 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     )
   }
   if (problems.length > 0 || !e) throw new ConfigError(problems)
+  const tlsFiles: TlsFiles | null =
+    e.DOORSTEP_TLS_CERT && e.DOORSTEP_TLS_KEY
+      ? {
+          cert: path.resolve(e.DOORSTEP_TLS_CERT),
+          key: path.resolve(e.DOORSTEP_TLS_KEY),
+          clientCa: e.DOORSTEP_TLS_CLIENT_CA && path.resolve(e.DOORSTEP_TLS_CLIENT_CA),
+        }
+      : null
   return deepFreeze({
     host: e.DOORSTEP_HOST,
     mqttPort: e.DOORSTEP_MQTT_PORT,
     httpPort: e.DOORSTEP_HTTP_PORT,
+    plainHost:
+      tlsFiles === null ? e.DOORSTEP_HOST : e.DOORSTEP_PLAIN_LISTENERS === 'loopback' ? '127.0.0.1' : null,
+    mqttsPort: e.DOORSTEP_MQTTS_PORT,
+    httpsPort: e.DOORSTEP_HTTPS_PORT,
+    tls: tlsFiles,
     dataDir: path.resolve(e.DOORSTEP_DATA_DIR),
     influx: { url: e.DOORSTEP_INFLUX_URL, db: e.DOORSTEP_INFLUX_DB, influxdBin: e.DOORSTEP_INFLUXD_BIN },
     adminToken: e.DOORSTEP_ADMIN_TOKEN,
@@ -203,6 +246,52 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     media: { timeoutMs: e.DOORSTEP_MEDIA_TIMEOUT_MS },
     cases: { pullDistrictConcurrency: e.DOORSTEP_PULL_DISTRICT_CONCURRENCY },
   })
+}
+
+/**
+ * The TLS files are read once here, so a missing file, an unreadable or foreign key, or a key that
+ * does not belong to the certificate stops the start with a line naming the variable. Messages name
+ * the file and the reason, never its content (a key must not reach a log).
+ */
+function tlsProblems(e: z.infer<typeof EnvSchema>): string[] {
+  const { DOORSTEP_TLS_CERT: cert, DOORSTEP_TLS_KEY: key, DOORSTEP_TLS_CLIENT_CA: ca } = e
+  if (!cert && !key) {
+    return ca ? ['DOORSTEP_TLS_CLIENT_CA: needs DOORSTEP_TLS_CERT and DOORSTEP_TLS_KEY (TLS is off)'] : []
+  }
+  if (!cert) return ['DOORSTEP_TLS_CERT: needed with DOORSTEP_TLS_KEY']
+  if (!key) return ['DOORSTEP_TLS_KEY: needed with DOORSTEP_TLS_CERT']
+  const problems: string[] = []
+  const certPem = readPem('DOORSTEP_TLS_CERT', cert, problems)
+  const keyPem = readPem('DOORSTEP_TLS_KEY', key, problems)
+  const caPem = ca ? readPem('DOORSTEP_TLS_CLIENT_CA', ca, problems) : undefined
+  if (certPem && keyPem) {
+    try {
+      tls.createSecureContext({ cert: certPem, key: keyPem })
+    } catch (err) {
+      const reason = /mismatch/i.test((err as Error).message)
+        ? 'the key does not belong to the certificate in DOORSTEP_TLS_CERT'
+        : 'not a PEM private key (or the certificate is not a PEM certificate)'
+      problems.push(`DOORSTEP_TLS_KEY: ${reason}`)
+    }
+  }
+  if (caPem) {
+    try {
+      new X509Certificate(caPem)
+    } catch {
+      problems.push('DOORSTEP_TLS_CLIENT_CA: not a PEM certificate')
+    }
+  }
+  return problems
+}
+
+function readPem(name: string, file: string, problems: string[]): Buffer | undefined {
+  try {
+    return fs.readFileSync(file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    problems.push(`${name}: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : code})`)
+    return undefined
+  }
 }
 
 /** A config for tests and the simulator: the defaults, with overrides. */

@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import type https from 'node:https'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { AlertHub, AlertRules, alertsRoute } from './alerts/index.js'
@@ -11,7 +12,7 @@ import { type Db, openDb } from './db/index.js'
 import { EventBus } from './event-bus.js'
 import { Events, eventRoutes } from './events/index.js'
 import type { Feature } from './feature.js'
-import { buildHttp, opsRoutes } from './http/index.js'
+import { buildHttp, closeHttps, listenHttps, opsRoutes } from './http/index.js'
 import { InfluxStore, ManagedInfluxd } from './influx/index.js'
 import { Ingest } from './ingest/index.js'
 import { createLogger, type Logger } from './log.js'
@@ -20,6 +21,7 @@ import { MqttBroker } from './mqtt/index.js'
 import { ownerRoutes, tokenRoutes } from './people/index.js'
 import { Presence } from './presence/index.js'
 import { registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
+import { TlsCredentials, type TlsReload } from './tls/index.js'
 
 export interface GatewayOptions {
   log?: Logger
@@ -52,6 +54,8 @@ export class Gateway {
   #cases: Cases | null = null
   #broker: MqttBroker | null = null
   #http: FastifyInstance | null = null
+  #tls: TlsCredentials | null = null
+  #https: https.Server | null = null
   #started: Feature[] = []
   #schemaRetry: NodeJS.Timeout | null = null
 
@@ -99,13 +103,37 @@ export class Gateway {
   get db(): Db {
     return must(this.#db, 'db')
   }
+  /** The plain MQTT URL, or the TLS one when the plain port is off. */
   get mqttUrl(): string {
-    return `mqtt://${this.config.host}:${this.broker.port}`
+    if (this.config.plainHost === null) return this.mqttsUrl
+    return `mqtt://${this.config.plainHost}:${this.broker.port}`
   }
+  get mqttsUrl(): string {
+    return `mqtts://${this.config.host}:${this.broker.tlsPort}`
+  }
+  /** The plain HTTP URL, or the HTTPS one when the plain port is off. */
   get httpUrl(): string {
+    if (this.config.plainHost === null) return this.httpsUrl
     const a = this.http.server.address()
     const port = a && typeof a === 'object' ? a.port : this.config.httpPort
-    return `http://${this.config.host}:${port}`
+    return `http://${this.config.plainHost}:${port}`
+  }
+  /** The HTTPS server when TLS is on. */
+  get httpsServer(): https.Server | null {
+    return this.#https
+  }
+  get httpsUrl(): string {
+    const a = must(this.#https, 'https').address()
+    const port = a && typeof a === 'object' ? a.port : this.config.httpsPort
+    return `https://${this.config.host}:${port}`
+  }
+
+  /**
+   * Re-reads the TLS certificate and key (SIGHUP in `npm start`) and serves them to new connections;
+   * open ones keep going. Throws, keeping the old certificate, when the new files cannot be used.
+   */
+  reloadTls(): TlsReload {
+    return must(this.#tls, 'tls (no DOORSTEP_TLS_CERT)').reload()
   }
 
   async start(): Promise<void> {
@@ -120,6 +148,11 @@ export class Gateway {
     tokens.load()
     this.#tokens = tokens
     this.#bootstrapAdmin(tokens)
+    if (cfg.tls) {
+      const creds = new TlsCredentials(cfg.tls, this.log)
+      this.log.info(creds.load(), 'TLS certificate loaded')
+      this.#tls = creds
+    }
 
     await this.#startInflux()
     const influx = must(this.#influx, 'influx')
@@ -151,6 +184,7 @@ export class Gateway {
       bus: this.bus,
       log: this.log,
       metrics: this.metrics,
+      ...(this.#tls ? { tls: this.#tls } : {}),
     })
     this.#broker = broker
     const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log, bus: this.bus })
@@ -192,16 +226,28 @@ export class Gateway {
       registry,
       maxBytes: cfg.clips.maxBytes,
     })
-    await app.listen({ host: cfg.host, port: cfg.httpPort })
     this.#http = app
-    this.log.info({ http: this.httpUrl, mqtt: this.mqttUrl }, 'gateway ready')
+    if (cfg.plainHost !== null) await app.listen({ host: cfg.plainHost, port: cfg.httpPort })
+    else await app.ready()
+    if (this.#tls) {
+      const server = this.#tls.httpsServer()
+      this.#https = server
+      await listenHttps(app, server, { host: cfg.host, port: cfg.httpsPort })
+    }
+    const urls = this.#tls
+      ? { http: this.httpUrl, mqtt: this.mqttUrl, https: this.httpsUrl, mqtts: this.mqttsUrl }
+      : { http: this.httpUrl, mqtt: this.mqttUrl }
+    this.log.info(urls, 'gateway ready')
   }
 
   /** Graceful: stop taking traffic, flush ingest, close InfluxDB and the database. */
   async stop(): Promise<void> {
     if (this.#schemaRetry) clearTimeout(this.#schemaRetry)
+    const httpsClosed = this.#https ? closeHttps(this.#https) : Promise.resolve()
+    this.#https = null
     await this.#http?.close()
     this.#http = null
+    await httpsClosed
     for (const f of this.#started.reverse()) {
       try {
         await f.stop()

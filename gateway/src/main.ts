@@ -38,6 +38,20 @@ export async function runGateway(env = process.env): Promise<Gateway> {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
+  // A renewed certificate is picked up without a restart; connections already open stay up. Without
+  // TLS, SIGHUP keeps its default meaning (the terminal went away: stop).
+  if (config.tls) {
+    process.on('SIGHUP', () => {
+      try {
+        gateway.reloadTls()
+      } catch (err) {
+        gateway.log.error(
+          { err: (err as Error).message },
+          'TLS reload failed; the previous certificate stays in use',
+        )
+      }
+    })
+  }
   try {
     await gateway.start()
   } catch (err) {
@@ -45,7 +59,9 @@ export async function runGateway(env = process.env): Promise<Gateway> {
     process.stderr.write(`doorstep: could not start: ${msg}\n`)
     if (/EADDRINUSE/.test(msg)) {
       process.stderr.write(
-        'doorstep: a port is taken; set DOORSTEP_HTTP_PORT and DOORSTEP_MQTT_PORT to free ones\n',
+        config.tls
+          ? 'doorstep: a port is taken; set DOORSTEP_HTTP_PORT, DOORSTEP_MQTT_PORT, DOORSTEP_HTTPS_PORT and DOORSTEP_MQTTS_PORT to free ones\n'
+          : 'doorstep: a port is taken; set DOORSTEP_HTTP_PORT and DOORSTEP_MQTT_PORT to free ones\n',
       )
     }
     await gateway.stop().catch(() => {})

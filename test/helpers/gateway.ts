@@ -29,6 +29,9 @@ export async function startTestGateway(env: Record<string, string | number> = {}
     DOORSTEP_DATA_DIR: tmp?.dir,
     DOORSTEP_HTTP_PORT: 0,
     DOORSTEP_MQTT_PORT: 0,
+    // Used only when a test turns TLS on (DOORSTEP_TLS_CERT and DOORSTEP_TLS_KEY).
+    DOORSTEP_HTTPS_PORT: 0,
+    DOORSTEP_MQTTS_PORT: 0,
     DOORSTEP_INFLUX_URL: influxUrl,
     DOORSTEP_INFLUX_DB: db,
     DOORSTEP_ADMIN_TOKEN: adminToken,

@@ -6,9 +6,12 @@ import { bearer } from './http.js'
 export async function openAlerts(
   httpUrl: string,
   token: string,
+  /** For an https:// URL: the CA to trust (PEM). */
+  tls: { ca?: Buffer } = {},
 ): Promise<{ frames: ServerFrame[]; ws: WebSocket; close(): void }> {
   const ws = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/api/v1/alerts`, {
     headers: bearer(token),
+    ...tls,
   })
   const frames: ServerFrame[] = []
   ws.on('message', (d) => frames.push(JSON.parse(String(d)) as ServerFrame))

@@ -10,6 +10,7 @@ import type { Ingest } from '../ingest/index.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { DeviceRegistry } from '../registry/index.js'
+import type { TlsCredentials } from '../tls/index.js'
 import { AddressGates, AdmissionGate, AuthBackoff } from './admission.js'
 import { type DisconnectReason, type ReasonedError, reasonOfError } from './disconnects.js'
 import { withExactRetained } from './exact-retained.js'
@@ -82,6 +83,8 @@ export interface BrokerDeps {
    */
   mq?: unknown
   persistence?: unknown
+  /** Set when TLS is configured: the MQTT-over-TLS port is served with it. */
+  tls?: Pick<TlsCredentials, 'mqttServer' | 'unitCertificateMatches'>
 }
 
 /**
@@ -95,6 +98,9 @@ export class MqttBroker implements Feature {
   readonly #log: Logger
   #aedes: Aedes | null = null
   #server: net.Server | null = null
+  #tlsServer: net.Server | null = null
+  /** Each client's own socket, for its TLS certificate (the stream aedes reads may wrap it). */
+  readonly #sockets = new WeakMap<Client, net.Socket>()
   #gate: AdmissionGate
   readonly #addressGates: AddressGates
   readonly #backoff = new AuthBackoff()
@@ -126,8 +132,15 @@ export class MqttBroker implements Feature {
     this.#frameLimits = { connectBytes: CONNECT_MAX_BYTES, packetBytes: deps.config.mqtt.maxPacketBytes }
   }
 
+  /** The plain MQTT port; 0 when it is off. */
   get port(): number {
     const a = this.#server?.address()
+    return a && typeof a === 'object' ? a.port : 0
+  }
+
+  /** The MQTT-over-TLS port; 0 when TLS is off. */
+  get tlsPort(): number {
+    const a = this.#tlsServer?.address()
     return a && typeof a === 'object' ? a.port : 0
   }
 
@@ -210,39 +223,56 @@ export class MqttBroker implements Feature {
     this.#aedes = aedes
     this.#stopping = false
     this.#offRevoked = bus.on('device.revoked', (e) => this.#closeRevoked(e.deviceId))
-    const server = net.createServer({ noDelay: true }, (socket) => {
-      const client = aedes.handle(guardFrames(socket, this.#frameLimits, this.#onFrameRefused))
-      // Counted when the socket is gone, once per connection, whatever ended it.
-      socket.once('close', () =>
-        metrics.disconnects.inc({
-          reason: this.#reasonFor(aedes, client, socket),
-          stage: this.#sessions.has(client) ? 'session' : 'connect',
-        }),
-      )
-    })
+    if (config.plainHost !== null) {
+      const server = net.createServer({ noDelay: true }, (socket) => this.#onConnection(aedes, socket))
+      this.#server = server
+      await this.#listen(server, config.plainHost, config.mqttPort)
+    }
+    if (this.#d.tls) {
+      const server = this.#d.tls.mqttServer((socket) => this.#onConnection(aedes, socket))
+      this.#tlsServer = server
+      await this.#listen(server, config.host, config.mqttsPort)
+    }
+  }
+
+  /** A new connection, plain or TLS (after its handshake): handed to aedes. */
+  #onConnection(aedes: Aedes, socket: net.Socket): void {
+    const client = aedes.handle(guardFrames(socket, this.#frameLimits, this.#onFrameRefused))
+    this.#sockets.set(client, socket)
+    // Counted when the socket is gone, once per connection, whatever ended it.
+    socket.once('close', () =>
+      this.#d.metrics.disconnects.inc({
+        reason: this.#reasonFor(aedes, client, socket),
+        stage: this.#sessions.has(client) ? 'session' : 'connect',
+      }),
+    )
+  }
+
+  async #listen(server: net.Server, host: string, port: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen({ port: config.mqttPort, host: config.host, backlog: LISTEN_BACKLOG }, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject)
         resolve()
       })
     })
     server.on('error', (err) => this.#log.error({ err }, 'MQTT server error'))
-    this.#server = server
-    this.#log.info({ host: config.host, port: this.port }, 'MQTT listening')
+    const a = server.address()
+    this.#log.info({ host, port: a && typeof a === 'object' ? a.port : port }, 'MQTT listening')
   }
 
   /** Stops accepting, then closes every client and the broker. */
   async stop(): Promise<void> {
-    const server = this.#server
+    const servers = [this.#server, this.#tlsServer].filter((x) => x !== null)
     const aedes = this.#aedes
     this.#server = null
+    this.#tlsServer = null
     this.#aedes = null
     this.#stopping = true
     this.#offRevoked?.()
     this.#offRevoked = null
     // Stop accepting, then close the broker: it ends every client, and only then can the server finish closing.
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
+    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await closed
     this.#current.clear()
@@ -337,6 +367,9 @@ export class MqttBroker implements Feature {
         'client id must equal the device id used as username',
         'refused-auth',
       )
+    }
+    if (this.#d.tls && !this.#d.tls.unitCertificateMatches(this.#sockets.get(client), client.id)) {
+      throw refusal(CONNACK.NOT_AUTHORIZED, 'the unit certificate names another unit', 'refused-auth')
     }
     if (!password || password.length === 0 || password.length > 256) {
       throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password', 'refused-auth')
