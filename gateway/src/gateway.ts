@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { AlertHub, AlertRules, alertsRoute } from './alerts/index.js'
 import { AuditLog, auditRoutes } from './audit/index.js'
 import { TokenStore } from './auth/index.js'
+import { removeRunState, writeRunState } from './backup/index.js'
 import { Cases, caseRoutes, consentRoutes, pullUploadRoutes } from './cases/index.js'
 import { Clips, clipRoutes, holdRoutes } from './clips/index.js'
 import type { Config } from './config.js'
@@ -195,12 +196,18 @@ export class Gateway {
     })
     await app.listen({ host: cfg.host, port: cfg.httpPort })
     this.#http = app
+    // For `doorstep backup` in another process: the config in force and the managed influxd's RPC port.
+    await writeRunState(cfg, {
+      url: this.#influxd?.url ?? cfg.influx.url ?? '',
+      rpcAddress: this.#influxd?.rpcAddress ?? null,
+    })
     this.log.info({ http: this.httpUrl, mqtt: this.mqttUrl }, 'gateway ready')
   }
 
   /** Graceful: stop taking traffic, flush ingest, close InfluxDB and the database. */
   async stop(): Promise<void> {
     if (this.#schemaRetry) clearTimeout(this.#schemaRetry)
+    await removeRunState(this.config.dataDir)
     await this.#http?.close()
     this.#http = null
     for (const f of this.#started.reverse()) {
