@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { AlertHub, AlertRules, alertsRoute } from './alerts/index.js'
 import { AuditLog, auditRoutes } from './audit/index.js'
 import { TokenStore } from './auth/index.js'
-import { removeRunState, writeRunState } from './backup/index.js'
+import { markStopped, writeRunState } from './backup/index.js'
 import { Cases, caseRoutes, consentRoutes, pullUploadRoutes } from './cases/index.js'
 import { Clips, clipRoutes, holdRoutes } from './clips/index.js'
 import type { Config } from './config.js'
@@ -207,7 +207,7 @@ export class Gateway {
   /** Graceful: stop taking traffic, flush ingest, close InfluxDB and the database. */
   async stop(): Promise<void> {
     if (this.#schemaRetry) clearTimeout(this.#schemaRetry)
-    await removeRunState(this.config.dataDir)
+    await markStopped(this.config.dataDir)
     await this.#http?.close()
     this.#http = null
     for (const f of this.#started.reverse()) {

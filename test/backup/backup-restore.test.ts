@@ -76,6 +76,9 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     clip = makeClip(tmp.dir, 'front-door', { tag: 'backup' })
     // '' leaves DOORSTEP_INFLUX_URL unset: the gateway runs its own managed influxd, as installs do.
     t = await startTestGateway({ DOORSTEP_INFLUX_URL: '' })
+    // A key kept under `keys/` (README "Backup and restore"): owner-only, and restored so.
+    fs.mkdirSync(path.join(t.dataDir, 'keys'))
+    fs.writeFileSync(path.join(t.dataDir, 'keys', 'site.key'), 'not a real key\n', { mode: 0o600 })
     base = t.gateway.httpUrl
     investigator = t.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
     front = await t.gateway.registry.create(deviceRow({ id: 'cam-front' }))
@@ -259,6 +262,9 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     expect(r.err).toContain('restore: every file matches its sha256')
     expect(r.err).toMatch(/^restore: influxdb: database \S+ restored$/m)
     expect(r.out).toContain(`DOORSTEP_DATA_DIR=${newDataDir}`)
+    const key = path.join(newDataDir, 'keys', 'site.key')
+    expect(fs.readFileSync(key, 'utf8')).toBe('not a real key\n')
+    expect(fs.statSync(key).mode & 0o777).toBe(0o600)
 
     restored = await startTestGateway({
       DOORSTEP_DATA_DIR: newDataDir,
@@ -329,6 +335,22 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     })
     expect(hb.map((p) => new Date(p.time).getTime()).sort((a, b) => a - b)).toEqual(heartbeatTimes)
     expect(hb.map((p) => p.signal_dbm)).toEqual([-60, -61, -62, -63, -64])
+  })
+
+  it('usage and refusals: one line each, exit 2 for usage and 1 for a refusal, no stack trace', async () => {
+    const usage = await doorstep('backup')
+    expect(usage.code).toBe(2)
+    expect(usage.err).toMatch(/^doorstep backup: give --to DIR\n/)
+    const inside = await doorstep('backup', '--data-dir', newDataDir, '--to', path.join(newDataDir, 'b'))
+    expect(inside.code).toBe(1)
+    expect(inside.err).toMatch(/^doorstep backup: .* is inside the data dir; choose a folder outside it\n$/)
+    const notEmpty = await doorstep('restore', '--from', backupDir, '--data-dir', newDataDir)
+    expect(notEmpty.code).toBe(1)
+    expect(notEmpty.err).toMatch(/^doorstep restore: .* is not empty; restore only into a new data dir\n$/)
+    const notBackup = await doorstep('restore', '--from', tmp.dir, '--data-dir', path.join(tmp.dir, 'x'))
+    expect(notBackup.code).toBe(1)
+    expect(notBackup.err).toMatch(/holds no manifest\.json: not a Doorstep backup\n$/)
+    for (const r of [usage, inside, notEmpty, notBackup]) expect(r.err).not.toMatch(STACK_FRAME)
   })
 
   it('an export made before the backup still verifies', async () => {

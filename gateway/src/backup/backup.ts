@@ -54,6 +54,10 @@ export async function backup(o: BackupOptions): Promise<BackupSummary> {
   if (!fs.existsSync(path.join(dataDir, 'doorstep.db'))) {
     throw new Error(`no gateway database at ${path.join(dataDir, 'doorstep.db')} (pass --data-dir)`)
   }
+  const inside = path.relative(dataDir, to)
+  if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
+    throw new Error(`${to} is inside the data dir; choose a folder outside it`)
+  }
   await fsp.mkdir(to, { recursive: true })
   const prev = await readManifest(to)
   if (!prev && (await fsp.readdir(to)).length > 0) {

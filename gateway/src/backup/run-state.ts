@@ -15,6 +15,8 @@ export const RunState = z.object({
   v: z.literal(1),
   pid: z.number().int(),
   startedAt: z.string(),
+  /** Set by a graceful stop: the config stays on record for a backup of the stopped gateway. */
+  stoppedAt: z.string().optional(),
   /** The effective config, with every secret-bearing field removed (see `redact`). */
   config: z.record(z.string(), z.unknown()),
   influx: z.object({
@@ -59,7 +61,11 @@ export async function writeRunState(
       bin: config.influx.influxdBin,
     },
   }
-  const file = path.join(config.dataDir, RUN_STATE_FILE)
+  await writeState(config.dataDir, state)
+}
+
+async function writeState(dataDir: string, state: RunState): Promise<void> {
+  const file = path.join(dataDir, RUN_STATE_FILE)
   const tmp = `${file}.tmp-${process.pid}`
   await fsp.writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`)
   await fsp.rename(tmp, file)
@@ -75,8 +81,9 @@ export function readRunState(dataDir: string): RunState | null {
   }
 }
 
-/** Whether the process that wrote the state still runs (a gateway that died leaves its file behind). */
+/** Whether the gateway runs: not stopped, and its process alive (one that died leaves its file behind). */
 export function isRunning(state: RunState): boolean {
+  if (state.stoppedAt !== undefined) return false
   try {
     process.kill(state.pid, 0)
     return true
@@ -85,7 +92,12 @@ export function isRunning(state: RunState): boolean {
   }
 }
 
-/** A gateway that stopped leaves no state: a backup then knows nothing runs on the data dir. */
-export async function removeRunState(dataDir: string): Promise<void> {
-  await fsp.rm(path.join(dataDir, RUN_STATE_FILE), { force: true })
+/**
+ * A gateway that stops says so, keeping its config on record: a backup of the data dir then knows
+ * that nothing runs there and takes the config from its last start.
+ */
+export async function markStopped(dataDir: string): Promise<void> {
+  const state = readRunState(dataDir)
+  if (!state || state.pid !== process.pid) return
+  await writeState(dataDir, { ...state, stoppedAt: new Date().toISOString() })
 }
