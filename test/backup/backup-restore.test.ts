@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import {
   type AuditEntry,
   type CaseDetail,
@@ -23,22 +21,7 @@ import { connectUnit, end, publish } from '../helpers/mqtt.js'
 import { event, heartbeat } from '../helpers/payloads.js'
 import { tempDir } from '../helpers/tmp.js'
 import { until } from '../helpers/wait.js'
-
-const run = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const CLI = path.join(ROOT, 'gateway/bin/doorstep.js')
-const STACK_FRAME = /^\s+at .+:\d+:\d+\)?$/m
-
-/** `doorstep <args>` as a child process, the way an operator runs it: exit code, stdout, stderr. */
-async function doorstep(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: ROOT })
-    return { code: 0, out: stdout, err: stderr }
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string }
-    return { code: x.code ?? -1, out: x.stdout ?? '', err: x.stderr ?? '' }
-  }
-}
+import { doorstep, STACK_FRAME } from './helpers.js'
 
 /**
  * The whole story on a gateway with its managed influxd: units, heartbeats, events with a clip, a
