@@ -197,17 +197,18 @@ export class Gateway {
     await app.listen({ host: cfg.host, port: cfg.httpPort })
     this.#http = app
     // For `doorstep backup` in another process: the config in force and the managed influxd's RPC port.
+    // Serving does not depend on it: a failed write is a warning (the backup then says it found none).
     await writeRunState(cfg, {
       url: this.#influxd?.url ?? cfg.influx.url ?? '',
       rpcAddress: this.#influxd?.rpcAddress ?? null,
-    })
+    }).catch((err: Error) => this.log.warn({ err: err.message }, 'could not write the run state file'))
     this.log.info({ http: this.httpUrl, mqtt: this.mqttUrl }, 'gateway ready')
   }
 
   /** Graceful: stop taking traffic, flush ingest, close InfluxDB and the database. */
   async stop(): Promise<void> {
     if (this.#schemaRetry) clearTimeout(this.#schemaRetry)
-    await markStopped(this.config.dataDir)
+    await markStopped(this.config.dataDir).catch(() => {})
     await this.#http?.close()
     this.#http = null
     for (const f of this.#started.reverse()) {

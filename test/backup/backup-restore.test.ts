@@ -203,10 +203,27 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     expect(before.auditEntries).toBeGreaterThan(2)
   })
 
+  it('backs up a stopped gateway: the config of its last start, its influxd started for the backup', async () => {
+    await t.stop({ keepData: true })
+    const dir = path.join(tmp.dir, 'stopped')
+    const b = await doorstep('backup', '--data-dir', t.dataDir, '--to', dir)
+    expect(b.code, b.err).toBe(0)
+    expect(b.err).toMatch(/^backup: influxdb: \d+ files$/m)
+    const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
+      generation: string
+      source: { gatewayRunning: boolean }
+    }
+    expect(m.source.gatewayRunning).toBe(false)
+    const config = fs.readFileSync(path.join(dir, m.generation, 'config.json'), 'utf8')
+    expect(config).toContain('"source": "last gateway start"')
+    expect(config).toContain(`"db": "${t.db}"`)
+    // The influxd it started for the backup is gone again.
+    expect(fs.existsSync(path.join(t.dataDir, 'influxdb', 'influxd.pid'))).toBe(false)
+  })
+
   it('refuses a damaged backup with a report, and writes nothing', async () => {
     // The data dir is gone for good from here on.
-    await t.stop()
-    expect(fs.existsSync(t.dataDir)).toBe(false)
+    fs.rmSync(t.dataDir, { recursive: true, force: true })
 
     const damaged = path.join(tmp.dir, 'damaged')
     fs.cpSync(backupDir, damaged, { recursive: true })

@@ -24,8 +24,9 @@ export interface BackupOptions {
   to: string
   /** The RPC address of an external InfluxDB to back up with `influxd backup -portable`. */
   influxRpc?: string | undefined
-  /** influxd binary, when no running gateway says which. */
+  /** influxd binary and InfluxDB database, when no gateway's state file says which. */
   influxdBin: string
+  influxDb: string
   /** The config to record when no running gateway wrote its own (already without secrets). */
   fallbackConfig: () => Record<string, unknown>
   progress: Progress
@@ -230,7 +231,7 @@ async function backupInflux(
   running: boolean,
   generation: string,
 ): Promise<{ included: boolean; db: string; note?: string; files: ManifestFile[] }> {
-  const db = typeof state?.influx.db === 'string' ? state.influx.db : 'doorstep'
+  const db = state?.influx.db ?? o.influxDb
   const bin = state?.influx.bin ?? o.influxdBin
   const rel = `${generation}/influx`
   const dir = path.join(o.to, rel)

@@ -64,6 +64,7 @@ export async function runBackupCli(argv: string[], env: NodeJS.ProcessEnv, io: C
       to: path.resolve(values.to),
       influxRpc: values['influx-rpc'],
       influxdBin: env.DOORSTEP_INFLUXD_BIN || 'influxd',
+      influxDb: env.DOORSTEP_INFLUX_DB || 'doorstep',
       fallbackConfig: () => configOf(env),
       progress: progressTo(io.err, 'backup'),
     })
