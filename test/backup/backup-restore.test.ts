@@ -161,6 +161,11 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
       files: Array<{ path: string; kind: string; sha256: string; bytes: number }>
     }
     expect(manifest.format).toBe('doorstep-backup/1')
+    // Keys and secret hashes inside: the folder and the key copy are the owner's alone.
+    expect(fs.statSync(backupDir).mode & 0o777).toBe(0o700)
+    const keyEntry = manifest.files.find((f) => f.kind === 'key')
+    expect(keyEntry?.path).toMatch(/\/keys\/keys\/site\.key$/)
+    expect(fs.statSync(path.join(backupDir, keyEntry?.path ?? '')).mode & 0o777).toBe(0o600)
     const clipEntry = manifest.files.find((f) => f.path.endsWith(clip.sha256))
     expect(clipEntry).toMatchObject({ kind: 'clip', sha256: clip.sha256, bytes: clip.bytes })
     for (const f of manifest.files) {

@@ -59,7 +59,8 @@ export async function backup(o: BackupOptions): Promise<BackupSummary> {
   if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
     throw new Error(`${to} is inside the data dir; choose a folder outside it`)
   }
-  await fsp.mkdir(to, { recursive: true })
+  // The backup holds keys and the hashes of every secret: a new backup folder is its owner's alone.
+  await fsp.mkdir(to, { recursive: true, mode: 0o700 })
   const prev = await readManifest(to)
   if (!prev && (await fsp.readdir(to)).length > 0) {
     throw new Error(`${to} is not empty and holds no Doorstep backup (no manifest.json); choose another --to`)
@@ -105,8 +106,8 @@ export async function backup(o: BackupOptions): Promise<BackupSummary> {
     for (const rel of await walk(path.join(dataDir, dir))) {
       const src = path.join(dataDir, dir, rel)
       const bpath = `${generation}/keys/${dir}/${rel}`
-      const { sha256, bytes } = await copyHashed(src, path.join(to, bpath))
       const mode = (await fsp.stat(src)).mode & 0o777
+      const { sha256, bytes } = await copyHashed(src, path.join(to, bpath), mode & 0o700)
       await fsp.chmod(path.join(to, bpath), mode)
       add({ path: bpath, kind: 'key', target: `${dir}/${rel}`, bytes, sha256, mode }, true)
     }

@@ -63,13 +63,21 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex')
 }
 
-/** Copies `src` to `dest` through a temp file, hashing the bytes as they pass; fsyncs before the rename. */
-export async function copyHashed(src: string, dest: string): Promise<{ sha256: string; bytes: number }> {
+/**
+ * Copies `src` to `dest` through a temp file, hashing the bytes as they pass; fsyncs before the
+ * rename. `mode` is set when the file is created, so a key is never readable by others, not even
+ * for a moment.
+ */
+export async function copyHashed(
+  src: string,
+  dest: string,
+  mode?: number,
+): Promise<{ sha256: string; bytes: number }> {
   await fsp.mkdir(path.dirname(dest), { recursive: true })
   const tmp = `${dest}.tmp-${process.pid}`
   const h = createHash('sha256')
   let bytes = 0
-  const out = fs.createWriteStream(tmp)
+  const out = fs.createWriteStream(tmp, mode === undefined ? {} : { mode })
   await pipeline(
     fs.createReadStream(src),
     async function* (source: AsyncIterable<Buffer>) {

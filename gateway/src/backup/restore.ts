@@ -67,7 +67,11 @@ export async function restore(o: RestoreOptions): Promise<RestoreSummary> {
     if (!f.target) continue
     const dest = path.join(dataDir, f.target)
     // Hashed again on the way: a file changed since the check must not slip in.
-    const r = await copyHashed(path.join(from, f.path), dest)
+    const r = await copyHashed(
+      path.join(from, f.path),
+      dest,
+      f.mode === undefined ? undefined : f.mode & 0o700,
+    )
     if (r.sha256 !== f.sha256) throw new Error(`${f.path} changed during the restore; start again`)
     if (f.mode !== undefined) await fsp.chmod(dest, f.mode)
     files++
