@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { runBackupCli, runRestoreCli } from '../src/backup/index.js'
 import { formatReport, verifyExport } from '../src/cases/verify.js'
 import { runTokensCli } from '../src/people/tokens-cli.js'
 
@@ -7,6 +8,11 @@ const USAGE = `doorstep <command>
   verify <export.zip> [--json]   check an evidence export: every file's sha256 against manifest.json
                                  and the custody log's hash chain; exit 0 PASS, 1 FAIL, 2 usage
   tokens <list|issue|revoke>     people's API tokens (see \`doorstep tokens --help\`)
+  backup --to DIR                back up the data dir, also while the gateway runs; a second backup
+                                 into DIR copies only what changed (see \`doorstep backup --help\`)
+  restore --from DIR --data-dir NEW
+                                 check a backup against its manifest and restore it into an empty
+                                 data dir (see \`doorstep restore --help\`)
 `
 
 async function verify(argv: string[]): Promise<number> {
@@ -26,16 +32,22 @@ async function verify(argv: string[]): Promise<number> {
   return report.ok ? 0 : 1
 }
 
+const io = {
+  out: (s: string) => void process.stdout.write(s),
+  err: (s: string) => void process.stderr.write(s),
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
     case 'verify':
       return verify(rest)
     case 'tokens':
-      return runTokensCli(rest, process.env, {
-        out: (s) => process.stdout.write(s),
-        err: (s) => process.stderr.write(s),
-      })
+      return runTokensCli(rest, process.env, io)
+    case 'backup':
+      return runBackupCli(rest, process.env, io)
+    case 'restore':
+      return runRestoreCli(rest, process.env, io)
     case undefined:
     case 'help':
     case '--help':

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { AlertHub, AlertRules, alertsRoute } from './alerts/index.js'
 import { AuditLog, auditRoutes } from './audit/index.js'
 import { TokenStore } from './auth/index.js'
+import { markStopped, writeRunState } from './backup/index.js'
 import { Cases, caseRoutes, consentRoutes, pullUploadRoutes } from './cases/index.js'
 import { Clips, clipRoutes, holdRoutes } from './clips/index.js'
 import type { Config } from './config.js'
@@ -237,6 +238,12 @@ export class Gateway {
     const urls = this.#tls
       ? { http: this.httpUrl, mqtt: this.mqttUrl, https: this.httpsUrl, mqtts: this.mqttsUrl }
       : { http: this.httpUrl, mqtt: this.mqttUrl }
+    // For `doorstep backup` in another process: the config in force and the managed influxd's RPC port.
+    // Serving does not depend on it: a failed write is a warning (the backup then says it found none).
+    await writeRunState(cfg, {
+      url: this.#influxd?.url ?? cfg.influx.url ?? '',
+      rpcAddress: this.#influxd?.rpcAddress ?? null,
+    }).catch((err: Error) => this.log.warn({ err: err.message }, 'could not write the run state file'))
     this.log.info(urls, 'gateway ready')
   }
 
@@ -245,6 +252,7 @@ export class Gateway {
     if (this.#schemaRetry) clearTimeout(this.#schemaRetry)
     const httpsClosed = this.#https ? closeHttps(this.#https) : Promise.resolve()
     this.#https = null
+    await markStopped(this.config.dataDir).catch(() => {})
     await this.#http?.close()
     this.#http = null
     await httpsClosed

@@ -65,6 +65,7 @@ export class ManagedInfluxd {
   #logStream: fs.WriteStream | null = null
   #stderrTail = ''
   #url: string | null = null
+  #rpcAddress: string | null = null
 
   constructor(opts: ManagedInfluxdOptions) {
     // Absolute, because the orphan check compares it with another process's command line.
@@ -77,6 +78,11 @@ export class ManagedInfluxd {
 
   get url(): string | null {
     return this.#url
+  }
+
+  /** `host:port` of the RPC listener that `influxd backup/restore -portable -host` talk to, while running. */
+  get rpcAddress(): string | null {
+    return this.#url ? this.#rpcAddress : null
   }
 
   get pid(): number | null {
@@ -105,6 +111,7 @@ export class ManagedInfluxd {
         const outcome = await this.#spawnAndWait(url)
         if (outcome === 'ready') {
           this.#url = url
+          this.#rpcAddress = `${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${rpcPort}`
           return url
         }
         if (attempt >= PORT_ATTEMPTS || this.#fixedPort !== undefined)
