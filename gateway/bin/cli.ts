@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { formatReport, verifyExport } from '../src/cases/verify.js'
+import { runKeysCli } from '../src/evidence/index.js'
 import { runTokensCli } from '../src/people/tokens-cli.js'
 
 const USAGE = `doorstep <command>
@@ -7,6 +8,7 @@ const USAGE = `doorstep <command>
   verify <export.zip> [--json]   check an evidence export: every file's sha256 against manifest.json
                                  and the custody log's hash chain; exit 0 PASS, 1 FAIL, 2 usage
   tokens <list|issue|revoke>     people's API tokens (see \`doorstep tokens --help\`)
+  keys [rotate]                  the evidence signing keys: fingerprints, public key (see \`doorstep keys --help\`)
 `
 
 async function verify(argv: string[]): Promise<number> {
@@ -31,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'verify':
       return verify(rest)
+    case 'keys':
+      return runKeysCli(rest, process.env, {
+        out: (s) => process.stdout.write(s),
+        err: (s) => process.stderr.write(s),
+      })
     case 'tokens':
       return runTokensCli(rest, process.env, {
         out: (s) => process.stdout.write(s),

@@ -45,6 +45,12 @@ const ENV_SCHEMA = {
   DOORSTEP_LOW_STORAGE_PCT: z.coerce.number().min(0).max(100).default(10),
   /** Units of one district that upload pulled footage at once; the rest wait their turn. */
   DOORSTEP_PULL_DISTRICT_CONCURRENCY: positiveInt.max(1000).default(2),
+  /** The evidence signing key (Ed25519, PKCS#8 PEM); unset: generated under the data dir on first start. */
+  DOORSTEP_EVIDENCE_KEY_FILE: z.string().min(1).optional(),
+  /** The audit and custody logs' heads are signed every this many audit entries... */
+  DOORSTEP_CHECKPOINT_EVERY: positiveInt.max(1_000_000).default(100),
+  /** ...and at least this often while they grow, ms. */
+  DOORSTEP_CHECKPOINT_INTERVAL_MS: positiveInt.min(1000).default(5 * 60_000),
 } as const
 
 const EnvSchema = z.object(ENV_SCHEMA)
@@ -68,6 +74,7 @@ export interface Config {
   admission: { connectRate: number }
   clips: { retentionDays: number; maxBytes: number; diskHighWatermarkPct: number }
   cases: { pullDistrictConcurrency: number }
+  evidence: { keyFile: string | undefined; checkpointEvery: number; checkpointIntervalMs: number }
 }
 
 export class ConfigError extends Error {
@@ -132,6 +139,12 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       diskHighWatermarkPct: e.DOORSTEP_DISK_HIGH_WATERMARK_PCT,
     },
     cases: { pullDistrictConcurrency: e.DOORSTEP_PULL_DISTRICT_CONCURRENCY },
+    evidence: {
+      keyFile:
+        e.DOORSTEP_EVIDENCE_KEY_FILE === undefined ? undefined : path.resolve(e.DOORSTEP_EVIDENCE_KEY_FILE),
+      checkpointEvery: e.DOORSTEP_CHECKPOINT_EVERY,
+      checkpointIntervalMs: e.DOORSTEP_CHECKPOINT_INTERVAL_MS,
+    },
   })
 }
 

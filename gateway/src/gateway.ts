@@ -10,6 +10,7 @@ import type { Config } from './config.js'
 import { type Db, openDb } from './db/index.js'
 import { EventBus } from './event-bus.js'
 import { Events, eventRoutes } from './events/index.js'
+import { EvidenceKeyring, evidenceRoutes } from './evidence/index.js'
 import type { Feature } from './feature.js'
 import { buildHttp, opsRoutes } from './http/index.js'
 import { InfluxStore, ManagedInfluxd } from './influx/index.js'
@@ -50,6 +51,7 @@ export class Gateway {
   #clips: Clips | null = null
   #audit: AuditLog | null = null
   #cases: Cases | null = null
+  #keys: EvidenceKeyring | null = null
   #broker: MqttBroker | null = null
   #http: FastifyInstance | null = null
   #started: Feature[] = []
@@ -88,6 +90,9 @@ export class Gateway {
   get cases(): Cases {
     return must(this.#cases, 'cases')
   }
+  get evidenceKeys(): EvidenceKeyring {
+    return must(this.#keys, 'evidence keys')
+  }
   get broker(): MqttBroker {
     return must(this.#broker, 'broker')
   }
@@ -121,6 +126,10 @@ export class Gateway {
     tokens.load()
     this.#tokens = tokens
     this.#bootstrapAdmin(tokens)
+    // Before anything that records: exports and log checkpoints are signed with it.
+    const keys = new EvidenceKeyring({ dataDir: cfg.dataDir, keyFile: cfg.evidence.keyFile })
+    keys.load()
+    this.#keys = keys
 
     await this.#startInflux()
     const influx = must(this.#influx, 'influx')
@@ -184,6 +193,7 @@ export class Gateway {
     await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes, audit })
     await app.register(holdRoutes, { clips, audit })
     await app.register(auditRoutes, { audit })
+    await app.register(evidenceRoutes, { keys })
     await app.register(tokenRoutes, { tokens, audit })
     await app.register(ownerRoutes, { registry, live: presence, index: () => events.index, clips, audit })
     await app.register(caseRoutes, { cases, audit })

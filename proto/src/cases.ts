@@ -393,5 +393,50 @@ export const Manifest = z.object({
    * entry must be this export's, whose `filesDigest` is sha256 of the canonical JSON of `files`.
    */
   verify: z.string(),
+  /**
+   * Fingerprint of the evidence key that signs this manifest (see `ManifestSignature`). Optional only
+   * so that exports made before signing still parse; every signed export has it.
+   */
+  signedBy: z.string().optional(),
 })
 export type Manifest = z.infer<typeof Manifest>
+
+// ---- evidence keys and signatures --------------------------------------------------------------
+
+/** Ed25519 key fingerprint: sha256 of the public key's SPKI DER encoding, 64 lowercase hex digits. */
+export const KeyFingerprint = Sha256Hex
+
+export const EvidenceKey = z
+  .object({
+    fingerprint: KeyFingerprint,
+    alg: z.literal('Ed25519'),
+    /** The public key, SPKI, PEM. */
+    publicKey: z.string(),
+    /** `current` signs new exports and checkpoints; `retired` keys only verify older ones. */
+    state: z.enum(['current', 'retired']),
+    createdAt: EpochMs,
+  })
+  .meta({ id: 'EvidenceKey' })
+export type EvidenceKey = z.infer<typeof EvidenceKey>
+
+/** `GET /api/v1/evidence/keys`: the gateway's evidence keys, the current one first. */
+export const EvidenceKeys = z.object({ keys: z.array(EvidenceKey) })
+export type EvidenceKeys = z.infer<typeof EvidenceKeys>
+
+export const SIGNATURE_FORMAT = 'doorstep-signature/1'
+
+/**
+ * `manifest.sig` in an export: an Ed25519 signature over the RFC 8785 canonical JSON of the whole
+ * `manifest.json` value (which the gateway writes in exactly that form). The public key travels along
+ * so that a verifier can check consistency; trust comes only from matching `keyFingerprint` against a
+ * fingerprint or key the verifier already holds.
+ */
+export const ManifestSignature = z.object({
+  format: z.literal(SIGNATURE_FORMAT),
+  alg: z.literal('Ed25519'),
+  keyFingerprint: KeyFingerprint,
+  publicKey: z.string(),
+  /** base64url (RFC 4648 §5, no padding) of the 64-byte signature. */
+  signature: z.string(),
+})
+export type ManifestSignature = z.infer<typeof ManifestSignature>

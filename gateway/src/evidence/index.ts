@@ -1,0 +1,5 @@
+/** The evidence feature's public surface: other features and the CLI import only this file. */
+export { EvidenceKeyring, evidenceDir, readRing } from './keys.js'
+export { runKeysCli } from './keys-cli.js'
+export { evidenceRoutes } from './routes.js'
+export { fingerprintOf, publicKeyFromPem, publicPemOf, signBytes, verifyBytes } from './signing.js'
