@@ -1,12 +1,18 @@
 import { parseArgs } from 'node:util'
-import { formatReport, verifyExport } from '../src/cases/verify.js'
+import { resolveTrust, TrustArgumentError } from '../src/cases/trust.js'
+import { verifyExport } from '../src/cases/verify.js'
+import { exitCodeOf, formatReport } from '../src/cases/verify-report.js'
 import { runKeysCli } from '../src/evidence/index.js'
 import { runTokensCli } from '../src/people/tokens-cli.js'
 
 const USAGE = `doorstep <command>
 
-  verify <export.zip> [--json]   check an evidence export: every file's sha256 against manifest.json
-                                 and the custody log's hash chain; exit 0 PASS, 1 FAIL, 2 usage
+  verify <export.zip> [--key K]... [--json]
+                                 check an evidence export: its signature, every file's sha256 against
+                                 manifest.json and the custody log's hash chain. K is a key you trust:
+                                 its fingerprint, a PEM file, or the gateway's key URL
+                                 (…/api/v1/evidence/keys). Exit 0 PASS (signed by a trusted key),
+                                 1 FAIL, 3 consistent but NOT AUTHENTICATED (no trusted key), 2 usage
   tokens <list|issue|revoke>     people's API tokens (see \`doorstep tokens --help\`)
   keys [rotate]                  the evidence signing keys: fingerprints, public key (see \`doorstep keys --help\`)
 `
@@ -15,17 +21,29 @@ async function verify(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      json: { type: 'boolean' },
+      key: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
   })
   const file = positionals[0]
   if (values.help || !file || positionals.length > 1) {
     process.stderr.write(USAGE)
     return values.help ? 0 : 2
   }
-  const report = await verifyExport(file)
+  let trust: Awaited<ReturnType<typeof resolveTrust>>
+  try {
+    trust = await resolveTrust(values.key ?? [])
+  } catch (err) {
+    if (!(err instanceof TrustArgumentError)) throw err
+    process.stderr.write(`doorstep verify: ${err.message}\n`)
+    return 2
+  }
+  const report = await verifyExport(file, { trusted: trust.keys, notes: trust.notes })
   if (values.json) process.stdout.write(`${JSON.stringify({ ...report, manifest: undefined }, null, 2)}\n`)
   else process.stdout.write(formatReport(report))
-  return report.ok ? 0 : 1
+  return exitCodeOf(report)
 }
 
 async function main(argv: string[]): Promise<number> {

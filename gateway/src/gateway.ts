@@ -178,6 +178,7 @@ export class Gateway {
       events: () => events.index,
       clips,
       audit,
+      signer: keys,
     })
     this.#cases = cases
     for (const f of [audit, events, ingest, presence, rules, clips, broker, cases] as Feature[]) {
