@@ -3,6 +3,7 @@ import { resolveTrust, TrustArgumentError } from '../src/cases/trust.js'
 import { verifyExport } from '../src/cases/verify.js'
 import { exitCodeOf, formatReport } from '../src/cases/verify-report.js'
 import { runKeysCli } from '../src/evidence/index.js'
+import { runAuditCli } from '../src/evidence/logs-cli.js'
 import { runTokensCli } from '../src/people/tokens-cli.js'
 
 const USAGE = `doorstep <command>
@@ -14,6 +15,8 @@ const USAGE = `doorstep <command>
                                  (…/api/v1/evidence/keys). Exit 0 PASS (signed by a trusted key),
                                  1 FAIL, 3 consistent but NOT AUTHENTICATED (no trusted key), 2 usage
   tokens <list|issue|revoke>     people's API tokens (see \`doorstep tokens --help\`)
+  audit verify [--data-dir DIR]  check the audit and custody logs offline: hash chains and signed
+                                 checkpoints; exit 0 PASS, 1 FAIL, 2 usage
   keys [rotate]                  the evidence signing keys: fingerprints, public key (see \`doorstep keys --help\`)
 `
 
@@ -51,6 +54,11 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'verify':
       return verify(rest)
+    case 'audit':
+      return runAuditCli(rest, process.env, {
+        out: (s) => process.stdout.write(s),
+        err: (s) => process.stderr.write(s),
+      })
     case 'keys':
       return runKeysCli(rest, process.env, {
         out: (s) => process.stdout.write(s),

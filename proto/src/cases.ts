@@ -325,6 +325,42 @@ export const ChainReport = z
   .meta({ id: 'ChainReport' })
 export type ChainReport = z.infer<typeof ChainReport>
 
+/**
+ * A signed checkpoint of a hash chain: at `at`, the chain (`audit`, or `custody:{caseId}`) had `entries`
+ * entries and its last hash was `head`. `signature` is the evidence key's Ed25519 signature (base64url)
+ * of the canonical JSON of every other field. Kept in SQLite and, one a line, in the append-only file
+ * `<dataDir>/evidence/checkpoints.jsonl`, so a log rewritten or cut inside the database no longer
+ * matches its checkpoints.
+ */
+export const Checkpoint = z.object({
+  chain: z.string(),
+  entries: z.number().int().positive(),
+  head: Sha256Hex,
+  at: EpochMs,
+  keyFingerprint: Sha256Hex,
+  signature: z.string(),
+})
+export type Checkpoint = z.infer<typeof Checkpoint>
+
+/** One chain's check against itself and its checkpoints. */
+export const LogCheck = ChainReport.extend({
+  /** Checkpoints of this chain that were checked, and the last one's time (null: none yet). */
+  checkpoints: z.number().int().nonnegative(),
+  lastCheckpointAt: EpochMs.nullable(),
+})
+export type LogCheck = z.infer<typeof LogCheck>
+
+/**
+ * `GET /api/v1/audit/verify`: the audit log's chain (the top-level fields, as before) and every case's
+ * custody log, each against its signed checkpoints; `problems` of checkpoints themselves (a bad
+ * signature, a checkpoint in one store and not the other) are in `checkpointProblems`.
+ */
+export const LogsReport = LogCheck.extend({
+  custody: z.array(LogCheck.extend({ caseId: Uuid })),
+  checkpointProblems: z.array(z.string()),
+}).meta({ id: 'LogsReport' })
+export type LogsReport = z.infer<typeof LogsReport>
+
 /** `GET /api/v1/audit`: a page, oldest first; pass `next` back as `after` for the next one. */
 export const AuditPage = z.object({
   entries: z.array(AuditEntry),

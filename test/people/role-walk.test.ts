@@ -54,6 +54,8 @@ const EXPECTED: Record<string, Access> = {
   // audit
   'GET /api/v1/audit': ROLES.admin,
   'GET /api/v1/audit/verify': ROLES.admin,
+  // evidence: the signing keys are public, like a certificate
+  'GET /api/v1/evidence/keys': 'public',
   // cases and pulls
   'POST /api/v1/cases': ROLES.custody,
   'GET /api/v1/cases': ROLES.custody,
