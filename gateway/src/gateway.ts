@@ -139,7 +139,11 @@ export class Gateway {
     this.#tokens = tokens
     this.#bootstrapAdmin(tokens)
     // Before anything that records: exports and log checkpoints are signed with it.
-    const keys = new EvidenceKeyring({ dataDir: cfg.dataDir, keyFile: cfg.evidence.keyFile })
+    const keys = new EvidenceKeyring({
+      dataDir: cfg.dataDir,
+      keyFile: cfg.evidence.keyFile,
+      warn: (msg) => this.log.warn(msg),
+    })
     keys.load()
     this.#keys = keys
 

@@ -80,9 +80,11 @@ describe('the evidence key', () => {
         return fingerprintOf(privateKey)
       }
       const a = mk()
-      const ring = new EvidenceKeyring({ dataDir: dir.dir, keyFile: file })
+      const warnings: string[] = []
+      const ring = new EvidenceKeyring({ dataDir: dir.dir, keyFile: file, warn: (m) => warnings.push(m) })
       ring.load()
       expect(ring.fingerprint).toBe(a)
+      expect(warnings).toEqual([])
       expect(fs.existsSync(path.join(dir.dir, 'evidence', 'key.pem'))).toBe(false)
       expect(() => ring.rotate()).toThrow(/replace that file/)
       const b = mk()
@@ -92,6 +94,10 @@ describe('the evidence key', () => {
         [b, 'current'],
         [a, 'retired'],
       ])
+      fs.chmodSync(file, 0o644)
+      new EvidenceKeyring({ dataDir: dir.dir, keyFile: file, warn: (m) => warnings.push(m) }).load()
+      expect(warnings).toEqual([expect.stringContaining('can be read by other users')])
+      expect(warnings[0]).not.toContain('PRIVATE')
       fs.writeFileSync(file, 'not a key')
       expect(() => new EvidenceKeyring({ dataDir: dir.dir, keyFile: file }).load()).toThrow(
         /is not a PEM private key/,

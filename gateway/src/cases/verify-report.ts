@@ -27,7 +27,12 @@ function signatureLines(r: VerifyReport): string[] {
  */
 export function formatReport(r: VerifyReport): string {
   const lines: string[] = [`Doorstep evidence export: ${r.file}`]
-  if (r.zipSha256) lines.push(`  zip sha256  ${r.zipSha256}`)
+  lines.push(
+    '  checks      the signature of manifest.json and who made it; the sha256 and size of every file; that no file',
+    '              is missing or added; the custody log’s hash chain, ending in this export’s entry',
+  )
+  if (r.zipSha256)
+    lines.push(`  zip sha256  ${r.zipSha256} (of the ZIP as a whole; not part of the evidence)`)
   const m = r.manifest
   if (m) {
     lines.push(`  case        ${m.case.number} (${m.case.id}): ${m.case.reason}`)
@@ -45,13 +50,15 @@ export function formatReport(r: VerifyReport): string {
     for (const w of m.withheld) lines.push(`  (withheld: ${w.deviceId}: ${w.reason})`)
     lines.push('')
     lines.push(
-      `  custody log ${r.custody.entries} entries, ${r.custody.ok ? 'chain intact' : 'CHAIN BROKEN'}, head ${short(r.custody.head)}`,
+      `  custody log ${r.custody.entries} entr${r.custody.entries === 1 ? 'y' : 'ies'}, ${r.custody.ok ? 'chain intact' : 'CHAIN BROKEN'}, head ${short(r.custody.head)}`,
     )
   }
   for (const n of r.notes) lines.push(`  note: ${n}`)
   lines.push('')
   const n = r.files.length
-  const counts = `all ${n} file${n === 1 ? '' : 's'} match the signed manifest and the custody chain of ${r.custody.entries} entries is intact`
+  const e = r.custody.entries
+  const files = n === 1 ? 'the 1 file matches' : `all ${n} files match`
+  const counts = `${files} the signed manifest and the custody chain of ${e} entr${e === 1 ? 'y' : 'ies'} is intact`
   if (r.verdict === 'pass') {
     lines.push(`VERDICT: PASS — signed by the trusted key ${r.signature.keyFingerprint}; ${counts}.`)
   } else if (r.verdict === 'not-authenticated') {

@@ -40,13 +40,20 @@ export class EvidenceKeyring {
   readonly #dir: string
   readonly #keyFile: string | undefined
   readonly #now: () => number
+  readonly #warn: (msg: string) => void
   #private: KeyObject | null = null
   #ring: EvidenceKey[] = []
 
-  constructor(opts: { dataDir: string; keyFile?: string | undefined; now?: () => number }) {
+  constructor(opts: {
+    dataDir: string
+    keyFile?: string | undefined
+    now?: () => number
+    warn?: (msg: string) => void
+  }) {
     this.#dir = evidenceDir(opts.dataDir)
     this.#keyFile = opts.keyFile
     this.#now = opts.now ?? Date.now
+    this.#warn = opts.warn ?? (() => {})
   }
 
   /** Loads (or, the first time, generates) the key; adds it to the ring if it is new. */
@@ -56,6 +63,10 @@ export class EvidenceKeyring {
     const file = this.#keyFile ?? path.join(this.#dir, PRIVATE_FILE)
     let pem: string
     if (fs.existsSync(file)) {
+      // Whoever can read the key can sign as the gateway: say so rather than refuse (the operator decides).
+      if ((fs.statSync(file).mode & 0o077) !== 0) {
+        this.#warn(`evidence key file ${file} can be read by other users than its owner; chmod 600 it`)
+      }
       pem = fs.readFileSync(file, 'utf8')
     } else if (this.#keyFile) {
       throw new Error(`evidence key file ${this.#keyFile} does not exist`)
