@@ -1,35 +1,58 @@
 import { parseArgs } from 'node:util'
 import { runBackupCli, runRestoreCli } from '../src/backup/index.js'
-import { formatReport, verifyExport } from '../src/cases/verify.js'
+import { resolveTrust, TrustArgumentError } from '../src/cases/trust.js'
+import { verifyExport } from '../src/cases/verify.js'
+import { exitCodeOf, formatReport } from '../src/cases/verify-report.js'
+import { runKeysCli } from '../src/evidence/index.js'
+import { runAuditCli } from '../src/evidence/logs-cli.js'
 import { runTokensCli } from '../src/people/tokens-cli.js'
 
 const USAGE = `doorstep <command>
 
-  verify <export.zip> [--json]   check an evidence export: every file's sha256 against manifest.json
-                                 and the custody log's hash chain; exit 0 PASS, 1 FAIL, 2 usage
+  verify <export.zip> [--key K]... [--json]
+                                 check an evidence export: its signature, every file's sha256 against
+                                 manifest.json and the custody log's hash chain. K is a key you trust:
+                                 its fingerprint, a PEM file, or the gateway's key URL
+                                 (…/api/v1/evidence/keys). Exit 0 PASS (signed by a trusted key),
+                                 1 FAIL, 3 consistent but NOT AUTHENTICATED (no trusted key), 2 usage
   tokens <list|issue|revoke>     people's API tokens (see \`doorstep tokens --help\`)
   backup --to DIR                back up the data dir, also while the gateway runs; a second backup
                                  into DIR copies only what changed (see \`doorstep backup --help\`)
   restore --from DIR --data-dir NEW
                                  check a backup against its manifest and restore it into an empty
                                  data dir (see \`doorstep restore --help\`)
+  audit verify [--data-dir DIR]  check the audit and custody logs offline: hash chains and signed
+                                 checkpoints; exit 0 PASS, 1 FAIL, 2 usage
+  keys [rotate]                  the evidence signing keys: fingerprints, public key (see \`doorstep keys --help\`)
 `
 
 async function verify(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      json: { type: 'boolean' },
+      key: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
   })
   const file = positionals[0]
   if (values.help || !file || positionals.length > 1) {
     process.stderr.write(USAGE)
     return values.help ? 0 : 2
   }
-  const report = await verifyExport(file)
+  let trust: Awaited<ReturnType<typeof resolveTrust>>
+  try {
+    trust = await resolveTrust(values.key ?? [])
+  } catch (err) {
+    if (!(err instanceof TrustArgumentError)) throw err
+    process.stderr.write(`doorstep verify: ${err.message}\n`)
+    return 2
+  }
+  const report = await verifyExport(file, { trusted: trust.keys, notes: trust.notes })
   if (values.json) process.stdout.write(`${JSON.stringify({ ...report, manifest: undefined }, null, 2)}\n`)
   else process.stdout.write(formatReport(report))
-  return report.ok ? 0 : 1
+  return exitCodeOf(report)
 }
 
 const io = {
@@ -42,6 +65,16 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'verify':
       return verify(rest)
+    case 'audit':
+      return runAuditCli(rest, process.env, {
+        out: (s) => process.stdout.write(s),
+        err: (s) => process.stderr.write(s),
+      })
+    case 'keys':
+      return runKeysCli(rest, process.env, {
+        out: (s) => process.stdout.write(s),
+        err: (s) => process.stderr.write(s),
+      })
     case 'tokens':
       return runTokensCli(rest, process.env, io)
     case 'backup':

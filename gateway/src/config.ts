@@ -91,6 +91,12 @@ const ENV_SCHEMA = {
   DOORSTEP_TLS_CLIENT_CA: z.string().min(1).optional(),
   /** With TLS on, `loopback` keeps the plain ports open on 127.0.0.1 (for a local reverse proxy). */
   DOORSTEP_PLAIN_LISTENERS: z.enum(['off', 'loopback']).default('off'),
+  /** The evidence signing key (Ed25519, PKCS#8 PEM); unset: generated under the data dir on first start. */
+  DOORSTEP_EVIDENCE_KEY_FILE: z.string().min(1).optional(),
+  /** The audit and custody logs' heads are signed every this many audit entries... */
+  DOORSTEP_CHECKPOINT_EVERY: positiveInt.max(1_000_000).default(100),
+  /** ...and at least this often while they grow, ms. */
+  DOORSTEP_CHECKPOINT_INTERVAL_MS: positiveInt.min(1000).default(5 * 60_000),
 } as const
 
 const EnvSchema = z.object(ENV_SCHEMA)
@@ -148,6 +154,7 @@ export interface Config {
   }
   media: { timeoutMs: number }
   cases: { pullDistrictConcurrency: number }
+  evidence: { keyFile: string | undefined; checkpointEvery: number; checkpointIntervalMs: number }
 }
 
 export class ConfigError extends Error {
@@ -245,6 +252,12 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     },
     media: { timeoutMs: e.DOORSTEP_MEDIA_TIMEOUT_MS },
     cases: { pullDistrictConcurrency: e.DOORSTEP_PULL_DISTRICT_CONCURRENCY },
+    evidence: {
+      keyFile:
+        e.DOORSTEP_EVIDENCE_KEY_FILE === undefined ? undefined : path.resolve(e.DOORSTEP_EVIDENCE_KEY_FILE),
+      checkpointEvery: e.DOORSTEP_CHECKPOINT_EVERY,
+      checkpointIntervalMs: e.DOORSTEP_CHECKPOINT_INTERVAL_MS,
+    },
   })
 }
 

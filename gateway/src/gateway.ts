@@ -12,6 +12,15 @@ import type { Config } from './config.js'
 import { type Db, openDb } from './db/index.js'
 import { EventBus } from './event-bus.js'
 import { Events, eventRoutes } from './events/index.js'
+import {
+  Checkpointer,
+  checkpointsInDb,
+  checkpointsInFile,
+  EvidenceKeyring,
+  evidenceRoutes,
+  logSourcesFrom,
+  verifyLogs,
+} from './evidence/index.js'
 import type { Feature } from './feature.js'
 import { buildHttp, closeHttps, listenHttps, opsRoutes } from './http/index.js'
 import { InfluxStore, ManagedInfluxd } from './influx/index.js'
@@ -53,6 +62,8 @@ export class Gateway {
   #clips: Clips | null = null
   #audit: AuditLog | null = null
   #cases: Cases | null = null
+  #keys: EvidenceKeyring | null = null
+  #checkpoints: Checkpointer | null = null
   #broker: MqttBroker | null = null
   #http: FastifyInstance | null = null
   #tls: TlsCredentials | null = null
@@ -91,6 +102,12 @@ export class Gateway {
   }
   get cases(): Cases {
     return must(this.#cases, 'cases')
+  }
+  get evidenceKeys(): EvidenceKeyring {
+    return must(this.#keys, 'evidence keys')
+  }
+  get checkpoints(): Checkpointer {
+    return must(this.#checkpoints, 'checkpoints')
   }
   get broker(): MqttBroker {
     return must(this.#broker, 'broker')
@@ -149,6 +166,14 @@ export class Gateway {
     tokens.load()
     this.#tokens = tokens
     this.#bootstrapAdmin(tokens)
+    // Before anything that records: exports and log checkpoints are signed with it.
+    const keys = new EvidenceKeyring({
+      dataDir: cfg.dataDir,
+      keyFile: cfg.evidence.keyFile,
+      warn: (msg) => this.log.warn(msg),
+    })
+    keys.load()
+    this.#keys = keys
     if (cfg.tls) {
       const creds = new TlsCredentials(cfg.tls, this.log)
       this.log.info(creds.load(), 'TLS certificate loaded')
@@ -203,9 +228,47 @@ export class Gateway {
       events: () => events.index,
       clips,
       audit,
+      signer: keys,
     })
     this.#cases = cases
-    for (const f of [audit, events, ingest, presence, rules, clips, broker, cases] as Feature[]) {
+    // Last to start, first to stop: its final checkpoint at stop sees every entry.
+    const checkpoints = new Checkpointer({
+      db,
+      dataDir: cfg.dataDir,
+      keys,
+      every: cfg.evidence.checkpointEvery,
+      intervalMs: cfg.evidence.checkpointIntervalMs,
+      log: this.log,
+      chains: () => [
+        { chain: 'audit', ...audit.head() },
+        ...cases.custody
+          .heads()
+          .map((h) => ({ chain: `custody:${h.caseId}`, entries: h.entries, head: h.head })),
+      ],
+    })
+    this.#checkpoints = checkpoints
+    audit.onAppend((e) => checkpoints.auditAppended(e.seq))
+    const verifyAllLogs = () =>
+      verifyLogs(
+        logSourcesFrom({
+          audit,
+          custody: cases.custody,
+          dbCheckpoints: checkpointsInDb(db),
+          fileCheckpoints: checkpointsInFile(cfg.dataDir),
+          keys: keys.list(),
+        }),
+      )
+    for (const f of [
+      audit,
+      events,
+      ingest,
+      presence,
+      rules,
+      clips,
+      broker,
+      cases,
+      checkpoints,
+    ] as Feature[]) {
       await f.start()
       this.#started.push(f)
     }
@@ -217,7 +280,8 @@ export class Gateway {
     await app.register(eventRoutes, { index: () => events.index, clips })
     await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes, audit })
     await app.register(holdRoutes, { clips, audit })
-    await app.register(auditRoutes, { audit })
+    await app.register(auditRoutes, { audit, verify: verifyAllLogs })
+    await app.register(evidenceRoutes, { keys })
     await app.register(tokenRoutes, { tokens, audit, bus: this.bus })
     await app.register(ownerRoutes, { registry, live: presence, index: () => events.index, clips, audit })
     await app.register(caseRoutes, { cases, audit })

@@ -329,6 +329,42 @@ export const ChainReport = z
   .meta({ id: 'ChainReport' })
 export type ChainReport = z.infer<typeof ChainReport>
 
+/**
+ * A signed checkpoint of a hash chain: at `at`, the chain (`audit`, or `custody:{caseId}`) had `entries`
+ * entries and its last hash was `head`. `signature` is the evidence key's Ed25519 signature (base64url)
+ * of the canonical JSON of every other field. Kept in SQLite and, one a line, in the append-only file
+ * `<dataDir>/evidence/checkpoints.jsonl`, so a log rewritten or cut inside the database no longer
+ * matches its checkpoints.
+ */
+export const Checkpoint = z.object({
+  chain: z.string(),
+  entries: z.number().int().positive(),
+  head: Sha256Hex,
+  at: EpochMs,
+  keyFingerprint: Sha256Hex,
+  signature: z.string(),
+})
+export type Checkpoint = z.infer<typeof Checkpoint>
+
+/** One chain's check against itself and its checkpoints. */
+export const LogCheck = ChainReport.extend({
+  /** Checkpoints of this chain that were checked, and the last one's time (null: none yet). */
+  checkpoints: z.number().int().nonnegative(),
+  lastCheckpointAt: EpochMs.nullable(),
+})
+export type LogCheck = z.infer<typeof LogCheck>
+
+/**
+ * `GET /api/v1/audit/verify`: the audit log's chain (the top-level fields, as before) and every case's
+ * custody log, each against its signed checkpoints; `problems` of checkpoints themselves (a bad
+ * signature, a checkpoint in one store and not the other) are in `checkpointProblems`.
+ */
+export const LogsReport = LogCheck.extend({
+  custody: z.array(LogCheck.extend({ caseId: Uuid })),
+  checkpointProblems: z.array(z.string()),
+}).meta({ id: 'LogsReport' })
+export type LogsReport = z.infer<typeof LogsReport>
+
 /** `GET /api/v1/audit`: a page, oldest first; pass `next` back as `after` for the next one. */
 export const AuditPage = z.object({
   entries: z.array(AuditEntry),
@@ -397,5 +433,50 @@ export const Manifest = z.object({
    * entry must be this export's, whose `filesDigest` is sha256 of the canonical JSON of `files`.
    */
   verify: z.string(),
+  /**
+   * Fingerprint of the evidence key that signs this manifest (see `ManifestSignature`). Optional only
+   * so that exports made before signing still parse; every signed export has it.
+   */
+  signedBy: z.string().optional(),
 })
 export type Manifest = z.infer<typeof Manifest>
+
+// ---- evidence keys and signatures --------------------------------------------------------------
+
+/** Ed25519 key fingerprint: sha256 of the public key's SPKI DER encoding, 64 lowercase hex digits. */
+export const KeyFingerprint = Sha256Hex
+
+export const EvidenceKey = z
+  .object({
+    fingerprint: KeyFingerprint,
+    alg: z.literal('Ed25519'),
+    /** The public key, SPKI, PEM. */
+    publicKey: z.string(),
+    /** `current` signs new exports and checkpoints; `retired` keys only verify older ones. */
+    state: z.enum(['current', 'retired']),
+    createdAt: EpochMs,
+  })
+  .meta({ id: 'EvidenceKey' })
+export type EvidenceKey = z.infer<typeof EvidenceKey>
+
+/** `GET /api/v1/evidence/keys`: the gateway's evidence keys, the current one first. */
+export const EvidenceKeys = z.object({ keys: z.array(EvidenceKey) })
+export type EvidenceKeys = z.infer<typeof EvidenceKeys>
+
+export const SIGNATURE_FORMAT = 'doorstep-signature/1'
+
+/**
+ * `manifest.sig` in an export: an Ed25519 signature over the RFC 8785 canonical JSON of the whole
+ * `manifest.json` value (which the gateway writes in exactly that form). The public key travels along
+ * so that a verifier can check consistency; trust comes only from matching `keyFingerprint` against a
+ * fingerprint or key the verifier already holds.
+ */
+export const ManifestSignature = z.object({
+  format: z.literal(SIGNATURE_FORMAT),
+  alg: z.literal('Ed25519'),
+  keyFingerprint: KeyFingerprint,
+  publicKey: z.string(),
+  /** base64url (RFC 4648 §5, no padding) of the 64-byte signature. */
+  signature: z.string(),
+})
+export type ManifestSignature = z.infer<typeof ManifestSignature>

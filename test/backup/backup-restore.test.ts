@@ -163,9 +163,12 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     expect(manifest.format).toBe('doorstep-backup/1')
     // Keys and secret hashes inside: the folder and the key copy are the owner's alone.
     expect(fs.statSync(backupDir).mode & 0o777).toBe(0o700)
-    const keyEntry = manifest.files.find((f) => f.kind === 'key')
+    const keyEntry = manifest.files.find((f) => f.kind === 'key' && f.path.endsWith('/site.key'))
     expect(keyEntry?.path).toMatch(/\/keys\/keys\/site\.key$/)
     expect(fs.statSync(path.join(backupDir, keyEntry?.path ?? '')).mode & 0o777).toBe(0o600)
+    // The evidence signing key too: without it a restored gateway could not sign, nor show its old keys.
+    const evidenceKey = manifest.files.find((f) => f.kind === 'key' && f.path.endsWith('/evidence/key.pem'))
+    expect(fs.statSync(path.join(backupDir, evidenceKey?.path ?? '')).mode & 0o777).toBe(0o600)
     const clipEntry = manifest.files.find((f) => f.path.endsWith(clip.sha256))
     expect(clipEntry).toMatchObject({ kind: 'clip', sha256: clip.sha256, bytes: clip.bytes })
     for (const f of manifest.files) {
@@ -358,8 +361,11 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     for (const r of [usage, inside, notEmpty, notBackup]) expect(r.err).not.toMatch(STACK_FRAME)
   })
 
-  it('an export made before the backup still verifies', async () => {
-    const v = await doorstep('verify', zipPath)
+  it('an export made before the backup still verifies, with the restored gateway’s key', async () => {
+    const keys = await doorstep('keys', '--data-dir', newDataDir, '--json')
+    expect(keys.code).toBe(0)
+    const [current] = (JSON.parse(keys.out) as { keys: Array<{ fingerprint: string }> }).keys
+    const v = await doorstep('verify', zipPath, '--key', current?.fingerprint ?? 'none')
     expect(v.out).toContain('VERDICT: PASS')
     expect(v.code).toBe(0)
   })

@@ -32,11 +32,12 @@ const CLI = path.join(ROOT, 'gateway/bin/doorstep.js')
  * `doorstep verify` as a child process: exit code and what it printed. `viaNpx` runs it the way
  * people do (`npx doorstep`, through the root package's `bin`); otherwise the bin file directly.
  */
-async function verifyCli(zip: string, viaNpx = false): Promise<{ code: number; out: string }> {
+async function verifyCli(zip: string, viaNpx = false, key?: string): Promise<{ code: number; out: string }> {
+  const args = ['verify', zip, ...(key ? ['--key', key] : [])]
   try {
     const { stdout } = viaNpx
-      ? await run('npx', ['--no-install', 'doorstep', 'verify', zip], { cwd: ROOT })
-      : await run(process.execPath, [CLI, 'verify', zip], { cwd: ROOT })
+      ? await run('npx', ['--no-install', 'doorstep', ...args], { cwd: ROOT })
+      : await run(process.execPath, [CLI, ...args], { cwd: ROOT })
     return { code: 0, out: stdout }
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string }
@@ -364,7 +365,7 @@ describe('the burglary story: case, pulls with consent, export, verify, tamper',
     expect(clipFiles.find((f) => f.obtained.how === 'event-upload')?.obtained.eventId).toBe(eventId)
     expect(m.custody.entries).toBeGreaterThan(10)
 
-    const v = await verifyCli(zipPath, true)
+    const v = await verifyCli(zipPath, true, t.gateway.evidenceKeys.fingerprint)
     expect(v.out).toContain('VERDICT: PASS')
     expect(v.code).toBe(0)
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256Hex } from '../../gateway/src/audit/chain.js'
 import type { Cases } from '../../gateway/src/cases/cases.js'
 import { type ExportPlan, streamExport } from '../../gateway/src/cases/export.js'
+import { EvidenceKeyring } from '../../gateway/src/evidence/index.js'
 import { tempDir } from '../helpers/tmp.js'
 
 const CASE: CaseView = {
@@ -53,9 +54,12 @@ describe('the export stream (no gateway)', () => {
   let tmp: { dir: string; cleanup: () => void }
   let big: string
   let bigSha: string
+  let signer: EvidenceKeyring
 
   beforeAll(() => {
     tmp = tempDir('doorstep-export-')
+    signer = new EvidenceKeyring({ dataDir: tmp.dir })
+    signer.load()
     big = path.join(tmp.dir, 'big.bin')
     const buf = randomBytes(32 * 1024 * 1024)
     fs.writeFileSync(big, buf)
@@ -96,7 +100,7 @@ describe('the export stream (no gateway)', () => {
 
   it('a client that leaves mid-way ends the export: no hang, no export entry, the file closed', async () => {
     const { cases, appended } = fakeCases()
-    const { stream, done } = streamExport(cases, plan(bigSha), 'test', log)
+    const { stream, done } = streamExport(cases, plan(bigSha), 'test', signer, log)
     let got = 0
     await new Promise<void>((resolve) => {
       stream.on('data', (c: Buffer) => {
@@ -123,7 +127,7 @@ describe('the export stream (no gateway)', () => {
 
   it('a stored file that does not match its content address stops the export', async () => {
     const { cases, appended } = fakeCases()
-    const { stream, done } = streamExport(cases, plan('0'.repeat(64)), 'test', log)
+    const { stream, done } = streamExport(cases, plan('0'.repeat(64)), 'test', signer, log)
     // The response gets the error (Fastify listens for it and cuts the connection).
     const streamError = new Promise((resolve) => stream.on('error', resolve))
     stream.resume()
@@ -135,7 +139,7 @@ describe('the export stream (no gateway)', () => {
 
   it('a complete export ends with its custody entry and reports the ZIP digest', async () => {
     const { cases, appended } = fakeCases()
-    const { stream, done } = streamExport(cases, plan(bigSha), 'test', log)
+    const { stream, done } = streamExport(cases, plan(bigSha), 'test', signer, log)
     const chunks: Buffer[] = []
     stream.on('data', (c: Buffer) => chunks.push(c))
     const r = await done

@@ -105,6 +105,12 @@ describe('dashboard in a browser', () => {
     await tb.screenshot('dashboard-01-signin-refused')
   })
 
+  it('shows the evidence key fingerprint before sign-in (the keys route is public)', async () => {
+    await expect
+      .poll(() => testId('evidence-fingerprint').textContent(), { timeout: UI_TIMEOUT })
+      .toBe(gw.gateway.evidenceKeys.fingerprint)
+  })
+
   it('signs in and goes live', async () => {
     await testId('signin-token').fill(token)
     await testId('signin-submit').click()

@@ -58,6 +58,8 @@ const EXPECTED: Record<string, Access> = {
   // audit
   'GET /api/v1/audit': ROLES.admin,
   'GET /api/v1/audit/verify': ROLES.admin,
+  // evidence: the signing keys are public, like a certificate
+  'GET /api/v1/evidence/keys': 'public',
   // cases and pulls
   'POST /api/v1/cases': ROLES.custody,
   'GET /api/v1/cases': ROLES.custody,
@@ -152,11 +154,13 @@ describe('every route declares who may call it, and the gateway holds to it', ()
     for (const r of routes) {
       const access: Access = isStaticFile(r.url) ? 'public' : (expectedFor(r.method, r.url) as Access)
       const url = r.url.replace(/:[A-Za-z]+/g, FILLER).replace(/\*/g, 'x')
+      // Upload routes refuse any other type (415) before they look at credentials or read the body.
+      const type = access === 'device' && r.method === 'PUT' ? 'application/octet-stream' : 'application/json'
       const call = async (headers: Record<string, string>) => {
         const res = await app.inject({
           method: r.method as 'GET',
           url,
-          headers: { 'content-type': 'application/json', ...headers },
+          headers: { 'content-type': type, ...headers },
           ...(r.method === 'GET' || r.method === 'HEAD' || r.method === 'DELETE' ? {} : { payload: '{}' }),
         })
         const code = (() => {

@@ -4,6 +4,7 @@ import type {
   EventDetail,
   EventList,
   EventsQuery,
+  EvidenceKeys,
   HealthResponse,
   HeartbeatsResponse,
   LiveState,
@@ -31,6 +32,11 @@ export class Api {
   /** Checks a token before it is stored: any staff route will do, health is the cheapest. */
   checkToken(token: string, signal?: AbortSignal): Promise<HealthResponse> {
     return this.http.get('api/v1/health', undefined, signal, token)
+  }
+
+  /** Public: the evidence signing keys, the current one first. */
+  evidenceKeys(signal?: AbortSignal): Promise<EvidenceKeys> {
+    return this.http.get('api/v1/evidence/keys', undefined, signal)
   }
 
   health(signal?: AbortSignal): Promise<HealthResponse> {

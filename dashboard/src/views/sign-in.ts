@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks'
 import { messageOf } from '../api/errors.js'
 import { useStore } from '../lib/store.js'
 import { useServices } from '../services.js'
+import { EvidenceKeyNote } from './evidence-key.js'
 
 /**
  * Token sign-in. The token is checked against the gateway before it is kept,
@@ -73,6 +74,7 @@ export function SignIn(): JSX.Element {
         { type: 'submit', class: 'btn primary', disabled: busy, 'data-testid': 'signin-submit' },
         busy ? 'Checking…' : 'Sign in',
       ),
+      h(EvidenceKeyNote, {}),
     ),
   )
 }

@@ -82,6 +82,7 @@ export class AuditLog implements Feature {
   readonly #log: Logger | null
   readonly #now: () => number
   #started = false
+  readonly #listeners: Array<(e: AuditEntry) => void> = []
 
   constructor(deps: { db: Db; log?: Logger; now?: () => number }) {
     this.#db = deps.db
@@ -98,8 +99,19 @@ export class AuditLog implements Feature {
     this.#started = false
   }
 
+  /** `fn` hears of each entry once it is appended (log checkpoints count them). */
+  onAppend(fn: (e: AuditEntry) => void): void {
+    this.#listeners.push(fn)
+  }
+
   append(rec: AuditRecord): AuditEntry {
     if (!this.#started) throw new Error('audit log is not started')
+    const entry = this.#insert(rec)
+    for (const fn of this.#listeners) fn(entry)
+    return entry
+  }
+
+  #insert(rec: AuditRecord): AuditEntry {
     const db = this.#db
     return writeTransaction(db, () => {
       const head = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as
@@ -160,6 +172,20 @@ export class AuditLog implements Feature {
     const page = rows.slice(0, q.limit).map(toEntry)
     const last = page.at(-1)
     return { entries: page, next: rows.length > q.limit && last ? last.seq : null }
+  }
+
+  /** Number of entries and the last one's hash (GENESIS when empty): what a checkpoint signs. */
+  head(): { entries: number; head: string } {
+    const r = this.#db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as
+      | { seq: number; hash: string }
+      | undefined
+    return { entries: r?.seq ?? 0, head: r?.hash ?? GENESIS }
+  }
+
+  /** Every entry in order, streamed from the table (for checks against checkpoints). */
+  *links(): Generator<Link> {
+    const rows = this.#db.prepare('SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<Row>
+    for (const r of rows) yield toEntry(r) as unknown as Link
   }
 
   /** Re-computes the whole chain from the first entry. */

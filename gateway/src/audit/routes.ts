@@ -1,11 +1,17 @@
-import { AuditPage, AuditQuery, ChainReport } from '@doorstep/proto'
+import { AuditPage, AuditQuery, LogsReport } from '@doorstep/proto'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { ROLES } from '../auth/index.js'
 import type { AuditLog } from './audit-log.js'
 
-/** `GET /api/v1/audit` (paged, filtered) and `GET /api/v1/audit/verify`: admins only. */
-export async function auditRoutes(app: FastifyInstance, opts: { audit: AuditLog }): Promise<void> {
+/**
+ * `GET /api/v1/audit` (paged, filtered) and `GET /api/v1/audit/verify`: admins only. `verify` checks the
+ * logs against their signed checkpoints (the evidence feature's, handed in by the wiring).
+ */
+export async function auditRoutes(
+  app: FastifyInstance,
+  opts: { audit: AuditLog; verify: () => LogsReport },
+): Promise<void> {
   const { audit } = opts
   const api = app.withTypeProvider<ZodTypeProvider>()
 
@@ -27,10 +33,11 @@ export async function auditRoutes(app: FastifyInstance, opts: { audit: AuditLog 
     {
       config: { access: ROLES.admin },
       schema: {
-        summary: "Re-computes the audit log's hash chain; names any entry that was changed",
-        response: { 200: ChainReport },
+        summary:
+          "Re-computes the audit log's and every case's custody log's hash chain and checks them against their signed checkpoints; names any entry changed, removed or cut off",
+        response: { 200: LogsReport },
       },
     },
-    async (): Promise<ChainReport> => audit.verify(),
+    async (): Promise<LogsReport> => opts.verify(),
   )
 }

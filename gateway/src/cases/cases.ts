@@ -20,6 +20,7 @@ import { CaseHolds } from './case-holds.js'
 import { CaseStore } from './case-store.js'
 import { Consent } from './consent.js'
 import { CustodyLog } from './custody.js'
+import type { ManifestSigner } from './export.js'
 import { type CommandChannel, GATEWAY_ACTOR, PullDispatch } from './pull-dispatch.js'
 import { FINAL_STATES, type PullRow } from './pull-table.js'
 import { type PullUploads, PullUploadTarget } from './pull-uploads.js'
@@ -35,6 +36,8 @@ export interface CasesDeps {
   events: () => EventIndex
   clips: Pick<Clips, 'hold' | 'release' | 'holds' | 'clipFile' | 'thumbFile' | 'mediaOf'>
   audit: AuditLog
+  /** Signs each export's manifest: the gateway's evidence key. */
+  signer: ManifestSigner
   now?: () => number
 }
 
@@ -156,6 +159,10 @@ export class Cases implements Feature {
     await run.pullTarget.thumbsDone()
     await run.media.close()
     this.#run = null
+  }
+
+  get signer(): ManifestSigner {
+    return this.#d.signer
   }
 
   get table(): CaseStore {

@@ -98,6 +98,18 @@ export class CustodyLog {
     return rows.map(toEntry)
   }
 
+  /** Each case's number of entries and last hash: what a checkpoint signs. */
+  heads(): Array<{ caseId: string; entries: number; head: string }> {
+    const rows = this.#db
+      .prepare(
+        `SELECT c.case_id, c.seq, c.hash FROM custody_log c
+         JOIN (SELECT case_id, MAX(seq) AS seq FROM custody_log GROUP BY case_id) m
+           ON m.case_id = c.case_id AND m.seq = c.seq`,
+      )
+      .all() as Array<{ case_id: string; seq: number; hash: string }>
+    return rows.map((r) => ({ caseId: r.case_id, entries: r.seq, head: r.hash }))
+  }
+
   verify(caseId: string): ChainReport {
     const r = verifyChain(this.entries(caseId) as unknown as Link[])
     return { ok: r.problems.length === 0, entries: r.entries, head: r.head, problems: r.problems }

@@ -7,9 +7,12 @@ import {
   EVIDENCE_FORMAT,
   type Manifest,
   type ManifestFile,
+  type ManifestSignature,
+  SIGNATURE_FORMAT,
 } from '@doorstep/proto'
 import yazl from 'yazl'
 import { canonicalJson, sha256Hex } from '../audit/index.js'
+import type { EvidenceKeyring } from '../evidence/index.js'
 import type { Logger } from '../log.js'
 import type { Cases } from './cases.js'
 import { custodyJsonl } from './custody.js'
@@ -31,12 +34,19 @@ export interface ExportPlan {
 
 export const CUSTODY_FILE = 'custody.jsonl'
 export const MANIFEST_FILE = 'manifest.json'
+export const SIGNATURE_FILE = 'manifest.sig'
+
+/** What signs an export: the gateway's evidence key (see evidence/keys.ts). */
+export type ManifestSigner = Pick<EvidenceKeyring, 'fingerprint' | 'current' | 'sign'>
 
 const VERIFY_TEXT =
-  'Run `npx doorstep verify <this.zip>` in the Doorstep project, or check by hand: the sha256 of every file ' +
-  'must equal its entry in `files`; each line of custody.jsonl is an entry whose `hash` is sha256 of the ' +
-  'previous entry’s hash (64 zeros for the first) followed by the canonical JSON (sorted keys, no spaces) of ' +
-  'the entry without `prevHash` and `hash`; the last entry is this export’s `case.exported`, whose ' +
+  'Run `npx doorstep verify <this.zip> --key <the gateway key fingerprint>` in the Doorstep project, or check ' +
+  'by hand: manifest.json is RFC 8785 canonical JSON, and manifest.sig holds an Ed25519 signature of its exact ' +
+  'bytes by the key whose fingerprint (sha256 of the SPKI DER public key) is `signedBy`: compare that ' +
+  'fingerprint with one you obtained from the gateway’s operator; the sha256 and size of every file must ' +
+  'equal its entry in `files`, and no other file may be in the ZIP; each line of custody.jsonl is an entry ' +
+  'whose `hash` is sha256 of the previous entry’s hash (64 zeros for the first) followed by the canonical ' +
+  'JSON of the entry without `prevHash` and `hash`; the last entry is this export’s `case.exported`, whose ' +
   '`details.filesDigest` is sha256 of the canonical JSON of `files`, and its hash is `custody.head`.'
 
 function extOf(mime: string): string {
@@ -181,7 +191,8 @@ export interface ExportDone {
  * Streams the ZIP: the files first (stored, not compressed: video does not
  * compress, and a reader can check each file's bytes in place), each hashed as
  * it goes out and compared with its content address; then the custody log,
- * ended by this export's own `case.exported` entry, and `manifest.json`.
+ * ended by this export's own `case.exported` entry, `manifest.json` (canonical
+ * JSON, RFC 8785, so its bytes are exactly what is signed) and `manifest.sig`.
  * Nothing is gathered in memory but the thumbnails' hashes and the manifest.
  * `done` resolves with the ZIP's own sha256 once the last byte is out, and
  * rejects when a stored file does not match its address or the client leaves.
@@ -190,6 +201,7 @@ export function streamExport(
   cases: Cases,
   plan: ExportPlan,
   actor: string,
+  signer: ManifestSigner,
   log: Pick<Logger, 'error'> | { error: (obj: object, msg: string) => void },
 ): { stream: Readable; done: Promise<ExportDone> } {
   const zip = new yazl.ZipFile()
@@ -244,6 +256,7 @@ export function streamExport(
       files: files.length,
       filesDigest: sha256Hex(canonicalJson(files)),
       withheld: plan.withheld.length,
+      signedBy: signer.fingerprint,
     })
     const custody = cases.custody.entries(plan.case.id)
     const manifest: Manifest = {
@@ -255,11 +268,23 @@ export function streamExport(
       withheld: plan.withheld,
       custody: { file: CUSTODY_FILE, entries: custody.length, head: entry.hash },
       verify: VERIFY_TEXT,
+      signedBy: signer.fingerprint,
     }
-    zip.addBuffer(Buffer.from(custodyJsonl(custody)), CUSTODY_FILE, { mtime: new Date(exportedAt) })
-    zip.addBuffer(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), MANIFEST_FILE, {
-      mtime: new Date(exportedAt),
-    })
+    // The signature binds every field above: the case (number, reason, window, area), each file with its
+    // digest, size and consent record, the units withheld and why, who exported and when, and the custody
+    // log's head, which in turn binds every custody entry.
+    const canonical = canonicalJson(manifest)
+    const signature: ManifestSignature = {
+      format: SIGNATURE_FORMAT,
+      alg: 'Ed25519',
+      keyFingerprint: signer.fingerprint,
+      publicKey: signer.current.publicKey,
+      signature: signer.sign(canonical),
+    }
+    const mtime = new Date(exportedAt)
+    zip.addBuffer(Buffer.from(custodyJsonl(custody)), CUSTODY_FILE, { mtime })
+    zip.addBuffer(Buffer.from(canonical), MANIFEST_FILE, { mtime })
+    zip.addBuffer(Buffer.from(`${JSON.stringify(signature, null, 2)}\n`), SIGNATURE_FILE, { mtime })
     zip.end()
     await Promise.race([new Promise<void>((resolve) => body.on('end', resolve)), gone])
     const z = out.result()

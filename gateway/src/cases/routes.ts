@@ -159,7 +159,7 @@ export async function caseRoutes(
       const actor = actorOf(req)
       cases.refreshHolds(id, actor)
       const plan = planExport(cases, id)
-      const { stream, done } = streamExport(cases, plan, actor, req.log)
+      const { stream, done } = streamExport(cases, plan, actor, cases.signer, req.log)
       streaming.add(stream)
       stream.on('close', () => streaming.delete(stream))
       done.then(

@@ -1,12 +1,23 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
-import { CustodyEntry, Manifest } from '@doorstep/proto'
+import { CustodyEntry, Manifest, ManifestSignature } from '@doorstep/proto'
 import yauzl from 'yauzl'
 import { canonicalJson, type Link, sha256Hex, verifyChain } from '../audit/index.js'
-import { CUSTODY_FILE, MANIFEST_FILE } from './export.js'
+import { fingerprintOf, publicKeyFromPem, verifyBytes } from '../evidence/index.js'
+import { CUSTODY_FILE, MANIFEST_FILE, SIGNATURE_FILE } from './export.js'
+import type { TrustedKey } from './trust.js'
+
+/**
+ * `pass`: consistent and signed by a key the verifier trusts. `not-authenticated`:
+ * consistent and signed, but by no key the verifier named (none was named, or
+ * the gateway's key URL did not answer). `fail`: anything else.
+ */
+export type Verdict = 'pass' | 'fail' | 'not-authenticated'
 
 /** What `doorstep verify` found in an export. */
 export interface VerifyReport {
+  verdict: Verdict
+  /** The export agrees with itself and with its signature (whoever's key made it). */
   ok: boolean
   file: string
   zipSha256: string | null
@@ -19,10 +30,24 @@ export interface VerifyReport {
     problem: string | null
   }>
   custody: { entries: number; head: string | null; ok: boolean }
+  signature: {
+    present: boolean
+    /** manifest.json's canonical form verifies against the key named in manifest.sig. */
+    valid: boolean
+    keyFingerprint: string | null
+    /** How the verifier came to trust that key, when it does. */
+    trustedBy: string | null
+  }
+  /** Keys the verifier trusts, by fingerprint, and how. */
+  trusted: TrustedKey[]
+  /** Things worth saying that are not problems (a key URL that did not answer). */
+  notes: string[]
   problems: string[]
 }
 
-/** manifest.json and custody.jsonl are read into memory; no honest export comes near this. */
+const META_FILES = new Set([MANIFEST_FILE, CUSTODY_FILE, SIGNATURE_FILE])
+
+/** manifest.json, manifest.sig and custody.jsonl are read into memory; no honest export comes near this. */
 const MAX_META_BYTES = 64 * 1024 * 1024
 
 async function hashFile(file: string): Promise<string> {
@@ -52,7 +77,7 @@ async function readZip(file: string, problems: string[]): Promise<Map<string, Se
         problems.push(`${entry.fileName}: appears twice in the ZIP`)
         continue
       }
-      const keep = entry.fileName === MANIFEST_FILE || entry.fileName === CUSTODY_FILE
+      const keep = META_FILES.has(entry.fileName)
       if (keep && entry.uncompressedSize > MAX_META_BYTES) {
         problems.push(`${entry.fileName}: too large to be an export's (${entry.uncompressedSize} bytes)`)
         continue
@@ -96,20 +121,28 @@ function parseCustody(data: Buffer, problems: string[]): CustodyEntry[] {
 }
 
 /**
- * Checks an evidence export on its own, without the gateway: every file's
- * sha256 and size against `manifest.json`, no file missing or unlisted, the
- * custody log's hash chain, and that the chain ends in this export's entry,
- * whose `filesDigest` binds the manifest's file list.
+ * Checks an evidence export on its own, without the gateway or a network:
+ * the signature of `manifest.json` (and whether its key is one of `trusted`),
+ * every file's sha256 and size against the manifest, no file missing or
+ * unlisted, the custody log's hash chain, and that the chain ends in this
+ * export's entry, whose hash is the manifest's signed `custody.head`.
  */
-export async function verifyExport(file: string): Promise<VerifyReport> {
+export async function verifyExport(
+  file: string,
+  opts: { trusted?: readonly TrustedKey[]; notes?: readonly string[] } = {},
+): Promise<VerifyReport> {
   const problems: string[] = []
   const report: VerifyReport = {
+    verdict: 'fail',
     ok: false,
     file,
     zipSha256: null,
     manifest: null,
     files: [],
     custody: { entries: 0, head: null, ok: false },
+    signature: { present: false, valid: false, keyFingerprint: null, trustedBy: null },
+    trusted: [...(opts.trusted ?? [])],
+    notes: [...(opts.notes ?? [])],
     problems,
   }
   try {
@@ -132,8 +165,10 @@ export async function verifyExport(file: string): Promise<VerifyReport> {
     return report
   }
   let manifest: Manifest
+  let raw: unknown
   try {
-    const parsed = Manifest.safeParse(JSON.parse(m.data.toString('utf8')))
+    raw = JSON.parse(m.data.toString('utf8'))
+    const parsed = Manifest.safeParse(raw)
     if (!parsed.success) {
       problems.push(`${MANIFEST_FILE} is not a Doorstep manifest: ${parsed.error.issues[0]?.message}`)
       return report
@@ -144,6 +179,7 @@ export async function verifyExport(file: string): Promise<VerifyReport> {
     return report
   }
   report.manifest = manifest
+  checkSignature(report, raw, m.data, seen.get(SIGNATURE_FILE)?.data ?? null)
 
   const listed = new Set<string>()
   for (const f of manifest.files) {
@@ -163,7 +199,7 @@ export async function verifyExport(file: string): Promise<VerifyReport> {
     })
   }
   for (const name of seen.keys()) {
-    if (!listed.has(name) && name !== MANIFEST_FILE && name !== CUSTODY_FILE) {
+    if (!listed.has(name) && !META_FILES.has(name)) {
       problems.push(`${name}: in the ZIP but not in the manifest`)
     }
   }
@@ -195,43 +231,75 @@ export async function verifyExport(file: string): Promise<VerifyReport> {
     report.custody.ok = problems.length === before
   }
   report.ok = problems.length === 0
+  report.verdict = !report.ok ? 'fail' : report.signature.trustedBy ? 'pass' : 'not-authenticated'
   return report
 }
 
-const short = (h: string | null) => (h ? `${h.slice(0, 16)}…` : '-')
-
-/** The report for people: a line per file, the custody log, then one verdict line. */
-export function formatReport(r: VerifyReport): string {
-  const lines: string[] = [`Doorstep evidence export: ${r.file}`]
-  if (r.zipSha256) lines.push(`  zip sha256  ${r.zipSha256}`)
-  const m = r.manifest
-  if (m) {
-    lines.push(`  case        ${m.case.number} (${m.case.id}): ${m.case.reason}`)
-    lines.push(`  window      ${new Date(m.case.from).toISOString()} – ${new Date(m.case.to).toISOString()}`)
-    lines.push(`  exported    ${new Date(m.exportedAt).toISOString()} by ${m.exportedBy}`)
-    lines.push('')
-    for (const f of r.files) {
-      const tag = f.ok ? '  ok  ' : '  FAIL'
-      lines.push(
-        `${tag}  ${f.path}  sha256 ${short(f.sha256)}  ${f.bytes ?? '-'} bytes${f.problem ? `  — ${f.problem}` : ''}`,
-      )
+/**
+ * The signature: manifest.sig must name a key whose fingerprint matches the
+ * public key it carries and the manifest's `signedBy`, and hold that key's
+ * Ed25519 signature of the manifest's canonical JSON (RFC 8785; the gateway
+ * writes manifest.json in exactly that form). A valid signature only says
+ * "this key signed this"; whether the key is the gateway's is for `trusted`.
+ */
+function checkSignature(
+  report: VerifyReport,
+  manifest: unknown,
+  bytes: Buffer,
+  sigData: Buffer | null,
+): void {
+  const { problems, signature } = report
+  if (!sigData) {
+    problems.push(
+      `${SIGNATURE_FILE} is missing: the export is not signed, so anyone could have made or changed it`,
+    )
+    return
+  }
+  signature.present = true
+  let sig: ManifestSignature
+  try {
+    const parsed = ManifestSignature.safeParse(JSON.parse(sigData.toString('utf8')))
+    if (!parsed.success) {
+      problems.push(`${SIGNATURE_FILE} is not a Doorstep signature: ${parsed.error.issues[0]?.message}`)
+      return
     }
-    for (const w of m.withheld) lines.push(`  (withheld: ${w.deviceId}: ${w.reason})`)
-    lines.push('')
-    lines.push(
-      `  custody log ${r.custody.entries} entries, ${r.custody.ok ? 'chain intact' : 'CHAIN BROKEN'}, head ${short(r.custody.head)}`,
+    sig = parsed.data
+  } catch {
+    problems.push(`${SIGNATURE_FILE} is not JSON`)
+    return
+  }
+  signature.keyFingerprint = sig.keyFingerprint
+  const pub = publicKeyFromPem(sig.publicKey)
+  if (!pub) {
+    problems.push(`${SIGNATURE_FILE}: its public key is not an Ed25519 key`)
+    return
+  }
+  if (fingerprintOf(pub) !== sig.keyFingerprint) {
+    problems.push(`${SIGNATURE_FILE}: the public key it carries does not have the fingerprint it names`)
+    return
+  }
+  const m = manifest as { signedBy?: unknown }
+  if (m.signedBy !== sig.keyFingerprint) {
+    problems.push(
+      `${MANIFEST_FILE} says it is signed by ${String(m.signedBy)}, but ${SIGNATURE_FILE} is by ${sig.keyFingerprint}`,
     )
   }
-  lines.push('')
-  if (r.ok) {
-    lines.push(
-      `VERDICT: PASS — all ${r.files.length} files match manifest.json and the custody chain of ${r.custody.entries} entries is intact.`,
+  const canonical = canonicalJson(manifest)
+  if (!verifyBytes(pub, canonical, sig.signature)) {
+    problems.push(
+      `${MANIFEST_FILE} was changed after it was signed: the signature in ${SIGNATURE_FILE} does not match its content`,
     )
-  } else {
-    lines.push(
-      `VERDICT: FAIL — ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}; this export cannot be trusted as it is:`,
-    )
-    for (const p of r.problems) lines.push(`  - ${p}`)
+    return
   }
-  return `${lines.join('\n')}\n`
+  signature.valid = true
+  if (canonical !== bytes.toString('utf8')) {
+    report.notes.push(`${MANIFEST_FILE} was re-formatted since it was signed; its content is unchanged`)
+  }
+  const trusted = report.trusted.find((k) => k.fingerprint === sig.keyFingerprint)
+  if (trusted) signature.trustedBy = trusted.source
+  else if (report.trusted.length > 0) {
+    problems.push(
+      `signed by key ${sig.keyFingerprint}, which is not a key you trust (${report.trusted.map((k) => k.fingerprint).join(', ')})`,
+    )
+  }
 }

@@ -1,0 +1,32 @@
+import type { EvidenceKeys } from '@doorstep/proto'
+import { h, type JSX } from 'preact'
+import { useEffect, useState } from 'preact/hooks'
+import { useServices } from '../services.js'
+
+/**
+ * The gateway's evidence key fingerprint, which whoever checks an export pins
+ * (`npx doorstep verify case.zip --key <fingerprint>`). The route is public,
+ * so it shows before sign-in; if it cannot be had, nothing is shown.
+ */
+export function EvidenceKeyNote(): JSX.Element | null {
+  const { api } = useServices()
+  const [fingerprint, setFingerprint] = useState<string | null>(null)
+  useEffect(() => {
+    const ctl = new AbortController()
+    api
+      .evidenceKeys(ctl.signal)
+      .then((k: EvidenceKeys) =>
+        setFingerprint(k.keys.find((x) => x.state === 'current')?.fingerprint ?? null),
+      )
+      .catch(() => setFingerprint(null))
+    return () => ctl.abort()
+  }, [api])
+  if (!fingerprint) return null
+  return h(
+    'p',
+    { class: 'muted evidence-key' },
+    'Evidence exports are signed by this gateway’s key, fingerprint ',
+    h('code', { 'data-testid': 'evidence-fingerprint' }, fingerprint),
+    '. Give it to whoever verifies an export.',
+  )
+}
