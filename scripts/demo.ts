@@ -39,7 +39,13 @@ if (!args.success) {
 const adminToken = process.env.DOORSTEP_ADMIN_TOKEN || `demo_${randomBytes(24).toString('base64url')}`
 let config: ReturnType<typeof loadConfig>
 try {
-  config = loadConfig({ DOORSTEP_LOG_LEVEL: 'warn', ...process.env, DOORSTEP_ADMIN_TOKEN: adminToken })
+  // The simulated fleet connects from one address (loopback), where real units have one per home.
+  config = loadConfig({
+    DOORSTEP_LOG_LEVEL: 'warn',
+    DOORSTEP_CONNECT_RATE_PER_ADDRESS: '1000000',
+    ...process.env,
+    DOORSTEP_ADMIN_TOKEN: adminToken,
+  })
 } catch (err) {
   if (err instanceof ConfigError) {
     for (const p of err.problems) process.stderr.write(`demo: config: ${p}\n`)
