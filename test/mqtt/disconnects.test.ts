@@ -13,7 +13,7 @@ import {
 } from '../../gateway/src/mqtt/disconnects.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
-import { connectUnit, end, publish, refusedCode } from '../helpers/mqtt.js'
+import { connectPacket, connectUnit, end, publish, refusedCode } from '../helpers/mqtt.js'
 import { heartbeat } from '../helpers/payloads.js'
 
 const withCode = (message: string, code: string | number, key = 'code') =>
@@ -105,24 +105,6 @@ async function counted(metrics: Metrics): Promise<Record<string, number>> {
     out[r] = (out[r] ?? 0) + v.value
   }
   return out
-}
-
-/** MQTT 3.1.1 CONNECT [§3.1] with a user name and password, built by hand so nothing answers for us. */
-function connectPacket(id: string, secret: string, keepaliveS: number): Buffer {
-  const str = (s: string) => {
-    const b = Buffer.from(s)
-    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])
-  }
-  const body = Buffer.concat([
-    str('MQTT'),
-    // level 4; flags: user name, password, clean session
-    Buffer.from([4, 0xc2, keepaliveS >> 8, keepaliveS & 0xff]),
-    str(id),
-    str(id),
-    str(secret),
-  ])
-  // Remaining length fits one byte for the short ids used here.
-  return Buffer.concat([Buffer.from([0x10, body.length]), body])
 }
 
 /** A raw TCP connection that has sent CONNECT and read CONNACK 0. */
