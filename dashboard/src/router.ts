@@ -1,4 +1,4 @@
-import { DeviceId, DISTRICT_COUNT } from '@doorstep/proto'
+import { DeviceId, DISTRICT_COUNT, type Role } from '@doorstep/proto'
 import { useEffect, useState } from 'preact/hooks'
 
 /*
@@ -52,6 +52,19 @@ export function parseRoute(hash: string): Route {
       break
   }
   return { name: 'not-found', path }
+}
+
+const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
+const EVERYONE: readonly Role[] = ['admin', 'ops', 'investigator', 'owner']
+
+/** Who may open a page. The gateway checks every route's role itself; this spares a page of 403s. */
+export function rolesOf(route: Route): readonly Role[] {
+  switch (route.name) {
+    case 'not-found':
+      return EVERYONE
+    default:
+      return STAFF
+  }
 }
 
 export function hrefOf(route: Route): string {

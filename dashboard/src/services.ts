@@ -1,3 +1,4 @@
+import type { Me, Role } from '@doorstep/proto'
 import { createContext } from 'preact'
 import { useContext } from 'preact/hooks'
 import { Api } from './api/endpoints.js'
@@ -10,6 +11,7 @@ import {
   saveToken,
   takeTokenFromFragment,
 } from './auth/session.js'
+import { browserLocaleHost, I18n, type LocaleHost } from './i18n/translator.js'
 import { Store } from './lib/store.js'
 import { FleetHealth } from './live/fleet-health.js'
 import { FleetRevision } from './live/fleet-revision.js'
@@ -21,6 +23,13 @@ export interface SessionState {
   token: string | null
   /** Why the last session ended, shown on the sign-in form. */
   reason: string | null
+  /** Who the token says we are; null until the gateway has answered. */
+  me: Me | null
+}
+
+/** Roles that watch the fleet: the alert socket and fleet health are theirs (the gateway allows them only). */
+export function isStaff(role: Role): boolean {
+  return role === 'admin' || role === 'ops' || role === 'investigator'
 }
 
 /**
@@ -38,11 +47,14 @@ export class Services {
   readonly feed: LiveFeed
   /** Which events of the feed have a clip (and so a thumbnail worth asking for). */
   readonly clips: ReadyClips
+  readonly i18n: I18n
   readonly #host: SessionHost
+  #feedsOn = false
 
-  constructor(host: SessionHost = browserHost()) {
+  constructor(host: SessionHost = browserHost(), localeHost: LocaleHost = browserLocaleHost()) {
     this.#host = host
-    this.session = new Store<SessionState>({ token: null, reason: null })
+    this.i18n = new I18n(localeHost)
+    this.session = new Store<SessionState>({ token: null, reason: null, me: null })
     const token = () => this.session.get().token
     this.http = new HttpClient({
       token,
@@ -101,9 +113,32 @@ export class Services {
     return () => target.removeEventListener('hashchange', on)
   }
 
-  signIn(token: string): void {
+  /**
+   * Keeps the token and learns who it belongs to (`me`, from the sign-in form's check, or asked for
+   * here when a session resumes). The fleet feeds start only for staff: an owner's token may not open
+   * the alert socket, and the owner's pages have their own data.
+   */
+  signIn(token: string, me: Me | null = null): void {
     saveToken(this.#host, token)
-    this.session.set({ token, reason: null })
+    this.session.set({ token, reason: null, me })
+    if (me) {
+      this.#startFeeds(me)
+      return
+    }
+    this.api.me().then(
+      (who) => {
+        if (this.session.get().token !== token) return
+        this.session.set({ ...this.session.get(), me: who })
+        this.#startFeeds(who)
+      },
+      // A refused token has already signed out (onUnauthenticated); anything else is retried on reload.
+      () => undefined,
+    )
+  }
+
+  #startFeeds(me: Me): void {
+    if (!isStaff(me.role) || this.#feedsOn) return
+    this.#feedsOn = true
     this.feed.start()
     this.clips.start()
     this.health.start()
@@ -112,12 +147,15 @@ export class Services {
   signOut(reason: string | null = null): void {
     if (this.session.get().token === null) return
     clearToken(this.#host)
-    this.feed.stop()
-    this.clips.stop()
-    this.health.stop()
-    this.fleet.stop()
+    if (this.#feedsOn) {
+      this.#feedsOn = false
+      this.feed.stop()
+      this.clips.stop()
+      this.health.stop()
+      this.fleet.stop()
+    }
     this.notices.clear()
-    this.session.set({ token: null, reason })
+    this.session.set({ token: null, reason, me: null })
   }
 }
 

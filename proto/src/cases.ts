@@ -51,6 +51,7 @@ export const Me = z.object({
   role: Role,
   ownerContact: z.string().nullable(),
 })
+export type Me = z.infer<typeof Me>
 
 export const TokenList = z.object({ tokens: z.array(TokenView) })
 

@@ -31,7 +31,9 @@ export function chromiumAvailable(): boolean {
  * A headless Chromium with one page. Console errors are collected: a React-
  * style "something threw" in the page would otherwise pass unnoticed.
  */
-export async function launchBrowser(opts: { width?: number; height?: number } = {}): Promise<TestBrowser> {
+export async function launchBrowser(
+  opts: { width?: number; height?: number; locale?: 'en' | 'zh-CN' } = {},
+): Promise<TestBrowser> {
   if (inject('browserGroup') !== true) {
     throw new Error('a test file that drives Chromium must be named *.browser.test.ts, so it runs alone')
   }
@@ -39,6 +41,8 @@ export async function launchBrowser(opts: { width?: number; height?: number } = 
   const context = await browser.newContext({
     viewport: { width: opts.width ?? 1440, height: opts.height ?? 900 },
     colorScheme: 'light',
+    // The dashboard picks its language from the browser's: English unless a test asks for Chinese.
+    locale: opts.locale ?? 'en-US',
     reducedMotion: 'reduce',
   })
   const page = await context.newPage()

@@ -8,6 +8,7 @@ import type {
   HealthResponse,
   HeartbeatsResponse,
   LiveState,
+  Me,
 } from '@doorstep/proto'
 import type { HttpClient } from './http.js'
 
@@ -29,9 +30,13 @@ export class Api {
     this.#token = token
   }
 
-  /** Checks a token before it is stored: any staff route will do, health is the cheapest. */
-  checkToken(token: string, signal?: AbortSignal): Promise<HealthResponse> {
-    return this.http.get('api/v1/health', undefined, signal, token)
+  /** Checks a token before it is stored, and says whose it is: every role may ask. */
+  checkToken(token: string, signal?: AbortSignal): Promise<Me> {
+    return this.http.get('api/v1/me', undefined, signal, token)
+  }
+
+  me(signal?: AbortSignal): Promise<Me> {
+    return this.http.get('api/v1/me', undefined, signal)
   }
 
   /** Public: the evidence signing keys, the current one first. */

@@ -1,7 +1,10 @@
+import type { Role } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useEffect, useRef } from 'preact/hooks'
+import type { Translator } from '../i18n/translator.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useStore } from '../lib/store.js'
-import { type Route, useRoute } from '../router.js'
+import { type Route, rolesOf, useRoute } from '../router.js'
 import { useServices } from '../services.js'
 import { AlertFeed } from './alert-feed.js'
 import { DevicePage } from './device-page.js'
@@ -15,31 +18,44 @@ import { NoticesBar } from './notices-bar.js'
 import { OfflineView } from './offline-view.js'
 import { SignIn } from './sign-in.js'
 
-function titleOf(r: Route): string {
+function titleOf(r: Route, t: Translator['t']): string {
   switch (r.name) {
     case 'fleet':
-      return 'Fleet health'
+      return t('shell.title.fleet')
     case 'district':
-      return `District ${r.district}`
+      return t('shell.title.district', { district: r.district })
     case 'devices':
-      return 'All units'
+      return t('shell.title.devices')
     case 'device':
       return r.id
     case 'offline':
-      return 'Offline units'
+      return t('shell.title.offline')
     case 'alerts':
-      return 'Live alerts'
+      return t('shell.liveAlerts')
     case 'events':
-      return 'Events'
+      return t('shell.title.events')
     case 'event':
-      return `Event ${r.id.slice(0, 8)}`
+      return t('shell.title.event', { id: r.id.slice(0, 8) })
     case 'not-found':
-      return 'Not found'
+      return t('shell.notFound')
   }
 }
 
-function Page(props: { route: Route; narrow: boolean }): JSX.Element {
+function Forbidden(): JSX.Element {
+  const { t } = useI18n()
+  return h(
+    'section',
+    { class: 'panel', 'data-testid': 'forbidden' },
+    h('h1', { tabIndex: -1 }, t('shell.forbidden')),
+    h('p', null, t('shell.forbiddenBody')),
+  )
+}
+
+function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element {
   const r = props.route
+  const { t } = useI18n()
+  // The gateway refuses these roles' data anyway; this only spares them a page of errors.
+  if (!rolesOf(r).includes(props.role)) return h(Forbidden, {})
   switch (r.name) {
     case 'alerts':
       // On a wide screen the feed is always beside the page: a link to it shows the fleet next to it.
@@ -63,21 +79,26 @@ function Page(props: { route: Route; narrow: boolean }): JSX.Element {
       return h(
         'section',
         { class: 'panel' },
-        h('h1', { tabIndex: -1 }, 'Not found'),
-        h('p', null, 'There is no such page. ', h('a', { href: '#/' }, 'Back to the fleet')),
+        h('h1', { tabIndex: -1 }, t('shell.notFound')),
+        h('p', null, `${t('shell.notFoundBody')} `, h('a', { href: '#/' }, t('shell.backHome'))),
       )
   }
 }
 
-function SignedIn(): JSX.Element {
+function SignedIn(props: { role: Role }): JSX.Element {
   const route = useRoute()
   const narrow = useNarrow()
+  const { t } = useI18n()
   const main = useRef<HTMLElement>(null)
   const first = useRef(true)
+  const staff = props.role !== 'owner'
+
+  useEffect(() => {
+    document.title = `${titleOf(route, t)} · ${t('shell.brand')}`
+  }, [route, t])
 
   // On navigation, move focus to the new page's heading so keyboard and screen-reader users land on it.
   useEffect(() => {
-    document.title = `${titleOf(route)} · Doorstep`
     if (first.current) {
       first.current = false
       return
@@ -98,7 +119,7 @@ function SignedIn(): JSX.Element {
           main.current?.focus()
         },
       },
-      'Skip to content',
+      t('shell.skipToContent'),
     ),
     h(Header, { route }),
     h(
@@ -108,19 +129,31 @@ function SignedIn(): JSX.Element {
         'main',
         { id: 'main', ref: main, tabIndex: -1, class: 'content' },
         h(NoticesBar, {}),
-        h(Page, { route, narrow }),
+        h(Page, { route, narrow, role: props.role }),
       ),
       // On a phone the feed is a page of its own (#/alerts): beside or under the page it leaves no room.
-      narrow
+      // Owners have no alert feed: the socket is for staff.
+      narrow || !staff
         ? null
-        : h('aside', { class: 'side', 'aria-label': 'Live alerts' }, h(AlertFeed, { page: false })),
+        : h('aside', { class: 'side', 'aria-label': t('shell.liveAlerts') }, h(AlertFeed, { page: false })),
     ),
   )
 }
 
-/** Signed in: the dashboard; otherwise the sign-in form. */
+function Loading(): JSX.Element {
+  const { t } = useI18n()
+  return h(
+    'main',
+    { class: 'signin', id: 'main', 'aria-busy': 'true' },
+    h('p', { class: 'muted' }, t('shell.loading')),
+  )
+}
+
+/** Signed in: the dashboard for the token's role; otherwise the sign-in form. */
 export function App(): JSX.Element {
   const { session } = useServices()
   const s = useStore(session)
-  return s.token ? h(SignedIn, {}) : h(SignIn, {})
+  if (!s.token) return h(SignIn, {})
+  // A resumed session learns its role first: the header and the pages depend on it.
+  return s.me ? h(SignedIn, { role: s.me.role }) : h(Loading, {})
 }

@@ -1,39 +1,55 @@
+import type { Role } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
+import type { MessageKey } from '../i18n/catalogue.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useStore } from '../lib/store.js'
 import { hrefOf, type Route } from '../router.js'
 import { useServices } from '../services.js'
 import { ConnectionStatus } from './connection-status.js'
+import { LanguageSwitch } from './language-switch.js'
 import { useNarrow } from './narrow.js'
 
 interface NavItem {
   route: Route
-  label: string
+  label: MessageKey
   match: Route['name'][]
+  /** Who sees the link; the gateway checks the same roles on every route behind the page. */
+  roles: readonly Role[]
   /** Only where the feed has no place beside the page. */
   narrowOnly?: boolean
 }
 
+const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
+
 const NAV: NavItem[] = [
-  { route: { name: 'fleet' }, label: 'Fleet', match: ['fleet', 'district', 'devices', 'device'] },
-  { route: { name: 'alerts' }, label: 'Live alerts', match: ['alerts'], narrowOnly: true },
-  { route: { name: 'offline' }, label: 'Offline units', match: ['offline'] },
-  { route: { name: 'events' }, label: 'Events', match: ['events', 'event'] },
+  {
+    route: { name: 'fleet' },
+    label: 'shell.nav.fleet',
+    match: ['fleet', 'district', 'devices', 'device'],
+    roles: STAFF,
+  },
+  { route: { name: 'alerts' }, label: 'shell.liveAlerts', match: ['alerts'], roles: STAFF, narrowOnly: true },
+  { route: { name: 'offline' }, label: 'shell.nav.offline', match: ['offline'], roles: STAFF },
+  { route: { name: 'events' }, label: 'shell.nav.events', match: ['events', 'event'], roles: STAFF },
 ]
 
-function navLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.Element[] {
-  return NAV.filter((n) => narrow || !n.narrowOnly).map((n) =>
-    h(
-      'a',
-      {
-        href: hrefOf(n.route),
-        'aria-current': n.match.includes(route.name) ? 'page' : undefined,
-        'data-testid': `nav-${n.route.name}`,
-        // The current page's link changes no hash, so no route change would close the menu.
-        onClick: onPick,
-      },
-      n.label,
-    ),
+function useNavLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.Element[] {
+  const { t } = useI18n()
+  const role = useStore(useServices().session).me?.role
+  return NAV.filter((n) => (narrow || !n.narrowOnly) && role !== undefined && n.roles.includes(role)).map(
+    (n) =>
+      h(
+        'a',
+        {
+          href: hrefOf(n.route),
+          'aria-current': n.match.includes(route.name) ? 'page' : undefined,
+          'data-testid': `nav-${n.route.name}`,
+          // The current page's link changes no hash, so no route change would close the menu.
+          onClick: onPick,
+        },
+        t(n.label),
+      ),
   )
 }
 
@@ -47,8 +63,11 @@ function navLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.Eleme
  */
 function CompactHeader(props: { route: Route }): JSX.Element {
   const services = useServices()
+  const { t } = useI18n()
   const conn = useStore(services.feed.conn)
   const [open, setOpen] = useState(false)
+  const links = useNavLinks(props.route, true, () => setOpen(false))
+  const staff = useStore(services.session).me?.role !== 'owner'
   const button = useRef<HTMLButtonElement>(null)
   const bar = useRef<HTMLElement>(null)
 
@@ -76,15 +95,15 @@ function CompactHeader(props: { route: Route }): JSX.Element {
     'header',
     // Not live, the status grows ("Reconnecting in 12 s" and "Retry now"): the brand and the menu
     // button keep only their marks (their names stay for screen readers).
-    { class: conn.kind === 'connected' ? 'topbar compact' : 'topbar compact busy', ref: bar },
+    { class: conn.kind === 'connected' || !staff ? 'topbar compact' : 'topbar compact busy', ref: bar },
     h(
       'a',
       { class: 'brand', href: '#/' },
       h('span', { class: 'brand-mark', 'aria-hidden': 'true' }),
-      h('span', { class: 'brand-name' }, 'Doorstep'),
+      h('span', { class: 'brand-name' }, t('shell.brand')),
     ),
     h('div', { class: 'spacer' }),
-    h(ConnectionStatus, {}),
+    staff ? h(ConnectionStatus, {}) : null,
     h(
       'button',
       {
@@ -97,18 +116,19 @@ function CompactHeader(props: { route: Route }): JSX.Element {
         onClick: () => setOpen((o) => !o),
       },
       h('span', { class: 'menu-icon', 'aria-hidden': 'true' }),
-      h('span', { class: 'menu-label' }, 'Menu'),
+      h('span', { class: 'menu-label' }, t('shell.menu')),
     ),
     h(
       'nav',
       {
         id: 'main-menu',
         class: 'menu-panel',
-        'aria-label': 'Main',
+        'aria-label': t('shell.mainNav'),
         hidden: !open,
         'data-testid': 'main-menu',
       },
-      navLinks(props.route, true, () => setOpen(false)),
+      links,
+      h(LanguageSwitch, {}),
       h(
         'button',
         {
@@ -117,7 +137,7 @@ function CompactHeader(props: { route: Route }): JSX.Element {
           onClick: () => services.signOut(),
           'data-testid': 'sign-out',
         },
-        'Sign out',
+        t('shell.signOut'),
       ),
     ),
   )
@@ -125,6 +145,9 @@ function CompactHeader(props: { route: Route }): JSX.Element {
 
 function WideHeader(props: { route: Route }): JSX.Element {
   const services = useServices()
+  const { t } = useI18n()
+  const links = useNavLinks(props.route, false)
+  const staff = useStore(services.session).me?.role !== 'owner'
   return h(
     'header',
     { class: 'topbar' },
@@ -132,15 +155,17 @@ function WideHeader(props: { route: Route }): JSX.Element {
       'a',
       { class: 'brand', href: '#/' },
       h('span', { class: 'brand-mark', 'aria-hidden': 'true' }),
-      'Doorstep',
+      t('shell.brand'),
     ),
-    h('nav', { 'aria-label': 'Main' }, navLinks(props.route, false)),
+    h('nav', { 'aria-label': t('shell.mainNav') }, links),
     h('div', { class: 'spacer' }),
-    h(ConnectionStatus, {}),
+    // Owners have no alert feed, so no connection to report.
+    staff ? h(ConnectionStatus, {}) : null,
+    h(LanguageSwitch, {}),
     h(
       'button',
       { type: 'button', class: 'btn ghost', onClick: () => services.signOut(), 'data-testid': 'sign-out' },
-      'Sign out',
+      t('shell.signOut'),
     ),
   )
 }

@@ -1,9 +1,11 @@
 import { h, type JSX } from 'preact'
 import { useState } from 'preact/hooks'
 import { messageOf } from '../api/errors.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useStore } from '../lib/store.js'
 import { useServices } from '../services.js'
 import { EvidenceKeyNote } from './evidence-key.js'
+import { LanguageSwitch } from './language-switch.js'
 
 /**
  * Token sign-in. The token is checked against the gateway before it is kept,
@@ -12,23 +14,24 @@ import { EvidenceKeyNote } from './evidence-key.js'
 export function SignIn(): JSX.Element {
   const services = useServices()
   const session = useStore(services.session)
+  const { t } = useI18n()
   const [token, setToken] = useState('')
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<string | null>(null)
 
   const submit = async (e: Event) => {
     e.preventDefault()
-    const t = token.trim()
-    if (t === '') {
-      setError('Enter your access token.')
+    const value = token.trim()
+    if (value === '') {
+      setError(t('shell.signIn.empty'))
       return
     }
     setBusy(true)
     setError(null)
     try {
-      await services.api.checkToken(t)
+      const me = await services.api.checkToken(value)
       setToken('')
-      services.signIn(t)
+      services.signIn(value, me)
     } catch (err) {
       setError(messageOf(err))
     } finally {
@@ -48,14 +51,20 @@ export function SignIn(): JSX.Element {
         'data-testid': 'signin-form',
         'aria-describedby': 'signin-help',
       },
-      h('div', { class: 'brand big' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), 'Doorstep'),
-      h('h1', null, 'Sign in'),
       h(
-        'p',
-        { id: 'signin-help', class: 'muted' },
-        'Use the access token your administrator issued. It is kept for this tab only.',
+        'div',
+        { class: 'signin-top' },
+        h(
+          'div',
+          { class: 'brand big' },
+          h('span', { class: 'brand-mark', 'aria-hidden': 'true' }),
+          t('shell.brand'),
+        ),
+        h(LanguageSwitch, {}),
       ),
-      h('label', { for: 'token' }, 'Access token'),
+      h('h1', null, t('shell.signIn.title')),
+      h('p', { id: 'signin-help', class: 'muted' }, t('shell.signIn.help')),
+      h('label', { for: 'token' }, t('shell.signIn.token')),
       h('input', {
         id: 'token',
         name: 'token',
@@ -72,7 +81,7 @@ export function SignIn(): JSX.Element {
       h(
         'button',
         { type: 'submit', class: 'btn primary', disabled: busy, 'data-testid': 'signin-submit' },
-        busy ? 'Checking…' : 'Sign in',
+        busy ? t('shell.signIn.checking') : t('shell.signIn.submit'),
       ),
       h(EvidenceKeyNote, {}),
     ),

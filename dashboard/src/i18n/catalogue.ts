@@ -1,0 +1,16 @@
+import type { RoomMessages } from './define.js'
+import { shell } from './messages/shell.js'
+
+/**
+ * Every room's messages, by namespace: a view asks for `t('shell.signOut')`. A room adds its file under
+ * `messages/` and one line here.
+ */
+export const CATALOGUE = {
+  shell,
+} as const
+
+type Catalogue = typeof CATALOGUE
+type KeysOf<N extends keyof Catalogue> = Catalogue[N] extends RoomMessages<infer K> ? K : never
+
+/** Every message key, `namespace.key`: a typo in a view is a type error. */
+export type MessageKey = { [N in keyof Catalogue]: `${N & string}.${KeysOf<N>}` }[keyof Catalogue]
