@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { parseArgs } from 'node:util'
+import { type CliIo, parseCommandArgs } from '../cli-args.js'
 import { loadConfig } from '../config.js'
 import { backup } from './backup.js'
 import { progressTo } from './progress.js'
@@ -22,38 +22,18 @@ export const RESTORE_USAGE = `doorstep restore --from DIR --data-dir NEW [--infl
   under NEW, or the external one at --influx-rpc). Start the gateway with DOORSTEP_DATA_DIR=NEW.
 `
 
-export interface CliIo {
-  out: (s: string) => void
-  err: (s: string) => void
-}
-
-function args(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: false,
-    options: {
-      to: { type: 'string' },
-      from: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'influx-rpc': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
-}
+const OPTIONS = {
+  to: { type: 'string' },
+  from: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'influx-rpc': { type: 'string' },
+} as const
 
 /** `doorstep backup …`. Returns the exit code: 0 done, 1 failed, 2 usage. */
 export async function runBackupCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let values: ReturnType<typeof args>['values']
-  try {
-    values = args(argv).values
-  } catch (err) {
-    io.err(`doorstep backup: ${(err as Error).message}\n\n${BACKUP_USAGE}`)
-    return 2
-  }
-  if (values.help) {
-    io.out(BACKUP_USAGE)
-    return 0
-  }
+  const args = parseCommandArgs('backup', BACKUP_USAGE, argv, OPTIONS, io)
+  if (!args.ok) return args.exit
+  const { values } = args
   if (!values.to || values.from) {
     io.err(`doorstep backup: give --to DIR\n\n${BACKUP_USAGE}`)
     return 2
@@ -77,17 +57,9 @@ export async function runBackupCli(argv: string[], env: NodeJS.ProcessEnv, io: C
 
 /** `doorstep restore …`. Returns the exit code: 0 done, 1 refused or failed, 2 usage. */
 export async function runRestoreCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let values: ReturnType<typeof args>['values']
-  try {
-    values = args(argv).values
-  } catch (err) {
-    io.err(`doorstep restore: ${(err as Error).message}\n\n${RESTORE_USAGE}`)
-    return 2
-  }
-  if (values.help) {
-    io.out(RESTORE_USAGE)
-    return 0
-  }
+  const args = parseCommandArgs('restore', RESTORE_USAGE, argv, OPTIONS, io)
+  if (!args.ok) return args.exit
+  const { values } = args
   if (!values.from || !values['data-dir'] || values.to) {
     io.err(`doorstep restore: give --from DIR and --data-dir NEW\n\n${RESTORE_USAGE}`)
     return 2

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import type { EvidenceKey } from '@doorstep/proto'
+import { type CliIo, dataDirOf, parseCommandArgs } from '../cli-args.js'
 import { EvidenceKeyring, evidenceDir, readRing } from './keys.js'
 
 const KEYS_USAGE = `doorstep keys [--data-dir DIR] [--json]      the evidence signing keys: fingerprint, state, PEM
@@ -10,11 +10,6 @@ doorstep keys rotate [--data-dir DIR]          a new signing key (restart the ga
 
 DIR defaults to $DOORSTEP_DATA_DIR or ./data. The same list is served at GET /api/v1/evidence/keys.
 `
-
-export interface CliIo {
-  out: (s: string) => void
-  err: (s: string) => void
-}
 
 function show(keys: readonly EvidenceKey[], io: CliIo): void {
   for (const k of keys) {
@@ -31,27 +26,16 @@ function show(keys: readonly EvidenceKey[], io: CliIo): void {
 
 /** `doorstep keys …`: shows the evidence keys from the data dir, or rotates the generated one. */
 export async function runKeysCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let values: { 'data-dir'?: string | undefined; json?: boolean | undefined; help?: boolean | undefined }
-  let positionals: string[]
-  try {
-    ;({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        'data-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }))
-  } catch (err) {
-    io.err(`doorstep keys: ${(err as Error).message}\n\n${KEYS_USAGE}`)
-    return 2
-  }
-  if (values.help) {
-    io.out(KEYS_USAGE)
-    return 0
-  }
-  const dataDir = path.resolve(values['data-dir'] ?? env.DOORSTEP_DATA_DIR ?? './data')
+  const args = parseCommandArgs(
+    'keys',
+    KEYS_USAGE,
+    argv,
+    { 'data-dir': { type: 'string' }, json: { type: 'boolean' } },
+    io,
+  )
+  if (!args.ok) return args.exit
+  const { values, positionals } = args
+  const dataDir = dataDirOf(values['data-dir'], env)
   const [command] = positionals
   try {
     if (command === 'rotate') {

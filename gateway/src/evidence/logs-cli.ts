@@ -1,10 +1,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import type { LogCheck, LogsReport } from '@doorstep/proto'
 import Database from 'better-sqlite3'
 import { AuditLog } from '../audit/index.js'
 import { CustodyLog } from '../cases/index.js'
+import { type CliIo, dataDirOf, parseCommandArgs } from '../cli-args.js'
 import type { Db } from '../db/index.js'
 import { checkpointsInDb, checkpointsInFile } from './checkpoints.js'
 import { evidenceDir, readRing } from './keys.js'
@@ -17,11 +17,6 @@ $DOORSTEP_DATA_DIR or ./data): each hash chain, and each against the checkpoints
 signed (kept in the database and in evidence/checkpoints.jsonl). Read-only; works while the gateway
 runs. Exit 0 PASS, 1 FAIL, 2 usage.
 `
-
-export interface CliIo {
-  out: (s: string) => void
-  err: (s: string) => void
-}
 
 /** What the whole check found, for the gateway's data dir. */
 export function verifyDataDir(dataDir: string): LogsReport {
@@ -73,31 +68,20 @@ export function formatLogsReport(dataDir: string, r: LogsReport): string {
 
 /** `doorstep audit verify`. Returns the exit code. */
 export async function runAuditCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let values: { 'data-dir'?: string | undefined; json?: boolean | undefined; help?: boolean | undefined }
-  let positionals: string[]
-  try {
-    ;({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        'data-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }))
-  } catch (err) {
-    io.err(`doorstep audit: ${(err as Error).message}\n\n${USAGE}`)
-    return 2
-  }
-  if (values.help) {
-    io.out(USAGE)
-    return 0
-  }
+  const args = parseCommandArgs(
+    'audit',
+    USAGE,
+    argv,
+    { 'data-dir': { type: 'string' }, json: { type: 'boolean' } },
+    io,
+  )
+  if (!args.ok) return args.exit
+  const { values, positionals } = args
   if (positionals[0] !== 'verify' || positionals.length > 1) {
     io.err(USAGE)
     return 2
   }
-  const dataDir = path.resolve(values['data-dir'] ?? env.DOORSTEP_DATA_DIR ?? './data')
+  const dataDir = dataDirOf(values['data-dir'], env)
   if (!fs.existsSync(path.join(dataDir, 'doorstep.db'))) {
     io.err(`doorstep audit: no gateway database in ${dataDir} (pass --data-dir)\n`)
     return 2

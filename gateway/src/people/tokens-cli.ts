@@ -1,10 +1,10 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { Role, TokenCreate } from '@doorstep/proto'
 import { AuditLog } from '../audit/index.js'
 import { TokenStore } from '../auth/index.js'
+import { type CliIo, dataDirOf, parseCommandArgs } from '../cli-args.js'
 import { openDb } from '../db/index.js'
 import { isDoorstepError } from '../errors.js'
 import { issueToken, retireBootstrap, revokeToken } from './token-routes.js'
@@ -22,27 +22,17 @@ Works on the gateway's database in DIR (default: $DOORSTEP_DATA_DIR or ./data), 
 gateway runs. Roles: ${Role.options.join(', ')}. Issue and revoke go on the audit log as cli:<user>.
 `
 
-export interface CliIo {
-  out: (s: string) => void
-  err: (s: string) => void
-}
-
 /** `doorstep tokens …`: token management on the gateway host. Returns the exit code. */
 export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parse>
-  try {
-    parsed = parse(argv)
-  } catch (err) {
-    io.err(`doorstep tokens: ${(err as Error).message}\n\n${TOKENS_USAGE}`)
+  const args = parseCommandArgs('tokens', TOKENS_USAGE, argv, OPTIONS, io)
+  if (!args.ok) return args.exit
+  const { values, positionals } = args
+  const [command, ...rest] = positionals
+  if (!command) {
+    io.out(TOKENS_USAGE)
     return 2
   }
-  const { values, positionals } = parsed
-  const [command, ...rest] = positionals
-  if (values.help || !command) {
-    io.out(TOKENS_USAGE)
-    return command || values.help ? 0 : 2
-  }
-  const dataDir = path.resolve(values['data-dir'] ?? env.DOORSTEP_DATA_DIR ?? './data')
+  const dataDir = dataDirOf(values['data-dir'], env)
   const file = path.join(dataDir, 'doorstep.db')
   if (!fs.existsSync(file)) {
     io.err(`doorstep tokens: no gateway database at ${file} (start the gateway once, or pass --data-dir)\n`)
@@ -117,20 +107,13 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
   }
 }
 
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      'data-dir': { type: 'string' },
-      name: { type: 'string' },
-      role: { type: 'string' },
-      'owner-contact': { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
-}
+const OPTIONS = {
+  'data-dir': { type: 'string' },
+  name: { type: 'string' },
+  role: { type: 'string' },
+  'owner-contact': { type: 'string' },
+  json: { type: 'boolean' },
+} as const
 
 function flagOf(p: ReadonlyArray<PropertyKey>): string {
   const k = String(p[0] ?? 'input')
