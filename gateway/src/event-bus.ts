@@ -1,4 +1,4 @@
-import type { CommandAck, DeviceEvent, Heartbeat, LiveState } from '@doorstep/proto'
+import type { CommandAck, DeviceEvent, Heartbeat, LiveState, PullState } from '@doorstep/proto'
 import type { Logger } from './log.js'
 import type { DeviceRecord } from './registry/index.js'
 
@@ -22,6 +22,18 @@ export interface BusEvents {
   'device.revoked': { deviceId: string; reason: 'disabled' | 'rotated'; at: number }
   /** A person's token stopped working (revoked, or the bootstrap token retired: id 0). */
   'token.revoked': { tokenId: number; at: number }
+  /** A pull was asked for or its progress changed (state, bytes, size, reason). */
+  'pull.changed': {
+    pullId: string
+    caseId: string
+    deviceId: string
+    district: number
+    state: PullState
+    bytes: number
+    total: number | null
+    reason: string | null
+  }
+  'case.changed': { caseId: string; number: string; state: 'open' | 'closed' }
   'presence.changed': { device: DeviceRecord; from: LiveState; to: LiveState; at: number; reason: string }
 }
 

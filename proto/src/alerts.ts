@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { CaseState, PullState } from './cases.js'
 import { DeviceId, District, EpochMs, Uuid } from './ids.js'
 
 /** What raised an alert: a detection from a unit, or the gateway's view of its health. */
@@ -69,6 +70,24 @@ export const ServerFrame = z
       district: District,
       thumbUrl: z.string().min(1),
     }),
+    /**
+     * A pull's progress changed (investigators and admins only): its state at once, and while it
+     * uploads its bytes at most twice a second. Not replayed: after a reconnect the case route
+     * (`GET /api/v1/cases/:id`) says where every pull stands.
+     */
+    z.object({
+      type: z.literal('pull'),
+      pullId: Uuid,
+      caseId: Uuid,
+      deviceId: DeviceId,
+      district: District,
+      state: PullState,
+      bytes: z.number().int().nonnegative(),
+      total: z.number().int().positive().nullable(),
+      reason: z.string().nullable(),
+    }),
+    /** A case was opened or closed (investigators and admins only); not replayed either. */
+    z.object({ type: z.literal('case'), caseId: Uuid, number: z.string(), state: CaseState }),
   ])
   .meta({ id: 'ServerFrame' })
 export type ServerFrame = z.infer<typeof ServerFrame>

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Alert } from '@doorstep/proto'
+import type { Alert, ServerFrame } from '@doorstep/proto'
 import type { Metrics } from '../metrics.js'
 
 /** A clip that became ready: sent to live sockets as a `clip` frame, not numbered, not held. */
@@ -8,6 +8,9 @@ export interface ReadyClip {
   deviceId: string
   district: number
 }
+
+/** Case and pull progress for investigators' live pages: not numbered, not held. */
+export type CaseFrame = Extract<ServerFrame, { type: 'pull' | 'case' }>
 
 export type AlertDraft = Omit<Alert, 'id' | 'at' | 'count'> & { count?: number; at?: number }
 
@@ -24,6 +27,7 @@ export class AlertHub {
   readonly bootId = randomUUID()
   readonly #subscribers = new Set<(a: Alert) => void>()
   readonly #clipSubscribers = new Set<(c: ReadyClip) => void>()
+  readonly #caseSubscribers = new Set<(f: CaseFrame) => void>()
 
   constructor(metrics: Metrics, capacity = 10_000) {
     this.#ring = new Array(capacity)
@@ -55,6 +59,16 @@ export class AlertHub {
   subscribeClips(fn: (c: ReadyClip) => void): () => void {
     this.#clipSubscribers.add(fn)
     return () => this.#clipSubscribers.delete(fn)
+  }
+
+  /** Tells live sockets of investigators and admins how a case or pull stands now. */
+  caseChanged(frame: CaseFrame): void {
+    for (const s of this.#caseSubscribers) s(frame)
+  }
+
+  subscribeCases(fn: (f: CaseFrame) => void): () => void {
+    this.#caseSubscribers.add(fn)
+    return () => this.#caseSubscribers.delete(fn)
   }
 
   /**

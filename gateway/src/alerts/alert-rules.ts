@@ -2,7 +2,11 @@ import type { AlertKind } from '@doorstep/proto'
 import type { Config } from '../config.js'
 import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
-import type { AlertHub } from './alert-hub.js'
+import type { AlertHub, CaseFrame } from './alert-hub.js'
+import { ProgressThrottle } from './progress-throttle.js'
+
+type PullFrame = Extract<CaseFrame, { type: 'pull' }>
+const FINAL_PULL = new Set(['done', 'refused', 'failed'])
 
 interface Fold {
   folded: number
@@ -49,7 +53,17 @@ export class AlertRules implements Feature {
     this.#hub = deps.hub
     this.#cfg = deps.config
     this.#foldMs = deps.foldMs ?? 30_000
+    this.#pulls = new ProgressThrottle<PullFrame>({
+      // Twice a second is live enough for a progress bar and cheap for hundreds of units uploading.
+      intervalMs: 500,
+      maxKeys: 10_000,
+      send: (f) => this.#hub.caseChanged(f),
+      urgent: (a, b) => a.state !== b.state || a.reason !== b.reason || a.total !== b.total,
+      final: (f) => FINAL_PULL.has(f.state),
+    })
   }
+
+  readonly #pulls: ProgressThrottle<PullFrame>
 
   start(): void {
     this.#off = [
@@ -95,6 +109,8 @@ export class AlertRules implements Feature {
           )
         }
       }),
+      this.#bus.on('pull.changed', (p) => this.#pulls.push(p.pullId, { type: 'pull', ...p })),
+      this.#bus.on('case.changed', (c) => this.#hub.caseChanged({ type: 'case', ...c })),
       // Not an alert: a hint for live feeds that a thumbnail can be shown now.
       this.#bus.on('clip.ready', ({ eventId, deviceId, district }) =>
         this.#hub.clipReady({ eventId, deviceId, district }),
@@ -107,6 +123,7 @@ export class AlertRules implements Feature {
     this.#off = []
     for (const f of this.#fold.values()) clearTimeout(f.timer)
     this.#fold.clear()
+    this.#pulls.clear()
   }
 
   /** True when `on` turns on for the unit; the set remembers it until it turns off. */

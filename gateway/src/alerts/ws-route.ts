@@ -80,13 +80,16 @@ export async function alertsRoute(
         if (districts && !districts.has(c.district)) return
         enqueue({ type: 'clip', ...c, thumbUrl: `/api/v1/clips/${encodeURIComponent(c.eventId)}/thumb` })
       })
+      // Cases are for those who may open them (the same roles as the case routes); ops see none.
+      const custody = principal !== null && (ROLES.custody as readonly string[]).includes(principal.role)
+      const offCases = custody ? hub.subscribeCases((f) => enqueue(f)) : () => undefined
 
       const send = (frame: ServerFrame): void => {
         if (socket.readyState !== socket.OPEN) return
         socket.send(JSON.stringify(frame))
       }
       const wanted = (a: Alert) => (!districts || districts.has(a.district)) && (!kinds || kinds.has(a.kind))
-      // Alerts and clip hints share one queue so a slow socket keeps their order.
+      // Alerts, clip hints and case progress share one queue so a slow socket keeps their order.
       const queue: ServerFrame[] = []
       let flushing = false
       // Sends what the socket can take now; each send's callback tries again.
@@ -150,6 +153,7 @@ export async function alertsRoute(
         clearInterval(pinger)
         off()
         offClips()
+        offCases()
         byToken.delete(socket)
       })
       byToken.set(socket, {
@@ -158,6 +162,7 @@ export async function alertsRoute(
           byToken.delete(socket)
           off()
           offClips()
+          offCases()
           queue.length = 0
           send({ type: 'error', code: 'DOORSTEP_ERR_UNAUTHENTICATED', message: 'The token was revoked' })
           socket.close(ALERT_SOCKET_CLOSE.tokenRevoked, 'token revoked')

@@ -81,6 +81,18 @@ export class Cases implements Feature {
     const d = this.#d
     const table = new CaseStore(d.db)
     table.load()
+    // Live progress for the dashboard's case page: a hint on the bus, never the only record.
+    table.pulls.onChange = (r) =>
+      d.bus.emit('pull.changed', {
+        pullId: r.id,
+        caseId: r.case_id,
+        deviceId: r.device_id,
+        district: r.district,
+        state: r.state,
+        bytes: r.bytes,
+        total: r.total,
+        reason: r.reason,
+      })
     const custody = new CustodyLog(d.db, this.#now)
     const store = new ClipStore(path.join(d.config.dataDir, 'pulls'))
     await store.init()
@@ -154,6 +166,7 @@ export class Cases implements Feature {
     this.#off = null
     const run = this.#run
     if (!run) return
+    run.table.pulls.onChange = null
     run.dispatch.stop()
     await run.uploads.close()
     await run.pullTarget.thumbsDone()
@@ -255,6 +268,7 @@ export class Cases implements Feature {
       }
     })
     for (const m of matched) this.#watched.add(m.device.id)
+    this.#d.bus.emit('case.changed', { caseId: c.id, number: c.number, state: 'open' })
     this.#d.audit.append({
       actor,
       action: 'case.create',
@@ -332,6 +346,7 @@ export class Cases implements Feature {
       details: { number: c.number },
     })
     this.#watched = new Set(table.cases.devicesInOpen())
+    this.#d.bus.emit('case.changed', { caseId: id, number: c.number, state: 'closed' })
     this.#run?.dispatch.pump()
     return this.get(id)
   }

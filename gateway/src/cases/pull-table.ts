@@ -40,6 +40,9 @@ export const FINAL_STATES: ReadonlySet<PullState> = new Set(['done', 'refused', 
 export class PullTable {
   readonly #prep: (sql: string) => Statement
   readonly #consents: ConsentTable
+  /** Who is told a pull changed (live progress for the dashboard); see `#changed`. */
+  onChange: ((row: PullRow) => void) | null = null
+  readonly #pending = new Set<string>()
 
   constructor(prep: (sql: string) => Statement, consents: ConsentTable) {
     this.#prep = prep
@@ -69,6 +72,27 @@ export class PullTable {
          VALUES (@id, @case_id, @device_id, @district, @window_from, @window_to, @state, @reason, @requested_by,
            @requested_at, @consent_id, @legal_order)`,
     ).run(p)
+    this.#changed(p.id)
+  }
+
+  /**
+   * Tells `onChange` after the current synchronous work: better-sqlite3 transactions are synchronous,
+   * so by then the change is committed or rolled back, and the row read then is what others see.
+   * Several changes to one pull in the same tick are told once.
+   */
+  #changed(id: string): void {
+    if (!this.onChange) return
+    const first = this.#pending.size === 0
+    this.#pending.add(id)
+    if (!first) return
+    queueMicrotask(() => {
+      const ids = [...this.#pending]
+      this.#pending.clear()
+      for (const pid of ids) {
+        const row = this.get(pid)
+        if (row) this.onChange?.(row)
+      }
+    })
   }
 
   get(id: string): PullRow | undefined {
@@ -130,6 +154,7 @@ export class PullTable {
       ...patch,
       id,
     })
+    if ('state' in patch || 'bytes' in patch || 'total' in patch || 'reason' in patch) this.#changed(id)
   }
 
   /** Pulls of units registered to an owner contact (the owner's consent requests). */
