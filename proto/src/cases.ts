@@ -77,24 +77,50 @@ export const CaseArea = z.discriminatedUnion('kind', [
 ])
 export type CaseArea = z.infer<typeof CaseArea>
 
-export const CaseCreate = z
-  .object({
+const windowAndArea = { from: WhenMs, to: WhenMs, area: CaseArea }
+
+/** A case window runs forward and covers at most 7 days. */
+function checkWindow<T extends z.ZodType<{ from: number; to: number }>>(schema: T) {
+  return schema
+    .refine((c) => c.from < c.to, { message: 'from must be before to', path: ['to'] })
+    .refine((c) => c.to - c.from <= MAX_CASE_WINDOW_MS, {
+      message: 'the window may cover at most 7 days',
+      path: ['to'],
+    })
+}
+
+export const CaseCreate = checkWindow(
+  z.object({
     /** The case number the police file it under; unique. */
     number: z
       .string()
       .trim()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/, 'letters, digits, ".", "_", "/", "-"; at most 64'),
     reason: z.string().trim().min(1).max(1000),
-    from: WhenMs,
-    to: WhenMs,
-    area: CaseArea,
-  })
-  .refine((c) => c.from < c.to, { message: 'from must be before to', path: ['to'] })
-  .refine((c) => c.to - c.from <= MAX_CASE_WINDOW_MS, {
-    message: 'the window may cover at most 7 days',
-    path: ['to'],
-  })
+    ...windowAndArea,
+  }),
+)
 export type CaseCreate = z.infer<typeof CaseCreate>
+
+/** `POST /api/v1/cases/preview`: what a case with this window and area would cover, before opening it. */
+export const CasePreviewQuery = checkWindow(z.object(windowAndArea))
+export type CasePreviewQuery = z.infer<typeof CasePreviewQuery>
+
+export const CasePreview = z.object({
+  /** Units in the area, and how many of them each release policy covers. */
+  devices: z.number().int().nonnegative(),
+  byPolicy: z.object({
+    always: z.number().int().nonnegative(),
+    ask: z.number().int().nonnegative(),
+    never: z.number().int().nonnegative(),
+  }),
+  /** Of those units, how many are online now (a pull reaches them at once). */
+  online: z.number().int().nonnegative(),
+  /** Their events overlapping the window, and how many of those have a stored clip. */
+  events: z.number().int().nonnegative(),
+  withClip: z.number().int().nonnegative(),
+})
+export type CasePreview = z.infer<typeof CasePreview>
 
 export const CaseState = z.enum(['open', 'closed'])
 

@@ -1,9 +1,11 @@
-import type { CaseDetail, PullView, ServerFrame } from '@doorstep/proto'
+import type { CaseDetail, CasePreview, CaseView, PullView, ServerFrame } from '@doorstep/proto'
+import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type ClipFile, makeClip } from '../clips/helpers.js'
+import { announce, type ClipFile, makeClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
+import { connectUnit, end } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
 import { until } from '../helpers/wait.js'
 import { openAlerts } from '../helpers/ws.js'
@@ -27,6 +29,7 @@ describe('case and pull progress on the alert socket (real gateway, a unit uploa
   let investigator: string
   let ops: string
   let unit: TestUnit
+  let neighbour: MqttClient
 
   beforeAll(async () => {
     fixtures = tempDir('doorstep-live-progress-')
@@ -46,11 +49,59 @@ describe('case and pull progress on the alert socket (real gateway, a unit uploa
       holdHalfway: true,
     })
     await unit.connect()
+    const n = await t.gateway.registry.create(
+      deviceRow({ id: 'home-live-2', district: 7, releasePolicy: 'ask' }),
+    )
+    neighbour = await connectUnit(t.gateway.mqttUrl, n.id, n.secret)
   })
   afterAll(async () => {
+    if (neighbour) await end(neighbour)
     await unit?.disconnect().catch(() => undefined)
     await t?.stop()
     fixtures?.cleanup()
+  })
+
+  it('says what a case would cover before it is opened, and opens nothing', async () => {
+    const eventId = await announce(neighbour, 'home-live-2', undefined, { kind: 'person' })
+    await until(
+      'the event indexed',
+      async () =>
+        (await api(t.gateway.httpUrl, 'GET', `/api/v1/events/${eventId}`, investigator)).status === 200,
+      10_000,
+    )
+    const now = Date.now()
+    const ask = (body: unknown) =>
+      api<CasePreview>(t.gateway.httpUrl, 'POST', '/api/v1/cases/preview', investigator, body)
+    const district = await ask({
+      from: now - 600_000,
+      to: now + 1000,
+      area: { kind: 'district', district: 7 },
+    })
+    expect(district.status).toBe(200)
+    expect(district.body).toEqual({
+      devices: 2,
+      byPolicy: { always: 1, ask: 1, never: 0 },
+      online: 2,
+      events: 1,
+      withClip: 0,
+    })
+    const one = await ask({
+      from: now - 600_000,
+      to: now + 1000,
+      area: { kind: 'devices', ids: ['shop-live-1'] },
+    })
+    expect(one.body).toMatchObject({ devices: 1, events: 0 })
+    // The same window rules as opening a case, and the same roles.
+    const backwards = await ask({ from: now, to: now - 1000, area: { kind: 'district', district: 7 } })
+    expect(backwards.status).toBe(400)
+    const asOps = await api(t.gateway.httpUrl, 'POST', '/api/v1/cases/preview', ops, {
+      from: now - 1000,
+      to: now,
+      area: { kind: 'district', district: 7 },
+    })
+    expect(asOps.status).toBe(403)
+    const list = await api<{ cases: CaseView[] }>(t.gateway.httpUrl, 'GET', '/api/v1/cases', investigator)
+    expect(list.body.cases).toEqual([])
   })
 
   it('tells investigators a case opened, each step of its pull, and that it closed; ops nothing', async () => {

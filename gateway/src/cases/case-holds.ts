@@ -35,7 +35,7 @@ export class CaseHolds {
   }
 
   /** Events of a unit that overlap the case window, newest first. */
-  eventsInWindow(c: CaseView, deviceId: string): IndexedEvent[] {
+  eventsInWindow(c: Pick<CaseView, 'from' | 'to'>, deviceId: string): IndexedEvent[] {
     const out: IndexedEvent[] = []
     let cursor: string | undefined
     do {

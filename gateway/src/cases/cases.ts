@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
-import type { CaseCreate, CaseDetail, CaseView, PullsCreate, PullView } from '@doorstep/proto'
+import type {
+  CaseCreate,
+  CaseDetail,
+  CasePreview,
+  CasePreviewQuery,
+  CaseView,
+  PullsCreate,
+  PullView,
+} from '@doorstep/proto'
 import type { AuditLog } from '../audit/index.js'
 import type { Clips } from '../clips/index.js'
 import { ClipStore } from '../clips/index.js'
@@ -318,8 +326,32 @@ export class Cases implements Feature {
     return { case: c, devices, events, holds: this.#holds().holdsOf(id) }
   }
 
+  /**
+   * What a case with this window and area would cover, before anyone opens it: the units (by release
+   * policy, and how many are online) and their events in the window, the same match `create` makes.
+   */
+  preview(q: CasePreviewQuery): CasePreview {
+    const matched = matchArea(this.#d.registry, q.area)
+    const out: CasePreview = {
+      devices: matched.length,
+      byPolicy: { always: 0, ask: 0, never: 0 },
+      online: 0,
+      events: 0,
+      withClip: 0,
+    }
+    for (const { device } of matched) {
+      out.byPolicy[device.releasePolicy]++
+      if (this.#d.broker.isConnected(device.id)) out.online++
+      for (const e of this.eventsInWindow(q, device.id)) {
+        out.events++
+        if (e.clip.state === 'ready') out.withClip++
+      }
+    }
+    return out
+  }
+
   /** Events of a unit that overlap the case window, newest first. */
-  eventsInWindow(c: CaseView, deviceId: string): IndexedEvent[] {
+  eventsInWindow(c: Pick<CaseView, 'from' | 'to'>, deviceId: string): IndexedEvent[] {
     return this.#holds().eventsInWindow(c, deviceId)
   }
 

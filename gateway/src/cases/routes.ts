@@ -6,6 +6,8 @@ import {
   CaseDetail,
   CaseList,
   CaseParams,
+  CasePreview,
+  CasePreviewQuery,
   CasesQuery,
   CaseView,
   CustodyReport,
@@ -58,6 +60,19 @@ export async function caseRoutes(
       },
     },
     async (req, reply) => reply.status(201).send(cases.create(req.body, actorOf(req))),
+  )
+
+  api.post(
+    '/api/v1/cases/preview',
+    {
+      config: custody(['DOORSTEP_ERR_SHUTTING_DOWN']),
+      schema: {
+        summary: 'What a case would cover (units, events) before it is opened; nothing is held or recorded',
+        body: CasePreviewQuery,
+        response: { 200: CasePreview },
+      },
+    },
+    async (req) => cases.preview(req.body),
   )
 
   api.get(
