@@ -65,6 +65,10 @@ function setup(opts: { backfill?: number } = {}) {
     serverError: (c) => events.push(`error:${c}`),
     failedOpen: () => events.push('failedOpen'),
     clip: (eventId) => events.push(`clip:${eventId}`),
+    progress: (f) =>
+      events.push(
+        f.type === 'pull' ? `pull:${f.pullId}:${f.state}:${f.bytes}` : `case:${f.caseId}:${f.state}`,
+      ),
   }
   let token = 'tok-1'
   const socket = new AlertSocket({
@@ -182,6 +186,33 @@ describe('AlertSocket', () => {
     vi.advanceTimersByTime(100)
     expect(t.events).toEqual(['gap:4-90', 'dropped:3', 'error:DOORSTEP_ERR_BAD_REQUEST'])
     expect(t.batches).toEqual([])
+  })
+
+  it('passes case and pull progress on, and drops a pull frame that is not in proto', () => {
+    const t = setup()
+    t.socket.start()
+    const ws = FakeSocket.all[0] as FakeSocket
+    ws.open()
+    const caseId = '9b1e3c2a-1111-4a4a-8a8a-000000000001'
+    const pullId = '0f6c3c2a-2222-4b4b-8b8b-000000000002'
+    ws.frame({ type: 'case', caseId, number: 'X-1', state: 'open' })
+    const pull = {
+      type: 'pull' as const,
+      pullId,
+      caseId,
+      deviceId: 'cam-0001',
+      district: 7,
+      total: 100,
+      reason: null,
+    }
+    ws.frame({ ...pull, state: 'uploading', bytes: 40 })
+    ws.frame(JSON.stringify({ ...pull, state: 'uploading', bytes: -1 }))
+    ws.frame({ ...pull, state: 'done', bytes: 100 })
+    expect(t.events).toEqual([
+      `case:${caseId}:open`,
+      `pull:${pullId}:uploading:40`,
+      `pull:${pullId}:done:100`,
+    ])
   })
 
   it('uses the current token on each attempt and stops cleanly', () => {

@@ -33,7 +33,11 @@ export interface AlertSocketHandlers {
   clip(eventId: string): void
   /** The socket closed without ever opening: maybe the token is refused (the upgrade answers 401). */
   failedOpen(): void
+  /** A case opened or closed, or a pull moved on (investigators and admins only; not replayed). */
+  progress(frame: ProgressFrame): void
 }
+
+export type ProgressFrame = Extract<ServerFrame, { type: 'pull' | 'case' }>
 
 interface NetworkWatch {
   isOnline(): boolean
@@ -245,6 +249,10 @@ export class AlertSocket {
         break
       case 'clip':
         this.#o.handlers.clip(f.eventId)
+        break
+      case 'pull':
+      case 'case':
+        this.#o.handlers.progress(f)
         break
     }
   }

@@ -3,6 +3,7 @@ import type { HttpClient } from '../api/http.js'
 import { Store } from '../lib/store.js'
 import { AlertSocket, type ConnState } from './alert-socket.js'
 import { AlertBuffer, type HeldAlert } from './alert-store.js'
+import { CaseProgress } from './case-progress.js'
 import type { Notices } from './notices.js'
 
 /** Alert kinds that mean a unit's presence changed: fleet health is stale after one. */
@@ -29,6 +30,8 @@ export interface LiveFeedDeps {
 export class LiveFeed {
   readonly conn = new Store<ConnState>({ kind: 'stopped' })
   readonly alerts = new Store<readonly HeldAlert[]>([])
+  /** Case and pull progress, for investigators' and admins' case pages (the gateway sends it to them only). */
+  readonly cases = new CaseProgress()
   readonly #buffer: AlertBuffer
   readonly #deps: LiveFeedDeps
   #socket: AlertSocket | null = null
@@ -47,6 +50,7 @@ export class LiveFeed {
         state: (s) => this.conn.set(s),
         alerts: (batch, epoch) => this.#received(batch, epoch),
         ready: (info) => {
+          this.cases.reconnected()
           if (info.restarted) {
             notices.push(
               'warning',
@@ -68,6 +72,7 @@ export class LiveFeed {
           ),
         serverError: (_code, message) => notices.push('error', message),
         clip: (eventId) => this.#deps.onClip(eventId),
+        progress: (f) => this.cases.apply(f),
         failedOpen: () => {
           void this.#deps.probeAuth()
         },
@@ -82,6 +87,7 @@ export class LiveFeed {
     this.#socket = null
     this.#buffer.clear()
     this.alerts.set([])
+    this.cases.clear()
     this.conn.set({ kind: 'stopped' })
   }
 
