@@ -54,7 +54,7 @@ describe('events, event pages and the alert feed in Chinese', () => {
 
   const page = () => tb.page
   const ids = () => [unit.id, motionId, clipId]
-  // What a reader sees: innerText leaves out hidden elements, which textContent would include.
+  // biome-ignore lint/performance/useDomNodeTextContent: the test asks what a reader sees, which textContent is not (it includes hidden text).
   const textOf = (selector: string) => page().locator(selector).first().innerText()
 
   beforeAll(async () => {
