@@ -1,20 +1,40 @@
 import { ErrorBody } from '@doorstep/proto'
+import type { MessageKey } from '../i18n/catalogue.js'
+import type { MessageValues, Translator } from '../i18n/translator.js'
 
 /** Codes the dashboard makes itself, for failures that never reached the gateway's error envelope. */
 export type ClientErrorCode = 'DASHBOARD_NETWORK' | 'DASHBOARD_BAD_RESPONSE'
+
+/**
+ * Where the dashboard words a failure itself, the message key (and its values) to say it in the reader's
+ * language; the gateway's own messages come in its body and are shown as sent.
+ */
+export interface OwnText {
+  key: MessageKey
+  values?: MessageValues
+}
 
 /** An API failure, carrying the gateway's code and the message to show people. */
 export class ApiError extends Error {
   readonly code: string
   /** HTTP status; 0 when the request never got an answer. */
   readonly status: number
+  /** Set when the message is the dashboard's own; `message` then holds the English, for logs. */
+  readonly own: OwnText | undefined
 
-  constructor(code: string, message: string, status: number) {
+  constructor(code: string, message: string, status: number, own?: OwnText) {
     super(message)
     this.name = 'ApiError'
     this.code = code
     this.status = status
+    this.own = own
   }
+}
+
+/** The dashboard's own codes and how each is said. */
+const OWN_KEYS: Record<ClientErrorCode, MessageKey> = {
+  DASHBOARD_NETWORK: 'events.error.network',
+  DASHBOARD_BAD_RESPONSE: 'events.error.badResponse',
 }
 
 /** Builds the error for a non-2xx answer from its body, which should be `{error:{code,message}}`. */
@@ -22,11 +42,17 @@ export function errorFromBody(status: number, body: unknown): ApiError {
   const parsed = ErrorBody.safeParse(body)
   if (parsed.success) return new ApiError(parsed.data.error.code, parsed.data.error.message, status)
   // A proxy or a crashed process can answer without our envelope.
-  return new ApiError('DASHBOARD_BAD_RESPONSE', `The gateway answered HTTP ${status}`, status)
+  return new ApiError('DASHBOARD_BAD_RESPONSE', `The gateway answered HTTP ${status}`, status, {
+    key: OWN_KEYS.DASHBOARD_BAD_RESPONSE,
+    // A status code is not a quantity: no digit grouping.
+    values: { status: String(status) },
+  })
 }
 
 export function networkError(): ApiError {
-  return new ApiError('DASHBOARD_NETWORK', 'The gateway is not answering', 0)
+  return new ApiError('DASHBOARD_NETWORK', 'The gateway is not answering', 0, {
+    key: OWN_KEYS.DASHBOARD_NETWORK,
+  })
 }
 
 /**
@@ -39,8 +65,12 @@ export function isMissingRoute(err: unknown): boolean {
   return err instanceof ApiError && err.status === 404 && err.message.startsWith('No route ')
 }
 
-export function messageOf(err: unknown): string {
-  if (err instanceof ApiError) return err.message
+/**
+ * The message to show for a failure. With `t`, the dashboard's own messages are said in the reader's
+ * language; without it (callers that have no translator yet), in English.
+ */
+export function messageOf(err: unknown, t?: Translator['t']): string {
+  if (err instanceof ApiError) return t && err.own ? t(err.own.key, err.own.values) : err.message
   if (err instanceof Error) return err.message
   return String(err)
 }

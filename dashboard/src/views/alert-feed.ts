@@ -1,13 +1,15 @@
 import { AlertKind, DISTRICT_COUNT } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useMemo, useState } from 'preact/hooks'
-import { formatTime } from '../lib/format.js'
+import type { Formats } from '../i18n/formats.js'
+import type { Translator } from '../i18n/translator.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useNow } from '../lib/hooks.js'
 import { useStore } from '../lib/store.js'
 import type { HeldAlert } from '../live/alert-store.js'
 import { hrefOf, useRoute } from '../router.js'
 import { useServices } from '../services.js'
-import { KIND_GLYPH, KIND_LABEL } from './kinds.js'
+import { alertTextKey, KIND_GLYPH, kindKey } from './kinds.js'
 import { Thumb } from './thumb.js'
 import { VirtualList } from './virtual-list.js'
 
@@ -15,14 +17,22 @@ import { VirtualList } from './virtual-list.js'
 const SHOWN_MAX = 500
 const ROW_HEIGHT = 64
 
-/** One alert; its headline links to the event (or the unit) and stretches over the row. */
+/**
+ * The alert's line: the gateway writes it in English, with the address and score; in other languages the
+ * dashboard says it from the kind (the unit and district are on the row anyway).
+ */
+function alertText(a: HeldAlert, t: Translator['t'], locale: Formats['locale']): string {
+  return locale === 'en' ? a.message : t(alertTextKey(a.kind))
+}
 
+/** One alert; its headline links to the event (or the unit) and stretches over the row. */
 function AlertRow(props: {
   alert: HeldAlert
   now: number
   selected: boolean
   hasClip: boolean
 }): JSX.Element {
+  const { t, fmt, locale } = useI18n()
   const a = props.alert
   const glyph = h(
     'span',
@@ -53,7 +63,7 @@ function AlertRow(props: {
       h(
         'span',
         { class: 'alert-top' },
-        h('span', { class: `sev sev-${a.severity}` }, a.severity),
+        h('span', { class: `sev sev-${a.severity}` }, t(`events.severity.${a.severity}` as const)),
         h(
           'a',
           {
@@ -61,27 +71,27 @@ function AlertRow(props: {
             class: 'stretched alert-kind',
             'aria-current': props.selected ? 'page' : undefined,
           },
-          KIND_LABEL[a.kind],
+          t(kindKey(a.kind)),
         ),
         a.count > 1
           ? h(
               'span',
               {
                 class: 'count',
-                title: `${a.count} occurrences folded into this alert`,
+                title: t('events.alert.folded', { count: a.count }),
                 'data-testid': 'alert-count-badge',
               },
-              `×${a.count}`,
+              `×${fmt.number(a.count)}`,
             )
           : null,
-        h(
-          'time',
-          { class: 'alert-time', dateTime: new Date(a.at).toISOString() },
-          formatTime(a.at, props.now),
-        ),
+        h('time', { class: 'alert-time', dateTime: new Date(a.at).toISOString() }, fmt.time(a.at, props.now)),
       ),
-      h('span', { class: 'alert-msg ellipsis' }, a.message),
-      h('span', { class: 'alert-meta muted ellipsis' }, `District ${a.district} · ${a.deviceId}`),
+      h('span', { class: 'alert-msg ellipsis' }, alertText(a, t, locale)),
+      h(
+        'span',
+        { class: 'alert-meta muted ellipsis' },
+        t('events.alert.meta', { district: a.district, unit: a.deviceId }),
+      ),
     ),
   )
 }
@@ -93,6 +103,7 @@ function AlertRow(props: {
  */
 export function AlertFeed(props: { page?: boolean }): JSX.Element {
   const { feed, clips } = useServices()
+  const { t, locale } = useI18n()
   const alerts = useStore(feed.alerts)
   const withClip = useStore(clips.ready)
   const route = useRoute()
@@ -127,9 +138,13 @@ export function AlertFeed(props: { page?: boolean }): JSX.Element {
       { class: 'panel-head' },
       // As the page's own content it is the page's heading, which navigation focuses.
       props.page
-        ? h('h1', { id: 'feed-title', tabIndex: -1 }, 'Live alerts')
-        : h('h2', { id: 'feed-title' }, 'Live alerts'),
-      h('span', { class: 'muted', 'data-testid': 'alert-count' }, `${shown.length} shown`),
+        ? h('h1', { id: 'feed-title', tabIndex: -1 }, t('events.alert.title'))
+        : h('h2', { id: 'feed-title' }, t('events.alert.title')),
+      h(
+        'span',
+        { class: 'muted', 'data-testid': 'alert-count' },
+        t('events.alert.shown', { count: shown.length }),
+      ),
     ),
     h(
       'div',
@@ -137,7 +152,7 @@ export function AlertFeed(props: { page?: boolean }): JSX.Element {
       h(
         'label',
         null,
-        h('span', { class: 'sr-only' }, 'District'),
+        h('span', { class: 'sr-only' }, t('events.district')),
         h(
           'select',
           {
@@ -148,16 +163,16 @@ export function AlertFeed(props: { page?: boolean }): JSX.Element {
               setDistrict(v === '' ? null : Number(v))
             },
           },
-          h('option', { value: '' }, 'All districts'),
+          h('option', { value: '' }, t('events.allDistricts')),
           Array.from({ length: DISTRICT_COUNT }, (_, i) =>
-            h('option', { value: i + 1 }, `District ${i + 1}`),
+            h('option', { value: i + 1 }, t('events.districtN', { district: i + 1 })),
           ),
         ),
       ),
       h(
         'label',
         null,
-        h('span', { class: 'sr-only' }, 'Kind'),
+        h('span', { class: 'sr-only' }, t('events.kind')),
         h(
           'select',
           {
@@ -169,17 +184,21 @@ export function AlertFeed(props: { page?: boolean }): JSX.Element {
               setKind(parsed.success ? parsed.data : null)
             },
           },
-          h('option', { value: '' }, 'All kinds'),
-          AlertKind.options.map((k) => h('option', { value: k }, KIND_LABEL[k])),
+          h('option', { value: '' }, t('events.allKinds')),
+          AlertKind.options.map((k) => h('option', { value: k }, t(kindKey(k)))),
         ),
       ),
     ),
     // Announces critical alerts only: reading out every alert would drown a screen-reader user.
-    h('div', { class: 'sr-only', 'aria-live': 'assertive' }, critical ? `Critical: ${critical.message}` : ''),
+    h(
+      'div',
+      { class: 'sr-only', 'aria-live': 'assertive' },
+      critical ? t('events.alert.critical', { message: alertText(critical, t, locale) }) : '',
+    ),
     h(VirtualList<HeldAlert>, {
       items: shown,
       rowHeight: ROW_HEIGHT,
-      label: 'Live alerts, newest first',
+      label: t('events.alert.listLabel'),
       testId: 'alert-list',
       rowKey: (a) => `${a.epoch}:${a.id}`,
       renderRow: (a) =>
@@ -192,9 +211,7 @@ export function AlertFeed(props: { page?: boolean }): JSX.Element {
       empty: h(
         'p',
         { class: 'muted pad' },
-        alerts.length === 0
-          ? 'No alerts yet. New ones appear here as they happen.'
-          : 'No alert matches these filters.',
+        alerts.length === 0 ? t('events.alert.none') : t('events.alert.noMatch'),
       ),
     }),
   )

@@ -3,19 +3,20 @@ import { h, type JSX } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import type { EventQuery } from '../api/endpoints.js'
 import { messageOf } from '../api/errors.js'
-import { formatTime } from '../lib/format.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useAsync } from '../lib/hooks.js'
 import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
 import { clipLabel } from './clip-state.js'
 import { Failure, Loading } from './feedback.js'
-import { KIND_GLYPH, KIND_LABEL } from './kinds.js'
+import { KIND_GLYPH, kindKey } from './kinds.js'
 import { Thumb } from './thumb.js'
 
 export type EventFilter = Omit<EventQuery, 'cursor' | 'from' | 'to'>
 
 function EventCard(props: { e: EventView }): JSX.Element {
   const { e } = props
+  const { t, fmt } = useI18n()
   const none = h('span', { class: 'event-thumb kind-icon', 'aria-hidden': 'true' }, KIND_GLYPH[e.kind])
   return h(
     'li',
@@ -30,15 +31,15 @@ function EventCard(props: { e: EventView }): JSX.Element {
       h(
         'a',
         { href: hrefOf({ name: 'event', id: e.id }), class: 'stretched' },
-        h('strong', null, KIND_LABEL[e.kind]),
+        h('strong', null, t(kindKey(e.kind))),
       ),
-      h('span', { class: 'muted' }, ` · score ${e.score.toFixed(2)}`),
+      h('span', { class: 'muted' }, ' · ', t('events.card.score', { score: e.score })),
       h(
         'div',
         { class: 'muted small' },
-        `${formatTime(e.startedAt)} · ${e.deviceId} · district ${e.district}`,
+        t('events.card.meta', { time: fmt.time(e.startedAt), unit: e.deviceId, district: e.district }),
       ),
-      h('div', { class: `small clip-${e.clip.state}` }, clipLabel(e)),
+      h('div', { class: `small clip-${e.clip.state}` }, clipLabel(e, t, fmt)),
     ),
   )
 }
@@ -50,6 +51,7 @@ function EventCard(props: { e: EventView }): JSX.Element {
  */
 export function EventList(props: { query: EventFilter; windowMs: number; compact?: boolean }): JSX.Element {
   const { api } = useServices()
+  const { t } = useI18n()
   const key = JSON.stringify(props.query)
   // The window is fixed when the filter is chosen, so pages of one listing agree.
   const first = useAsync(
@@ -74,8 +76,8 @@ export function EventList(props: { query: EventFilter; windowMs: number; compact
     setMore({ events: [], cursor: first.data?.nextCursor ?? null, error: null, busy: false })
   }, [first.data])
 
-  if (first.error) return h(Failure, { error: first.error, what: 'Events', retry: first.reload })
-  if (!first.data) return h(Loading, { label: 'Loading events…' })
+  if (first.error) return h(Failure, { error: first.error, what: t('events.title'), retry: first.reload })
+  if (!first.data) return h(Loading, { label: t('events.list.loading') })
   const { to } = first.data
   const events = [...first.data.events, ...more.events]
 
@@ -90,12 +92,12 @@ export function EventList(props: { query: EventFilter; windowMs: number; compact
           error: null,
           busy: false,
         })),
-      (err: unknown) => setMore((m) => ({ ...m, error: messageOf(err), busy: false })),
+      (err: unknown) => setMore((m) => ({ ...m, error: messageOf(err, t), busy: false })),
     )
   }
 
   if (events.length === 0)
-    return h('p', { class: 'muted', 'data-testid': 'events-empty' }, 'No events in this window.')
+    return h('p', { class: 'muted', 'data-testid': 'events-empty' }, t('events.list.empty'))
   return h(
     'div',
     null,
@@ -109,7 +111,7 @@ export function EventList(props: { query: EventFilter; windowMs: number; compact
       ? h(
           'button',
           { type: 'button', class: 'btn', onClick: loadMore, disabled: more.busy },
-          more.busy ? 'Loading…' : 'Load more',
+          more.busy ? t('events.list.loadingMore') : t('events.list.loadMore'),
         )
       : null,
   )

@@ -1,14 +1,16 @@
 import type { EventDetail, Hold } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
-import { ApiError, isMissingRoute } from '../api/errors.js'
-import { formatBytes, formatDateTime, formatDuration } from '../lib/format.js'
+import { ApiError, isMissingRoute, messageOf } from '../api/errors.js'
+import type { MessageKey } from '../i18n/catalogue.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useAsync } from '../lib/hooks.js'
 import type { HeldAlert } from '../live/alert-store.js'
 import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
-import { clipStateText } from './clip-state.js'
+import { clipStateKey } from './clip-state.js'
 import { ErrorMessage, Loading, NotAvailable } from './feedback.js'
+import { alertTextKey, kindKey } from './kinds.js'
 
 /**
  * The clip, in a plain <video>: the browser asks for byte ranges itself
@@ -19,12 +21,13 @@ import { ErrorMessage, Loading, NotAvailable } from './feedback.js'
  */
 function ClipPlayer(props: { eventId: string; poster: boolean }): JSX.Element {
   const { api, http } = useServices()
+  const { t } = useI18n()
   const [failure, setFailure] = useState<string | null>(null)
   const explain = async () => {
     const err = await http.errorOf(`api/v1/clips/${encodeURIComponent(props.eventId)}`, {
       range: 'bytes=0-0',
     })
-    setFailure(err ? err.message : 'The clip was fetched, but this browser cannot play its format.')
+    setFailure(err ? messageOf(err, t) : t('events.clip.unplayable'))
   }
   if (failure) {
     return h('p', { class: 'error-box clip-missing', role: 'alert', 'data-testid': 'clip-missing' }, failure)
@@ -41,54 +44,77 @@ function ClipPlayer(props: { eventId: string; poster: boolean }): JSX.Element {
   })
 }
 
-const row = (k: string, v: JSX.Element | string) => [h('dt', null, k), h('dd', null, v)]
+function useRow(): (k: MessageKey, v: JSX.Element | string) => JSX.Element[] {
+  const { t } = useI18n()
+  return (k, v) => [h('dt', null, t(k)), h('dd', null, v)]
+}
 
 function Details(props: { e: EventDetail }): JSX.Element {
   const { e } = props
+  const { t, fmt } = useI18n()
+  const row = useRow()
   const m = e.media
   return h(
     'dl',
     { class: 'facts', 'data-testid': 'event-details' },
-    row('Kind', e.kind),
-    row('Unit', h('a', { href: hrefOf({ name: 'device', id: e.deviceId }) }, e.deviceId)),
+    row('events.fact.kind', t(kindKey(e.kind))),
+    row('events.fact.unit', h('a', { href: hrefOf({ name: 'device', id: e.deviceId }) }, e.deviceId)),
     row(
-      'District',
-      h('a', { href: hrefOf({ name: 'district', district: e.district }) }, `District ${e.district}`),
+      'events.fact.district',
+      h(
+        'a',
+        { href: hrefOf({ name: 'district', district: e.district }) },
+        t('events.districtN', { district: e.district }),
+      ),
     ),
-    row('Started', formatDateTime(e.startedAt)),
+    row('events.fact.started', fmt.dateTime(e.startedAt)),
     row(
-      'Ended',
-      e.endedAt ? `${formatDateTime(e.endedAt)} (${formatDuration(e.endedAt - e.startedAt)})` : 'ongoing',
+      'events.fact.ended',
+      e.endedAt
+        ? t('events.page.ended', {
+            time: fmt.dateTime(e.endedAt),
+            duration: fmt.duration(e.endedAt - e.startedAt),
+          })
+        : t('events.page.ongoing'),
     ),
-    row('Score', e.score.toFixed(2)),
-    e.zone ? row('Zone', e.zone) : null,
+    row('events.fact.score', fmt.number(Math.round(e.score * 100) / 100)),
+    e.zone ? row('events.fact.zone', e.zone) : null,
     row(
-      'Clip',
+      'events.fact.clip',
       h(
         'span',
         { 'data-testid': 'clip-state', 'data-state': e.clip.state },
         // A unit announces its clip when the detection ends.
         e.clip.state === 'none' && e.phase !== 'end'
-          ? 'None yet: the detection is still going on.'
-          : clipStateText(e.clip.state),
+          ? t('events.clip.noneYet')
+          : t(clipStateKey(e.clip.state)),
       ),
     ),
     m
       ? row(
-          'Media',
-          `${m.codec} ${m.width}×${m.height} · ${formatDuration(m.durationMs)} · ${formatBytes(m.bytes)} · stored ${formatDateTime(m.storedAt)}`,
+          'events.fact.media',
+          t('events.page.media', {
+            codec: m.codec,
+            // Pixel sizes are read as one token ("1280×720"), not as quantities with digit grouping.
+            width: String(m.width),
+            height: String(m.height),
+            duration: fmt.duration(m.durationMs),
+            size: fmt.bytes(m.bytes),
+            stored: fmt.dateTime(m.storedAt),
+          }),
         )
       : null,
   )
 }
 
 function Holds(props: { holds: Hold[] }): JSX.Element | null {
+  const { t, fmt } = useI18n()
   const active = props.holds.filter((x) => x.active)
   if (active.length === 0) return null
   return h(
     'div',
     { class: 'holds', 'data-testid': 'holds' },
-    h('h2', null, 'Held as evidence'),
+    h('h2', null, t('events.holds.title')),
     h(
       'ul',
       null,
@@ -96,7 +122,14 @@ function Holds(props: { holds: Hold[] }): JSX.Element | null {
         h(
           'li',
           { key: x.id },
-          `${x.reason} — by ${x.who}, ${formatDateTime(x.createdAt)}${x.until ? `, until ${formatDateTime(x.until)}` : ''}`,
+          x.until
+            ? t('events.holds.itemUntil', {
+                reason: x.reason,
+                who: x.who,
+                at: fmt.dateTime(x.createdAt),
+                until: fmt.dateTime(x.until),
+              })
+            : t('events.holds.item', { reason: x.reason, who: x.who, at: fmt.dateTime(x.createdAt) }),
         ),
       ),
     ),
@@ -106,23 +139,31 @@ function Holds(props: { holds: Hold[] }): JSX.Element | null {
 /** What the alert told, for when the events API cannot (not built yet, or the event not indexed yet). */
 function FromAlert(props: { a: HeldAlert }): JSX.Element {
   const { a } = props
+  const { t, fmt, locale } = useI18n()
+  const row = useRow()
   return h(
     'dl',
     { class: 'facts', 'data-testid': 'event-from-alert' },
-    row('Kind', a.kind),
-    row('Unit', h('a', { href: hrefOf({ name: 'device', id: a.deviceId }) }, a.deviceId)),
+    row('events.fact.kind', t(kindKey(a.kind))),
+    row('events.fact.unit', h('a', { href: hrefOf({ name: 'device', id: a.deviceId }) }, a.deviceId)),
     row(
-      'District',
-      h('a', { href: hrefOf({ name: 'district', district: a.district }) }, `District ${a.district}`),
+      'events.fact.district',
+      h(
+        'a',
+        { href: hrefOf({ name: 'district', district: a.district }) },
+        t('events.districtN', { district: a.district }),
+      ),
     ),
-    row('Raised', formatDateTime(a.at)),
-    row('Alert', a.message),
+    row('events.fact.raised', fmt.dateTime(a.at)),
+    // The gateway's alert line is English: in other languages the dashboard says it from the kind.
+    row('events.fact.alert', locale === 'en' ? a.message : t(alertTextKey(a.kind))),
   )
 }
 
 /** One event: its facts, holds and clip. */
 export function EventPage(props: { id: string }): JSX.Element {
   const { api, feed } = useServices()
+  const { t } = useI18n()
   // Polled until the event has ended and its clip has settled: the page then shows the player by itself.
   const [settled, setSettled] = useState(false)
   const ev = useAsync((signal) => api.event(props.id, signal), [props.id], settled ? {} : { refreshMs: 4000 })
@@ -146,16 +187,16 @@ export function EventPage(props: { id: string }): JSX.Element {
       h(Holds, { holds: ev.data.holds }),
     ]
   } else if (ev.loading && !ev.error) {
-    body = h(Loading, { label: 'Loading…' })
+    body = h(Loading, { label: t('shell.loading') })
   } else if (alert && (missingApi || notFound)) {
     body = [
       missingApi
-        ? h(NotAvailable, { what: 'Event details' })
-        : h('p', { class: 'muted' }, 'The event is not indexed yet.'),
+        ? h(NotAvailable, { what: t('events.page.details') })
+        : h('p', { class: 'muted' }, t('events.page.notIndexed')),
       h(FromAlert, { a: alert }),
     ]
   } else if (missingApi) {
-    body = h(NotAvailable, { what: 'Event details' })
+    body = h(NotAvailable, { what: t('events.page.details') })
   } else {
     body = h(ErrorMessage, { error: ev.error, retry: ev.reload })
   }
@@ -165,15 +206,15 @@ export function EventPage(props: { id: string }): JSX.Element {
     { class: 'panel', 'aria-labelledby': 'event-title', 'data-testid': 'event-page' },
     h(
       'nav',
-      { class: 'crumbs', 'aria-label': 'Breadcrumb' },
-      h('a', { href: hrefOf({ name: 'events' }) }, 'Events'),
+      { class: 'crumbs', 'aria-label': t('events.page.breadcrumb') },
+      h('a', { href: hrefOf({ name: 'events' }) }, t('events.title')),
       h('span', { 'aria-hidden': 'true' }, ' / '),
       h('span', { 'aria-current': 'page' }, props.id.slice(0, 8)),
     ),
     h(
       'header',
       { class: 'panel-head' },
-      h('h1', { id: 'event-title', tabIndex: -1 }, `Event ${props.id.slice(0, 8)}`),
+      h('h1', { id: 'event-title', tabIndex: -1 }, t('events.page.title', { id: props.id.slice(0, 8) })),
       h('code', { class: 'muted small' }, props.id),
     ),
     body,

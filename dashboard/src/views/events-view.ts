@@ -1,17 +1,21 @@
 import { DISTRICT_COUNT, EventKind } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useState } from 'preact/hooks'
+import type { MessageKey } from '../i18n/catalogue.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { type EventFilter, EventList } from './event-list.js'
+import { kindKey } from './kinds.js'
 
-const WINDOWS = [
-  { key: '1h', label: 'Last hour', ms: 3_600_000 },
-  { key: '24h', label: 'Last 24 h', ms: 24 * 3_600_000 },
-  { key: '7d', label: 'Last 7 days', ms: 7 * 24 * 3_600_000 },
-  { key: '30d', label: 'Last 30 days', ms: 30 * 24 * 3_600_000 },
-] as const
+const WINDOWS: ReadonlyArray<{ key: '1h' | '24h' | '7d' | '30d'; label: MessageKey; ms: number }> = [
+  { key: '1h', label: 'events.window.1h', ms: 3_600_000 },
+  { key: '24h', label: 'events.window.24h', ms: 24 * 3_600_000 },
+  { key: '7d', label: 'events.window.7d', ms: 7 * 24 * 3_600_000 },
+  { key: '30d', label: 'events.window.30d', ms: 30 * 24 * 3_600_000 },
+]
 
 /** For investigators: events by time window, district, kind and whether a clip exists. */
 export function EventsView(): JSX.Element {
+  const { t } = useI18n()
   const [windowKey, setWindow] = useState<(typeof WINDOWS)[number]['key']>('24h')
   const [district, setDistrict] = useState('')
   const [kind, setKind] = useState('')
@@ -28,30 +32,36 @@ export function EventsView(): JSX.Element {
   return h(
     'section',
     { class: 'panel', 'aria-labelledby': 'events-title' },
-    h('header', { class: 'panel-head' }, h('h1', { id: 'events-title', tabIndex: -1 }, 'Events')),
+    h('header', { class: 'panel-head' }, h('h1', { id: 'events-title', tabIndex: -1 }, t('events.title'))),
     h(
       'div',
       { class: 'filters' },
       h(
         'select',
         {
-          'aria-label': 'Time window',
+          'aria-label': t('events.window.label'),
           value: windowKey,
           onChange: (e: Event) => setWindow(value(e) as typeof windowKey),
         },
-        WINDOWS.map((w) => h('option', { value: w.key }, w.label)),
+        WINDOWS.map((w) => h('option', { value: w.key }, t(w.label))),
       ),
       h(
         'select',
-        { 'aria-label': 'District', value: district, onChange: (e: Event) => setDistrict(value(e)) },
-        h('option', { value: '' }, 'All districts'),
-        Array.from({ length: DISTRICT_COUNT }, (_, i) => h('option', { value: i + 1 }, `District ${i + 1}`)),
+        {
+          'aria-label': t('events.district'),
+          value: district,
+          onChange: (e: Event) => setDistrict(value(e)),
+        },
+        h('option', { value: '' }, t('events.allDistricts')),
+        Array.from({ length: DISTRICT_COUNT }, (_, i) =>
+          h('option', { value: i + 1 }, t('events.districtN', { district: i + 1 })),
+        ),
       ),
       h(
         'select',
-        { 'aria-label': 'Kind', value: kind, onChange: (e: Event) => setKind(value(e)) },
-        h('option', { value: '' }, 'All kinds'),
-        EventKind.options.map((k) => h('option', { value: k }, k)),
+        { 'aria-label': t('events.kind'), value: kind, onChange: (e: Event) => setKind(value(e)) },
+        h('option', { value: '' }, t('events.allKinds')),
+        EventKind.options.map((k) => h('option', { value: k }, t(kindKey(k)))),
       ),
       h(
         'label',
@@ -61,7 +71,8 @@ export function EventsView(): JSX.Element {
           checked: clipOnly,
           onChange: (e: Event) => setClipOnly((e.currentTarget as HTMLInputElement).checked),
         }),
-        ' With clip only',
+        ' ',
+        t('events.clipOnly'),
       ),
     ),
     h(EventList, { query, windowMs }),

@@ -1,6 +1,7 @@
 import type { EvidenceKeys } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useServices } from '../services.js'
 
 /**
@@ -10,6 +11,7 @@ import { useServices } from '../services.js'
  */
 export function EvidenceKeyNote(): JSX.Element | null {
   const { api } = useServices()
+  const { t } = useI18n()
   const [fingerprint, setFingerprint] = useState<string | null>(null)
   useEffect(() => {
     const ctl = new AbortController()
@@ -25,8 +27,8 @@ export function EvidenceKeyNote(): JSX.Element | null {
   return h(
     'p',
     { class: 'muted evidence-key' },
-    'Evidence exports are signed by this gateway’s key, fingerprint ',
+    t('events.evidenceKey.lead'),
     h('code', { 'data-testid': 'evidence-fingerprint' }, fingerprint),
-    '. Give it to whoever verifies an export.',
+    t('events.evidenceKey.tail'),
   )
 }

@@ -1,17 +1,14 @@
 import type { AlertKind } from '@doorstep/proto'
+import type { MessageKey } from '../i18n/catalogue.js'
 
-/** How each alert kind (a superset of event kinds) is named and drawn, the same in the feed and event lists. */
-export const KIND_LABEL: Record<AlertKind, string> = {
-  motion: 'Motion',
-  person: 'Person',
-  vehicle: 'Vehicle',
-  sound: 'Sound',
-  tamper: 'Tamper',
-  offline: 'Offline',
-  stale: 'Stale',
-  online: 'Online',
-  'low-storage': 'Low storage',
-  'not-recording': 'Not recording',
+/** How each alert kind (a superset of event kinds) is named, the same in the feed and event lists. */
+export function kindKey(kind: AlertKind): MessageKey {
+  return `events.kind.${kind}` as const
+}
+
+/** The dashboard's own line for an alert, for languages the gateway's English alert text is not in. */
+export function alertTextKey(kind: AlertKind): MessageKey {
+  return `events.alert.text.${kind}` as const
 }
 
 /** A glyph for alerts without a picture (health alerts, events without a clip yet), so the column never looks broken. */
