@@ -1,4 +1,5 @@
 import type { RoomMessages } from './define.js'
+import { fleet } from './messages/fleet.js'
 import { shell } from './messages/shell.js'
 
 /**
@@ -7,6 +8,7 @@ import { shell } from './messages/shell.js'
  */
 export const CATALOGUE = {
   shell,
+  fleet,
 } as const
 
 type Catalogue = typeof CATALOGUE
