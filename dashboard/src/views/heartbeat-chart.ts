@@ -34,6 +34,35 @@ function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback
 }
 
+/**
+ * uPlot writes its time axis from templates such as `{h}{aa}` or `{M}/{D}`, in English. It asks for a
+ * formatter per template: each is answered with the reader's locale's own way of writing those fields.
+ */
+function localDates(locale: Locale): (tpl: string) => (date: Date) => string {
+  const part = (tpl: string): ((date: Date) => string) => {
+    if (tpl === '') return () => ''
+    const opts: Intl.DateTimeFormatOptions = {}
+    if (/\{YY(YY)?\}/.test(tpl)) opts.year = 'numeric'
+    if (/\{MMM/.test(tpl)) opts.month = 'short'
+    else if (/\{MM?\}/.test(tpl)) opts.month = 'numeric'
+    if (/\{DD?\}/.test(tpl)) opts.day = 'numeric'
+    if (/\{(h|hh|H|HH)\}/.test(tpl)) {
+      opts.hour = '2-digit'
+      opts.minute = '2-digit'
+      opts.hourCycle = 'h23'
+    }
+    if (/\{mm\}/.test(tpl)) opts.minute = '2-digit'
+    if (/\{ss\}/.test(tpl)) opts.second = '2-digit'
+    const f = new Intl.DateTimeFormat(locale, opts)
+    return (date) => f.format(date)
+  }
+  // A template's lines (time over date) stay lines.
+  return (tpl) => {
+    const parts = tpl.split('\n').map(part)
+    return (date) => parts.map((p) => p(date)).join('\n')
+  }
+}
+
 function options(p: ChartProps, width: number, i18n: I18nView): uPlot.Options {
   const { locale } = i18n
   const axisColor = cssVar('--muted', '#667')
@@ -48,6 +77,7 @@ function options(p: ChartProps, width: number, i18n: I18nView): uPlot.Options {
   return {
     width,
     height: 160,
+    fmtDate: localDates(locale),
     cursor: { sync: { key: p.syncKey }, drag: { x: true, y: false } },
     legend: { live: true },
     scales: {
