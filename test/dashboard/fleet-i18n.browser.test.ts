@@ -71,10 +71,12 @@ describe('fleet pages in Chinese', () => {
       if (!main) return ''
       // A unit's list of events, under the last heading of its page, is worded by the events room.
       const devicePage = main.querySelector<HTMLElement>('[data-testid=device-page]')
+      // biome-ignore lint/performance/useDomNodeTextContent: the text a reader sees, without hidden nodes' text
       if (!devicePage) return main.innerText
       const kids = [...devicePage.children] as HTMLElement[]
       const last = kids.findLastIndex((k) => k.tagName === 'H2')
       const outside = ([...main.children] as HTMLElement[]).filter((k) => k !== devicePage)
+      // biome-ignore lint/performance/useDomNodeTextContent: the text a reader sees, without hidden nodes' text
       return [...outside, ...kids.slice(0, last + 1)].map((k) => k.innerText).join('\n')
     })
   }
