@@ -1,5 +1,6 @@
 import type { RoomMessages } from './define.js'
 import { events } from './messages/events.js'
+import { fleet } from './messages/fleet.js'
 import { shell } from './messages/shell.js'
 
 /**
@@ -9,6 +10,7 @@ import { shell } from './messages/shell.js'
 export const CATALOGUE = {
   shell,
   events,
+  fleet,
 } as const
 
 type Catalogue = typeof CATALOGUE

@@ -1,13 +1,15 @@
 import type { HealthResponse } from '@doorstep/proto'
 import type { Api } from '../api/endpoints.js'
-import { messageOf } from '../api/errors.js'
 import { isAbort } from '../api/http.js'
 import { Store } from '../lib/store.js'
 
 export interface HealthState {
   data: HealthResponse | null
-  /** The last refresh failed with this message; `data` is then the last good answer. */
-  error: string | null
+  /**
+   * The last refresh failed with this error; `data` is then the last good answer. Kept as the error, not
+   * its words, so the view says it in the reader's language.
+   */
+  error: unknown
   loading: boolean
 }
 
@@ -59,7 +61,7 @@ export class FleetHealth {
       },
       (err: unknown) => {
         if (isAbort(err) || this.#inflight !== ctl) return
-        this.store.update((s) => ({ ...s, error: messageOf(err), loading: false }))
+        this.store.update((s) => ({ ...s, error: err, loading: false }))
       },
     )
   }

@@ -51,26 +51,24 @@ export class LiveFeed {
         alerts: (batch, epoch) => this.#received(batch, epoch),
         ready: (info) => {
           this.cases.reconnected()
-          if (info.restarted) {
-            notices.push(
-              'warning',
-              'The gateway restarted. Alerts raised while it was down are not in the feed.',
-            )
-          }
+          if (info.restarted) notices.push('warning', 'fleet.notice.restarted')
           // Whatever happened while the socket was closed, health must be fetched anew.
           this.#deps.onFleetChanged('reconnect')
         },
         gap: (afterId, untilId) => {
-          const what = untilId > afterId ? `alerts #${afterId + 1}–#${untilId}` : 'some alerts'
-          notices.push('warning', `Missed ${what} while disconnected; fleet health was refreshed.`)
+          // Ids as strings: they are names of alerts, not amounts, and take no digit grouping.
+          if (untilId > afterId) {
+            notices.push('warning', 'fleet.notice.gapRange', {
+              from: String(afterId + 1),
+              until: String(untilId),
+            })
+          } else {
+            notices.push('warning', 'fleet.notice.gapSome')
+          }
           this.#deps.onFleetChanged('gap')
         },
-        dropped: (count) =>
-          notices.push(
-            'warning',
-            `${count} alert${count === 1 ? ' was' : 's were'} dropped: this connection was too slow.`,
-          ),
-        serverError: (_code, message) => notices.push('error', message),
+        dropped: (count) => notices.push('warning', 'fleet.notice.dropped', { count }),
+        serverError: (_code, message) => notices.push('error', 'fleet.notice.server', { message }),
         clip: (eventId) => this.#deps.onClip(eventId),
         progress: (f) => this.cases.apply(f),
         failedOpen: () => {

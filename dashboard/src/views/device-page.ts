@@ -1,7 +1,8 @@
 import type { DeviceView } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useMemo, useState } from 'preact/hooks'
-import { formatAgo, formatDateTime, formatDuration, formatMiB, formatPct } from '../lib/format.js'
+import type { MessageKey } from '../i18n/catalogue.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { toSeries } from '../lib/heartbeat-series.js'
 import { useAsync, useNow } from '../lib/hooks.js'
 import { lastHeartbeatOf } from '../lib/last-heartbeat.js'
@@ -13,15 +14,16 @@ import { HeartbeatChart } from './heartbeat-chart.js'
 import { StateBadge } from './state-badge.js'
 
 const RANGES = [
-  { key: '1h', label: '1 h', ms: 3_600_000 },
-  { key: '6h', label: '6 h', ms: 6 * 3_600_000 },
-  { key: '24h', label: '24 h', ms: 24 * 3_600_000 },
-  { key: '7d', label: '7 d', ms: 7 * 24 * 3_600_000 },
-] as const
+  { key: '1h', n: 1, label: 'fleet.device.rangeHours', ms: 3_600_000 },
+  { key: '6h', n: 6, label: 'fleet.device.rangeHours', ms: 6 * 3_600_000 },
+  { key: '24h', n: 24, label: 'fleet.device.rangeHours', ms: 24 * 3_600_000 },
+  { key: '7d', n: 7, label: 'fleet.device.rangeDays', ms: 7 * 24 * 3_600_000 },
+] as const satisfies readonly { key: string; n: number; label: MessageKey; ms: number }[]
 type RangeKey = (typeof RANGES)[number]['key']
 
 function Facts(props: { d: DeviceView; now: number }): JSX.Element {
   const { d, now } = props
+  const { t, fmt } = useI18n()
   const hb = lastHeartbeatOf(d)
   const row = (k: string, v: JSX.Element | string | number) => [h('dt', null, k), h('dd', null, v)]
   return h(
@@ -30,46 +32,69 @@ function Facts(props: { d: DeviceView; now: number }): JSX.Element {
     h(
       'dl',
       { class: 'facts', 'data-testid': 'presence' },
-      row('State', h(StateBadge, { state: d.state })),
+      row(t('fleet.col.state'), h(StateBadge, { state: d.state })),
       row(
-        'Last seen',
-        d.lastSeen ? `${formatAgo(d.lastSeen, now)} (${formatDateTime(d.lastSeen)})` : 'never',
+        t('fleet.col.lastSeen'),
+        d.lastSeen
+          ? t('fleet.device.lastSeenValue', {
+              ago: fmt.ago(d.lastSeen, now, t('fleet.never')),
+              at: fmt.dateTime(d.lastSeen),
+            })
+          : t('fleet.never'),
       ),
       row(
-        'District',
-        h('a', { href: hrefOf({ name: 'district', district: d.district }) }, `District ${d.district}`),
+        t('fleet.col.district'),
+        h(
+          'a',
+          { href: hrefOf({ name: 'district', district: d.district }) },
+          t('shell.title.district', { district: d.district }),
+        ),
       ),
-      row('Address', d.address),
-      row('Owner contact', d.ownerContact),
-      row('Footage release', d.releasePolicy),
+      row(t('fleet.device.address'), d.address),
+      row(t('fleet.device.ownerContact'), d.ownerContact),
+      row(t('fleet.device.releasePolicy'), t(`fleet.release.${d.releasePolicy}`)),
     ),
     h(
       'dl',
       { class: 'facts' },
-      row('Model', `${d.model} · firmware ${d.firmware}`),
-      row('Serial', d.serial),
-      row('Setting', d.setting),
-      row('Enabled', d.enabled ? 'yes' : 'no (refused at connect)'),
+      row(t('fleet.device.model'), t('fleet.device.modelValue', { model: d.model, firmware: d.firmware })),
+      row(t('fleet.device.serial'), d.serial),
+      row(t('fleet.device.setting'), t(`fleet.setting.${d.setting}`)),
+      row(t('fleet.device.enabled'), d.enabled ? t('fleet.yes') : t('fleet.device.refused')),
       row(
-        'Storage',
+        t('fleet.col.storage'),
         hb
-          ? `${formatMiB(hb.storageFreeMb)} free of ${formatMiB(hb.storageTotalMb)} (${formatPct(hb.storageFreeMb, hb.storageTotalMb)})`
+          ? t('fleet.device.storageValue', {
+              free: fmt.mib(hb.storageFreeMb),
+              total: fmt.mib(hb.storageTotalMb),
+              pct: fmt.pct(hb.storageFreeMb, hb.storageTotalMb),
+            })
           : '–',
       ),
-      row('Recording', hb ? (hb.recording ? 'yes' : 'NO') : '–'),
       row(
-        'Signal / temp.',
+        t('fleet.device.recording'),
+        hb ? (hb.recording ? t('fleet.yes') : t('fleet.device.notRecording')) : '–',
+      ),
+      row(
+        t('fleet.device.signal'),
         hb
-          ? `${Math.round(hb.signalDbm)} dBm · ${hb.temperatureC.toFixed(1)} °C${hb.batteryPct !== undefined ? ` · battery ${Math.round(hb.batteryPct)}%` : ''}`
+          ? t('fleet.device.signalValue', {
+              dbm: fmt.number(Math.round(hb.signalDbm)),
+              temp: fmt.number(Math.round(hb.temperatureC * 10) / 10),
+            }) +
+              (hb.batteryPct !== undefined
+                ? t('fleet.device.battery', { pct: fmt.pct(Math.round(hb.batteryPct), 100) })
+                : '')
           : '–',
       ),
-      row('Uptime', hb ? formatDuration(hb.uptimeS * 1000) : '–'),
+      row(t('fleet.device.uptime'), hb ? fmt.duration(hb.uptimeS * 1000) : '–'),
     ),
   )
 }
 
 function Charts(props: { id: string; rangeMs: number }): JSX.Element {
   const { api } = useServices()
+  const { t } = useI18n()
   const { id, rangeMs } = props
   // The window is fixed when the range is chosen and moves forward with each refresh.
   const history = useAsync(
@@ -82,18 +107,18 @@ function Charts(props: { id: string; rangeMs: number }): JSX.Element {
   )
   const series = useMemo(() => (history.data ? toSeries(history.data.points) : null), [history.data])
   if (history.error && !history.data)
-    return h(Failure, { error: history.error, what: 'Heartbeat history', retry: history.reload })
-  if (!series || !history.data) return h(Loading, { label: 'Loading heartbeats…' })
+    return h(Failure, { error: history.error, what: t('fleet.chart.history'), retry: history.reload })
+  if (!series || !history.data) return h(Loading, { label: t('fleet.chart.loading') })
   const range: [number, number] = [history.data.from / 1000, history.data.to / 1000]
   const common = { t: series.t, range, syncKey: `hb-${id}` }
   return h(
     'div',
     { class: 'charts', 'data-testid': 'charts', 'data-points': series.t.length },
     history.error ? h(ErrorMessage, { error: history.error, retry: history.reload }) : null,
-    series.t.length === 0 ? h('p', { class: 'muted' }, 'No heartbeats in this window.') : null,
+    series.t.length === 0 ? h('p', { class: 'muted' }, t('fleet.chart.noHeartbeats')) : null,
     h(HeartbeatChart, {
       ...common,
-      title: 'Free storage',
+      title: t('fleet.chart.storage'),
       unit: 'MiB',
       values: series.storageFreeMb,
       colorVar: '--chart-storage',
@@ -101,7 +126,7 @@ function Charts(props: { id: string; rangeMs: number }): JSX.Element {
     }),
     h(HeartbeatChart, {
       ...common,
-      title: 'Signal',
+      title: t('fleet.chart.signal'),
       unit: 'dBm',
       values: series.signalDbm,
       colorVar: '--chart-signal',
@@ -109,7 +134,7 @@ function Charts(props: { id: string; rangeMs: number }): JSX.Element {
     }),
     h(HeartbeatChart, {
       ...common,
-      title: 'Temperature',
+      title: t('fleet.chart.temperature'),
       unit: '°C',
       values: series.temperatureC,
       colorVar: '--chart-temp',
@@ -119,20 +144,21 @@ function Charts(props: { id: string; rangeMs: number }): JSX.Element {
     series.hasBattery || series.t.length === 0
       ? h(HeartbeatChart, {
           ...common,
-          title: 'Battery',
+          title: t('fleet.chart.battery'),
           unit: '%',
           values: series.batteryPct,
           colorVar: '--chart-battery',
           yRange: [0, 100],
           testId: 'chart-battery',
         })
-      : h('p', { class: 'muted' }, 'No battery readings: a mains-only unit.'),
+      : h('p', { class: 'muted' }, t('fleet.chart.noBattery')),
   )
 }
 
 /** One unit: what it is, its presence, heartbeat history and recent events. */
 export function DevicePage(props: { id: string }): JSX.Element {
   const { api } = useServices()
+  const { t } = useI18n()
   const device = useAsync((signal) => api.device(props.id, signal), [props.id], { refreshMs: 15_000 })
   const now = useNow(5000)
   const [range, setRange] = useState<RangeKey>('6h')
@@ -144,12 +170,16 @@ export function DevicePage(props: { id: string }): JSX.Element {
     { class: 'panel', 'aria-labelledby': 'device-title', 'data-testid': 'device-page' },
     h(
       'nav',
-      { class: 'crumbs', 'aria-label': 'Breadcrumb' },
-      h('a', { href: hrefOf({ name: 'fleet' }) }, 'Fleet'),
+      { class: 'crumbs', 'aria-label': t('fleet.breadcrumb') },
+      h('a', { href: hrefOf({ name: 'fleet' }) }, t('shell.nav.fleet')),
       d
         ? [
             h('span', { 'aria-hidden': 'true' }, ' / '),
-            h('a', { href: hrefOf({ name: 'district', district: d.district }) }, `District ${d.district}`),
+            h(
+              'a',
+              { href: hrefOf({ name: 'district', district: d.district }) },
+              t('shell.title.district', { district: d.district }),
+            ),
           ]
         : null,
       h('span', { 'aria-hidden': 'true' }, ' / '),
@@ -162,14 +192,14 @@ export function DevicePage(props: { id: string }): JSX.Element {
       d ? h(StateBadge, { state: d.state }) : null,
     ),
     device.error && !d ? h(ErrorMessage, { error: device.error, retry: device.reload }) : null,
-    d ? h(Facts, { d, now }) : device.error ? null : h(Loading, { label: 'Loading…' }),
+    d ? h(Facts, { d, now }) : device.error ? null : h(Loading, { label: t('shell.loading') }),
     h(
       'div',
       { class: 'panel-head sub' },
-      h('h2', null, 'Heartbeats'),
+      h('h2', null, t('fleet.device.heartbeats')),
       h(
         'div',
-        { class: 'seg-buttons', role: 'group', 'aria-label': 'Time range' },
+        { class: 'seg-buttons', role: 'group', 'aria-label': t('fleet.device.timeRange') },
         RANGES.map((r) =>
           h(
             'button',
@@ -180,13 +210,13 @@ export function DevicePage(props: { id: string }): JSX.Element {
               onClick: () => setRange(r.key),
               'data-testid': `range-${r.key}`,
             },
-            r.label,
+            t(r.label, { n: r.n }),
           ),
         ),
       ),
     ),
     h(Charts, { id: props.id, rangeMs }),
-    h('h2', null, 'Recent events'),
+    h('h2', null, t('fleet.device.recentEvents')),
     h(EventList, { query: { device: props.id }, windowMs: 7 * 24 * 3_600_000, compact: true }),
   )
 }

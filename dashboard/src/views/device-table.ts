@@ -1,7 +1,8 @@
 import type { DeviceView, LiveState } from '@doorstep/proto'
 import { Fragment, h, type JSX } from 'preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { formatAgo, formatMiB, formatTime } from '../lib/format.js'
+import type { MessageKey } from '../i18n/catalogue.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useAsync, useNow } from '../lib/hooks.js'
 import { lastHeartbeatOf, storageFreeRatio } from '../lib/last-heartbeat.js'
 import { useStore } from '../lib/store.js'
@@ -9,7 +10,7 @@ import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
 import { ErrorMessage } from './feedback.js'
 import { ShortLabel } from './short-label.js'
-import { StateBadge } from './state-badge.js'
+import { STATE_LABEL, StateBadge } from './state-badge.js'
 import { UnitCell } from './unit-cell.js'
 import { VirtualList } from './virtual-list.js'
 
@@ -20,15 +21,15 @@ const STATE_ORDER: Record<LiveState, number> = { offline: 0, stale: 1, unknown: 
 
 type SortKey = 'state' | 'id' | 'lastSeen' | 'storage'
 
-const SORTS: Record<SortKey, { label: string; cmp: (a: DeviceView, b: DeviceView) => number }> = {
+const SORTS: Record<SortKey, { label: MessageKey; cmp: (a: DeviceView, b: DeviceView) => number }> = {
   state: {
-    label: 'State (worst first)',
+    label: 'fleet.sort.state',
     cmp: (a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.id.localeCompare(b.id),
   },
-  id: { label: 'Unit id', cmp: (a, b) => a.id.localeCompare(b.id) },
-  lastSeen: { label: 'Last seen (oldest first)', cmp: (a, b) => (a.lastSeen ?? 0) - (b.lastSeen ?? 0) },
+  id: { label: 'fleet.sort.id', cmp: (a, b) => a.id.localeCompare(b.id) },
+  lastSeen: { label: 'fleet.sort.lastSeen', cmp: (a, b) => (a.lastSeen ?? 0) - (b.lastSeen ?? 0) },
   storage: {
-    label: 'Free storage (least first)',
+    label: 'fleet.sort.storage',
     cmp: (a, b) =>
       (storageFreeRatio(lastHeartbeatOf(a)) ?? 2) - (storageFreeRatio(lastHeartbeatOf(b)) ?? 2) ||
       a.id.localeCompare(b.id),
@@ -36,20 +37,28 @@ const SORTS: Record<SortKey, { label: string; cmp: (a: DeviceView, b: DeviceView
 }
 
 function StorageCell(props: { d: DeviceView }): JSX.Element {
+  const { t, fmt } = useI18n()
   const hb = lastHeartbeatOf(props.d)
   const ratio = storageFreeRatio(hb)
   if (!hb || ratio === null) return h('span', { class: 'muted' }, '–')
   return h(
     'span',
-    { class: 'storage', title: `${formatMiB(hb.storageFreeMb)} free of ${formatMiB(hb.storageTotalMb)}` },
+    {
+      class: 'storage',
+      title: t('fleet.storage.freeOf', {
+        free: fmt.mib(hb.storageFreeMb),
+        total: fmt.mib(hb.storageTotalMb),
+      }),
+    },
     h('meter', { min: 0, max: 1, low: 0.1, high: 0.25, optimum: 1, value: ratio, 'aria-hidden': 'true' }),
-    h('span', null, `${formatMiB(hb.storageFreeMb)} free`),
+    h('span', null, t('fleet.storage.free', { free: fmt.mib(hb.storageFreeMb) })),
   )
 }
 
 /** Cells of one unit's row; the id link stretches over the whole row, so all of it is clickable. */
 function Row(props: { d: DeviceView; now: number; showDistrict: boolean }): JSX.Element {
   const { d, now } = props
+  const { t, fmt } = useI18n()
   return h(
     Fragment,
     null,
@@ -58,8 +67,8 @@ function Row(props: { d: DeviceView; now: number; showDistrict: boolean }): JSX.
     h('span', { role: 'cell', class: 'col-state' }, h(StateBadge, { state: d.state })),
     h(
       'span',
-      { role: 'cell', class: 'col-seen', title: d.lastSeen ? formatTime(d.lastSeen, now) : undefined },
-      formatAgo(d.lastSeen, now),
+      { role: 'cell', class: 'col-seen', title: d.lastSeen ? fmt.time(d.lastSeen, now) : undefined },
+      fmt.ago(d.lastSeen, now, t('fleet.never')),
     ),
     h('span', { role: 'cell', class: 'col-storage' }, h(StorageCell, { d })),
   )
@@ -72,6 +81,7 @@ function Row(props: { d: DeviceView; now: number; showDistrict: boolean }): JSX.
  */
 export function DeviceTable(props: { district: number | null }): JSX.Element {
   const { api, fleet } = useServices()
+  const { t } = useI18n()
   const { district } = props
   const list = useAsync((signal) => api.devices(district === null ? {} : { district }, signal), [district], {
     refreshMs: 15_000,
@@ -109,22 +119,22 @@ export function DeviceTable(props: { district: number | null }): JSX.Element {
     return c
   }, [list.data])
 
-  const title = district === null ? 'All units' : `District ${district}`
+  const title = district === null ? t('shell.title.devices') : t('shell.title.district', { district })
   const showDistrict = district === null
   const header = h(
     'div',
     { role: 'row', 'aria-rowindex': 1, class: `drow-head${showDistrict ? ' with-district' : ''}` },
-    h('span', { role: 'columnheader', class: 'col-unit' }, 'Unit'),
+    h('span', { role: 'columnheader', class: 'col-unit' }, t('fleet.col.unit')),
     showDistrict
       ? h(
           'span',
           { role: 'columnheader', class: 'col-district' },
-          h(ShortLabel, { long: 'District', short: 'Dist.' }),
+          h(ShortLabel, { long: t('fleet.col.district'), short: t('fleet.col.districtShort') }),
         )
       : null,
-    h('span', { role: 'columnheader', class: 'col-state' }, 'State'),
-    h('span', { role: 'columnheader', class: 'col-seen' }, 'Last seen'),
-    h('span', { role: 'columnheader', class: 'col-storage' }, 'Storage'),
+    h('span', { role: 'columnheader', class: 'col-state' }, t('fleet.col.state')),
+    h('span', { role: 'columnheader', class: 'col-seen' }, t('fleet.col.lastSeen')),
+    h('span', { role: 'columnheader', class: 'col-storage' }, t('fleet.col.storage')),
   )
 
   return h(
@@ -132,8 +142,8 @@ export function DeviceTable(props: { district: number | null }): JSX.Element {
     { class: 'panel fill', 'aria-labelledby': 'devices-title' },
     h(
       'nav',
-      { class: 'crumbs', 'aria-label': 'Breadcrumb' },
-      h('a', { href: hrefOf({ name: 'fleet' }) }, 'Fleet'),
+      { class: 'crumbs', 'aria-label': t('fleet.breadcrumb') },
+      h('a', { href: hrefOf({ name: 'fleet' }) }, t('shell.nav.fleet')),
       h('span', { 'aria-hidden': 'true' }, ' / '),
       h('span', { 'aria-current': 'page' }, title),
     ),
@@ -145,13 +155,18 @@ export function DeviceTable(props: { district: number | null }): JSX.Element {
         ? h(
             'span',
             { class: 'muted' },
-            `${list.data.total} units · ${counts.online} online · ${counts.stale} stale · ${counts.offline} offline`,
+            t('fleet.table.counts', {
+              total: list.data.total,
+              online: counts.online,
+              stale: counts.stale,
+              offline: counts.offline,
+            }),
           )
         : null,
       h(
         'button',
         { type: 'button', class: 'btn small', onClick: list.reload, disabled: list.loading },
-        list.loading ? 'Refreshing…' : 'Refresh',
+        t(list.loading ? 'fleet.refreshing' : 'fleet.refresh'),
       ),
     ),
     h(
@@ -159,8 +174,8 @@ export function DeviceTable(props: { district: number | null }): JSX.Element {
       { class: 'filters' },
       h('input', {
         type: 'search',
-        placeholder: 'Search id, address, serial',
-        'aria-label': 'Search units',
+        placeholder: t('fleet.table.searchPlaceholder'),
+        'aria-label': t('fleet.table.searchLabel'),
         value: search,
         onInput: (e: Event) => setSearch((e.currentTarget as HTMLInputElement).value),
         'data-testid': 'device-search',
@@ -168,24 +183,28 @@ export function DeviceTable(props: { district: number | null }): JSX.Element {
       h(
         'select',
         {
-          'aria-label': 'State',
+          'aria-label': t('fleet.col.state'),
           value: state,
           onChange: (e: Event) => setState((e.currentTarget as HTMLSelectElement).value as LiveState | ''),
           'data-testid': 'device-state-filter',
         },
-        h('option', { value: '' }, 'Any state'),
+        h('option', { value: '' }, t('fleet.table.anyState')),
         (['offline', 'stale', 'unknown', 'online'] as const).map((s) =>
-          h('option', { value: s }, `${s[0]?.toUpperCase()}${s.slice(1)} (${counts[s]})`),
+          h(
+            'option',
+            { value: s },
+            t('fleet.table.stateOption', { state: t(STATE_LABEL[s]), count: counts[s] }),
+          ),
         ),
       ),
       h(
         'select',
         {
-          'aria-label': 'Sort by',
+          'aria-label': t('fleet.table.sortBy'),
           value: sort,
           onChange: (e: Event) => setSort((e.currentTarget as HTMLSelectElement).value as SortKey),
         },
-        (Object.keys(SORTS) as SortKey[]).map((k) => h('option', { value: k }, SORTS[k].label)),
+        (Object.keys(SORTS) as SortKey[]).map((k) => h('option', { value: k }, t(SORTS[k].label))),
       ),
     ),
     list.error ? h(ErrorMessage, { error: list.error, retry: list.reload }) : null,
@@ -193,13 +212,13 @@ export function DeviceTable(props: { district: number | null }): JSX.Element {
       ? h(
           'p',
           { class: 'muted' },
-          `Showing the first ${list.data.devices.length} of ${list.data.total} units.`,
+          t('fleet.table.truncated', { shown: list.data.devices.length, total: list.data.total }),
         )
       : null,
     h(VirtualList<DeviceView>, {
       items: rows,
       rowHeight: ROW_HEIGHT,
-      label: `${title}: units`,
+      label: t('fleet.table.listLabel', { title }),
       testId: 'device-list',
       header,
       rowKey: (d) => d.id,
@@ -209,10 +228,10 @@ export function DeviceTable(props: { district: number | null }): JSX.Element {
         'p',
         { class: 'muted pad' },
         list.loading && !list.data
-          ? 'Loading…'
+          ? t('shell.loading')
           : list.data?.total === 0
-            ? 'No units in this district.'
-            : 'No unit matches.',
+            ? t('fleet.table.emptyDistrict')
+            : t('fleet.table.noMatch'),
       ),
     }),
   )

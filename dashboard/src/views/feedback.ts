@@ -1,5 +1,6 @@
 import { h, type JSX } from 'preact'
 import { isMissingRoute, messageOf } from '../api/errors.js'
+import { useI18n } from '../i18n/use-i18n.js'
 
 /** Loading, error and "not available" messages, worded and styled the same everywhere. */
 
@@ -8,20 +9,24 @@ export function Loading(props: { label: string }): JSX.Element {
 }
 
 export function ErrorMessage(props: { error: unknown; retry?: () => void }): JSX.Element {
+  const { t } = useI18n()
   return h(
     'div',
     { class: 'error-box', role: 'alert', 'data-testid': 'error' },
     h('span', null, messageOf(props.error)),
-    props.retry ? h('button', { type: 'button', class: 'btn small', onClick: props.retry }, 'Retry') : null,
+    props.retry
+      ? h('button', { type: 'button', class: 'btn small', onClick: props.retry }, t('fleet.retry'))
+      : null,
   )
 }
 
-/** For features the gateway does not serve yet (their routes answer "No route"). */
+/** For features the gateway does not serve yet (their routes answer "No route"). `what` comes translated. */
 export function NotAvailable(props: { what: string }): JSX.Element {
+  const { t } = useI18n()
   return h(
     'p',
     { class: 'muted not-available', 'data-testid': 'not-available' },
-    `${props.what} ${props.what.endsWith('s') ? 'are' : 'is'} not available on this gateway yet.`,
+    t('fleet.notAvailable', { what: props.what }),
   )
 }
 

@@ -2,7 +2,7 @@ import type { HealthCounts } from '@doorstep/proto'
 import { DISTRICT_COUNT } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useMemo } from 'preact/hooks'
-import { formatTime } from '../lib/format.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useStore } from '../lib/store.js'
 import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
@@ -37,10 +37,17 @@ function Bar(props: { c: HealthCounts }): JSX.Element {
 
 function Tile(props: { district: number; c: HealthCounts | undefined }): JSX.Element {
   const { district, c } = props
+  const { t } = useI18n()
   const tone = toneOf(c)
   const label = c
-    ? `District ${district}: ${c.total} units, ${c.online} online, ${c.stale} stale, ${c.offline} offline`
-    : `District ${district}: no units`
+    ? t('fleet.grid.tileLabel', {
+        district,
+        total: c.total,
+        online: c.online,
+        stale: c.stale,
+        offline: c.offline,
+      })
+    : t('fleet.grid.tileEmptyLabel', { district })
   return h(
     'a',
     {
@@ -58,7 +65,7 @@ function Tile(props: { district: number; c: HealthCounts | undefined }): JSX.Ele
       { class: 'tile-top' },
       h('span', { class: 'tile-num' }, district),
       c && c.total > 0
-        ? h('span', { class: 'tile-ratio', title: 'online / units' }, `${c.online}/${c.total}`)
+        ? h('span', { class: 'tile-ratio', title: t('fleet.grid.ratioTitle') }, `${c.online}/${c.total}`)
         : null,
     ),
     c && c.total > 0
@@ -66,39 +73,44 @@ function Tile(props: { district: number; c: HealthCounts | undefined }): JSX.Ele
           h(
             'span',
             { class: 'tile-counts' },
-            c.offline > 0 ? h('span', { class: 'c-offline' }, `${c.offline} offline`) : null,
-            c.stale > 0 ? h('span', { class: 'c-stale' }, `${c.stale} stale`) : null,
+            c.offline > 0
+              ? h('span', { class: 'c-offline' }, t('fleet.grid.offlineCount', { count: c.offline }))
+              : null,
+            c.stale > 0
+              ? h('span', { class: 'c-stale' }, t('fleet.grid.staleCount', { count: c.stale }))
+              : null,
             c.offline === 0 && c.stale === 0
               ? c.online > 0
-                ? h('span', { class: 'c-online' }, 'all reporting')
-                : h('span', { class: 'c-unknown' }, 'never seen')
+                ? h('span', { class: 'c-online' }, t('fleet.grid.allReporting'))
+                : h('span', { class: 'c-unknown' }, t('fleet.word.neverSeen'))
               : null,
           ),
           h(Bar, { c }),
         ]
-      : h('span', { class: 'tile-empty muted' }, 'no units'),
+      : h('span', { class: 'tile-empty muted' }, t('fleet.grid.noUnits')),
   )
 }
 
 function Summary(props: { c: HealthCounts }): JSX.Element {
   const { c } = props
+  const { t, fmt } = useI18n()
   const item = (cls: string, label: string, n: number, testId: string) =>
     h(
       'div',
       { class: `sum ${cls}`, 'data-testid': testId },
-      h('span', { class: 'sum-n' }, n),
+      h('span', { class: 'sum-n' }, fmt.number(n)),
       h('span', null, label),
     )
   return h(
     'div',
     { class: 'summary' },
-    item('', 'units', c.total, 'sum-total'),
-    item('online', 'online', c.online, 'sum-online'),
-    item('stale', 'stale', c.stale, 'sum-stale'),
-    item('offline', 'offline', c.offline, 'sum-offline'),
-    item('unknown', 'never seen', c.unknown, 'sum-unknown'),
-    item('low', 'low storage', c.lowStorage, 'sum-low-storage'),
-    item('low', 'not recording', c.notRecording, 'sum-not-recording'),
+    item('', t('fleet.word.units'), c.total, 'sum-total'),
+    item('online', t('fleet.word.online'), c.online, 'sum-online'),
+    item('stale', t('fleet.word.stale'), c.stale, 'sum-stale'),
+    item('offline', t('fleet.word.offline'), c.offline, 'sum-offline'),
+    item('unknown', t('fleet.word.neverSeen'), c.unknown, 'sum-unknown'),
+    item('low', t('fleet.word.lowStorage'), c.lowStorage, 'sum-low-storage'),
+    item('low', t('fleet.word.notRecording'), c.notRecording, 'sum-not-recording'),
   )
 }
 
@@ -106,6 +118,7 @@ function Summary(props: { c: HealthCounts }): JSX.Element {
 export function FleetGrid(): JSX.Element {
   const { health } = useServices()
   const state = useStore(health.store)
+  const { t, fmt } = useI18n()
   const byDistrict = useMemo(() => {
     const m = new Map<number, HealthCounts>()
     for (const d of state.data?.districts ?? []) m.set(d.district, d)
@@ -118,18 +131,22 @@ export function FleetGrid(): JSX.Element {
     h(
       'header',
       { class: 'panel-head' },
-      h('h1', { id: 'fleet-title', tabIndex: -1 }, 'Fleet health'),
+      h('h1', { id: 'fleet-title', tabIndex: -1 }, t('shell.title.fleet')),
       state.data
-        ? h('span', { class: 'muted', 'data-testid': 'health-at' }, `Updated ${formatTime(state.data.at)}`)
+        ? h(
+            'span',
+            { class: 'muted', 'data-testid': 'health-at' },
+            t('fleet.grid.updated', { time: fmt.time(state.data.at) }),
+          )
         : null,
-      h('a', { class: 'btn small', href: hrefOf({ name: 'devices' }) }, 'All units'),
+      h('a', { class: 'btn small', href: hrefOf({ name: 'devices' }) }, t('fleet.grid.allUnits')),
     ),
-    state.error ? h(ErrorMessage, { error: state.error, retry: () => health.refresh() }) : null,
+    state.error !== null ? h(ErrorMessage, { error: state.error, retry: () => health.refresh() }) : null,
     state.data
       ? h(Summary, { c: state.data.overall })
-      : state.error
+      : state.error !== null
         ? null
-        : h(Loading, { label: 'Loading…' }),
+        : h(Loading, { label: t('shell.loading') }),
     h(
       'div',
       { class: 'grid', 'data-testid': 'district-grid' },
@@ -140,10 +157,10 @@ export function FleetGrid(): JSX.Element {
     h(
       'p',
       { class: 'legend muted' },
-      h('span', { class: 'c-online' }, '■ online'),
-      h('span', { class: 'c-stale' }, '■ stale'),
-      h('span', { class: 'c-offline' }, '■ offline'),
-      h('span', { class: 'c-unknown' }, '■ never seen'),
+      h('span', { class: 'c-online' }, `■ ${t('fleet.word.online')}`),
+      h('span', { class: 'c-stale' }, `■ ${t('fleet.word.stale')}`),
+      h('span', { class: 'c-offline' }, `■ ${t('fleet.word.offline')}`),
+      h('span', { class: 'c-unknown' }, `■ ${t('fleet.word.neverSeen')}`),
     ),
   )
 }

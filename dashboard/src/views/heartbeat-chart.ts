@@ -1,6 +1,9 @@
 import { h, type JSX } from 'preact'
 import { useEffect, useRef } from 'preact/hooks'
 import type uPlot from 'uplot'
+import type { Locale } from '../i18n/locales.js'
+import type { Translator } from '../i18n/translator.js'
+import { type I18nView, useI18n } from '../i18n/use-i18n.js'
 
 export interface ChartProps {
   title: string
@@ -31,10 +34,41 @@ function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback
 }
 
-function options(p: ChartProps, width: number): uPlot.Options {
+/**
+ * uPlot writes its time axis from templates such as `{h}{aa}` or `{M}/{D}`, in English. It asks for a
+ * formatter per template: each is answered with the reader's locale's own way of writing those fields.
+ */
+function localDates(locale: Locale): (tpl: string) => (date: Date) => string {
+  const part = (tpl: string): ((date: Date) => string) => {
+    if (tpl === '') return () => ''
+    const opts: Intl.DateTimeFormatOptions = {}
+    if (/\{YY(YY)?\}/.test(tpl)) opts.year = 'numeric'
+    if (/\{MMM/.test(tpl)) opts.month = 'short'
+    else if (/\{MM?\}/.test(tpl)) opts.month = 'numeric'
+    if (/\{DD?\}/.test(tpl)) opts.day = 'numeric'
+    if (/\{(h|hh|H|HH)\}/.test(tpl)) {
+      opts.hour = '2-digit'
+      opts.minute = '2-digit'
+      opts.hourCycle = 'h23'
+    }
+    if (/\{mm\}/.test(tpl)) opts.minute = '2-digit'
+    if (/\{ss\}/.test(tpl)) opts.second = '2-digit'
+    const f = new Intl.DateTimeFormat(locale, opts)
+    return (date) => f.format(date)
+  }
+  // A template's lines (time over date) stay lines.
+  return (tpl) => {
+    const parts = tpl.split('\n').map(part)
+    return (date) => parts.map((p) => p(date)).join('\n')
+  }
+}
+
+function options(p: ChartProps, width: number, i18n: I18nView): uPlot.Options {
+  const { locale } = i18n
   const axisColor = cssVar('--muted', '#667')
   const gridColor = cssVar('--grid', 'rgba(0,0,0,0.08)')
-  const fmt = (v: number | null) => (v === null || v === undefined ? '–' : `${num(v, p.digits)} ${p.unit}`)
+  const show = (v: number | null) =>
+    v === null || v === undefined ? '–' : `${num(v, locale, p.digits)} ${p.unit}`
   const axis = {
     stroke: axisColor,
     grid: { stroke: gridColor, width: 1 },
@@ -43,6 +77,7 @@ function options(p: ChartProps, width: number): uPlot.Options {
   return {
     width,
     height: 160,
+    fmtDate: localDates(locale),
     cursor: { sync: { key: p.syncKey }, drag: { x: true, y: false } },
     legend: { live: true },
     scales: {
@@ -50,7 +85,11 @@ function options(p: ChartProps, width: number): uPlot.Options {
       y: p.yRange ? { range: () => p.yRange as [number, number] } : { auto: true },
     },
     series: [
-      {},
+      // The legend is page text: its time column speaks the reader's language too.
+      {
+        label: i18n.t('fleet.chart.time'),
+        value: (_u, v) => (v === null || v === undefined ? '–' : i18n.fmt.dateTime(v * 1000)),
+      },
       {
         label: p.title,
         stroke: cssVar(p.colorVar, '#2563eb'),
@@ -58,18 +97,18 @@ function options(p: ChartProps, width: number): uPlot.Options {
         spanGaps: false,
         // uPlot draws points by itself when they are sparse (a unit heard from a few times).
         points: { size: 5 },
-        value: (_u, v) => fmt(v),
+        value: (_u, v) => show(v),
       },
     ],
-    axes: [axis, { ...axis, size: 64, values: (_u, ticks) => ticks.map((v) => num(v, p.digits)) }],
+    axes: [axis, { ...axis, size: 64, values: (_u, ticks) => ticks.map((v) => num(v, locale, p.digits)) }],
   }
 }
 
-function num(v: number, digits = 0): string {
-  return v.toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits })
+function num(v: number, locale: Locale, digits = 0): string {
+  return v.toLocaleString(locale, { minimumFractionDigits: digits, maximumFractionDigits: digits })
 }
 
-function summary(p: ChartProps): string {
+function summary(p: ChartProps, t: Translator['t'], locale: Locale): string {
   let last: number | null = null
   let min = Number.POSITIVE_INFINITY
   let max = Number.NEGATIVE_INFINITY
@@ -79,9 +118,9 @@ function summary(p: ChartProps): string {
     if (v < min) min = v
     if (v > max) max = v
   }
-  if (last === null) return 'no data in this window'
-  const f = (v: number) => `${num(v, p.digits)} ${p.unit}`
-  return `latest ${f(last)} · min ${f(min)} · max ${f(max)}`
+  if (last === null) return t('fleet.chart.noData')
+  const f = (v: number) => `${num(v, locale, p.digits)} ${p.unit}`
+  return t('fleet.chart.summary', { last: f(last), min: f(min), max: f(max) })
 }
 
 /**
@@ -90,10 +129,14 @@ function summary(p: ChartProps): string {
  * rebuilt only when the window changes. It follows its container's width.
  */
 export function HeartbeatChart(props: ChartProps): JSX.Element {
+  const i18n = useI18n()
+  const { t, locale } = i18n
   const box = useRef<HTMLDivElement>(null)
   const plot = useRef<uPlot | null>(null)
   const latest = useRef(props)
   latest.current = props
+  const latestI18n = useRef(i18n)
+  latestI18n.current = i18n
   const [from, to] = props.range
 
   useEffect(() => {
@@ -105,7 +148,11 @@ export function HeartbeatChart(props: ChartProps): JSX.Element {
     loadUPlot().then((UPlot) => {
       if (cancelled) return
       const p = latest.current
-      u = new UPlot(options(p, el.clientWidth || 600), [p.t as number[], p.values as number[]], el)
+      u = new UPlot(
+        options(p, el.clientWidth || 600, latestI18n.current),
+        [p.t as number[], p.values as number[]],
+        el,
+      )
       plot.current = u
       const chart = u
       ro = new ResizeObserver(() => {
@@ -120,8 +167,8 @@ export function HeartbeatChart(props: ChartProps): JSX.Element {
       u?.destroy()
       plot.current = null
     }
-    // Deliberate deps: rebuilt when the window changes; new data goes through setData.
-  }, [from, to])
+    // Deliberate deps: rebuilt when the window or the language changes; new data goes through setData.
+  }, [from, to, locale])
 
   useEffect(() => {
     plot.current?.setData([props.t as number[], props.values as number[]], true)
@@ -130,7 +177,13 @@ export function HeartbeatChart(props: ChartProps): JSX.Element {
   return h(
     'figure',
     { class: 'chart', 'data-testid': props.testId },
-    h('figcaption', null, h('strong', null, props.title), ' ', h('span', { class: 'muted' }, summary(props))),
+    h(
+      'figcaption',
+      null,
+      h('strong', null, props.title),
+      ' ',
+      h('span', { class: 'muted' }, summary(props, t, locale)),
+    ),
     // The canvas says nothing to a screen reader; the caption carries the numbers.
     h('div', { ref: box, class: 'chart-box', 'aria-hidden': 'true' }),
   )

@@ -2,7 +2,9 @@ import type { DeviceView } from '@doorstep/proto'
 import { DISTRICT_COUNT } from '@doorstep/proto'
 import { Fragment, h, type JSX } from 'preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { formatDateTime, formatDuration } from '../lib/format.js'
+import type { Formats } from '../i18n/formats.js'
+import type { Translator } from '../i18n/translator.js'
+import { useI18n } from '../i18n/use-i18n.js'
 import { useAsync, useNow } from '../lib/hooks.js'
 import { useStore } from '../lib/store.js'
 import { useServices } from '../services.js'
@@ -19,12 +21,13 @@ const ROW_HEIGHT = 48
  * from the unit (`lastSeen`), which is when it went quiet; a unit never
  * heard from has no such time.
  */
-function downFor(d: DeviceView, now: number): string {
-  return d.lastSeen === null ? 'never seen' : formatDuration(now - d.lastSeen)
+function downFor(d: DeviceView, now: number, t: Translator['t'], fmt: Formats): string {
+  return d.lastSeen === null ? t('fleet.word.neverSeen') : fmt.duration(now - d.lastSeen)
 }
 
 function Row(props: { d: DeviceView; now: number }): JSX.Element {
   const { d, now } = props
+  const { t, fmt } = useI18n()
   return h(
     Fragment,
     null,
@@ -36,9 +39,9 @@ function Row(props: { d: DeviceView; now: number }): JSX.Element {
       {
         role: 'cell',
         class: 'col-down',
-        title: d.lastSeen ? `last heard ${formatDateTime(d.lastSeen)}` : undefined,
+        title: d.lastSeen ? t('fleet.offline.lastHeard', { at: fmt.dateTime(d.lastSeen) }) : undefined,
       },
-      h('strong', null, downFor(d, now)),
+      h('strong', null, downFor(d, now, t, fmt)),
     ),
   )
 }
@@ -50,6 +53,7 @@ function Row(props: { d: DeviceView; now: number }): JSX.Element {
  */
 export function OfflineView(): JSX.Element {
   const { api, fleet } = useServices()
+  const { t } = useI18n()
   const list = useAsync(
     async (signal) => {
       const [offline, stale] = await Promise.all([
@@ -85,14 +89,14 @@ export function OfflineView(): JSX.Element {
   const header = h(
     'div',
     { role: 'row', 'aria-rowindex': 1, class: 'drow-head offline-cols' },
-    h('span', { role: 'columnheader', class: 'col-unit' }, 'Unit'),
+    h('span', { role: 'columnheader', class: 'col-unit' }, t('fleet.col.unit')),
     h(
       'span',
       { role: 'columnheader', class: 'col-district' },
-      h(ShortLabel, { long: 'District', short: 'Dist.' }),
+      h(ShortLabel, { long: t('fleet.col.district'), short: t('fleet.col.districtShort') }),
     ),
-    h('span', { role: 'columnheader', class: 'col-state' }, 'State'),
-    h('span', { role: 'columnheader', class: 'col-down' }, 'Down for'),
+    h('span', { role: 'columnheader', class: 'col-state' }, t('fleet.col.state')),
+    h('span', { role: 'columnheader', class: 'col-down' }, t('fleet.col.downFor')),
   )
 
   return h(
@@ -101,14 +105,18 @@ export function OfflineView(): JSX.Element {
     h(
       'header',
       { class: 'panel-head' },
-      h('h1', { id: 'offline-title', tabIndex: -1 }, 'Offline and stale units'),
+      h('h1', { id: 'offline-title', tabIndex: -1 }, t('fleet.offline.title')),
       list.data
-        ? h('span', { class: 'muted', 'data-testid': 'offline-total' }, `${list.data.total} units down`)
+        ? h(
+            'span',
+            { class: 'muted', 'data-testid': 'offline-total' },
+            t('fleet.offline.total', { count: list.data.total }),
+          )
         : null,
       h(
         'button',
         { type: 'button', class: 'btn small', onClick: list.reload, disabled: list.loading },
-        list.loading ? 'Refreshing…' : 'Refresh',
+        t(list.loading ? 'fleet.refreshing' : 'fleet.refresh'),
       ),
     ),
     h(
@@ -117,19 +125,21 @@ export function OfflineView(): JSX.Element {
       h(
         'select',
         {
-          'aria-label': 'District',
+          'aria-label': t('fleet.col.district'),
           value: district,
           onChange: (e: Event) => setDistrict((e.currentTarget as HTMLSelectElement).value),
         },
-        h('option', { value: '' }, 'All districts'),
-        Array.from({ length: DISTRICT_COUNT }, (_, i) => h('option', { value: i + 1 }, `District ${i + 1}`)),
+        h('option', { value: '' }, t('fleet.offline.allDistricts')),
+        Array.from({ length: DISTRICT_COUNT }, (_, i) =>
+          h('option', { value: i + 1 }, t('shell.title.district', { district: i + 1 })),
+        ),
       ),
     ),
     list.error ? h(ErrorMessage, { error: list.error, retry: list.reload }) : null,
     h(VirtualList<DeviceView>, {
       items: rows,
       rowHeight: ROW_HEIGHT,
-      label: 'Offline and stale units, most recently lost first',
+      label: t('fleet.offline.listLabel'),
       testId: 'offline-list',
       header,
       rowClass: 'drow offline-cols',
@@ -138,7 +148,7 @@ export function OfflineView(): JSX.Element {
       empty: h(
         'p',
         { class: 'muted pad' },
-        list.loading && !list.data ? 'Loading…' : 'Every unit is online.',
+        list.loading && !list.data ? t('shell.loading') : t('fleet.offline.empty'),
       ),
     }),
   )
