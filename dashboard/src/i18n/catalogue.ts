@@ -1,4 +1,5 @@
 import type { RoomMessages } from './define.js'
+import { owner } from './messages/owner.js'
 import { shell } from './messages/shell.js'
 
 /**
@@ -7,6 +8,7 @@ import { shell } from './messages/shell.js'
  */
 export const CATALOGUE = {
   shell,
+  owner,
 } as const
 
 type Catalogue = typeof CATALOGUE
