@@ -209,6 +209,22 @@ describe('the homeowner on a phone', () => {
     expect((tb as TestBrowser).errors).toEqual([])
   })
 
+  it('lays the requests out on a desktop too', async () => {
+    const page = (tb as TestBrowser).page
+    await page.setViewportSize({ width: 1440, height: 900 })
+    await page.getByTestId('nav-consents').waitFor({ timeout: UI_TIMEOUT })
+    expect(await page.getByTestId('nav-consents').getAttribute('aria-current')).toBe('page')
+    expect(await page.getByTestId('nav-my').isVisible()).toBe(true)
+    await page.getByTestId(`consent-${pullId}`).waitFor({ timeout: UI_TIMEOUT })
+    await expectFits(page)
+    await (tb as TestBrowser).screenshot('owner-desktop-consents')
+    await page.getByTestId('nav-my').click()
+    await page.getByTestId(`my-unit-${MINE}`).waitFor({ timeout: UI_TIMEOUT })
+    expect(await page.getByTestId('pending-count').locator('p').getAttribute('data-count')).toBe('0')
+    await expectFits(page)
+    await (tb as TestBrowser).screenshot('owner-desktop-home')
+  })
+
   it('says the same in Chinese', async () => {
     await tb?.close()
     tb = await launchBrowser({ ...PHONE, locale: 'zh-CN' })
