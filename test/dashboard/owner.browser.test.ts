@@ -1,13 +1,19 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { CaseDetail, ConsentRequest, DeviceView, PullView } from '@doorstep/proto'
+import type { MqttClient } from 'mqtt'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
+import { announce, clipInfo, makeClip, putClip } from '../clips/helpers.js'
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
-import { api } from '../helpers/http.js'
+import { api, basic } from '../helpers/http.js'
+import { connectUnit, end, publish } from '../helpers/mqtt.js'
+import { heartbeat } from '../helpers/payloads.js'
+import { tempDir } from '../helpers/tmp.js'
+import { until } from '../helpers/wait.js'
 
 /*
  * The homeowner's pages in a real Chromium against a real gateway, on a phone
@@ -53,6 +59,9 @@ describe('the homeowner on a phone', () => {
   let tb: TestBrowser | null = null
   let owner: string
   let pullId: string
+  let eventId: string
+  let client: MqttClient | null = null
+  const data = tempDir('doorstep-owner-')
   const requested: string[] = []
   const MINE = 'cam-wu-front'
   const THEIRS = 'cam-li-gate'
@@ -72,7 +81,7 @@ describe('the homeowner on a phone', () => {
     owner = tokens.issue('Mrs Wu', 'owner', 'wu@example.org').token
     const investigator = tokens.issue('Det. Insp. Chen', 'investigator').token
     const reg = gw.gateway.registry
-    await reg.create(
+    const unit = await reg.create(
       deviceRow({ id: MINE, address: '8 Willow Lane', ownerContact: 'wu@example.org', releasePolicy: 'ask' }),
     )
     await reg.create(
@@ -103,11 +112,27 @@ describe('the homeowner on a phone', () => {
     const mine = pulls.body.pulls.find((p) => p.deviceId === MINE)
     expect(mine?.state).toBe('awaiting-consent')
     pullId = mine?.id ?? ''
+
+    // The owner's unit reports its health and records a person at the door, with a clip.
+    client = await connectUnit(gw.gateway.mqttUrl, unit.id, unit.secret)
+    await publish(client, `cam/${unit.id}/heartbeat`, heartbeat({}), 0)
+    const clip = makeClip(data.dir, 'door', { seconds: 3 })
+    eventId = await announce(client, unit.id, clipInfo(clip))
+    const put = await putClip(gw.gateway.httpUrl, eventId, basic(unit.id, unit.secret), clip.buf)
+    expect(put.ok).toBe(true)
+    await gw.gateway.clips.idle()
+    await until('the heartbeat is on the unit', async () => {
+      const r = await api<{ devices: DeviceView[] }>(gw.gateway.httpUrl, 'GET', '/api/v1/my/devices', owner)
+      return r.body.devices[0]?.lastHeartbeat ? true : undefined
+    })
+    await until('the clip is ready', () => gw.gateway.events.index.get(eventId)?.clip.state === 'ready')
   })
 
   afterAll(async () => {
+    if (client) await end(client)
     await tb?.close()
     await gw?.stop()
+    data.cleanup()
   })
 
   it("the owner's token opens no staff route", async () => {
@@ -136,14 +161,27 @@ describe('the homeowner on a phone', () => {
     await tb.screenshot('owner-phone-home')
   })
 
-  it("opens the unit's page with its health and events", async () => {
+  it("opens the unit's page with its health, and plays an event's clip", async () => {
     const page = (tb as TestBrowser).page
     await page.getByTestId(`my-unit-${MINE}`).locator('a').click()
     await page.getByTestId('owner-device').waitFor({ timeout: UI_TIMEOUT })
     expect(page.url()).toContain(`#/my/device/${MINE}`)
     expect(await page.getByTestId('owner-device').locator('h1').textContent()).toBe('8 Willow Lane')
-    await page.getByTestId('health-none').waitFor({ timeout: UI_TIMEOUT })
-    await page.getByText('No events recorded.').waitFor({ timeout: UI_TIMEOUT })
+    await page.getByTestId('health-storage').waitFor({ timeout: UI_TIMEOUT })
+    expect(await page.getByTestId('health-recording').locator('dd').textContent()).toMatch(/^(Yes|No)$/)
+    const ev = page.getByTestId(`my-event-${eventId}`)
+    await ev.waitFor({ timeout: UI_TIMEOUT })
+    expect(await ev.textContent()).toContain('Person')
+    await ev.getByTestId(`play-${eventId}`).click()
+    const video = ev.getByTestId(`clip-${eventId}`)
+    await video.waitFor({ timeout: UI_TIMEOUT })
+    // Metadata means the browser fetched the clip through the owner's route, token in the URL.
+    await expect
+      .poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: UI_TIMEOUT })
+      .toBeGreaterThanOrEqual(1)
+    const duration = await video.evaluate((v: HTMLVideoElement) => v.duration)
+    expect(duration).toBeGreaterThan(2.5)
+    expect(requested).toContain(`/api/v1/my/clips/${eventId}`)
     await expectFits(page)
     await (tb as TestBrowser).screenshot('owner-phone-device')
   })
