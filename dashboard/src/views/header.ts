@@ -33,7 +33,8 @@ const NAV: NavItem[] = [
   { route: { name: 'alerts' }, label: 'shell.liveAlerts', match: ['alerts'], roles: STAFF, narrowOnly: true },
   { route: { name: 'offline' }, label: 'shell.nav.offline', match: ['offline'], roles: STAFF },
   { route: { name: 'events' }, label: 'shell.nav.events', match: ['events', 'event'], roles: STAFF },
-  { route: { name: 'my' }, label: 'owner.nav.home', match: ['my', 'my-device'], roles: OWNER },
+  // An owner's #/ is their home, so the link to it is current there too.
+  { route: { name: 'my' }, label: 'owner.nav.home', match: ['my', 'my-device', 'fleet'], roles: OWNER },
   { route: { name: 'consents' }, label: 'owner.nav.consents', match: ['consents'], roles: OWNER },
 ]
 
