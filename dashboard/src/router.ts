@@ -16,11 +16,17 @@ export type Route =
   | { name: 'alerts' }
   | { name: 'events' }
   | { name: 'event'; id: string }
+  /** The homeowner's pages: their units, one unit, and the requests for their footage. */
+  | { name: 'my' }
+  | { name: 'my-device'; id: string }
+  | { name: 'consents' }
   | { name: 'not-found'; path: string }
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, '').replace(/^\/+/, '')
   const [head = '', arg, ...rest] = path.split('/').map((p) => decodeURIComponent(p))
+  if (head === 'my' && arg === 'device' && rest.length === 1 && DeviceId.safeParse(rest[0]).success)
+    return { name: 'my-device', id: rest[0] as string }
   if (rest.length > 0) return { name: 'not-found', path }
   switch (head) {
     case '':
@@ -50,18 +56,29 @@ export function parseRoute(hash: string): Route {
     case 'event':
       if (arg && /^[0-9A-Za-z-]{1,64}$/.test(arg)) return { name: 'event', id: arg }
       break
+    case 'my':
+      if (arg === undefined) return { name: 'my' }
+      break
+    case 'consents':
+      if (arg === undefined) return { name: 'consents' }
+      break
   }
   return { name: 'not-found', path }
 }
 
 const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
 const EVERYONE: readonly Role[] = ['admin', 'ops', 'investigator', 'owner']
+const OWNER: readonly Role[] = ['owner']
 
 /** Who may open a page. The gateway checks every route's role itself; this spares a page of 403s. */
 export function rolesOf(route: Route): readonly Role[] {
   switch (route.name) {
     case 'not-found':
       return EVERYONE
+    case 'my':
+    case 'my-device':
+    case 'consents':
+      return OWNER
     default:
       return STAFF
   }
@@ -85,6 +102,12 @@ export function hrefOf(route: Route): string {
       return '#/events'
     case 'event':
       return `#/event/${encodeURIComponent(route.id)}`
+    case 'my':
+      return '#/my'
+    case 'my-device':
+      return `#/my/device/${encodeURIComponent(route.id)}`
+    case 'consents':
+      return '#/consents'
     case 'not-found':
       return `#/${route.path}`
   }

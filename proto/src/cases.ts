@@ -207,10 +207,15 @@ export const ConsentRequest = z.object({
   /** `waiting` for the owner; otherwise decided (by the owner, or overridden by a legal order). */
   state: z.enum(['waiting', 'approved', 'declined', 'legal-order']),
   decidedAt: EpochMs.nullable(),
+  /** Who decided (the owner's token name and role, or the admin who recorded a legal order). */
+  decidedBy: z.string().nullable(),
+  /** The decider's note, if they left one. */
+  note: z.string().nullable(),
 })
 export type ConsentRequest = z.infer<typeof ConsentRequest>
 
 export const ConsentRequests = z.object({ requests: z.array(ConsentRequest) })
+export type ConsentRequests = z.infer<typeof ConsentRequests>
 
 // ---- pulls ------------------------------------------------------------------------------------
 

@@ -1,4 +1,7 @@
 import type {
+  ConsentDecision,
+  ConsentRecord,
+  ConsentRequests,
   DeviceListResponse,
   DeviceView,
   EventDetail,
@@ -9,6 +12,7 @@ import type {
   HeartbeatsResponse,
   LiveState,
   Me,
+  PullView,
 } from '@doorstep/proto'
 import type { HttpClient } from './http.js'
 
@@ -16,6 +20,13 @@ import type { HttpClient } from './http.js'
 export type EventQuery = Partial<
   Pick<EventsQuery, 'from' | 'to' | 'district' | 'device' | 'kind' | 'hasClip' | 'limit' | 'cursor'>
 >
+
+/** Where a pull stands after the owner's decision (ConsentDecided in proto). */
+export interface ConsentDecidedAnswer {
+  pullId: string
+  state: PullView['state']
+  consent: ConsentRecord | null
+}
 
 /** The largest page GET /api/v1/devices allows (DeviceListQuery in proto). */
 export const DEVICE_PAGE_MAX = 5000
@@ -71,6 +82,29 @@ export class Api {
     return this.http.get(`api/v1/events/${encodeURIComponent(id)}`, undefined, signal)
   }
 
+  /** The owner's own units (an owner token only). */
+  myDevices(signal?: AbortSignal): Promise<DeviceListResponse> {
+    return this.http.get('api/v1/my/devices', undefined, signal)
+  }
+
+  /** Events of one of the owner's units, newest first; their clips play through myClipUrl(). */
+  myEvents(id: string, q: { limit?: number; cursor?: string }, signal?: AbortSignal): Promise<EventList> {
+    return this.http.get(`api/v1/my/devices/${encodeURIComponent(id)}/events`, { ...q }, signal)
+  }
+
+  /** Requests for footage of the owner's units, waiting ones first. */
+  myConsents(signal?: AbortSignal): Promise<ConsentRequests> {
+    return this.http.get('api/v1/my/consents', undefined, signal)
+  }
+
+  decideConsent(
+    pullId: string,
+    decision: ConsentDecision,
+    signal?: AbortSignal,
+  ): Promise<ConsentDecidedAnswer> {
+    return this.http.post(`api/v1/my/consents/${encodeURIComponent(pullId)}`, decision, signal)
+  }
+
   /**
    * <video> and <img> cannot send an Authorization header, so media URLs carry
    * `?token=` (the clip routes opt in to it). The page sets `referrer:
@@ -81,6 +115,11 @@ export class Api {
    */
   clipUrl(eventId: string): string {
     return this.#withToken(`api/v1/clips/${encodeURIComponent(eventId)}`)
+  }
+
+  /** An owner's clip: the owner routes have no thumbnail, only the clip. */
+  myClipUrl(eventId: string): string {
+    return this.#withToken(`api/v1/my/clips/${encodeURIComponent(eventId)}`)
   }
 
   thumbUrl(eventId: string): string {

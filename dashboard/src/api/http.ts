@@ -56,13 +56,36 @@ export class HttpClient {
     return errorFromBody(res.status, await res.json().catch(() => null))
   }
 
-  async get<T>(path: string, query?: Query, signal?: AbortSignal, tokenOverride?: string): Promise<T> {
+  get<T>(path: string, query?: Query, signal?: AbortSignal, tokenOverride?: string): Promise<T> {
+    return this.#send<T>('GET', path, query, undefined, signal, tokenOverride)
+  }
+
+  /** A JSON body to a route that changes something; the answer comes back parsed. */
+  post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.#send<T>('POST', path, undefined, body, signal, undefined)
+  }
+
+  async #send<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    query: Query | undefined,
+    payload: unknown,
+    signal: AbortSignal | undefined,
+    tokenOverride: string | undefined,
+  ): Promise<T> {
     const token = tokenOverride ?? this.#opts.token()
     const headers: Record<string, string> = { accept: 'application/json' }
     if (token) headers.authorization = `Bearer ${token}`
+    if (payload !== undefined) headers['content-type'] = 'application/json'
     let res: Response
     try {
-      res = await fetch(this.url(path, query), { headers, signal: signal ?? null, cache: 'no-store' })
+      res = await fetch(this.url(path, query), {
+        method,
+        headers,
+        signal: signal ?? null,
+        cache: 'no-store',
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+      })
     } catch (err) {
       if (signal?.aborted) throw err
       throw networkError()

@@ -1,6 +1,7 @@
 import type { RoomMessages } from './define.js'
 import { events } from './messages/events.js'
 import { fleet } from './messages/fleet.js'
+import { owner } from './messages/owner.js'
 import { shell } from './messages/shell.js'
 
 /**
@@ -11,6 +12,7 @@ export const CATALOGUE = {
   shell,
   events,
   fleet,
+  owner,
 } as const
 
 type Catalogue = typeof CATALOGUE

@@ -16,12 +16,15 @@ import { Header } from './header.js'
 import { useNarrow } from './narrow.js'
 import { NoticesBar } from './notices-bar.js'
 import { OfflineView } from './offline-view.js'
+import { ConsentsPage } from './owner/consents-page.js'
+import { OwnerDevice } from './owner/owner-device.js'
+import { OwnerHome } from './owner/owner-home.js'
 import { SignIn } from './sign-in.js'
 
-function titleOf(r: Route, t: Translator['t']): string {
+function titleOf(r: Route, t: Translator['t'], role: Role): string {
   switch (r.name) {
     case 'fleet':
-      return t('shell.title.fleet')
+      return role === 'owner' ? t('owner.title.home') : t('shell.title.fleet')
     case 'district':
       return t('shell.title.district', { district: r.district })
     case 'devices':
@@ -36,6 +39,12 @@ function titleOf(r: Route, t: Translator['t']): string {
       return t('shell.title.events')
     case 'event':
       return t('shell.title.event', { id: r.id.slice(0, 8) })
+    case 'my':
+      return t('owner.title.home')
+    case 'my-device':
+      return t('owner.title.device', { id: r.id })
+    case 'consents':
+      return t('owner.title.consents')
     case 'not-found':
       return t('shell.notFound')
   }
@@ -54,6 +63,8 @@ function Forbidden(): JSX.Element {
 function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element {
   const r = props.route
   const { t } = useI18n()
+  // The start page (#/) is the fleet for staff; an owner starting there gets their own home instead.
+  if (props.role === 'owner' && r.name === 'fleet') return h(OwnerHome, {})
   // The gateway refuses these roles' data anyway; this only spares them a page of errors.
   if (!rolesOf(r).includes(props.role)) return h(Forbidden, {})
   switch (r.name) {
@@ -75,6 +86,12 @@ function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element
       return h(EventsView, {})
     case 'event':
       return h(EventPage, { key: r.id, id: r.id })
+    case 'my':
+      return h(OwnerHome, {})
+    case 'my-device':
+      return h(OwnerDevice, { key: r.id, id: r.id })
+    case 'consents':
+      return h(ConsentsPage, {})
     case 'not-found':
       return h(
         'section',
@@ -94,8 +111,8 @@ function SignedIn(props: { role: Role }): JSX.Element {
   const staff = props.role !== 'owner'
 
   useEffect(() => {
-    document.title = `${titleOf(route, t)} · ${t('shell.brand')}`
-  }, [route, t])
+    document.title = `${titleOf(route, t, props.role)} · ${t('shell.brand')}`
+  }, [route, t, props.role])
 
   // On navigation, move focus to the new page's heading so keyboard and screen-reader users land on it.
   useEffect(() => {

@@ -21,6 +21,7 @@ interface NavItem {
 }
 
 const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
+const OWNER: readonly Role[] = ['owner']
 
 const NAV: NavItem[] = [
   {
@@ -32,6 +33,9 @@ const NAV: NavItem[] = [
   { route: { name: 'alerts' }, label: 'shell.liveAlerts', match: ['alerts'], roles: STAFF, narrowOnly: true },
   { route: { name: 'offline' }, label: 'shell.nav.offline', match: ['offline'], roles: STAFF },
   { route: { name: 'events' }, label: 'shell.nav.events', match: ['events', 'event'], roles: STAFF },
+  // An owner's #/ is their home, so the link to it is current there too.
+  { route: { name: 'my' }, label: 'owner.nav.home', match: ['my', 'my-device', 'fleet'], roles: OWNER },
+  { route: { name: 'consents' }, label: 'owner.nav.consents', match: ['consents'], roles: OWNER },
 ]
 
 function useNavLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.Element[] {

@@ -145,6 +145,8 @@ export class Consent {
         requestedAt: pull.requested_at,
         state,
         decidedAt: consent?.decidedAt ?? null,
+        decidedBy: consent?.decidedBy ?? null,
+        note: consent?.note ?? null,
       })
     }
     return out.sort((a, b) => Number(b.state === 'waiting') - Number(a.state === 'waiting'))
