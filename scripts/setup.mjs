@@ -16,7 +16,15 @@ const needs = [
   { bin: 'ffprobe', pkg: 'ffmpeg', why: 'clip checks' },
   { bin: 'mosquitto_pub', pkg: 'mosquitto-clients', why: 'pointing a test device at the gateway' },
 ]
-if (withBrowser) needs.push({ bin: 'chromium', pkg: 'chromium', why: 'the dashboard tests' })
+if (withBrowser) {
+  needs.push({ bin: 'chromium', pkg: 'chromium', why: 'the dashboard tests' })
+  // Without a CJK font Chromium draws the Chinese pages as boxes: the text is right, the screenshots not.
+  needs.push({
+    file: '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc',
+    pkg: 'fonts-wqy-microhei',
+    why: 'Chinese text in the dashboard and its screenshots',
+  })
+}
 
 // Node packages first: a fresh clone has none, and everything else runs on them.
 const lock = 'package-lock.json'
@@ -31,8 +39,9 @@ if (!fs.existsSync(marker) || fs.statSync(marker).mtimeMs < fs.statSync(lock).mt
   }
 }
 
-const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
-const missing = needs.filter((n) => !has(n.bin))
+const has = (n) =>
+  n.file ? fs.existsSync(n.file) : spawnSync('sh', ['-c', `command -v ${n.bin}`], { stdio: 'ignore' }).status === 0
+const missing = needs.filter((n) => !has(n))
 if (missing.length === 0) {
   say('setup: system programs present')
   process.exit(0)
@@ -41,7 +50,7 @@ const pkgs = [...new Set(missing.map((m) => m.pkg))]
 const cmd = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${pkgs.join(' ')}`
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 const isDebian = fs.existsSync('/etc/debian_version')
-for (const m of missing) process.stdout.write(`setup: missing ${m.bin} (${m.why})\n`)
+for (const m of missing) process.stdout.write(`setup: missing ${m.bin ?? m.file} (${m.why})\n`)
 if (!isRoot || !isDebian) {
   process.stderr.write(`setup: install them with:\n  sudo sh -c '${cmd}'\n`)
   process.exit(1)
@@ -53,9 +62,9 @@ try {
   process.stderr.write(`setup: the install failed; run it yourself:\n  ${cmd}\n`)
   process.exit(1)
 }
-const still = missing.filter((n) => !has(n.bin))
+const still = missing.filter((n) => !has(n))
 if (still.length > 0) {
-  process.stderr.write(`setup: still missing after install: ${still.map((s) => s.bin).join(', ')}\n`)
+  process.stderr.write(`setup: still missing after install: ${still.map((s) => s.bin ?? s.file).join(', ')}\n`)
   process.exit(1)
 }
 process.stdout.write('setup: done\n')

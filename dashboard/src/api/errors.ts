@@ -66,11 +66,11 @@ export function isMissingRoute(err: unknown): boolean {
 }
 
 /**
- * The message to show for a failure. With `t`, the dashboard's own messages are said in the reader's
- * language; without it (callers that have no translator yet), in English.
+ * The message to show for a failure: the dashboard's own messages in the reader's language, the
+ * gateway's as it sent them.
  */
-export function messageOf(err: unknown, t?: Translator['t']): string {
-  if (err instanceof ApiError) return t && err.own ? t(err.own.key, err.own.values) : err.message
+export function messageOf(err: unknown, t: Translator['t']): string {
+  if (err instanceof ApiError) return err.own ? t(err.own.key, err.own.values) : err.message
   if (err instanceof Error) return err.message
   return String(err)
 }

@@ -13,7 +13,7 @@ export function ErrorMessage(props: { error: unknown; retry?: () => void }): JSX
   return h(
     'div',
     { class: 'error-box', role: 'alert', 'data-testid': 'error' },
-    h('span', null, messageOf(props.error)),
+    h('span', null, messageOf(props.error, t)),
     props.retry
       ? h('button', { type: 'button', class: 'btn small', onClick: props.retry }, t('fleet.retry'))
       : null,

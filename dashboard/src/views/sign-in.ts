@@ -33,7 +33,7 @@ export function SignIn(): JSX.Element {
       setToken('')
       services.signIn(value, me)
     } catch (err) {
-      setError(messageOf(err))
+      setError(messageOf(err, t))
     } finally {
       setBusy(false)
     }

@@ -55,7 +55,7 @@ function Decide(props: { request: ConsentRequest; onDecided: () => void }): JSX.
       : h(
           'p',
           { class: 'error-box', role: 'alert' },
-          t('owner.consent.failed', { message: messageOf(error) }),
+          t('owner.consent.failed', { message: messageOf(error, t) }),
         ),
     h(
       'div',

@@ -12,7 +12,7 @@ export function OwnerError(props: { error: unknown; retry: () => void }): JSX.El
   return h(
     'div',
     { class: 'error-box', role: 'alert', 'data-testid': 'error' },
-    h('span', null, t('owner.error', { message: messageOf(props.error) })),
+    h('span', null, t('owner.error', { message: messageOf(props.error, t) })),
     h('button', { type: 'button', class: 'btn small', onClick: props.retry }, t('owner.retry')),
   )
 }
