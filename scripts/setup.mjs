@@ -40,7 +40,9 @@ if (!fs.existsSync(marker) || fs.statSync(marker).mtimeMs < fs.statSync(lock).mt
 }
 
 const has = (n) =>
-  n.file ? fs.existsSync(n.file) : spawnSync('sh', ['-c', `command -v ${n.bin}`], { stdio: 'ignore' }).status === 0
+  n.file
+    ? fs.existsSync(n.file)
+    : spawnSync('sh', ['-c', `command -v ${n.bin}`], { stdio: 'ignore' }).status === 0
 const missing = needs.filter((n) => !has(n))
 if (missing.length === 0) {
   say('setup: system programs present')
@@ -64,7 +66,9 @@ try {
 }
 const still = missing.filter((n) => !has(n))
 if (still.length > 0) {
-  process.stderr.write(`setup: still missing after install: ${still.map((s) => s.bin ?? s.file).join(', ')}\n`)
+  process.stderr.write(
+    `setup: still missing after install: ${still.map((s) => s.bin ?? s.file).join(', ')}\n`,
+  )
   process.exit(1)
 }
 process.stdout.write('setup: done\n')

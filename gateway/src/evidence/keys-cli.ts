@@ -1,5 +1,4 @@
 import fs from 'node:fs'
-import path from 'node:path'
 import type { EvidenceKey } from '@doorstep/proto'
 import { type CliIo, dataDirOf, parseCommandArgs } from '../cli-args.js'
 import { EvidenceKeyring, evidenceDir, readRing } from './keys.js'
