@@ -62,6 +62,7 @@ const EXPECTED: Record<string, Access> = {
   'GET /api/v1/evidence/keys': 'public',
   // cases and pulls
   'POST /api/v1/cases': ROLES.custody,
+  'POST /api/v1/cases/preview': ROLES.custody,
   'GET /api/v1/cases': ROLES.custody,
   'GET /api/v1/cases/:id': ROLES.custody,
   'POST /api/v1/cases/:id/close': ROLES.custody,
