@@ -20,6 +20,10 @@ export type Route =
   | { name: 'my' }
   | { name: 'my-device'; id: string }
   | { name: 'consents' }
+  /** The investigators' room: cases, opening one, and one case with its pulls and export. */
+  | { name: 'cases' }
+  | { name: 'case-new' }
+  | { name: 'case'; id: string }
   | { name: 'not-found'; path: string }
 
 export function parseRoute(hash: string): Route {
@@ -62,6 +66,13 @@ export function parseRoute(hash: string): Route {
     case 'consents':
       if (arg === undefined) return { name: 'consents' }
       break
+    case 'cases':
+      if (arg === undefined) return { name: 'cases' }
+      if (arg === 'new') return { name: 'case-new' }
+      break
+    case 'case':
+      if (arg && /^[0-9a-f-]{36}$/i.test(arg)) return { name: 'case', id: arg }
+      break
   }
   return { name: 'not-found', path }
 }
@@ -69,6 +80,7 @@ export function parseRoute(hash: string): Route {
 const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
 const EVERYONE: readonly Role[] = ['admin', 'ops', 'investigator', 'owner']
 const OWNER: readonly Role[] = ['owner']
+const INVESTIGATORS: readonly Role[] = ['admin', 'investigator']
 
 /** Who may open a page. The gateway checks every route's role itself; this spares a page of 403s. */
 export function rolesOf(route: Route): readonly Role[] {
@@ -79,6 +91,10 @@ export function rolesOf(route: Route): readonly Role[] {
     case 'my-device':
     case 'consents':
       return OWNER
+    case 'cases':
+    case 'case-new':
+    case 'case':
+      return INVESTIGATORS
     default:
       return STAFF
   }
@@ -108,6 +124,12 @@ export function hrefOf(route: Route): string {
       return `#/my/device/${encodeURIComponent(route.id)}`
     case 'consents':
       return '#/consents'
+    case 'cases':
+      return '#/cases'
+    case 'case-new':
+      return '#/cases/new'
+    case 'case':
+      return `#/case/${encodeURIComponent(route.id)}`
     case 'not-found':
       return `#/${route.path}`
   }

@@ -1,7 +1,13 @@
 import type {
+  CaseDetail,
+  CasePreview,
+  CasePreviewQuery,
+  CaseView,
+  ChainReport,
   ConsentDecision,
   ConsentRecord,
   ConsentRequests,
+  CustodyEntry,
   DeviceListResponse,
   DeviceView,
   EventDetail,
@@ -10,11 +16,28 @@ import type {
   EvidenceKeys,
   HealthResponse,
   HeartbeatsResponse,
+  LegalOrder,
   LiveState,
   Me,
   PullView,
 } from '@doorstep/proto'
+import { errorFromBody, networkError } from './errors.js'
 import type { HttpClient } from './http.js'
+
+/** A case as the form sends it: times in ms since the epoch. */
+export type CaseOpen = { number: string; reason: string } & CasePreviewQuery
+
+/** `GET /api/v1/cases/:id/custody` (CustodyReport in proto). */
+export interface CustodyAnswer {
+  entries: CustodyEntry[]
+  verify: ChainReport
+}
+
+/** The evidence ZIP as downloaded, with the file name the gateway gave it. */
+export interface ExportFile {
+  blob: Blob
+  name: string
+}
 
 /** What the dashboard asks GET /api/v1/events for (EventsQuery's values; the URL carries them as text). */
 export type EventQuery = Partial<
@@ -103,6 +126,63 @@ export class Api {
     signal?: AbortSignal,
   ): Promise<ConsentDecidedAnswer> {
     return this.http.post(`api/v1/my/consents/${encodeURIComponent(pullId)}`, decision, signal)
+  }
+
+  cases(signal?: AbortSignal): Promise<{ cases: CaseView[] }> {
+    return this.http.get('api/v1/cases', undefined, signal)
+  }
+
+  casePreview(q: CasePreviewQuery, signal?: AbortSignal): Promise<CasePreview> {
+    return this.http.post('api/v1/cases/preview', q, signal)
+  }
+
+  openCase(c: CaseOpen, signal?: AbortSignal): Promise<CaseDetail> {
+    return this.http.post('api/v1/cases', c, signal)
+  }
+
+  case(id: string, signal?: AbortSignal): Promise<CaseDetail> {
+    return this.http.get(`api/v1/cases/${encodeURIComponent(id)}`, undefined, signal)
+  }
+
+  /** Asks every unit of the case (or the named ones) for the window's recording. */
+  requestPulls(id: string, devices?: string[], signal?: AbortSignal): Promise<{ pulls: PullView[] }> {
+    return this.http.post(`api/v1/cases/${encodeURIComponent(id)}/pulls`, devices ? { devices } : {}, signal)
+  }
+
+  closeCase(id: string, signal?: AbortSignal): Promise<CaseView> {
+    return this.http.post(`api/v1/cases/${encodeURIComponent(id)}/close`, {}, signal)
+  }
+
+  custody(id: string, signal?: AbortSignal): Promise<CustodyAnswer> {
+    return this.http.get(`api/v1/cases/${encodeURIComponent(id)}/custody`, undefined, signal)
+  }
+
+  /** Admin only: releases a refused pull's footage under a court or prosecutor's order. */
+  legalOrder(pullId: string, order: LegalOrder, signal?: AbortSignal): Promise<PullView> {
+    return this.http.post(`api/v1/pulls/${encodeURIComponent(pullId)}/legal-order`, order, signal)
+  }
+
+  /**
+   * The evidence ZIP. Its route takes no `?token=` (a token in a download URL would end up in history
+   * and logs), so it is fetched with the bearer header and handed to the page as a Blob.
+   */
+  async exportCase(id: string, signal?: AbortSignal): Promise<ExportFile> {
+    const token = this.#token()
+    let res: Response
+    try {
+      res = await fetch(this.http.url(`api/v1/cases/${encodeURIComponent(id)}/export`), {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        cache: 'no-store',
+        signal: signal ?? null,
+      })
+    } catch (err) {
+      if (signal?.aborted) throw err
+      throw networkError()
+    }
+    if (!res.ok) throw errorFromBody(res.status, await res.json().catch(() => null))
+    const disposition = res.headers.get('content-disposition') ?? ''
+    const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `case-${id}.zip`
+    return { blob: await res.blob(), name }
   }
 
   /**

@@ -7,6 +7,9 @@ import { useStore } from '../lib/store.js'
 import { type Route, rolesOf, useRoute } from '../router.js'
 import { useServices } from '../services.js'
 import { AlertFeed } from './alert-feed.js'
+import { CasePage } from './cases/case-page.js'
+import { CasesList } from './cases/cases-list.js'
+import { NewCase } from './cases/new-case.js'
 import { DevicePage } from './device-page.js'
 import { DeviceTable } from './device-table.js'
 import { EventPage } from './event-page.js'
@@ -45,6 +48,12 @@ function titleOf(r: Route, t: Translator['t'], role: Role): string {
       return t('owner.title.device', { id: r.id })
     case 'consents':
       return t('owner.title.consents')
+    case 'cases':
+      return t('cases.title.list')
+    case 'case-new':
+      return t('cases.title.new')
+    case 'case':
+      return t('cases.title.case', { number: r.id.slice(0, 8) })
     case 'not-found':
       return t('shell.notFound')
   }
@@ -92,6 +101,12 @@ function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element
       return h(OwnerDevice, { key: r.id, id: r.id })
     case 'consents':
       return h(ConsentsPage, {})
+    case 'cases':
+      return h(CasesList, {})
+    case 'case-new':
+      return h(NewCase, {})
+    case 'case':
+      return h(CasePage, { key: r.id, id: r.id })
     case 'not-found':
       return h(
         'section',

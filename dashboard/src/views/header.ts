@@ -22,6 +22,7 @@ interface NavItem {
 
 const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
 const OWNER: readonly Role[] = ['owner']
+const INVESTIGATORS: readonly Role[] = ['admin', 'investigator']
 
 const NAV: NavItem[] = [
   {
@@ -33,6 +34,12 @@ const NAV: NavItem[] = [
   { route: { name: 'alerts' }, label: 'shell.liveAlerts', match: ['alerts'], roles: STAFF, narrowOnly: true },
   { route: { name: 'offline' }, label: 'shell.nav.offline', match: ['offline'], roles: STAFF },
   { route: { name: 'events' }, label: 'shell.nav.events', match: ['events', 'event'], roles: STAFF },
+  {
+    route: { name: 'cases' },
+    label: 'cases.nav.cases',
+    match: ['cases', 'case-new', 'case'],
+    roles: INVESTIGATORS,
+  },
   // An owner's #/ is their home, so the link to it is current there too.
   { route: { name: 'my' }, label: 'owner.nav.home', match: ['my', 'my-device', 'fleet'], roles: OWNER },
   { route: { name: 'consents' }, label: 'owner.nav.consents', match: ['consents'], roles: OWNER },
