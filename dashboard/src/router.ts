@@ -20,6 +20,10 @@ export type Route =
   | { name: 'my' }
   | { name: 'my-device'; id: string }
   | { name: 'consents' }
+  /** The admins' room: people's tokens, provisioning units, the audit log. */
+  | { name: 'admin-people' }
+  | { name: 'admin-units' }
+  | { name: 'admin-audit' }
   | { name: 'not-found'; path: string }
 
 export function parseRoute(hash: string): Route {
@@ -62,6 +66,9 @@ export function parseRoute(hash: string): Route {
     case 'consents':
       if (arg === undefined) return { name: 'consents' }
       break
+    case 'admin':
+      if (arg === 'people' || arg === 'units' || arg === 'audit') return { name: `admin-${arg}` }
+      break
   }
   return { name: 'not-found', path }
 }
@@ -69,6 +76,7 @@ export function parseRoute(hash: string): Route {
 const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
 const EVERYONE: readonly Role[] = ['admin', 'ops', 'investigator', 'owner']
 const OWNER: readonly Role[] = ['owner']
+const ADMIN: readonly Role[] = ['admin']
 
 /** Who may open a page. The gateway checks every route's role itself; this spares a page of 403s. */
 export function rolesOf(route: Route): readonly Role[] {
@@ -79,6 +87,10 @@ export function rolesOf(route: Route): readonly Role[] {
     case 'my-device':
     case 'consents':
       return OWNER
+    case 'admin-people':
+    case 'admin-units':
+    case 'admin-audit':
+      return ADMIN
     default:
       return STAFF
   }
@@ -108,6 +120,12 @@ export function hrefOf(route: Route): string {
       return `#/my/device/${encodeURIComponent(route.id)}`
     case 'consents':
       return '#/consents'
+    case 'admin-people':
+      return '#/admin/people'
+    case 'admin-units':
+      return '#/admin/units'
+    case 'admin-audit':
+      return '#/admin/audit'
     case 'not-found':
       return `#/${route.path}`
   }

@@ -21,13 +21,16 @@ export class ApiError extends Error {
   readonly status: number
   /** Set when the message is the dashboard's own; `message` then holds the English, for logs. */
   readonly own: OwnText | undefined
+  /** The envelope's `details` (an import's per-row errors, say), as sent. */
+  readonly details: unknown
 
-  constructor(code: string, message: string, status: number, own?: OwnText) {
+  constructor(code: string, message: string, status: number, own?: OwnText, details?: unknown) {
     super(message)
     this.name = 'ApiError'
     this.code = code
     this.status = status
     this.own = own
+    this.details = details
   }
 }
 
@@ -40,7 +43,14 @@ const OWN_KEYS: Record<ClientErrorCode, MessageKey> = {
 /** Builds the error for a non-2xx answer from its body, which should be `{error:{code,message}}`. */
 export function errorFromBody(status: number, body: unknown): ApiError {
   const parsed = ErrorBody.safeParse(body)
-  if (parsed.success) return new ApiError(parsed.data.error.code, parsed.data.error.message, status)
+  if (parsed.success)
+    return new ApiError(
+      parsed.data.error.code,
+      parsed.data.error.message,
+      status,
+      undefined,
+      parsed.data.error.details,
+    )
   // A proxy or a crashed process can answer without our envelope.
   return new ApiError('DASHBOARD_BAD_RESPONSE', `The gateway answered HTTP ${status}`, status, {
     key: OWN_KEYS.DASHBOARD_BAD_RESPONSE,

@@ -1,4 +1,5 @@
 import type { RoomMessages } from './define.js'
+import { admin } from './messages/admin.js'
 import { events } from './messages/events.js'
 import { fleet } from './messages/fleet.js'
 import { owner } from './messages/owner.js'
@@ -13,6 +14,7 @@ export const CATALOGUE = {
   events,
   fleet,
   owner,
+  admin,
 } as const
 
 type Catalogue = typeof CATALOGUE
