@@ -72,7 +72,7 @@ export const admin = defineMessages(
     'units.imported': '{count, plural, one {# unit imported} other {# units imported}}',
     'units.importInvalid':
       'Nothing was imported: {count, plural, one {# problem} other {# problems}} in the rows below.',
-    'units.rowError': 'Row {row}: {field}: {message}',
+    'units.rowError': '{field}: {message}',
     'units.rowContents': 'Row {row}: {contents}',
     'units.manage': 'Disable, enable or change the secret of a unit',
     'units.manageId': 'Unit ID',
@@ -171,7 +171,7 @@ export const admin = defineMessages(
     'units.importSubmit': '导入',
     'units.imported': '已导入 {count} 台设备',
     'units.importInvalid': '未导入任何设备：以下各行共有 {count} 处问题。',
-    'units.rowError': '第 {row} 行：{field}：{message}',
+    'units.rowError': '{field}：{message}',
     'units.rowContents': '第 {row} 行：{contents}',
     'units.manage': '停用、启用设备或更换密钥',
     'units.manageId': '设备 ID',

@@ -143,11 +143,7 @@ export function ImportForm(): JSX.Element {
                   'ul',
                   null,
                   errs.map((e, i) =>
-                    h(
-                      'li',
-                      { key: i },
-                      t('admin.units.rowError', { row: row + 1, field: e.field, message: e.message }),
-                    ),
+                    h('li', { key: i }, t('admin.units.rowError', { field: e.field, message: e.message })),
                   ),
                 ),
               ),
