@@ -24,6 +24,10 @@ export type Route =
   | { name: 'cases' }
   | { name: 'case-new' }
   | { name: 'case'; id: string }
+  /** The admins' room: people's tokens, provisioning units, the audit log. */
+  | { name: 'admin-people' }
+  | { name: 'admin-units' }
+  | { name: 'admin-audit' }
   | { name: 'not-found'; path: string }
 
 export function parseRoute(hash: string): Route {
@@ -73,6 +77,9 @@ export function parseRoute(hash: string): Route {
     case 'case':
       if (arg && /^[0-9a-f-]{36}$/i.test(arg)) return { name: 'case', id: arg }
       break
+    case 'admin':
+      if (arg === 'people' || arg === 'units' || arg === 'audit') return { name: `admin-${arg}` }
+      break
   }
   return { name: 'not-found', path }
 }
@@ -81,6 +88,7 @@ const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
 const EVERYONE: readonly Role[] = ['admin', 'ops', 'investigator', 'owner']
 const OWNER: readonly Role[] = ['owner']
 const INVESTIGATORS: readonly Role[] = ['admin', 'investigator']
+const ADMIN: readonly Role[] = ['admin']
 
 /** Who may open a page. The gateway checks every route's role itself; this spares a page of 403s. */
 export function rolesOf(route: Route): readonly Role[] {
@@ -95,6 +103,10 @@ export function rolesOf(route: Route): readonly Role[] {
     case 'case-new':
     case 'case':
       return INVESTIGATORS
+    case 'admin-people':
+    case 'admin-units':
+    case 'admin-audit':
+      return ADMIN
     default:
       return STAFF
   }
@@ -130,6 +142,12 @@ export function hrefOf(route: Route): string {
       return '#/cases/new'
     case 'case':
       return `#/case/${encodeURIComponent(route.id)}`
+    case 'admin-people':
+      return '#/admin/people'
+    case 'admin-units':
+      return '#/admin/units'
+    case 'admin-audit':
+      return '#/admin/audit'
     case 'not-found':
       return `#/${route.path}`
   }

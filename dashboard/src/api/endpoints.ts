@@ -1,4 +1,5 @@
 import type {
+  AuditEntry,
   CaseDetail,
   CasePreview,
   CasePreviewQuery,
@@ -8,7 +9,10 @@ import type {
   ConsentRecord,
   ConsentRequests,
   CustodyEntry,
+  DeviceCreateInput,
+  DeviceCredentials,
   DeviceListResponse,
+  DeviceSecretRotated,
   DeviceView,
   EventDetail,
   EventList,
@@ -18,8 +22,12 @@ import type {
   HeartbeatsResponse,
   LegalOrder,
   LiveState,
+  LogsReport,
   Me,
   PullView,
+  Role,
+  TokenIssued,
+  TokenView,
 } from '@doorstep/proto'
 import { errorFromBody, networkError } from './errors.js'
 import type { HttpClient } from './http.js'
@@ -49,6 +57,20 @@ export interface ConsentDecidedAnswer {
   pullId: string
   state: PullView['state']
   consent: ConsentRecord | null
+}
+
+/** A page of GET /api/v1/audit (AuditPage in proto): pass `next` back as `after`. */
+export interface AuditPageAnswer {
+  entries: AuditEntry[]
+  next: number | null
+}
+
+/** What GET /api/v1/audit filters on (AuditQuery in proto). */
+export interface AuditFilter {
+  after?: number
+  limit?: number
+  action?: string
+  subject?: string
 }
 
 /** The largest page GET /api/v1/devices allows (DeviceListQuery in proto). */
@@ -208,5 +230,44 @@ export class Api {
 
   #withToken(path: string): string {
     return this.http.url(path, { token: this.#token() })
+  }
+
+  // ---- the admins' room ----
+
+  tokens(signal?: AbortSignal): Promise<{ tokens: TokenView[] }> {
+    return this.http.get('api/v1/tokens', undefined, signal)
+  }
+
+  issueToken(body: { name: string; role: Role; ownerContact?: string }): Promise<TokenIssued> {
+    return this.http.post('api/v1/tokens', body)
+  }
+
+  revokeToken(id: number): Promise<TokenView> {
+    return this.http.delete(`api/v1/tokens/${id}`)
+  }
+
+  provision(body: DeviceCreateInput): Promise<DeviceCredentials> {
+    return this.http.post('api/v1/devices', body)
+  }
+
+  /** The installers' CSV, as it is: the gateway reads its columns; all rows or none. */
+  importCsv(csv: string): Promise<{ created: DeviceCredentials[] }> {
+    return this.http.postText('api/v1/devices/import', csv, 'text/csv')
+  }
+
+  setEnabled(id: string, enabled: boolean): Promise<DeviceView> {
+    return this.http.post(`api/v1/devices/${encodeURIComponent(id)}/${enabled ? 'enable' : 'disable'}`, {})
+  }
+
+  rotateSecret(id: string): Promise<DeviceSecretRotated> {
+    return this.http.post(`api/v1/devices/${encodeURIComponent(id)}/rotate-secret`, {})
+  }
+
+  audit(q: AuditFilter, signal?: AbortSignal): Promise<AuditPageAnswer> {
+    return this.http.get('api/v1/audit', { ...q }, signal)
+  }
+
+  verifyAudit(signal?: AbortSignal): Promise<LogsReport> {
+    return this.http.get('api/v1/audit/verify', undefined, signal)
   }
 }

@@ -21,7 +21,7 @@ export class ApiError extends Error {
   readonly status: number
   /** Set when the message is the dashboard's own; `message` then holds the English, for logs. */
   readonly own: OwnText | undefined
-  /** The gateway's `details`, e.g. `{issues: [{path, message}]}` for a body it refused. */
+  /** The envelope's `details` as sent: `{issues: [{path, message}]}` for a refused body, an import's rows. */
   readonly details: unknown
 
   constructor(code: string, message: string, status: number, own?: OwnText, details?: unknown) {

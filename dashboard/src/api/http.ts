@@ -21,6 +21,14 @@ export function apiUrl(path: string, query: Query = {}, baseUrl: string = docume
   return url.toString()
 }
 
+/** A body that is not JSON, sent as it is. */
+class Raw {
+  constructor(
+    readonly text: string,
+    readonly contentType: string,
+  ) {}
+}
+
 /** JSON over fetch with the bearer header and the gateway's error envelope turned into ApiError. */
 export class HttpClient {
   readonly #opts: HttpClientOptions
@@ -65,8 +73,23 @@ export class HttpClient {
     return this.#send<T>('POST', path, undefined, body, signal, undefined)
   }
 
+  /** A route that removes or revokes something; the answer comes back parsed. */
+  delete<T>(path: string, signal?: AbortSignal): Promise<T> {
+    return this.#send<T>('DELETE', path, undefined, undefined, signal, undefined)
+  }
+
+  /** A JSON body that changes part of a record; the answer comes back parsed. */
+  patch<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.#send<T>('PATCH', path, undefined, body, signal, undefined)
+  }
+
+  /** A body sent as it is (a CSV file, say) with its own content type; the answer comes back parsed. */
+  postText<T>(path: string, text: string, contentType: string, signal?: AbortSignal): Promise<T> {
+    return this.#send<T>('POST', path, undefined, new Raw(text, contentType), signal, undefined)
+  }
+
   async #send<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE' | 'PATCH',
     path: string,
     query: Query | undefined,
     payload: unknown,
@@ -76,7 +99,9 @@ export class HttpClient {
     const token = tokenOverride ?? this.#opts.token()
     const headers: Record<string, string> = { accept: 'application/json' }
     if (token) headers.authorization = `Bearer ${token}`
-    if (payload !== undefined) headers['content-type'] = 'application/json'
+    if (payload instanceof Raw) headers['content-type'] = payload.contentType
+    else if (payload !== undefined) headers['content-type'] = 'application/json'
+    const sent = payload instanceof Raw ? payload.text : JSON.stringify(payload)
     let res: Response
     try {
       res = await fetch(this.url(path, query), {
@@ -84,7 +109,7 @@ export class HttpClient {
         headers,
         signal: signal ?? null,
         cache: 'no-store',
-        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+        ...(payload === undefined ? {} : { body: sent }),
       })
     } catch (err) {
       if (signal?.aborted) throw err

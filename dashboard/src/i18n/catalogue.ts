@@ -1,4 +1,5 @@
 import type { RoomMessages } from './define.js'
+import { admin } from './messages/admin.js'
 import { cases } from './messages/cases.js'
 import { events } from './messages/events.js'
 import { fleet } from './messages/fleet.js'
@@ -15,6 +16,7 @@ export const CATALOGUE = {
   fleet,
   owner,
   cases,
+  admin,
 } as const
 
 type Catalogue = typeof CATALOGUE

@@ -6,6 +6,9 @@ import { useI18n } from '../i18n/use-i18n.js'
 import { useStore } from '../lib/store.js'
 import { type Route, rolesOf, useRoute } from '../router.js'
 import { useServices } from '../services.js'
+import { AuditPage } from './admin/audit-page.js'
+import { PeoplePage } from './admin/people-page.js'
+import { UnitsPage } from './admin/units-page.js'
 import { AlertFeed } from './alert-feed.js'
 import { CasePage } from './cases/case-page.js'
 import { CasesList } from './cases/cases-list.js'
@@ -54,6 +57,12 @@ function titleOf(r: Route, t: Translator['t'], role: Role): string {
       return t('cases.title.new')
     case 'case':
       return t('cases.title.case', { number: r.id.slice(0, 8) })
+    case 'admin-people':
+      return t('admin.title.people')
+    case 'admin-units':
+      return t('admin.title.units')
+    case 'admin-audit':
+      return t('admin.title.audit')
     case 'not-found':
       return t('shell.notFound')
   }
@@ -107,6 +116,12 @@ function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element
       return h(NewCase, {})
     case 'case':
       return h(CasePage, { key: r.id, id: r.id })
+    case 'admin-people':
+      return h(PeoplePage, {})
+    case 'admin-units':
+      return h(UnitsPage, {})
+    case 'admin-audit':
+      return h(AuditPage, {})
     case 'not-found':
       return h(
         'section',

@@ -23,6 +23,7 @@ interface NavItem {
 const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
 const OWNER: readonly Role[] = ['owner']
 const INVESTIGATORS: readonly Role[] = ['admin', 'investigator']
+const ADMIN: readonly Role[] = ['admin']
 
 const NAV: NavItem[] = [
   {
@@ -43,6 +44,9 @@ const NAV: NavItem[] = [
   // An owner's #/ is their home, so the link to it is current there too.
   { route: { name: 'my' }, label: 'owner.nav.home', match: ['my', 'my-device', 'fleet'], roles: OWNER },
   { route: { name: 'consents' }, label: 'owner.nav.consents', match: ['consents'], roles: OWNER },
+  { route: { name: 'admin-people' }, label: 'admin.nav.people', match: ['admin-people'], roles: ADMIN },
+  { route: { name: 'admin-units' }, label: 'admin.nav.units', match: ['admin-units'], roles: ADMIN },
+  { route: { name: 'admin-audit' }, label: 'admin.nav.audit', match: ['admin-audit'], roles: ADMIN },
 ]
 
 function useNavLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.Element[] {
