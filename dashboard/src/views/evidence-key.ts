@@ -10,8 +10,21 @@ import { useServices } from '../services.js'
  * so it shows before sign-in; if it cannot be had, nothing is shown.
  */
 export function EvidenceKeyNote(): JSX.Element | null {
-  const { api } = useServices()
   const { t } = useI18n()
+  const fingerprint = useEvidenceFingerprint()
+  if (!fingerprint) return null
+  return h(
+    'p',
+    { class: 'muted evidence-key' },
+    t('events.evidenceKey.lead'),
+    h('code', { 'data-testid': 'evidence-fingerprint' }, fingerprint),
+    t('events.evidenceKey.tail'),
+  )
+}
+
+/** The gateway's current evidence key fingerprint (public route), or null while unknown or unreachable. */
+export function useEvidenceFingerprint(): string | null {
+  const { api } = useServices()
   const [fingerprint, setFingerprint] = useState<string | null>(null)
   useEffect(() => {
     const ctl = new AbortController()
@@ -23,12 +36,5 @@ export function EvidenceKeyNote(): JSX.Element | null {
       .catch(() => setFingerprint(null))
     return () => ctl.abort()
   }, [api])
-  if (!fingerprint) return null
-  return h(
-    'p',
-    { class: 'muted evidence-key' },
-    t('events.evidenceKey.lead'),
-    h('code', { 'data-testid': 'evidence-fingerprint' }, fingerprint),
-    t('events.evidenceKey.tail'),
-  )
+  return fingerprint
 }

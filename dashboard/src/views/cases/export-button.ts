@@ -1,9 +1,9 @@
-import type { EvidenceKeys } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
-import { useEffect, useState } from 'preact/hooks'
+import { useState } from 'preact/hooks'
 import { messageOf } from '../../api/errors.js'
 import { useI18n } from '../../i18n/use-i18n.js'
 import { useServices } from '../../services.js'
+import { useEvidenceFingerprint } from '../evidence-key.js'
 
 /** Hands a Blob to the browser as a download, and lets go of it once the browser has it. */
 function save(blob: Blob, name: string): void {
@@ -27,18 +27,7 @@ export function ExportButton(props: { caseId: string }): JSX.Element {
   const { t } = useI18n()
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
-  const [fingerprint, setFingerprint] = useState<string | null>(null)
-
-  useEffect(() => {
-    const ctl = new AbortController()
-    api
-      .evidenceKeys(ctl.signal)
-      .then((k: EvidenceKeys) =>
-        setFingerprint(k.keys.find((x) => x.state === 'current')?.fingerprint ?? null),
-      )
-      .catch(() => setFingerprint(null))
-    return () => ctl.abort()
-  }, [api])
+  const fingerprint = useEvidenceFingerprint()
 
   const download = () => {
     setBusy(true)
