@@ -97,6 +97,15 @@ const ENV_SCHEMA = {
   DOORSTEP_CHECKPOINT_EVERY: positiveInt.max(1_000_000).default(100),
   /** ...and at least this often while they grow, ms. */
   DOORSTEP_CHECKPOINT_INTERVAL_MS: positiveInt.min(1000).default(5 * 60_000),
+  /** Map tiles for the dashboard, an XYZ template; unset: units and districts on a plain background. */
+  DOORSTEP_MAP_TILES: z
+    .url({ protocol: /^https?$/ })
+    .refine((u) => ['{z}', '{x}', '{y}'].every((p) => u.includes(p)), 'must contain {z}, {x} and {y}')
+    .optional(),
+  /** Credit the tile source asks for, shown in the map's corner. */
+  DOORSTEP_MAP_ATTRIBUTION: z.string().max(500).default(''),
+  /** The deepest zoom the tile source serves. */
+  DOORSTEP_MAP_MAX_ZOOM: z.coerce.number().int().min(1).max(22).default(19),
 } as const
 
 const EnvSchema = z.object(ENV_SCHEMA)
@@ -155,6 +164,8 @@ export interface Config {
   media: { timeoutMs: number }
   cases: { pullDistrictConcurrency: number }
   evidence: { keyFile: string | undefined; checkpointEvery: number; checkpointIntervalMs: number }
+  /** Null: the dashboard's map draws without tiles. */
+  mapTiles: { url: string; attribution: string; maxZoom: number } | null
 }
 
 export class ConfigError extends Error {
@@ -258,6 +269,14 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       checkpointEvery: e.DOORSTEP_CHECKPOINT_EVERY,
       checkpointIntervalMs: e.DOORSTEP_CHECKPOINT_INTERVAL_MS,
     },
+    mapTiles:
+      e.DOORSTEP_MAP_TILES === undefined
+        ? null
+        : {
+            url: e.DOORSTEP_MAP_TILES,
+            attribution: e.DOORSTEP_MAP_ATTRIBUTION,
+            maxZoom: e.DOORSTEP_MAP_MAX_ZOOM,
+          },
   })
 }
 

@@ -30,7 +30,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { MqttBroker } from './mqtt/index.js'
 import { ownerRoutes, tokenRoutes } from './people/index.js'
 import { Presence } from './presence/index.js'
-import { registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
+import { mapRoute, registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
 import { TlsCredentials, type TlsReload } from './tls/index.js'
 
 export interface GatewayOptions {
@@ -275,6 +275,7 @@ export class Gateway {
 
     const app = await buildHttp({ log: this.log, tokens, authThrottle: cfg.authThrottle, bus: this.bus })
     await app.register(registryRoutes, { registry, live: presence, audit, bus: this.bus })
+    await app.register(mapRoute, { registry, live: presence, tiles: cfg.mapTiles })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
     await app.register(alertsRoute, { hub: this.hub, tokens, bus: this.bus })
     await app.register(eventRoutes, { index: () => events.index, clips })

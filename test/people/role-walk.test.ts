@@ -31,6 +31,7 @@ const EXPECTED: Record<string, Access> = {
   'GET /api/v1/devices': ROLES.staff,
   'GET /api/v1/devices/:id': ROLES.staff,
   'GET /api/v1/devices/:id/heartbeats': ROLES.staff,
+  'GET /api/v1/map': ROLES.staff,
   'POST /api/v1/devices/:id/disable': ROLES.fleet,
   'POST /api/v1/devices/:id/enable': ROLES.fleet,
   'POST /api/v1/devices/:id/rotate-secret': ROLES.fleet,
