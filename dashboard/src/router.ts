@@ -12,6 +12,8 @@ export type Route =
   | { name: 'devices' }
   | { name: 'device'; id: string }
   | { name: 'offline' }
+  /** Units where they are installed, coloured by live state. */
+  | { name: 'map' }
   /** The live alert feed as a page of its own: on a phone there is no room beside the page for it. */
   | { name: 'alerts' }
   | { name: 'events' }
@@ -54,6 +56,9 @@ export function parseRoute(hash: string): Route {
       break
     case 'offline':
       if (arg === undefined) return { name: 'offline' }
+      break
+    case 'map':
+      if (arg === undefined) return { name: 'map' }
       break
     case 'alerts':
       if (arg === undefined) return { name: 'alerts' }
@@ -124,6 +129,8 @@ export function hrefOf(route: Route): string {
       return `#/device/${encodeURIComponent(route.id)}`
     case 'offline':
       return '#/offline'
+    case 'map':
+      return '#/map'
     case 'alerts':
       return '#/alerts'
     case 'events':

@@ -11,6 +11,7 @@ describe('hash routes', () => {
       { name: 'devices' },
       { name: 'device', id: 'cam-0001' },
       { name: 'offline' },
+      { name: 'map' },
       { name: 'alerts' },
       { name: 'events' },
       { name: 'event', id: '0b9f3f7e-8a55-4a8e-9a43-2b7e3c2f8d11' },

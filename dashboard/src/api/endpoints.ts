@@ -23,6 +23,7 @@ import type {
   LegalOrder,
   LiveState,
   LogsReport,
+  MapResponse,
   Me,
   PullView,
   Role,
@@ -102,6 +103,11 @@ export class Api {
 
   health(signal?: AbortSignal): Promise<HealthResponse> {
     return this.http.get('api/v1/health', undefined, signal)
+  }
+
+  /** Every unit's position and live state, and the tile source, for the map. */
+  map(signal?: AbortSignal): Promise<MapResponse> {
+    return this.http.get('api/v1/map', undefined, signal)
   }
 
   devices(

@@ -3,6 +3,7 @@ import { admin } from './messages/admin.js'
 import { cases } from './messages/cases.js'
 import { events } from './messages/events.js'
 import { fleet } from './messages/fleet.js'
+import { map } from './messages/map.js'
 import { owner } from './messages/owner.js'
 import { shell } from './messages/shell.js'
 
@@ -17,6 +18,7 @@ export const CATALOGUE = {
   owner,
   cases,
   admin,
+  map,
 } as const
 
 type Catalogue = typeof CATALOGUE

@@ -19,6 +19,7 @@ import { EventPage } from './event-page.js'
 import { EventsView } from './events-view.js'
 import { FleetGrid } from './fleet-grid.js'
 import { Header } from './header.js'
+import { MapPage } from './map/map-page.js'
 import { useNarrow } from './narrow.js'
 import { NoticesBar } from './notices-bar.js'
 import { OfflineView } from './offline-view.js'
@@ -39,6 +40,8 @@ function titleOf(r: Route, t: Translator['t'], role: Role): string {
       return r.id
     case 'offline':
       return t('shell.title.offline')
+    case 'map':
+      return t('map.title')
     case 'alerts':
       return t('shell.liveAlerts')
     case 'events':
@@ -100,6 +103,8 @@ function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element
       return h(DevicePage, { key: r.id, id: r.id })
     case 'offline':
       return h(OfflineView, {})
+    case 'map':
+      return h(MapPage, {})
     case 'events':
       return h(EventsView, {})
     case 'event':

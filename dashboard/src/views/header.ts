@@ -33,6 +33,7 @@ const NAV: NavItem[] = [
     roles: STAFF,
   },
   { route: { name: 'alerts' }, label: 'shell.liveAlerts', match: ['alerts'], roles: STAFF, narrowOnly: true },
+  { route: { name: 'map' }, label: 'map.nav.map', match: ['map'], roles: STAFF },
   { route: { name: 'offline' }, label: 'shell.nav.offline', match: ['offline'], roles: STAFF },
   { route: { name: 'events' }, label: 'shell.nav.events', match: ['events', 'event'], roles: STAFF },
   {

@@ -6,6 +6,7 @@ import { isAbort } from '../../api/http.js'
 import { useI18n } from '../../i18n/use-i18n.js'
 import { hrefOf } from '../../router.js'
 import { useServices } from '../../services.js'
+import { AreaMap, idsOf } from './area-map.js'
 import { fieldErrors } from './field-errors.js'
 
 type AreaKind = CaseArea['kind']
@@ -46,7 +47,7 @@ function areaOf(d: Draft): CaseArea | null {
       if (d.lat === '' || d.lon === '' || d.radiusM === '') return null
       return { kind: 'radius', lat: Number(d.lat), lon: Number(d.lon), radiusM: Number(d.radiusM) }
     case 'devices': {
-      const ids = d.ids.split(/[\s,]+/).filter((s) => s !== '')
+      const ids = idsOf(d.ids)
       return ids.length === 0 ? null : { kind: 'devices', ids }
     }
   }
@@ -276,6 +277,7 @@ export function NewCase(): JSX.Element {
       d.kind === 'devices'
         ? h(Field, { id: 'case-ids', label: t('cases.form.ids'), error: undefined }, input('ids'))
         : null,
+      h(AreaMap, { draft: d, onChange: (patch) => setD((old) => ({ ...old, ...patch })) }),
       h(Preview, { draft: d }),
       error !== null && Object.keys(errors).length === 0
         ? h(
