@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { DeviceListResponse, DeviceView, TokenView } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
-import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
+import { launchBrowser, signIn, type TestBrowser } from '../helpers/browser.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
 
@@ -26,11 +26,6 @@ describe("the admins' room", () => {
   let investigator: string
   const run = `${process.pid}`
 
-  const signIn = async (b: TestBrowser, token: string) => {
-    await b.page.goto(gw.gateway.httpUrl)
-    await b.page.getByTestId('signin-token').fill(token)
-    await b.page.getByTestId('signin-submit').click()
-  }
   const open = async (b: TestBrowser, hash: string, testid: string) => {
     await b.page.goto(`${gw.gateway.httpUrl}${hash}`)
     await b.page.getByTestId(testid).waitFor({ timeout: UI_TIMEOUT })
@@ -68,7 +63,7 @@ describe("the admins' room", () => {
   it('shows an investigator "Not for your role" on every admin page, and no admin link', async () => {
     const b = await launchBrowser()
     try {
-      await signIn(b, investigator)
+      await signIn(b.page, investigator, gw.gateway.httpUrl)
       await b.page.getByTestId('nav-fleet').waitFor({ timeout: UI_TIMEOUT })
       expect(await b.page.getByTestId('nav-admin-people').count()).toBe(0)
       for (const hash of ['#/admin/people', '#/admin/units', '#/admin/audit']) {
@@ -85,7 +80,7 @@ describe("the admins' room", () => {
     tb = await launchBrowser()
     await tb.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gw.gateway.httpUrl })
     tb.page.on('dialog', (d) => void d.accept())
-    await signIn(tb, gw.adminToken)
+    await signIn(tb.page, gw.adminToken, gw.gateway.httpUrl)
     await tb.page.getByTestId('nav-admin-people').click()
     const page = tb.page.getByTestId('admin-people')
     await page.waitFor({ timeout: UI_TIMEOUT })
@@ -237,7 +232,7 @@ describe("the admins' room", () => {
   it('says the people page in Chinese', async () => {
     await tb?.close()
     tb = await launchBrowser({ locale: 'zh-CN' })
-    await signIn(tb, gw.adminToken)
+    await signIn(tb.page, gw.adminToken, gw.gateway.httpUrl)
     await tb.page.getByTestId('nav-admin-people').waitFor({ timeout: UI_TIMEOUT })
     expect(await tb.page.getByTestId('nav-admin-people').textContent()).toBe('人员')
     await open(tb, '#/admin/people', 'token-table')
