@@ -339,13 +339,33 @@ export const AuditEntry = z
   .meta({ id: 'AuditEntry' })
 export type AuditEntry = z.infer<typeof AuditEntry>
 
-export const AuditQuery = z.object({
-  /** Entries after this sequence number (for paging). */
-  after: z.coerce.number().int().nonnegative().default(0),
-  limit: z.coerce.number().int().min(1).max(1000).default(200),
-  action: z.string().max(64).optional(),
-  subject: z.string().max(200).optional(),
-})
+/** `GET /api/v1/audit`: every filter given must match; `from` and `to` both include their own millisecond. */
+export const AuditQuery = z
+  .object({
+    /** Entries after this sequence number (for paging). */
+    after: z.coerce.number().int().nonnegative().default(0),
+    limit: z.coerce.number().int().min(1).max(1000).default(200),
+    action: z.string().max(64).optional(),
+    subject: z.string().max(200).optional(),
+    actor: z.string().max(200).optional().describe('exactly as recorded, e.g. `Ann (admin #1)`'),
+    from: z.coerce
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('entries at or after this time (ms since the epoch)'),
+    to: z.coerce
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('entries at or before this time (ms since the epoch)'),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    message: 'to must not be before from',
+    path: ['to'],
+  })
+export type AuditQuery = z.infer<typeof AuditQuery>
 
 export const ChainProblem = z.object({ seq: z.number().int(), problem: z.string() })
 export type ChainProblem = z.infer<typeof ChainProblem>

@@ -1,9 +1,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import type { DeviceListResponse, DeviceView, TokenView } from '@doorstep/proto'
+import type { AuditEntry, DeviceListResponse, DeviceView, TokenView } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
-import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
+import { launchBrowser, signIn, type TestBrowser } from '../helpers/browser.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
 
@@ -11,13 +11,15 @@ import { api } from '../helpers/http.js'
  * The admins' room in a real Chromium against a real gateway: an admin issues an
  * investigator's token (shown once, with a Copy button) and revokes it, after which
  * the token gets 401; a CSV with one bad row names that row and imports nothing, a
- * good one imports every row; a unit is disabled and enabled again; the audit chain
- * checks out. The role checks stay on the gateway: an investigator's token is refused
+ * good one imports every row; a unit is disabled and enabled again; the audit log
+ * filters by action and by actor, pages with the filter on, and its chain checks out. The role checks stay on the gateway: an investigator's token is refused
  * the admin routes, and the admin pages show it "Not for your role". The people page
  * in Chinese.
  */
 
 const UI_TIMEOUT = 15_000
+/** Entries on one page of the audit page (`PAGE` in its view). */
+const AUDIT_PAGE = 50
 const HEADER = 'id,serial,district,address,ownerContact,lat,lon,model,firmware'
 
 describe("the admins' room", () => {
@@ -26,11 +28,6 @@ describe("the admins' room", () => {
   let investigator: string
   const run = `${process.pid}`
 
-  const signIn = async (b: TestBrowser, token: string) => {
-    await b.page.goto(gw.gateway.httpUrl)
-    await b.page.getByTestId('signin-token').fill(token)
-    await b.page.getByTestId('signin-submit').click()
-  }
   const open = async (b: TestBrowser, hash: string, testid: string) => {
     await b.page.goto(`${gw.gateway.httpUrl}${hash}`)
     await b.page.getByTestId(testid).waitFor({ timeout: UI_TIMEOUT })
@@ -68,7 +65,7 @@ describe("the admins' room", () => {
   it('shows an investigator "Not for your role" on every admin page, and no admin link', async () => {
     const b = await launchBrowser()
     try {
-      await signIn(b, investigator)
+      await signIn(b.page, investigator, gw.gateway.httpUrl)
       await b.page.getByTestId('nav-fleet').waitFor({ timeout: UI_TIMEOUT })
       expect(await b.page.getByTestId('nav-admin-people').count()).toBe(0)
       for (const hash of ['#/admin/people', '#/admin/units', '#/admin/audit']) {
@@ -85,7 +82,7 @@ describe("the admins' room", () => {
     tb = await launchBrowser()
     await tb.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gw.gateway.httpUrl })
     tb.page.on('dialog', (d) => void d.accept())
-    await signIn(tb, gw.adminToken)
+    await signIn(tb.page, gw.adminToken, gw.gateway.httpUrl)
     await tb.page.getByTestId('nav-admin-people').click()
     const page = tb.page.getByTestId('admin-people')
     await page.waitFor({ timeout: UI_TIMEOUT })
@@ -234,10 +231,83 @@ describe("the admins' room", () => {
     expect((tb as TestBrowser).errors).toEqual([])
   })
 
+  it("filters the audit log by actor: another actor's rows go, and paging keeps the filter", async () => {
+    const page = (tb as TestBrowser).page
+    // A second admin issues a page and one more of tokens from the API: the log gets another actor.
+    const zhou = gw.gateway.tokens.issue('Insp. Zhou', 'admin').token
+    for (let i = 0; i <= AUDIT_PAGE; i++) {
+      const res = await api(gw.gateway.httpUrl, 'POST', '/api/v1/tokens', zhou, {
+        name: `Officer ${i}`,
+        role: 'ops',
+      })
+      expect(res.status).toBe(201)
+    }
+    const log = (
+      await api<{ entries: AuditEntry[] }>(
+        gw.gateway.httpUrl,
+        'GET',
+        '/api/v1/audit?limit=1000',
+        gw.adminToken,
+      )
+    ).body.entries
+    const byZhou = log.filter((e) => /^Insp\. Zhou \(admin #\d+\)$/.test(e.actor))
+    expect(byZhou).toHaveLength(AUDIT_PAGE + 1)
+    const actor = (byZhou[0] as AuditEntry).actor
+    const disable = log.find((e) => e.action === 'device.disable')
+    expect(disable?.actor).toBeDefined()
+    expect(disable?.actor).not.toBe(actor)
+    const row = (e: AuditEntry | undefined) => page.getByTestId(`audit-${e?.seq}`)
+    const actorsShown = () =>
+      page
+        .getByTestId('audit-table')
+        .locator('tbody td[data-col=actor]')
+        .evaluateAll((cells) => cells.map((c) => c.textContent))
+
+    // Unfiltered, the bootstrap admin's disabling of a unit is on the first page.
+    await page.getByTestId('audit-clear').click()
+    await row(disable).waitFor({ timeout: UI_TIMEOUT })
+    await page.getByTestId('audit-actor').fill(actor)
+    await page.getByTestId('audit-filter').click()
+    await expect.poll(() => row(disable).count(), { timeout: UI_TIMEOUT }).toBe(0)
+    await row(byZhou[0]).waitFor({ timeout: UI_TIMEOUT })
+    expect(await actorsShown()).toEqual(Array(AUDIT_PAGE).fill(actor))
+    await (tb as TestBrowser).screenshot('admin-audit-actor')
+
+    // The next page asks with the same filter: Zhou's last entry, alone.
+    await page.getByTestId('audit-next').click()
+    await row(byZhou.at(-1)).waitFor({ timeout: UI_TIMEOUT })
+    expect(await actorsShown()).toEqual([actor])
+    expect(await page.getByTestId('audit-next').count()).toBe(0)
+    await page.getByTestId('audit-first').click()
+    await row(byZhou[0]).waitFor({ timeout: UI_TIMEOUT })
+    expect(await row(disable).count()).toBe(0)
+
+    // A range whose end is before its start is said on the form and not sent; the rows stay.
+    await page.getByTestId('audit-from').fill('2026-12-05T10:00')
+    await page.getByTestId('audit-to').fill('2026-12-05T09:00')
+    await page.getByTestId('audit-filter').click()
+    const rangeError = page.getByTestId('audit-range-error')
+    await rangeError.waitFor({ timeout: UI_TIMEOUT })
+    expect(await rangeError.textContent()).toBe('“To” must not be before “From”.')
+    expect(await page.getByTestId('audit-to').getAttribute('aria-invalid')).toBe('true')
+    expect(await row(byZhou[0]).count()).toBe(1)
+    // A window in the future holds nothing yet.
+    await page.getByTestId('audit-from').fill('2099-01-01T00:00')
+    await page.getByTestId('audit-to').fill('')
+    await page.getByTestId('audit-filter').click()
+    await page.getByTestId('audit-none').waitFor({ timeout: UI_TIMEOUT })
+    expect(await rangeError.count()).toBe(0)
+
+    await page.getByTestId('audit-clear').click()
+    await row(disable).waitFor({ timeout: UI_TIMEOUT })
+    expect(await page.getByTestId('audit-actor').inputValue()).toBe('')
+    expect((tb as TestBrowser).errors).toEqual([])
+  })
+
   it('says the people page in Chinese', async () => {
     await tb?.close()
     tb = await launchBrowser({ locale: 'zh-CN' })
-    await signIn(tb, gw.adminToken)
+    await signIn(tb.page, gw.adminToken, gw.gateway.httpUrl)
     await tb.page.getByTestId('nav-admin-people').waitFor({ timeout: UI_TIMEOUT })
     expect(await tb.page.getByTestId('nav-admin-people').textContent()).toBe('人员')
     await open(tb, '#/admin/people', 'token-table')
@@ -250,6 +320,8 @@ describe("the admins' room", () => {
     await tb.screenshot('admin-units-zh')
     await open(tb, '#/admin/audit', 'audit-filters')
     expect(await tb.page.getByTestId('admin-audit').locator('h1').textContent()).toBe('审计日志')
+    expect(await tb.page.getByTestId('audit-clear').textContent()).toBe('清除筛选')
+    expect(await tb.page.getByTestId('audit-filters').textContent()).toContain('起始时间')
     await tb.screenshot('admin-audit-zh')
     expect(tb.errors).toEqual([])
   })

@@ -6,7 +6,7 @@ import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
 import { announce, clipInfo, makeClip, putClip } from '../clips/helpers.js'
-import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
+import { launchBrowser, signIn, type TestBrowser } from '../helpers/browser.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { basic } from '../helpers/http.js'
@@ -98,9 +98,7 @@ describe('dashboard in a browser', () => {
   })
 
   it('refuses a wrong token with the gateway message', async () => {
-    await page().goto(gw.gateway.httpUrl)
-    await testId('signin-token').fill('not-a-real-token-at-all')
-    await testId('signin-submit').click()
+    await signIn(page(), 'not-a-real-token-at-all', gw.gateway.httpUrl)
     await expect.poll(() => testId('signin-error').textContent(), { timeout: UI_TIMEOUT }).toContain('token')
     await tb.screenshot('dashboard-01-signin-refused')
   })
@@ -112,8 +110,7 @@ describe('dashboard in a browser', () => {
   })
 
   it('signs in and goes live', async () => {
-    await testId('signin-token').fill(token)
-    await testId('signin-submit').click()
+    await signIn(page(), token)
     await page().locator('[data-testid=conn-state][data-state=connected]').waitFor({ timeout: UI_TIMEOUT })
     expect(await testId('conn-state').textContent()).toContain('Live')
     // The token never shows in the address bar.

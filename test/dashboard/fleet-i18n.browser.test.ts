@@ -6,7 +6,7 @@ import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CATALOGUE } from '../../dashboard/src/i18n/catalogue.js'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
-import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
+import { launchBrowser, signIn, type TestBrowser } from '../helpers/browser.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
@@ -101,8 +101,7 @@ describe('fleet pages in Chinese', () => {
   it('shows the fleet in Chinese', async () => {
     await page().goto(gw.gateway.httpUrl)
     expect(await page().evaluate(() => document.documentElement.lang)).toBe('zh-CN')
-    await testId('signin-token').fill(token)
-    await testId('signin-submit').click()
+    await signIn(page(), token)
     await page().locator('[data-testid=conn-state][data-state=connected]').waitFor({ timeout: UI_TIMEOUT })
 
     const left = await connectUnit(gw.gateway.mqttUrl, gone.id, gone.secret)

@@ -6,7 +6,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
 import { announce, clipInfo, makeClip, putClip } from '../clips/helpers.js'
-import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
+import { launchBrowser, signIn, type TestBrowser } from '../helpers/browser.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api, basic } from '../helpers/http.js'
@@ -65,12 +65,6 @@ describe('the homeowner on a phone', () => {
   const requested: string[] = []
   const MINE = 'cam-wu-front'
   const THEIRS = 'cam-li-gate'
-
-  const signIn = async (b: TestBrowser, token: string) => {
-    await b.page.goto(gw.gateway.httpUrl)
-    await b.page.getByTestId('signin-token').fill(token)
-    await b.page.getByTestId('signin-submit').click()
-  }
 
   beforeAll(async () => {
     if (!fs.existsSync(path.join(DASHBOARD_DIST, 'index.html'))) {
@@ -145,7 +139,7 @@ describe('the homeowner on a phone', () => {
   it('lands on the owner home with their unit only and the waiting request counted', async () => {
     tb = await launchBrowser(PHONE)
     tb.page.on('request', (r) => requested.push(new URL(r.url()).pathname))
-    await signIn(tb, owner)
+    await signIn(tb.page, owner, gw.gateway.httpUrl)
     const home = tb.page.getByTestId('owner-home')
     await home.waitFor({ timeout: UI_TIMEOUT })
     expect(await home.locator('h1').textContent()).toBe('My units')
@@ -266,7 +260,7 @@ describe('the homeowner on a phone', () => {
   it('says the same in Chinese', async () => {
     await tb?.close()
     tb = await launchBrowser({ ...PHONE, locale: 'zh-CN' })
-    await signIn(tb, owner)
+    await signIn(tb.page, owner, gw.gateway.httpUrl)
     const home = tb.page.getByTestId('owner-home')
     await home.waitFor({ timeout: UI_TIMEOUT })
     expect(await home.locator('h1').textContent()).toBe('我的设备')

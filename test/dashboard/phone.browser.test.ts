@@ -6,7 +6,7 @@ import type { MqttClient } from 'mqtt'
 import type { Locator, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
-import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
+import { launchBrowser, signIn, type TestBrowser } from '../helpers/browser.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
@@ -85,8 +85,7 @@ describe('dashboard on a phone', () => {
   })
 
   it('shows a compact header whose every control is on screen and takes a tap', async () => {
-    await testId('signin-token').fill(token)
-    await testId('signin-submit').click()
+    await signIn(page(), token)
     await page().locator('[data-testid=conn-state][data-state=connected]').waitFor({ timeout: UI_TIMEOUT })
     client = await connectUnit(gw.gateway.mqttUrl, unit.id, unit.secret)
     await publish(client, `cam/${unit.id}/heartbeat`, heartbeat({}), 0)

@@ -23,6 +23,16 @@ export function redact(text: string): string {
   return text.replace(/([?&#]token=)[^&'"\s]+/g, '$1<redacted>')
 }
 
+/**
+ * Fills in and sends the sign-in form, after opening `at` when given (else the form must be showing).
+ * It waits for nothing: what follows a sign-in, or a refused one, is each test's own to wait for.
+ */
+export async function signIn(page: Page, token: string, at?: string): Promise<void> {
+  if (at !== undefined) await page.goto(at)
+  await page.getByTestId('signin-token').fill(token)
+  await page.getByTestId('signin-submit').click()
+}
+
 export function chromiumAvailable(): boolean {
   return fs.existsSync(CHROMIUM)
 }

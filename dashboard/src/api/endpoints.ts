@@ -72,6 +72,11 @@ export interface AuditFilter {
   limit?: number
   action?: string
   subject?: string
+  /** Exactly as recorded, e.g. `Ann (admin #1)`. */
+  actor?: string
+  /** ms since the epoch, both inclusive. */
+  from?: number
+  to?: number
 }
 
 /** The largest page GET /api/v1/devices allows (DeviceListQuery in proto). */

@@ -5,7 +5,7 @@ import { ROLES } from '../auth/index.js'
 import type { AuditLog } from './audit-log.js'
 
 /**
- * `GET /api/v1/audit` (paged, filtered) and `GET /api/v1/audit/verify`: admins only. `verify` checks the
+ * `GET /api/v1/audit` (paged; filtered by action, subject, actor and time) and `GET /api/v1/audit/verify`: admins only. `verify` checks the
  * logs against their signed checkpoints (the evidence feature's, handed in by the wiring).
  */
 export async function auditRoutes(
@@ -20,7 +20,8 @@ export async function auditRoutes(
     {
       config: { access: ROLES.admin },
       schema: {
-        summary: 'The audit log, oldest first',
+        summary:
+          'The audit log, oldest first; filtered by action, subject and actor (exact) and by time (`from`, `to`: ms, inclusive); 400 when `to` is before `from`',
         querystring: AuditQuery,
         response: { 200: AuditPage },
       },
