@@ -7,15 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
 import { TestUnit } from '../cases/helpers.js'
 import { type ClipFile, makeClip } from '../clips/helpers.js'
-import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
+import { launchBrowser, signIn, type TestBrowser } from '../helpers/browser.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
+import { zoomToUnit } from '../helpers/map.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /*
  * The investigators' room in a real Chromium against a real gateway and two real units: an
- * investigator opens a case from the form (the preview counts the units before anything is opened),
+ * investigator opens a case from the form, the area a circle around the shop's unit picked on the map
+ * (the preview counts the units before anything is opened),
  * requests the pulls, watches one unit's upload stand halfway and then finish without reloading,
  * downloads the evidence export and checks it with the verify command and fingerprint the page shows.
  * The same case page in Chinese.
@@ -40,12 +42,6 @@ describe('the investigator opens a case, pulls footage and exports it', () => {
   const HELD = 'market-3-door'
   const OTHER = 'market-5-shop'
 
-  const signIn = async (b: TestBrowser, token: string) => {
-    await b.page.goto(gw.gateway.httpUrl)
-    await b.page.getByTestId('signin-token').fill(token)
-    await b.page.getByTestId('signin-submit').click()
-  }
-
   beforeAll(async () => {
     if (!fs.existsSync(path.join(DASHBOARD_DIST, 'index.html'))) {
       throw new Error('dashboard/dist is missing: run `npm run build -w dashboard` first')
@@ -53,11 +49,14 @@ describe('the investigator opens a case, pulls footage and exports it', () => {
     clip = makeClip(data.dir, 'recording', { seconds: 4 })
     gw = await startTestGateway()
     investigator = gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
-    for (const [id, address, hold] of [
-      [HELD, '3 Market St', true],
-      [OTHER, '5 Market St', false],
+    // Two doors down Market St (about 50 m apart), and a unit across town the circle must leave out.
+    for (const [id, address, hold, lat, lon] of [
+      [HELD, '3 Market St', true, 29.3, 117.2],
+      [OTHER, '5 Market St', false, 29.3003, 117.2003],
     ] as const) {
-      const c = await gw.gateway.registry.create(deviceRow({ id, address, releasePolicy: 'always' }))
+      const c = await gw.gateway.registry.create(
+        deviceRow({ id, address, releasePolicy: 'always', lat, lon }),
+      )
       const unit = new TestUnit({
         baseUrl: gw.gateway.httpUrl,
         mqttUrl: gw.gateway.mqttUrl,
@@ -69,6 +68,9 @@ describe('the investigator opens a case, pulls footage and exports it', () => {
       await unit.connect()
       units.push(unit)
     }
+    await gw.gateway.registry.create(
+      deviceRow({ id: 'river-rd-9', address: '9 River Rd', lat: 29.312, lon: 117.221 }),
+    )
   })
 
   afterAll(async () => {
@@ -80,18 +82,24 @@ describe('the investigator opens a case, pulls footage and exports it', () => {
     data.cleanup()
   })
 
-  it('opens the case from the form, the preview counting both units first', async () => {
+  it('opens the case from the form, the area picked on the map, the preview counting both units first', async () => {
     tb = await launchBrowser()
     const page = tb.page
-    await signIn(tb, investigator)
+    await signIn(page, investigator, gw.gateway.httpUrl)
     await page.getByTestId('nav-cases').click()
     await page.getByTestId('cases-list').waitFor({ timeout: UI_TIMEOUT })
     await page.getByTestId('case-new-link').click()
     await page.getByTestId('new-case').waitFor({ timeout: UI_TIMEOUT })
     await page.getByTestId('case-number').fill(CASE_NUMBER)
     await page.getByTestId('case-reason').fill(REASON)
-    await page.getByTestId('case-kind').selectOption('devices')
-    await page.getByTestId('case-ids').fill(`${HELD}, ${OTHER}`)
+    // The crime was at 3 Market St: a click on that shop's unit puts the circle's centre there.
+    await page.getByTestId('case-kind').selectOption('radius')
+    await page.locator('[data-testid=case-map][data-units="3"]').waitFor({ timeout: UI_TIMEOUT })
+    await zoomToUnit(page, 'case-map', HELD, 2)
+    await page.getByTestId('case-map').getByTestId(`map-unit-${HELD}`).click()
+    expect(Number(await page.getByTestId('case-lat').inputValue())).toBeCloseTo(29.3, 6)
+    expect(Number(await page.getByTestId('case-lon').inputValue())).toBeCloseTo(117.2, 6)
+    await page.getByTestId('case-radiusM').fill('150')
     const summary = page.getByTestId('case-preview-summary')
     await expect.poll(() => summary.getAttribute('data-devices'), { timeout: UI_TIMEOUT }).toBe('2')
     expect(await summary.textContent()).toContain('2 units (always 2 / ask 0 / never 0), 2 online')
@@ -163,7 +171,7 @@ describe('the investigator opens a case, pulls footage and exports it', () => {
 
   it('shows the case page in Chinese', async () => {
     zh = await launchBrowser({ locale: 'zh-CN' })
-    await signIn(zh, investigator)
+    await signIn(zh.page, investigator, gw.gateway.httpUrl)
     await zh.page.getByTestId('nav-cases').waitFor({ timeout: UI_TIMEOUT })
     await zh.page.goto(`${gw.gateway.httpUrl}/#/case/${caseId}`)
     const heading = zh.page.getByTestId('case-heading')

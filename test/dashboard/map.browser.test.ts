@@ -5,7 +5,6 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import type { DeviceCredentials } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
-import type { Page } from 'playwright-core'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CATALOGUE } from '../../dashboard/src/i18n/catalogue.js'
@@ -13,6 +12,7 @@ import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { zoomToUnit } from '../helpers/map.js'
 import { connectUnit, end } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -70,46 +70,6 @@ async function tileServer(): Promise<{ url: string; requests: string[]; close: (
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   }
-}
-
-/**
- * Clicks groups until the unit's own marker is on screen: first the group of `firstCount` units, then
- * the group nearest the middle (each click centres the map on the group clicked, so that one is the
- * clicked group's part).
- */
-async function zoomToUnit(page: Page, mapId: string, unitId: string, firstCount: number): Promise<void> {
-  const map = page.getByTestId(mapId)
-  const unit = map.getByTestId(`map-unit-${unitId}`)
-  for (let i = 0; i < 8; i++) {
-    if (await unit.isVisible()) return
-    const pick = await map.evaluate(
-      (el, first) => {
-        const box = el.getBoundingClientRect()
-        const cx = box.left + box.width / 2
-        const cy = box.top + box.height / 2
-        const groups = [...el.querySelectorAll<HTMLElement>('[data-testid=map-cluster]')]
-        const firstGroup = groups.findIndex((g) => g.getAttribute('data-count') === String(first))
-        if (first !== null && firstGroup >= 0) return firstGroup
-        let best = -1
-        let bestD = Number.POSITIVE_INFINITY
-        groups.forEach((g, n) => {
-          const r = g.getBoundingClientRect()
-          const d = Math.hypot(r.left + r.width / 2 - cx, r.top + r.height / 2 - cy)
-          if (d < bestD) {
-            bestD = d
-            best = n
-          }
-        })
-        return best
-      },
-      i === 0 ? firstCount : null,
-    )
-    if (pick < 0) break
-    const zoom = await map.getAttribute('data-zoom')
-    await map.getByTestId('map-cluster').nth(pick).click()
-    await expect.poll(() => map.getAttribute('data-zoom'), { timeout: UI_TIMEOUT }).not.toBe(zoom)
-  }
-  await unit.waitFor({ timeout: UI_TIMEOUT })
 }
 
 describe('the map of units', { timeout: 90_000 }, () => {
