@@ -1,6 +1,6 @@
 import { ErrorBody } from '@doorstep/proto'
-import type { MessageKey } from '../i18n/catalogue.js'
-import type { MessageValues, Translator } from '../i18n/translator.js'
+import { CATALOGUE, type MessageKey } from '../i18n/catalogue.js'
+import { type MessageValues, messageSource, type Translator } from '../i18n/translator.js'
 
 /** Codes the dashboard makes itself, for failures that never reached the gateway's error envelope. */
 export type ClientErrorCode = 'DASHBOARD_NETWORK' | 'DASHBOARD_BAD_RESPONSE'
@@ -75,12 +75,24 @@ export function isMissingRoute(err: unknown): boolean {
   return err instanceof ApiError && err.status === 404 && err.message.startsWith('No route ')
 }
 
+/** The catalogue's key for a gateway error code, when the catalogue words that code. */
+function codeKey(code: string): MessageKey | null {
+  return Object.hasOwn(CATALOGUE.errors.en, code) ? (`errors.${code}` as MessageKey) : null
+}
+
 /**
  * The message to show for a failure: the dashboard's own messages in the reader's language, the
  * gateway's as it sent them.
  */
 export function messageOf(err: unknown, t: Translator['t']): string {
-  if (err instanceof ApiError) return err.own ? t(err.own.key, err.own.values) : err.message
+  if (err instanceof ApiError) {
+    if (err.own) return t(err.own.key, err.own.values)
+    const key = codeKey(err.code)
+    if (key === null) return err.message
+    // English readers keep the gateway's own words, which often name the record; others get the code's.
+    const said = t(key)
+    return said === messageSource('en', key) ? err.message : said
+  }
   if (err instanceof Error) return err.message
   return String(err)
 }

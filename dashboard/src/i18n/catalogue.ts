@@ -1,6 +1,7 @@
 import type { RoomMessages } from './define.js'
 import { admin } from './messages/admin.js'
 import { cases } from './messages/cases.js'
+import { errors } from './messages/errors.js'
 import { events } from './messages/events.js'
 import { fleet } from './messages/fleet.js'
 import { map } from './messages/map.js'
@@ -19,6 +20,7 @@ export const CATALOGUE = {
   cases,
   admin,
   map,
+  errors,
 } as const
 
 type Catalogue = typeof CATALOGUE
