@@ -1,6 +1,6 @@
 import type { Role } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
-import { useEffect, useRef, useState } from 'preact/hooks'
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
 import type { MessageKey } from '../i18n/catalogue.js'
 import { useI18n } from '../i18n/use-i18n.js'
 import { useStore } from '../lib/store.js'
@@ -77,12 +77,12 @@ function useNavLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.El
  * through the links; Escape closes and gives focus back to the button; so do
  * a tap outside and any navigation.
  */
-function CompactHeader(props: { route: Route }): JSX.Element {
+function CompactHeader(props: { route: Route; narrow: boolean }): JSX.Element {
   const services = useServices()
   const { t } = useI18n()
   const conn = useStore(services.feed.conn)
   const [open, setOpen] = useState(false)
-  const links = useNavLinks(props.route, true, () => setOpen(false))
+  const links = useNavLinks(props.route, props.narrow, () => setOpen(false))
   const staff = useStore(services.session).me?.role !== 'owner'
   const button = useRef<HTMLButtonElement>(null)
   const bar = useRef<HTMLElement>(null)
@@ -159,14 +159,31 @@ function CompactHeader(props: { route: Route }): JSX.Element {
   )
 }
 
-function WideHeader(props: { route: Route }): JSX.Element {
+/**
+ * The bar with every link in a row. When they do not fit (an admin's eight links in Chinese or English
+ * on a 1024 px screen), it reports the window width it would need and the header falls back to the menu.
+ */
+function WideHeader(props: { route: Route; onOverflow: (neededWidth: number) => void }): JSX.Element {
   const services = useServices()
   const { t } = useI18n()
   const links = useNavLinks(props.route, false)
   const staff = useStore(services.session).me?.role !== 'owner'
+  const bar = useRef<HTMLElement>(null)
+  useLayoutEffect(() => {
+    const el = bar.current
+    if (!el) return
+    const check = () => {
+      const over = el.scrollWidth - el.clientWidth
+      if (over > 0) props.onOverflow(window.innerWidth + over)
+    }
+    check()
+    const watch = new ResizeObserver(check)
+    watch.observe(el)
+    return () => watch.disconnect()
+  })
   return h(
     'header',
-    { class: 'topbar' },
+    { class: 'topbar wide', ref: bar },
     h(
       'a',
       { class: 'brand', href: '#/' },
@@ -186,6 +203,24 @@ function WideHeader(props: { route: Route }): JSX.Element {
   )
 }
 
+function useWindowWidth(): number {
+  const [width, setWidth] = useState(() => window.innerWidth)
+  useEffect(() => {
+    const on = () => setWidth(window.innerWidth)
+    window.addEventListener('resize', on)
+    return () => window.removeEventListener('resize', on)
+  }, [])
+  return width
+}
+
 export function Header(props: { route: Route }): JSX.Element {
-  return useNarrow() ? h(CompactHeader, props) : h(WideHeader, props)
+  const narrow = useNarrow()
+  const width = useWindowWidth()
+  const { locale } = useI18n()
+  const role = useStore(useServices().session).me?.role
+  // The window width the full bar needs, learnt when it overflowed; forgotten when its words change.
+  const [needs, setNeeds] = useState<number | null>(null)
+  useEffect(() => setNeeds(null), [locale, role])
+  if (narrow || (needs !== null && width < needs)) return h(CompactHeader, { route: props.route, narrow })
+  return h(WideHeader, { route: props.route, onOverflow: setNeeds })
 }
