@@ -121,6 +121,8 @@ export type DeviceView = z.infer<typeof DeviceView>
 export const DeviceListQuery = z.object({
   district: District.optional(),
   state: LiveState.optional(),
+  /** Units whose id, serial or address contains this text (any case): finding one unit by what is on its label. */
+  q: z.string().trim().min(1).max(100).optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(500),
   offset: z.coerce.number().int().min(0).default(0),
 })

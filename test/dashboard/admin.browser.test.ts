@@ -217,7 +217,12 @@ describe("the admins' room", () => {
 
   it('disables a unit, then enables it again', async () => {
     const page = (tb as TestBrowser).page
-    await page.getByTestId('manage-id').fill('cam-ok-a')
+    // Found by its street, as on the installers' sheet: both Oak St units match, one is picked.
+    await page.getByTestId('manage-id').fill('oak st')
+    const finder = page.getByTestId('unit-finder')
+    await expect.poll(() => finder.getAttribute('data-total'), { timeout: UI_TIMEOUT }).toBe('2')
+    await page.getByTestId('unit-match-cam-ok-a').click()
+    expect(await page.getByTestId('manage-id').inputValue()).toBe('cam-ok-a')
     await page.getByTestId('manage-disable').click()
     const state = page.getByTestId('manage-state')
     await expect.poll(() => state.getAttribute('data-enabled'), { timeout: UI_TIMEOUT }).toBe('false')

@@ -116,7 +116,7 @@ export class Api {
   }
 
   devices(
-    q: { district?: number; state?: LiveState; limit?: number; offset?: number },
+    q: { district?: number; state?: LiveState; q?: string; limit?: number; offset?: number },
     signal?: AbortSignal,
   ): Promise<DeviceListResponse> {
     return this.http.get('api/v1/devices', { limit: DEVICE_PAGE_MAX, ...q }, signal)

@@ -133,7 +133,17 @@ export async function registryRoutes(
     },
     async (req) => {
       const q = req.query
-      let views = registry.list({ district: q.district }).map((d) => deviceView(d, live))
+      let records = registry.list({ district: q.district })
+      if (q.q !== undefined) {
+        const needle = q.q.toLowerCase()
+        records = records.filter(
+          (d) =>
+            d.id.toLowerCase().includes(needle) ||
+            d.serial.toLowerCase().includes(needle) ||
+            d.address.toLowerCase().includes(needle),
+        )
+      }
+      let views = records.map((d) => deviceView(d, live))
       if (q.state) views = views.filter((v) => v.state === q.state)
       return { total: views.length, devices: views.slice(q.offset, q.offset + q.limit) }
     },
