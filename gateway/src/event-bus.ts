@@ -35,6 +35,18 @@ export interface BusEvents {
   }
   'case.changed': { caseId: string; number: string; state: 'open' | 'closed' }
   'presence.changed': { device: DeviceRecord; from: LiveState; to: LiveState; at: number; reason: string }
+  /**
+   * A firmware campaign changed state; `paused` with a reason when its failure rate crossed the
+   * threshold (the firmware feature emits it, notifications tell people).
+   */
+  'campaign.changed': {
+    campaignId: string
+    name: string
+    state: 'draft' | 'running' | 'paused' | 'cancelled' | 'done'
+    reason: string | null
+    districts: number[]
+    at: number
+  }
 }
 
 type Listener<T> = (payload: T) => void
