@@ -1,14 +1,14 @@
 import type { DeviceView, LiveState } from '@doorstep/proto'
 import { Fragment, h, type JSX } from 'preact'
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { useMemo, useState } from 'preact/hooks'
 import type { MessageKey } from '../i18n/catalogue.js'
 import { useI18n } from '../i18n/use-i18n.js'
 import { useAsync, useNow } from '../lib/hooks.js'
 import { lastHeartbeatOf, storageFreeRatio } from '../lib/last-heartbeat.js'
-import { useStore } from '../lib/store.js'
 import { hrefOf } from '../router.js'
 import { useServices } from '../services.js'
 import { ErrorMessage } from './feedback.js'
+import { useReloadOnFleetChange } from './fleet-reload.js'
 import { ShortLabel } from './short-label.js'
 import { STATE_LABEL, StateBadge } from './state-badge.js'
 import { UnitCell } from './unit-cell.js'
@@ -80,20 +80,14 @@ function Row(props: { d: DeviceView; now: number; showDistrict: boolean }): JSX.
  * district's list also when the fleet revision moves.
  */
 export function DeviceTable(props: { district: number | null }): JSX.Element {
-  const { api, fleet } = useServices()
+  const { api } = useServices()
   const { t } = useI18n()
   const { district } = props
   const list = useAsync((signal) => api.devices(district === null ? {} : { district }, signal), [district], {
     refreshMs: 15_000,
   })
   // A district's list (tens of units) follows presence changes; the whole fleet's (megabytes) only polls.
-  const revision = useStore(fleet.store)
-  const seen = useRef(revision)
-  useEffect(() => {
-    if (district === null || seen.current === revision) return
-    seen.current = revision
-    list.reload()
-  }, [revision, district])
+  useReloadOnFleetChange(list.reload, district !== null)
   const now = useNow(10_000)
   const [state, setState] = useState<LiveState | ''>('')
   const [search, setSearch] = useState('')

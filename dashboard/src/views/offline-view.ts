@@ -1,14 +1,14 @@
 import type { DeviceView } from '@doorstep/proto'
 import { DISTRICT_COUNT } from '@doorstep/proto'
 import { Fragment, h, type JSX } from 'preact'
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { useMemo, useState } from 'preact/hooks'
 import type { Formats } from '../i18n/formats.js'
 import type { Translator } from '../i18n/translator.js'
 import { useI18n } from '../i18n/use-i18n.js'
 import { useAsync, useNow } from '../lib/hooks.js'
-import { useStore } from '../lib/store.js'
 import { useServices } from '../services.js'
 import { ErrorMessage } from './feedback.js'
+import { useReloadOnFleetChange } from './fleet-reload.js'
 import { ShortLabel } from './short-label.js'
 import { StateBadge } from './state-badge.js'
 import { UnitCell } from './unit-cell.js'
@@ -52,7 +52,7 @@ function Row(props: { d: DeviceView; now: number }): JSX.Element {
  * every 30 s.
  */
 export function OfflineView(): JSX.Element {
-  const { api, fleet } = useServices()
+  const { api } = useServices()
   const { t } = useI18n()
   const list = useAsync(
     async (signal) => {
@@ -66,15 +66,7 @@ export function OfflineView(): JSX.Element {
     { refreshMs: 30_000 },
   )
   // Refetched when the fleet moves (presence alerts, a gap, a reconnect), not on every health poll.
-  const revision = useStore(fleet.store)
-  const first = useRef(true)
-  useEffect(() => {
-    if (first.current) {
-      first.current = false
-      return
-    }
-    list.reload()
-  }, [revision])
+  useReloadOnFleetChange(list.reload)
 
   const now = useNow(5000)
   const [district, setDistrict] = useState('')

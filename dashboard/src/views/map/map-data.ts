@@ -1,8 +1,7 @@
 import type { MapResponse } from '@doorstep/proto'
-import { useEffect, useRef } from 'preact/hooks'
 import { type AsyncState, useAsync } from '../../lib/hooks.js'
-import { useStore } from '../../lib/store.js'
 import { useServices } from '../../services.js'
+import { useReloadOnFleetChange } from '../fleet-reload.js'
 
 /**
  * The units for the map, fetched again when the fleet moves (the same
@@ -10,16 +9,8 @@ import { useServices } from '../../services.js'
  * minute besides, so a missed frame never leaves a dot the wrong colour.
  */
 export function useMapData(): AsyncState<MapResponse> {
-  const { api, fleet } = useServices()
+  const { api } = useServices()
   const data = useAsync((signal) => api.map(signal), [], { refreshMs: 60_000 })
-  const revision = useStore(fleet.store)
-  const first = useRef(true)
-  useEffect(() => {
-    if (first.current) {
-      first.current = false
-      return
-    }
-    data.reload()
-  }, [revision])
+  useReloadOnFleetChange(data.reload)
   return data
 }
