@@ -3,6 +3,7 @@ import { runBackupCli, runRestoreCli } from '../src/backup/index.js'
 import { resolveTrust, TrustArgumentError } from '../src/cases/trust.js'
 import { verifyExport } from '../src/cases/verify.js'
 import { exitCodeOf, formatReport } from '../src/cases/verify-report.js'
+import { runDoctorCli } from '../src/doctor/index.js'
 import { runKeysCli } from '../src/evidence/index.js'
 import { runAuditCli } from '../src/evidence/logs-cli.js'
 import { runTokensCli } from '../src/people/tokens-cli.js'
@@ -24,6 +25,8 @@ const USAGE = `doorstep <command>
   audit verify [--data-dir DIR]  check the audit and custody logs offline: hash chains and signed
                                  checkpoints; exit 0 PASS, 1 FAIL, 2 usage
   keys [rotate]                  the evidence signing keys: fingerprints, public key (see \`doorstep keys --help\`)
+  doctor [--data-dir DIR]        check this machine for running the gateway and say what to fix
+                                 (see \`doorstep doctor --help\`)
 `
 
 async function verify(argv: string[]): Promise<number> {
@@ -81,6 +84,8 @@ async function main(argv: string[]): Promise<number> {
       return runBackupCli(rest, process.env, io)
     case 'restore':
       return runRestoreCli(rest, process.env, io)
+    case 'doctor':
+      return runDoctorCli(rest, process.env, io)
     case undefined:
     case 'help':
     case '--help':

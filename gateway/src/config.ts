@@ -28,6 +28,8 @@ const ENV_SCHEMA = {
   /** The window those failures are counted over, and how long an address that exceeds them waits, s. */
   DOORSTEP_AUTH_FAIL_WINDOW_S: positiveInt.max(86_400).default(60),
   DOORSTEP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `json` lines (for journald and log shippers), `pretty` for a person at a terminal, `auto`: pretty on a TTY. */
+  DOORSTEP_LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Points per InfluxDB write. */
   DOORSTEP_BATCH_SIZE: positiveInt.max(50_000).default(5000),
   /** Longest a point waits in memory before its batch is written, ms. */
@@ -140,6 +142,7 @@ export interface Config {
   /** Throttling of failed bearer / HTTP Basic authentications, per client address. */
   authThrottle: { limit: number; windowMs: number }
   logLevel: z.infer<typeof ENV_SCHEMA.DOORSTEP_LOG_LEVEL>
+  logFormat: 'json' | 'pretty'
   ingest: {
     batchSize: number
     flushMs: number
@@ -233,6 +236,8 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     adminToken: e.DOORSTEP_ADMIN_TOKEN,
     authThrottle: { limit: e.DOORSTEP_AUTH_FAIL_LIMIT, windowMs: e.DOORSTEP_AUTH_FAIL_WINDOW_S * 1000 },
     logLevel: e.DOORSTEP_LOG_LEVEL,
+    logFormat:
+      e.DOORSTEP_LOG_FORMAT === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : e.DOORSTEP_LOG_FORMAT,
     ingest: {
       batchSize: e.DOORSTEP_BATCH_SIZE,
       flushMs: e.DOORSTEP_FLUSH_MS,

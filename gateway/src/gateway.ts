@@ -73,7 +73,7 @@ export class Gateway {
 
   constructor(config: Readonly<Config>, opts: GatewayOptions = {}) {
     this.config = config
-    this.log = opts.log ?? createLogger(config.logLevel)
+    this.log = opts.log ?? createLogger(config.logLevel, config.logFormat)
     this.metrics = createMetrics()
     this.bus = new EventBus(this.log)
     this.hub = new AlertHub(this.metrics)

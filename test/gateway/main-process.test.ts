@@ -86,6 +86,31 @@ describe('npm start (gateway/src/main.ts) as a process', { timeout: 60_000 }, ()
     expect(second.out()).not.toContain('managed influxd exited')
   })
 
+  it('logs JSON lines by default, readable lines with DOORSTEP_LOG_FORMAT=pretty', async () => {
+    const { env } = await gatewayEnv()
+    const json = startMain(env)
+    await json.ready()
+    const lines = json.out().trim().split('\n')
+    // Every line a JSON record journald and shippers can parse, with its level and message.
+    for (const line of lines)
+      expect(JSON.parse(line)).toMatchObject({ level: expect.any(Number), msg: expect.any(String) })
+    json.child.kill('SIGINT')
+    expect(await json.exited).toBe(0)
+
+    const readable = startMain({ ...env, DOORSTEP_LOG_FORMAT: 'pretty' })
+    const deadline = Date.now() + 40_000
+    while (
+      !/INFO.*gateway ready/.test(readable.out()) &&
+      Date.now() < deadline &&
+      readable.child.exitCode === null
+    )
+      await sleep(100)
+    expect(readable.out()).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: gateway ready/m)
+    expect(readable.out()).not.toMatch(/^\{"level"/m)
+    readable.child.kill('SIGINT')
+    expect(await readable.exited).toBe(0)
+  })
+
   it('a taken port ends the start with one line saying what to set, exit 1, influxd stopped', async () => {
     const { env, dataDir } = await gatewayEnv()
     const blocker = net.createServer()
