@@ -24,6 +24,12 @@ if (withBrowser) {
     pkg: 'fonts-wqy-microhei',
     why: 'Chinese text in the dashboard and its screenshots',
   })
+  // Prometheus and promtool: the tests load the shipped alert rules into a real Prometheus.
+  needs.push({
+    bin: 'promtool',
+    pkg: 'prometheus',
+    why: 'checking the alert rules and the scrape in the tests',
+  })
 }
 
 // Node packages first: a fresh clone has none, and everything else runs on them.

@@ -4,7 +4,7 @@ import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { AlertHub, AlertRules, alertsRoute } from './alerts/index.js'
 import { AuditLog, auditRoutes } from './audit/index.js'
-import { TokenStore } from './auth/index.js'
+import { AuthThrottle, TokenStore } from './auth/index.js'
 import { markStopped, writeRunState } from './backup/index.js'
 import { Cases, caseRoutes, consentRoutes, pullUploadRoutes } from './cases/index.js'
 import { Clips, clipRoutes, holdRoutes } from './clips/index.js'
@@ -273,7 +273,21 @@ export class Gateway {
       this.#started.push(f)
     }
 
-    const app = await buildHttp({ log: this.log, tokens, authThrottle: cfg.authThrottle, bus: this.bus })
+    const throttle = new AuthThrottle(cfg.authThrottle)
+    const tls = this.#tls
+    this.metrics.observe({
+      health: () => presence.health(),
+      mediaQueued: () => clips.mediaQueued(),
+      clipDisk: async () => {
+        const used = await clips.diskUsedRatio()
+        return used === null
+          ? null
+          : { usedRatio: used, watermarkRatio: cfg.clips.diskHighWatermarkPct / 100 }
+      },
+      tlsNotAfter: () => tls?.notAfter() ?? [],
+      authFailures: () => throttle.failuresTotal,
+    })
+    const app = await buildHttp({ log: this.log, tokens, throttle, bus: this.bus })
     await app.register(registryRoutes, { registry, live: presence, audit, bus: this.bus })
     await app.register(mapRoute, { registry, live: presence, tiles: cfg.mapTiles })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })

@@ -1,6 +1,22 @@
-import type { TopicKind } from '@doorstep/proto'
+import type { HealthCounts, LiveState, TopicKind } from '@doorstep/proto'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DISCONNECT_REASONS } from './mqtt/index.js'
+
+/**
+ * What the gauges read when Prometheus scrapes, handed over by the gateway once its features run
+ * (`observe`): counts kept elsewhere are read then, never pushed on the hot path.
+ */
+export interface ScrapeSources {
+  health(): { overall: HealthCounts; districts: Array<HealthCounts & { district: number }> }
+  mediaQueued(): number
+  /** Used share of the clip disk and the watermark above which clips are refused; null if unknown. */
+  clipDisk(): Promise<{ usedRatio: number; watermarkRatio: number } | null>
+  /** When each TLS certificate in use ends, epoch seconds; empty without TLS. */
+  tlsNotAfter(): Array<{ certificate: 'server' | 'unit_ca'; notAfterS: number }>
+  authFailures(): number
+}
+
+const STATES: readonly LiveState[] = ['online', 'stale', 'offline', 'unknown']
 
 /**
  * All gateway metrics in one registry per gateway instance (several gateways
@@ -21,9 +37,88 @@ export function createMetrics() {
     cmd: 0,
     cmdAck: 0,
   }
+  let sources: ScrapeSources | null = null
   const m = {
     registry,
     received,
+    /** Hands the scrape-time gauges their sources. */
+    observe(s: ScrapeSources): void {
+      sources = s
+    },
+    units: new Gauge({
+      name: 'doorstep_units',
+      help: 'Provisioned units by live state',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        if (!sources) return
+        const o = sources.health().overall
+        for (const s of STATES) this.set({ state: s }, o[s])
+      },
+    }),
+    districtUnits: new Gauge({
+      name: 'doorstep_district_units',
+      help: 'Provisioned units by district and live state',
+      labelNames: ['district', 'state'] as const,
+      registers: [registry],
+      collect() {
+        if (!sources) return
+        for (const d of sources.health().districts)
+          for (const s of STATES) this.set({ district: String(d.district), state: s }, d[s])
+      },
+    }),
+    mediaQueue: new Gauge({
+      name: 'doorstep_media_queue_jobs',
+      help: 'Media jobs (ffprobe, ffmpeg, thumbnails) waiting for a worker',
+      registers: [registry],
+      collect() {
+        if (sources) this.set(sources.mediaQueued())
+      },
+    }),
+    clipDiskUsed: new Gauge({
+      name: 'doorstep_clip_disk_used_ratio',
+      help: 'Used share of the disk the clips are on',
+      registers: [registry],
+      async collect() {
+        const d = await sources?.clipDisk()
+        if (d) this.set(d.usedRatio)
+      },
+    }),
+    clipDiskWatermark: new Gauge({
+      name: 'doorstep_clip_disk_watermark_ratio',
+      help: 'Used share of the clip disk above which new clips are refused',
+      registers: [registry],
+      async collect() {
+        const d = await sources?.clipDisk()
+        if (d) this.set(d.watermarkRatio)
+      },
+    }),
+    tlsNotAfter: new Gauge({
+      name: 'doorstep_tls_certificate_not_after_seconds',
+      help: 'When a TLS certificate in use ends, seconds since the epoch',
+      labelNames: ['certificate'] as const,
+      registers: [registry],
+      collect() {
+        if (!sources) return
+        this.reset()
+        for (const c of sources.tlsNotAfter()) this.set({ certificate: c.certificate }, c.notAfterS)
+      },
+    }),
+    authFailures: new Counter({
+      name: 'doorstep_auth_failures_total',
+      help: 'Refused tokens and unit credentials on HTTP (MQTT refusals: doorstep_mqtt_connects_refused_total)',
+      registers: [registry],
+      collect() {
+        if (!sources) return
+        this.reset()
+        this.inc(sources.authFailures())
+      },
+    }),
+    influxUp: new Gauge({
+      name: 'doorstep_influx_up',
+      help: '1 while the last write to InfluxDB succeeded, 0 while it fails',
+      registers: [registry],
+    }),
     connections: new Gauge({
       name: 'doorstep_mqtt_connections',
       help: 'Connected MQTT clients',

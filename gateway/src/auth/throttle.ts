@@ -32,7 +32,11 @@ export class AuthThrottle {
   }
 
   /** Counts one failed authentication (credentials presented and refused) from the address. */
+  /** Every refused credential since start, for the metrics: one number, no labels, no addresses. */
+  failuresTotal = 0
+
   fail(address: string): void {
+    this.failuresTotal++
     const e = this.#current(address)
     if (e) {
       e.failures++

@@ -57,6 +57,19 @@ export class Clips implements Feature {
     this.#now = deps.now ?? Date.now
   }
 
+  /** Media jobs waiting for a worker (for the metrics). */
+  mediaQueued(): number {
+    return this.#queue?.queued ?? 0
+  }
+
+  /** Used share of the clip disk, or null before start. */
+  async diskUsedRatio(): Promise<number | null> {
+    const store = this.#store
+    if (!store) return null
+    const d = await (this.#deps.diskUsage ?? statfsUsage)(store.root)
+    return d.sizeBytes === 0 ? null : (d.sizeBytes - d.freeBytes) / d.sizeBytes
+  }
+
   async start(): Promise<void> {
     const store = new ClipStore(path.join(this.#deps.config.dataDir, 'clips'))
     const table = new ClipTable(this.#deps.db)

@@ -23,6 +23,8 @@ export async function buildHttp(opts: {
   tokens: TokenStore
   /** Failed authentications an address may make per window (config `authThrottle`). */
   authThrottle?: { limit: number; windowMs: number }
+  /** The throttle to use, when the caller reads its counts (the gateway's metrics); else one is made. */
+  throttle?: AuthThrottle
   /** Hears `device.revoked`: a revoked unit's requests in flight are cut. */
   bus?: Pick<EventBus, 'on'>
   bodyLimit?: number
@@ -39,7 +41,7 @@ export async function buildHttp(opts: {
   installErrorHandler(app)
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
   // Unset (tests that build the app alone): the configuration's defaults, stated once in config.ts.
-  const throttle = new AuthThrottle(opts.authThrottle ?? loadConfig({}).authThrottle)
+  const throttle = opts.throttle ?? new AuthThrottle(opts.authThrottle ?? loadConfig({}).authThrottle)
   await app.register(rolesPlugin, { tokens: opts.tokens, throttle, bus: opts.bus })
   // Before any route: it sets the zod compilers and gathers every route that follows into the document.
   await registerOpenApi(app)

@@ -208,11 +208,13 @@ export class BatchWriter {
       this.#metrics.writeLatency.observe((performance.now() - t0) / 1000)
       this.#metrics.batchSize.observe(n)
       this.#metrics.pointsWritten.inc(n)
+      this.#metrics.influxUp.set(1)
       this.#spool.markDelivered(batch.seqs, batch.spooledChars)
     } catch (err) {
       this.#metrics.writeErrors.inc()
       if (isRejection(err)) this.#drop(batch.seqs, batch.spooledChars, n, err)
       else {
+        this.#metrics.influxUp.set(0)
         this.#log.warn({ err: (err as Error).message, points: n }, 'InfluxDB write failed; spooling')
         this.#spillBatch(batch)
         this.#enterBacklog()
@@ -323,8 +325,10 @@ export class BatchWriter {
           }
         }
         delay = this.#o.retryMinMs
+        this.#metrics.influxUp.set(1)
       } catch (err) {
         this.#metrics.writeErrors.inc()
+        this.#metrics.influxUp.set(0)
         this.#log.warn({ err: (err as Error).message, retryInMs: delay }, 'InfluxDB still unavailable')
         await this.#sleep(delay)
         delay = Math.min(delay * 2, this.#o.retryMaxMs)

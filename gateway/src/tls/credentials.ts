@@ -56,6 +56,18 @@ export class TlsCredentials {
     return this.#files.clientCa !== undefined
   }
 
+  /** When the certificates in service end, epoch seconds: the metrics page them before they do. */
+  notAfter(): Array<{ certificate: 'server' | 'unit_ca'; notAfterS: number }> {
+    const c = this.#context
+    if (!c) return []
+    const end = (pem: unknown) => Math.floor(Date.parse(new X509Certificate(pem as Buffer).validTo) / 1000)
+    const out: Array<{ certificate: 'server' | 'unit_ca'; notAfterS: number }> = [
+      { certificate: 'server', notAfterS: end(c.cert) },
+    ]
+    if (c.ca) out.push({ certificate: 'unit_ca', notAfterS: end(c.ca) })
+    return out
+  }
+
   /** Reads the PEM files; throws (naming the file, never its content) when one cannot be used. */
   load(): TlsReload {
     const context = this.#read()
