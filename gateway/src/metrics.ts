@@ -20,6 +20,8 @@ export function createMetrics() {
     status: 0,
     cmd: 0,
     cmdAck: 0,
+    config: 0,
+    configReported: 0,
   }
   const m = {
     registry,
