@@ -132,7 +132,7 @@ export class SimUnit {
   }
 
   #online(sessionPresent: boolean): void {
-    const { scheduler, config, stats, random } = this.#env
+    const { scheduler, stats, random } = this.#env
     if (!sessionPresent) {
       for (const kind of ['cmd', 'config'] as const)
         this.#link.subscribe(topicFor(kind, this.id), (ok) => {
