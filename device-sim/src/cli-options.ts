@@ -23,6 +23,7 @@ const FLAGS = {
   'disconnects-per-hour': { type: 'string' },
   'clock-skew-share': { type: 'string' },
   'slow-share': { type: 'string' },
+  'config-refuse-share': { type: 'string' },
   'connect-rate': { type: 'string' },
   seed: { type: 'string' },
   'id-prefix': { type: 'string' },
@@ -65,6 +66,7 @@ const Schema = z.object({
   'disconnects-per-hour': num(0, 3600).default(0),
   'clock-skew-share': num(0, 1).default(0),
   'slow-share': num(0, 1).default(0),
+  'config-refuse-share': num(0, 1).default(0),
   'connect-rate': num(1, 100_000).default(200),
   seed: num(0, 2 ** 32 - 1)
     .int()
@@ -103,6 +105,7 @@ export const USAGE = `usage: npm run sim -- [options]
   --disconnects-per-hour N random link drops per unit per hour (0)
   --clock-skew-share P     share of units with a wrong clock (0)
   --slow-share P           share of units on a slow uplink (0)
+  --config-refuse-share P  share of units that refuse every remote configuration (0)
   --connect-rate N         units started per second during ramp-up (200)
   --seed N, --id-prefix P  fleet layout and ids (cam-)
   --credentials-dir D      where secrets are kept (.doorstep-sim)

@@ -21,6 +21,8 @@ export interface FaultOptions {
   slowShare: number
   slowDelayMs: number
   slowBytesPerS: number
+  /** Share of units that refuse every remote configuration, 0..1 (seeded per unit). */
+  configRefuseShare: number
 }
 
 export const DEFAULT_FAULTS: Readonly<FaultOptions> = Object.freeze({
@@ -31,6 +33,7 @@ export const DEFAULT_FAULTS: Readonly<FaultOptions> = Object.freeze({
   slowShare: 0,
   slowDelayMs: 800,
   slowBytesPerS: 64 * 1024,
+  configRefuseShare: 0,
 })
 
 const TAG_SKEW = 0x5e11

@@ -80,6 +80,7 @@ const OptionsSchema = z.object({
       slowShare: z.number().min(0).max(1),
       slowDelayMs: z.number().min(0).max(60_000),
       slowBytesPerS: z.number().positive(),
+      configRefuseShare: z.number().min(0).max(1),
     })
     .partial()
     .optional(),

@@ -35,6 +35,7 @@ async function run(o: CliOptions): Promise<number> {
       disconnectsPerHour: o['disconnects-per-hour'],
       clockSkewShare: o['clock-skew-share'],
       slowShare: o['slow-share'],
+      configRefuseShare: o['config-refuse-share'],
     },
     log: (line) => say(`device-sim: ${line}`),
   })

@@ -2,7 +2,7 @@
  * Fleet counters. One mutable object shared by every unit (plain number
  * fields: an increment per message must cost nothing); callers get copies.
  */
-export const SENT_KINDS = ['hello', 'heartbeat', 'event', 'status', 'cmdAck'] as const
+export const SENT_KINDS = ['hello', 'heartbeat', 'event', 'status', 'cmdAck', 'configReported'] as const
 export type SentKind = (typeof SENT_KINDS)[number]
 
 export interface FleetStats {
@@ -41,6 +41,8 @@ export interface FleetStats {
   clipBytes: number
   uploadFailures: number
   commands: { received: number; invalid: number; ping: number; pull: number; refused: number }
+  /** Desired configurations received on `cam/{id}/config`, and what became of them. */
+  configs: { received: number; invalid: number; applied: number; refused: number }
   /** Bad payloads sent on purpose, by what proto should make of them. */
   badPayloads: { reject: number; accept: number }
   /** Heartbeats proto accepts (good ones and odd-but-valid ones): what InfluxDB should end up holding. */
@@ -50,7 +52,14 @@ export interface FleetStats {
   startedAt: number
 }
 
-const zeroKinds = (): Record<SentKind, number> => ({ hello: 0, heartbeat: 0, event: 0, status: 0, cmdAck: 0 })
+const zeroKinds = (): Record<SentKind, number> => ({
+  hello: 0,
+  heartbeat: 0,
+  event: 0,
+  status: 0,
+  cmdAck: 0,
+  configReported: 0,
+})
 
 export function newStats(units: number, startedAt = Date.now()): FleetStats {
   return {
@@ -71,6 +80,7 @@ export function newStats(units: number, startedAt = Date.now()): FleetStats {
     clipBytes: 0,
     uploadFailures: 0,
     commands: { received: 0, invalid: 0, ping: 0, pull: 0, refused: 0 },
+    configs: { received: 0, invalid: 0, applied: 0, refused: 0 },
     badPayloads: { reject: 0, accept: 0 },
     heartbeatsValid: 0,
     powerCuts: 0,
@@ -87,6 +97,7 @@ export function copyStats(s: FleetStats): FleetStats {
     connectFailures: { ...s.connectFailures },
     acked: { ...s.acked },
     commands: { ...s.commands },
+    configs: { ...s.configs },
     badPayloads: { ...s.badPayloads },
   }
 }

@@ -8,6 +8,7 @@ import type { PlannedUnit } from './fleet-plan.js'
 import { hashString } from './prng.js'
 import type { Task } from './scheduler.js'
 import { causeOf, countError, type SentKind } from './stats.js'
+import { refusesConfig, UnitRemoteConfig } from './unit-config.js'
 import type { UnitEnv } from './unit-env.js'
 import { type LinkState, UnitLink } from './unit-link.js'
 import type { UploadContext } from './uploader.js'
@@ -42,6 +43,8 @@ export class SimUnit {
   #lastCmdId: string | null = null
   /** The last few events and their clips, oldest first. */
   #recent: Array<{ eventId: string; clip: ClipFile }> = []
+  /** What the gateway configured (`cam/{id}/config`) and what this unit runs. */
+  readonly remoteConfig: UnitRemoteConfig
 
   constructor(plan: PlannedUnit, secret: string, env: UnitEnv) {
     this.plan = plan
@@ -49,6 +52,9 @@ export class SimUnit {
     this.#env = env
     this.#skewMs = unitSkewMs(plan.seed, env.config.faults)
     this.#slow = isSlowUplink(plan.seed, env.config.faults)
+    this.remoteConfig = new UnitRemoteConfig({
+      refuseAll: refusesConfig(plan.seed, env.config.faults.configRefuseShare),
+    })
     const { scheduler, mqttUrl, stats, random, config } = env
     this.#link = new UnitLink(
       plan.id,
@@ -126,11 +132,12 @@ export class SimUnit {
   }
 
   #online(sessionPresent: boolean): void {
-    const { scheduler, config, stats, random } = this.#env
+    const { scheduler, stats, random } = this.#env
     if (!sessionPresent) {
-      this.#link.subscribe(topicFor('cmd', this.id), (ok) => {
-        if (!ok) countError(stats, 'subscribe refused')
-      })
+      for (const kind of ['cmd', 'config'] as const)
+        this.#link.subscribe(topicFor(kind, this.id), (ok) => {
+          if (!ok) countError(stats, 'subscribe refused')
+        })
     }
     const { model, firmware } = this.plan
     this.#send(
@@ -140,7 +147,7 @@ export class SimUnit {
     )
     this.#send('status', { v: 1, ts: this.clock(), state: 'online' } satisfies Status, 1, true)
     // The first heartbeat lands anywhere in one interval, so a ramp does not line every unit up.
-    this.#hbTask = scheduler.after(random() * config.heartbeatMs, () => this.#heartbeat())
+    this.#hbTask = scheduler.after(random() * this.#heartbeatMs(), () => this.#heartbeat())
     this.#scheduleEvent()
   }
 
@@ -203,7 +210,7 @@ export class SimUnit {
     const { scheduler, config, random } = this.#env
     const values = heartbeatValues(this.plan, scheduler.now(), this.#bootAt)
     this.#send('heartbeat', { v: 1, ts: this.clock(), ...values }, 0)
-    const next = config.heartbeatMs * (1 + config.heartbeatJitter * (2 * random() - 1))
+    const next = this.#heartbeatMs() * (1 + config.heartbeatJitter * (2 * random() - 1))
     this.#hbTask = scheduler.after(next, () => this.#heartbeat())
   }
 
@@ -257,7 +264,32 @@ export class SimUnit {
     if (this.#recent.length > RECENT_EVENTS) this.#recent.shift()
   }
 
+  /** The configured interval once the gateway set one, else the fleet's. */
+  #heartbeatMs(): number {
+    return this.remoteConfig.heartbeatMs() ?? this.#env.config.heartbeatMs
+  }
+
+  #onConfig(payload: Buffer): void {
+    const { stats, scheduler } = this.#env
+    stats.configs.received++
+    const d = this.remoteConfig.receive(payload)
+    if (d.outcome === 'ignored') {
+      if (d.invalid) stats.configs.invalid++
+      return
+    }
+    stats.configs[d.outcome]++
+    this.#send('configReported', { v: 1, ts: this.clock(), ...d.report }, 1)
+    if (d.outcome === 'applied' && d.heartbeatChanged && this.#hbTask) {
+      scheduler.cancel(this.#hbTask)
+      this.#hbTask = scheduler.after(this.#heartbeatMs(), () => this.#heartbeat())
+    }
+  }
+
   #onMessage(topic: string, payload: Buffer): void {
+    if (topic === topicFor('config', this.id)) {
+      this.#onConfig(payload)
+      return
+    }
     if (topic !== topicFor('cmd', this.id)) return
     const { stats, clips } = this.#env
     stats.commands.received++

@@ -1,4 +1,11 @@
-import type { CommandAck, DeviceEvent, Heartbeat, LiveState, PullState } from '@doorstep/proto'
+import type {
+  CommandAck,
+  ConfigReported,
+  DeviceEvent,
+  Heartbeat,
+  LiveState,
+  PullState,
+} from '@doorstep/proto'
 import type { Logger } from './log.js'
 import type { DeviceRecord } from './registry/index.js'
 
@@ -47,6 +54,8 @@ export interface BusEvents {
     districts: number[]
     at: number
   }
+  /** A unit's validated answer to its desired configuration (`cam/{id}/config/reported`). */
+  'device.configReported': { device: DeviceRecord; report: ConfigReported; at: number }
 }
 
 type Listener<T> = (payload: T) => void

@@ -32,6 +32,7 @@ import { ownerRoutes, tokenRoutes } from './people/index.js'
 import { Presence } from './presence/index.js'
 import { mapRoute, registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
 import { TlsCredentials, type TlsReload } from './tls/index.js'
+import { UnitConfigs, unitConfigRoutes } from './unit-config/index.js'
 
 export interface GatewayOptions {
   log?: Logger
@@ -231,6 +232,7 @@ export class Gateway {
       signer: keys,
     })
     this.#cases = cases
+    const configs = new UnitConfigs({ db, registry, broker, bus: this.bus, log: this.log })
     // Last to start, first to stop: its final checkpoint at stop sees every entry.
     const checkpoints = new Checkpointer({
       db,
@@ -267,6 +269,7 @@ export class Gateway {
       clips,
       broker,
       cases,
+      configs,
       checkpoints,
     ] as Feature[]) {
       await f.start()
@@ -301,6 +304,7 @@ export class Gateway {
     await app.register(ownerRoutes, { registry, live: presence, index: () => events.index, clips, audit })
     await app.register(caseRoutes, { cases, audit })
     await app.register(consentRoutes, { cases })
+    await app.register(unitConfigRoutes, { configs, audit })
     await app.register(pullUploadRoutes, {
       uploads: () => cases.uploads,
       registry,

@@ -36,6 +36,8 @@ export function createMetrics() {
     status: 0,
     cmd: 0,
     cmdAck: 0,
+    config: 0,
+    configReported: 0,
   }
   let sources: ScrapeSources | null = null
   const m = {

@@ -1,6 +1,7 @@
 import type { z } from 'zod'
 import { Command, CommandAck, DeviceEvent, Heartbeat, Hello, Status } from './device.js'
 import { DeviceId } from './ids.js'
+import { ConfigDesired, ConfigReported } from './unit-config.js'
 
 /**
  * The MQTT topic map: every topic a unit may use, its direction, QoS and
@@ -14,6 +15,14 @@ export const TOPICS = {
   status: { pattern: 'cam/{id}/status', from: 'device', qos: 1, retain: true, schema: Status },
   cmd: { pattern: 'cam/{id}/cmd', from: 'gateway', qos: 1, retain: false, schema: Command },
   cmdAck: { pattern: 'cam/{id}/cmd/ack', from: 'device', qos: 1, retain: false, schema: CommandAck },
+  config: { pattern: 'cam/{id}/config', from: 'gateway', qos: 1, retain: true, schema: ConfigDesired },
+  configReported: {
+    pattern: 'cam/{id}/config/reported',
+    from: 'device',
+    qos: 1,
+    retain: false,
+    schema: ConfigReported,
+  },
 } as const satisfies Record<
   string,
   { pattern: string; from: 'device' | 'gateway'; qos: 0 | 1; retain: boolean; schema: z.ZodType }
@@ -30,6 +39,8 @@ const SUFFIX_TO_KIND: ReadonlyMap<string, TopicKind> = new Map([
   ['status', 'status'],
   ['cmd', 'cmd'],
   ['cmd/ack', 'cmdAck'],
+  ['config', 'config'],
+  ['config/reported', 'configReported'],
 ])
 
 const KIND_TO_SUFFIX: Readonly<Record<TopicKind, string>> = {
@@ -39,6 +50,8 @@ const KIND_TO_SUFFIX: Readonly<Record<TopicKind, string>> = {
   status: 'status',
   cmd: 'cmd',
   cmdAck: 'cmd/ack',
+  config: 'config',
+  configReported: 'config/reported',
 }
 
 export function topicFor(kind: TopicKind, deviceId: string): string {

@@ -45,6 +45,12 @@ const EXPECTED: Record<string, Access> = {
   'POST /api/v1/holds': ROLES.custody,
   'GET /api/v1/holds': ROLES.custody,
   'DELETE /api/v1/holds/:id': ROLES.custody,
+  // units' remote configuration: a fleet matter
+  'PUT /api/v1/config/devices/:id': ROLES.fleet,
+  'PUT /api/v1/config/districts/:district': ROLES.fleet,
+  'PUT /api/v1/config/fleet': ROLES.fleet,
+  'GET /api/v1/config/devices/:id': ROLES.fleet,
+  'GET /api/v1/config': ROLES.fleet,
   // people
   'GET /api/v1/me': ROLES.all,
   'GET /api/v1/tokens': ROLES.admin,

@@ -1,8 +1,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {
+  applyConfigPatch,
   Command,
   CommandAck,
+  ConfigDesired,
+  ConfigReported,
   DeviceEvent,
   Heartbeat,
   Hello,
@@ -11,6 +14,7 @@ import {
   TOPICS,
   type TopicKind,
   topicFor,
+  UnitConfigPatch,
 } from '@doorstep/proto'
 import { describe, expect, it } from 'vitest'
 import type { z } from 'zod'
@@ -27,6 +31,9 @@ const EXAMPLES: Record<string, z.ZodType> = {
   status: Status,
   cmd: Command,
   'cmd-ack': CommandAck,
+  config: ConfigDesired,
+  'config-reported': ConfigReported,
+  'config-refused': ConfigReported,
 }
 
 describe('proto examples', () => {
@@ -90,6 +97,51 @@ describe('proto schemas refuse bad payloads', () => {
 
   it('commands are a closed union', () => {
     expect(Command.safeParse({ ...(example('cmd') as object), action: 'format-disk' }).success).toBe(false)
+  })
+})
+
+describe('unit configuration', () => {
+  const desired = example('config') as { config: Record<string, unknown> } & Record<string, unknown>
+  const reported = example('config-reported') as Record<string, unknown>
+
+  it.each([
+    ['heartbeat interval below 10 s', { ...desired.config, heartbeatIntervalS: 5 }],
+    ['sensitivity above 100', { ...desired.config, motion: { sensitivity: 101, zones: [] } }],
+    ['zone outside the frame', { ...desired.config, motion: { zones: [{ x: 0.8, y: 0, w: 0.5, h: 0.5 }] } }],
+    ['nine zones', { ...desired.config, motion: { zones: Array(9).fill({ x: 0, y: 0, w: 1, h: 1 }) } }],
+    [
+      'bad time of day',
+      { ...desired.config, recording: { windows: [{ from: '24:00', to: '06:00', mode: 'off' }] } },
+    ],
+    ['clip of 2 minutes', { ...desired.config, clipLengthS: 120 }],
+  ])('desired: %s is refused', (_name, config) => {
+    expect(ConfigDesired.safeParse({ ...desired, config }).success).toBe(false)
+  })
+
+  it('fills every field a configuration leaves out with its default', () => {
+    const r = ConfigDesired.parse({ ...desired, config: { nightMode: 'on' } })
+    expect(r.config).toEqual({
+      heartbeatIntervalS: 30,
+      motion: { sensitivity: 50, zones: [] },
+      recording: { default: 'motion', windows: [] },
+      clipLengthS: 10,
+      uploadKbps: 2048,
+      nightMode: 'on',
+    })
+  })
+
+  it('a refusal needs its reason; version 0 is never sent', () => {
+    expect(ConfigReported.safeParse({ ...reported, applied: false }).success).toBe(false)
+    expect(ConfigDesired.safeParse({ ...desired, version: 0 }).success).toBe(false)
+  })
+
+  it('a change refuses unknown fields and an empty change, and lays itself one level deep', () => {
+    expect(UnitConfigPatch.safeParse({ heartbeatInterval: 60 }).success).toBe(false)
+    expect(UnitConfigPatch.safeParse({}).success).toBe(false)
+    const base = ConfigDesired.parse(desired).config
+    const next = applyConfigPatch(base, UnitConfigPatch.parse({ motion: { sensitivity: 10 } }))
+    expect(next.motion).toEqual({ sensitivity: 10, zones: base.motion.zones })
+    expect(next.heartbeatIntervalS).toBe(base.heartbeatIntervalS)
   })
 })
 

@@ -141,9 +141,9 @@ export class Ingest implements Feature {
     this.#received[kind]++
     const device = this.#registry.get(deviceId)
     if (!device) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${deviceId}`)
-    if (kind === 'cmd') {
-      // Commands flow gateway → unit only; a unit publishing one is refused like any invalid payload.
-      return this.#refuse(deviceId, 'foreign-topic', 'units may not publish commands', at)
+    if (kind === 'cmd' || kind === 'config') {
+      // Commands and configurations flow gateway → unit only; a unit publishing one is refused.
+      return this.#refuse(deviceId, 'foreign-topic', `units may not publish ${kind}`, at)
     }
     const max = this.#cfg.ingest.maxPayloadBytes
     switch (kind) {
@@ -201,6 +201,12 @@ export class Ingest implements Feature {
         const d = decodePayload('cmdAck', payload, max)
         if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
         this.#bus.emit('device.cmdAck', { device, ack: d.value, at })
+        return 'taken'
+      }
+      case 'configReported': {
+        const d = decodePayload('configReported', payload, max)
+        if (!d.ok) return this.#refuse(deviceId, d.reason, d.detail, at)
+        this.#bus.emit('device.configReported', { device, report: d.value, at })
         return 'taken'
       }
       case 'status': {

@@ -1,6 +1,13 @@
 import net from 'node:net'
 import { DeviceId, TOPICS } from '@doorstep/proto'
-import { Aedes, type AedesOptions, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
+import {
+  Aedes,
+  type AedesOptions,
+  type AedesPublishPacket,
+  type AuthenticateError,
+  type Client,
+  type PublishPacket,
+} from 'aedes'
 import type { AedesPersistence } from 'aedes-persistence'
 import memoryPersistenceModule from 'aedes-persistence'
 import type { Config } from '../config.js'
@@ -70,6 +77,12 @@ interface AedesInternals {
   closed?: boolean
 }
 
+/**
+ * Decides whether `payload` on `topic` may reach the unit `deviceId` now; `session` is the connection
+ * it would go out on (a new object for each connection, good as a WeakMap key).
+ */
+export type ForwardFilter = (session: object, deviceId: string, topic: string, payload: Buffer) => boolean
+
 export interface BrokerDeps {
   config: Config
   registry: DeviceRegistry
@@ -123,6 +136,7 @@ export class MqttBroker implements Feature {
   readonly #dropped = new WeakSet<Buffer>()
   #stopping = false
   #offRevoked: (() => void) | null = null
+  readonly #forwardFilters = new Set<ForwardFilter>()
 
   constructor(deps: BrokerDeps) {
     this.#d = deps
@@ -169,7 +183,7 @@ export class MqttBroker implements Feature {
         )
       },
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
-      authorizeForward: (_client, packet) => (this.#dropped.has(packet.payload as Buffer) ? null : packet),
+      authorizeForward: (client, packet) => this.#authorizeForward(client, packet),
       authorizeSubscribe: (client, sub, done) => {
         if (maySubscribe(client.id, sub.topic)) return done(null, sub)
         this.#log.warn({ device: client.id, topic: sub.topic }, 'subscription refused')
@@ -299,6 +313,23 @@ export class MqttBroker implements Feature {
         (err) => (err ? reject(err) : resolve()),
       )
     })
+  }
+
+  /**
+   * Lets a feature withhold a message from one unit when it is about to be delivered: live, from a
+   * session's offline queue, or retained on SUBSCRIBE (aedes calls `authorizeForward` for each). Returns
+   * the function that removes the filter.
+   */
+  filterForward(fn: ForwardFilter): () => void {
+    this.#forwardFilters.add(fn)
+    return () => this.#forwardFilters.delete(fn)
+  }
+
+  #authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const payload = packet.payload as Buffer
+    if (this.#dropped.has(payload)) return null
+    for (const f of this.#forwardFilters) if (!f(client, client.id, packet.topic, payload)) return null
+    return packet
   }
 
   readonly #onFrameRefused = (r: FrameRefusal, socket: net.Socket): void => {

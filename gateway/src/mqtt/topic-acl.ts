@@ -2,7 +2,8 @@ import { parseTopic, TOPICS, type TopicKind, topicFor } from '@doorstep/proto'
 
 /**
  * What a unit may touch: publish only on its own `cam/{id}/...` device→gateway
- * topics, subscribe only to its own `cam/{id}/cmd`. Nothing else, no wildcards.
+ * topics, subscribe only to its own `cam/{id}/cmd` and `cam/{id}/config`.
+ * Nothing else, no wildcards.
  */
 export function publishKind(deviceId: string, topic: string): TopicKind | null {
   const t = parseTopic(topic)
@@ -12,7 +13,7 @@ export function publishKind(deviceId: string, topic: string): TopicKind | null {
 }
 
 export function maySubscribe(deviceId: string, topic: string): boolean {
-  return topic === topicFor('cmd', deviceId)
+  return topic === topicFor('cmd', deviceId) || topic === topicFor('config', deviceId)
 }
 
 /** A will must be the unit's own `offline` status. */
