@@ -1,4 +1,11 @@
-import type { CommandAck, DeviceEvent, Heartbeat, LiveState, PullState } from '@doorstep/proto'
+import type {
+  CommandAck,
+  DeviceEvent,
+  Heartbeat,
+  LiveState,
+  PullState,
+  UnitUpdateState,
+} from '@doorstep/proto'
 import type { Logger } from './log.js'
 import type { DeviceRecord } from './registry/index.js'
 
@@ -46,6 +53,17 @@ export interface BusEvents {
     reason: string | null
     districts: number[]
     at: number
+  }
+  /** One unit of a campaign moved on (state, downloaded bytes, reason): live progress for admins and ops. */
+  'campaign.unit': {
+    campaignId: string
+    campaignState: 'draft' | 'running' | 'paused' | 'cancelled' | 'done'
+    deviceId: string
+    district: number
+    state: UnitUpdateState
+    bytes: number
+    total: number
+    reason: string | null
   }
 }
 
