@@ -333,6 +333,8 @@ export class Rollout {
     if (!state || state === u.state) return
     if (!FINAL_UNIT.has(state)) {
       table.updateUnit(u, { state })
+      // Past downloading, the unit no longer uses the district's budget: the next one may start.
+      if (state === 'verifying' || state === 'installing') this.pump()
       return
     }
     const reason =
