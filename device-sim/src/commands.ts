@@ -1,4 +1,4 @@
-import { Command, type CommandAck, type ReleasePolicy, Uuid } from '@doorstep/proto'
+import { Command, type CommandAck, type ReleasePolicy, type UpdateCommand, Uuid } from '@doorstep/proto'
 import type { ClipFile } from './clips.js'
 import { causeOf, countError, type FleetStats } from './stats.js'
 import type { ClipUploader, UploadContext } from './uploader.js'
@@ -17,6 +17,8 @@ export type CommandDecision =
   | { outcome: 'answered'; counter: 'ping' | 'refused' | 'invalid'; ack: AckBody; cmdId: string }
   /** A pull to carry out: `accepted` first, then the upload. */
   | { outcome: 'pull'; ack: AckBody; cmdId: string; uploadPath: string }
+  /** A firmware update to carry out (firmware.ts): `accepted` first, then its own reports. */
+  | { outcome: 'update'; ack: AckBody; cmdId: string; cmd: UpdateCommand }
 
 export function decideCommand(
   payload: Buffer,
@@ -44,6 +46,9 @@ export function decideCommand(
     }
   }
   const cmd = parsed.data
+  // An update is sent again with its cmdId when the unit comes back mid-download: the updater resumes it.
+  if (cmd.action === 'update')
+    return { outcome: 'update', cmdId: cmd.cmdId, cmd, ack: { cmdId: cmd.cmdId, status: 'accepted' } }
   if (cmd.cmdId === lastCmdId) return { outcome: 'ignored', invalid: false }
   if (cmd.action === 'ping')
     return {

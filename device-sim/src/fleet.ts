@@ -4,6 +4,7 @@ import { DEFAULT_BACKOFF } from './backoff.js'
 import { type ClipFile, ensureClips } from './clips.js'
 import { ensureCredentials } from './credentials.js'
 import { DEFAULT_FAULTS, type FaultOptions } from './faults.js'
+import { type FirmwareFaults, FirmwareUpdater } from './firmware.js'
 import { DEFAULT_SEED, type PlannedUnit, planFleet } from './fleet-plan.js'
 import { Scheduler, type Task } from './scheduler.js'
 import { causeOf, copyStats, countError, type FleetStats, newStats } from './stats.js'
@@ -45,6 +46,8 @@ export interface FleetOptions {
   clipCacheDir?: string
   /** Default: the HTTP uploader when `httpUrl` is set, else none. `null`: none. */
   uploader?: ClipUploader | null
+  /** Injected failures of firmware updates (needs `httpUrl`: units download images from it). */
+  firmwareFaults?: Partial<FirmwareFaults>
   /** Upload every event's clip after `end`; default false (clips go up on `pull`). */
   uploadOnEnd?: boolean
   /** Concurrent uploads across the fleet; default 4. */
@@ -177,6 +180,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     stats,
     clips,
     uploader,
+    updater: options.httpUrl
+      ? new FirmwareUpdater({ baseUrl: options.httpUrl, faults: options.firmwareFaults ?? {} })
+      : null,
     runUpload: createLimiter(options.uploadConcurrency ?? 4),
     random: Math.random,
     onEventStart: (eventId, at) => {

@@ -34,6 +34,13 @@ export {
   REJECT_VARIANTS,
   randomBadPayload,
 } from './faults.js'
+export {
+  type FirmwareFaults,
+  FirmwareUpdater,
+  type FirmwareUpdaterOptions,
+  NO_FIRMWARE_FAULTS,
+  type UpdateHost,
+} from './firmware.js'
 export { type Fleet, type FleetOptions, type PowerCutOptions, startFleet } from './fleet.js'
 export {
   DEFAULT_CENTER,

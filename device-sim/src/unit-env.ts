@@ -1,6 +1,7 @@
 import type { BackoffPolicy } from './backoff.js'
 import type { ClipFile } from './clips.js'
 import type { FaultOptions } from './faults.js'
+import type { FirmwareUpdater } from './firmware.js'
 import type { Scheduler } from './scheduler.js'
 import type { FleetStats } from './stats.js'
 import type { SimUnit } from './unit.js'
@@ -30,6 +31,8 @@ export interface UnitEnv {
   stats: FleetStats
   clips: readonly ClipFile[]
   uploader: ClipUploader | null
+  /** Carries out `update` commands; null: units refuse them. */
+  updater?: FirmwareUpdater | null
   /** Runs an upload under the fleet's concurrency limit. */
   runUpload: <T>(fn: () => Promise<T>) => Promise<T>
   random: () => number

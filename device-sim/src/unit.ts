@@ -4,6 +4,7 @@ import type { ClipFile } from './clips.js'
 import { type AckBody, decideCommand, runUploadJob } from './commands.js'
 import { scriptEvent } from './event-script.js'
 import { isSlowUplink, randomBadPayload, unitSkewMs } from './faults.js'
+import type { UpdateHost } from './firmware.js'
 import type { PlannedUnit } from './fleet-plan.js'
 import { hashString } from './prng.js'
 import type { Task } from './scheduler.js'
@@ -18,6 +19,9 @@ export type UnitState = LinkState
 
 /** Events a unit remembers for pulls; real units keep far more, but a few show the behaviour. */
 const RECENT_EVENTS = 4
+
+/** How long a unit is away while it reboots after a firmware install, ms. */
+const REBOOT_MS = 300
 
 const CAPABILITIES: Hello['capabilities'] = ['motion', 'person', 'vehicle', 'tamper', 'audio', 'ir', 'pull']
 
@@ -45,6 +49,10 @@ export class SimUnit {
   #recent: Array<{ eventId: string; clip: ClipFile }> = []
   /** What the gateway configured (`cam/{id}/config`) and what this unit runs. */
   readonly remoteConfig: UnitRemoteConfig
+  /** The firmware running now: the plan's until an update installs another. */
+  #firmware: string
+  /** What an update reports once the unit is back from its reboot (`done`, `rolled-back`). */
+  #afterBoot: AckBody | null = null
 
   constructor(plan: PlannedUnit, secret: string, env: UnitEnv) {
     this.plan = plan
@@ -55,6 +63,7 @@ export class SimUnit {
     this.remoteConfig = new UnitRemoteConfig({
       refuseAll: refusesConfig(plan.seed, env.config.faults.configRefuseShare),
     })
+    this.#firmware = plan.firmware
     const { scheduler, mqttUrl, stats, random, config } = env
     this.#link = new UnitLink(
       plan.id,
@@ -84,6 +93,10 @@ export class SimUnit {
 
   get state(): UnitState {
     return this.#link.state
+  }
+
+  get firmware(): string {
+    return this.#firmware
   }
 
   get skewMs(): number {
@@ -139,13 +152,15 @@ export class SimUnit {
           if (!ok) countError(stats, 'subscribe refused')
         })
     }
-    const { model, firmware } = this.plan
+    const { model } = this.plan
     this.#send(
       'hello',
-      { v: 1, ts: this.clock(), model, firmware, capabilities: CAPABILITIES } satisfies Hello,
+      { v: 1, ts: this.clock(), model, firmware: this.#firmware, capabilities: CAPABILITIES } satisfies Hello,
       1,
     )
     this.#send('status', { v: 1, ts: this.clock(), state: 'online' } satisfies Status, 1, true)
+    if (this.#afterBoot) this.#ack(this.#afterBoot)
+    this.#afterBoot = null
     // The first heartbeat lands anywhere in one interval, so a ramp does not line every unit up.
     this.#hbTask = scheduler.after(random() * this.#heartbeatMs(), () => this.#heartbeat())
     this.#scheduleEvent()
@@ -304,6 +319,11 @@ export class SimUnit {
       stats.commands[d.counter]++
       return
     }
+    if (d.outcome === 'update') {
+      if (this.#env.updater) this.#env.updater.run(d.cmd, this.#updateHost())
+      else this.#ack({ cmdId: d.cmdId, status: 'failed', reason: 'this unit cannot update' })
+      return
+    }
     stats.commands.pull++
     // A pull naming one of our recent events gets that event's clip (its sha256 was announced);
     // any other window is stood in for by a shared clip chosen by the command.
@@ -312,6 +332,29 @@ export class SimUnit {
       this.#recent.find((r) => r.eventId === target)?.clip ??
       clips[hashString(d.cmdId) % Math.max(1, clips.length)]
     if (clip) this.#upload(d.cmdId, clip, d.uploadPath, (a) => this.#ack(a))
+  }
+
+  #updateHost(): UpdateHost {
+    return {
+      deviceId: this.id,
+      secret: this.#secret,
+      firmware: () => this.#firmware,
+      ack: (a) => this.#ack(a),
+      ackDurably: (a) =>
+        new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 5000)
+          this.#send('cmdAck', { v: 1, ts: this.clock(), ...a } satisfies CommandAck, 1, false, () => {
+            clearTimeout(t)
+            resolve()
+          })
+        }),
+      reboot: (firmware, afterBoot) => {
+        this.#firmware = firmware
+        this.#afterBoot = afterBoot
+        this.powerCut(this.#env.scheduler.now() + REBOOT_MS)
+      },
+      random: this.#env.random,
+    }
   }
 
   #ack(a: AckBody): void {

@@ -67,6 +67,10 @@ const ENV_SCHEMA = {
   DOORSTEP_LOW_STORAGE_PCT: z.coerce.number().min(0).max(100).default(10),
   /** Units of one district that upload pulled footage at once; the rest wait their turn. */
   DOORSTEP_PULL_DISTRICT_CONCURRENCY: positiveInt.max(1000).default(2),
+  /** Units of one district downloading a firmware image at once, unless a campaign says fewer or more. */
+  DOORSTEP_FIRMWARE_DISTRICT_CONCURRENCY: positiveInt.max(1000).default(5),
+  /** Largest firmware image an admin may upload, bytes. */
+  DOORSTEP_FIRMWARE_MAX_BYTES: positiveInt.default(256 * 1024 ** 2),
   /** Bytes of clips one unit may have stored and in open uploads; past it, its new uploads are refused. */
   DOORSTEP_UNIT_CLIP_QUOTA_BYTES: positiveInt.default(4 * 1024 ** 3),
   /** Unfinished clip uploads (partial files) one unit may have open at once. */
@@ -166,6 +170,7 @@ export interface Config {
   }
   media: { timeoutMs: number }
   cases: { pullDistrictConcurrency: number }
+  firmware: { districtConcurrency: number; maxBytes: number }
   evidence: { keyFile: string | undefined; checkpointEvery: number; checkpointIntervalMs: number }
   /** Null: the dashboard's map draws without tiles. */
   mapTiles: { url: string; attribution: string; maxZoom: number } | null
@@ -268,6 +273,10 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     },
     media: { timeoutMs: e.DOORSTEP_MEDIA_TIMEOUT_MS },
     cases: { pullDistrictConcurrency: e.DOORSTEP_PULL_DISTRICT_CONCURRENCY },
+    firmware: {
+      districtConcurrency: e.DOORSTEP_FIRMWARE_DISTRICT_CONCURRENCY,
+      maxBytes: e.DOORSTEP_FIRMWARE_MAX_BYTES,
+    },
     evidence: {
       keyFile:
         e.DOORSTEP_EVIDENCE_KEY_FILE === undefined ? undefined : path.resolve(e.DOORSTEP_EVIDENCE_KEY_FILE),

@@ -55,6 +55,11 @@ export const ERRORS = {
   DOORSTEP_ERR_CASE_CLOSED: { status: 409, message: 'The case is closed' },
   DOORSTEP_ERR_PULL_STATE: { status: 409, message: 'The pull is not in a state that allows this' },
   DOORSTEP_ERR_CONSENT_DECIDED: { status: 409, message: 'This consent request was already decided' },
+  DOORSTEP_ERR_FIRMWARE_EXISTS: { status: 409, message: 'An image of this model and version exists' },
+  // 403, not 404: the image exists and the unit is known; it is just not this unit's to fetch now.
+  DOORSTEP_ERR_FIRMWARE_NOT_OFFERED: { status: 403, message: 'This image was not offered to this unit' },
+  DOORSTEP_ERR_CAMPAIGN_STATE: { status: 409, message: 'The campaign is not in a state that allows this' },
+  DOORSTEP_ERR_CAMPAIGN_NO_UNITS: { status: 422, message: 'No unit matches the campaign' },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

@@ -5,6 +5,7 @@ import type {
   Heartbeat,
   LiveState,
   PullState,
+  UnitUpdateState,
 } from '@doorstep/proto'
 import type { Logger } from './log.js'
 import type { DeviceRecord } from './registry/index.js'
@@ -56,6 +57,17 @@ export interface BusEvents {
   }
   /** A unit's validated answer to its desired configuration (`cam/{id}/config/reported`). */
   'device.configReported': { device: DeviceRecord; report: ConfigReported; at: number }
+  /** One unit of a campaign moved on (state, downloaded bytes, reason): live progress for admins and ops. */
+  'campaign.unit': {
+    campaignId: string
+    campaignState: 'draft' | 'running' | 'paused' | 'cancelled' | 'done'
+    deviceId: string
+    district: number
+    state: UnitUpdateState
+    bytes: number
+    total: number
+    reason: string | null
+  }
 }
 
 type Listener<T> = (payload: T) => void

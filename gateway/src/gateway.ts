@@ -22,6 +22,7 @@ import {
   verifyLogs,
 } from './evidence/index.js'
 import type { Feature } from './feature.js'
+import { Firmware, firmwareRoutes } from './firmware/index.js'
 import { buildHttp, closeHttps, listenHttps, opsRoutes } from './http/index.js'
 import { InfluxStore, ManagedInfluxd } from './influx/index.js'
 import { Ingest } from './ingest/index.js'
@@ -63,6 +64,7 @@ export class Gateway {
   #clips: Clips | null = null
   #audit: AuditLog | null = null
   #cases: Cases | null = null
+  #firmware: Firmware | null = null
   #keys: EvidenceKeyring | null = null
   #checkpoints: Checkpointer | null = null
   #broker: MqttBroker | null = null
@@ -103,6 +105,9 @@ export class Gateway {
   }
   get cases(): Cases {
     return must(this.#cases, 'cases')
+  }
+  get firmware(): Firmware {
+    return must(this.#firmware, 'firmware')
   }
   get evidenceKeys(): EvidenceKeyring {
     return must(this.#keys, 'evidence keys')
@@ -233,6 +238,8 @@ export class Gateway {
     })
     this.#cases = cases
     const configs = new UnitConfigs({ db, registry, broker, bus: this.bus, log: this.log })
+    const firmware = new Firmware({ config: cfg, db, bus: this.bus, log: this.log, registry, broker, audit })
+    this.#firmware = firmware
     // Last to start, first to stop: its final checkpoint at stop sees every entry.
     const checkpoints = new Checkpointer({
       db,
@@ -270,6 +277,7 @@ export class Gateway {
       broker,
       cases,
       configs,
+      firmware,
       checkpoints,
     ] as Feature[]) {
       await f.start()
@@ -310,6 +318,7 @@ export class Gateway {
       registry,
       maxBytes: cfg.clips.maxBytes,
     })
+    await app.register(firmwareRoutes, { firmware, registry, audit, maxBytes: cfg.firmware.maxBytes })
     this.#http = app
     if (cfg.plainHost !== null) await app.listen({ host: cfg.plainHost, port: cfg.httpPort })
     else await app.ready()

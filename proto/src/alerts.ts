@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { CaseState, PullState } from './cases.js'
+import { CampaignState, UnitUpdateState } from './firmware.js'
 import { DeviceId, District, EpochMs, Uuid } from './ids.js'
 
 /** What raised an alert: a detection from a unit, or the gateway's view of its health. */
@@ -88,6 +89,28 @@ export const ServerFrame = z
     }),
     /** A case was opened or closed (investigators and admins only); not replayed either. */
     z.object({ type: z.literal('case'), caseId: Uuid, number: z.string(), state: CaseState }),
+    /**
+     * A firmware campaign's progress (admins and ops only): `unit` null when the campaign itself
+     * changed state (`reason` says why it paused), else one unit's update, its state at once and its
+     * downloaded bytes at most twice a second. Not replayed: `GET /api/v1/campaigns/:id/units` says
+     * where every unit stands.
+     */
+    z.object({
+      type: z.literal('campaign'),
+      campaignId: Uuid,
+      state: CampaignState,
+      reason: z.string().nullable(),
+      unit: z
+        .object({
+          deviceId: DeviceId,
+          district: District,
+          state: UnitUpdateState,
+          bytes: z.number().int().nonnegative(),
+          total: z.number().int().positive(),
+          reason: z.string().nullable(),
+        })
+        .nullable(),
+    }),
   ])
   .meta({ id: 'ServerFrame' })
 export type ServerFrame = z.infer<typeof ServerFrame>

@@ -97,14 +97,50 @@ export const PullCommand = z.object({
   legalOrder: z.string().max(100).optional(),
 })
 export const PingCommand = z.object({ ...envelope, cmdId: Uuid, action: z.literal('ping') })
-export const Command = z.discriminatedUnion('action', [PullCommand, PingCommand])
+/**
+ * Install a firmware image (a campaign's offer). The unit downloads `path` with its Basic auth (HTTP
+ * Range to resume), checks the bytes' `sha256` and `size`, checks `signature` with the gateway's
+ * firmware key (`firmwareStatement` in firmware.ts), installs, reboots and says `version` in `hello`.
+ */
+export const UpdateCommand = z.object({
+  ...envelope,
+  cmdId: Uuid,
+  action: z.literal('update'),
+  /** Where to download the image (GET, device Basic auth, Range). */
+  path: z.string().startsWith('/api/v1/'),
+  /** The model the image is built for. */
+  model: z.string().min(1).max(64),
+  version: z.string().min(1).max(64),
+  sha256: Sha256Hex,
+  size: z.number().int().positive(),
+  /** base64url Ed25519 signature of `firmwareStatement(model, version, size, sha256)`. */
+  signature: z.string().regex(/^[A-Za-z0-9_-]+$/),
+  /** The signing key's fingerprint (sha256 of its SPKI DER, hex). */
+  keyFingerprint: Sha256Hex,
+})
+export type UpdateCommand = z.infer<typeof UpdateCommand>
+export const Command = z.discriminatedUnion('action', [PullCommand, PingCommand, UpdateCommand])
 export type Command = z.infer<typeof Command>
 
 export const CommandAck = z.object({
   ...envelope,
   cmdId: Uuid,
-  status: z.enum(['accepted', 'refused', 'uploading', 'done', 'failed']),
-  /** Bytes uploaded so far, for `uploading`. */
+  /**
+   * `uploading` is a pull's progress; `downloading`, `verifying`, `installing` and `rolled-back` an
+   * update's (`rolled-back`: the new firmware did not boot and the old one runs again).
+   */
+  status: z.enum([
+    'accepted',
+    'refused',
+    'uploading',
+    'downloading',
+    'verifying',
+    'installing',
+    'done',
+    'failed',
+    'rolled-back',
+  ]),
+  /** Bytes uploaded (`uploading`) or downloaded (`downloading`) so far. */
   bytes: z.number().int().nonnegative().optional(),
   reason: z.string().max(200).optional(),
 })

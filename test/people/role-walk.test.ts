@@ -65,6 +65,21 @@ const EXPECTED: Record<string, Access> = {
   // audit
   'GET /api/v1/audit': ROLES.admin,
   'GET /api/v1/audit/verify': ROLES.admin,
+  // firmware: admins upload images and run campaigns, ops watch; units download what they were offered;
+  // the signing key is public, as units must check images against it
+  'POST /api/v1/firmware/images': ROLES.admin,
+  'GET /api/v1/firmware/images': ROLES.fleet,
+  'GET /api/v1/firmware/images/:id': ROLES.fleet,
+  'GET /api/v1/firmware/images/:id/download': 'device',
+  'GET /api/v1/firmware/key': 'public',
+  'POST /api/v1/campaigns': ROLES.admin,
+  'GET /api/v1/campaigns': ROLES.fleet,
+  'GET /api/v1/campaigns/:id': ROLES.fleet,
+  'GET /api/v1/campaigns/:id/units': ROLES.fleet,
+  'POST /api/v1/campaigns/:id/start': ROLES.admin,
+  'POST /api/v1/campaigns/:id/pause': ROLES.admin,
+  'POST /api/v1/campaigns/:id/resume': ROLES.admin,
+  'POST /api/v1/campaigns/:id/cancel': ROLES.admin,
   // evidence: the signing keys are public, like a certificate
   'GET /api/v1/evidence/keys': 'public',
   // cases and pulls

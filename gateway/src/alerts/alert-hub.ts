@@ -12,6 +12,9 @@ export interface ReadyClip {
 /** Case and pull progress for investigators' live pages: not numbered, not held. */
 export type CaseFrame = Extract<ServerFrame, { type: 'pull' | 'case' }>
 
+/** Firmware campaign progress for admins' and ops' live pages: not numbered, not held. */
+export type CampaignFrame = Extract<ServerFrame, { type: 'campaign' }>
+
 export type AlertDraft = Omit<Alert, 'id' | 'at' | 'count'> & { count?: number; at?: number }
 
 /**
@@ -28,6 +31,7 @@ export class AlertHub {
   readonly #subscribers = new Set<(a: Alert) => void>()
   readonly #clipSubscribers = new Set<(c: ReadyClip) => void>()
   readonly #caseSubscribers = new Set<(f: CaseFrame) => void>()
+  readonly #campaignSubscribers = new Set<(f: CampaignFrame) => void>()
 
   constructor(metrics: Metrics, capacity = 10_000) {
     this.#ring = new Array(capacity)
@@ -69,6 +73,16 @@ export class AlertHub {
   subscribeCases(fn: (f: CaseFrame) => void): () => void {
     this.#caseSubscribers.add(fn)
     return () => this.#caseSubscribers.delete(fn)
+  }
+
+  /** Tells live sockets of admins and ops how a firmware campaign, or one of its units, stands now. */
+  campaignChanged(frame: CampaignFrame): void {
+    for (const s of this.#campaignSubscribers) s(frame)
+  }
+
+  subscribeCampaigns(fn: (f: CampaignFrame) => void): () => void {
+    this.#campaignSubscribers.add(fn)
+    return () => this.#campaignSubscribers.delete(fn)
   }
 
   /**

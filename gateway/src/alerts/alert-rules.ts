@@ -2,11 +2,12 @@ import type { AlertKind } from '@doorstep/proto'
 import type { Config } from '../config.js'
 import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
-import type { AlertHub, CaseFrame } from './alert-hub.js'
+import type { AlertHub, CampaignFrame, CaseFrame } from './alert-hub.js'
 import { ProgressThrottle } from './progress-throttle.js'
 
 type PullFrame = Extract<CaseFrame, { type: 'pull' }>
 const FINAL_PULL = new Set(['done', 'refused', 'failed'])
+const FINAL_UPDATE = new Set(['done', 'failed', 'rolled-back', 'skipped'])
 
 interface Fold {
   folded: number
@@ -61,9 +62,18 @@ export class AlertRules implements Feature {
       urgent: (a, b) => a.state !== b.state || a.reason !== b.reason || a.total !== b.total,
       final: (f) => FINAL_PULL.has(f.state),
     })
+    this.#updates = new ProgressThrottle<CampaignFrame>({
+      intervalMs: 500,
+      maxKeys: 10_000,
+      send: (f) => this.#hub.campaignChanged(f),
+      urgent: (a, b) => a.unit?.state !== b.unit?.state || a.state !== b.state || a.reason !== b.reason,
+      final: (f) => FINAL_UPDATE.has(f.unit?.state ?? ''),
+    })
   }
 
   readonly #pulls: ProgressThrottle<PullFrame>
+  /** Units' firmware downloads, throttled like the pulls' uploads. */
+  readonly #updates: ProgressThrottle<CampaignFrame>
 
   start(): void {
     this.#off = [
@@ -111,6 +121,31 @@ export class AlertRules implements Feature {
       }),
       this.#bus.on('pull.changed', (p) => this.#pulls.push(p.pullId, { type: 'pull', ...p })),
       this.#bus.on('case.changed', (c) => this.#hub.caseChanged({ type: 'case', ...c })),
+      this.#bus.on('campaign.changed', (c) =>
+        this.#hub.campaignChanged({
+          type: 'campaign',
+          campaignId: c.campaignId,
+          state: c.state,
+          reason: c.reason,
+          unit: null,
+        }),
+      ),
+      this.#bus.on('campaign.unit', (u) =>
+        this.#updates.push(`${u.campaignId}/${u.deviceId}`, {
+          type: 'campaign',
+          campaignId: u.campaignId,
+          state: u.campaignState,
+          reason: null,
+          unit: {
+            deviceId: u.deviceId,
+            district: u.district,
+            state: u.state,
+            bytes: u.bytes,
+            total: u.total,
+            reason: u.reason,
+          },
+        }),
+      ),
       // Not an alert: a hint for live feeds that a thumbnail can be shown now.
       this.#bus.on('clip.ready', ({ eventId, deviceId, district }) =>
         this.#hub.clipReady({ eventId, deviceId, district }),
@@ -124,6 +159,7 @@ export class AlertRules implements Feature {
     for (const f of this.#fold.values()) clearTimeout(f.timer)
     this.#fold.clear()
     this.#pulls.clear()
+    this.#updates.clear()
   }
 
   /** True when `on` turns on for the unit; the set remembers it until it turns off. */

@@ -83,6 +83,9 @@ export async function alertsRoute(
       // Cases are for those who may open them (the same roles as the case routes); ops see none.
       const custody = principal !== null && (ROLES.custody as readonly string[]).includes(principal.role)
       const offCases = custody ? hub.subscribeCases((f) => enqueue(f)) : () => undefined
+      // Firmware campaigns are run by admins and watched by ops (the campaign routes' roles).
+      const fleet = principal !== null && (ROLES.fleet as readonly string[]).includes(principal.role)
+      const offCampaigns = fleet ? hub.subscribeCampaigns((f) => enqueue(f)) : () => undefined
 
       const send = (frame: ServerFrame): void => {
         if (socket.readyState !== socket.OPEN) return
@@ -154,6 +157,7 @@ export async function alertsRoute(
         off()
         offClips()
         offCases()
+        offCampaigns()
         byToken.delete(socket)
       })
       byToken.set(socket, {
@@ -163,6 +167,7 @@ export async function alertsRoute(
           off()
           offClips()
           offCases()
+          offCampaigns()
           queue.length = 0
           send({ type: 'error', code: 'DOORSTEP_ERR_UNAUTHENTICATED', message: 'The token was revoked' })
           socket.close(ALERT_SOCKET_CLOSE.tokenRevoked, 'token revoked')

@@ -1,5 +1,6 @@
 /** The clips feature's public surface: other features import only this file. */
 export { Clips } from './clips.js'
 export { holdRoutes } from './hold-routes.js'
+export { parseRange } from './range.js'
 export { clipRoutes } from './routes.js'
 export { ClipStore } from './store.js'

@@ -41,6 +41,7 @@ export class EvidenceKeyring {
   readonly #keyFile: string | undefined
   readonly #now: () => number
   readonly #warn: (msg: string) => void
+  readonly #label: string
   #private: KeyObject | null = null
   #ring: EvidenceKey[] = []
 
@@ -49,8 +50,13 @@ export class EvidenceKeyring {
     keyFile?: string | undefined
     now?: () => number
     warn?: (msg: string) => void
+    /** Another key of the same kind in its own folder (the firmware key); default `<dataDir>/evidence`. */
+    dir?: string
+    /** What the messages call it: `evidence` (default), `firmware`. */
+    label?: string
   }) {
-    this.#dir = evidenceDir(opts.dataDir)
+    this.#dir = opts.dir ?? evidenceDir(opts.dataDir)
+    this.#label = opts.label ?? 'evidence'
     this.#keyFile = opts.keyFile
     this.#now = opts.now ?? Date.now
     this.#warn = opts.warn ?? (() => {})
@@ -65,11 +71,11 @@ export class EvidenceKeyring {
     if (fs.existsSync(file)) {
       // Whoever can read the key can sign as the gateway: say so rather than refuse (the operator decides).
       if ((fs.statSync(file).mode & 0o077) !== 0) {
-        this.#warn(`evidence key file ${file} can be read by other users than its owner; chmod 600 it`)
+        this.#warn(`${this.#label} key file ${file} can be read by other users than its owner; chmod 600 it`)
       }
       pem = fs.readFileSync(file, 'utf8')
     } else if (this.#keyFile) {
-      throw new Error(`evidence key file ${this.#keyFile} does not exist`)
+      throw new Error(`${this.#label} key file ${this.#keyFile} does not exist`)
     } else {
       pem = generatePem()
       writeAtomic(file, pem, 0o600)
@@ -79,10 +85,10 @@ export class EvidenceKeyring {
       key = createPrivateKey(pem)
     } catch {
       // Never echo the file's content: it is a private key.
-      throw new Error(`evidence key file ${file} is not a PEM private key`)
+      throw new Error(`${this.#label} key file ${file} is not a PEM private key`)
     }
     if (key.asymmetricKeyType !== 'ed25519')
-      throw new Error(`evidence key file ${file} is not an Ed25519 key`)
+      throw new Error(`${this.#label} key file ${file} is not an Ed25519 key`)
     this.#private = key
     this.#adopt(key)
   }

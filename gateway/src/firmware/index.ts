@@ -1,0 +1,3 @@
+/** The firmware feature's public surface: other features import only this file. */
+export { Firmware, firmwareKeyDir } from './firmware.js'
+export { firmwareRoutes } from './routes.js'
