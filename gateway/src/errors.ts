@@ -55,6 +55,18 @@ export const ERRORS = {
   DOORSTEP_ERR_CASE_CLOSED: { status: 409, message: 'The case is closed' },
   DOORSTEP_ERR_PULL_STATE: { status: 409, message: 'The pull is not in a state that allows this' },
   DOORSTEP_ERR_CONSENT_DECIDED: { status: 409, message: 'This consent request was already decided' },
+  DOORSTEP_ERR_NOTIFY_CHANNEL_UNKNOWN: {
+    status: 422,
+    message: 'The rule names a notification channel that does not exist',
+  },
+  DOORSTEP_ERR_NOTIFY_CHANNEL_IN_USE: {
+    status: 409,
+    message: 'The channel is used by notification rules; delete or change them first',
+  },
+  DOORSTEP_ERR_PUSH_ENDPOINT: {
+    status: 422,
+    message: 'A push endpoint must be https (plain http only on the loopback interface)',
+  },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 
