@@ -239,6 +239,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     }
   }
   if (parsed.success) problems.push(...tlsProblems(parsed.data))
+  if (parsed.success) problems.push(...smtpProblems(parsed.data))
   const e = parsed.success ? parsed.data : null
   // Room for the topic and packet id beside the largest payload: any smaller and valid payloads are cut off.
   const maxPacketBytes = e ? (e.DOORSTEP_MQTT_MAX_PACKET_BYTES ?? 4 * e.DOORSTEP_MAX_PAYLOAD_BYTES) : 0
@@ -333,6 +334,16 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
             maxZoom: e.DOORSTEP_MAP_MAX_ZOOM,
           },
   })
+}
+
+/** A login needs both halves, and only makes sense with a server; the password's value is never echoed. */
+function smtpProblems(e: z.infer<typeof EnvSchema>): string[] {
+  const { DOORSTEP_SMTP_HOST: host, DOORSTEP_SMTP_USER: user, DOORSTEP_SMTP_PASSWORD: password } = e
+  if ((user || password) && !host)
+    return ['DOORSTEP_SMTP_USER/DOORSTEP_SMTP_PASSWORD: need DOORSTEP_SMTP_HOST']
+  if (user && !password) return ['DOORSTEP_SMTP_PASSWORD: needed with DOORSTEP_SMTP_USER']
+  if (password && !user) return ['DOORSTEP_SMTP_USER: needed with DOORSTEP_SMTP_PASSWORD']
+  return []
 }
 
 /**
