@@ -103,6 +103,27 @@ const ENV_SCHEMA = {
   DOORSTEP_CHECKPOINT_EVERY: positiveInt.max(1_000_000).default(100),
   /** ...and at least this often while they grow, ms. */
   DOORSTEP_CHECKPOINT_INTERVAL_MS: positiveInt.min(1000).default(5 * 60_000),
+  /** Tries per notification delivery (webhook, email, push) before it is a dead letter. */
+  DOORSTEP_NOTIFY_ATTEMPTS: positiveInt.max(20).default(6),
+  /** Wait before the first retry, ms; doubled each try (with full jitter), at most ten minutes. */
+  DOORSTEP_NOTIFY_RETRY_BASE_MS: positiveInt.max(600_000).default(2000),
+  /** Longest one delivery try may take, ms. */
+  DOORSTEP_NOTIFY_TIMEOUT_MS: positiveInt.max(120_000).default(10_000),
+  /** Offline timers and repeat windows held at once; past it, new ones are refused and counted. */
+  DOORSTEP_NOTIFY_MAX_TIMERS: positiveInt.max(10_000_000).default(100_000),
+  /** SMTP server for email notifications; unset: email channels fail their deliveries. */
+  DOORSTEP_SMTP_HOST: z.string().min(1).optional(),
+  DOORSTEP_SMTP_PORT: port.default(587),
+  /** `starttls`: required upgrade; `implicit`: TLS from the first byte (465); `off`: plain (loopback relays only). */
+  DOORSTEP_SMTP_TLS: z.enum(['starttls', 'implicit', 'off']).default('starttls'),
+  DOORSTEP_SMTP_USER: z.string().min(1).optional(),
+  DOORSTEP_SMTP_PASSWORD: z.string().min(1).optional(),
+  DOORSTEP_SMTP_FROM: z.string().min(3).default('Doorstep <doorstep@localhost>'),
+  /** Contact in every Web Push request's VAPID token (`mailto:` or `https:`), for push services to reach the operator. */
+  DOORSTEP_PUSH_SUBJECT: z
+    .string()
+    .regex(/^(mailto:|https:\/\/)\S+$/, 'must be a mailto: or https: URL')
+    .default('mailto:doorstep@example.org'),
   /** Map tiles for the dashboard, an XYZ template; unset: units and districts on a plain background. */
   DOORSTEP_MAP_TILES: z
     .url({ protocol: /^https?$/ })
@@ -172,6 +193,22 @@ export interface Config {
   cases: { pullDistrictConcurrency: number }
   firmware: { districtConcurrency: number; maxBytes: number }
   evidence: { keyFile: string | undefined; checkpointEvery: number; checkpointIntervalMs: number }
+  notify: {
+    attempts: number
+    retryBaseMs: number
+    timeoutMs: number
+    maxTimers: number
+    /** Null: no SMTP server configured. */
+    smtp: {
+      host: string
+      port: number
+      tls: 'starttls' | 'implicit' | 'off'
+      user: string | undefined
+      password: string | undefined
+      from: string
+    } | null
+    pushSubject: string
+  }
   /** Null: the dashboard's map draws without tiles. */
   mapTiles: { url: string; attribution: string; maxZoom: number } | null
 }
@@ -210,6 +247,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     }
   }
   if (parsed.success) problems.push(...tlsProblems(parsed.data))
+  if (parsed.success) problems.push(...smtpProblems(parsed.data))
   const e = parsed.success ? parsed.data : null
   // Room for the topic and packet id beside the largest payload: any smaller and valid payloads are cut off.
   const maxPacketBytes = e ? (e.DOORSTEP_MQTT_MAX_PACKET_BYTES ?? 4 * e.DOORSTEP_MAX_PAYLOAD_BYTES) : 0
@@ -283,6 +321,24 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       checkpointEvery: e.DOORSTEP_CHECKPOINT_EVERY,
       checkpointIntervalMs: e.DOORSTEP_CHECKPOINT_INTERVAL_MS,
     },
+    notify: {
+      attempts: e.DOORSTEP_NOTIFY_ATTEMPTS,
+      retryBaseMs: e.DOORSTEP_NOTIFY_RETRY_BASE_MS,
+      timeoutMs: e.DOORSTEP_NOTIFY_TIMEOUT_MS,
+      maxTimers: e.DOORSTEP_NOTIFY_MAX_TIMERS,
+      smtp:
+        e.DOORSTEP_SMTP_HOST === undefined
+          ? null
+          : {
+              host: e.DOORSTEP_SMTP_HOST,
+              port: e.DOORSTEP_SMTP_PORT,
+              tls: e.DOORSTEP_SMTP_TLS,
+              user: e.DOORSTEP_SMTP_USER,
+              password: e.DOORSTEP_SMTP_PASSWORD,
+              from: e.DOORSTEP_SMTP_FROM,
+            },
+      pushSubject: e.DOORSTEP_PUSH_SUBJECT,
+    },
     mapTiles:
       e.DOORSTEP_MAP_TILES === undefined
         ? null
@@ -292,6 +348,16 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
             maxZoom: e.DOORSTEP_MAP_MAX_ZOOM,
           },
   })
+}
+
+/** A login needs both halves, and only makes sense with a server; the password's value is never echoed. */
+function smtpProblems(e: z.infer<typeof EnvSchema>): string[] {
+  const { DOORSTEP_SMTP_HOST: host, DOORSTEP_SMTP_USER: user, DOORSTEP_SMTP_PASSWORD: password } = e
+  if ((user || password) && !host)
+    return ['DOORSTEP_SMTP_USER/DOORSTEP_SMTP_PASSWORD: need DOORSTEP_SMTP_HOST']
+  if (user && !password) return ['DOORSTEP_SMTP_PASSWORD: needed with DOORSTEP_SMTP_USER']
+  if (password && !user) return ['DOORSTEP_SMTP_USER: needed with DOORSTEP_SMTP_PASSWORD']
+  return []
 }
 
 /**

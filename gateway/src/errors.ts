@@ -60,6 +60,18 @@ export const ERRORS = {
   DOORSTEP_ERR_FIRMWARE_NOT_OFFERED: { status: 403, message: 'This image was not offered to this unit' },
   DOORSTEP_ERR_CAMPAIGN_STATE: { status: 409, message: 'The campaign is not in a state that allows this' },
   DOORSTEP_ERR_CAMPAIGN_NO_UNITS: { status: 422, message: 'No unit matches the campaign' },
+  DOORSTEP_ERR_NOTIFY_CHANNEL_UNKNOWN: {
+    status: 422,
+    message: 'The rule names a notification channel that does not exist',
+  },
+  DOORSTEP_ERR_NOTIFY_CHANNEL_IN_USE: {
+    status: 409,
+    message: 'The channel is used by notification rules; delete or change them first',
+  },
+  DOORSTEP_ERR_PUSH_ENDPOINT: {
+    status: 422,
+    message: 'A push endpoint must be https (plain http only on the loopback interface)',
+  },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

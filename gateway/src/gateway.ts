@@ -29,6 +29,7 @@ import { Ingest } from './ingest/index.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { MqttBroker } from './mqtt/index.js'
+import { Notifier, notifyRoutes } from './notify/index.js'
 import { ownerRoutes, tokenRoutes } from './people/index.js'
 import { Presence } from './presence/index.js'
 import { mapRoute, registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
@@ -67,6 +68,7 @@ export class Gateway {
   #firmware: Firmware | null = null
   #keys: EvidenceKeyring | null = null
   #checkpoints: Checkpointer | null = null
+  #notifier: Notifier | null = null
   #broker: MqttBroker | null = null
   #http: FastifyInstance | null = null
   #tls: TlsCredentials | null = null
@@ -114,6 +116,9 @@ export class Gateway {
   }
   get checkpoints(): Checkpointer {
     return must(this.#checkpoints, 'checkpoints')
+  }
+  get notifier(): Notifier {
+    return must(this.#notifier, 'notifier')
   }
   get broker(): MqttBroker {
     return must(this.#broker, 'broker')
@@ -256,6 +261,8 @@ export class Gateway {
       ],
     })
     this.#checkpoints = checkpoints
+    const notifier = new Notifier({ db, bus: this.bus, config: cfg, log: this.log })
+    this.#notifier = notifier
     audit.onAppend((e) => checkpoints.auditAppended(e.seq))
     const verifyAllLogs = () =>
       verifyLogs(
@@ -278,6 +285,7 @@ export class Gateway {
       cases,
       configs,
       firmware,
+      notifier,
       checkpoints,
     ] as Feature[]) {
       await f.start()
@@ -307,6 +315,7 @@ export class Gateway {
     await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes, audit })
     await app.register(holdRoutes, { clips, audit })
     await app.register(auditRoutes, { audit, verify: verifyAllLogs })
+    await app.register(notifyRoutes, { notifier, audit })
     await app.register(evidenceRoutes, { keys })
     await app.register(tokenRoutes, { tokens, audit, bus: this.bus })
     await app.register(ownerRoutes, { registry, live: presence, index: () => events.index, clips, audit })

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'
 import { configFrom } from '../../gateway/src/config.js'
 import { Gateway } from '../../gateway/src/gateway.js'
+import type { Logger } from '../../gateway/src/log.js'
 import { tempDir } from './tmp.js'
 
 export interface TestGateway {
@@ -18,9 +19,13 @@ let seq = 0
 
 /**
  * A real gateway on ephemeral ports, against the test run's real influxd,
- * with its own data dir and InfluxDB database.
+ * with its own data dir and InfluxDB database. `opts.log` replaces its logger
+ * (a test that reads what was logged).
  */
-export async function startTestGateway(env: Record<string, string | number> = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  env: Record<string, string | number> = {},
+  opts: { log?: Logger } = {},
+): Promise<TestGateway> {
   const tmp = env.DOORSTEP_DATA_DIR ? null : tempDir('doorstep-gw-')
   const adminToken = `adm_${randomBytes(16).toString('hex')}`
   const influxUrl = inject('influxUrl')
@@ -40,7 +45,7 @@ export async function startTestGateway(env: Record<string, string | number> = {}
     DOORSTEP_PRESENCE_GRACE_MS: 0,
     ...env,
   })
-  const gateway = new Gateway(config)
+  const gateway = new Gateway(config, opts.log ? { log: opts.log } : {})
   await gateway.start()
   return {
     gateway,

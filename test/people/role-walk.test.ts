@@ -62,6 +62,18 @@ const EXPECTED: Record<string, Access> = {
   'GET /api/v1/my/clips/:eventId': ROLES.owner,
   'GET /api/v1/my/consents': ROLES.owner,
   'POST /api/v1/my/consents/:pullId': ROLES.owner,
+  // notifications: admins manage channels and rules; staff subscribe their browsers to Web Push
+  'GET /api/v1/notify/channels': ROLES.admin,
+  'POST /api/v1/notify/channels': ROLES.admin,
+  'DELETE /api/v1/notify/channels/:id': ROLES.admin,
+  'GET /api/v1/notify/rules': ROLES.admin,
+  'POST /api/v1/notify/rules': ROLES.admin,
+  'DELETE /api/v1/notify/rules/:id': ROLES.admin,
+  'GET /api/v1/notify/rules/:id/notifications': ROLES.admin,
+  'GET /api/v1/notify/dead-letters': ROLES.admin,
+  'GET /api/v1/notify/push/key': ROLES.staff,
+  'POST /api/v1/notify/push/subscriptions': ROLES.staff,
+  'DELETE /api/v1/notify/push/subscriptions/:id': ROLES.staff,
   // audit
   'GET /api/v1/audit': ROLES.admin,
   'GET /api/v1/audit/verify': ROLES.admin,

@@ -3,6 +3,7 @@ import type { Config } from '../config.js'
 import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
 import type { AlertHub, CampaignFrame, CaseFrame } from './alert-hub.js'
+import { EdgeSet, EVENT_SEVERITY, isLowStorage } from './conditions.js'
 import { ProgressThrottle } from './progress-throttle.js'
 
 type PullFrame = Extract<CaseFrame, { type: 'pull' }>
@@ -21,14 +22,6 @@ interface Fold {
   timer: NodeJS.Timeout
 }
 
-const EVENT_SEVERITY = {
-  motion: 'info',
-  person: 'warning',
-  vehicle: 'info',
-  sound: 'info',
-  tamper: 'critical',
-} as const
-
 /**
  * Turns what happens in the fleet into alerts: detections at their start,
  * tamper, presence changes, and heartbeats that cross into low storage or
@@ -44,8 +37,8 @@ export class AlertRules implements Feature {
   readonly #cfg: Config
   readonly #foldMs: number
   #off: Array<() => void> = []
-  readonly #lowStorage = new Set<string>()
-  readonly #notRecording = new Set<string>()
+  readonly #lowStorage = new EdgeSet()
+  readonly #notRecording = new EdgeSet()
   /** Open fold windows by unit and kind; each closes by its own timer, so the map only holds chattering units. */
   readonly #fold = new Map<string, Fold>()
 
@@ -95,8 +88,7 @@ export class AlertRules implements Feature {
         this.#raise(device.id, device.district, to, at, severity, undefined, `${device.id} ${to} (${reason})`)
       }),
       this.#bus.on('device.heartbeat', ({ device, heartbeat: hb, at }) => {
-        const low = (hb.storageFreeMb / hb.storageTotalMb) * 100 < this.#cfg.presence.lowStoragePct
-        if (this.#edge(this.#lowStorage, device.id, low)) {
+        if (this.#lowStorage.rises(device.id, isLowStorage(hb, this.#cfg.presence.lowStoragePct))) {
           this.#raise(
             device.id,
             device.district,
@@ -107,7 +99,7 @@ export class AlertRules implements Feature {
             `${device.id} storage ${Math.round(hb.storageFreeMb)} MiB free`,
           )
         }
-        if (this.#edge(this.#notRecording, device.id, !hb.recording)) {
+        if (this.#notRecording.rises(device.id, !hb.recording)) {
           this.#raise(
             device.id,
             device.district,
@@ -160,16 +152,6 @@ export class AlertRules implements Feature {
     this.#fold.clear()
     this.#pulls.clear()
     this.#updates.clear()
-  }
-
-  /** True when `on` turns on for the unit; the set remembers it until it turns off. */
-  #edge(set: Set<string>, id: string, on: boolean): boolean {
-    if (on && !set.has(id)) {
-      set.add(id)
-      return true
-    }
-    if (!on) set.delete(id)
-    return false
   }
 
   #raise(

@@ -1,4 +1,5 @@
 /** The alerts feature's public surface: other features import only this file. */
 export { AlertHub } from './alert-hub.js'
 export { AlertRules } from './alert-rules.js'
+export { EdgeSet, EVENT_SEVERITY, isLowStorage } from './conditions.js'
 export { alertsRoute } from './ws-route.js'

@@ -1,0 +1,4 @@
+/** The notify feature's public surface: other features import only this file. */
+export { Notifier } from './notifier.js'
+export { notifyRoutes } from './routes.js'
+export { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './webhook.js'
