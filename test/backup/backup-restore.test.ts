@@ -60,7 +60,7 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     // '' leaves DOORSTEP_INFLUX_URL unset: the gateway runs its own managed influxd, as installs do.
     t = await startTestGateway({ DOORSTEP_INFLUX_URL: '' })
     // A key kept under `keys/` (README "Backup and restore"): owner-only, and restored so.
-    fs.mkdirSync(path.join(t.dataDir, 'keys'))
+    fs.mkdirSync(path.join(t.dataDir, 'keys'), { recursive: true })
     fs.writeFileSync(path.join(t.dataDir, 'keys', 'site.key'), 'not a real key\n', { mode: 0o600 })
     base = t.gateway.httpUrl
     investigator = t.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
