@@ -1,19 +1,11 @@
 import { Command, type CommandAck, topicFor } from '@doorstep/proto'
-import type { Aedes, Client, Subscription } from 'aedes'
 import type { AuditLog } from '../audit/index.js'
 import type { EventBus } from '../event-bus.js'
 import type { Logger } from '../log.js'
+import { type CommandChannel, CommandListeners } from '../mqtt/index.js'
 import type { CaseStore } from './case-store.js'
 import type { CustodyLog } from './custody.js'
 import { FINAL_STATES, type PullRow } from './pull-table.js'
-
-/** What the dispatcher needs of the MQTT broker. */
-export interface CommandChannel {
-  publish(topic: string, payload: string, opts: { qos: 0 | 1 }): Promise<void>
-  isConnected(deviceId: string): boolean
-  /** The aedes instance, for `subscribe` and `clientReady` events; null when stopped. */
-  readonly aedes: Aedes | null
-}
 
 export interface DispatchDeps {
   table: CaseStore
@@ -51,55 +43,31 @@ function uploadPathOf(pullId: string): string {
  */
 export class PullDispatch {
   readonly #d: DispatchDeps
-  readonly #listening = new Set<string>()
+  readonly #listeners: CommandListeners
   #off: Array<() => void> = []
 
   constructor(deps: DispatchDeps) {
     this.#d = deps
+    this.#listeners = new CommandListeners(deps.broker, deps.bus, {
+      ready: (deviceId) => this.#wake(deviceId),
+      gone: (deviceId) => this.#away(deviceId),
+    })
   }
 
   start(): void {
-    const { bus, broker, table } = this.#d
+    const { bus, table } = this.#d
     // No unit is connected yet: what was in flight when the gateway stopped waits for its unit.
     for (const p of table.pulls.inFlight()) {
       this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', { after: 'gateway restart' })
     }
-    const onSubscribe = (subs: Subscription[], client: Client) => {
-      // qos 128 is a refused subscription (MQTT 3.1.1 §3.9.3).
-      if (!subs.some((s) => s.topic === topicFor('cmd', client.id) && (s.qos as number) !== 128)) return
-      this.#listening.add(client.id)
-      if (broker.isConnected(client.id)) this.#wake(client.id)
-    }
-    // A persistent session's subscriptions are restored before the unit counts as connected; this
-    // runs after the broker's own listener, which emits `device.connected`.
-    const onReady = (client: Client) => {
-      // aedes keeps a client's subscriptions on `client.subscriptions` (lib/client.js); its types omit it.
-      const subs = (client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {}
-      if (topicFor('cmd', client.id) in subs) this.#listening.add(client.id)
-      this.#wake(client.id)
-    }
-    const aedes = broker.aedes
-    if (aedes) {
-      aedes.on('subscribe', onSubscribe)
-      aedes.on('clientReady', onReady)
-      this.#off.push(() => {
-        aedes.off('subscribe', onSubscribe)
-        aedes.off('clientReady', onReady)
-      })
-    }
-    this.#off.push(
-      bus.on('device.disconnected', ({ deviceId }) => {
-        this.#listening.delete(deviceId)
-        this.#away(deviceId)
-      }),
-      bus.on('device.cmdAck', ({ device, ack, at }) => this.#onAck(device.id, ack, at)),
-    )
+    this.#listeners.start()
+    this.#off.push(bus.on('device.cmdAck', ({ device, ack, at }) => this.#onAck(device.id, ack, at)))
   }
 
   stop(): void {
     for (const off of this.#off) off()
     this.#off = []
-    this.#listening.clear()
+    this.#listeners.stop()
   }
 
   /**
@@ -114,7 +82,7 @@ export class PullDispatch {
         this.#transition(p, { state: 'offline' }, 'pull.offline', { deviceId: p.device_id })
         continue
       }
-      if (!this.#listening.has(p.device_id)) continue
+      if (!this.#listeners.has(p.device_id)) continue
       if (table.pulls.activeInDistrict(p.district) >= this.#d.districtConcurrency) continue
       this.#send(p)
     }

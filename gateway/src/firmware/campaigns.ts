@@ -8,20 +8,13 @@ import {
   topicFor,
   type UnitUpdateState,
 } from '@doorstep/proto'
-import type { Aedes, Client, Subscription } from 'aedes'
 import type { AuditLog } from '../audit/index.js'
 import { DoorstepError } from '../errors.js'
 import type { EventBus } from '../event-bus.js'
 import type { Logger } from '../log.js'
+import { type CommandChannel, CommandListeners } from '../mqtt/index.js'
 import type { DeviceRegistry } from '../registry/index.js'
 import { type CampaignRow, FINAL_UNIT, type FirmwareStore, type UnitRow } from './firmware-store.js'
-
-/** What the rollout needs of the MQTT broker (the same narrow view the pulls use). */
-export interface CommandChannel {
-  publish(topic: string, payload: string, opts: { qos: 0 | 1 }): Promise<void>
-  isConnected(deviceId: string): boolean
-  readonly aedes: Aedes | null
-}
 
 export interface RolloutDeps {
   table: FirmwareStore
@@ -71,51 +64,29 @@ export function downloadPathOf(imageId: string): string {
  */
 export class Rollout {
   readonly #d: RolloutDeps
-  readonly #listening = new Set<string>()
+  readonly #listeners: CommandListeners
   #off: Array<() => void> = []
 
   constructor(deps: RolloutDeps) {
     this.#d = deps
+    this.#listeners = new CommandListeners(deps.broker, deps.bus, {
+      ready: () => this.pump(),
+      gone: (deviceId) => this.#away(deviceId),
+    })
   }
 
   start(): void {
-    const { table, bus, broker } = this.#d
+    const { table, bus } = this.#d
     // No unit is connected yet: offers in flight when the gateway stopped are made again on return.
     for (const u of table.inFlight()) table.updateUnit(u, { state: 'pending' })
-    const onSubscribe = (subs: Subscription[], client: Client) => {
-      // qos 128 is a refused subscription (MQTT 3.1.1 §3.9.3).
-      if (!subs.some((s) => s.topic === topicFor('cmd', client.id) && (s.qos as number) !== 128)) return
-      this.#listening.add(client.id)
-      if (broker.isConnected(client.id)) this.pump()
-    }
-    const onReady = (client: Client) => {
-      // aedes keeps a client's subscriptions on `client.subscriptions` (lib/client.js); its types omit it.
-      const subs = (client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {}
-      if (topicFor('cmd', client.id) in subs) this.#listening.add(client.id)
-      this.pump()
-    }
-    const aedes = broker.aedes
-    if (aedes) {
-      aedes.on('subscribe', onSubscribe)
-      aedes.on('clientReady', onReady)
-      this.#off.push(() => {
-        aedes.off('subscribe', onSubscribe)
-        aedes.off('clientReady', onReady)
-      })
-    }
-    this.#off.push(
-      bus.on('device.disconnected', ({ deviceId }) => {
-        this.#listening.delete(deviceId)
-        this.#away(deviceId)
-      }),
-      bus.on('device.cmdAck', ({ device, ack, at }) => this.#onAck(device.id, ack, at)),
-    )
+    this.#listeners.start()
+    this.#off.push(bus.on('device.cmdAck', ({ device, ack, at }) => this.#onAck(device.id, ack, at)))
   }
 
   stop(): void {
     for (const off of this.#off) off()
     this.#off = []
-    this.#listening.clear()
+    this.#listeners.stop()
   }
 
   create(input: CampaignCreate, by: string): CampaignRow {
@@ -268,7 +239,7 @@ export class Rollout {
       const image = table.image(c.image_id)
       if (!image) continue
       for (const u of table.waiting(c.id, c.wave)) {
-        if (!this.#listening.has(u.device_id) || !this.#d.broker.isConnected(u.device_id)) continue
+        if (!this.#listeners.has(u.device_id) || !this.#d.broker.isConnected(u.device_id)) continue
         if (table.downloadingInDistrict(c.id, u.district) >= c.district_concurrency) continue
         this.#offer(c, u, image)
       }

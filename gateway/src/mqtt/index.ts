@@ -1,3 +1,4 @@
 /** The mqtt feature's public surface: other features import only this file. */
 export { type ForwardFilter, MqttBroker } from './broker.js'
+export { type CommandChannel, CommandListeners } from './command-listeners.js'
 export { DISCONNECT_REASONS } from './disconnects.js'
