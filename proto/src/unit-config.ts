@@ -113,6 +113,24 @@ export function applyConfigPatch(cfg: UnitConfig, patch: UnitConfigPatch): UnitC
   return out
 }
 
+/**
+ * Two changes as one: `later`'s fields over `earlier`'s, one level deep like `applyConfigPatch`, so
+ * `applyConfigPatch(applyConfigPatch(c, earlier), later)` equals `applyConfigPatch(c, merged)`. The
+ * gateway keeps a district's and the fleet's changes this way for units that join later.
+ */
+export function mergeConfigPatches(earlier: UnitConfigPatch, later: UnitConfigPatch): UnitConfigPatch {
+  const out: UnitConfigPatch = { ...earlier, ...definedOf(later) }
+  if (earlier.motion || later.motion) out.motion = { ...earlier.motion, ...definedOf(later.motion ?? {}) }
+  if (earlier.recording || later.recording)
+    out.recording = { ...earlier.recording, ...definedOf(later.recording ?? {}) }
+  return out
+}
+
+/** `o` without its undefined fields: a field a change leaves out must not blank the earlier one's. */
+function definedOf<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
 /** A configuration's version for one unit: 1 for its first, one more for each change; 0 is the defaults. */
 export const ConfigVersion = z.number().int().nonnegative()
 

@@ -146,4 +146,39 @@ describe('remote configuration over the real broker', () => {
     expect(back.received.map((m) => m.version)).toEqual([want])
     await end(back.client)
   })
+
+  it('a unit that joins after fleet and district changes starts from them, across a restart', async () => {
+    expect((await put('/api/v1/config/fleet', { uploadKbps: 700, nightMode: 'off' })).status).toBe(200)
+    expect((await put('/api/v1/config/districts/22', { motion: { sensitivity: 15 } })).status).toBe(200)
+    // A later district change merges with the earlier one rather than replacing it.
+    expect((await put('/api/v1/config/districts/22', { nightMode: 'on' })).status).toBe(200)
+    await t.stop({ keepData: true })
+    t = await startTestGateway({ DOORSTEP_DATA_DIR: data.dir })
+    base = t.gateway.httpUrl
+    const late = await t.gateway.registry.create(deviceRow({ district: 22 }))
+    const other = await t.gateway.registry.create(deviceRow({ district: 23 }))
+    expect((await view(late.id)).desired).toBeNull()
+    const ul = await configUnit(t.gateway.mqttUrl, late.id, late.secret)
+    const uo = await configUnit(t.gateway.mqttUrl, other.id, other.secret)
+    await until('both inherited', () => ul.received.length === 1 && uo.received.length === 1)
+    expect(ul.received[0]).toMatchObject({
+      version: 1,
+      config: { uploadKbps: 700, nightMode: 'on', motion: { sensitivity: 15 } },
+    })
+    // Another district has only the fleet's change.
+    expect(uo.received[0]).toMatchObject({
+      version: 1,
+      config: { uploadKbps: 700, nightMode: 'off', motion: { sensitivity: 50 } },
+    })
+    expect((await view(late.id)).desired).toMatchObject({ version: 1, scope: 'district:22' })
+    await publish(ul.client, topicFor('configReported', late.id), report(1))
+    await until('applied', async () => (await view(late.id)).status === 'applied')
+    await end(ul.client)
+    await end(uo.client)
+    // Coming back: nothing new, no second version.
+    const again = await configUnit(t.gateway.mqttUrl, late.id, late.secret)
+    await settle()
+    expect((await view(late.id)).desired?.version).toBe(1)
+    await end(again.client)
+  })
 })

@@ -1,10 +1,11 @@
-import { type ConfigReported, UnitConfig } from '@doorstep/proto'
+import { type ConfigReported, UnitConfig, UnitConfigPatch } from '@doorstep/proto'
 import { type Db, migrate, statementCache, writeTransaction } from '../db/index.js'
 
 /**
  * The feature's migrations (`migrate(db, 'unit-config', ...)`), frozen text: a change is a new step.
  * One row per unit in each table: the latest desired version (older ones are in the audit log's
- * changes) and the unit's latest answer.
+ * changes) and the unit's latest answer. Step 2: the fleet's and each district's changes merged into
+ * one patch per scope (`fleet`, `district:<n>`), which a unit joining later starts from.
  */
 const SCHEMA = [
   `CREATE TABLE unit_config_desired (
@@ -23,6 +24,12 @@ const SCHEMA = [
     running_version INTEGER NOT NULL,
     running TEXT NOT NULL,
     reported_at INTEGER NOT NULL
+  );`,
+  `CREATE TABLE unit_config_layers (
+    scope TEXT PRIMARY KEY,
+    patch TEXT NOT NULL,
+    set_at INTEGER NOT NULL,
+    set_by TEXT NOT NULL
   );`,
 ]
 
@@ -121,22 +128,39 @@ export class ConfigTable {
     return (this.#st('SELECT * FROM unit_config_reported').all() as ReportedSql[]).map(reportedOf)
   }
 
+  /** The fleet's and the districts' merged changes, by scope (`fleet`, `district:<n>`). */
+  layers(): Map<string, UnitConfigPatch> {
+    const rows = this.#st('SELECT scope, patch FROM unit_config_layers').all() as Array<{
+      scope: string
+      patch: string
+    }>
+    return new Map(rows.map((r) => [r.scope, UnitConfigPatch.parse(JSON.parse(r.patch))]))
+  }
+
   /**
    * Sets each unit's next version in one transaction, computed from its current row by `next`: either
-   * every unit of a change gets its new version or none does.
+   * every unit of a change gets its new version or none does. `layer`, for a district's or the fleet's
+   * change, is that scope's merged patch, written in the same transaction.
    */
   change(
     deviceIds: readonly string[],
-    next: (current: UnitConfig | null) => UnitConfig,
+    next: (current: UnitConfig | null, deviceId: string) => UnitConfig,
     meta: { at: number; by: string; scope: string },
+    layer?: UnitConfigPatch,
   ): DesiredRow[] {
-    return writeTransaction(this.#db, () =>
-      deviceIds.map((deviceId) => {
+    return writeTransaction(this.#db, () => {
+      if (layer)
+        this.#st(
+          `INSERT INTO unit_config_layers (scope, patch, set_at, set_by) VALUES (?, ?, ?, ?)
+           ON CONFLICT(scope) DO UPDATE SET patch = excluded.patch, set_at = excluded.set_at,
+             set_by = excluded.set_by`,
+        ).run(meta.scope, JSON.stringify(layer), meta.at, meta.by)
+      return deviceIds.map((deviceId) => {
         const cur = this.desired(deviceId)
         const row: DesiredRow = {
           deviceId,
           version: (cur?.version ?? 0) + 1,
-          config: next(cur?.config ?? null),
+          config: next(cur?.config ?? null, deviceId),
           ...meta,
         }
         this.#st(
@@ -146,8 +170,8 @@ export class ConfigTable {
              set_at = excluded.set_at, set_by = excluded.set_by, scope = excluded.scope`,
         ).run(deviceId, row.version, JSON.stringify(row.config), row.at, row.by, row.scope)
         return row
-      }),
-    )
+      })
+    })
   }
 
   /** Keeps a unit's answer unless it already answered a later version (reports may arrive out of order). */

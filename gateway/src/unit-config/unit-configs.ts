@@ -5,7 +5,9 @@ import {
   type ConfigOverview,
   type ConfigStatus,
   DEFAULT_UNIT_CONFIG,
+  mergeConfigPatches,
   topicFor,
+  type UnitConfig,
   type UnitConfigPatch,
 } from '@doorstep/proto'
 import type { Db } from '../db/index.js'
@@ -49,6 +51,8 @@ export class UnitConfigs implements Feature {
   #table: ConfigTable | null = null
   /** Each configured unit's latest desired version: read by the delivery filter on every forward. */
   readonly #latest = new Map<string, number>()
+  /** The fleet's and the districts' merged changes (see `ConfigTable.layers`). */
+  #layers = new Map<string, UnitConfigPatch>()
   /** The version each connection was last given. */
   #given = new WeakMap<object, number>()
   #off: Array<() => void> = []
@@ -64,7 +68,11 @@ export class UnitConfigs implements Feature {
     this.#table = table
     const rows = table.allDesired()
     for (const r of rows) this.#latest.set(r.deviceId, r.version)
+    this.#layers = table.layers()
     this.#off.push(
+      this.#d.bus.on('device.connected', ({ deviceId }) => {
+        if (!this.#latest.has(deviceId)) void this.#inherit(deviceId)
+      }),
       this.#d.broker.filterForward((session, deviceId, topic, payload) =>
         this.#mayDeliver(session, deviceId, topic, payload),
       ),
@@ -87,6 +95,7 @@ export class UnitConfigs implements Feature {
     for (const off of this.#off) off()
     this.#off = []
     this.#latest.clear()
+    this.#layers = new Map()
     this.#given = new WeakMap()
     this.#table = null
   }
@@ -101,11 +110,17 @@ export class UnitConfigs implements Feature {
         : target.kind === 'district'
           ? `district:${target.district}`
           : 'fleet'
+    const prior = this.#layers.get(scope)
+    const layer = target.kind === 'device' ? undefined : prior ? mergeConfigPatches(prior, patch) : patch
+    const districtOf = new Map(devices.map((d) => [d.id, d.district]))
     const rows = table.change(
       devices.map((d) => d.id),
-      (cur) => applyConfigPatch(cur ?? DEFAULT_UNIT_CONFIG, patch),
+      // A unit never configured starts from what the fleet and its district were set to.
+      (cur, id) => applyConfigPatch(cur ?? this.#layered(districtOf.get(id) ?? -1), patch),
       { at: Date.now(), by, scope },
+      layer,
     )
+    if (layer) this.#layers.set(scope, layer)
     // Known before the publish, so the delivery filter already takes the new version as the latest.
     for (const r of rows) this.#latest.set(r.deviceId, r.version)
     await Promise.all(rows.map((r) => this.#publish(r)))
@@ -137,6 +152,35 @@ export class UnitConfigs implements Feature {
       units: matching.slice(0, q.limit),
       truncated: matching.length > q.limit,
     }
+  }
+
+  /**
+   * A unit that joins (provisioned, or never configured) after a district's or the fleet's change
+   * starts from those changes, the fleet's first: its first connection gives it version 1 of them.
+   */
+  async #inherit(deviceId: string): Promise<void> {
+    const device = this.#d.registry.get(deviceId)
+    const table = this.#table
+    if (!device || !table) return
+    const district = this.#layers.has(`district:${device.district}`)
+    if (!district && !this.#layers.has('fleet')) return
+    const config = this.#layered(device.district)
+    const rows = table.change([deviceId], (cur) => cur ?? config, {
+      at: Date.now(),
+      by: 'gateway',
+      scope: district ? `district:${device.district}` : 'fleet',
+    })
+    for (const r of rows) this.#latest.set(r.deviceId, r.version)
+    this.#log.info({ device: deviceId, version: rows[0]?.version }, 'configuration inherited')
+    await Promise.all(rows.map((r) => this.#publish(r)))
+  }
+
+  /** The defaults with the fleet's changes and then the district's laid over them. */
+  #layered(district: number): UnitConfig {
+    const fleet = this.#layers.get('fleet')
+    const own = this.#layers.get(`district:${district}`)
+    const base = fleet ? applyConfigPatch(DEFAULT_UNIT_CONFIG, fleet) : DEFAULT_UNIT_CONFIG
+    return own ? applyConfigPatch(base, own) : base
   }
 
   #devicesOf(target: ConfigTarget): DeviceRecord[] {
