@@ -6,6 +6,7 @@ import {
   type CaseDetail,
   type ChainReport,
   type DeviceView,
+  type FirmwareImage,
   type HeartbeatsResponse,
   topicFor,
 } from '@doorstep/proto'
@@ -13,6 +14,7 @@ import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256Hex } from '../../gateway/src/audit/chain.js'
 import { announce, type ClipFile, clipInfo, makeClip, putClip } from '../clips/helpers.js'
+import { uploadImage } from '../firmware/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api, basic, bearer } from '../helpers/http.js'
@@ -42,6 +44,7 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
   let caseId: string
   let zipPath: string
   let zipSha: string
+  let image: { id: string; sha256: string }
   let backupDir: string
   let newDataDir: string
   let ackedBeforeBackup: string[] = []
@@ -101,6 +104,10 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     )
     heartbeatTimes.push(...hb.body.points.map((p) => new Date(p.time).getTime()).sort((a, b) => a - b))
 
+    const img = await uploadImage(base, t.adminToken, 'DS-100', '2.1.0')
+    expect(img.status).toBe(201)
+    image = { id: img.body.id, sha256: sha256Hex(img.bytes) }
+
     const now = Date.now()
     const opened = await api<CaseDetail>(base, 'POST', '/api/v1/cases', investigator, {
       number: 'PD-2026-0412',
@@ -152,6 +159,7 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     expect(duringBackup).toBeGreaterThan(0)
     expect(b.err).toMatch(/^backup: databases: doorstep\.db: \d+ pages/m)
     expect(b.err).toMatch(/^backup: clips: 2 files: 2 copied \(.+\), 0 unchanged$/m)
+    expect(b.err).toMatch(/^backup: firmware: 1 files: 1 copied \(.+\), 0 unchanged$/m)
     expect(b.err).toMatch(/^backup: influxdb: \d+ files$/m)
     expect(b.err).toMatch(/^backup: done: /m)
 
@@ -197,6 +205,7 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     const b = await doorstep('backup', '--data-dir', t.dataDir, '--to', backupDir)
     expect(b.code, b.err).toBe(0)
     expect(b.err).toMatch(/^backup: clips: 2 files: 0 copied \(0 B\), 2 unchanged$/m)
+    expect(b.err).toMatch(/^backup: firmware: 1 files: 0 copied \(0 B\), 1 unchanged$/m)
     expect(fs.statSync(clipFile).ino).toBe(inode)
     // The previous snapshot folder went once the new manifest was in place.
     expect(fs.existsSync(path.join(backupDir, oldGen))).toBe(false)
@@ -323,6 +332,14 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     expect(
       (await fetch(`${nbase}/api/v1/clips/${clipEventId}/thumb`, { headers: bearer(admin) })).status,
     ).toBe(200)
+
+    // Firmware images: listed, and the stored file (content-addressed, what a unit downloads) intact.
+    const fw = await api<FirmwareImage>(nbase, 'GET', `/api/v1/firmware/images/${image.id}`, admin)
+    expect(fw.status).toBe(200)
+    expect(fw.body.sha256).toBe(image.sha256)
+    const h = image.sha256
+    const stored = path.join(newDataDir, 'firmware', h.slice(0, 2), h.slice(2, 4), h)
+    expect(sha256Hex(fs.readFileSync(stored))).toBe(image.sha256)
 
     const chain = await api<ChainReport>(nbase, 'GET', '/api/v1/audit/verify', admin)
     expect(chain.body).toMatchObject({ ok: true, problems: [] })

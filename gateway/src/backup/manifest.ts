@@ -15,7 +15,7 @@ export const MANIFEST_FORMAT = 'doorstep-backup/1'
  * - `config`: the config the gateway ran with (no secrets), kept in the backup only;
  * - `influx`: a file of the `influxd backup -portable` set, replayed with `influxd restore`.
  */
-export const FileKind = z.enum(['sqlite', 'clip', 'pull', 'key', 'config', 'influx'])
+export const FileKind = z.enum(['sqlite', 'clip', 'pull', 'firmware', 'key', 'config', 'influx'])
 export type FileKind = z.infer<typeof FileKind>
 
 /** A path inside the backup or the data dir: relative, forward slashes, never leaving its root. */

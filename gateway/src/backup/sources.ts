@@ -4,7 +4,7 @@ import path from 'node:path'
 /**
  * What of a data dir goes into a backup, in one place (README "What a backup holds"):
  * - SQLite databases, copied with SQLite's online backup API;
- * - content-addressed stores of clips and pulled footage, copied once each;
+ * - content-addressed stores of clips, pulled footage and firmware images, copied once each;
  * - key folders, copied file by file with their permissions.
  * `influxdb/` is not copied as files: `influxd backup -portable` takes it.
  */
@@ -17,6 +17,7 @@ export const DATABASES = [
 export const STORES = [
   { dir: 'clips', kind: 'clip' },
   { dir: 'pulls', kind: 'pull' },
+  { dir: 'firmware', kind: 'firmware' },
 ] as const
 
 /** Evidence signing keys (`evidence/`) and any other keys a feature keeps under `keys/`. */
