@@ -138,6 +138,37 @@ const TABLES: Record<string, BenchTable> = {
     lossFree: (r) =>
       at(r, 'summary', '4096', 'allStored') !== false && at(r, 'summary', '16384', 'allStored') !== false,
   },
+  year: {
+    figures: [
+      { title: 'events in the year', samples: (r) => num(at(r, 'args', 'events')), digits: 0 },
+      { title: 'commit µs empty', samples: (r) => num(at(r, 'summary', 'empty', 'commitUs')), digits: 1 },
+      { title: 'commit µs year', samples: (r) => num(at(r, 'summary', 'year', 'commitUs')), digits: 1 },
+      { title: 'year ÷ empty', samples: (r) => num(at(r, 'summary', 'ratio')), digits: 2 },
+      { title: 'with moves', samples: (r) => num(at(r, 'summary', 'ratioWithMoves')), digits: 2 },
+      {
+        title: 'district/day p99 ms',
+        samples: (r) => num(at(r, 'summary', 'queries', 'districtDay', 'p99')),
+        digits: 1,
+      },
+      {
+        title: 'radius/week p99 ms',
+        samples: (r) => num(at(r, 'summary', 'queries', 'radiusWeek', 'p99')),
+        digits: 1,
+      },
+      {
+        title: 'unit/month p99 ms',
+        samples: (r) => num(at(r, 'summary', 'queries', 'unitMonth', 'p99')),
+        digits: 1,
+      },
+      {
+        title: 'case p99 ms',
+        samples: (r) => num(at(r, 'summary', 'queries', 'caseOpen', 'p99')),
+        digits: 1,
+      },
+      { title: 'month drop ms', samples: (r) => num(at(r, 'summary', 'drop', 'ms')), digits: 0 },
+    ],
+    lossFree: (r) => at(r, 'summary', 'allStored') !== false,
+  },
 }
 
 /** The sum of a `{reason: count}` object (or one reason of it); nothing when the run did not count. */

@@ -60,6 +60,7 @@ const ENV_SCHEMA = {
   /** A unit's session younger than this is not taken over by another connection with its id, ms. */
   DOORSTEP_TAKEOVER_HOLD_MS: z.coerce.number().int().nonnegative().max(600_000).default(15_000),
   DOORSTEP_CLIP_RETENTION_DAYS: positiveInt.default(30),
+  DOORSTEP_EVENT_RETENTION_DAYS: positiveInt.default(365),
   DOORSTEP_CLIP_MAX_BYTES: positiveInt.default(512 * 1024 ** 2),
   /** Percentage of the clip disk in use at which oldest unheld clips are evicted. */
   DOORSTEP_DISK_HIGH_WATERMARK_PCT: z.coerce.number().min(1).max(100).default(90),
@@ -182,6 +183,7 @@ export interface Config {
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
   admission: { connectRate: number; connectRatePerAddress: number; takeoverHoldMs: number }
   mqtt: { maxPacketBytes: number }
+  events: { retentionDays: number }
   clips: {
     retentionDays: number
     maxBytes: number
@@ -302,6 +304,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       takeoverHoldMs: e.DOORSTEP_TAKEOVER_HOLD_MS,
     },
     mqtt: { maxPacketBytes },
+    events: { retentionDays: e.DOORSTEP_EVENT_RETENTION_DAYS },
     clips: {
       retentionDays: e.DOORSTEP_CLIP_RETENTION_DAYS,
       maxBytes: e.DOORSTEP_CLIP_MAX_BYTES,

@@ -195,7 +195,13 @@ export class Gateway {
     const influx = must(this.#influx, 'influx')
 
     // Its index is written by ingest's spool worker, which needs the table made first (events starts first).
-    const events = new Events({ db })
+    const events = new Events({
+      db,
+      log: this.log,
+      retentionDays: cfg.events.retentionDays,
+      // Clips starts after events; the first sweep waits well past both.
+      held: () => this.#clips?.heldEventIds() ?? new Set(),
+    })
     this.#events = events
     const ingest = new Ingest({
       config: cfg,

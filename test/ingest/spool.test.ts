@@ -136,7 +136,10 @@ describe('Spool (real SQLite on a worker thread)', () => {
       await new Promise((r) => setImmediate(r))
     }
     await Promise.all(appends)
-    expect(db.prepare('SELECT count(*) AS n FROM event_index').get()).toEqual({ n: 4000 })
+    // Counted in every table: the worker may have moved some on into their months meanwhile.
+    const index = new EventIndex(db)
+    index.prepare()
+    expect(index.sizes().reduce((n, t) => n + t.rows, 0)).toBe(4000)
     expect(audited).toBe(400)
     expect(audit.verify()).toMatchObject({ ok: true, entries: 400 })
     audit.stop()
@@ -238,7 +241,7 @@ describe('EventIndex key', () => {
     expect(admit(a, 'end', { ...site, id: 'cam-2' })).toBe('foreign')
     expect(index.get(a)).toMatchObject({ id: a, phase: 'start' })
     expect(index.get(b)).toMatchObject({ id: b, phase: 'end' })
-    expect(db.prepare('SELECT count(*) AS n FROM event_index').get()).toEqual({ n: 2 })
+    expect(db.prepare('SELECT count(*) AS n FROM event_recent').get()).toEqual({ n: 2 })
     db.close()
   })
 
@@ -257,7 +260,7 @@ describe('EventIndex key', () => {
     for (const id of ids)
       expect(index.get(id)).toMatchObject({ id, deviceId: 'cam-1', startedAt: expect.any(Number) })
     const names = (
-      db.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'event_index'").all() as Array<{
+      db.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'event_recent'").all() as Array<{
         name: string
       }>
     ).map((r) => r.name)

@@ -79,7 +79,7 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
     })
     db = openDb(path.join(tmp.dir, 'doorstep.db'))
     // The spool's worker writes the event index: the table is made first, as in the gateway.
-    new Events({ db }).start()
+    new Events({ db, log, retentionDays: 365, held: () => new Set() }).start()
     registry = new SqliteDeviceRegistry(db)
     registry.load()
     bus = new EventBus(log)

@@ -247,6 +247,15 @@ export class ClipTable {
     return r.n
   }
 
+  /** Every event id a hold in force keeps (event retention keeps their index rows). */
+  heldEventIds(now: number): Set<string> {
+    const rows = this.#db
+      .prepare(`SELECT DISTINCT event_id FROM clip_holds WHERE ${ACTIVE}`)
+      .pluck()
+      .all(now) as string[]
+    return new Set(rows)
+  }
+
   isHeld(eventId: string, now: number): boolean {
     return (
       this.#db

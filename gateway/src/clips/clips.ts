@@ -264,6 +264,11 @@ export class Clips implements Feature {
     return this.holds({ eventId, activeOnly: false })
   }
 
+  /** Every event id a hold in force keeps. */
+  heldEventIds(): Set<string> {
+    return must(this.#table).heldEventIds(this.#now())
+  }
+
   // ---- retention ------------------------------------------------------------------------------
 
   /**

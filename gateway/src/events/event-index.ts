@@ -2,16 +2,20 @@ import type { ClipState, EventsQuery } from '@doorstep/proto'
 import { type Db, migrate, writeTransaction } from '../db/index.js'
 import { encodeCursor } from './event-cursor.js'
 import { eventKey } from './event-key.js'
-import { type Admission, type MergeStatements, mergeTuple, prepareMerge } from './event-merge.js'
+import { type Admission, mergeTuple } from './event-merge.js'
 import { EVENTS_SCHEMA } from './event-migrations.js'
 import { CLIP_INDEXED, pageQuery } from './event-query.js'
+import { dropExpired, type RetentionResult } from './event-retention.js'
 import { type EventRow, type IndexedEvent, toEvent } from './event-row.js'
+import { EventTables } from './event-tables.js'
 import { haversineM } from './geo.js'
 import { type EventSite, type IndexedMessage, type IndexTuple, toIndexTuple } from './index-tuple.js'
+import { monthEnd, monthStart, RECENT } from './partitions.js'
+import { DEFAULT_ROLLOVER, type RolloverLimits, type RolloverStep, rollOver } from './rollover.js'
 
-export type { EventSite, IndexedEvent, IndexTuple }
+export type { EventSite, IndexedEvent, IndexTuple, RetentionResult, RolloverLimits, RolloverStep }
 // The index's parts, for the features, the ingest worker and the tests that use them.
-export { EVENTS_SCHEMA, eventKey, toIndexTuple }
+export { DEFAULT_ROLLOVER, EVENTS_SCHEMA, eventKey, toIndexTuple }
 
 /**
  * The SQLite index of motion events: one row per event id, merged over its
@@ -19,16 +23,20 @@ export { EVENTS_SCHEMA, eventKey, toIndexTuple }
  * the spool's transaction, on the worker thread (`admit`); `record` is the
  * same merge in a transaction of its own. Answers the events API; the clips
  * feature moves `clip_state` along.
+ *
+ * Rows live in a small recent table and then in one table per month (see
+ * partitions.ts): a new event's commit touches the pages of the recent
+ * table's indexes, not of a year's, and retention drops a month as a table.
  */
 export class EventIndex {
   readonly #db: Db
-  #stmts: MergeStatements | null = null
+  #tables: EventTables | null = null
 
   constructor(db: Db) {
     this.#db = db
   }
 
-  /** Creates or migrates the table, then prepares the statements; the owner of the schema calls this. */
+  /** Creates or migrates the tables, then prepares; the owner of the schema calls this. */
   load(): void {
     // The migration to the integer key computes it in SQL.
     this.#db.function('doorstep_event_key', { deterministic: true }, (id) => eventKey(String(id)))
@@ -41,11 +49,13 @@ export class EventIndex {
   }
 
   /**
-   * Prepares the merge statements on a table `load` made: the ingest worker
-   * writes the index over its own connection this way.
+   * Prepares on tables `load` made. The ingest worker writes the index over its own connection this
+   * way, with `filters`: it keeps each month's id filter and moves rows on (`rollOver`).
    */
-  prepare(): void {
-    this.#stmts = prepareMerge(this.#db)
+  prepare(opts: { filters?: boolean } = {}): void {
+    const tables = new EventTables(this.#db, { filters: opts.filters ?? false })
+    tables.refresh()
+    this.#tables = tables
   }
 
   /**
@@ -56,55 +66,120 @@ export class EventIndex {
    */
   record(device: EventSite, ev: IndexedMessage, t: number): boolean {
     const f = toIndexTuple(device, ev, t)
-    return writeTransaction(this.#db, () => this.#merge(f)) !== 'foreign'
+    const tables = this.#must()
+    return (
+      writeTransaction(this.#db, () => {
+        tables.refresh()
+        return mergeTuple(tables, f)
+      }) !== 'foreign'
+    )
   }
 
   /**
    * `record` inside the caller's transaction, saying what it did: the spool
    * stores an event's line in the same transaction unless it was a `repeat`,
-   * so "durable", "indexed" and "seen once" are one commit.
+   * so "durable", "indexed" and "seen once" are one commit. The caller calls
+   * `refresh` once per transaction first.
    */
   admit(f: IndexTuple): Admission {
     if (!this.#db.inTransaction) throw new Error('EventIndex.admit runs inside a transaction')
-    return this.#merge(f)
+    return mergeTuple(this.#must(), f)
   }
 
-  #merge(f: IndexTuple): Admission {
-    if (!this.#stmts) throw new Error('event index is not loaded')
-    return mergeTuple(this.#stmts, f)
+  /** Takes in what other connections changed in the catalogue (a month dropped). Inside the transaction. */
+  refresh(): void {
+    this.#must().refresh()
+  }
+
+  /** One chunk of quiet rows on into their months (the ingest worker's connection only). */
+  rollOver(now: number, limits: RolloverLimits = DEFAULT_ROLLOVER): RolloverStep {
+    return rollOver(this.#must(), limits, now)
+  }
+
+  /** Writes the months' id filters that changed (at close). */
+  saveFilters(): void {
+    const tables = this.#must()
+    writeTransaction(this.#db, () => tables.saveFilters())
+  }
+
+  /** Removes events that started before `before`, except held ones (see event-retention.ts). */
+  dropExpired(before: number, held: ReadonlySet<string>): RetentionResult {
+    return dropExpired(this.#must(), before, held)
+  }
+
+  /** Rows per table: the recent one, then each month, newest first. */
+  sizes(): Array<{ table: string; rows: number }> {
+    const tables = this.#must()
+    tables.refresh()
+    const recent = (this.#db.prepare(`SELECT count(*) AS n FROM ${RECENT}`).get() as { n: number }).n
+    return [
+      { table: RECENT, rows: recent },
+      ...tables.partitions().map((p) => ({ table: p.name, rows: p.rows })),
+    ]
   }
 
   get(id: string): IndexedEvent | undefined {
-    const r = this.#db
-      .prepare('SELECT * FROM event_index WHERE id_key = ? AND event_id = ?')
-      .get(eventKey(id), id) as EventRow | undefined
-    return r ? toEvent(r) : undefined
+    const tables = this.#must()
+    tables.refresh()
+    const found = tables.find(eventKey(id), id)
+    return found ? toEvent(found.row) : undefined
   }
 
   setClipState(id: string, state: ClipState): void {
-    this.#db
-      .prepare('UPDATE event_index SET clip_state = ? WHERE id_key = ? AND event_id = ?')
-      .run(state, eventKey(id), id)
+    const tables = this.#must()
+    writeTransaction(this.#db, () => {
+      tables.refresh()
+      const found = tables.find(eventKey(id), id)
+      if (found)
+        tables
+          .st(`UPDATE ${found.table} SET clip_state = ? WHERE id_key = ? AND event_id = ?`)
+          .run(state, eventKey(id), id)
+    })
   }
 
   /** Events that started before `before` whose clip never became ready (retention). */
   unfinishedClipsBefore(before: number): IndexedEvent[] {
-    const rows = this.#db
-      .prepare(
-        `SELECT * FROM event_index WHERE clip_state IN ('pending', 'uploading', 'rejected') AND ${CLIP_INDEXED}
-           AND started_at < ? ORDER BY started_at`,
+    const rows: EventRow[] = []
+    for (const t of this.#tablesFor(undefined, before)) {
+      rows.push(
+        ...(this.#db
+          .prepare(
+            `SELECT * FROM ${t} WHERE clip_state IN ('pending', 'uploading', 'rejected') AND ${CLIP_INDEXED}
+               AND started_at < ?`,
+          )
+          .all(before) as EventRow[]),
       )
-      .all(before) as EventRow[]
-    return rows.map(toEvent)
+    }
+    return rows.sort((a, b) => a.started_at - b.started_at).map(toEvent)
   }
 
   /** Newest first, keyset-paginated on (started_at, event_id). */
   query(q: EventsQuery): { events: IndexedEvent[]; nextCursor: string | null } {
-    const { sql, params } = pageQuery(q)
+    const { sql, params } = pageQuery(q, this.#tablesFor(q.from, q.to))
     const rows = this.#db.prepare(sql).all(...params) as EventRow[]
     const page = rows.slice(0, q.limit).map(toEvent)
     const last = page.at(-1)
     const nextCursor = rows.length > q.limit && last ? encodeCursor(last.startedAt, last.id) : null
     return { events: page, nextCursor }
+  }
+
+  /** The tables that may hold events started in [from, to]: the recent one, the months overlapping, the kept. */
+  #tablesFor(from: number | undefined, to: number | undefined): string[] {
+    const tables = this.#must()
+    tables.refresh()
+    const out = [RECENT]
+    for (const p of tables.partitions()) {
+      if (p.month !== null) {
+        if (from !== undefined && monthEnd(p.month) <= from) continue
+        if (to !== undefined && monthStart(p.month) > to) continue
+      }
+      out.push(p.name)
+    }
+    return out
+  }
+
+  #must(): EventTables {
+    if (!this.#tables) throw new Error('event index is not loaded')
+    return this.#tables
   }
 }

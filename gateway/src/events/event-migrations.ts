@@ -75,4 +75,18 @@ export const EVENTS_SCHEMA = [
   // event). Queries that use it say `clip_state <> 'none'` in so many words (see CLIP_INDEXED in event-query.ts).
   `DROP INDEX event_index_clip;
    CREATE INDEX event_index_clip ON event_index (clip_state, started_at) WHERE clip_state <> 'none';`,
+  // The index in tables by month (see partitions.ts): the table so far becomes the recent one, and the
+  // ingest worker moves its quiet rows on into their months, a chunk at a time, so a large index is
+  // converted while the gateway runs (progress in the log) instead of in one long migration.
+  `ALTER TABLE event_index RENAME TO event_recent;
+   CREATE TABLE event_partitions (
+     name TEXT PRIMARY KEY,
+     month INTEGER UNIQUE,
+     rows INTEGER NOT NULL DEFAULT 0,
+     filter BLOB,
+     filter_capacity INTEGER NOT NULL,
+     filter_rows INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE event_catalogue (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);
+   INSERT INTO event_catalogue (id, gen) VALUES (1, 0);`,
 ]

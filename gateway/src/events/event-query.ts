@@ -9,11 +9,17 @@ import { boundingBox } from './geo.js'
 export const CLIP_INDEXED = "clip_state <> 'none'"
 
 /**
- * The SQL of one page of the events API: newest first, keyset-paginated on
- * (started_at, event_id), one row more than the page to tell whether another
- * follows. `near` uses `doorstep_haversine_m`, which `EventIndex.load` registers.
+ * The SQL of one page of the events API over the given event tables: newest
+ * first, keyset-paginated on (started_at, event_id), one row more than the
+ * page to tell whether another follows. Each table gives at most that many
+ * rows in index order and the union is sorted once: a page costs the same
+ * whether the window spans one month or twelve. `near` uses
+ * `doorstep_haversine_m`, which `EventIndex.load` registers.
  */
-export function pageQuery(q: EventsQuery): { sql: string; params: Array<string | number> } {
+export function pageQuery(
+  q: EventsQuery,
+  tables: readonly string[],
+): { sql: string; params: Array<string | number> } {
   const where: string[] = []
   const params: Array<string | number> = []
   if (q.from !== undefined) {
@@ -55,8 +61,13 @@ export function pageQuery(q: EventsQuery): { sql: string; params: Array<string |
     where.push('(started_at < ? OR (started_at = ? AND event_id < ?))')
     params.push(c.startedAt, c.startedAt, c.id)
   }
-  const sql = `SELECT * FROM event_index ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY started_at DESC, event_id DESC LIMIT ?`
-  params.push(q.limit + 1)
-  return { sql, params }
+  const filter = where.length ? `WHERE ${where.join(' AND ')}` : ''
+  const order = 'ORDER BY started_at DESC, event_id DESC LIMIT ?'
+  const one = (t: string) => `SELECT * FROM ${t} ${filter} ${order}`
+  if (tables.length === 1) return { sql: one(tables[0] as string), params: [...params, q.limit + 1] }
+  const sql = `${tables.map((t) => `SELECT * FROM (${one(t)})`).join(' UNION ALL ')} ${order}`
+  const all: Array<string | number> = []
+  for (const _ of tables) all.push(...params, q.limit + 1)
+  all.push(q.limit + 1)
+  return { sql, params: all }
 }

@@ -1,5 +1,12 @@
 /** The events feature's public surface: other features import only this file. */
-export { EventIndex, type IndexedEvent, type IndexTuple, toIndexTuple } from './event-index.js'
+export {
+  EventIndex,
+  type IndexedEvent,
+  type IndexTuple,
+  type RetentionResult,
+  type RolloverStep,
+  toIndexTuple,
+} from './event-index.js'
 export { eventView } from './event-view.js'
 export { Events } from './events.js'
 export { haversineM } from './geo.js'

@@ -12,6 +12,7 @@ import { BatchWriter, type LineSink } from './batch-writer.js'
 import { ClockSkew } from './clock-skew.js'
 import { decodePayload } from './decode.js'
 import { HelloLimit } from './hello-limit.js'
+import { IndexMoveLog } from './index-moves.js'
 import { InvalidTracker } from './invalid-tracker.js'
 import { eventLine, heartbeatLine, RP_DEFAULT, RP_EVENTS, SeriesKeys } from './points.js'
 import { Spool } from './spool.js'
@@ -45,6 +46,7 @@ export class Ingest implements Feature {
   readonly #keys = new SeriesKeys()
   readonly #invalid: InvalidTracker
   readonly #hellos: HelloLimit
+  readonly #indexMoves: IndexMoveLog
   /** Plain per-kind counts, added to `doorstep_messages_in_total` when it is scraped (see metrics.ts). */
   readonly #received: Record<TopicKind, number>
   #spool: Spool | null = null
@@ -67,6 +69,7 @@ export class Ingest implements Feature {
     this.#invalid = new InvalidTracker(this.#log, this.#metrics)
     this.#received = this.#metrics.received
     this.#hellos = new HelloLimit(deps.config.ingest.helloMaxPerMin)
+    this.#indexMoves = new IndexMoveLog(this.#log)
   }
 
   async start(): Promise<void> {
@@ -77,6 +80,7 @@ export class Ingest implements Feature {
         for (const eventId of ids)
           this.#log.warn({ eventId }, 'event id belongs to another unit; not indexed')
       },
+      onIndexMove: (n) => this.#indexMoves.report(n),
     })
     await spool.open()
     this.#spool = spool

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import type { Statement } from 'better-sqlite3'
 import { type Db, migrate, openDb, writeTransaction } from '../db/index.js'
-import { EventIndex, type IndexTuple } from '../events/index.js'
+import { EventIndex, type IndexTuple, type RolloverStep } from '../events/index.js'
 
 /** WAL the spool lets grow before SQLite copies it back into the database. */
 const WAL_BETWEEN_CHECKPOINTS = 40 * 1024 * 1024
@@ -80,7 +80,7 @@ export class SpoolStore {
     migrate(db, 'spool', SCHEMA)
     this.#db = db
     this.#index = new EventIndex(db)
-    this.#index.prepare()
+    this.#index.prepare({ filters: true })
     this.#s = {
       insertLine: db.prepare('INSERT INTO spool (rp, line) VALUES (?, ?)'),
       del: db.prepare('DELETE FROM spool WHERE seq = ?'),
@@ -105,6 +105,7 @@ export class SpoolStore {
     const index = this.#index
     const out: CommitResult = { seqs: [], notIndexed: [] }
     writeTransaction(this.#db, () => {
+      index.refresh()
       const ev = req.events
       for (let i = 0; i < ev.length; i += EVENT_SLOTS) {
         const tuple = ev[i + 2] as IndexTuple
@@ -130,7 +131,13 @@ export class SpoolStore {
     return this.#s.read.all(afterSeq, limit) as SpoolRow[]
   }
 
+  /** Moves one chunk of the event index's quiet rows on into their months (see events/rollover.ts). */
+  rollOver(now: number): RolloverStep {
+    return this.#index.rollOver(now)
+  }
+
   close(): void {
+    this.#index.saveFilters()
     this.#db.close()
   }
 

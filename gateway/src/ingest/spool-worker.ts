@@ -20,6 +20,19 @@ export type WorkerRequest =
 
 export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string }
 
+/** Told without being asked (id -1): the event index moved rows on into their months. */
+export interface IndexMoveNotice {
+  id: -1
+  moved: number
+  recentRows: number
+  more: boolean
+  /** A move failed; the next turn tries again. */
+  error?: string
+}
+
+/** How often the worker looks whether the event index has rows to move on, ms. */
+const ROLLOVER_EVERY_MS = 1000
+
 const port = parentPort
 if (!port) throw new Error('spool-worker runs only as a worker thread')
 let store: SpoolStore
@@ -32,6 +45,32 @@ try {
   process.exit(1)
 }
 
+/**
+ * The event index's rows move on between commits, a chunk per turn: commits that arrive meanwhile
+ * wait at most one chunk. A large index of an earlier version moves this way too, chunk after chunk.
+ */
+let closed = false
+function rollOver(): void {
+  if (closed) return
+  let next = ROLLOVER_EVERY_MS
+  try {
+    const step = store.rollOver(Date.now())
+    if (step.moved > 0) port?.postMessage({ id: -1, ...step } satisfies IndexMoveNotice)
+    if (step.more) next = 0
+  } catch (err) {
+    port?.postMessage({
+      id: -1,
+      moved: 0,
+      recentRows: -1,
+      more: false,
+      error: (err as Error).message,
+    } satisfies IndexMoveNotice)
+  }
+  const t = next === 0 ? setImmediate(rollOver) : setTimeout(rollOver, next)
+  if (typeof t === 'object' && 'unref' in t) t.unref()
+}
+setTimeout(rollOver, ROLLOVER_EVERY_MS).unref()
+
 port.on('message', (m: WorkerRequest) => {
   try {
     let value: unknown
@@ -43,6 +82,7 @@ port.on('message', (m: WorkerRequest) => {
         value = store.read(m.afterSeq, m.limit)
         break
       case 'close':
+        closed = true
         store.close()
         value = null
         break

@@ -7,7 +7,7 @@ import {
   type EventSlot,
   type SpoolRow,
 } from './spool-store.js'
-import type { WorkerOptions, WorkerReply, WorkerRequest } from './spool-worker.js'
+import type { IndexMoveNotice, WorkerOptions, WorkerReply, WorkerRequest } from './spool-worker.js'
 
 export type { SpoolRow } from './spool-store.js'
 
@@ -24,6 +24,8 @@ export interface SpoolOptions {
   legacyFile?: string
   /** Told of event ids the index refused (another unit's id); their lines are stored regardless. */
   onNotIndexed?: (eventIds: string[]) => void
+  /** Told when the worker moved event index rows on into their months, or failed to. */
+  onIndexMove?: (notice: IndexMoveNotice) => void
 }
 
 /**
@@ -70,12 +72,16 @@ export class Spool {
     const ready = new Promise<{ rows: number; bytes: number }>((resolve, reject) =>
       this.#calls.set(0, { resolve: (v) => resolve(v as { rows: number; bytes: number }), reject }),
     )
-    worker.on('message', (r: WorkerReply) => {
+    worker.on('message', (r: WorkerReply | IndexMoveNotice) => {
+      if (r.id === -1) {
+        this.#opts.onIndexMove?.(r as IndexMoveNotice)
+        return
+      }
       const call = this.#calls.get(r.id)
       if (!call) return
       this.#calls.delete(r.id)
-      if (r.ok) call.resolve(r.value)
-      else call.reject(new Error(`spool: ${r.error}`))
+      if ('ok' in r && r.ok) call.resolve(r.value)
+      else call.reject(new Error(`spool: ${'error' in r ? r.error : 'no answer'}`))
     })
     worker.on('error', (err) => this.#fail(err))
     worker.on('exit', (code) => {

@@ -1,0 +1,262 @@
+import { randomUUID } from 'node:crypto'
+import { EventsQuery } from '@doorstep/proto'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { type Db, migrate, openDb } from '../../gateway/src/db/sqlite.js'
+import {
+  EVENTS_SCHEMA,
+  EventIndex,
+  eventKey,
+  type RolloverLimits,
+} from '../../gateway/src/events/event-index.js'
+import { IdFilter } from '../../gateway/src/events/id-filter.js'
+import { eventTuple, site } from '../helpers/spool.js'
+import { tempDir } from '../helpers/tmp.js'
+
+const DAY = 86_400_000
+const NOW = Date.UTC(2026, 11, 5, 12)
+/** Small limits so a few hundred rows exercise the moves. */
+const LIMITS: RolloverLimits = { maxRecentRows: 50, maxRecentAgeMs: 2 * DAY, quietMs: 60_000, chunkRows: 40 }
+
+const sites = Array.from({ length: 12 }, (_, i) => ({
+  id: `cam-${i}`,
+  district: 1 + (i % 3),
+  lat: 29.3 + i * 0.001,
+  lon: 117.2 + i * 0.001,
+}))
+
+/**
+ * The event index in monthly tables: two connections to one file, as in the gateway (the ingest
+ * worker's, which keeps the months' id filters and moves rows on, and the main thread's).
+ */
+describe('event index in monthly tables', () => {
+  let tmp: { dir: string; cleanup: () => void }
+  let mainDb: Db
+  let workerDb: Db
+  let main: EventIndex
+  let worker: EventIndex
+
+  const admit = (tuple: ReturnType<typeof eventTuple>) =>
+    workerDb.transaction(() => {
+      worker.refresh()
+      return worker.admit(tuple)
+    })()
+  const moveAll = () => {
+    let moved = 0
+    for (let i = 0; i < 1000; i++) {
+      const step = worker.rollOver(NOW, LIMITS)
+      moved += step.moved
+      if (!step.more) break
+    }
+    return moved
+  }
+  const total = () => main.sizes().reduce((n, t) => n + t.rows, 0)
+
+  beforeEach(() => {
+    tmp = tempDir('doorstep-event-months-')
+    mainDb = openDb(`${tmp.dir}/doorstep.db`)
+    main = new EventIndex(mainDb)
+    main.load()
+    workerDb = openDb(`${tmp.dir}/doorstep.db`)
+    worker = new EventIndex(workerDb)
+    worker.prepare({ filters: true })
+  })
+  afterEach(() => {
+    mainDb.close()
+    workerDb.close()
+    tmp.cleanup()
+  })
+
+  /** 300 events over the last four months, from 12 units. */
+  function fill(): string[] {
+    const ids: string[] = []
+    for (let i = 0; i < 300; i++) {
+      const eventId = randomUUID()
+      ids.push(eventId)
+      const t = NOW - Math.floor((i / 300) * 120 * DAY) - 5 * 60_000
+      expect(admit(eventTuple({ eventId, from: sites[i % sites.length], t }))).toBe('new')
+    }
+    return ids
+  }
+
+  it('moves quiet rows into their months; every query answers the same before and after', () => {
+    fill()
+    const queries: Array<Record<string, string>> = [
+      {},
+      { district: '2' },
+      { device: 'cam-5' },
+      { from: String(NOW - 45 * DAY), to: String(NOW - 10 * DAY) },
+      { near: `${29.3 + 0.004},${117.2 + 0.004},300` },
+      { district: '1', from: String(NOW - 100 * DAY), limit: '7' },
+    ]
+    /** Every page of a query, following its cursor. */
+    const pages = (q: Record<string, string>) => {
+      const out: string[][] = []
+      let cursor: string | null = null
+      do {
+        const page = main.query(EventsQuery.parse({ limit: '20', ...q, ...(cursor ? { cursor } : {}) }))
+        out.push(page.events.map((e) => e.id))
+        cursor = page.nextCursor
+      } while (cursor && out.length < 100)
+      return out
+    }
+    const before = queries.map(pages)
+    expect(before[0]?.flat()).toHaveLength(300)
+
+    const moved = moveAll()
+    expect(moved).toBeGreaterThan(250)
+    const sizes = main.sizes()
+    expect(sizes[0]).toMatchObject({ table: 'event_recent' })
+    expect(sizes[0]?.rows).toBeLessThanOrEqual(LIMITS.maxRecentRows)
+    // Four or five months, named by the month of each event's start.
+    expect(sizes.slice(1).map((s) => s.table)).toEqual(
+      expect.arrayContaining(['event_m_202612', 'event_m_202611', 'event_m_202610', 'event_m_202609']),
+    )
+    expect(total()).toBe(300)
+    expect(queries.map(pages)).toEqual(before)
+  })
+
+  it('recognises a retry of a moved event, merges its later phases there, and refuses another unit', () => {
+    const ids = fill()
+    moveAll()
+    const old = ids[290] as string
+    const from = sites[290 % sites.length]
+    expect(main.sizes()[0]?.rows).toBeLessThan(300)
+    expect(admit(eventTuple({ eventId: old, from, t: NOW - 119 * DAY }))).toBe('repeat')
+    expect(admit(eventTuple({ eventId: old, from, phase: 'end', t: NOW - 119 * DAY + 10_000 }))).toBe(
+      'merged',
+    )
+    expect(admit(eventTuple({ eventId: old, from: site, phase: 'update', t: NOW }))).toBe('foreign')
+    expect(main.get(old)).toMatchObject({ id: old, phase: 'end', deviceId: from?.id })
+    expect(total()).toBe(300)
+    // The clip state of a moved event is set where it lives.
+    main.setClipState(old, 'ready')
+    expect(main.get(old)?.clip.state).toBe('ready')
+  })
+
+  it('a late start that dates a moved event into an earlier month moves its row there', () => {
+    fill()
+    const id = randomUUID()
+    const endAt = Date.UTC(2026, 9, 1, 0, 0, 30)
+    expect(admit(eventTuple({ eventId: id, phase: 'end', t: endAt }))).toBe('new')
+    moveAll()
+    const inMonth = (table: string) =>
+      (mainDb.prepare(`SELECT count(*) AS n FROM ${table} WHERE event_id = ?`).get(id) as { n: number }).n
+    expect(inMonth('event_m_202610')).toBe(1)
+    expect(admit(eventTuple({ eventId: id, phase: 'start', t: endAt - 60_000 }))).toBe('merged')
+    expect(inMonth('event_m_202610')).toBe(0)
+    expect(inMonth('event_m_202609')).toBe(1)
+    expect(main.get(id)).toMatchObject({ startedAt: endAt - 60_000, phase: 'end' })
+    expect(admit(eventTuple({ eventId: id, phase: 'start', t: endAt - 60_000 }))).toBe('repeat')
+  })
+
+  it('a worker that stopped without writing its filters makes them again, and still knows every id', () => {
+    const ids = fill()
+    moveAll()
+    // No saveFilters: as after a crash. A new worker connection loads the months.
+    workerDb.close()
+    workerDb = openDb(`${tmp.dir}/doorstep.db`)
+    worker = new EventIndex(workerDb)
+    worker.prepare({ filters: true })
+    for (const [i, id] of ids.entries())
+      expect(admit(eventTuple({ eventId: id, from: sites[i % sites.length], t: NOW }))).toBe('repeat')
+    // Written at close, read back as they were.
+    worker.saveFilters()
+    const saved = mainDb
+      .prepare('SELECT name, rows, filter_rows FROM event_partitions WHERE month IS NOT NULL')
+      .all() as Array<{ name: string; rows: number; filter_rows: number }>
+    expect(saved.length).toBeGreaterThan(3)
+    for (const p of saved) expect(p.filter_rows).toBe(p.rows)
+  })
+
+  it('drops months past retention as tables, keeps held events, and the worker carries on', () => {
+    const ids = fill()
+    moveAll()
+    const before = NOW - 60 * DAY
+    const held = ids.find((id) => {
+      const e = main.get(id)
+      return e !== undefined && e.startedAt < Date.UTC(2026, 9, 1)
+    }) as string
+    expect(held).toBeDefined()
+    const r = main.dropExpired(before, new Set([held]))
+    expect(r.months).toEqual(expect.arrayContaining([202608, 202609]))
+    expect(r.kept).toBe(1)
+    const tables = (
+      mainDb
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'event_m_%'")
+        .all() as Array<{
+        name: string
+      }>
+    ).map((t) => t.name)
+    expect(tables).not.toContain('event_m_202609')
+    // A month goes whole, once all of it is past the cut: nothing is left of the months before the one
+    // the cut falls in, but the held event.
+    const left = main.query(EventsQuery.parse({ to: String(Date.UTC(2026, 9, 1) - 1), limit: '500' })).events
+    expect(left.map((e) => e.id)).toEqual([held])
+    expect(main.get(held)).toMatchObject({ id: held })
+    expect(total()).toBe(300 - r.removed)
+    // The worker's next commit sees the catalogue change: no missing table, the held id still a repeat.
+    const heldSite = sites[ids.indexOf(held) % sites.length]
+    expect(admit(eventTuple({ eventId: held, from: heldSite, t: NOW }))).toBe('repeat')
+    expect(admit(eventTuple({ t: NOW }))).toBe('new')
+    expect(worker.rollOver(NOW, LIMITS).moved).toBeGreaterThanOrEqual(0)
+    // A second sweep has nothing to do.
+    expect(main.dropExpired(before, new Set([held]))).toEqual({ months: [], removed: 0, kept: 0 })
+  })
+
+  it('converts an index made by an earlier version: its rows move into months while it runs', () => {
+    const file = `${tmp.dir}/old.db`
+    const old = openDb(file)
+    // The integer key, as the earlier version computed it in its migration and merges.
+    old.function('doorstep_event_key', { deterministic: true }, (id) => eventKey(String(id)))
+    migrate(old, 'events', EVENTS_SCHEMA.slice(0, 4))
+    const insert = old.prepare(
+      `INSERT INTO event_index (event_id, id_key, device_id, district, kind, phase, score, started_at, updated_at,
+         lat, lon, phases_seen)
+       VALUES (?, doorstep_event_key(?), 'cam-1', 7, 'motion', 'end', 0.5, ?, ?, 29.3, 117.2, 7)`,
+    )
+    const ids: string[] = []
+    old.transaction(() => {
+      for (let i = 0; i < 500; i++) {
+        const id = randomUUID()
+        ids.push(id)
+        insert.run(id, id, NOW - i * 6 * 3_600_000, NOW - i * 6 * 3_600_000)
+      }
+    })()
+    const upgraded = new EventIndex(old)
+    upgraded.load()
+    expect(upgraded.sizes()).toEqual([{ table: 'event_recent', rows: 500 }])
+    const w = openDb(file)
+    const wi = new EventIndex(w)
+    wi.prepare({ filters: true })
+    let steps = 0
+    while (wi.rollOver(NOW, LIMITS).more && steps < 100) steps++
+    expect(steps).toBeGreaterThan(3)
+    const sizes = upgraded.sizes()
+    expect(sizes.reduce((n, t) => n + t.rows, 0)).toBe(500)
+    expect(sizes[0]?.rows).toBeLessThanOrEqual(LIMITS.maxRecentRows)
+    for (const id of ids) expect(upgraded.get(id)?.id).toBe(id)
+    w.close()
+    old.close()
+  })
+})
+
+describe('IdFilter', () => {
+  it('never misses an id it was given, rarely claims one it was not, and reads back from its bytes', () => {
+    const f = new IdFilter(100_000)
+    const key = () => Math.floor(Math.random() * 2 ** 48)
+    const added = Array.from({ length: 100_000 }, key)
+    for (const k of added) f.add(k)
+    expect(added.every((k) => f.mayHave(k))).toBe(true)
+    let false_ = 0
+    for (let i = 0; i < 100_000; i++) if (f.mayHave(key())) false_++
+    expect(false_ / 100_000).toBeLessThan(0.02)
+    const copy = new IdFilter(100_000, Uint8Array.from(f.bytes()))
+    expect(added.every((k) => copy.mayHave(k))).toBe(true)
+    // Keys that differ only in their high bits (ids from firmware that numbers them) still spread.
+    const seq = new IdFilter(10_000)
+    for (let i = 0; i < 10_000; i++) seq.add(i * 2 ** 32)
+    let seqFalse = 0
+    for (let i = 10_000; i < 20_000; i++) if (seq.mayHave(i * 2 ** 32)) seqFalse++
+    expect(seqFalse / 10_000).toBeLessThan(0.02)
+  })
+})
