@@ -1,5 +1,12 @@
 /** The events feature's public surface: other features import only this file. */
-export { EventIndex, type IndexedEvent, type IndexTuple, toIndexTuple } from './event-index.js'
+export {
+  EVENTS_SCHEMA,
+  EventIndex,
+  eventKey,
+  type IndexedEvent,
+  type IndexTuple,
+  toIndexTuple,
+} from './event-index.js'
 export { eventView } from './event-view.js'
 export { Events } from './events.js'
 export { haversineM } from './geo.js'

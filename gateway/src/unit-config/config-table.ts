@@ -6,7 +6,7 @@ import { type Db, migrate, statementCache, writeTransaction } from '../db/index.
  * One row per unit in each table: the latest desired version (older ones are in the audit log's
  * changes) and the unit's latest answer.
  */
-const SCHEMA = [
+export const UNIT_CONFIG_SCHEMA = [
   `CREATE TABLE unit_config_desired (
     device_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL CHECK (version >= 1),
@@ -96,7 +96,7 @@ export class ConfigTable {
   }
 
   migrate(): void {
-    migrate(this.#db, 'unit-config', SCHEMA)
+    migrate(this.#db, 'unit-config', UNIT_CONFIG_SCHEMA)
   }
 
   desired(deviceId: string): DesiredRow | null {
