@@ -1,0 +1,136 @@
+import fsp from 'node:fs/promises'
+import path from 'node:path'
+import { backupDatabases, DATABASES, databaseBytes, fmtBytes } from '../backup/index.js'
+import { machineProbes } from '../doctor/index.js'
+import { DoorstepError } from '../errors.js'
+import type { Logger } from '../log.js'
+import { type DatabaseState, type Drift, plan, readState } from './plan.js'
+import { RELEASE, UNRECORDED_RELEASE } from './release.js'
+import { DATABASE_SCHEMAS, versionsOf } from './schemas.js'
+
+/** Where pre-upgrade backups go, under the data dir. */
+export const UPGRADE_BACKUPS = 'upgrade-backups'
+
+/** Free bytes for an unprivileged writer on the file system holding `dir`. */
+export type FreeSpace = (dir: string) => Promise<number>
+
+const statfsFree: FreeSpace = async (dir) => (await machineProbes.statfs(dir)).freeBytes
+
+/**
+ * Room asked for a backup of `bytes` of databases: the snapshot is at most their size, and a
+ * margin (a tenth, at least 64 MiB) leaves the migrations and the gateway's first writes room.
+ */
+export function roomNeeded(bytes: number): number {
+  return bytes + Math.max(Math.ceil(bytes / 10), 64 * 1024 * 1024)
+}
+
+export interface UpgradeOptions {
+  dataDir: string
+  /** Recorded in the backup's manifest, for restore's report. */
+  influxDb: string
+  log: Logger
+  freeSpace?: FreeSpace | undefined
+}
+
+/** An upgrade under way: from which release, and where its backup is. */
+export interface Upgrade {
+  from: string
+  to: string
+  backup: string
+  databases: Array<{ file: string; behind: Drift[] }>
+}
+
+/**
+ * Run at start before any feature opens a database. Reads each database the gateway owns, read
+ * only, and compares its per-feature versions with this release's:
+ * - any feature ahead (a newer release wrote it): refused, `DOORSTEP_ERR_DOWNGRADE_REFUSED`,
+ *   nothing touched;
+ * - any behind (and the database not new): a backup of the databases first, into
+ *   `<dataDir>/upgrade-backups/<from>-to-<to>-<time>/`, once free space is checked
+ *   (`DOORSTEP_ERR_UPGRADE_NO_ROOM` otherwise); the features then migrate as they start.
+ * Returns the upgrade begun, or null when there is none.
+ */
+export async function prepareUpgrade(o: UpgradeOptions): Promise<Upgrade | null> {
+  const behind: Array<{ file: string; state: DatabaseState; behind: Drift[] }> = []
+  for (const file of DATABASES) {
+    const known = versionsOf(DATABASE_SCHEMAS[file])
+    const state = readState(path.join(o.dataDir, file))
+    const p = plan(state, known)
+    if (p.kind === 'downgrade' && state) throw downgradeRefused(o.dataDir, file, state, known, p.ahead)
+    if (p.kind === 'upgrade' && state) behind.push({ file, state, behind: p.behind })
+  }
+  const first = behind[0]
+  if (!first) return null
+
+  const from = first.state.release ?? UNRECORDED_RELEASE
+  const stamp = new Date().toISOString().replace(/[-:.]/g, '')
+  const base = path.join(o.dataDir, UPGRADE_BACKUPS)
+  const dir = path.join(base, `${from}-to-${RELEASE}-${stamp}`)
+  const bytes = databaseBytes(o.dataDir)
+  const need = roomNeeded(bytes)
+  const free = await (o.freeSpace ?? statfsFree)(o.dataDir)
+  if (free < need) {
+    throw new DoorstepError(
+      'DOORSTEP_ERR_UPGRADE_NO_ROOM',
+      `no room to back up the databases before upgrading them from ${from} to ${RELEASE}: ` +
+        `the backup needs ${fmtBytes(need)} free in ${base} (${fmtBytes(bytes)} of databases and a margin), ` +
+        `and ${fmtBytes(free)} is free there. Nothing was changed; free some space and start again.`,
+      { from, to: RELEASE, where: base, needBytes: need, freeBytes: free },
+    )
+  }
+  const databases = behind.map((b) => ({ file: b.file, behind: b.behind }))
+  o.log.info(
+    {
+      from,
+      to: RELEASE,
+      databases: databases.map((d) => ({
+        file: d.file,
+        features: d.behind.map((x) => `${x.feature} ${x.database}→${x.release}`).join(', '),
+      })),
+      backup: dir,
+    },
+    'upgrading the databases: backing them up first',
+  )
+  try {
+    const r = await backupDatabases({
+      dataDir: o.dataDir,
+      to: dir,
+      influxDb: o.influxDb,
+      note: `taken by the gateway before upgrading its databases from ${from} to ${RELEASE}: the databases alone`,
+    })
+    o.log.info(
+      { backup: dir, files: r.manifest.files.length, bytes: r.bytes },
+      'pre-upgrade backup taken; migrating',
+    )
+  } catch (err) {
+    // Half a backup is no backup: leave none, and start nothing on the old databases.
+    await fsp.rm(dir, { recursive: true, force: true })
+    throw err
+  }
+  return { from, to: RELEASE, backup: dir, databases }
+}
+
+function downgradeRefused(
+  dataDir: string,
+  file: string,
+  state: DatabaseState,
+  known: Record<string, number>,
+  ahead: Drift[],
+): DoorstepError {
+  const wrote = state.release ?? 'a newer release'
+  const run = state.release ? `Run ${state.release} or later on it` : 'Run the release that wrote it'
+  return new DoorstepError(
+    'DOORSTEP_ERR_DOWNGRADE_REFUSED',
+    `${file} was last written by Doorstep ${wrote}, and its schema is ahead of this release (${RELEASE}): ` +
+      `${ahead.map((a) => `${a.feature} is at version ${a.database}, ${RELEASE} knows ${a.release}`).join('; ')}. ` +
+      `Nothing was changed. ${run}, or go back to ${RELEASE} by restoring the backup ` +
+      `taken before the upgrade (in ${path.join(dataDir, UPGRADE_BACKUPS)}).`,
+    {
+      database: file,
+      databaseRelease: state.release,
+      release: RELEASE,
+      databaseVersions: state.versions,
+      releaseVersions: known,
+    },
+  )
+}
