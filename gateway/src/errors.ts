@@ -81,6 +81,10 @@ export const ERRORS = {
     status: 500,
     message: 'There is no room for the backup taken before a schema upgrade',
   },
+  DOORSTEP_ERR_UPGRADE_PENDING: {
+    status: 500,
+    message: 'The database is from an earlier release; start the gateway once to upgrade it',
+  },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

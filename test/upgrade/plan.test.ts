@@ -1,7 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { plan, RELEASE, roomNeeded, SCHEMAS, versionsOf } from '../../gateway/src/upgrade/index.js'
+import { plan, RELEASE, roomNeeded } from '../../gateway/src/upgrade/index.js'
+import { SCHEMAS, versionsOf } from '../../gateway/src/upgrade/schemas.js'
 import { RELEASE_0_1_0 } from '../fixtures/previous-release/make-db.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')

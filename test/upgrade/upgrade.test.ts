@@ -6,7 +6,8 @@ import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { readManifest, verifyFiles } from '../../gateway/src/backup/index.js'
 import { isDoorstepError } from '../../gateway/src/errors.js'
-import { RELEASE, readState, SCHEMAS, UPGRADE_BACKUPS, versionsOf } from '../../gateway/src/upgrade/index.js'
+import { RELEASE, readState, UPGRADE_BACKUPS } from '../../gateway/src/upgrade/index.js'
+import { SCHEMAS, versionsOf } from '../../gateway/src/upgrade/schemas.js'
 import { doorstep, STACK_FRAME } from '../backup/helpers.js'
 import {
   makePreviousReleaseDb,
@@ -176,6 +177,15 @@ describe('upgrading a database release 0.1.0 left', () => {
     const wal = path.join(dataDir, 'doorstep.db-wal')
     if (fs.existsSync(wal)) expect(fs.statSync(wal).size).toBe(0)
     expect(backupsIn(dataDir)).toHaveLength(1)
+
+    // `doorstep tokens` writes the database too, and refuses it the same way.
+    const cli = await doorstep('tokens', 'list', '--data-dir', dataDir)
+    expect(cli.code).toBe(1)
+    expect(cli.err).toMatch(
+      /^doorstep tokens: DOORSTEP_ERR_DOWNGRADE_REFUSED: doorstep\.db was last written by Doorstep 0\.3\.0/,
+    )
+    expect(cli.err).not.toMatch(STACK_FRAME)
+    expect(sha256(made.file)).toBe(before)
   })
 
   it('refuses an upgrade when there is no room for its backup, saying how much and where', async () => {
@@ -191,6 +201,13 @@ describe('upgrading a database release 0.1.0 left', () => {
     expect(sha256(old.file)).toBe(before)
     expect(readState(old.file)).toEqual({ release: null, versions: RELEASE_0_1_0 })
     expect(backupsIn(other)).toEqual([])
+
+    // Nor does `doorstep tokens` change a database the gateway has not upgraded yet.
+    const cli = await doorstep('tokens', 'list', '--data-dir', other)
+    expect(cli.code).toBe(1)
+    expect(cli.err).toContain('DOORSTEP_ERR_UPGRADE_PENDING: doorstep.db is still at release 0.1.0')
+    expect(cli.err).toContain(`cases 1, ${RELEASE} has 2`)
+    expect(sha256(old.file)).toBe(before)
   })
 
   it('needs no backup for a new data dir', async () => {

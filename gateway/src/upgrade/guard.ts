@@ -6,7 +6,6 @@ import { DoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { type DatabaseState, type Drift, plan, readState } from './plan.js'
 import { RELEASE, UNRECORDED_RELEASE } from './release.js'
-import { DATABASE_SCHEMAS, versionsOf } from './schemas.js'
 
 /** Where pre-upgrade backups go, under the data dir. */
 export const UPGRADE_BACKUPS = 'upgrade-backups'
@@ -51,14 +50,7 @@ export interface Upgrade {
  * Returns the upgrade begun, or null when there is none.
  */
 export async function prepareUpgrade(o: UpgradeOptions): Promise<Upgrade | null> {
-  const behind: Array<{ file: string; state: DatabaseState; behind: Drift[] }> = []
-  for (const file of DATABASES) {
-    const known = versionsOf(DATABASE_SCHEMAS[file])
-    const state = readState(path.join(o.dataDir, file))
-    const p = plan(state, known)
-    if (p.kind === 'downgrade' && state) throw downgradeRefused(o.dataDir, file, state, known, p.ahead)
-    if (p.kind === 'upgrade' && state) behind.push({ file, state, behind: p.behind })
-  }
+  const behind = await inspect(o.dataDir)
   const first = behind[0]
   if (!first) return null
 
@@ -108,6 +100,44 @@ export async function prepareUpgrade(o: UpgradeOptions): Promise<Upgrade | null>
     throw err
   }
   return { from, to: RELEASE, backup: dir, databases }
+}
+
+/**
+ * For a command that writes the gateway's database beside it (`doorstep tokens`): the databases
+ * must be this release's. A newer one is refused as at start; an older one is left for the
+ * gateway to upgrade, since only the gateway backs it up first.
+ */
+export async function assertCurrent(dataDir: string): Promise<void> {
+  // The release is recorded only once every feature has migrated: then there is nothing to compare.
+  const state = readState(path.join(dataDir, 'doorstep.db'))
+  if (state === null || state.release === RELEASE) return
+  const first = (await inspect(dataDir))[0]
+  if (!first) return
+  throw new DoorstepError(
+    'DOORSTEP_ERR_UPGRADE_PENDING',
+    `${first.file} is still at release ${first.state.release ?? UNRECORDED_RELEASE}'s schema ` +
+      `(${first.behind.map((d) => `${d.feature} ${d.database}, ${RELEASE} has ${d.release}`).join('; ')}). ` +
+      `Start the ${RELEASE} gateway once to upgrade it (it backs the databases up first), then run this again. ` +
+      'Nothing was changed.',
+    { database: first.file, databaseRelease: first.state.release, release: RELEASE, behind: first.behind },
+  )
+}
+
+/** Each database the gateway owns that is behind this release; throws when one is ahead. Reads only. */
+async function inspect(
+  dataDir: string,
+): Promise<Array<{ file: string; state: DatabaseState; behind: Drift[] }>> {
+  // The list imports every feature; a command such as `doorstep tokens` loads it only when it needs it.
+  const { DATABASE_SCHEMAS, versionsOf } = await import('./schemas.js')
+  const behind: Array<{ file: string; state: DatabaseState; behind: Drift[] }> = []
+  for (const file of DATABASES) {
+    const known = versionsOf(DATABASE_SCHEMAS[file])
+    const state = readState(path.join(dataDir, file))
+    const p = plan(state, known)
+    if (p.kind === 'downgrade' && state) throw downgradeRefused(dataDir, file, state, known, p.ahead)
+    if (p.kind === 'upgrade' && state) behind.push({ file, state, behind: p.behind })
+  }
+  return behind
 }
 
 function downgradeRefused(
