@@ -16,8 +16,8 @@ import {
 } from '../fixtures/previous-release/make-db.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
+import { capturingLogger } from '../helpers/log.js'
 import { tempDir } from '../helpers/tmp.js'
-import { capturingLogger } from '../notify/helpers.js'
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex')
 const backupsIn = (dataDir: string) => {
