@@ -1,9 +1,11 @@
+import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import type { CaseDetail, ChainReport, DeviceView, EventList } from '@doorstep/proto'
 import Database from 'better-sqlite3'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, inject, it } from 'vitest'
 import { readManifest, verifyFiles } from '../../gateway/src/backup/index.js'
 import { isDoorstepError } from '../../gateway/src/errors.js'
 import { RELEASE, readState, UPGRADE_BACKUPS } from '../../gateway/src/upgrade/index.js'
@@ -19,10 +21,33 @@ import { api } from '../helpers/http.js'
 import { capturingLogger } from '../helpers/log.js'
 import { tempDir } from '../helpers/tmp.js'
 
+const run = promisify(execFile)
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex')
 const backupsIn = (dataDir: string) => {
   const base = path.join(dataDir, UPGRADE_BACKUPS)
   return fs.existsSync(base) ? fs.readdirSync(base) : []
+}
+
+/** `npm start`'s main as a process, on its own ports; its exit code and stderr. */
+async function npmStart(env: Record<string, string>): Promise<{ code: number; err: string }> {
+  const main = path.resolve(import.meta.dirname, '../../gateway/src/main.ts')
+  try {
+    const { stderr } = await run(process.execPath, ['--import', 'tsx', main], {
+      env: {
+        ...process.env,
+        DOORSTEP_HTTP_PORT: '0',
+        DOORSTEP_MQTT_PORT: '0',
+        DOORSTEP_INFLUX_URL: inject('influxUrl'),
+        DOORSTEP_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      timeout: 30_000,
+    })
+    return { code: 0, err: stderr }
+  } catch (e) {
+    const x = e as { code?: number; stderr?: string }
+    return { code: x.code ?? -1, err: x.stderr ?? '' }
+  }
 }
 
 /** What a refused start threw. */
@@ -185,6 +210,15 @@ describe('upgrading a database release 0.1.0 left', () => {
       /^doorstep tokens: DOORSTEP_ERR_DOWNGRADE_REFUSED: doorstep\.db was last written by Doorstep 0\.3\.0/,
     )
     expect(cli.err).not.toMatch(STACK_FRAME)
+    expect(sha256(made.file)).toBe(before)
+
+    // `npm start`: one line with the code and the message, exit 1, no stack trace.
+    const main = await npmStart({ DOORSTEP_DATA_DIR: dataDir })
+    expect(main.code).toBe(1)
+    expect(main.err).toMatch(
+      /^doorstep: could not start: DOORSTEP_ERR_DOWNGRADE_REFUSED: doorstep\.db was last written by Doorstep 0\.3\.0.*\n$/,
+    )
+    expect(main.err).not.toMatch(STACK_FRAME)
     expect(sha256(made.file)).toBe(before)
   })
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import { backupDatabases, DATABASES, databaseBytes, fmtBytes } from '../backup/index.js'
@@ -60,7 +61,8 @@ export async function prepareUpgrade(o: UpgradeOptions): Promise<Upgrade | null>
   const dir = path.join(base, `${from}-to-${RELEASE}-${stamp}`)
   const bytes = databaseBytes(o.dataDir)
   const need = roomNeeded(bytes)
-  const free = await (o.freeSpace ?? statfsFree)(o.dataDir)
+  // The folder may be a mount of its own; before the first upgrade it is on the data dir's.
+  const free = await (o.freeSpace ?? statfsFree)(fs.existsSync(base) ? base : o.dataDir)
   if (free < need) {
     throw new DoorstepError(
       'DOORSTEP_ERR_UPGRADE_NO_ROOM',
