@@ -2,7 +2,6 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import { backupDatabases, DATABASES, databaseBytes, fmtBytes } from '../backup/index.js'
-import { machineProbes } from '../doctor/index.js'
 import { DoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { type DatabaseState, type Drift, plan, readState } from './plan.js'
@@ -14,7 +13,10 @@ export const UPGRADE_BACKUPS = 'upgrade-backups'
 /** Free bytes for an unprivileged writer on the file system holding `dir`. */
 export type FreeSpace = (dir: string) => Promise<number>
 
-const statfsFree: FreeSpace = async (dir) => (await machineProbes.statfs(dir)).freeBytes
+const statfsFree: FreeSpace = async (dir) => {
+  const s = await fsp.statfs(dir)
+  return s.bavail * s.bsize
+}
 
 /**
  * Room asked for a backup of `bytes` of databases: the snapshot is at most their size, and a
@@ -32,12 +34,42 @@ export interface UpgradeOptions {
   freeSpace?: FreeSpace | undefined
 }
 
-/** An upgrade under way: from which release, and where its backup is. */
-export interface Upgrade {
+/** An upgrade the next start will make: from which release, which features, and the room its backup needs. */
+export interface PendingUpgrade {
   from: string
   to: string
-  backup: string
   databases: Array<{ file: string; behind: Drift[] }>
+  /** Where the backups go (`<dataDir>/upgrade-backups`). */
+  where: string
+  /** Where to measure the free space: that folder once it exists, the data dir before. */
+  probeAt: string
+  needBytes: number
+}
+
+/** An upgrade under way, and where its backup is. */
+export interface Upgrade extends PendingUpgrade {
+  backup: string
+}
+
+/**
+ * What the next start will do with the data dir's databases, without doing it: null when they are
+ * new or this release's; throws `DOORSTEP_ERR_DOWNGRADE_REFUSED` as the start would when one is a
+ * newer release's. Reads only (`doorstep doctor` asks it too).
+ */
+export async function pendingUpgrade(dataDir: string): Promise<PendingUpgrade | null> {
+  const behind = await inspect(dataDir)
+  const first = behind[0]
+  if (!first) return null
+  const where = path.join(dataDir, UPGRADE_BACKUPS)
+  return {
+    from: first.state.release ?? UNRECORDED_RELEASE,
+    to: RELEASE,
+    databases: behind.map((b) => ({ file: b.file, behind: b.behind })),
+    where,
+    // The folder may be a mount of its own; before the first upgrade it is on the data dir's.
+    probeAt: fs.existsSync(where) ? where : dataDir,
+    needBytes: roomNeeded(databaseBytes(dataDir)),
+  }
 }
 
 /**
@@ -51,33 +83,26 @@ export interface Upgrade {
  * Returns the upgrade begun, or null when there is none.
  */
 export async function prepareUpgrade(o: UpgradeOptions): Promise<Upgrade | null> {
-  const behind = await inspect(o.dataDir)
-  const first = behind[0]
-  if (!first) return null
-
-  const from = first.state.release ?? UNRECORDED_RELEASE
-  const stamp = new Date().toISOString().replace(/[-:.]/g, '')
-  const base = path.join(o.dataDir, UPGRADE_BACKUPS)
-  const dir = path.join(base, `${from}-to-${RELEASE}-${stamp}`)
-  const bytes = databaseBytes(o.dataDir)
-  const need = roomNeeded(bytes)
-  // The folder may be a mount of its own; before the first upgrade it is on the data dir's.
-  const free = await (o.freeSpace ?? statfsFree)(fs.existsSync(base) ? base : o.dataDir)
+  const p = await pendingUpgrade(o.dataDir)
+  if (!p) return null
+  const { from, where, needBytes: need } = p
+  const free = await (o.freeSpace ?? statfsFree)(p.probeAt)
   if (free < need) {
     throw new DoorstepError(
       'DOORSTEP_ERR_UPGRADE_NO_ROOM',
       `no room to back up the databases before upgrading them from ${from} to ${RELEASE}: ` +
-        `the backup needs ${fmtBytes(need)} free in ${base} (${fmtBytes(bytes)} of databases and a margin), ` +
+        `the backup needs ${fmtBytes(need)} free in ${where} (the databases and a margin), ` +
         `and ${fmtBytes(free)} is free there. Nothing was changed; free some space and start again.`,
-      { from, to: RELEASE, where: base, needBytes: need, freeBytes: free },
+      { from, to: RELEASE, where, needBytes: need, freeBytes: free },
     )
   }
-  const databases = behind.map((b) => ({ file: b.file, behind: b.behind }))
+  const stamp = new Date().toISOString().replace(/[-:.]/g, '')
+  const dir = path.join(where, `${from}-to-${RELEASE}-${stamp}`)
   o.log.info(
     {
       from,
       to: RELEASE,
-      databases: databases.map((d) => ({
+      databases: p.databases.map((d) => ({
         file: d.file,
         features: d.behind.map((x) => `${x.feature} ${x.database}→${x.release}`).join(', '),
       })),
@@ -101,7 +126,7 @@ export async function prepareUpgrade(o: UpgradeOptions): Promise<Upgrade | null>
     await fsp.rm(dir, { recursive: true, force: true })
     throw err
   }
-  return { from, to: RELEASE, backup: dir, databases }
+  return { ...p, backup: dir }
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
  * Schema upgrades: the check before any feature migrates, the pre-upgrade backup, and the release
  * record. The list of every feature's schema (`schemas.ts`) is not re-exported: it imports every
- * feature, and the check loads it only when a database is not this release's.
+ * feature, and the checks load it when they need it (a command on a current database never does).
  */
 export {
   assertCurrent,
   type FreeSpace,
+  type PendingUpgrade,
+  pendingUpgrade,
   prepareUpgrade,
   roomNeeded,
   UPGRADE_BACKUPS,
