@@ -72,6 +72,19 @@ export const ERRORS = {
     status: 422,
     message: 'A push endpoint must be https (plain http only on the loopback interface)',
   },
+  // Start refusals, never sent over HTTP; 500 like the other start failures.
+  DOORSTEP_ERR_DOWNGRADE_REFUSED: {
+    status: 500,
+    message: 'The database was written by a newer release; this one does not start on it',
+  },
+  DOORSTEP_ERR_UPGRADE_NO_ROOM: {
+    status: 500,
+    message: 'There is no room for the backup taken before a schema upgrade',
+  },
+  DOORSTEP_ERR_UPGRADE_PENDING: {
+    status: 500,
+    message: 'The database is from an earlier release; start the gateway once to upgrade it',
+  },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

@@ -35,9 +35,12 @@ import { Presence } from './presence/index.js'
 import { mapRoute, registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
 import { TlsCredentials, type TlsReload } from './tls/index.js'
 import { UnitConfigs, unitConfigRoutes } from './unit-config/index.js'
+import { type FreeSpace, prepareUpgrade, recordRelease } from './upgrade/index.js'
 
 export interface GatewayOptions {
   log?: Logger
+  /** Free bytes where the pre-upgrade backup goes (statfs); a test of the no-room refusal sets it. */
+  freeSpace?: FreeSpace
 }
 
 /** Where a generated admin token is left for the operator, under the data directory (mode 0600). */
@@ -75,9 +78,11 @@ export class Gateway {
   #https: https.Server | null = null
   #started: Feature[] = []
   #schemaRetry: NodeJS.Timeout | null = null
+  readonly #freeSpace: FreeSpace | undefined
 
   constructor(config: Readonly<Config>, opts: GatewayOptions = {}) {
     this.config = config
+    this.#freeSpace = opts.freeSpace
     this.log = opts.log ?? createLogger(config.logLevel, config.logFormat)
     this.metrics = createMetrics()
     this.bus = new EventBus(this.log)
@@ -168,6 +173,14 @@ export class Gateway {
   async start(): Promise<void> {
     const cfg = this.config
     fs.mkdirSync(cfg.dataDir, { recursive: true })
+    // Before anything opens a database: a newer release's is refused untouched, an older one is
+    // backed up before the features below migrate it as they start.
+    const upgrade = await prepareUpgrade({
+      dataDir: cfg.dataDir,
+      influxDb: cfg.influx.db,
+      log: this.log,
+      freeSpace: this.#freeSpace,
+    })
     const db = openDb(path.join(cfg.dataDir, 'doorstep.db'))
     this.#db = db
     const registry = new SqliteDeviceRegistry(db)
@@ -296,6 +309,10 @@ export class Gateway {
     ] as Feature[]) {
       await f.start()
       this.#started.push(f)
+    }
+    recordRelease(db)
+    if (upgrade) {
+      this.log.info({ from: upgrade.from, to: upgrade.to, backup: upgrade.backup }, 'databases upgraded')
     }
 
     const throttle = new AuthThrottle(cfg.authThrottle)

@@ -2,8 +2,10 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type Finding, machineProbes, type Probes, runDoctorCli } from '../../gateway/src/doctor/index.js'
+import { makePreviousReleaseDb } from '../fixtures/previous-release/make-db.js'
 import { tempDir } from '../helpers/tmp.js'
 import { makePki } from '../tls/certs.js'
 
@@ -71,6 +73,34 @@ describe('doorstep doctor', () => {
     expect(err?.stdout).toMatch(/^FAIL {2}ffmpeg {8}not found on PATH\n\s+→ apt-get install -y ffmpeg/m)
     expect(err?.stdout).toMatch(/^FAIL {2}influxd /m)
     expect(err?.stdout).toMatch(/to fix before running the gateway here/)
+  })
+
+  it('says what the next start does with the database: an upgrade and the room for its backup, or a refusal', async () => {
+    const d = dataDir('previous-release')
+    const env = { DOORSTEP_DATA_DIR: d }
+    expect(find((await doctor(env)).findings, 'schema')).toMatchObject({
+      status: 'ok',
+      detail: 'no database yet; made at first start',
+    })
+    const { file } = await makePreviousReleaseDb(d)
+    const upgrade = find((await doctor(env)).findings, 'schema')
+    expect(upgrade?.status).toBe('warn')
+    expect(upgrade?.detail).toMatch(
+      /^doorstep\.db is at release 0\.1\.0's schema; the first start of 0\.2\.0 backs it up into /,
+    )
+    const full = find(
+      (await doctor(env, { statfs: async () => ({ sizeBytes: 2 ** 40, freeBytes: 1024 }) })).findings,
+      'schema',
+    )
+    expect(full).toMatchObject({ status: 'fail', detail: expect.stringContaining('1.0 KiB free') })
+    expect(full?.fix).toMatch(/^free [\d.]+ MiB there/)
+
+    const db = new Database(file)
+    db.prepare("UPDATE schema_versions SET version = version + 1 WHERE feature = 'audit'").run()
+    db.close()
+    const newer = find((await doctor(env)).findings, 'schema')
+    expect(newer?.status).toBe('fail')
+    expect(newer?.detail).toContain('audit is at version 3, 0.2.0 knows 2')
   })
 
   it('refuses a bad configuration without echoing its value', async () => {

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'
 import { configFrom } from '../../gateway/src/config.js'
-import { Gateway } from '../../gateway/src/gateway.js'
-import type { Logger } from '../../gateway/src/log.js'
+import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js'
 import { tempDir } from './tmp.js'
 
 export interface TestGateway {
@@ -20,11 +19,11 @@ let seq = 0
 /**
  * A real gateway on ephemeral ports, against the test run's real influxd,
  * with its own data dir and InfluxDB database. `opts.log` replaces its logger
- * (a test that reads what was logged).
+ * (a test that reads what was logged); `opts.freeSpace` its free-space probe.
  */
 export async function startTestGateway(
   env: Record<string, string | number> = {},
-  opts: { log?: Logger } = {},
+  opts: GatewayOptions = {},
 ): Promise<TestGateway> {
   const tmp = env.DOORSTEP_DATA_DIR ? null : tempDir('doorstep-gw-')
   const adminToken = `adm_${randomBytes(16).toString('hex')}`
@@ -45,7 +44,7 @@ export async function startTestGateway(
     DOORSTEP_PRESENCE_GRACE_MS: 0,
     ...env,
   })
-  const gateway = new Gateway(config, opts.log ? { log: opts.log } : {})
+  const gateway = new Gateway(config, opts)
   await gateway.start()
   return {
     gateway,

@@ -1,11 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Writable } from 'node:stream'
 import type { ChannelCreate, ChannelCreated, NotificationView, RuleCreate, RuleView } from '@doorstep/proto'
-import { pino } from 'pino'
-import type { Logger } from '../../gateway/src/log.js'
 import { api } from '../helpers/http.js'
+
+export { capturingLogger } from '../helpers/log.js'
 
 export interface Received {
   headers: http.IncomingHttpHeaders
@@ -61,18 +60,6 @@ export function verifyWebhook(secret: string, r: Received, nowMs = Date.now()): 
   if (!Number.isInteger(ts) || Math.abs(nowMs / 1000 - ts) > 300) return false
   const want = `sha256=${createHmac('sha256', secret).update(`${ts}.`).update(r.body).digest('hex')}`
   return sig.length === want.length && timingSafeEqual(Buffer.from(sig), Buffer.from(want))
-}
-
-/** A logger that writes JSON lines into `lines`, at every level, for tests that read the log. */
-export function capturingLogger(): { log: Logger; text: () => string } {
-  const lines: string[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString())
-      cb()
-    },
-  })
-  return { log: pino({ level: 'trace' }, sink), text: () => lines.join('') }
 }
 
 /** The admin's calls on the notify routes. */

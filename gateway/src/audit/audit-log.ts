@@ -4,7 +4,7 @@ import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { canonicalJson, GENESIS, type Link, linkHash, verifyChain } from './chain.js'
 
-const SCHEMA = [
+export const AUDIT_SCHEMA = [
   `CREATE TABLE audit_log (
     seq INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
@@ -107,7 +107,7 @@ export class AuditLog implements Feature {
   }
 
   start(): void {
-    migrate(this.#db, 'audit', SCHEMA)
+    migrate(this.#db, 'audit', AUDIT_SCHEMA)
     this.#started = true
   }
 

@@ -1,5 +1,5 @@
 /** The audit feature's public surface: other features import only this file. */
 export { actorOf } from './actor.js'
-export { AuditLog } from './audit-log.js'
+export { AUDIT_SCHEMA, AuditLog } from './audit-log.js'
 export { canonicalJson, GENESIS, type Link, linkHash, sha256Hex, verifyChain } from './chain.js'
 export { auditRoutes } from './routes.js'

@@ -4,7 +4,7 @@ import { type Db, migrate } from '../db/index.js'
 import { DoorstepError } from '../errors.js'
 import { tokenDigest } from '../registry/index.js'
 
-const SCHEMA = [
+export const TOKENS_SCHEMA = [
   `CREATE TABLE api_tokens (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -71,7 +71,7 @@ export class TokenStore {
   }
 
   load(): void {
-    migrate(this.#db, 'tokens', SCHEMA)
+    migrate(this.#db, 'tokens', TOKENS_SCHEMA)
   }
 
   /**

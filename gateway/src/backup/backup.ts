@@ -209,7 +209,7 @@ export async function backup(o: BackupOptions): Promise<BackupSummary> {
  * (WAL mode lets it go on). A write between two steps restarts the copy, so
  * after the first step the rest goes in one step, under one read snapshot.
  */
-async function snapshotSqlite(src: string, dest: string): Promise<number> {
+export async function snapshotSqlite(src: string, dest: string): Promise<number> {
   const db = new Database(src, { readonly: true, fileMustExist: true })
   try {
     db.pragma('busy_timeout = 5000')

@@ -13,6 +13,7 @@ export const DATABASES = [
   // The separate spool file of older versions; the gateway moves its rows into doorstep.db at start.
   'spool.db',
 ] as const
+export type DatabaseFile = (typeof DATABASES)[number]
 
 export const STORES = [
   { dir: 'clips', kind: 'clip' },

@@ -74,4 +74,8 @@ export const CASES_SCHEMA = [
   CREATE INDEX pulls_state ON pulls (state, district);
   CREATE INDEX pulls_device ON pulls (device_id, state);
   ${CUSTODY_SCHEMA}`,
+  // Closed cases pile up over the years, and the list people open most is the open ones, newest
+  // first (case-table.ts \`list\`): without these both lists read and sort every case ever made.
+  `CREATE INDEX cases_state_created ON cases (state, created_at);
+   CREATE INDEX cases_created ON cases (created_at);`,
 ]

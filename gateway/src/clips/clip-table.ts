@@ -2,7 +2,7 @@ import type { ClipMedia, Hold } from '@doorstep/proto'
 import { type Db, migrate, writeTransaction } from '../db/index.js'
 import type { ProbeResult } from '../media/index.js'
 
-const SCHEMA = [
+export const CLIPS_SCHEMA = [
   `CREATE TABLE clips (
     event_id TEXT PRIMARY KEY,
     device_id TEXT NOT NULL,
@@ -141,7 +141,7 @@ export class ClipTable {
   }
 
   load(): void {
-    migrate(this.#db, 'clips', SCHEMA)
+    migrate(this.#db, 'clips', CLIPS_SCHEMA)
   }
 
   transaction<T>(fn: () => T): T {

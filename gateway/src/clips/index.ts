@@ -1,4 +1,5 @@
 /** The clips feature's public surface: other features import only this file. */
+export { CLIPS_SCHEMA } from './clip-table.js'
 export { Clips } from './clips.js'
 export { holdRoutes } from './hold-routes.js'
 export { parseRange } from './range.js'

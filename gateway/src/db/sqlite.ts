@@ -61,7 +61,10 @@ export function writeTransaction<T>(db: Db, fn: () => T): T {
 /**
  * Each feature owns its tables and migrates them itself: `steps[i]` takes the
  * feature's schema from version i to i+1. Versions are kept per feature, so
- * features never edit one shared migration list.
+ * features never edit one shared migration list. Steps are frozen text (a change
+ * is a new step): `upgrade/` compares a database's versions with the release's
+ * before any feature migrates, and a fixture rebuilds an old release's schema
+ * from the first steps of each list.
  */
 export function migrate(db: Db, feature: string, steps: readonly string[]): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_versions (feature TEXT PRIMARY KEY, version INTEGER NOT NULL)')

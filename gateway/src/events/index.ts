@@ -1,6 +1,8 @@
 /** The events feature's public surface: other features import only this file. */
 export {
+  EVENTS_SCHEMA,
   EventIndex,
+  eventKey,
   type IndexedEvent,
   type IndexTuple,
   type RetentionResult,

@@ -9,7 +9,7 @@ import { type EvidenceKeyring, evidenceDir } from './keys.js'
 
 export const CHECKPOINT_FILE = 'checkpoints.jsonl'
 
-const SCHEMA = [
+export const EVIDENCE_SCHEMA = [
   `CREATE TABLE evidence_checkpoints (
     id INTEGER PRIMARY KEY,
     chain TEXT NOT NULL,
@@ -130,7 +130,7 @@ export class Checkpointer implements Feature {
   }
 
   start(): void {
-    migrate(this.#d.db, 'evidence', SCHEMA)
+    migrate(this.#d.db, 'evidence', EVIDENCE_SCHEMA)
     fs.mkdirSync(evidenceDir(this.#d.dataDir), { recursive: true })
     this.#fd = fs.openSync(path.join(evidenceDir(this.#d.dataDir), CHECKPOINT_FILE), 'a', 0o644)
     for (const c of checkpointsInDb(this.#d.db))

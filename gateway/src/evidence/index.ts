@@ -5,6 +5,7 @@ export {
   Checkpointer,
   checkpointsInDb,
   checkpointsInFile,
+  EVIDENCE_SCHEMA,
 } from './checkpoints.js'
 export { EvidenceKeyring, evidenceDir, readRing } from './keys.js'
 export { runKeysCli } from './keys-cli.js'

@@ -9,7 +9,7 @@ const WAL_BETWEEN_CHECKPOINTS = 40 * 1024 * 1024
 /** The spool connection's page cache, KiB. */
 const CACHE_KIB = 32 * 1024
 
-const SCHEMA = [
+export const SPOOL_SCHEMA = [
   `CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, rp TEXT NOT NULL, line TEXT NOT NULL);`,
 ]
 
@@ -77,7 +77,7 @@ export class SpoolStore {
     // The index's random keys touch pages all over it; past SQLite's default 2 MiB cache each commit
     // re-read them from the OS and spilled dirty ones early (bench:spool-commit, see gateway/README.md).
     db.pragma(`cache_size = -${CACHE_KIB}`)
-    migrate(db, 'spool', SCHEMA)
+    migrate(db, 'spool', SPOOL_SCHEMA)
     this.#db = db
     this.#index = new EventIndex(db)
     this.#index.prepare({ filters: true })

@@ -10,7 +10,7 @@ import type {
 } from '@doorstep/proto'
 import { type Db, migrate, statementCache } from '../db/index.js'
 
-const SCHEMA = [
+export const NOTIFY_SCHEMA = [
   `CREATE TABLE notify_channels (
     id TEXT PRIMARY KEY,
     type TEXT NOT NULL,
@@ -169,7 +169,7 @@ export class NotifyStore {
   }
 
   migrate(): void {
-    migrate(this.#db, 'notify', SCHEMA)
+    migrate(this.#db, 'notify', NOTIFY_SCHEMA)
   }
 
   /** Deliveries in flight when the gateway stopped cannot resume: they become dead letters. */

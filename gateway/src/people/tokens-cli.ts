@@ -7,6 +7,7 @@ import { TokenStore } from '../auth/index.js'
 import { type CliIo, dataDirOf, parseCommandArgs } from '../cli-args.js'
 import { openDb } from '../db/index.js'
 import { isDoorstepError } from '../errors.js'
+import { assertCurrent } from '../upgrade/index.js'
 import { issueToken, retireBootstrap, revokeToken } from './token-routes.js'
 
 const TOKENS_USAGE = `doorstep tokens <command> [--data-dir DIR]
@@ -37,6 +38,15 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
   if (!fs.existsSync(file)) {
     io.err(`doorstep tokens: no gateway database at ${file} (start the gateway once, or pass --data-dir)\n`)
     return 2
+  }
+  // Its features migrate as they open, so an older database would be changed without the gateway's
+  // pre-upgrade backup, and a newer one written by code that does not know its schema.
+  try {
+    await assertCurrent(dataDir)
+  } catch (err) {
+    if (!isDoorstepError(err)) throw err
+    io.err(`doorstep tokens: ${err.code}: ${err.message}\n`)
+    return 1
   }
   const db = openDb(file)
   try {

@@ -10,7 +10,7 @@ import { DoorstepError } from '../errors.js'
 import type { DeviceRecord, DeviceRegistry } from './registry.js'
 import { cacheDigest, generateSecret, hashSecret, sameDigest, verifySecret } from './secrets.js'
 
-const SCHEMA = [
+export const REGISTRY_SCHEMA = [
   `CREATE TABLE devices (
     id TEXT PRIMARY KEY,
     serial TEXT NOT NULL UNIQUE,
@@ -95,7 +95,7 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
 
   /** Creates the table if needed and loads every record into memory. */
   load(): void {
-    migrate(this.#db, 'registry', SCHEMA)
+    migrate(this.#db, 'registry', REGISTRY_SCHEMA)
     this.#byId.clear()
     for (const row of this.#db.prepare('SELECT * FROM devices').all() as Row[]) {
       this.#byId.set(row.id, toRecord(row))

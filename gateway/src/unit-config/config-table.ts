@@ -7,7 +7,7 @@ import { type Db, migrate, statementCache, writeTransaction } from '../db/index.
  * changes) and the unit's latest answer. Step 2: the fleet's and each district's changes merged into
  * one patch per scope (`fleet`, `district:<n>`), which a unit joining later starts from.
  */
-const SCHEMA = [
+export const UNIT_CONFIG_SCHEMA = [
   `CREATE TABLE unit_config_desired (
     device_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL CHECK (version >= 1),
@@ -103,7 +103,7 @@ export class ConfigTable {
   }
 
   migrate(): void {
-    migrate(this.#db, 'unit-config', SCHEMA)
+    migrate(this.#db, 'unit-config', UNIT_CONFIG_SCHEMA)
   }
 
   desired(deviceId: string): DesiredRow | null {
