@@ -201,9 +201,10 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     )
     expect(await seenStates(page)).toEqual(expect.arrayContaining(['rolled-back']))
     await expect.poll(() => count(page, 'rolled-back'), { timeout: UI_TIMEOUT }).toBe(1)
-    expect(await page.locator('[data-state=rolled-back]').first().textContent()).toBe(
-      'Rolled back: 4.0.0 did not boot',
-    )
+    const rolledBack = page.locator('[data-testid=unit-state][data-state=rolled-back]')
+    expect(await rolledBack.textContent()).toBe('Rolled back: 4.0.0 did not boot')
+    // Drawn, not only in the DOM: the units' list has room for its rows.
+    expect(await rolledBack.isVisible()).toBe(true)
     expect(await page.getByTestId('campaign-pause').count()).toBe(0)
     await admin.screenshot('campaign-paused')
 
@@ -246,6 +247,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     expect(await page.getByTestId('campaign-state').textContent()).toBe('已取消')
     expect(await page.getByTestId('count-rolled-back').textContent()).toContain('已回滚')
     expect(await page.getByTestId('fw-tab-campaigns').textContent()).toBe('升级任务')
+    await zh.screenshot('campaign-zh')
     await page.getByTestId('fw-tab-firmware').click()
     await page.getByTestId('upload-form').waitFor({ timeout: UI_TIMEOUT })
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('固件映像')

@@ -227,7 +227,7 @@ export function CampaignForm(): JSX.Element {
   const [images, reload] = useLoad((s) => api.firmware.images(s), [])
   return h(
     'section',
-    { class: 'panel admin-page', 'data-testid': 'campaign-new' },
+    { class: 'panel admin-page fw-page', 'data-testid': 'campaign-new' },
     h('h1', { tabIndex: -1 }, t('firmware.title.new')),
     h(FirmwareTabs, { current: 'campaigns' }),
     images.kind === 'loading'

@@ -63,14 +63,14 @@ export function CampaignPage(props: { id: string }): JSX.Element {
   if (loaded.kind === 'loading')
     return h(
       'section',
-      { class: 'panel admin-page' },
+      { class: 'panel admin-page fw-page' },
       head(t('firmware.title.campaigns')),
       h(AdminLoading, {}),
     )
   if (loaded.kind === 'error')
     return h(
       'section',
-      { class: 'panel admin-page' },
+      { class: 'panel admin-page fw-page' },
       head(t('firmware.title.campaigns')),
       h(AdminError, { error: loaded.error, retry: reload }),
     )
@@ -78,7 +78,7 @@ export function CampaignPage(props: { id: string }): JSX.Element {
   const c = loaded.data.campaign
   return h(
     'section',
-    { class: 'panel admin-page fw-campaign', 'data-testid': 'campaign-page', 'data-state': c.state },
+    { class: 'panel admin-page fw-page fw-campaign', 'data-testid': 'campaign-page', 'data-state': c.state },
     head(t('firmware.title.campaignNamed', { name: c.name })),
     h(
       'p',

@@ -57,7 +57,7 @@ export function CampaignsPage(): JSX.Element {
   const [loaded, reload] = useLoad((s) => api.firmware.campaigns(s), [changes, reconnected])
   return h(
     'section',
-    { class: 'panel admin-page', 'data-testid': 'campaigns-page' },
+    { class: 'panel admin-page fw-page', 'data-testid': 'campaigns-page' },
     h(
       'div',
       { class: 'page-head' },

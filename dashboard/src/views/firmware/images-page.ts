@@ -20,7 +20,7 @@ export function ImagesPage(): JSX.Element {
   const currentKey = key.kind === 'ok' ? key.data.fingerprint : null
   return h(
     'section',
-    { class: 'panel admin-page', 'data-testid': 'firmware-page' },
+    { class: 'panel admin-page fw-page', 'data-testid': 'firmware-page' },
     h('h1', { tabIndex: -1 }, t('firmware.title.images')),
     h(FirmwareTabs, { current: 'firmware' }),
     h('p', { class: 'muted' }, t('firmware.images.intro')),
