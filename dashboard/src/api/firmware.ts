@@ -6,6 +6,7 @@ import type {
   FirmwareKey,
   UnitUpdateState,
 } from '@doorstep/proto'
+import { ApiError } from './errors.js'
 import type { HttpClient } from './http.js'
 import { type UploadProgress, uploadWithProgress } from './upload.js'
 
@@ -45,6 +46,12 @@ export class FirmwareApi {
       contentType: 'application/octet-stream',
       onProgress,
       ...(signal ? { signal } : {}),
+    }).catch((err: unknown) => {
+      // A refused token ends the session on any call through the client; this one went round it, so
+      // one cheap call through it lets the client see the 401 and sign out.
+      if (err instanceof ApiError && err.status === 401)
+        void this.#http.get('api/v1/me').catch(() => undefined)
+      throw err
     })
   }
 
