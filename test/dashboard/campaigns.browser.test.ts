@@ -1,22 +1,26 @@
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import type { CampaignView } from '@doorstep/proto'
+import { type CampaignView, topicFor, UpdateCommand } from '@doorstep/proto'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Fleet } from '../../device-sim/src/fleet.js'
 import { DASHBOARD_DIST } from '../../gateway/src/http/server.js'
 import { campaign, createCampaign, FIRMWARE_ENV, updateFleet, uploadImage } from '../firmware/helpers.js'
 import { launchBrowser, signIn, type TestBrowser } from '../helpers/browser.js'
+import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
+import { connectUnit, end, publish } from '../helpers/mqtt.js'
+import { until } from '../helpers/wait.js'
 
 /*
  * Firmware in Chromium against a real gateway and simulated units over MQTT: an admin uploads an image
  * through the page (a refused field first), makes a campaign with a canary and watches its units go
  * through their steps to done, live; a second campaign, whose units' new firmware never boots, pauses
- * itself and the open page says so and why without a reload; resume and cancel from the page; the
- * same pages in Chinese; investigators are refused, ops may watch but not act.
+ * itself and the open page says so and why without a reload; resume and cancel from the page; a
+ * hand-made unit's download in bytes and percent, then its failure; the same pages in Chinese;
+ * investigators are refused, ops may watch but not act.
  */
 
 const UI_TIMEOUT = 15_000
@@ -232,6 +236,56 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     expect(admin.errors).toEqual([
       'console: Failed to load resource: the server responded with a status of 400 (Bad Request)',
     ])
+  })
+
+  it("shows a unit's download in bytes and percent, and why it failed", async () => {
+    const page = admin.page
+    // A hand-made unit says exactly what the test tells it: half the image downloaded, then a failure.
+    const c = await gw.gateway.registry.create(
+      deviceRow({ id: 'fw-hand-1', district: 30, model: 'DS-X9', firmware: '1.0.0' }),
+    )
+    const client = await connectUnit(gw.gateway.mqttUrl, c.id, c.secret)
+    try {
+      const commands: UpdateCommand[] = []
+      client.on('message', (_t, payload) => {
+        const cmd = UpdateCommand.safeParse(JSON.parse(String(payload)))
+        if (cmd.success) commands.push(cmd.data)
+      })
+      await new Promise<void>((resolve, reject) =>
+        client.subscribe(topicFor('cmd', c.id), { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+      )
+      const ack = (cmdId: string, status: 'downloading' | 'failed', extra: Record<string, unknown>) =>
+        publish(client, topicFor('cmdAck', c.id), { v: 1, ts: Date.now(), cmdId, status, ...extra })
+      const img = await uploadImage(gw.gateway.httpUrl, gw.adminToken, 'DS-X9', '1.1.0', randomBytes(200_000))
+      const made = await createCampaign(gw, {
+        name: 'One unit',
+        imageId: img.body.id,
+        districts: [30],
+        canaryPct: 100,
+        waves: [100],
+      })
+      await page.goto(`${gw.gateway.httpUrl}/#/campaign/${made.id}`)
+      await page.getByTestId('campaign-start').click()
+      await until('the offer', () => commands.length > 0)
+      const cmdId = (commands[0] as UpdateCommand).cmdId
+
+      await ack(cmdId, 'downloading', { bytes: 100_000 })
+      const cell = page.locator('[data-unit=fw-hand-1] [data-testid=unit-state]')
+      await page.locator('[data-unit=fw-hand-1] [data-state=downloading]').waitFor({ timeout: UI_TIMEOUT })
+      expect(await cell.getByTestId('unit-text').textContent()).toBe(
+        'Downloading 97.7 KiB of 195.3 KiB (50%)',
+      )
+      expect(await cell.locator('progress').evaluate((el) => (el as HTMLProgressElement).position)).toBe(0.5)
+      expect(await count(page, 'downloading')).toBe(1)
+      await admin.screenshot('campaign-downloading')
+
+      await ack(cmdId, 'failed', { reason: 'storage full' })
+      await page.locator('[data-unit=fw-hand-1] [data-state=failed]').waitFor({ timeout: UI_TIMEOUT })
+      expect(await cell.textContent()).toBe('Failed: storage full')
+      expect(await count(page, 'failed')).toBe(1)
+    } finally {
+      await end(client)
+    }
   })
 
   it('says it all in Chinese', async () => {
