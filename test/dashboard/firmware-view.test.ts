@@ -1,5 +1,6 @@
 import type { CampaignUnit } from '@doorstep/proto'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { errorFromBody, messageOf } from '../../dashboard/src/api/errors.js'
 import { Translator } from '../../dashboard/src/i18n/translator.js'
 import { type CampaignFrame, CampaignProgress } from '../../dashboard/src/live/campaign-progress.js'
 import { hrefOf, parseRoute, type Route, rolesOf } from '../../dashboard/src/router.js'
@@ -123,5 +124,15 @@ describe('the pause reason', () => {
       '失败率 100%（已完成 2 台中 2 台失败），超过 50%',
     )
     expect(pauseReasonText('image withdrawn', new Translator('zh-CN').t)).toBe('image withdrawn')
+  })
+})
+
+describe("the firmware routes' refusals", () => {
+  it("are said in Chinese, and in the gateway's own words in English", () => {
+    const exists = errorFromBody(409, {
+      error: { code: 'DOORSTEP_ERR_FIRMWARE_EXISTS', message: 'DS-C3W 3.0.0 exists' },
+    })
+    expect(messageOf(exists, new Translator('en').t)).toBe('DS-C3W 3.0.0 exists')
+    expect(messageOf(exists, new Translator('zh-CN').t)).toBe('该型号和版本的映像已存在。')
   })
 })
