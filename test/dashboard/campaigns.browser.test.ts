@@ -201,7 +201,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     const state = page.getByTestId('campaign-state')
     await page.locator('[data-testid=campaign-state][data-state=paused]').waitFor({ timeout: 30_000 })
     expect(await state.textContent()).toMatch(
-      /^Paused at the canary: failure rate 100% \(1 of 1 finished\) is over 50%$/,
+      /^Paused \(canary\): failure rate 100% \(1 of 1 finished\) is over 50%$/,
     )
     expect(await seenStates(page)).toEqual(expect.arrayContaining(['rolled-back']))
     await expect.poll(() => count(page, 'rolled-back'), { timeout: UI_TIMEOUT }).toBe(1)
@@ -216,7 +216,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     await page.getByTestId('campaign-resume').click()
     await expect.poll(() => state.getAttribute('data-wave'), { timeout: 30_000 }).toBe('1')
     await page.locator('[data-testid=campaign-state][data-state=paused]').waitFor({ timeout: 30_000 })
-    expect(await state.textContent()).toContain('Paused at the wave 1 of 1')
+    expect(await state.textContent()).toContain('Paused (wave 1 of 1)')
     expect((await campaign(gw, c.id)).state).toBe('paused')
 
     let asked = ''

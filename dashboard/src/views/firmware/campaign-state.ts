@@ -21,7 +21,7 @@ export function CampaignStateText(props: {
   let text: string
   switch (c.state) {
     case 'running':
-      text = phase
+      text = t('firmware.state.runningAt', { phase })
       break
     case 'paused':
       text = c.reason
