@@ -30,6 +30,11 @@ export type Route =
   | { name: 'admin-people' }
   | { name: 'admin-units' }
   | { name: 'admin-audit' }
+  /** Firmware: the signed images, update campaigns, making one, and one campaign's units live. */
+  | { name: 'firmware' }
+  | { name: 'campaigns' }
+  | { name: 'campaign-new' }
+  | { name: 'campaign'; id: string }
   | { name: 'not-found'; path: string }
 
 export function parseRoute(hash: string): Route {
@@ -85,6 +90,16 @@ export function parseRoute(hash: string): Route {
     case 'admin':
       if (arg === 'people' || arg === 'units' || arg === 'audit') return { name: `admin-${arg}` }
       break
+    case 'firmware':
+      if (arg === undefined) return { name: 'firmware' }
+      break
+    case 'campaigns':
+      if (arg === undefined) return { name: 'campaigns' }
+      if (arg === 'new') return { name: 'campaign-new' }
+      break
+    case 'campaign':
+      if (arg && /^[0-9a-f-]{36}$/i.test(arg)) return { name: 'campaign', id: arg }
+      break
   }
   return { name: 'not-found', path }
 }
@@ -94,6 +109,8 @@ const EVERYONE: readonly Role[] = ['admin', 'ops', 'investigator', 'owner']
 const OWNER: readonly Role[] = ['owner']
 const INVESTIGATORS: readonly Role[] = ['admin', 'investigator']
 const ADMIN: readonly Role[] = ['admin']
+/** The firmware routes' readers: admins run campaigns, ops watch them. */
+const FLEET: readonly Role[] = ['admin', 'ops']
 
 /** Who may open a page. The gateway checks every route's role itself; this spares a page of 403s. */
 export function rolesOf(route: Route): readonly Role[] {
@@ -111,6 +128,12 @@ export function rolesOf(route: Route): readonly Role[] {
     case 'admin-people':
     case 'admin-units':
     case 'admin-audit':
+      return ADMIN
+    case 'firmware':
+    case 'campaigns':
+    case 'campaign':
+      return FLEET
+    case 'campaign-new':
       return ADMIN
     default:
       return STAFF
@@ -155,6 +178,14 @@ export function hrefOf(route: Route): string {
       return '#/admin/units'
     case 'admin-audit':
       return '#/admin/audit'
+    case 'firmware':
+      return '#/firmware'
+    case 'campaigns':
+      return '#/campaigns'
+    case 'campaign-new':
+      return '#/campaigns/new'
+    case 'campaign':
+      return `#/campaign/${encodeURIComponent(route.id)}`
     case 'not-found':
       return `#/${route.path}`
   }

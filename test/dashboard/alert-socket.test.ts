@@ -67,7 +67,11 @@ function setup(opts: { backfill?: number } = {}) {
     clip: (eventId) => events.push(`clip:${eventId}`),
     progress: (f) =>
       events.push(
-        f.type === 'pull' ? `pull:${f.pullId}:${f.state}:${f.bytes}` : `case:${f.caseId}:${f.state}`,
+        f.type === 'pull'
+          ? `pull:${f.pullId}:${f.state}:${f.bytes}`
+          : f.type === 'case'
+            ? `case:${f.caseId}:${f.state}`
+            : `campaign:${f.campaignId}:${f.state}:${f.unit ? `${f.unit.state}:${f.unit.bytes}` : '-'}`,
       ),
   }
   let token = 'tok-1'
@@ -186,6 +190,36 @@ describe('AlertSocket', () => {
     vi.advanceTimersByTime(100)
     expect(t.events).toEqual(['gap:4-90', 'dropped:3', 'error:DOORSTEP_ERR_BAD_REQUEST'])
     expect(t.batches).toEqual([])
+  })
+
+  it('passes campaign progress on, and drops a campaign frame that is not in proto', () => {
+    const t = setup()
+    t.socket.start()
+    const ws = FakeSocket.all[0] as FakeSocket
+    ws.open()
+    const campaignId = '9b1e3c2a-3333-4c4c-8c8c-000000000003'
+    const unit = { deviceId: 'cam-0001', district: 7, total: 100, reason: null }
+    ws.frame({ type: 'campaign', campaignId, state: 'running', reason: null, unit: null })
+    ws.frame({
+      type: 'campaign',
+      campaignId,
+      state: 'running',
+      reason: null,
+      unit: { ...unit, state: 'downloading', bytes: 40 },
+    })
+    ws.frame(
+      JSON.stringify({
+        type: 'campaign',
+        campaignId,
+        state: 'running',
+        reason: null,
+        unit: { ...unit, state: 'bricked', bytes: 40 },
+      }),
+    )
+    expect(t.events).toEqual([
+      `campaign:${campaignId}:running:-`,
+      `campaign:${campaignId}:running:downloading:40`,
+    ])
   })
 
   it('passes case and pull progress on, and drops a pull frame that is not in proto', () => {

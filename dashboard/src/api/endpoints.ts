@@ -31,6 +31,7 @@ import type {
   TokenView,
 } from '@doorstep/proto'
 import { errorFromBody, networkError } from './errors.js'
+import { FirmwareApi } from './firmware.js'
 import type { HttpClient } from './http.js'
 
 /** A case as the form sends it: times in ms since the epoch. */
@@ -86,10 +87,13 @@ export const DEVICE_PAGE_MAX = 5000
 export class Api {
   readonly http: HttpClient
   readonly #token: () => string | null
+  /** Firmware images and update campaigns. */
+  readonly firmware: FirmwareApi
 
   constructor(http: HttpClient, token: () => string | null) {
     this.http = http
     this.#token = token
+    this.firmware = new FirmwareApi(http, token)
   }
 
   /** Checks a token before it is stored, and says whose it is: every role may ask. */

@@ -3,6 +3,7 @@ import { admin } from './messages/admin.js'
 import { cases } from './messages/cases.js'
 import { errors } from './messages/errors.js'
 import { events } from './messages/events.js'
+import { firmware } from './messages/firmware.js'
 import { fleet } from './messages/fleet.js'
 import { map } from './messages/map.js'
 import { owner } from './messages/owner.js'
@@ -20,6 +21,7 @@ export const CATALOGUE = {
   cases,
   admin,
   map,
+  firmware,
   errors,
 } as const
 

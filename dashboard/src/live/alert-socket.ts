@@ -33,11 +33,14 @@ export interface AlertSocketHandlers {
   clip(eventId: string): void
   /** The socket closed without ever opening: maybe the token is refused (the upgrade answers 401). */
   failedOpen(): void
-  /** A case opened or closed, or a pull moved on (investigators and admins only; not replayed). */
+  /**
+   * A case opened or closed, or a pull moved on (investigators and admins only); a firmware campaign
+   * or one of its units moved on (admins and ops only). Not replayed.
+   */
   progress(frame: ProgressFrame): void
 }
 
-export type ProgressFrame = Extract<ServerFrame, { type: 'pull' | 'case' }>
+export type ProgressFrame = Extract<ServerFrame, { type: 'pull' | 'case' | 'campaign' }>
 
 interface NetworkWatch {
   isOnline(): boolean
@@ -252,6 +255,7 @@ export class AlertSocket {
         break
       case 'pull':
       case 'case':
+      case 'campaign':
         this.#o.handlers.progress(f)
         break
     }

@@ -3,6 +3,7 @@ import type { HttpClient } from '../api/http.js'
 import { Store } from '../lib/store.js'
 import { AlertSocket, type ConnState } from './alert-socket.js'
 import { AlertBuffer, type HeldAlert } from './alert-store.js'
+import { CampaignProgress } from './campaign-progress.js'
 import { CaseProgress } from './case-progress.js'
 import type { Notices } from './notices.js'
 
@@ -32,6 +33,8 @@ export class LiveFeed {
   readonly alerts = new Store<readonly HeldAlert[]>([])
   /** Case and pull progress, for investigators' and admins' case pages (the gateway sends it to them only). */
   readonly cases = new CaseProgress()
+  /** Firmware campaigns and their units, for admins' and ops' campaign pages (sent to them only). */
+  readonly campaigns = new CampaignProgress()
   readonly #buffer: AlertBuffer
   readonly #deps: LiveFeedDeps
   #socket: AlertSocket | null = null
@@ -51,6 +54,7 @@ export class LiveFeed {
         alerts: (batch, epoch) => this.#received(batch, epoch),
         ready: (info) => {
           this.cases.reconnected()
+          this.campaigns.reconnected()
           if (info.restarted) notices.push('warning', 'fleet.notice.restarted')
           // Whatever happened while the socket was closed, health must be fetched anew.
           this.#deps.onFleetChanged('reconnect')
@@ -70,7 +74,7 @@ export class LiveFeed {
         dropped: (count) => notices.push('warning', 'fleet.notice.dropped', { count }),
         serverError: (_code, message) => notices.push('error', 'fleet.notice.server', { message }),
         clip: (eventId) => this.#deps.onClip(eventId),
-        progress: (f) => this.cases.apply(f),
+        progress: (f) => (f.type === 'campaign' ? this.campaigns.apply(f) : this.cases.apply(f)),
         failedOpen: () => {
           void this.#deps.probeAuth()
         },
@@ -86,6 +90,7 @@ export class LiveFeed {
     this.#buffer.clear()
     this.alerts.set([])
     this.cases.clear()
+    this.campaigns.clear()
     this.conn.set({ kind: 'stopped' })
   }
 

@@ -17,6 +17,10 @@ import { DevicePage } from './device-page.js'
 import { DeviceTable } from './device-table.js'
 import { EventPage } from './event-page.js'
 import { EventsView } from './events-view.js'
+import { CampaignForm } from './firmware/campaign-form.js'
+import { CampaignPage } from './firmware/campaign-page.js'
+import { CampaignsPage } from './firmware/campaigns-page.js'
+import { ImagesPage } from './firmware/images-page.js'
 import { FleetGrid } from './fleet-grid.js'
 import { Header } from './header.js'
 import { MapPage } from './map/map-page.js'
@@ -66,6 +70,14 @@ function titleOf(r: Route, t: Translator['t'], role: Role): string {
       return t('admin.title.units')
     case 'admin-audit':
       return t('admin.title.audit')
+    case 'firmware':
+      return t('firmware.title.images')
+    case 'campaigns':
+      return t('firmware.title.campaigns')
+    case 'campaign-new':
+      return t('firmware.title.new')
+    case 'campaign':
+      return t('firmware.title.campaign', { id: r.id.slice(0, 8) })
     case 'not-found':
       return t('shell.notFound')
   }
@@ -127,6 +139,14 @@ function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element
       return h(UnitsPage, {})
     case 'admin-audit':
       return h(AuditPage, {})
+    case 'firmware':
+      return h(ImagesPage, {})
+    case 'campaigns':
+      return h(CampaignsPage, {})
+    case 'campaign-new':
+      return h(CampaignForm, {})
+    case 'campaign':
+      return h(CampaignPage, { key: r.id, id: r.id })
     case 'not-found':
       return h(
         'section',

@@ -27,6 +27,10 @@ export const errors = defineMessages(
     DOORSTEP_ERR_CASE_CLOSED: 'The case is closed.',
     DOORSTEP_ERR_PULL_STATE: 'The pull is not in a state that allows this.',
     DOORSTEP_ERR_CONSENT_DECIDED: 'This request was already decided.',
+    DOORSTEP_ERR_FIRMWARE_EXISTS: 'An image of this model and version is already stored.',
+    DOORSTEP_ERR_CAMPAIGN_STATE: 'The campaign is not in a state that allows this.',
+    DOORSTEP_ERR_CAMPAIGN_NO_UNITS:
+      'No unit matches the campaign: check the image’s model, the versions and the districts.',
     DOORSTEP_ERR_INTERNAL: 'Something went wrong in the gateway. The error was logged.',
   },
   {
@@ -50,6 +54,9 @@ export const errors = defineMessages(
     DOORSTEP_ERR_CASE_CLOSED: '案件已结案。',
     DOORSTEP_ERR_PULL_STATE: '当前调取状态不允许此操作。',
     DOORSTEP_ERR_CONSENT_DECIDED: '该申请已经处理过。',
+    DOORSTEP_ERR_FIRMWARE_EXISTS: '该型号和版本的映像已存在。',
+    DOORSTEP_ERR_CAMPAIGN_STATE: '升级任务当前的状态不允许此操作。',
+    DOORSTEP_ERR_CAMPAIGN_NO_UNITS: '没有设备符合此升级任务：请检查映像的型号、版本范围和警区。',
     DOORSTEP_ERR_INTERNAL: '网关内部出错，错误已记录。',
   },
 )

@@ -1,11 +1,12 @@
 import { type CaseArea, type CasePreview, DISTRICT_COUNT } from '@doorstep/proto'
-import { type ComponentChildren, h, type JSX } from 'preact'
+import { h, type JSX } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { messageOf } from '../../api/errors.js'
 import { isAbort } from '../../api/http.js'
 import { useI18n } from '../../i18n/use-i18n.js'
 import { hrefOf } from '../../router.js'
 import { useServices } from '../../services.js'
+import { Field } from '../field.js'
 import { AreaMap, idsOf } from './area-map.js'
 import { fieldErrors } from './field-errors.js'
 
@@ -51,23 +52,6 @@ function areaOf(d: Draft): CaseArea | null {
       return ids.length === 0 ? null : { kind: 'devices', ids }
     }
   }
-}
-
-function Field(props: {
-  id: string
-  label: string
-  error: string | undefined
-  children?: ComponentChildren
-}): JSX.Element {
-  return h(
-    'div',
-    { class: 'field' },
-    h('label', { for: props.id }, props.label),
-    props.children,
-    props.error
-      ? h('p', { class: 'field-error', role: 'alert', 'data-testid': `error-${props.id}` }, props.error)
-      : null,
-  )
 }
 
 function Preview(props: { draft: Draft }): JSX.Element {
