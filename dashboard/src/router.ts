@@ -30,6 +30,10 @@ export type Route =
   | { name: 'admin-people' }
   | { name: 'admin-units' }
   | { name: 'admin-audit' }
+  /** Remote configuration: desired against reported, and setting it; `device` preselects one unit. */
+  | { name: 'config'; device: string | null }
+  /** Notification channels, rules and their record, and this browser's push subscription. */
+  | { name: 'notify' }
   | { name: 'not-found'; path: string }
 
 export function parseRoute(hash: string): Route {
@@ -85,6 +89,13 @@ export function parseRoute(hash: string): Route {
     case 'admin':
       if (arg === 'people' || arg === 'units' || arg === 'audit') return { name: `admin-${arg}` }
       break
+    case 'config':
+      if (arg === undefined) return { name: 'config', device: null }
+      if (DeviceId.safeParse(arg).success) return { name: 'config', device: arg as string }
+      break
+    case 'notify':
+      if (arg === undefined) return { name: 'notify' }
+      break
   }
   return { name: 'not-found', path }
 }
@@ -94,6 +105,7 @@ const EVERYONE: readonly Role[] = ['admin', 'ops', 'investigator', 'owner']
 const OWNER: readonly Role[] = ['owner']
 const INVESTIGATORS: readonly Role[] = ['admin', 'investigator']
 const ADMIN: readonly Role[] = ['admin']
+const FLEET: readonly Role[] = ['admin', 'ops']
 
 /** Who may open a page. The gateway checks every route's role itself; this spares a page of 403s. */
 export function rolesOf(route: Route): readonly Role[] {
@@ -112,6 +124,10 @@ export function rolesOf(route: Route): readonly Role[] {
     case 'admin-units':
     case 'admin-audit':
       return ADMIN
+    case 'config':
+      return FLEET
+    case 'notify':
+      return STAFF
     default:
       return STAFF
   }
@@ -155,6 +171,10 @@ export function hrefOf(route: Route): string {
       return '#/admin/units'
     case 'admin-audit':
       return '#/admin/audit'
+    case 'config':
+      return route.device === null ? '#/config' : `#/config/${encodeURIComponent(route.device)}`
+    case 'notify':
+      return '#/notify'
     case 'not-found':
       return `#/${route.path}`
   }

@@ -1,10 +1,12 @@
 import type { RoomMessages } from './define.js'
 import { admin } from './messages/admin.js'
 import { cases } from './messages/cases.js'
+import { config } from './messages/config.js'
 import { errors } from './messages/errors.js'
 import { events } from './messages/events.js'
 import { fleet } from './messages/fleet.js'
 import { map } from './messages/map.js'
+import { notify } from './messages/notify.js'
 import { owner } from './messages/owner.js'
 import { shell } from './messages/shell.js'
 
@@ -20,6 +22,8 @@ export const CATALOGUE = {
   cases,
   admin,
   map,
+  config,
+  notify,
   errors,
 } as const
 

@@ -13,6 +13,7 @@ import { AlertFeed } from './alert-feed.js'
 import { CasePage } from './cases/case-page.js'
 import { CasesList } from './cases/cases-list.js'
 import { NewCase } from './cases/new-case.js'
+import { ConfigPage } from './config/config-page.js'
 import { DevicePage } from './device-page.js'
 import { DeviceTable } from './device-table.js'
 import { EventPage } from './event-page.js'
@@ -22,6 +23,7 @@ import { Header } from './header.js'
 import { MapPage } from './map/map-page.js'
 import { useNarrow } from './narrow.js'
 import { NoticesBar } from './notices-bar.js'
+import { NotifyPage } from './notify/notify-page.js'
 import { OfflineView } from './offline-view.js'
 import { ConsentsPage } from './owner/consents-page.js'
 import { OwnerDevice } from './owner/owner-device.js'
@@ -66,6 +68,10 @@ function titleOf(r: Route, t: Translator['t'], role: Role): string {
       return t('admin.title.units')
     case 'admin-audit':
       return t('admin.title.audit')
+    case 'config':
+      return t('config.title')
+    case 'notify':
+      return t('notify.title')
     case 'not-found':
       return t('shell.notFound')
   }
@@ -127,6 +133,10 @@ function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element
       return h(UnitsPage, {})
     case 'admin-audit':
       return h(AuditPage, {})
+    case 'config':
+      return h(ConfigPage, { key: r.device ?? '', device: r.device })
+    case 'notify':
+      return h(NotifyPage, {})
     case 'not-found':
       return h(
         'section',

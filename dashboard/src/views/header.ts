@@ -24,6 +24,7 @@ const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
 const OWNER: readonly Role[] = ['owner']
 const INVESTIGATORS: readonly Role[] = ['admin', 'investigator']
 const ADMIN: readonly Role[] = ['admin']
+const FLEET: readonly Role[] = ['admin', 'ops']
 
 const NAV: NavItem[] = [
   {
@@ -48,6 +49,8 @@ const NAV: NavItem[] = [
   { route: { name: 'admin-people' }, label: 'admin.nav.people', match: ['admin-people'], roles: ADMIN },
   { route: { name: 'admin-units' }, label: 'admin.nav.units', match: ['admin-units'], roles: ADMIN },
   { route: { name: 'admin-audit' }, label: 'admin.nav.audit', match: ['admin-audit'], roles: ADMIN },
+  { route: { name: 'config', device: null }, label: 'config.nav.config', match: ['config'], roles: FLEET },
+  { route: { name: 'notify' }, label: 'notify.nav.notify', match: ['notify'], roles: STAFF },
 ]
 
 function useNavLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.Element[] {

@@ -1,0 +1,235 @@
+import type { ConfigChangeResult } from '@doorstep/proto'
+import { DISTRICT_COUNT } from '@doorstep/proto'
+import { h, type JSX } from 'preact'
+import { useState } from 'preact/hooks'
+import { type ConfigScope, configApi } from '../../api/config-api.js'
+import type { MessageKey } from '../../i18n/catalogue.js'
+import { useI18n } from '../../i18n/use-i18n.js'
+import { useServices } from '../../services.js'
+import { AdminFailed } from '../admin/status.js'
+import { FormField } from '../form-field.js'
+import {
+  EMPTY_DRAFT,
+  FIELDS,
+  issuesByPath,
+  type PatchDraft,
+  type PatchField,
+  patchOf,
+} from './patch-draft.js'
+
+type ScopeKind = ConfigScope['kind']
+
+function scopeOf(kind: ScopeKind, unit: string, district: string): ConfigScope {
+  switch (kind) {
+    case 'device':
+      return { kind: 'device', id: unit.trim() }
+    case 'district':
+      return { kind: 'district', district: Number(district) }
+    case 'fleet':
+      return { kind: 'fleet' }
+  }
+}
+
+/** Where the form has a place for a refusal: the change as a whole, the route's parameters, each field. */
+const PLACED = new Set<string>(['', 'id', 'district', ...FIELDS])
+
+const RECORDING: readonly (readonly [string, MessageKey])[] = [
+  ['always', 'config.value.always'],
+  ['motion', 'config.value.motion'],
+  ['off', 'config.value.off'],
+]
+const NIGHT: readonly (readonly [string, MessageKey])[] = [
+  ['auto', 'config.value.auto'],
+  ['on', 'config.value.on'],
+  ['off', 'config.value.off'],
+]
+
+const onText = (set: (v: string) => void) => (e: Event) => set((e.currentTarget as HTMLInputElement).value)
+
+/**
+ * Sets the desired configuration of one unit, a district or the fleet: only the fields filled in change.
+ * The gateway checks every bound and names each field it refuses; the form shows that beside the field.
+ */
+export function ConfigForm(props: {
+  unit: string | null
+  onChanged: (r: ConfigChangeResult) => void
+}): JSX.Element {
+  const { http } = useServices()
+  const { t } = useI18n()
+  const [kind, setKind] = useState<ScopeKind>(props.unit === null ? 'district' : 'device')
+  const [unit, setUnit] = useState(props.unit ?? '')
+  const [district, setDistrict] = useState('1')
+  const [draft, setDraft] = useState<PatchDraft>(EMPTY_DRAFT)
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const [done, setDone] = useState<ConfigChangeResult | null>(null)
+
+  const issues = issuesByPath(error)
+  const set = (k: keyof PatchDraft) => (v: string) => setDraft((d) => ({ ...d, [k]: v }))
+  const fieldError = (p: PatchField) => issues.get(p)
+  const wholeError = issues.get('')
+  // A refusal with no field to show it beside is shown under the form as it came.
+  const unplaced = error !== null && ![...issues.keys()].some((k) => PLACED.has(k))
+
+  const submit = (e: Event) => {
+    e.preventDefault()
+    if (kind === 'fleet' && !window.confirm(t('config.form.confirmFleet'))) return
+    setBusy(true)
+    setError(null)
+    setDone(null)
+    configApi.change(http, scopeOf(kind, unit, district), patchOf(draft)).then(
+      (r) => {
+        setBusy(false)
+        setDone(r)
+        props.onChanged(r)
+      },
+      (err: unknown) => {
+        setBusy(false)
+        setError(err)
+      },
+    )
+  }
+
+  const numberField = (id: string, k: keyof PatchDraft, path: PatchField, label: string, hint: string) =>
+    h(
+      FormField,
+      { id, label, error: fieldError(path), hint },
+      h('input', {
+        id,
+        type: 'number',
+        inputMode: 'numeric',
+        value: draft[k],
+        placeholder: t('config.form.unchanged'),
+        'aria-invalid': fieldError(path) ? 'true' : undefined,
+        onInput: onText(set(k)),
+      }),
+    )
+
+  const choiceField = (
+    id: string,
+    k: keyof PatchDraft,
+    path: PatchField,
+    label: string,
+    options: readonly (readonly [string, MessageKey])[],
+  ) =>
+    h(
+      FormField,
+      { id, label, error: fieldError(path) },
+      h(
+        'select',
+        { id, value: draft[k], onChange: onText(set(k)) },
+        h('option', { value: '' }, t('config.form.unchanged')),
+        options.map(([value, key]) => h('option', { key: value, value }, t(key))),
+      ),
+    )
+
+  return h(
+    'form',
+    { class: 'config-form', onSubmit: submit, 'data-testid': 'config-form', noValidate: true },
+    h(
+      'fieldset',
+      { class: 'config-scope' },
+      h('legend', null, t('config.form.scope')),
+      h(
+        FormField,
+        { id: 'config-scope', label: t('config.form.scopeKind') },
+        h(
+          'select',
+          {
+            id: 'config-scope',
+            value: kind,
+            onChange: (e: Event) => setKind((e.currentTarget as HTMLSelectElement).value as ScopeKind),
+          },
+          h('option', { value: 'device' }, t('config.scope.device')),
+          h('option', { value: 'district' }, t('config.scope.district')),
+          h('option', { value: 'fleet' }, t('config.scope.fleet')),
+        ),
+      ),
+      kind === 'device'
+        ? h(
+            FormField,
+            { id: 'config-unit', label: t('config.form.unit'), error: issues.get('id') },
+            h('input', { id: 'config-unit', value: unit, required: true, onInput: onText(setUnit) }),
+          )
+        : null,
+      kind === 'district'
+        ? h(
+            FormField,
+            { id: 'config-district', label: t('config.form.district'), error: issues.get('district') },
+            h('input', {
+              id: 'config-district',
+              type: 'number',
+              value: district,
+              onInput: onText(setDistrict),
+              list: 'config-districts',
+            }),
+            h(
+              'datalist',
+              { id: 'config-districts' },
+              Array.from({ length: DISTRICT_COUNT }, (_, i) => h('option', { key: i, value: String(i + 1) })),
+            ),
+          )
+        : null,
+    ),
+    h(
+      'fieldset',
+      { class: 'config-fields' },
+      h('legend', null, t('config.form.fields')),
+      numberField(
+        'config-heartbeat',
+        'heartbeatIntervalS',
+        'heartbeatIntervalS',
+        t('config.field.heartbeat'),
+        t('config.hint.heartbeat'),
+      ),
+      numberField(
+        'config-sensitivity',
+        'sensitivity',
+        'motion.sensitivity',
+        t('config.field.sensitivity'),
+        t('config.hint.sensitivity'),
+      ),
+      choiceField(
+        'config-recording',
+        'recordingDefault',
+        'recording.default',
+        t('config.field.recording'),
+        RECORDING,
+      ),
+      numberField('config-clip', 'clipLengthS', 'clipLengthS', t('config.field.clip'), t('config.hint.clip')),
+      numberField(
+        'config-upload',
+        'uploadKbps',
+        'uploadKbps',
+        t('config.field.upload'),
+        t('config.hint.upload'),
+      ),
+      choiceField('config-night', 'nightMode', 'nightMode', t('config.field.night'), NIGHT),
+    ),
+    wholeError
+      ? h('p', { class: 'field-error', role: 'alert', 'data-testid': 'error-config-form' }, wholeError)
+      : null,
+    unplaced ? h(AdminFailed, { error }) : null,
+    h(
+      'div',
+      { class: 'admin-actions' },
+      h(
+        'button',
+        { type: 'submit', class: 'btn primary', disabled: busy, 'data-testid': 'config-submit' },
+        busy ? t('config.form.sending') : t('config.form.submit'),
+      ),
+      h(
+        'button',
+        { type: 'button', class: 'btn', onClick: () => setDraft(EMPTY_DRAFT), disabled: busy },
+        t('config.form.clear'),
+      ),
+    ),
+    done
+      ? h(
+          'p',
+          { role: 'status', class: 'muted', 'data-testid': 'config-sent' },
+          t('config.form.sent', { count: done.changed }),
+        )
+      : null,
+  )
+}
