@@ -18,7 +18,8 @@ export const notify = defineMessages(
     'push.insecure': 'Push notifications need a secure page: open the dashboard over HTTPS.',
     'push.denied':
       'Notifications are blocked for this site; allow them in the browser’s settings and try again.',
-    'push.noService': 'This browser has no push service it can reach, so it cannot be notified.',
+    'push.noService':
+      'This browser could not subscribe with a push service (it has none, or cannot reach it), so it cannot be notified.',
     'channel.heading': 'Channels',
     'channel.intro': 'Where notifications go: a webhook, email recipients, or every subscribed browser.',
     'channel.type': 'Type',
@@ -93,7 +94,7 @@ export const notify = defineMessages(
     'push.unsupported': '本浏览器无法接收推送通知（不支持推送接口）。',
     'push.insecure': '推送通知需要安全连接：请通过 HTTPS 打开控制台。',
     'push.denied': '本站的通知已被屏蔽；请在浏览器设置中允许后重试。',
-    'push.noService': '本浏览器无法连接推送服务，因此无法接收通知。',
+    'push.noService': '本浏览器无法通过推送服务订阅（没有推送服务或无法连接），因此无法接收通知。',
     'channel.heading': '通知渠道',
     'channel.intro': '通知发往何处：网络钩子、电子邮件收件人，或所有已订阅的浏览器。',
     'channel.type': '类型',

@@ -155,7 +155,7 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
                 checked: d.channels.includes(c.id),
                 onChange: (e: Event) => toggle(c.id, (e.currentTarget as HTMLInputElement).checked),
               }),
-              ` ${c.name} (${t(CHANNEL_TYPE_LABEL[c.type])})`,
+              `${c.name} (${t(CHANNEL_TYPE_LABEL[c.type])})`,
             ),
           ),
       errors.channels
