@@ -1,13 +1,13 @@
 import type { ConfigChangeResult } from '@doorstep/proto'
-import { DISTRICT_COUNT } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useState } from 'preact/hooks'
-import { type ConfigScope, configApi } from '../../api/config-api.js'
+import { configApi } from '../../api/config-api.js'
 import type { MessageKey } from '../../i18n/catalogue.js'
 import { useI18n } from '../../i18n/use-i18n.js'
 import { useServices } from '../../services.js'
 import { AdminFailed } from '../admin/status.js'
 import { FormField } from '../form-field.js'
+import { type ScopeDraft, ScopeFields, scopeOf } from './config-scope.js'
 import {
   EMPTY_DRAFT,
   FIELDS,
@@ -16,19 +16,6 @@ import {
   type PatchField,
   patchOf,
 } from './patch-draft.js'
-
-type ScopeKind = ConfigScope['kind']
-
-function scopeOf(kind: ScopeKind, unit: string, district: string): ConfigScope {
-  switch (kind) {
-    case 'device':
-      return { kind: 'device', id: unit.trim() }
-    case 'district':
-      return { kind: 'district', district: Number(district) }
-    case 'fleet':
-      return { kind: 'fleet' }
-  }
-}
 
 /** Where the form has a place for a refusal: the change as a whole, the route's parameters, each field. */
 const PLACED = new Set<string>(['', 'id', 'district', ...FIELDS])
@@ -56,9 +43,11 @@ export function ConfigForm(props: {
 }): JSX.Element {
   const { http } = useServices()
   const { t } = useI18n()
-  const [kind, setKind] = useState<ScopeKind>(props.unit === null ? 'district' : 'device')
-  const [unit, setUnit] = useState(props.unit ?? '')
-  const [district, setDistrict] = useState('1')
+  const [scope, setScope] = useState<ScopeDraft>({
+    kind: props.unit === null ? 'district' : 'device',
+    unit: props.unit ?? '',
+    district: '1',
+  })
   const [draft, setDraft] = useState<PatchDraft>(EMPTY_DRAFT)
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
@@ -73,11 +62,11 @@ export function ConfigForm(props: {
 
   const submit = (e: Event) => {
     e.preventDefault()
-    if (kind === 'fleet' && !window.confirm(t('config.form.confirmFleet'))) return
+    if (scope.kind === 'fleet' && !window.confirm(t('config.form.confirmFleet'))) return
     setBusy(true)
     setError(null)
     setDone(null)
-    configApi.change(http, scopeOf(kind, unit, district), patchOf(draft)).then(
+    configApi.change(http, scopeOf(scope), patchOf(draft)).then(
       (r) => {
         setBusy(false)
         setDone(r)
@@ -126,51 +115,7 @@ export function ConfigForm(props: {
   return h(
     'form',
     { class: 'config-form', onSubmit: submit, 'data-testid': 'config-form', noValidate: true },
-    h(
-      'fieldset',
-      { class: 'config-scope' },
-      h('legend', null, t('config.form.scope')),
-      h(
-        FormField,
-        { id: 'config-scope', label: t('config.form.scopeKind') },
-        h(
-          'select',
-          {
-            id: 'config-scope',
-            value: kind,
-            onChange: (e: Event) => setKind((e.currentTarget as HTMLSelectElement).value as ScopeKind),
-          },
-          h('option', { value: 'device' }, t('config.scope.device')),
-          h('option', { value: 'district' }, t('config.scope.district')),
-          h('option', { value: 'fleet' }, t('config.scope.fleet')),
-        ),
-      ),
-      kind === 'device'
-        ? h(
-            FormField,
-            { id: 'config-unit', label: t('config.form.unit'), error: issues.get('id') },
-            h('input', { id: 'config-unit', value: unit, required: true, onInput: onText(setUnit) }),
-          )
-        : null,
-      kind === 'district'
-        ? h(
-            FormField,
-            { id: 'config-district', label: t('config.form.district'), error: issues.get('district') },
-            h('input', {
-              id: 'config-district',
-              type: 'number',
-              value: district,
-              onInput: onText(setDistrict),
-              list: 'config-districts',
-            }),
-            h(
-              'datalist',
-              { id: 'config-districts' },
-              Array.from({ length: DISTRICT_COUNT }, (_, i) => h('option', { key: i, value: String(i + 1) })),
-            ),
-          )
-        : null,
-    ),
+    h(ScopeFields, { value: scope, onChange: setScope, issues }),
     h(
       'fieldset',
       { class: 'config-fields' },
