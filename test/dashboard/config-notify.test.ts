@@ -1,8 +1,9 @@
-import { UnitConfigPatch } from '@doorstep/proto'
+import { RuleCreate, UnitConfigPatch } from '@doorstep/proto'
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../../dashboard/src/api/errors.js'
 import { hrefOf, parseRoute, type Route, rolesOf } from '../../dashboard/src/router.js'
 import { EMPTY_DRAFT, issuesByPath, patchOf } from '../../dashboard/src/views/config/patch-draft.js'
+import { emptyRule, ruleBodyOf } from '../../dashboard/src/views/notify/rule-draft.js'
 
 describe('the configuration and notification routes', () => {
   it('parse and round-trip through hrefOf', () => {
@@ -49,5 +50,54 @@ describe('the configuration form', () => {
     expect(m.get('heartbeatIntervalS')).toBe('Too small; Not an integer')
     expect(m.get('')).toBe('the change sets no field')
     expect(issuesByPath(new Error('x')).size).toBe(0)
+  })
+})
+
+describe('the rule form', () => {
+  const CH = '0b9f3f7e-8a55-4a8e-9a43-2b7e3c2f8d11'
+
+  it('leaves empty fields to the gateway, and sends the quiet hours only when given', () => {
+    const body = ruleBodyOf({ ...emptyRule('Asia/Shanghai'), name: 'Offline', district: '', channels: [CH] })
+    expect(body).toEqual({
+      name: 'Offline',
+      kind: 'offline',
+      district: null,
+      offlineMinutes: 10,
+      quietHours: null,
+      channels: [CH],
+    })
+    const parsed = RuleCreate.parse(body)
+    // The kind's own severity and the default window: the gateway's to fill in.
+    expect(parsed.windowS).toBe(900)
+    expect(parsed.severity).toBeUndefined()
+  })
+
+  it('turns minutes into the window in seconds, and a quiet span into its zone', () => {
+    const body = ruleBodyOf({
+      ...emptyRule('Asia/Shanghai'),
+      name: 'Tamper',
+      kind: 'tamper',
+      district: '7',
+      severity: 'critical',
+      offlineMinutes: '5',
+      windowMinutes: '2.5',
+      quietStart: '22:00',
+      quietEnd: '07:00',
+      channels: [CH],
+    })
+    expect(body).toEqual({
+      name: 'Tamper',
+      kind: 'tamper',
+      district: 7,
+      severity: 'critical',
+      windowS: 150,
+      quietHours: { start: '22:00', end: '07:00', timeZone: 'Asia/Shanghai' },
+      channels: [CH],
+    })
+    expect(RuleCreate.safeParse(body).success).toBe(true)
+    // One end only is sent as typed, so the gateway's refusal names the missing end.
+    const half = ruleBodyOf({ ...emptyRule(''), name: 'x', quietStart: '22:00', channels: [CH] })
+    expect(half.quietHours).toEqual({ start: '22:00', end: '', timeZone: 'UTC' })
+    expect(RuleCreate.safeParse(half).success).toBe(false)
   })
 })

@@ -77,9 +77,13 @@ describe('the notifications page', { timeout: 120_000 }, () => {
 
   it('names a refused field of a rule beside it', async () => {
     const page = admin.page
+    // Quiet hours with one end only: the gateway says which end, under the quiet hours.
+    await page.getByLabel('From', { exact: true }).fill('22:00')
     await page.getByTestId('rule-submit').click()
     await page.getByTestId('error-rule-name').waitFor({ timeout: UI_TIMEOUT })
     await page.getByTestId('error-rule-channels').waitFor({ timeout: UI_TIMEOUT })
+    expect(await page.getByTestId('error-rule-quiet').textContent()).toContain('HH:MM')
+    await page.getByLabel('From', { exact: true }).fill('')
     expect(admin.errors.every((e) => e.includes('400 (Bad Request)'))).toBe(true)
     admin.errors.length = 0
   })

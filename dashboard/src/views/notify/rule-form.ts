@@ -1,4 +1,4 @@
-import type { ChannelView, NotifyKind, RuleCreate } from '@doorstep/proto'
+import type { ChannelView, NotifyKind } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import { useState } from 'preact/hooks'
 import { notifyApi } from '../../api/notify-api.js'
@@ -8,48 +8,18 @@ import { AdminFailed } from '../admin/status.js'
 import { fieldErrors } from '../cases/field-errors.js'
 import { FormField } from '../form-field.js'
 import { CHANNEL_TYPE_LABEL, KIND_LABEL, KIND_LIST } from './labels.js'
+import { emptyRule, type RuleDraft, ruleBodyOf, type SeverityChoice } from './rule-draft.js'
 
-type SeverityChoice = '' | 'info' | 'warning' | 'critical'
+const PLACED = ['name', 'kind', 'district', 'severity', 'offlineMinutes', 'windowS', 'quietHours', 'channels']
 
-interface RuleDraft {
-  name: string
-  kind: NotifyKind
-  district: string
-  severity: SeverityChoice
-  offlineMinutes: string
-  channels: string[]
-}
-
-const EMPTY: RuleDraft = {
-  name: '',
-  kind: 'offline',
-  district: '',
-  severity: '',
-  offlineMinutes: '10',
-  channels: [],
-}
-
-/** Empty district: every district; empty severity: the kind's own. The gateway checks the rest. */
-function bodyOf(d: RuleDraft): RuleCreate {
-  return {
-    name: d.name,
-    kind: d.kind,
-    district: d.district.trim() === '' ? null : Number(d.district),
-    ...(d.severity === '' ? {} : { severity: d.severity }),
-    ...(d.kind === 'offline' && d.offlineMinutes.trim() !== ''
-      ? { offlineMinutes: Number(d.offlineMinutes) }
-      : {}),
-    channels: d.channels,
-  }
-}
-
-const PLACED = ['name', 'kind', 'district', 'severity', 'offlineMinutes', 'channels']
+/** Quiet hours are read in this zone unless another is typed: the reader's own, most likely the city's. */
+const HERE = Intl.DateTimeFormat().resolvedOptions().timeZone
 
 /** Adds a rule: what to watch for, where, how loud, and which channels hear of it. */
 export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }): JSX.Element {
   const { http } = useServices()
   const { t } = useI18n()
-  const [d, setD] = useState<RuleDraft>(EMPTY)
+  const [d, setD] = useState<RuleDraft>(() => emptyRule(HERE))
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
   const errors = fieldErrors(error)
@@ -57,8 +27,10 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
     <K extends keyof RuleDraft>(k: K) =>
     (v: RuleDraft[K]) =>
       setD((old) => ({ ...old, [k]: v }))
-  const text = (k: 'name' | 'district' | 'offlineMinutes') => (e: Event) =>
-    set(k)((e.currentTarget as HTMLInputElement).value)
+  const text =
+    (k: 'name' | 'district' | 'offlineMinutes' | 'windowMinutes' | 'quietStart' | 'quietEnd' | 'quietZone') =>
+    (e: Event) =>
+      set(k)((e.currentTarget as HTMLInputElement).value)
   const toggle = (id: string, on: boolean) =>
     setD((old) => ({ ...old, channels: on ? [...old.channels, id] : old.channels.filter((c) => c !== id) }))
 
@@ -66,10 +38,10 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
     e.preventDefault()
     setBusy(true)
     setError(null)
-    notifyApi.addRule(http, bodyOf(d)).then(
+    notifyApi.addRule(http, ruleBodyOf(d)).then(
       () => {
         setBusy(false)
-        setD(EMPTY)
+        setD(emptyRule(HERE))
         props.onAdded()
       },
       (err: unknown) => {
@@ -140,6 +112,60 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
           }),
         )
       : null,
+    h(
+      FormField,
+      {
+        id: 'rule-window',
+        label: t('notify.rule.windowMinutes'),
+        error: errors.windowS,
+        hint: t('notify.rule.windowHint'),
+      },
+      h('input', {
+        id: 'rule-window',
+        type: 'number',
+        step: 'any',
+        value: d.windowMinutes,
+        onInput: text('windowMinutes'),
+      }),
+    ),
+    h(
+      'fieldset',
+      { class: 'notify-quiet', 'data-testid': 'rule-quiet' },
+      h('legend', null, t('notify.rule.quiet')),
+      h(
+        FormField,
+        { id: 'rule-quiet-start', label: t('notify.rule.quietStart') },
+        h('input', {
+          id: 'rule-quiet-start',
+          type: 'time',
+          value: d.quietStart,
+          onInput: text('quietStart'),
+        }),
+      ),
+      h(
+        FormField,
+        { id: 'rule-quiet-end', label: t('notify.rule.quietEnd') },
+        h('input', { id: 'rule-quiet-end', type: 'time', value: d.quietEnd, onInput: text('quietEnd') }),
+      ),
+      h(
+        FormField,
+        { id: 'rule-quiet-zone', label: t('notify.rule.quietZone') },
+        h('input', {
+          id: 'rule-quiet-zone',
+          value: d.quietZone,
+          onInput: text('quietZone'),
+          spellcheck: false,
+        }),
+      ),
+      h('p', { class: 'muted form-hint' }, t('notify.rule.quietHint')),
+      errors.quietHours
+        ? h(
+            'p',
+            { class: 'field-error', role: 'alert', 'data-testid': 'error-rule-quiet' },
+            errors.quietHours,
+          )
+        : null,
+    ),
     h(
       'fieldset',
       { class: 'notify-channels', 'data-testid': 'rule-channels' },

@@ -8,7 +8,7 @@ import { AdminFailed } from '../admin/status.js'
 import { KIND_LABEL } from './labels.js'
 import { RuleRecord } from './rule-record.js'
 
-const COLUMNS = 7
+const COLUMNS = 8
 
 function RuleRow(props: { rule: RuleView; channels: ChannelView[]; onRemoved: () => void }): JSX.Element {
   const { http } = useServices()
@@ -51,7 +51,19 @@ function RuleRow(props: { rule: RuleView; channels: ChannelView[]; onRemoved: ()
       h(
         'td',
         null,
-        r.kind === 'offline' ? t('notify.rule.afterMinutes', { minutes: r.offlineMinutes }) : '—',
+        r.kind === 'offline' ? `${t('notify.rule.afterMinutes', { minutes: r.offlineMinutes })}; ` : '',
+        t('notify.rule.oncePer', { minutes: r.windowS / 60 }),
+      ),
+      h(
+        'td',
+        null,
+        r.quietHours
+          ? t('notify.rule.quietSpan', {
+              start: r.quietHours.start,
+              end: r.quietHours.end,
+              zone: r.quietHours.timeZone,
+            })
+          : '—',
       ),
       h('td', null, names.join(', ')),
       h(
@@ -106,6 +118,7 @@ export function RuleList(props: {
           h('th', { scope: 'col' }, t('notify.rule.district')),
           h('th', { scope: 'col' }, t('notify.rule.severity')),
           h('th', { scope: 'col' }, t('notify.rule.when')),
+          h('th', { scope: 'col' }, t('notify.rule.quiet')),
           h('th', { scope: 'col' }, t('notify.rule.channels')),
           h('th', { scope: 'col' }, t('notify.col.actions')),
         ),
