@@ -201,6 +201,19 @@ describe('the notifications page', { timeout: 120_000 }, () => {
       await expect
         .poll(async () => (await n.notifications(rule.id)).map((x) => x.status), { timeout: UI_TIMEOUT })
         .toEqual(['sent'])
+      // Stopping removes the subscription at the gateway: the next unit offline reaches no browser.
+      await b.page.getByTestId('push-stop').click()
+      await expect
+        .poll(() => b.page.getByTestId('push-outcome').getAttribute('data-outcome'), { timeout: UI_TIMEOUT })
+        .toBe('stopped')
+      expect(await b.page.getByTestId('push-outcome').textContent()).toBe(
+        'This browser will no longer be notified.',
+      )
+      const d = await gw.gateway.registry.create(deviceRow({ id: 'cam-notify-ui-3', district: 42 }))
+      await end(await connectUnit(gw.gateway.mqttUrl, d.id, d.secret))
+      await expect.poll(async () => (await n.notifications(rule.id)).length, { timeout: UI_TIMEOUT }).toBe(2)
+      await new Promise((r) => setTimeout(r, 500))
+      expect(service.received).toHaveLength(1)
       expect(b.errors).toEqual([])
     } finally {
       await service.close()

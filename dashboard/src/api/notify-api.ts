@@ -55,4 +55,8 @@ export const notifyApi = {
   subscribe(http: HttpClient, sub: PushSubscribe): Promise<{ id: string; createdAt: number }> {
     return http.post('api/v1/notify/push/subscriptions', sub)
   },
+
+  unsubscribe(http: HttpClient, id: string): Promise<{ id: string }> {
+    return http.delete(`api/v1/notify/push/subscriptions/${encodeURIComponent(id)}`)
+  },
 }

@@ -14,6 +14,8 @@ export const notify = defineMessages(
       'Have this browser show the notifications of the push channels, even with the dashboard closed.',
     'push.button': 'Notify this browser',
     'push.subscribed': 'This browser will be notified.',
+    'push.stop': 'Stop notifying this browser',
+    'push.stopped': 'This browser will no longer be notified.',
     'push.unsupported': 'This browser cannot receive push notifications (it has no Push API).',
     'push.insecure': 'Push notifications need a secure page: open the dashboard over HTTPS.',
     'push.denied':
@@ -100,6 +102,8 @@ export const notify = defineMessages(
     'push.intro': '让本浏览器显示推送渠道的通知，即使控制台已关闭。',
     'push.button': '在本浏览器接收通知',
     'push.subscribed': '本浏览器将接收通知。',
+    'push.stop': '停止在本浏览器接收通知',
+    'push.stopped': '本浏览器将不再接收通知。',
     'push.unsupported': '本浏览器无法接收推送通知（不支持推送接口）。',
     'push.insecure': '推送通知需要安全连接：请通过 HTTPS 打开控制台。',
     'push.denied': '本站的通知已被屏蔽；请在浏览器设置中允许后重试。',
