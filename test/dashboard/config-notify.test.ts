@@ -2,7 +2,12 @@ import { RuleCreate, UnitConfigPatch } from '@doorstep/proto'
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../../dashboard/src/api/errors.js'
 import { hrefOf, parseRoute, type Route, rolesOf } from '../../dashboard/src/router.js'
-import { EMPTY_DRAFT, issuesByPath, patchOf } from '../../dashboard/src/views/config/patch-draft.js'
+import {
+  EMPTY_DRAFT,
+  issuesByPath,
+  listIssues,
+  patchOf,
+} from '../../dashboard/src/views/config/patch-draft.js'
 import { emptyRule, ruleBodyOf } from '../../dashboard/src/views/notify/rule-draft.js'
 
 describe('the configuration and notification routes', () => {
@@ -34,6 +39,36 @@ describe('the configuration form', () => {
     ).toEqual({ recording: { default: 'always' }, clipLengthS: 20, uploadKbps: 512 })
     // Nothing filled: an empty change, which the gateway refuses as a whole.
     expect(patchOf(EMPTY_DRAFT)).toEqual({})
+  })
+
+  it('replaces a list only when asked, empty too, beside the other fields of its group', () => {
+    expect(
+      patchOf({ ...EMPTY_DRAFT, sensitivity: '40', zones: [{ x: '0.1', y: '0', w: '0.5', h: '1' }] }),
+    ).toEqual({
+      motion: { sensitivity: 40, zones: [{ x: 0.1, y: 0, w: 0.5, h: 1 }] },
+    })
+    expect(patchOf({ ...EMPTY_DRAFT, zones: [] })).toEqual({ motion: { zones: [] } })
+    const p = patchOf({
+      ...EMPTY_DRAFT,
+      recordingDefault: 'off',
+      windows: [{ from: '08:00', to: '18:00', mode: 'motion' }],
+    })
+    expect(p).toEqual({
+      recording: { default: 'off', windows: [{ from: '08:00', to: '18:00', mode: 'motion' }] },
+    })
+    expect(UnitConfigPatch.safeParse(p).success).toBe(true)
+  })
+
+  it("gathers a list's refusals under it, each with its row", () => {
+    const issues = new Map([
+      ['motion.zones.1', 'a zone must lie inside the frame'],
+      ['motion.zones.0.w', 'Too small'],
+      ['motion.zonesX', 'not this one'],
+      ['recording.windows', 'Too big'],
+    ])
+    expect(listIssues(issues, 'motion.zones')).toBe('#2: a zone must lie inside the frame\n#1: Too small')
+    expect(listIssues(issues, 'recording.windows')).toBe('Too big')
+    expect(listIssues(new Map(), 'motion.zones')).toBeUndefined()
   })
 
   it("places the gateway's refusals by their full path", () => {

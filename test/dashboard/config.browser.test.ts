@@ -159,13 +159,48 @@ describe('the configuration page', { timeout: 120_000 }, () => {
     admin.errors.length = 0
   })
 
+  it("replaces one unit's zones and recording windows; a bad zone is named by its row", async () => {
+    const page = admin.page
+    const a = units[0]!
+    await page.getByLabel('Change', { exact: true }).selectOption('device')
+    await page.getByLabel('Unit ID').fill(a.id)
+    await page.getByLabel('Replace the zones').check()
+    await page.getByTestId('config-zones-add').click()
+    await page.getByLabel('Width (0–1)').fill('0')
+    await page.getByTestId('config-submit').click()
+    await expect
+      .poll(() => page.getByTestId('error-config-zones').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/^#1: /)
+    await page.getByLabel('Width (0–1)').fill('0.5')
+    await page.getByLabel('Replace the windows').check()
+    await page.getByTestId('config-windows-add').click()
+    await page.getByTestId('config-submit').click()
+    await expect
+      .poll(() => page.getByTestId('config-sent').textContent(), { timeout: UI_TIMEOUT })
+      .toBe('Sent to 1 unit')
+    await page.getByTestId('config-filter-status').selectOption('')
+    await expect
+      .poll(() => row(admin, a.id).getByTestId('config-running').textContent(), { timeout: UI_TIMEOUT })
+      .toBe('v2')
+    expect(await row(admin, a.id).getAttribute('data-status')).toBe('applied')
+    const running = (await view(a.id)).reported?.running
+    expect(running?.motion.zones).toEqual([{ x: 0, y: 0, w: 0.5, h: 1 }])
+    expect(running?.recording.windows).toEqual([{ from: '22:00', to: '06:00', mode: 'always' }])
+    // Untouched by this change: what the district change set.
+    expect(running?.heartbeatIntervalS).toBe(20)
+    await admin.screenshot('config-lists-en')
+    expect(admin.errors).toHaveLength(1)
+    expect(admin.errors[0]).toContain('400 (Bad Request)')
+    admin.errors.length = 0
+  })
+
   it("the unit's page shows its versions and links to the form for it", async () => {
     const page = admin.page
     const u = units[0]!
     await page.goto(`${gw.gateway.httpUrl}/#/device/${u.id}`)
     const line = page.getByTestId('unit-config')
     await line.waitFor({ timeout: UI_TIMEOUT })
-    expect(await line.textContent()).toContain('wanted v1, running v1')
+    expect(await line.textContent()).toContain('wanted v2, running v2')
     await line.getByTestId('unit-config-link').click()
     await page.getByTestId('config-form').waitFor({ timeout: UI_TIMEOUT })
     expect(await page.getByLabel('Unit ID').inputValue()).toBe(u.id)

@@ -8,13 +8,17 @@ import { useServices } from '../../services.js'
 import { AdminFailed } from '../admin/status.js'
 import { FormField } from '../form-field.js'
 import { type ScopeDraft, ScopeFields, scopeOf } from './config-scope.js'
+import { WindowsField, ZonesField } from './list-fields.js'
 import {
   EMPTY_DRAFT,
   FIELDS,
   issuesByPath,
+  LISTS,
+  listIssues,
   type PatchDraft,
   type PatchField,
   patchOf,
+  type TextField,
 } from './patch-draft.js'
 
 /** Where the form has a place for a refusal: the change as a whole, the route's parameters, each field. */
@@ -54,11 +58,12 @@ export function ConfigForm(props: {
   const [done, setDone] = useState<ConfigChangeResult | null>(null)
 
   const issues = issuesByPath(error)
-  const set = (k: keyof PatchDraft) => (v: string) => setDraft((d) => ({ ...d, [k]: v }))
+  const set = (k: TextField) => (v: string) => setDraft((d) => ({ ...d, [k]: v }))
   const fieldError = (p: PatchField) => issues.get(p)
   const wholeError = issues.get('')
   // A refusal with no field to show it beside is shown under the form as it came.
-  const unplaced = error !== null && ![...issues.keys()].some((k) => PLACED.has(k))
+  const unplaced =
+    error !== null && ![...issues.keys()].some((k) => PLACED.has(k) || LISTS.some((l) => k.startsWith(l)))
 
   const submit = (e: Event) => {
     e.preventDefault()
@@ -79,7 +84,7 @@ export function ConfigForm(props: {
     )
   }
 
-  const numberField = (id: string, k: keyof PatchDraft, path: PatchField, label: string, hint: string) =>
+  const numberField = (id: string, k: TextField, path: PatchField, label: string, hint: string) =>
     h(
       FormField,
       { id, label, error: fieldError(path), hint },
@@ -96,7 +101,7 @@ export function ConfigForm(props: {
 
   const choiceField = (
     id: string,
-    k: keyof PatchDraft,
+    k: TextField,
     path: PatchField,
     label: string,
     options: readonly (readonly [string, MessageKey])[],
@@ -150,6 +155,16 @@ export function ConfigForm(props: {
         t('config.hint.upload'),
       ),
       choiceField('config-night', 'nightMode', 'nightMode', t('config.field.night'), NIGHT),
+      h(ZonesField, {
+        rows: draft.zones,
+        onChange: (zones) => setDraft((d) => ({ ...d, zones })),
+        error: listIssues(issues, 'motion.zones'),
+      }),
+      h(WindowsField, {
+        rows: draft.windows,
+        onChange: (windows) => setDraft((d) => ({ ...d, windows })),
+        error: listIssues(issues, 'recording.windows'),
+      }),
     ),
     wholeError
       ? h('p', { class: 'field-error', role: 'alert', 'data-testid': 'error-config-form' }, wholeError)

@@ -1,10 +1,25 @@
 import type { UnitConfigPatch } from '@doorstep/proto'
 import { ApiError } from '../../api/errors.js'
 
+/** A motion zone as typed: fractions of the frame from its top-left corner. */
+export interface ZoneDraft {
+  x: string
+  y: string
+  w: string
+  h: string
+}
+
+/** A recording window as typed (`HH:MM`, the unit's local time). */
+export interface WindowDraft {
+  from: string
+  to: string
+  mode: 'always' | 'motion' | 'off'
+}
+
 /**
  * The change form's fields as typed: an empty one is left as the units have it, so a change names only
- * what it changes (UnitConfigPatch). Zones and recording windows are lists set whole; the form leaves
- * them alone.
+ * what it changes (UnitConfigPatch). Zones and recording windows are lists set whole: null leaves them,
+ * a list (empty too) replaces them.
  */
 export interface PatchDraft {
   heartbeatIntervalS: string
@@ -13,7 +28,12 @@ export interface PatchDraft {
   clipLengthS: string
   uploadKbps: string
   nightMode: '' | 'auto' | 'on' | 'off'
+  zones: ZoneDraft[] | null
+  windows: WindowDraft[] | null
 }
+
+/** The fields typed as text, which an empty value leaves unchanged. */
+export type TextField = Exclude<keyof PatchDraft, 'zones' | 'windows'>
 
 export const EMPTY_DRAFT: PatchDraft = {
   heartbeatIntervalS: '',
@@ -22,6 +42,8 @@ export const EMPTY_DRAFT: PatchDraft = {
   clipLengthS: '',
   uploadKbps: '',
   nightMode: '',
+  zones: null,
+  windows: null,
 }
 
 /** The draft's fields, named by their path in the patch: the gateway names a refused field the same way. */
@@ -35,6 +57,21 @@ export const FIELDS = [
 ] as const
 export type PatchField = (typeof FIELDS)[number]
 
+/** The lists: a refusal inside one (`motion.zones.2.w`) is shown under the whole list. */
+export const LISTS = ['motion.zones', 'recording.windows'] as const
+export type PatchList = (typeof LISTS)[number]
+
+/** Every refusal under `list`, each with the row it is about (counted from 1), one per line. */
+export function listIssues(issues: Map<string, string>, list: PatchList): string | undefined {
+  const lines: string[] = []
+  for (const [path, message] of issues) {
+    if (path !== list && !path.startsWith(`${list}.`)) continue
+    const row = /^\.(\d+)/.exec(path.slice(list.length))?.[1]
+    lines.push(row === undefined ? message : `#${Number(row) + 1}: ${message}`)
+  }
+  return lines.length === 0 ? undefined : lines.join('\n')
+}
+
 const num = (s: string): number | undefined => (s.trim() === '' ? undefined : Number(s))
 
 /**
@@ -45,9 +82,16 @@ export function patchOf(d: PatchDraft): UnitConfigPatch {
   const out: Record<string, unknown> = {}
   const hb = num(d.heartbeatIntervalS)
   if (hb !== undefined) out.heartbeatIntervalS = hb
+  const motion: Record<string, unknown> = {}
   const sens = num(d.sensitivity)
-  if (sens !== undefined) out.motion = { sensitivity: sens }
-  if (d.recordingDefault !== '') out.recording = { default: d.recordingDefault }
+  if (sens !== undefined) motion.sensitivity = sens
+  if (d.zones !== null)
+    motion.zones = d.zones.map((z) => ({ x: Number(z.x), y: Number(z.y), w: Number(z.w), h: Number(z.h) }))
+  if (Object.keys(motion).length > 0) out.motion = motion
+  const recording: Record<string, unknown> = {}
+  if (d.recordingDefault !== '') recording.default = d.recordingDefault
+  if (d.windows !== null) recording.windows = d.windows.map((w) => ({ from: w.from, to: w.to, mode: w.mode }))
+  if (Object.keys(recording).length > 0) out.recording = recording
   const clip = num(d.clipLengthS)
   if (clip !== undefined) out.clipLengthS = clip
   const kbps = num(d.uploadKbps)
