@@ -15,7 +15,8 @@ import { useFollowChange } from './follow-change.js'
 
 /**
  * #/config: what each unit should run against what it says it runs, and setting it for a unit, a district
- * or the fleet. The list follows a change of the page's own for a while, and the fleet's moves.
+ * or the fleet. The list follows a change of the page's own for a while, and a district's list the
+ * fleet's moves.
  */
 export function ConfigPage(props: { device: string | null }): JSX.Element {
   const { http } = useServices()
@@ -25,7 +26,9 @@ export function ConfigPage(props: { device: string | null }): JSX.Element {
     (s) => configApi.overview(http, filter, s),
     [filter.district, filter.status],
   )
-  useReloadOnFleetChange(reload)
+  // Units back online take their configuration and answer: worth asking again for a district's units,
+  // not for the whole fleet's (hundreds of full configurations) on every presence storm.
+  useReloadOnFleetChange(reload, filter.district !== undefined)
   const follow = useFollowChange(reload)
 
   return h(
