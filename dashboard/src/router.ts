@@ -35,6 +35,10 @@ export type Route =
   | { name: 'campaigns' }
   | { name: 'campaign-new' }
   | { name: 'campaign'; id: string }
+  /** Remote configuration: desired against reported, and setting it; `device` preselects one unit. */
+  | { name: 'config'; device: string | null }
+  /** Notification channels, rules and their record, and this browser's push subscription. */
+  | { name: 'notify' }
   | { name: 'not-found'; path: string }
 
 export function parseRoute(hash: string): Route {
@@ -100,6 +104,13 @@ export function parseRoute(hash: string): Route {
     case 'campaign':
       if (arg && /^[0-9a-f-]{36}$/i.test(arg)) return { name: 'campaign', id: arg }
       break
+    case 'config':
+      if (arg === undefined) return { name: 'config', device: null }
+      if (DeviceId.safeParse(arg).success) return { name: 'config', device: arg as string }
+      break
+    case 'notify':
+      if (arg === undefined) return { name: 'notify' }
+      break
   }
   return { name: 'not-found', path }
 }
@@ -135,6 +146,10 @@ export function rolesOf(route: Route): readonly Role[] {
       return FLEET
     case 'campaign-new':
       return ADMIN
+    case 'config':
+      return FLEET
+    case 'notify':
+      return STAFF
     default:
       return STAFF
   }
@@ -186,6 +201,10 @@ export function hrefOf(route: Route): string {
       return '#/campaigns/new'
     case 'campaign':
       return `#/campaign/${encodeURIComponent(route.id)}`
+    case 'config':
+      return route.device === null ? '#/config' : `#/config/${encodeURIComponent(route.device)}`
+    case 'notify':
+      return '#/notify'
     case 'not-found':
       return `#/${route.path}`
   }

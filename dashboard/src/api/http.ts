@@ -78,6 +78,11 @@ export class HttpClient {
     return this.#send<T>('DELETE', path, undefined, undefined, signal, undefined)
   }
 
+  /** A JSON body that sets a record (or the fields it names) at the path; the answer comes back parsed. */
+  put<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.#send<T>('PUT', path, undefined, body, signal, undefined)
+  }
+
   /** A JSON body that changes part of a record; the answer comes back parsed. */
   patch<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
     return this.#send<T>('PATCH', path, undefined, body, signal, undefined)
@@ -89,7 +94,7 @@ export class HttpClient {
   }
 
   async #send<T>(
-    method: 'GET' | 'POST' | 'DELETE' | 'PATCH',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH',
     path: string,
     query: Query | undefined,
     payload: unknown,

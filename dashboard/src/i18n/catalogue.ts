@@ -1,11 +1,13 @@
 import type { RoomMessages } from './define.js'
 import { admin } from './messages/admin.js'
 import { cases } from './messages/cases.js'
+import { config } from './messages/config.js'
 import { errors } from './messages/errors.js'
 import { events } from './messages/events.js'
 import { firmware } from './messages/firmware.js'
 import { fleet } from './messages/fleet.js'
 import { map } from './messages/map.js'
+import { notify } from './messages/notify.js'
 import { owner } from './messages/owner.js'
 import { shell } from './messages/shell.js'
 
@@ -22,6 +24,8 @@ export const CATALOGUE = {
   admin,
   map,
   firmware,
+  config,
+  notify,
   errors,
 } as const
 

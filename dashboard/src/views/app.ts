@@ -13,6 +13,7 @@ import { AlertFeed } from './alert-feed.js'
 import { CasePage } from './cases/case-page.js'
 import { CasesList } from './cases/cases-list.js'
 import { NewCase } from './cases/new-case.js'
+import { ConfigPage } from './config/config-page.js'
 import { DevicePage } from './device-page.js'
 import { DeviceTable } from './device-table.js'
 import { EventPage } from './event-page.js'
@@ -26,6 +27,7 @@ import { Header } from './header.js'
 import { MapPage } from './map/map-page.js'
 import { useNarrow } from './narrow.js'
 import { NoticesBar } from './notices-bar.js'
+import { NotifyPage } from './notify/notify-page.js'
 import { OfflineView } from './offline-view.js'
 import { ConsentsPage } from './owner/consents-page.js'
 import { OwnerDevice } from './owner/owner-device.js'
@@ -78,6 +80,10 @@ function titleOf(r: Route, t: Translator['t'], role: Role): string {
       return t('firmware.title.new')
     case 'campaign':
       return t('firmware.title.campaign', { id: r.id.slice(0, 8) })
+    case 'config':
+      return t('config.title')
+    case 'notify':
+      return t('notify.title')
     case 'not-found':
       return t('shell.notFound')
   }
@@ -147,6 +153,10 @@ function Page(props: { route: Route; narrow: boolean; role: Role }): JSX.Element
       return h(CampaignForm, {})
     case 'campaign':
       return h(CampaignPage, { key: r.id, id: r.id })
+    case 'config':
+      return h(ConfigPage, { key: r.device ?? '', device: r.device })
+    case 'notify':
+      return h(NotifyPage, {})
     case 'not-found':
       return h(
         'section',

@@ -6,8 +6,10 @@ import { useI18n } from '../i18n/use-i18n.js'
 import { toSeries } from '../lib/heartbeat-series.js'
 import { useAsync, useNow } from '../lib/hooks.js'
 import { lastHeartbeatOf } from '../lib/last-heartbeat.js'
-import { hrefOf } from '../router.js'
+import { useStore } from '../lib/store.js'
+import { hrefOf, rolesOf } from '../router.js'
 import { useServices } from '../services.js'
+import { UnitConfigSummary } from './config/unit-config-summary.js'
 import { EventList } from './event-list.js'
 import { ErrorMessage, Failure, Loading } from './feedback.js'
 import { HeartbeatChart } from './heartbeat-chart.js'
@@ -164,6 +166,9 @@ export function DevicePage(props: { id: string }): JSX.Element {
   const [range, setRange] = useState<RangeKey>('6h')
   const rangeMs = RANGES.find((r) => r.key === range)?.ms ?? RANGES[1].ms
   const d = device.data
+  // Investigators may not read configuration (the gateway refuses them): no line that would only fail.
+  const role = useStore(useServices().session).me?.role
+  const canConfigure = role !== undefined && rolesOf({ name: 'config', device: null }).includes(role)
 
   return h(
     'section',
@@ -193,6 +198,7 @@ export function DevicePage(props: { id: string }): JSX.Element {
     ),
     device.error && !d ? h(ErrorMessage, { error: device.error, retry: device.reload }) : null,
     d ? h(Facts, { d, now }) : device.error ? null : h(Loading, { label: t('shell.loading') }),
+    canConfigure ? h(UnitConfigSummary, { id: props.id }) : null,
     h(
       'div',
       { class: 'panel-head sub' },

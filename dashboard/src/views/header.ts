@@ -55,6 +55,8 @@ const NAV: NavItem[] = [
     match: ['firmware', 'campaigns', 'campaign-new', 'campaign'],
     roles: FLEET,
   },
+  { route: { name: 'config', device: null }, label: 'config.nav.config', match: ['config'], roles: FLEET },
+  { route: { name: 'notify' }, label: 'notify.nav.notify', match: ['notify'], roles: STAFF },
 ]
 
 function useNavLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.Element[] {
