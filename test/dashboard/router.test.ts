@@ -26,6 +26,10 @@ describe('hash routes', () => {
     expect(parseRoute('#/district/3.5').name).toBe('not-found')
     expect(parseRoute('#/device/a%2Fb').name).toBe('not-found')
     expect(parseRoute('#/device/x/y').name).toBe('not-found')
+    // Each page's own argument rule: a campaign id is a UUID, never read as another page's argument.
+    expect(parseRoute('#/campaign/cam-0001').name).toBe('not-found')
+    expect(parseRoute('#/config/cam-0001')).toEqual({ name: 'config', device: 'cam-0001' })
+    expect(parseRoute('#/notify/x').name).toBe('not-found')
   })
 })
 

@@ -6,7 +6,7 @@ import type { MessageKey } from '../../i18n/catalogue.js'
 import { useI18n } from '../../i18n/use-i18n.js'
 import { useServices } from '../../services.js'
 import { AdminFailed } from '../admin/status.js'
-import { FormField } from '../form-field.js'
+import { Field } from '../field.js'
 import { type ScopeDraft, ScopeFields, scopeOf } from './config-scope.js'
 import { WindowsField, ZonesField } from './list-fields.js'
 import {
@@ -86,7 +86,7 @@ export function ConfigForm(props: {
 
   const numberField = (id: string, k: TextField, path: PatchField, label: string, hint: string) =>
     h(
-      FormField,
+      Field,
       { id, label, error: fieldError(path), hint },
       h('input', {
         id,
@@ -107,7 +107,7 @@ export function ConfigForm(props: {
     options: readonly (readonly [string, MessageKey])[],
   ) =>
     h(
-      FormField,
+      Field,
       { id, label, error: fieldError(path) },
       h(
         'select',

@@ -2,7 +2,7 @@ import { DISTRICT_COUNT } from '@doorstep/proto'
 import { h, type JSX } from 'preact'
 import type { ConfigScope } from '../../api/config-api.js'
 import { useI18n } from '../../i18n/use-i18n.js'
-import { FormField } from '../form-field.js'
+import { Field } from '../field.js'
 
 /** Which units a change goes to, as typed: the unit's ID or the district are read only for their kind. */
 export interface ScopeDraft {
@@ -37,7 +37,7 @@ export function ScopeFields(props: {
     { class: 'config-scope' },
     h('legend', null, t('config.form.scope')),
     h(
-      FormField,
+      Field,
       { id: 'config-scope', label: t('config.form.scopeKind') },
       h(
         'select',
@@ -57,14 +57,14 @@ export function ScopeFields(props: {
     ),
     d.kind === 'device'
       ? h(
-          FormField,
+          Field,
           { id: 'config-unit', label: t('config.form.unit'), error: props.issues.get('id') },
           h('input', { id: 'config-unit', value: d.unit, required: true, onInput: text('unit') }),
         )
       : null,
     d.kind === 'district'
       ? h(
-          FormField,
+          Field,
           { id: 'config-district', label: t('config.form.district'), error: props.issues.get('district') },
           h('input', {
             id: 'config-district',

@@ -7,7 +7,7 @@ import { useServices } from '../../services.js'
 import { ShownOnce } from '../admin/shown-once.js'
 import { AdminFailed } from '../admin/status.js'
 import { fieldErrors } from '../cases/field-errors.js'
-import { FormField } from '../form-field.js'
+import { Field } from '../field.js'
 import { CHANNEL_TYPE_LABEL } from './labels.js'
 
 function bodyOf(type: ChannelType, name: string, url: string, to: string): ChannelCreate {
@@ -73,7 +73,7 @@ export function ChannelForm(props: { onAdded: () => void }): JSX.Element {
       'form',
       { class: 'admin-form notify-form', onSubmit: submit, noValidate: true, 'data-testid': 'channel-form' },
       h(
-        FormField,
+        Field,
         { id: 'channel-type', label: t('notify.channel.type') },
         h(
           'select',
@@ -88,13 +88,13 @@ export function ChannelForm(props: { onAdded: () => void }): JSX.Element {
         ),
       ),
       h(
-        FormField,
+        Field,
         { id: 'channel-name', label: t('notify.channel.name'), error: errors.name },
         h('input', { id: 'channel-name', value: name, maxLength: 100, onInput: onText(setName) }),
       ),
       type === 'webhook'
         ? h(
-            FormField,
+            Field,
             { id: 'channel-url', label: t('notify.channel.url'), error: errors.url },
             h('input', {
               id: 'channel-url',
@@ -107,7 +107,7 @@ export function ChannelForm(props: { onAdded: () => void }): JSX.Element {
         : null,
       type === 'email'
         ? h(
-            FormField,
+            Field,
             {
               id: 'channel-to',
               label: t('notify.channel.to'),

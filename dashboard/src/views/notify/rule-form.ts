@@ -6,7 +6,7 @@ import { useI18n } from '../../i18n/use-i18n.js'
 import { useServices } from '../../services.js'
 import { AdminFailed } from '../admin/status.js'
 import { fieldErrors } from '../cases/field-errors.js'
-import { FormField } from '../form-field.js'
+import { Field } from '../field.js'
 import { CHANNEL_TYPE_LABEL, KIND_LABEL, KIND_LIST } from './labels.js'
 import { emptyRule, type RuleDraft, ruleBodyOf, type SeverityChoice } from './rule-draft.js'
 
@@ -55,12 +55,12 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
     'form',
     { class: 'admin-form notify-form', onSubmit: submit, noValidate: true, 'data-testid': 'rule-form' },
     h(
-      FormField,
+      Field,
       { id: 'rule-name', label: t('notify.rule.name'), error: errors.name },
       h('input', { id: 'rule-name', value: d.name, maxLength: 100, onInput: text('name') }),
     ),
     h(
-      FormField,
+      Field,
       { id: 'rule-kind', label: t('notify.rule.kind'), error: errors.kind },
       h(
         'select',
@@ -73,7 +73,7 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
       ),
     ),
     h(
-      FormField,
+      Field,
       {
         id: 'rule-district',
         label: t('notify.rule.district'),
@@ -83,7 +83,7 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
       h('input', { id: 'rule-district', type: 'number', value: d.district, onInput: text('district') }),
     ),
     h(
-      FormField,
+      Field,
       { id: 'rule-severity', label: t('notify.rule.severity'), error: errors.severity },
       h(
         'select',
@@ -101,7 +101,7 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
     ),
     d.kind === 'offline'
       ? h(
-          FormField,
+          Field,
           { id: 'rule-offline', label: t('notify.rule.offlineMinutes'), error: errors.offlineMinutes },
           h('input', {
             id: 'rule-offline',
@@ -113,7 +113,7 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
         )
       : null,
     h(
-      FormField,
+      Field,
       {
         id: 'rule-window',
         label: t('notify.rule.windowMinutes'),
@@ -133,7 +133,7 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
       { class: 'notify-quiet', 'data-testid': 'rule-quiet' },
       h('legend', null, t('notify.rule.quiet')),
       h(
-        FormField,
+        Field,
         { id: 'rule-quiet-start', label: t('notify.rule.quietStart') },
         h('input', {
           id: 'rule-quiet-start',
@@ -143,12 +143,12 @@ export function RuleForm(props: { channels: ChannelView[]; onAdded: () => void }
         }),
       ),
       h(
-        FormField,
+        Field,
         { id: 'rule-quiet-end', label: t('notify.rule.quietEnd') },
         h('input', { id: 'rule-quiet-end', type: 'time', value: d.quietEnd, onInput: text('quietEnd') }),
       ),
       h(
-        FormField,
+        Field,
         { id: 'rule-quiet-zone', label: t('notify.rule.quietZone') },
         h('input', {
           id: 'rule-quiet-zone',
