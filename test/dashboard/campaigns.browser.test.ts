@@ -91,7 +91,9 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     admin = await open()
     const page = admin.page
     await signIn(page, gw.adminToken, gw.gateway.httpUrl)
-    await page.getByTestId('nav-firmware').click({ timeout: UI_TIMEOUT })
+    // Firmware is a tab of the one operations link.
+    await page.getByTestId('nav-ops').click({ timeout: UI_TIMEOUT })
+    await page.getByTestId('ops-tab-firmware').click({ timeout: UI_TIMEOUT })
     await page.getByTestId('upload-form').waitFor({ timeout: UI_TIMEOUT })
     await page.getByTestId('images-none').waitFor({ timeout: UI_TIMEOUT })
 
@@ -134,7 +136,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     const page = admin.page
     const targets = (good as { fleet: Fleet }).fleet.plan.filter((u) => u.model === MODEL)
     expect(targets.length).toBeGreaterThanOrEqual(2)
-    await page.getByTestId('fw-tab-campaigns').click()
+    await page.getByTestId('ops-tab-campaigns').click()
     await page.getByTestId('campaign-new-link').click()
     await page.getByTestId('campaign-form').waitFor({ timeout: UI_TIMEOUT })
     await page.getByTestId('cmp-name').fill('Spring update')
@@ -192,7 +194,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     failingId = c.id
     failingName = c.name
 
-    await page.getByTestId('fw-tab-campaigns').click()
+    await page.getByTestId('ops-tab-campaigns').click()
     await page.getByTestId('campaign-row-Broken build').getByRole('link').click()
     await page.locator('[data-testid=campaign-page][data-state=draft]').waitFor({ timeout: UI_TIMEOUT })
     await watchUnits(page)
@@ -292,17 +294,17 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     zh = await open({ locale: 'zh-CN' })
     const page = zh.page
     await signIn(page, gw.adminToken, gw.gateway.httpUrl)
-    const nav = page.getByTestId('nav-firmware').first()
+    const nav = page.getByTestId('nav-ops').first()
     await nav.waitFor({ state: 'attached', timeout: UI_TIMEOUT })
-    expect(await nav.textContent()).toBe('固件')
+    expect(await nav.textContent()).toBe('运维')
     await page.goto(`${gw.gateway.httpUrl}/#/campaign/${failingId}`)
     await page.locator('[data-testid=campaign-page][data-state=cancelled]').waitFor({ timeout: UI_TIMEOUT })
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(`升级任务“${failingName}”`)
     expect(await page.getByTestId('campaign-state').textContent()).toBe('已取消')
     expect(await page.getByTestId('count-rolled-back').textContent()).toContain('已回滚')
-    expect(await page.getByTestId('fw-tab-campaigns').textContent()).toBe('升级任务')
+    expect(await page.getByTestId('ops-tab-campaigns').textContent()).toBe('升级任务')
     await zh.screenshot('campaign-zh')
-    await page.getByTestId('fw-tab-firmware').click()
+    await page.getByTestId('ops-tab-firmware').click()
     await page.getByTestId('upload-form').waitFor({ timeout: UI_TIMEOUT })
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('固件映像')
     expect(await page.getByTestId('upload-submit').textContent()).toBe('上传')
@@ -320,7 +322,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     const invToken = gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
     await signIn(page, invToken)
     await page.getByTestId('nav-cases').first().waitFor({ state: 'attached', timeout: UI_TIMEOUT })
-    expect(await page.getByTestId('nav-firmware').count()).toBe(0)
+    expect(await page.getByTestId('nav-ops').count()).toBe(0)
     await page.goto(`${gw.gateway.httpUrl}/#/campaigns`)
     await page.getByTestId('forbidden').waitFor({ timeout: UI_TIMEOUT })
     // The gateway refuses the same, whatever the page shows.
@@ -330,7 +332,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     await signOut()
     const opsToken = gw.gateway.tokens.issue('Night ops', 'ops').token
     await signIn(page, opsToken)
-    await page.getByTestId('nav-firmware').first().waitFor({ state: 'attached', timeout: UI_TIMEOUT })
+    await page.getByTestId('nav-ops').first().waitFor({ state: 'attached', timeout: UI_TIMEOUT })
     await page.goto(`${gw.gateway.httpUrl}/#/campaign/${failingId}`)
     await page.locator('[data-testid=campaign-page][data-state=cancelled]').waitFor({ timeout: UI_TIMEOUT })
     expect(await page.locator('[data-testid^=campaign-]:is(button)').count()).toBe(0)

@@ -89,7 +89,7 @@ describe('the configuration page', { timeout: 120_000 }, () => {
     admin = await open()
     const page = admin.page
     await signIn(page, gw.adminToken, gw.gateway.httpUrl)
-    await page.getByTestId('nav-config').click()
+    await page.getByTestId('nav-ops').click()
     await page.getByTestId('config-page').waitFor({ timeout: UI_TIMEOUT })
     // Never configured: every unit is listed as such before the change.
     await expect
@@ -210,9 +210,10 @@ describe('the configuration page', { timeout: 120_000 }, () => {
   it('reads in Chinese', async () => {
     const zh = await open({ locale: 'zh-CN' })
     await signIn(zh.page, gw.adminToken, gw.gateway.httpUrl)
-    await zh.page.getByTestId('nav-config').click()
+    await zh.page.getByTestId('nav-ops').click()
     await zh.page.getByRole('heading', { name: '设备配置' }).waitFor({ timeout: UI_TIMEOUT })
-    expect(await zh.page.getByTestId('nav-config').textContent()).toBe('远程配置')
+    expect(await zh.page.getByTestId('nav-ops').textContent()).toBe('运维')
+    expect(await zh.page.getByTestId('ops-tab-config').textContent()).toBe('远程配置')
     await expect
       .poll(() => row(zh, units[0]!.id).getByTestId('config-status').textContent(), { timeout: UI_TIMEOUT })
       .toBe('已同步')
@@ -228,7 +229,7 @@ describe('the configuration page', { timeout: 120_000 }, () => {
     const token = gw.gateway.tokens.issue('Det. Insp. Wu', 'investigator').token
     await signIn(inv.page, token, gw.gateway.httpUrl)
     await inv.page.getByTestId('nav-cases').waitFor({ timeout: UI_TIMEOUT })
-    expect(await inv.page.getByTestId('nav-config').count()).toBe(0)
+    expect(await inv.page.getByTestId('nav-ops').count()).toBe(0)
     await inv.page.goto(`${gw.gateway.httpUrl}/#/config`)
     await inv.page.getByTestId('forbidden').waitFor({ timeout: UI_TIMEOUT })
     expect(await inv.page.getByTestId('config-page').count()).toBe(0)

@@ -23,9 +23,7 @@ const ADMIN_LINKS = [
   'admin-people',
   'admin-units',
   'admin-audit',
-  'firmware',
-  'config',
-  'notify',
+  'ops',
 ]
 
 describe('the header at every width', { timeout: 90_000 }, () => {

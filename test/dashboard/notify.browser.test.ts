@@ -56,7 +56,8 @@ describe('the notifications page', { timeout: 120_000 }, () => {
     admin = await open()
     const page = admin.page
     await signIn(page, gw.adminToken, gw.gateway.httpUrl)
-    await page.getByTestId('nav-notify').click()
+    await page.getByTestId('nav-ops').click()
+    await page.getByTestId('ops-tab-notify').click()
     await page.getByTestId('channel-form').waitFor({ timeout: UI_TIMEOUT })
     await page.getByLabel('Type', { exact: true }).selectOption('webhook')
     await page.getByLabel('Name', { exact: true }).first().fill('Duty desk')
@@ -178,7 +179,8 @@ describe('the notifications page', { timeout: 120_000 }, () => {
       }, JSON.stringify(sub))
       const ops = gw.gateway.tokens.issue('Ops Desk', 'ops').token
       await signIn(b.page, ops, gw.gateway.httpUrl)
-      await b.page.getByTestId('nav-notify').click()
+      await b.page.getByTestId('nav-ops').click()
+      await b.page.getByTestId('ops-tab-notify').click()
       await b.page.getByTestId('push-subscribe').click()
       const said = b.page.getByTestId('push-outcome')
       await said.waitFor({ timeout: UI_TIMEOUT })
@@ -223,9 +225,10 @@ describe('the notifications page', { timeout: 120_000 }, () => {
   it('reads in Chinese', async () => {
     const zh = await open({ locale: 'zh-CN' })
     await signIn(zh.page, gw.adminToken, gw.gateway.httpUrl)
-    await zh.page.getByTestId('nav-notify').click()
+    await zh.page.getByTestId('nav-ops').click()
+    await zh.page.getByTestId('ops-tab-notify').click()
     await zh.page.getByRole('heading', { name: '通知', exact: true }).waitFor({ timeout: UI_TIMEOUT })
-    expect(await zh.page.getByTestId('nav-notify').textContent()).toBe('通知')
+    expect(await zh.page.getByTestId('ops-tab-notify').textContent()).toBe('通知')
     await zh.page.getByRole('heading', { name: '通知规则' }).waitFor({ timeout: UI_TIMEOUT })
     expect(await zh.page.getByTestId('push-subscribe').textContent()).toBe('在本浏览器接收通知')
     expect(await zh.page.getByTestId('channel-table').textContent()).toContain('网络钩子')
@@ -246,6 +249,7 @@ describe('the notifications page', { timeout: 120_000 }, () => {
     const ownerToken = gw.gateway.tokens.issue('Mrs Lin', 'owner', 'lin@example.org').token
     await signIn(owner.page, ownerToken, gw.gateway.httpUrl)
     await owner.page.getByTestId('nav-my').waitFor({ timeout: UI_TIMEOUT })
+    expect(await owner.page.getByTestId('nav-ops').count()).toBe(0)
     expect(await owner.page.getByTestId('nav-notify').count()).toBe(0)
     await owner.page.goto(`${gw.gateway.httpUrl}/#/notify`)
     await owner.page.getByTestId('forbidden').waitFor({ timeout: UI_TIMEOUT })
@@ -254,7 +258,8 @@ describe('the notifications page', { timeout: 120_000 }, () => {
     const ops = await open()
     const opsToken = gw.gateway.tokens.issue('Ops Zhao', 'ops').token
     await signIn(ops.page, opsToken, gw.gateway.httpUrl)
-    await ops.page.getByTestId('nav-notify').click()
+    await ops.page.getByTestId('nav-ops').click()
+    await ops.page.getByTestId('ops-tab-notify').click()
     await ops.page.getByTestId('push-subscribe').waitFor({ timeout: UI_TIMEOUT })
     expect(await ops.page.getByTestId('channel-form').count()).toBe(0)
     expect(await ops.page.getByTestId('rule-table').count()).toBe(0)

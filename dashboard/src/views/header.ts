@@ -18,6 +18,8 @@ interface NavItem {
   roles: readonly Role[]
   /** Only where the feed has no place beside the page. */
   narrowOnly?: boolean
+  /** The link's test id when not `nav-<route>`. */
+  testid?: string
 }
 
 const STAFF: readonly Role[] = ['admin', 'ops', 'investigator']
@@ -49,14 +51,16 @@ const NAV: NavItem[] = [
   { route: { name: 'admin-people' }, label: 'admin.nav.people', match: ['admin-people'], roles: ADMIN },
   { route: { name: 'admin-units' }, label: 'admin.nav.units', match: ['admin-units'], roles: ADMIN },
   { route: { name: 'admin-audit' }, label: 'admin.nav.audit', match: ['admin-audit'], roles: ADMIN },
+  // Configuration, firmware and notifications: one link, their pages tabs under it (views/ops-tabs.ts).
   {
-    route: { name: 'firmware' },
-    label: 'firmware.nav',
-    match: ['firmware', 'campaigns', 'campaign-new', 'campaign'],
+    route: { name: 'config', device: null },
+    label: 'shell.nav.ops',
+    match: ['config', 'firmware', 'campaigns', 'campaign-new', 'campaign', 'notify'],
     roles: FLEET,
+    testid: 'nav-ops',
   },
-  { route: { name: 'config', device: null }, label: 'config.nav.config', match: ['config'], roles: FLEET },
-  { route: { name: 'notify' }, label: 'notify.nav.notify', match: ['notify'], roles: STAFF },
+  // Investigators may have their browser notified; the other tabs are not theirs.
+  { route: { name: 'notify' }, label: 'notify.nav.notify', match: ['notify'], roles: ['investigator'] },
 ]
 
 function useNavLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.Element[] {
@@ -69,7 +73,7 @@ function useNavLinks(route: Route, narrow: boolean, onPick?: () => void): JSX.El
         {
           href: hrefOf(n.route),
           'aria-current': n.match.includes(route.name) ? 'page' : undefined,
-          'data-testid': `nav-${n.route.name}`,
+          'data-testid': n.testid ?? `nav-${n.route.name}`,
           // The current page's link changes no hash, so no route change would close the menu.
           onClick: onPick,
         },

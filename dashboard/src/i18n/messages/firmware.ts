@@ -3,8 +3,6 @@ import { defineMessages } from '../define.js'
 /** Firmware: the signed images, update campaigns and each unit's progress through one. */
 export const firmware = defineMessages(
   {
-    nav: 'Firmware',
-    tabs: 'Firmware',
     'tab.images': 'Images',
     'tab.campaigns': 'Campaigns',
     'title.images': 'Firmware images',
@@ -129,8 +127,6 @@ export const firmware = defineMessages(
     'form.noImages': 'Upload an image first:',
   },
   {
-    nav: '固件',
-    tabs: '固件',
     'tab.images': '固件映像',
     'tab.campaigns': '升级任务',
     'title.images': '固件映像',

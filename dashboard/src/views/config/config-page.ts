@@ -6,6 +6,7 @@ import { useI18n } from '../../i18n/use-i18n.js'
 import { useServices } from '../../services.js'
 import { AdminError, AdminLoading } from '../admin/status.js'
 import { useReloadOnFleetChange } from '../fleet-reload.js'
+import { OpsTabs } from '../ops-tabs.js'
 import { useLoad } from '../owner/load.js'
 import { ConfigFilters } from './config-filters.js'
 import { ConfigForm } from './config-form.js'
@@ -35,6 +36,7 @@ export function ConfigPage(props: { device: string | null }): JSX.Element {
     'section',
     { class: 'panel admin-page config-page', 'data-testid': 'config-page' },
     h('h1', { tabIndex: -1 }, t('config.title')),
+    h(OpsTabs, { current: 'config' }),
     h('p', { class: 'muted' }, t('config.intro')),
     h('h2', null, t('config.form.heading')),
     h(ConfigForm, {

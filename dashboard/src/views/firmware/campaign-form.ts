@@ -8,9 +8,9 @@ import { useServices } from '../../services.js'
 import { AdminError, AdminLoading } from '../admin/status.js'
 import { fieldErrors } from '../cases/field-errors.js'
 import { Field } from '../field.js'
+import { OpsTabs } from '../ops-tabs.js'
 import { useLoad } from '../owner/load.js'
 import { formatDistricts, parseDistricts } from './districts.js'
-import { FirmwareTabs } from './firmware-tabs.js'
 
 interface Draft {
   name: string
@@ -229,7 +229,7 @@ export function CampaignForm(): JSX.Element {
     'section',
     { class: 'panel admin-page fw-page', 'data-testid': 'campaign-new' },
     h('h1', { tabIndex: -1 }, t('firmware.title.new')),
-    h(FirmwareTabs, { current: 'campaigns' }),
+    h(OpsTabs, { current: 'campaigns' }),
     images.kind === 'loading'
       ? h(AdminLoading, {})
       : images.kind === 'error'

@@ -5,12 +5,12 @@ import { useI18n } from '../../i18n/use-i18n.js'
 import { useStore } from '../../lib/store.js'
 import { useServices } from '../../services.js'
 import { AdminError, AdminLoading } from '../admin/status.js'
+import { OpsTabs } from '../ops-tabs.js'
 import { useLoad } from '../owner/load.js'
 import { CampaignActions } from './campaign-actions.js'
 import { CampaignFacts } from './campaign-facts.js'
 import { CampaignStateText } from './campaign-state.js'
 import { countStates, liveRows, openWave } from './campaign-units.js'
-import { FirmwareTabs } from './firmware-tabs.js'
 import { StateCountsView } from './state-counts.js'
 import { UnitsList } from './units-list.js'
 
@@ -56,10 +56,7 @@ export function CampaignPage(props: { id: string }): JSX.Element {
     [rows, picked],
   )
 
-  const head = (title: string) => [
-    h('h1', { tabIndex: -1 }, title),
-    h(FirmwareTabs, { current: 'campaigns' }),
-  ]
+  const head = (title: string) => [h('h1', { tabIndex: -1 }, title), h(OpsTabs, { current: 'campaigns' })]
   if (loaded.kind === 'loading')
     return h(
       'section',

@@ -5,10 +5,10 @@ import { useStore } from '../../lib/store.js'
 import { hrefOf } from '../../router.js'
 import { useServices } from '../../services.js'
 import { AdminError, AdminLoading } from '../admin/status.js'
+import { OpsTabs } from '../ops-tabs.js'
 import { useLoad } from '../owner/load.js'
 import { CampaignStateText } from './campaign-state.js'
 import { formatDistricts } from './districts.js'
-import { FirmwareTabs } from './firmware-tabs.js'
 import { StateCountsView } from './state-counts.js'
 
 function Row(props: { c: CampaignView }): JSX.Element {
@@ -74,7 +74,7 @@ export function CampaignsPage(): JSX.Element {
           )
         : null,
     ),
-    h(FirmwareTabs, { current: 'campaigns' }),
+    h(OpsTabs, { current: 'campaigns' }),
     loaded.kind === 'loading'
       ? h(AdminLoading, {})
       : loaded.kind === 'error'

@@ -3,9 +3,9 @@ import { useI18n } from '../../i18n/use-i18n.js'
 import { useStore } from '../../lib/store.js'
 import { useServices } from '../../services.js'
 import { AdminError, AdminLoading } from '../admin/status.js'
+import { OpsTabs } from '../ops-tabs.js'
 import { useLoad } from '../owner/load.js'
 import { Digest } from './digest.js'
-import { FirmwareTabs } from './firmware-tabs.js'
 import { ImageTable } from './image-table.js'
 import { UploadForm } from './upload-form.js'
 
@@ -22,7 +22,7 @@ export function ImagesPage(): JSX.Element {
     'section',
     { class: 'panel admin-page fw-page', 'data-testid': 'firmware-page' },
     h('h1', { tabIndex: -1 }, t('firmware.title.images')),
-    h(FirmwareTabs, { current: 'firmware' }),
+    h(OpsTabs, { current: 'firmware' }),
     h('p', { class: 'muted' }, t('firmware.images.intro')),
     currentKey === null
       ? null

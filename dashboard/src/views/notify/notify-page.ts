@@ -1,3 +1,4 @@
+import { OpsTabs } from '../ops-tabs.js'
 import './notify.css'
 import { h, type JSX } from 'preact'
 import { notifyApi } from '../../api/notify-api.js'
@@ -54,6 +55,7 @@ export function NotifyPage(): JSX.Element {
     'section',
     { class: 'panel admin-page notify-page', 'data-testid': 'notify-page' },
     h('h1', { tabIndex: -1 }, t('notify.title')),
+    role === 'admin' || role === 'ops' ? h(OpsTabs, { current: 'notify' }) : null,
     h('h2', null, t('notify.push.heading')),
     h(PushButton, {}),
     role === 'admin' ? h(RulesAndChannels, {}) : h('p', { class: 'muted' }, t('notify.adminsOnly')),
