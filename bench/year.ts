@@ -298,6 +298,7 @@ try {
   }
   // The measured commits go into a copy, so that a kept year stays as built.
   const runs: Commits[] = []
+  let drop: ReturnType<typeof dropOldest> | null = null
   for (let round = 1; round <= args.rounds; round++) {
     const order: Array<'empty' | 'year'> = round % 2 === 1 ? ['empty', 'year'] : ['year', 'empty']
     for (const base of order) {
@@ -316,12 +317,13 @@ try {
       const r = commits(round, base, file)
       process.stdout.write(`${JSON.stringify(r)}\n`)
       runs.push(r)
+      // The drop is measured on the last copy of the year, so that a kept year stays whole.
+      if (base === 'year' && round === args.rounds) drop = dropOldest(file)
       fs.rmSync(dir, { recursive: true, force: true })
     }
   }
   log('queries')
   const q = queries(yearFile)
-  const drop = args.dir ? null : dropOldest(yearFile)
   const med = (xs: number[]) =>
     percentile(
       [...xs].sort((a, b) => a - b),
