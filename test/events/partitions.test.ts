@@ -115,6 +115,32 @@ describe('event index in monthly tables', () => {
     expect(queries.map(pages)).toEqual(before)
   })
 
+  it("answers a case's units and window in one query, the same as one query per unit, capped per unit", () => {
+    fill()
+    moveAll()
+    const units = ['cam-1', 'cam-4', 'cam-7']
+    const from = NOW - 90 * DAY
+    const to = NOW - 20 * DAY
+    const one = (device: string) =>
+      main.query(EventsQuery.parse({ device, from: String(from), to: String(to), limit: '500' })).events
+    const each = units.flatMap(one).sort((a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : -1))
+    expect(each.length).toBeGreaterThan(20)
+    const all = main.ofUnits(units, from, to, 1000)
+    expect(all.map((e) => e.id)).toEqual(each.map((e) => e.id))
+    // Across months: the window spans at least three tables.
+    expect(new Set(all.map((e) => new Date(e.startedAt).getUTCMonth())).size).toBeGreaterThanOrEqual(3)
+    // At most three of each unit, its newest three.
+    const capped = main.ofUnits(units, from, to, 3)
+    expect(capped).toHaveLength(9)
+    for (const u of units)
+      expect(capped.filter((e) => e.deviceId === u).map((e) => e.id)).toEqual(
+        one(u)
+          .slice(0, 3)
+          .map((e) => e.id),
+      )
+    expect(main.ofUnits([], from, to, 3)).toEqual([])
+  })
+
   it('recognises a retry of a moved event, merges its later phases there, and refuses another unit', () => {
     const ids = fill()
     moveAll()

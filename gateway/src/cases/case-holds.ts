@@ -1,4 +1,4 @@
-import type { CaseView, EventsQuery, Hold } from '@doorstep/proto'
+import type { CaseView, Hold } from '@doorstep/proto'
 import type { AuditLog } from '../audit/index.js'
 import type { Clips } from '../clips/index.js'
 import { DoorstepError } from '../errors.js'
@@ -36,22 +36,24 @@ export class CaseHolds {
 
   /** Events of a unit that overlap the case window, newest first. */
   eventsInWindow(c: Pick<CaseView, 'from' | 'to'>, deviceId: string): IndexedEvent[] {
-    const out: IndexedEvent[] = []
-    let cursor: string | undefined
-    do {
-      const q: EventsQuery = { device: deviceId, from: c.from - EVENT_LEAD_MS, to: c.to, limit: 500, cursor }
-      const page = this.#d.events().query(q)
-      for (const e of page.events) if ((e.endedAt ?? e.startedAt) >= c.from) out.push(e)
-      cursor = page.nextCursor ?? undefined
-    } while (cursor && out.length < MAX_EVENTS_PER_DEVICE)
-    return out
+    return this.eventsOfUnits(c, [deviceId])
+  }
+
+  /**
+   * Events of the units that overlap the case window, newest first (at most MAX_EVENTS_PER_DEVICE of
+   * each): one query for a case's whole area.
+   */
+  eventsOfUnits(c: Pick<CaseView, 'from' | 'to'>, deviceIds: readonly string[]): IndexedEvent[] {
+    return this.#d
+      .events()
+      .ofUnits(deviceIds, c.from - EVENT_LEAD_MS, c.to, MAX_EVENTS_PER_DEVICE)
+      .filter((e) => (e.endedAt ?? e.startedAt) >= c.from)
   }
 
   /** Holds every event of the case's units in its window that has no hold of the case yet. */
   holdAll(c: CaseView, actor: string): void {
-    for (const row of this.#d.table.cases.devices(c.id)) {
-      for (const e of this.eventsInWindow(c, row.device_id)) this.#hold(c, e.id, actor)
-    }
+    const units = this.#d.table.cases.devices(c.id).map((row) => row.device_id)
+    for (const e of this.eventsOfUnits(c, units)) this.#hold(c, e.id, actor)
   }
 
   /** A new event from a unit of an open case (on the MQTT path: one indexed lookup per open case). */

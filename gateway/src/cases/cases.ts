@@ -319,10 +319,11 @@ export class Cases implements Feature {
         },
       ]
     })
-    const events = table.cases
-      .devices(id)
-      .flatMap((row) => this.eventsInWindow(c, row.device_id))
-      .sort((a, b) => b.startedAt - a.startedAt || b.id.localeCompare(a.id))
+    const events = this.#holds()
+      .eventsOfUnits(
+        c,
+        table.cases.devices(id).map((row) => row.device_id),
+      )
       .map(eventView)
     return { case: c, devices, events, holds: this.#holds().holdsOf(id) }
   }
@@ -343,10 +344,13 @@ export class Cases implements Feature {
     for (const { device } of matched) {
       out.byPolicy[device.releasePolicy]++
       if (this.#d.broker.isConnected(device.id)) out.online++
-      for (const e of this.eventsInWindow(q, device.id)) {
-        out.events++
-        if (e.clip.state === 'ready') out.withClip++
-      }
+    }
+    for (const e of this.#holds().eventsOfUnits(
+      q,
+      matched.map((m) => m.device.id),
+    )) {
+      out.events++
+      if (e.clip.state === 'ready') out.withClip++
     }
     return out
   }

@@ -4,7 +4,7 @@ import { encodeCursor } from './event-cursor.js'
 import { eventKey } from './event-key.js'
 import { type Admission, mergeTuple } from './event-merge.js'
 import { EVENTS_SCHEMA } from './event-migrations.js'
-import { CLIP_INDEXED, pageQuery } from './event-query.js'
+import { CLIP_INDEXED, pageQuery, unitsQuery } from './event-query.js'
 import { dropExpired, type RetentionResult } from './event-retention.js'
 import { type EventRow, type IndexedEvent, toEvent } from './event-row.js'
 import { EventTables } from './event-tables.js'
@@ -161,6 +161,16 @@ export class EventIndex {
     const last = page.at(-1)
     const nextCursor = rows.length > q.limit && last ? encodeCursor(last.startedAt, last.id) : null
     return { events: page, nextCursor }
+  }
+
+  /**
+   * Every event of the units that started in [from, to], newest first, in one statement (a case's units
+   * and window), at most `maxPerUnit` of each unit: the newest.
+   */
+  ofUnits(deviceIds: readonly string[], from: number, to: number, maxPerUnit: number): IndexedEvent[] {
+    if (deviceIds.length === 0) return []
+    const { sql, params } = unitsQuery(this.#tablesFor(from, to), deviceIds, from, to, maxPerUnit)
+    return (this.#db.prepare(sql).all(...params) as EventRow[]).map(toEvent)
   }
 
   /** The tables that may hold events started in [from, to]: the recent one, the months overlapping, the kept. */

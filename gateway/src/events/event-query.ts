@@ -71,3 +71,28 @@ export function pageQuery(
   all.push(q.limit + 1)
   return { sql, params: all }
 }
+
+/**
+ * The SQL of the events of some units that started in [from, to], over the
+ * given event tables, newest first, at most `perUnit` of each unit (its
+ * newest): one statement, however many units. Each table walks its
+ * (device_id, started_at) index once per unit named in the JSON array bound.
+ */
+export function unitsQuery(
+  tables: readonly string[],
+  deviceIds: readonly string[],
+  from: number,
+  to: number,
+  perUnit: number,
+): { sql: string; params: Array<string | number> } {
+  const one = (t: string) =>
+    `SELECT * FROM ${t} WHERE device_id IN (SELECT value FROM json_each(?)) AND started_at BETWEEN ? AND ?`
+  const ranked = `SELECT *, row_number() OVER (PARTITION BY device_id ORDER BY started_at DESC, event_id DESC) AS nth
+    FROM (${tables.map(one).join(' UNION ALL ')})`
+  const sql = `SELECT * FROM (${ranked}) WHERE nth <= ? ORDER BY started_at DESC, event_id DESC`
+  const ids = JSON.stringify(deviceIds)
+  const params: Array<string | number> = []
+  for (const _ of tables) params.push(ids, from, to)
+  params.push(perUnit)
+  return { sql, params }
+}
