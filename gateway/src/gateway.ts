@@ -35,7 +35,7 @@ import { Presence } from './presence/index.js'
 import { mapRoute, registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
 import { TlsCredentials, type TlsReload } from './tls/index.js'
 import { UnitConfigs, unitConfigRoutes } from './unit-config/index.js'
-import { type FreeSpace, prepareUpgrade, recordRelease } from './upgrade/index.js'
+import { type FreeSpace, prepareUpgrade, recordRelease, repageDatabase } from './upgrade/index.js'
 
 export interface GatewayOptions {
   log?: Logger
@@ -181,6 +181,8 @@ export class Gateway {
       log: this.log,
       freeSpace: this.#freeSpace,
     })
+    // A database of an earlier version, made with 4 KiB pages, is copied to this release's pages.
+    await repageDatabase({ dataDir: cfg.dataDir, log: this.log, freeSpace: this.#freeSpace })
     const db = openDb(path.join(cfg.dataDir, 'doorstep.db'))
     this.#db = db
     const registry = new SqliteDeviceRegistry(db)

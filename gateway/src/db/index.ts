@@ -1,2 +1,2 @@
 /** The db feature's public surface: other features import only this file. */
-export { type Db, migrate, openDb, statementCache, writeTransaction } from './sqlite.js'
+export { type Db, migrate, openDb, PAGE_SIZE, statementCache, writeTransaction } from './sqlite.js'
