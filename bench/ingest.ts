@@ -44,7 +44,7 @@ const Args = z.object({
   /** Write a V8 CPU profile of each gateway run into this directory. */
   'cpu-prof': z.string().optional(),
   /** After the rounds, one more profiled gateway run per mode, its time split by stage (not in the ratios). */
-  stages: z.enum(['on', 'off']).default('on'),
+  stages: z.enum(['on', 'off', 'detail']).default('on'),
 })
 const args = benchArgs('ingest', Args)
 const timeoutMs = args['timeout-s'] * 1000
@@ -409,12 +409,15 @@ try {
       const order = r % 2 === 0 ? (['naive', 'doorstep'] as const) : (['doorstep', 'naive'] as const)
       for (const server of order) results.push(await scenario(server, mode, r))
     }
-    if (args.stages === 'on') {
+    if (args.stages !== 'off') {
       process.stdout.write(`profiled run (${mode}, not in the ratios): `)
       const dir = path.join(tmp, `profile-${mode}`)
       fs.mkdirSync(dir)
       const run = await scenario('doorstep', mode, -2, dir)
       stages[mode] = { ...stageReport(dir, run.landed, run.window), cpuUsPerMsg: run.serverCpuUsPerMsg }
+      if (args.stages === 'detail')
+        for (const [f, us] of stages[mode]?.topFunctions ?? [])
+          process.stdout.write(`${String(us).padStart(8)}  ${f}\n`)
     }
   }
   if (Object.keys(stages).length > 0) process.stdout.write(formatStages(stages))

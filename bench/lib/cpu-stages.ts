@@ -93,6 +93,8 @@ export function stagesOfProfile(
   busyUs: number
   idleUs: number
   byStage: Record<Stage, number>
+  /** Self time by function (`stage name file:line`), for the detailed report. */
+  byFunction: Map<string, number>
 } {
   const p = Profile.parse(JSON.parse(fs.readFileSync(file, 'utf8')))
   const parent = new Map<number, number>()
@@ -121,6 +123,7 @@ export function stagesOfProfile(
   }
   const byStage = Object.fromEntries(STAGES.map((s) => [s, 0])) as Record<Stage, number>
   let idleUs = 0
+  const byFunction = new Map<string, number>()
   // A sample lasts until the next one: timeDeltas[i + 1] belongs to samples[i]. Only the measured
   // span counts: the rest is start-up (module loading, provisioning) and shutdown.
   let at = p.startTime
@@ -130,10 +133,16 @@ export function stagesOfProfile(
     const us = p.timeDeltas[i + 1] ?? 0
     const s = stageOf(p.samples[i] as number)
     if (s === 'idle') idleUs += us
-    else byStage[s] += us
+    else {
+      byStage[s] += us
+      const f = byId.get(p.samples[i] as number)?.callFrame
+      const where = f?.url ? `${f.url.replace(/^.*\/(node_modules|gateway|proto)\//, '$1/')}` : ''
+      const key = `${s.padEnd(9)}${f?.functionName || '(anonymous)'} ${where}`
+      byFunction.set(key, (byFunction.get(key) ?? 0) + us)
+    }
   }
   const busyUs = STAGES.reduce((n, s) => n + byStage[s], 0)
-  return { busyUs, idleUs, byStage }
+  return { busyUs, idleUs, byStage, byFunction }
 }
 
 export interface StageReport {
@@ -144,6 +153,8 @@ export interface StageReport {
   /** The spool's worker thread: busy µs per message (SQLite, its fsync waits included). */
   workerBusyUsPerMsg: number
   profiles: number
+  /** The main thread's functions with the most self time: `[stage name file, µs per message]`. */
+  topFunctions: Array<[string, number]>
 }
 
 /**
@@ -167,5 +178,9 @@ export function stageReport(dir: string, messages: number, window: Window): Stag
     mainBusyUsPerMsg: per(main.busyUs),
     workerBusyUsPerMsg: per(workers.reduce((n, w) => n + w.busyUs, 0)),
     profiles: files.length,
+    topFunctions: [...main.byFunction]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 30)
+      .map(([k, us]) => [k, per(us)]),
   }
 }
