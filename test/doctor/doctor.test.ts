@@ -103,6 +103,27 @@ describe('doorstep doctor', () => {
     expect(newer?.detail).toContain('audit is at version 3, 0.2.0 knows 2')
   })
 
+  it('says when the next start copies a database with 4 KiB pages, and the room it needs', async () => {
+    const d = dataDir('four-kib')
+    const env = { DOORSTEP_DATA_DIR: d }
+    expect(find((await doctor(env)).findings, 'pages')?.status).toBe('ok')
+    const made = new Database(path.join(d, 'doorstep.db'))
+    made.pragma('page_size = 4096')
+    made.pragma('journal_mode = WAL')
+    made.exec('CREATE TABLE t (x)')
+    made.close()
+    const pages = find((await doctor(env)).findings, 'pages')
+    expect(pages?.status).toBe('warn')
+    expect(pages?.detail).toMatch(/^doorstep\.db has 4 KiB pages; the next start copies it to 16 KiB pages/)
+    const full = find(
+      (await doctor(env, { statfs: async () => ({ sizeBytes: 2 ** 40, freeBytes: 1024 }) })).findings,
+      'pages',
+    )
+    expect(full?.fix).toMatch(
+      /^free [\d.]+ MiB in the data dir, or the gateway keeps running on the old pages/,
+    )
+  })
+
   it('refuses a bad configuration without echoing its value', async () => {
     const r = await doctor({ DOORSTEP_DATA_DIR: dataDir('cfg'), DOORSTEP_ADMIN_TOKEN: 'short-secret-x' })
     expect(r.code).toBe(1)

@@ -4,7 +4,7 @@ import { type Finding, fail, ok } from './check.js'
 import { checkDataDir, checkDisk, checkKeyFile, checkTls } from './data-checks.js'
 import { checkClock, checkFfmpeg, checkInflux, checkNode, checkOpenFiles } from './machine-checks.js'
 import type { Probes } from './probes.js'
-import { checkSchema } from './schema-check.js'
+import { checkPages, checkSchema } from './schema-check.js'
 
 /** The programme's fleet: the open-files check plans for it unless told another count. */
 export const DEFAULT_UNITS = 2896
@@ -34,6 +34,7 @@ export async function runChecks(
   findings.push(checkDataDir(cfg.dataDir))
   findings.push(await checkDisk(probes, cfg.dataDir, cfg.clips.diskHighWatermarkPct))
   findings.push(await checkSchema(probes, cfg.dataDir))
+  findings.push(await checkPages(probes, cfg.dataDir))
   findings.push(checkKeyFile(cfg.evidence.keyFile ?? path.join(cfg.dataDir, 'evidence', 'key.pem')))
   findings.push(...checkTls(cfg, probes.now()))
   return findings

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fmtBytes } from '../backup/index.js'
 import { isDoorstepError } from '../errors.js'
-import { pendingUpgrade, RELEASE } from '../upgrade/index.js'
+import { pendingRepage, pendingUpgrade, RELEASE } from '../upgrade/index.js'
 import { type Finding, fail, ok, warn } from './check.js'
 import type { Probes } from './probes.js'
 
@@ -44,4 +44,31 @@ export async function checkSchema(p: Probes, dataDir: string): Promise<Finding> 
     )
   }
   return warn('schema', detail, `take a full \`doorstep backup\` first too; going back later: ${GOING_BACK}`)
+}
+
+/** A database made with smaller pages by an earlier version: the next start copies it (and needs room for the copy). */
+export async function checkPages(p: Probes, dataDir: string): Promise<Finding> {
+  let pending: ReturnType<typeof pendingRepage>
+  try {
+    pending = pendingRepage(dataDir)
+  } catch (err) {
+    return fail(
+      'pages',
+      `doorstep.db cannot be read: ${(err as Error).message}`,
+      'restore the data dir from a backup',
+    )
+  }
+  if (!pending) return ok('pages', "doorstep.db has this release's page size, or is made at first start")
+  const { freeBytes } = await p.statfs(dataDir)
+  const detail =
+    `doorstep.db has ${pending.from / 1024} KiB pages; the next start copies it to ${pending.to / 1024} KiB pages ` +
+    `(${fmtBytes(pending.usedBytes)} to copy, needs ${fmtBytes(pending.needBytes)} free, ${fmtBytes(freeBytes)} free), ` +
+    'logging its progress, and keeps the old file under upgrade-backups/'
+  if (freeBytes < pending.needBytes)
+    return warn(
+      'pages',
+      detail,
+      `free ${fmtBytes(pending.needBytes - freeBytes)} in the data dir, or the gateway keeps running on the old pages (commits cost more)`,
+    )
+  return warn('pages', detail, 'expect the first start to take longer on a large database')
 }

@@ -15,4 +15,10 @@ export {
 } from './guard.js'
 export { type DatabaseState, type Drift, type Plan, plan, readState } from './plan.js'
 export { RELEASE, RELEASE_SCHEMA, recordRelease, UNRECORDED_RELEASE } from './release.js'
-export { REPAGE_SUFFIX, type RepageResult, repageDatabase } from './repage.js'
+export {
+  type PendingRepage,
+  pendingRepage,
+  REPAGE_SUFFIX,
+  type RepageResult,
+  repageDatabase,
+} from './repage.js'

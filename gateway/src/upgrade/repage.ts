@@ -39,6 +39,32 @@ export type RepageResult =
     }
   | { converted: false; reason: 'absent' | 'current' | 'no-room' | 'failed'; detail?: string }
 
+/** A conversion the next start will make: the page sizes, and the room its copy needs. */
+export interface PendingRepage {
+  from: number
+  to: number
+  usedBytes: number
+  needBytes: number
+}
+
+/** What the next start's conversion would be, read only; null when the database is absent or current. */
+export function pendingRepage(dataDir: string, want = PAGE_SIZE): PendingRepage | null {
+  const file = path.join(dataDir, 'doorstep.db')
+  if (!fs.existsSync(file)) return null
+  const db = new Database(file, { readonly: true })
+  try {
+    const from = db.pragma('page_size', { simple: true }) as number
+    if (from >= want) return null
+    const used =
+      ((db.pragma('page_count', { simple: true }) as number) -
+        (db.pragma('freelist_count', { simple: true }) as number)) *
+      from
+    return { from, to: want, usedBytes: used, needBytes: roomNeeded(used) }
+  } finally {
+    db.close()
+  }
+}
+
 function fsyncPath(p: string): void {
   const fd = fs.openSync(p, 'r')
   try {
