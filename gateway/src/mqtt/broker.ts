@@ -28,6 +28,8 @@ import {
   guardFrames,
   openFrames,
 } from './frame-guard.js'
+import { openRedisShare, type RedisShare } from './redis-share.js'
+import { TakeoverNotices } from './takeover-notices.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
 
 // A CommonJS module whose typings declare an ES default export: imported from ESM, the default is the
@@ -77,6 +79,9 @@ interface AedesInternals {
   closed?: boolean
 }
 
+/** A will as aedes hands it over: the store adds the id of the broker the unit gave it to. */
+type WillFields = { brokerId?: string }
+
 /**
  * Decides whether `payload` on `topic` may reach the unit `deviceId` now; `session` is the connection
  * it would go out on (a new object for each connection, good as a WeakMap key).
@@ -90,12 +95,6 @@ export interface BrokerDeps {
   bus: EventBus
   log: Logger
   metrics: Metrics
-  /**
-   * Injected so several gateways can share routing and sessions (mqemitter-redis,
-   * aedes-persistence-redis); in-memory when absent.
-   */
-  mq?: unknown
-  persistence?: unknown
   /** Set when TLS is configured: the MQTT-over-TLS port is served with it. */
   tls?: Pick<TlsCredentials, 'mqttServer' | 'unitCertificateMatches'>
 }
@@ -104,12 +103,19 @@ export interface BrokerDeps {
  * The embedded MQTT broker: aedes over TCP, with units authenticated against
  * the registry and confined to their own topics. Ingest runs in
  * `authorizePublish`, the one hook aedes calls before it acknowledges.
+ * With DOORSTEP_REDIS_URL, routing, retained messages and sessions are shared
+ * with the other gateways through Redis (`redis-share.ts`).
  */
 export class MqttBroker implements Feature {
   readonly name = 'mqtt'
   readonly #d: BrokerDeps
   readonly #log: Logger
   #aedes: Aedes | null = null
+  /** Set with DOORSTEP_REDIS_URL: what this broker shares with the other gateways. */
+  #share: RedisShare | null = null
+  #takeovers: TakeoverNotices | null = null
+  /** Connections closed because their unit got a session on another gateway: their will is dropped. */
+  readonly #movedAway = new WeakSet<Client>()
   #server: net.Server | null = null
   #tlsServer: net.Server | null = null
   /** Each client's own socket, for its TLS certificate (the stream aedes reads may wrap it). */
@@ -194,10 +200,28 @@ export class MqttBroker implements Feature {
       keepaliveLimit: 600,
       drainTimeout: 10_000,
     }
-    if (this.#d.mq) opts.mq = this.#d.mq
-    opts.persistence = (this.#d.persistence ??
-      withExactRetained(memoryPersistence())) as AedesOptions['persistence']
-    const aedes = await Aedes.createBroker(opts)
+    const share = config.cluster.redisUrl
+      ? await openRedisShare({ url: config.cluster.redisUrl, nodeId: config.cluster.nodeId, log: this.#log })
+      : null
+    if (share) {
+      opts.id = share.brokerId
+      opts.mq = share.mq
+      opts.persistence = share.persistence
+    } else {
+      opts.persistence = withExactRetained(memoryPersistence()) as AedesOptions['persistence']
+    }
+    let aedes: Aedes
+    try {
+      aedes = await Aedes.createBroker(opts)
+    } catch (err) {
+      await share?.close()
+      throw err
+    }
+    this.#share = share
+    if (share) {
+      this.#takeovers = new TakeoverNotices(share.mq, aedes.id, (id) => this.#closeMovedAway(id), this.#log)
+      await this.#takeovers.start()
+    }
     // From CONNACK 0 on, packets may be as large as a publish; the guard held them to the CONNECT limit.
     aedes.on('connackSent', (connack, client) => {
       if (connack.returnCode === 0) openFrames(client.conn)
@@ -279,16 +303,23 @@ export class MqttBroker implements Feature {
   async stop(): Promise<void> {
     const servers = [this.#server, this.#tlsServer].filter((x) => x !== null)
     const aedes = this.#aedes
+    const share = this.#share
+    const takeovers = this.#takeovers
     this.#server = null
     this.#tlsServer = null
     this.#aedes = null
+    this.#share = null
+    this.#takeovers = null
     this.#stopping = true
     this.#offRevoked?.()
     this.#offRevoked = null
     // Stop accepting, then close the broker: it ends every client, and only then can the server finish closing.
     const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+    await takeovers?.stop()
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await closed
+    // After aedes: closing its clients still writes to the shared store (their wills, their sessions).
+    await share?.close()
     this.#current.clear()
   }
 
@@ -360,6 +391,23 @@ export class MqttBroker implements Feature {
     if (!client) return
     this.#endedBy.set(client, 'revoked')
     this.#log.info({ device: deviceId }, 'credentials revoked; closing the live connection')
+    client.close()
+  }
+
+  /**
+   * The unit got a session on another gateway [MQTT-3.1.4-2]: its connection here is stale. Closed with
+   * its will dropped (the unit is not offline), and not told on the bus as a disconnect: this node's view
+   * of the unit ends here, the other node's begins.
+   */
+  #closeMovedAway(deviceId: string): void {
+    const registered = (this.#aedes as (Aedes & { clients: Record<string, Client | undefined> }) | null)
+      ?.clients[deviceId]
+    const client = registered ?? this.#current.get(deviceId)
+    if (!client || (client as Client & AedesInternals).closed === true) return
+    this.#movedAway.add(client)
+    this.#endedBy.set(client, 'takeover')
+    if (this.#current.get(deviceId) === client) this.#current.delete(deviceId)
+    this.#log.debug({ device: deviceId }, 'unit connected to another gateway; closing its stale connection')
     client.close()
   }
 
@@ -446,6 +494,20 @@ export class MqttBroker implements Feature {
     this.#backoff.succeeded(client.id, address)
     // Checked again: a session may have become ready while the secret was checked.
     this.#holdYoungSession(client.id)
+    // Before aedes registers the session: the node holding an older connection of the unit must drop it
+    // with its will unsent, and hears this before aedes' own notice (takeover-notices.ts).
+    if (this.#takeovers) {
+      try {
+        await this.#takeovers.announce(client.id)
+      } catch (err) {
+        this.#log.warn({ device: client.id, err: (err as Error).message }, 'takeover notice not sent')
+        throw refusal(
+          CONNACK.SERVER_UNAVAILABLE,
+          'the other gateways cannot be told of this session; retry later',
+          'refused-cluster',
+        )
+      }
+    }
   }
 
   /**
@@ -477,6 +539,21 @@ export class MqttBroker implements Feature {
     if (client === null) {
       // A will restored from shared persistence after its gateway died: only status topics qualify.
       done(packet.topic.endsWith('/status') ? null : new Error('not a status topic'))
+      return
+    }
+    // aedes drops a will whose publish is refused (lib/client.js `close`): the unit is online elsewhere.
+    if (this.#movedAway.has(client)) {
+      done(new Error('the unit has a session on another gateway'))
+      return
+    }
+    // A gateway that died left this will; aedes hands it over with the unit's live connection here.
+    const willOf = (packet as PublishPacket & WillFields).brokerId
+    if (
+      willOf !== undefined &&
+      willOf !== this.#aedes?.id &&
+      (client as Client & AedesInternals).closed !== true
+    ) {
+      done(new Error('the unit is connected here'))
       return
     }
     const kind = publishKind(client.id, packet.topic)
