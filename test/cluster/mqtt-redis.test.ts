@@ -72,6 +72,8 @@ describe('MQTT across gateways sharing Redis', () => {
     a = await node('node-a')
     b = await node('node-b')
     spy = new Redis(redis.url)
+    // Its reconnects while Redis restarts are expected; ioredis prints unheard errors.
+    spy.on('error', () => {})
   })
   afterAll(async () => {
     for (const c of clients) c.end(true)
@@ -170,6 +172,50 @@ describe('MQTT across gateways sharing Redis', () => {
     )
     expect(takeovers?.value).toBeGreaterThanOrEqual(1)
     offA()
+  })
+
+  it('drops a will a dead gateway left for a unit that is connected here', async () => {
+    const u = await unitOnBoth('cam-cl-deadwill')
+    await connect(b, u.id, u.secret)
+    await expect.poll(() => b.gateway.broker.isConnected(u.id)).toBe(true)
+    const aedes = b.gateway.broker.aedes as unknown as {
+      clients: Record<string, unknown>
+      authorizePublish: (client: unknown, packet: object, done: (err?: Error | null) => void) => void
+    }
+    // As aedes hands over the wills of a node that stopped beating: with the unit's live client here.
+    const will = {
+      cmd: 'publish',
+      topic: topicFor('status', u.id),
+      payload: Buffer.from(JSON.stringify(status('offline'))),
+      qos: 1,
+      retain: true,
+      clientId: u.id,
+      brokerId: 'node-gone.0badf00d',
+    }
+    const verdict = await new Promise<Error | null | undefined>((resolve) =>
+      aedes.authorizePublish(aedes.clients[u.id], will, resolve),
+    )
+    expect(verdict).toBeInstanceOf(Error)
+  })
+
+  it('routes again by itself after Redis restarts', async () => {
+    const u = await unitOnBoth('cam-cl-restart')
+    const unit = await connect(b, u.id, u.secret)
+    expect(await granted(unit, topicFor('cmd', u.id))).toBe(1)
+    await redis.restart()
+    // The subscription is renewed on reconnect; until then a publish reaches no one, so try a few times.
+    const got = nextMessage(unit, topicFor('cmd', u.id))
+    let delivered = false
+    void got.then(() => {
+      delivered = true
+    })
+    for (let i = 0; i < 100 && !delivered; i++) {
+      await a.gateway.broker
+        .publish(topicFor('cmd', u.id), `{"v":1,"id":"r${i}","cmd":"ping"}`, { qos: 0 })
+        .catch(() => {})
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(JSON.parse(await got)).toMatchObject({ cmd: 'ping' })
   })
 })
 
