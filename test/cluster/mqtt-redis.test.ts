@@ -174,28 +174,50 @@ describe('MQTT across gateways sharing Redis', () => {
     offA()
   })
 
-  it('drops a will a dead gateway left for a unit that is connected here', async () => {
-    const u = await unitOnBoth('cam-cl-deadwill')
-    await connect(b, u.id, u.secret)
-    await expect.poll(() => b.gateway.broker.isConnected(u.id)).toBe(true)
-    const aedes = b.gateway.broker.aedes as unknown as {
+  /** A gateway's authorizePublish, called as aedes calls it for a will: with the unit's client here, or null. */
+  const judgeWill = (gw: TestGateway, clientId: string | null, will: { retain: boolean }) => {
+    const aedes = gw.gateway.broker.aedes as unknown as {
       clients: Record<string, unknown>
       authorizePublish: (client: unknown, packet: object, done: (err?: Error | null) => void) => void
     }
-    // As aedes hands over the wills of a node that stopped beating: with the unit's live client here.
-    const will = {
-      cmd: 'publish',
-      topic: topicFor('status', u.id),
-      payload: Buffer.from(JSON.stringify(status('offline'))),
-      qos: 1,
-      retain: true,
-      clientId: u.id,
-      brokerId: 'node-gone.0badf00d',
-    }
-    const verdict = await new Promise<Error | null | undefined>((resolve) =>
-      aedes.authorizePublish(aedes.clients[u.id], will, resolve),
-    )
-    expect(verdict).toBeInstanceOf(Error)
+    const client = clientId === null ? null : aedes.clients[clientId]
+    return new Promise<Error | null | undefined>((resolve) => aedes.authorizePublish(client, will, resolve))
+  }
+  /** A will as the store keeps it for a gateway that is gone (aedes publishes those after three missed heartbeats). */
+  const deadNodeWill = (id: string) => ({
+    cmd: 'publish',
+    topic: topicFor('status', id),
+    payload: Buffer.from(JSON.stringify(status('offline'))),
+    qos: 1,
+    retain: true,
+    clientId: id,
+    brokerId: 'node-gone.0badf00d',
+  })
+
+  it('defuses a dead gateway’s will for a unit connected since, here or on another gateway', async () => {
+    const u = await unitOnBoth('cam-cl-deadwill')
+    await connect(b, u.id, u.secret)
+    await expect.poll(() => b.gateway.broker.isConnected(u.id)).toBe(true)
+    // B holds the unit: aedes hands B the will with the unit's live client.
+    const onB = deadNodeWill(u.id)
+    expect(await judgeWill(b, u.id, onB)).toBeNull()
+    expect(onB.retain).toBe(false)
+    // A holds nothing of it: the unit's entry in Redis names B.
+    const onA = deadNodeWill(u.id)
+    await expect.poll(() => spy.get(`doorstep:unit-broker:${u.id}`)).toBe(b.gateway.broker.aedes?.id)
+    expect(await judgeWill(a, null, onA)).toBeNull()
+    expect(onA.retain).toBe(false)
+  })
+
+  it('publishes a dead gateway’s will as it is when the unit has not come back', async () => {
+    const u = await unitOnBoth('cam-cl-deadwill-away')
+    const unit = await connect(b, u.id, u.secret)
+    await end(unit)
+    // The entry goes with the session.
+    await expect.poll(() => spy.exists(`doorstep:unit-broker:${u.id}`)).toBe(0)
+    const will = deadNodeWill(u.id)
+    expect(await judgeWill(a, null, will)).toBeNull()
+    expect(will.retain).toBe(true)
   })
 
   it('routes again by itself after Redis restarts', async () => {

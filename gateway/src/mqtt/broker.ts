@@ -31,6 +31,7 @@ import {
 import { openRedisShare, type RedisShare } from './redis-share.js'
 import { TakeoverNotices } from './takeover-notices.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
+import { UnitBrokers } from './unit-brokers.js'
 
 // A CommonJS module whose typings declare an ES default export: imported from ESM, the default is the
 // factory itself (as aedes imports it), which the typings do not say.
@@ -52,6 +53,17 @@ const CONNACK = {
   BAD_CREDENTIALS: 4,
   NOT_AUTHORIZED: 5,
 } as const
+
+/**
+ * Lets a stale will through harmlessly. Refusing it is not an option for the wills of dead nodes: aedes
+ * publishes them in a background loop that turns a refusal into an 'error' and keeps the will for the
+ * next round. Not retained, it leaves the unit's status alone, and no one can subscribe to a unit's
+ * status topic (topic-acl.ts); aedes then deletes the will.
+ */
+function defuseWill(packet: PublishPacket, done: (err?: Error | null) => void): void {
+  packet.retain = false
+  done(null)
+}
 
 function refusal(code: number, message: string, reason: DisconnectReason): AuthenticateError {
   return Object.assign(new Error(message), {
@@ -80,7 +92,7 @@ interface AedesInternals {
 }
 
 /** A will as aedes hands it over: the store adds the id of the broker the unit gave it to. */
-type WillFields = { brokerId?: string }
+type WillFields = { brokerId?: string; clientId?: string }
 
 /**
  * Decides whether `payload` on `topic` may reach the unit `deviceId` now; `session` is the connection
@@ -114,6 +126,7 @@ export class MqttBroker implements Feature {
   /** Set with DOORSTEP_REDIS_URL: what this broker shares with the other gateways. */
   #share: RedisShare | null = null
   #takeovers: TakeoverNotices | null = null
+  #unitBrokers: UnitBrokers | null = null
   /** Connections closed because their unit got a session on another gateway: their will is dropped. */
   readonly #movedAway = new WeakSet<Client>()
   #server: net.Server | null = null
@@ -221,7 +234,12 @@ export class MqttBroker implements Feature {
     if (share) {
       this.#takeovers = new TakeoverNotices(share.mq, aedes.id, (id) => this.#closeMovedAway(id), this.#log)
       await this.#takeovers.start()
+      this.#unitBrokers = new UnitBrokers(share.redis, aedes.id, this.#log)
     }
+    // aedes reports here what fails in its background work (wills of dead nodes, the store); unheard,
+    // an 'error' event would end the process. Its typings list only the client events.
+    const emitter: NodeJS.EventEmitter = aedes
+    emitter.on('error', (err: Error) => this.#log.error({ err: err.message }, 'MQTT broker error'))
     // From CONNACK 0 on, packets may be as large as a publish; the guard held them to the CONNECT limit.
     aedes.on('connackSent', (connack, client) => {
       if (connack.returnCode === 0) openFrames(client.conn)
@@ -233,6 +251,7 @@ export class MqttBroker implements Feature {
       this.#sessions.add(client)
       this.#readyAt.set(client, Date.now())
       this.#current.set(client.id, client)
+      this.#unitBrokers?.here(client.id)
       metrics.connects.inc()
       metrics.connections.set(aedes.connectedClients)
       bus.emit('device.connected', { deviceId: client.id, at: Date.now() })
@@ -241,6 +260,7 @@ export class MqttBroker implements Feature {
       metrics.connections.set(aedes.connectedClients)
       if (this.#current.get(client.id) !== client) return
       this.#current.delete(client.id)
+      this.#unitBrokers?.gone(client.id)
       // aedes marks a client that sent DISCONNECT; anything else lost its socket and had its will published.
       const clean = (client as Client & AedesInternals)._disconnected === true
       bus.emit('device.disconnected', {
@@ -310,6 +330,7 @@ export class MqttBroker implements Feature {
     this.#aedes = null
     this.#share = null
     this.#takeovers = null
+    this.#unitBrokers = null
     this.#stopping = true
     this.#offRevoked?.()
     this.#offRevoked = null
@@ -392,6 +413,25 @@ export class MqttBroker implements Feature {
     this.#endedBy.set(client, 'revoked')
     this.#log.info({ device: deviceId }, 'credentials revoked; closing the live connection')
     client.close()
+  }
+
+  /**
+   * A will a dead gateway left, published by this one (aedes, after three missed heartbeats): it says
+   * `offline` unless the unit has had a session on another gateway since. Redis down: published.
+   */
+  #deadNodeWill(packet: PublishPacket & WillFields, done: (err?: Error | null) => void): void {
+    const unitBrokers = this.#unitBrokers
+    const unit = packet.clientId
+    if (!unitBrokers || unit === undefined) {
+      done(null)
+      return
+    }
+    // Whether that broker still lives does not matter (aedes hears a new one only after a minute): if
+    // it died too, it left a will of its own for the unit, which says `offline` in its turn.
+    unitBrokers.where(unit).then(
+      (at) => (at !== null && at !== packet.brokerId ? defuseWill(packet, done) : done(null)),
+      () => done(null),
+    )
   }
 
   /**
@@ -538,7 +578,8 @@ export class MqttBroker implements Feature {
     }
     if (client === null) {
       // A will restored from shared persistence after its gateway died: only status topics qualify.
-      done(packet.topic.endsWith('/status') ? null : new Error('not a status topic'))
+      if (!packet.topic.endsWith('/status')) done(new Error('not a status topic'))
+      else this.#deadNodeWill(packet as PublishPacket & WillFields, done)
       return
     }
     // aedes drops a will whose publish is refused (lib/client.js `close`): the unit is online elsewhere.
@@ -553,7 +594,7 @@ export class MqttBroker implements Feature {
       willOf !== this.#aedes?.id &&
       (client as Client & AedesInternals).closed !== true
     ) {
-      done(new Error('the unit is connected here'))
+      defuseWill(packet, done)
       return
     }
     const kind = publishKind(client.id, packet.topic)

@@ -22,6 +22,8 @@ export interface RedisShare {
    * overwrite packets its previous run left queued for units away.
    */
   readonly brokerId: string
+  /** The store's connection, for the gateway's own keys beside aedes' (`doorstep:` prefix). */
+  readonly redis: Redis
   /** Where Redis is, without credentials: for logs and errors. */
   readonly target: string
   /** After aedes has closed: lets pending writes land, then closes the connections. */
@@ -107,6 +109,7 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
     mq,
     persistence,
     brokerId,
+    redis: store,
     target,
     async close() {
       // Closing clients leaves writes (a will deleted, a session's queue) pipelined on the store's
