@@ -239,6 +239,37 @@ describe('MQTT across gateways sharing Redis', () => {
     }
     expect(JSON.parse(await got)).toMatchObject({ cmd: 'ping' })
   })
+
+  it('fails a command with an error while Redis is down, routes again when it is back, and stops without it', async () => {
+    const u = await unitOnBoth('cam-cl-outage')
+    const unit = await connect(b, u.id, u.secret)
+    expect(await granted(unit, topicFor('cmd', u.id))).toBe(1)
+    const c = await node('node-c')
+    await redis.down()
+    // Longer than ioredis' quick reconnects: the gateways see it down, and say so rather than hang.
+    const t0 = Date.now()
+    await expect(
+      a.gateway.broker.publish(topicFor('cmd', u.id), '{"v":1,"id":"lost","cmd":"ping"}', { qos: 1 }),
+    ).rejects.toThrow()
+    expect(Date.now() - t0).toBeLessThan(10_000)
+    // A gateway stopped meanwhile does not wait for Redis.
+    const t1 = Date.now()
+    await c.stop()
+    expect(Date.now() - t1).toBeLessThan(15_000)
+    await redis.up()
+    const got = nextMessage(unit, topicFor('cmd', u.id))
+    let delivered = false
+    void got.then(() => {
+      delivered = true
+    })
+    for (let i = 0; i < 100 && !delivered; i++) {
+      await a.gateway.broker
+        .publish(topicFor('cmd', u.id), `{"v":1,"id":"back${i}","cmd":"ping"}`, { qos: 0 })
+        .catch(() => {})
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(JSON.parse(await got)).toMatchObject({ cmd: 'ping' })
+  })
 })
 
 describe('a gateway whose Redis is down at start', () => {

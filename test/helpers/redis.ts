@@ -8,8 +8,13 @@ export interface TestRedis {
   /** `redis://127.0.0.1:PORT` */
   url: string
   port: number
-  /** Stops the server; it may be started again on the same port with `restart`. */
+  /** Stops the server for good and removes its dir. */
   stop(): Promise<void>
+  /** Stops the server, keeping its port and dir for `up`. */
+  down(): Promise<void>
+  /** Starts it again on the same port (its data is gone: nothing is saved). */
+  up(): Promise<void>
+  /** `down` then `up`. */
   restart(): Promise<void>
 }
 
@@ -18,8 +23,8 @@ const STOP_TIMEOUT_MS = 10_000
 
 /**
  * A real Debian `redis-server` for one test file, on a free loopback port, its files in a temp dir,
- * nothing saved to disk. `stop` ends it and removes the dir; `restart` brings it back on the same port
- * (a port below the ephemeral range, so no other socket takes it in between).
+ * nothing saved to disk. `down` and `up` stop and start it on the same port (one below the ephemeral
+ * range, so no other socket takes it in between); `stop` ends it and removes the dir.
  */
 export async function startTestRedis(): Promise<TestRedis> {
   const tmp = tempDir('doorstep-redis-')
@@ -74,6 +79,8 @@ export async function startTestRedis(): Promise<TestRedis> {
       await stop()
       tmp.cleanup()
     },
+    down: stop,
+    up: launch,
     async restart() {
       await stop()
       await launch()

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { EventEmitter } from 'node:events'
 import redisPersistence from 'aedes-persistence-redis'
 import { Redis } from 'ioredis'
 import mqemitterRedis, { type MQEmitterRedis } from 'mqemitter-redis'
@@ -7,8 +8,14 @@ import type { Logger } from '../log.js'
 
 /** How long the start waits for Redis before it refuses to run half-shared. */
 const CONNECT_TIMEOUT_MS = 5000
-/** Reconnects once running: quickly at first, then every 5 s while Redis is down. */
-const retryStrategy = (attempt: number): number => Math.min(attempt * 200, 5000)
+/** Reconnects once running: quickly at first, then every 2 s while Redis is down. */
+const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 2000)
+/**
+ * A command waits through this many reconnect attempts (about 1.5 s) and then fails: a command to a
+ * unit or a will fails with an error while Redis is down instead of hanging (ioredis' default, 20, is
+ * about 40 s here), and a stop does not wait on a Redis that is gone.
+ */
+const MAX_RETRIES_PER_REQUEST = 5
 
 /** What aedes needs to share routing and sessions with the other gateways, and how to let go of it. */
 export interface RedisShare {
@@ -58,6 +65,7 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
       lazyConnect: true,
       connectTimeout: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       retryStrategy,
+      maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
       // Publishes of many units at once go out in one write.
       enableAutoPipelining: role === 'pub',
       connectionName: `doorstep-${opts.nodeId}-${role}`,
@@ -102,6 +110,21 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
     matchEmptyLevels: true,
     ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
   })
+  const internals = mq as MQEmitterRedis & { state: EventEmitter; closed: boolean }
+  // mqemitter-redis re-emits its connections' errors on `state`, an EventEmitter with no listener by
+  // default: the first failed reconnect would throw out of ioredis' error handler and end the process.
+  // Our own listeners above log them.
+  internals.state.on('error', () => {})
+  // mqemitter-redis closes by QUIT and waits for each connection's 'end'; ioredis answers a QUIT on a
+  // connection that is reconnecting by dropping it without an 'end', and the close (and aedes' with
+  // it) would never finish. With Redis away, the connections are simply dropped.
+  const quit = mq.close.bind(mq)
+  mq.close = (cb: () => void) => {
+    if (conns.every((c) => c.status === 'ready')) return quit(cb)
+    for (const c of conns) c.disconnect()
+    internals.closed = true
+    cb()
+  }
   const persistence = redisPersistence({ conn: store })
   const brokerId = `${opts.nodeId}.${randomBytes(4).toString('hex')}`
   log.info({ node: opts.nodeId, brokerId }, 'MQTT routing and sessions shared through Redis')
@@ -115,10 +138,11 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
       // Closing clients leaves writes (a will deleted, a session's queue) pipelined on the store's
       // connection; a reply to a later command means they have landed. Two rounds: a write may be
       // issued only when the reply to the read before it arrives.
-      for (let i = 0; i < 2; i++) await store.ping().catch(() => undefined)
-      // A broker that failed to start never set the store up, and its destroy would throw.
+      for (let i = 0; i < 2 && store.status === 'ready'; i++) await store.ping().catch(() => undefined)
+      // A broker that failed to start never set the store up, and its destroy would throw. With Redis
+      // away, its unsubscribes would wait for a reconnect that no longer comes.
       const inner = persistence.asyncPersistence
-      if (inner.broker !== undefined)
+      if (inner.broker !== undefined && conns.every((c) => c.status === 'ready'))
         await inner.destroy().catch((err: Error) => log.warn({ err: err.message }, 'Redis close'))
       // aedes closes the emitter itself; a broker that failed to start did not.
       await new Promise<void>((resolve) => mq.close(() => resolve()))
