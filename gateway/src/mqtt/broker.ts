@@ -232,7 +232,13 @@ export class MqttBroker implements Feature {
     }
     this.#share = share
     if (share) {
-      this.#takeovers = new TakeoverNotices(share.mq, aedes.id, (id) => this.#closeMovedAway(id), this.#log)
+      this.#takeovers = new TakeoverNotices({
+        mq: share.mq,
+        brokerId: aedes.id,
+        onTakenOver: (id) => this.#closeMovedAway(id),
+        log: this.#log,
+        up: () => share.up(),
+      })
       await this.#takeovers.start()
       this.#unitBrokers = new UnitBrokers(share.redis, aedes.id, this.#log)
     }

@@ -8,14 +8,15 @@ import type { Logger } from '../log.js'
 
 /** How long the start waits for Redis before it refuses to run half-shared. */
 const CONNECT_TIMEOUT_MS = 5000
-/** Reconnects once running: quickly at first, then every 2 s while Redis is down. */
-const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 2000)
+/** Reconnects once running: quickly at first, then every second while Redis is down. */
+const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 1000)
 /**
- * A command waits through this many reconnect attempts (about 1.5 s) and then fails: a command to a
- * unit or a will fails with an error while Redis is down instead of hanging (ioredis' default, 20, is
- * about 40 s here), and a stop does not wait on a Redis that is gone.
+ * ioredis fails the commands waiting for a reconnect every this many + 1 failed attempts: within about
+ * 0.6 s of an outage's start, then every 3 s, so a command to a unit fails with an error while Redis is
+ * down instead of hanging (ioredis' default, 20, held them through 21 attempts), and a stop does not
+ * wait on a Redis that is gone.
  */
-const MAX_RETRIES_PER_REQUEST = 5
+const MAX_RETRIES_PER_REQUEST = 2
 
 /** What aedes needs to share routing and sessions with the other gateways, and how to let go of it. */
 export interface RedisShare {
@@ -31,6 +32,8 @@ export interface RedisShare {
   readonly brokerId: string
   /** The store's connection, for the gateway's own keys beside aedes' (`doorstep:` prefix). */
   readonly redis: Redis
+  /** Every connection is up: otherwise what is sent waits for a reconnect. */
+  up(): boolean
   /** Where Redis is, without credentials: for logs and errors. */
   readonly target: string
   /** After aedes has closed: lets pending writes land, then closes the connections. */
@@ -134,6 +137,7 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
     brokerId,
     redis: store,
     target,
+    up: () => conns.every((c) => c.status === 'ready'),
     async close() {
       // Closing clients leaves writes (a will deleted, a session's queue) pipelined on the store's
       // connection; a reply to a later command means they have landed. Two rounds: a write may be

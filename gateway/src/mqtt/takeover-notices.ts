@@ -17,7 +17,8 @@ type TakeoverNotice = z.infer<typeof TakeoverNotice>
 export type NoticeChannel = Pick<MQEmitterRedis, 'on' | 'emit' | 'removeListener'>
 type Listener = Parameters<NoticeChannel['on']>[1]
 
-const ANNOUNCE_TIMEOUT_MS = 5000
+/** Well inside a unit's connect timeout, so it hears CONNACK 3 rather than nothing. */
+const ANNOUNCE_TIMEOUT_MS = 3000
 
 /**
  * aedes closes a client id's connection on other nodes when it sees the id connect elsewhere (its
@@ -32,13 +33,22 @@ export class TakeoverNotices {
   readonly #brokerId: string
   readonly #onTakenOver: (clientId: string) => void
   readonly #log: Logger
+  readonly #up: () => boolean
   #listener: Listener | null = null
 
-  constructor(mq: NoticeChannel, brokerId: string, onTakenOver: (clientId: string) => void, log: Logger) {
-    this.#mq = mq
-    this.#brokerId = brokerId
-    this.#onTakenOver = onTakenOver
-    this.#log = log
+  constructor(opts: {
+    mq: NoticeChannel
+    brokerId: string
+    onTakenOver: (clientId: string) => void
+    log: Logger
+    /** Redis is connected: otherwise a notice would wait for a reconnect. */
+    up: () => boolean
+  }) {
+    this.#mq = opts.mq
+    this.#brokerId = opts.brokerId
+    this.#onTakenOver = opts.onTakenOver
+    this.#log = opts.log
+    this.#up = opts.up
   }
 
   async start(): Promise<void> {
@@ -59,8 +69,9 @@ export class TakeoverNotices {
       await new Promise<void>((resolve) => this.#mq.removeListener(TAKEOVER_TOPIC, listener, () => resolve()))
   }
 
-  /** Resolves once Redis has taken the notice; rejects when it does not answer in time. */
+  /** Resolves once Redis has taken the notice; rejects at once when Redis is down, or in time. */
   announce(clientId: string): Promise<void> {
+    if (!this.#up()) return Promise.reject(new Error('Redis is not connected'))
     const notice: TakeoverNotice = { clientId, brokerId: this.#brokerId }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
