@@ -9,7 +9,7 @@ import { Gateway } from '../../gateway/src/gateway.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { capturingLogger } from '../helpers/log.js'
-import { connectUnit, end, granted, publish } from '../helpers/mqtt.js'
+import { connectUnit, end, granted, publish, refusedCode } from '../helpers/mqtt.js'
 import { stablePort } from '../helpers/ports.js'
 import { startTestRedis, type TestRedis } from '../helpers/redis.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -242,6 +242,7 @@ describe('MQTT across gateways sharing Redis', () => {
 
   it('fails a command with an error while Redis is down, routes again when it is back, and stops without it', async () => {
     const u = await unitOnBoth('cam-cl-outage')
+    const late = await unitOnBoth('cam-cl-outage-late')
     const unit = await connect(b, u.id, u.secret)
     expect(await granted(unit, topicFor('cmd', u.id))).toBe(1)
     const c = await node('node-c')
@@ -252,6 +253,9 @@ describe('MQTT across gateways sharing Redis', () => {
       a.gateway.broker.publish(topicFor('cmd', u.id), '{"v":1,"id":"lost","cmd":"ping"}', { qos: 1 }),
     ).rejects.toThrow()
     expect(Date.now() - t0).toBeLessThan(10_000)
+    // A unit connecting now is asked to come back later; the one connected stays.
+    expect(await refusedCode(b.gateway.mqttUrl, late.id, late.secret)).toBe(3)
+    expect(unit.connected).toBe(true)
     // A gateway stopped meanwhile does not wait for Redis.
     const t1 = Date.now()
     await c.stop()
