@@ -5,7 +5,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { configFrom } from '../../gateway/src/config.js'
 import { type DoorstepError, isDoorstepError } from '../../gateway/src/errors.js'
-import { Gateway } from '../../gateway/src/gateway.js'
+import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { capturingLogger } from '../helpers/log.js'
@@ -26,13 +26,17 @@ describe('MQTT across gateways sharing Redis', () => {
   let spy: Redis
   const clients: MqttClient[] = []
 
-  const node = (id: string) =>
-    startTestGateway({
-      DOORSTEP_REDIS_URL: redis.url,
-      DOORSTEP_NODE_ID: id,
-      // Units here move between the nodes at once; the hold has its own tests on one node.
-      DOORSTEP_TAKEOVER_HOLD_MS: 0,
-    })
+  const logOfA = capturingLogger()
+  const node = (id: string, opts: GatewayOptions = {}) =>
+    startTestGateway(
+      {
+        DOORSTEP_REDIS_URL: redis.url,
+        DOORSTEP_NODE_ID: id,
+        // Units here move between the nodes at once; the hold has its own tests on one node.
+        DOORSTEP_TAKEOVER_HOLD_MS: 0,
+      },
+      opts,
+    )
 
   /** Provisions a unit on A and copies its row (secret hash and all) to B, as a shared registry would hold it. */
   const unitOnBoth = async (id: string) => {
@@ -69,7 +73,7 @@ describe('MQTT across gateways sharing Redis', () => {
 
   beforeAll(async () => {
     redis = await startTestRedis()
-    a = await node('node-a')
+    a = await node('node-a', { log: logOfA.log })
     b = await node('node-b')
     spy = new Redis(redis.url)
     // Its reconnects while Redis restarts are expected; ioredis prints unheard errors.
@@ -81,6 +85,15 @@ describe('MQTT across gateways sharing Redis', () => {
     await b?.stop()
     spy?.disconnect()
     await redis?.stop()
+  })
+
+  it('names the node in its log lines', () => {
+    const shared = logOfA
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('MQTT routing and sessions shared through Redis'))
+    expect(shared).toHaveLength(1)
+    expect(JSON.parse(shared[0] ?? '{}')).toMatchObject({ node: 'node-a', redis: redis.url })
   })
 
   it('delivers a command published on one gateway to a unit connected to the other', async () => {

@@ -130,7 +130,7 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
   }
   const persistence = redisPersistence({ conn: store })
   const brokerId = `${opts.nodeId}.${randomBytes(4).toString('hex')}`
-  log.info({ node: opts.nodeId, brokerId }, 'MQTT routing and sessions shared through Redis')
+  log.info({ brokerId }, 'MQTT routing and sessions shared through Redis')
   return {
     mq,
     persistence,
