@@ -15,6 +15,8 @@ const needs = [
   { bin: 'ffmpeg', pkg: 'ffmpeg', why: 'clip checks and poster frames' },
   { bin: 'ffprobe', pkg: 'ffmpeg', why: 'clip checks' },
   { bin: 'mosquitto_pub', pkg: 'mosquitto-clients', why: 'pointing a test device at the gateway' },
+  // The tests start their own on a free port; the package's service is not used.
+  { bin: 'redis-server', pkg: 'redis-server', why: 'gateways sharing MQTT through Redis, and their tests' },
 ]
 if (withBrowser) {
   needs.push({ bin: 'chromium', pkg: 'chromium', why: 'the dashboard tests' })

@@ -1,11 +1,25 @@
 import { X509Certificate } from 'node:crypto'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { z } from 'zod'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
+
+/** A node's name: it goes into MQTT `$SYS/` topics and Redis keys, so no `/`, `+`, `#`, `:` or spaces. */
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/** The host's name and this process's pid, cut to what a node id allows. */
+function defaultNodeId(): string {
+  const host =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '') || 'node'
+  return `${host.slice(0, 50)}-${process.pid}`
+}
 
 /**
  * The whole configuration as one schema: environment variable name → rule and
@@ -134,6 +148,21 @@ const ENV_SCHEMA = {
   DOORSTEP_MAP_ATTRIBUTION: z.string().max(500).default(''),
   /** The deepest zoom the tile source serves. */
   DOORSTEP_MAP_MAX_ZOOM: z.coerce.number().int().min(1).max(22).default(19),
+  /**
+   * Redis shared by several gateways: MQTT routing, retained messages and persistent sessions go through
+   * it. Unset: one gateway, aedes in memory.
+   */
+  DOORSTEP_REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .optional(),
+  /** This gateway's name among the nodes sharing DOORSTEP_REDIS_URL (logs, the broker's id). */
+  DOORSTEP_NODE_ID: z
+    .string()
+    .regex(
+      NODE_ID,
+      'must be 1-64 letters, digits, dots, dashes or underscores, starting with a letter or digit',
+    )
+    .default(defaultNodeId),
 } as const
 
 const EnvSchema = z.object(ENV_SCHEMA)
@@ -213,6 +242,12 @@ export interface Config {
   }
   /** Null: the dashboard's map draws without tiles. */
   mapTiles: { url: string; attribution: string; maxZoom: number } | null
+  cluster: {
+    /** This gateway's name among the nodes. */
+    nodeId: string
+    /** Null: a single gateway, MQTT state in memory. A secret may sit in it: never log it as is. */
+    redisUrl: string | null
+  }
 }
 
 export class ConfigError extends Error {
@@ -350,6 +385,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
             attribution: e.DOORSTEP_MAP_ATTRIBUTION,
             maxZoom: e.DOORSTEP_MAP_MAX_ZOOM,
           },
+    cluster: { nodeId: e.DOORSTEP_NODE_ID, redisUrl: e.DOORSTEP_REDIS_URL ?? null },
   })
 }
 

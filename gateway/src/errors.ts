@@ -85,6 +85,10 @@ export const ERRORS = {
     status: 500,
     message: 'The database is from an earlier release; start the gateway once to upgrade it',
   },
+  DOORSTEP_ERR_REDIS_UNAVAILABLE: {
+    status: 503,
+    message: 'Redis (DOORSTEP_REDIS_URL) is not answering; MQTT cannot be shared with the other gateways',
+  },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

@@ -83,7 +83,9 @@ export class Gateway {
   constructor(config: Readonly<Config>, opts: GatewayOptions = {}) {
     this.config = config
     this.#freeSpace = opts.freeSpace
-    this.log = opts.log ?? createLogger(config.logLevel, config.logFormat)
+    const log = opts.log ?? createLogger(config.logLevel, config.logFormat)
+    // Several gateways sharing Redis write to one place: each line says which one wrote it.
+    this.log = config.cluster.redisUrl ? log.child({ node: config.cluster.nodeId }) : log
     this.metrics = createMetrics()
     this.bus = new EventBus(this.log)
     this.hub = new AlertHub(this.metrics)

@@ -57,4 +57,27 @@ describe('config', () => {
     )
     expect(loadConfig({}).ingest.helloMaxPerMin).toBe(6)
   })
+
+  it('shares MQTT through Redis only when a redis:// URL is set, and names the node safely', () => {
+    const single = loadConfig({})
+    expect(single.cluster.redisUrl).toBeNull()
+    expect(single.cluster.nodeId).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+    expect(single.cluster.nodeId.endsWith(`-${process.pid}`)).toBe(true)
+    const c = loadConfig({ DOORSTEP_REDIS_URL: 'redis://10.0.0.7:6379/0', DOORSTEP_NODE_ID: 'gw-2.east' })
+    expect(c.cluster).toEqual({ redisUrl: 'redis://10.0.0.7:6379/0', nodeId: 'gw-2.east' })
+    expect(loadConfig({ DOORSTEP_REDIS_URL: 'rediss://r.example:6380' }).cluster.redisUrl).toBe(
+      'rediss://r.example:6380',
+    )
+    // A node id goes into $SYS topics and Redis keys: no level separators, wildcards or key separators.
+    for (const bad of ['a/b', 'a+b', '#', 'a:b', '-lead', 'x'.repeat(65)]) {
+      expect(() => loadConfig({ DOORSTEP_NODE_ID: bad }), bad).toThrow(/DOORSTEP_NODE_ID: must be 1-64/)
+    }
+    try {
+      loadConfig({ DOORSTEP_REDIS_URL: 'http://:pw-in-a-wrong-url@10.0.0.7:6379' })
+      expect.unreachable()
+    } catch (err) {
+      expect((err as Error).message).toMatch(/DOORSTEP_REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/)
+      expect((err as Error).message).not.toContain('pw-in-a-wrong-url')
+    }
+  })
 })

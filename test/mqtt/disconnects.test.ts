@@ -41,6 +41,13 @@ const ERRORS: Array<[Error, DisconnectReason]> = [
     'refused-busy',
   ],
   [
+    Object.assign(new Error('the other gateways cannot be told of this session; retry later'), {
+      errorCode: 3,
+      disconnectReason: 'refused-cluster',
+    }),
+    'refused-cluster',
+  ],
+  [
     Object.assign(new Error('too many failed attempts for this unit'), {
       errorCode: 3,
       disconnectReason: 'refused-backoff',

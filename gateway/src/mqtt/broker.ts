@@ -28,7 +28,10 @@ import {
   guardFrames,
   openFrames,
 } from './frame-guard.js'
+import { openRedisShare, type RedisShare } from './redis-share.js'
+import { TakeoverNotices } from './takeover-notices.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
+import { UnitBrokers } from './unit-brokers.js'
 
 // A CommonJS module whose typings declare an ES default export: imported from ESM, the default is the
 // factory itself (as aedes imports it), which the typings do not say.
@@ -50,6 +53,17 @@ const CONNACK = {
   BAD_CREDENTIALS: 4,
   NOT_AUTHORIZED: 5,
 } as const
+
+/**
+ * Lets a stale will through harmlessly. Refusing it is not an option for the wills of dead nodes: aedes
+ * publishes them in a background loop that turns a refusal into an 'error' and keeps the will for the
+ * next round. Not retained, it leaves the unit's status alone, and no one can subscribe to a unit's
+ * status topic (topic-acl.ts); aedes then deletes the will.
+ */
+function defuseWill(packet: PublishPacket, done: (err?: Error | null) => void): void {
+  packet.retain = false
+  done(null)
+}
 
 function refusal(code: number, message: string, reason: DisconnectReason): AuthenticateError {
   return Object.assign(new Error(message), {
@@ -77,6 +91,9 @@ interface AedesInternals {
   closed?: boolean
 }
 
+/** A will as aedes hands it over: the store adds the id of the broker the unit gave it to. */
+type WillFields = { brokerId?: string; clientId?: string }
+
 /**
  * Decides whether `payload` on `topic` may reach the unit `deviceId` now; `session` is the connection
  * it would go out on (a new object for each connection, good as a WeakMap key).
@@ -90,12 +107,6 @@ export interface BrokerDeps {
   bus: EventBus
   log: Logger
   metrics: Metrics
-  /**
-   * Injected so several gateways can share routing and sessions (mqemitter-redis,
-   * aedes-persistence-redis); in-memory when absent.
-   */
-  mq?: unknown
-  persistence?: unknown
   /** Set when TLS is configured: the MQTT-over-TLS port is served with it. */
   tls?: Pick<TlsCredentials, 'mqttServer' | 'unitCertificateMatches'>
 }
@@ -104,12 +115,20 @@ export interface BrokerDeps {
  * The embedded MQTT broker: aedes over TCP, with units authenticated against
  * the registry and confined to their own topics. Ingest runs in
  * `authorizePublish`, the one hook aedes calls before it acknowledges.
+ * With DOORSTEP_REDIS_URL, routing, retained messages and sessions are shared
+ * with the other gateways through Redis (`redis-share.ts`).
  */
 export class MqttBroker implements Feature {
   readonly name = 'mqtt'
   readonly #d: BrokerDeps
   readonly #log: Logger
   #aedes: Aedes | null = null
+  /** Set with DOORSTEP_REDIS_URL: what this broker shares with the other gateways. */
+  #share: RedisShare | null = null
+  #takeovers: TakeoverNotices | null = null
+  #unitBrokers: UnitBrokers | null = null
+  /** Connections closed because their unit got a session on another gateway: their will is dropped. */
+  readonly #movedAway = new WeakSet<Client>()
   #server: net.Server | null = null
   #tlsServer: net.Server | null = null
   /** Each client's own socket, for its TLS certificate (the stream aedes reads may wrap it). */
@@ -194,10 +213,39 @@ export class MqttBroker implements Feature {
       keepaliveLimit: 600,
       drainTimeout: 10_000,
     }
-    if (this.#d.mq) opts.mq = this.#d.mq
-    opts.persistence = (this.#d.persistence ??
-      withExactRetained(memoryPersistence())) as AedesOptions['persistence']
-    const aedes = await Aedes.createBroker(opts)
+    const share = config.cluster.redisUrl
+      ? await openRedisShare({ url: config.cluster.redisUrl, nodeId: config.cluster.nodeId, log: this.#log })
+      : null
+    if (share) {
+      opts.id = share.brokerId
+      opts.mq = share.mq
+      opts.persistence = share.persistence
+    } else {
+      opts.persistence = withExactRetained(memoryPersistence()) as AedesOptions['persistence']
+    }
+    let aedes: Aedes
+    try {
+      aedes = await Aedes.createBroker(opts)
+    } catch (err) {
+      await share?.close()
+      throw err
+    }
+    this.#share = share
+    if (share) {
+      this.#takeovers = new TakeoverNotices({
+        mq: share.mq,
+        brokerId: aedes.id,
+        onTakenOver: (id) => this.#closeMovedAway(id),
+        log: this.#log,
+        up: () => share.up(),
+      })
+      await this.#takeovers.start()
+      this.#unitBrokers = new UnitBrokers(share.redis, aedes.id, this.#log)
+    }
+    // aedes reports here what fails in its background work (wills of dead nodes, the store); unheard,
+    // an 'error' event would end the process. Its typings list only the client events.
+    const emitter: NodeJS.EventEmitter = aedes
+    emitter.on('error', (err: Error) => this.#log.error({ err: err.message }, 'MQTT broker error'))
     // From CONNACK 0 on, packets may be as large as a publish; the guard held them to the CONNECT limit.
     aedes.on('connackSent', (connack, client) => {
       if (connack.returnCode === 0) openFrames(client.conn)
@@ -209,6 +257,7 @@ export class MqttBroker implements Feature {
       this.#sessions.add(client)
       this.#readyAt.set(client, Date.now())
       this.#current.set(client.id, client)
+      this.#unitBrokers?.here(client.id)
       metrics.connects.inc()
       metrics.connections.set(aedes.connectedClients)
       bus.emit('device.connected', { deviceId: client.id, at: Date.now() })
@@ -217,6 +266,7 @@ export class MqttBroker implements Feature {
       metrics.connections.set(aedes.connectedClients)
       if (this.#current.get(client.id) !== client) return
       this.#current.delete(client.id)
+      this.#unitBrokers?.gone(client.id)
       // aedes marks a client that sent DISCONNECT; anything else lost its socket and had its will published.
       const clean = (client as Client & AedesInternals)._disconnected === true
       bus.emit('device.disconnected', {
@@ -279,16 +329,24 @@ export class MqttBroker implements Feature {
   async stop(): Promise<void> {
     const servers = [this.#server, this.#tlsServer].filter((x) => x !== null)
     const aedes = this.#aedes
+    const share = this.#share
+    const takeovers = this.#takeovers
     this.#server = null
     this.#tlsServer = null
     this.#aedes = null
+    this.#share = null
+    this.#takeovers = null
+    this.#unitBrokers = null
     this.#stopping = true
     this.#offRevoked?.()
     this.#offRevoked = null
     // Stop accepting, then close the broker: it ends every client, and only then can the server finish closing.
     const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+    await takeovers?.stop()
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await closed
+    // After aedes: closing its clients still writes to the shared store (their wills, their sessions).
+    await share?.close()
     this.#current.clear()
   }
 
@@ -360,6 +418,42 @@ export class MqttBroker implements Feature {
     if (!client) return
     this.#endedBy.set(client, 'revoked')
     this.#log.info({ device: deviceId }, 'credentials revoked; closing the live connection')
+    client.close()
+  }
+
+  /**
+   * A will a dead gateway left, published by this one (aedes, after three missed heartbeats): it says
+   * `offline` unless the unit has had a session on another gateway since. Redis down: published.
+   */
+  #deadNodeWill(packet: PublishPacket & WillFields, done: (err?: Error | null) => void): void {
+    const unitBrokers = this.#unitBrokers
+    const unit = packet.clientId
+    if (!unitBrokers || unit === undefined) {
+      done(null)
+      return
+    }
+    // Whether that broker still lives does not matter (aedes hears a new one only after a minute): if
+    // it died too, it left a will of its own for the unit, which says `offline` in its turn.
+    unitBrokers.where(unit).then(
+      (at) => (at !== null && at !== packet.brokerId ? defuseWill(packet, done) : done(null)),
+      () => done(null),
+    )
+  }
+
+  /**
+   * The unit got a session on another gateway [MQTT-3.1.4-2]: its connection here is stale. Closed with
+   * its will dropped (the unit is not offline), and not told on the bus as a disconnect: this node's view
+   * of the unit ends here, the other node's begins.
+   */
+  #closeMovedAway(deviceId: string): void {
+    const registered = (this.#aedes as (Aedes & { clients: Record<string, Client | undefined> }) | null)
+      ?.clients[deviceId]
+    const client = registered ?? this.#current.get(deviceId)
+    if (!client || (client as Client & AedesInternals).closed === true) return
+    this.#movedAway.add(client)
+    this.#endedBy.set(client, 'takeover')
+    if (this.#current.get(deviceId) === client) this.#current.delete(deviceId)
+    this.#log.debug({ device: deviceId }, 'unit connected to another gateway; closing its stale connection')
     client.close()
   }
 
@@ -446,6 +540,20 @@ export class MqttBroker implements Feature {
     this.#backoff.succeeded(client.id, address)
     // Checked again: a session may have become ready while the secret was checked.
     this.#holdYoungSession(client.id)
+    // Before aedes registers the session: the node holding an older connection of the unit must drop it
+    // with its will unsent, and hears this before aedes' own notice (takeover-notices.ts).
+    if (this.#takeovers) {
+      try {
+        await this.#takeovers.announce(client.id)
+      } catch (err) {
+        this.#log.warn({ device: client.id, err: (err as Error).message }, 'takeover notice not sent')
+        throw refusal(
+          CONNACK.SERVER_UNAVAILABLE,
+          'the other gateways cannot be told of this session; retry later',
+          'refused-cluster',
+        )
+      }
+    }
   }
 
   /**
@@ -476,7 +584,23 @@ export class MqttBroker implements Feature {
     }
     if (client === null) {
       // A will restored from shared persistence after its gateway died: only status topics qualify.
-      done(packet.topic.endsWith('/status') ? null : new Error('not a status topic'))
+      if (!packet.topic.endsWith('/status')) done(new Error('not a status topic'))
+      else this.#deadNodeWill(packet as PublishPacket & WillFields, done)
+      return
+    }
+    // aedes drops a will whose publish is refused (lib/client.js `close`): the unit is online elsewhere.
+    if (this.#movedAway.has(client)) {
+      done(new Error('the unit has a session on another gateway'))
+      return
+    }
+    // A gateway that died left this will; aedes hands it over with the unit's live connection here.
+    const willOf = (packet as PublishPacket & WillFields).brokerId
+    if (
+      willOf !== undefined &&
+      willOf !== this.#aedes?.id &&
+      (client as Client & AedesInternals).closed !== true
+    ) {
+      defuseWill(packet, done)
       return
     }
     const kind = publishKind(client.id, packet.topic)

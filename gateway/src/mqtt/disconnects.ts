@@ -27,6 +27,8 @@ export const DISCONNECT_REASONS = [
   'refused-takeover',
   /** CONNACK 3 because too many secrets were being checked at once. */
   'refused-busy',
+  /** CONNACK 3: with gateways sharing Redis, the others could not be told of the new session. */
+  'refused-cluster',
   /** CONNACK 2, 4 or 5: identity, secret, a disabled unit or a foreign will. */
   'refused-auth',
   /** CONNACK 1 or aedes' keepalive limit: the CONNECT itself was not acceptable. */
