@@ -17,6 +17,8 @@ const needs = [
   { bin: 'mosquitto_pub', pkg: 'mosquitto-clients', why: 'pointing a test device at the gateway' },
   // The tests start their own on a free port; the package's service is not used.
   { bin: 'redis-server', pkg: 'redis-server', why: 'gateways sharing MQTT through Redis, and their tests' },
+  // The cluster test starts its own from the shipped config; the package's service is not used.
+  { bin: 'haproxy', pkg: 'haproxy', why: 'the load balancer in front of a cluster, and its test' },
 ]
 if (withBrowser) {
   needs.push({ bin: 'chromium', pkg: 'chromium', why: 'the dashboard tests' })

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
+import { splitGatewayList } from './gateway-list.js'
 
 /**
  * The simulator's command line: node's parseArgs for the syntax, one zod
@@ -9,7 +10,7 @@ import { z } from 'zod'
  */
 const FLAGS = {
   devices: { type: 'string' },
-  gateway: { type: 'string' },
+  gateway: { type: 'string', multiple: true },
   http: { type: 'string' },
   token: { type: 'string' },
   ca: { type: 'string' },
@@ -43,10 +44,12 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or http
 
 const Schema = z.object({
   devices: num(1, 100_000).int().default(2896),
+  /** One gateway, or several: unit i connects to URL i mod n first, the next one after a failed connect. */
   gateway: z
-    .string()
-    .regex(/^(mqtts?|tcp):\/\/[^\s]+$/, 'must be an mqtt:// or mqtts:// URL')
-    .default('mqtt://127.0.0.1:1883'),
+    .array(z.string().regex(/^(mqtts?|tcp):\/\/[^\s,]+$/, 'must be an mqtt:// or mqtts:// URL'))
+    .min(1, 'needs at least one URL')
+    .max(1000)
+    .default(['mqtt://127.0.0.1:1883']),
   http: httpUrl.default('http://127.0.0.1:8080'),
   token: z.string().min(16, 'must be at least 16 characters').optional(),
   /** A CA certificate (PEM) to trust for mqtts:// and https://, e.g. a self-signed gateway's. */
@@ -93,7 +96,9 @@ export type CliOptions = z.infer<typeof Schema>
 
 export const USAGE = `usage: npm run sim -- [options]
   --devices N              units to simulate (2896)
-  --gateway URL            MQTT broker, mqtt:// or mqtts:// (mqtt://127.0.0.1:1883)
+  --gateway URL            MQTT broker, mqtt:// or mqtts:// (mqtt://127.0.0.1:1883); give it again or a
+                           comma list for several gateways: unit i connects to URL i mod n, and to the
+                           next one in the list when a connect fails
   --http URL               gateway HTTP(S), for provisioning and uploads (http://127.0.0.1:8080)
   --ca FILE                trust this CA certificate (PEM) for mqtts:// and https:// URLs
   --token T                admin token (default: env DOORSTEP_ADMIN_TOKEN)
@@ -119,14 +124,16 @@ export class CliError extends Error {}
 
 /** Parses argv (without node and script). Throws CliError with a one-line message. */
 export function parseCli(argv: readonly string[], env: Record<string, string | undefined>): CliOptions {
-  let values: Record<string, string | boolean | undefined>
+  let values: Record<string, string | boolean | string[] | undefined>
   try {
     values = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values
   } catch (err) {
     throw new CliError((err as Error).message.split('\n')[0] ?? 'invalid arguments')
   }
   const token = values.token ?? env.DOORSTEP_ADMIN_TOKEN
-  const parsed = Schema.safeParse({ ...values, ...(token ? { token } : {}) })
+  const gateways = values.gateway
+  const gateway = Array.isArray(gateways) ? splitGatewayList(gateways) : undefined
+  const parsed = Schema.safeParse({ ...values, ...(token ? { token } : {}), ...(gateway ? { gateway } : {}) })
   if (!parsed.success) {
     const i = parsed.error.issues[0]
     const flag = i?.path[0] === undefined ? '' : `--${String(i.path[0])}: `

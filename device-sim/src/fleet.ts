@@ -15,8 +15,11 @@ import { type ClipUploader, createLimiter, HttpClipUploader } from './uploader.j
 export interface FleetOptions {
   /** Number of units. */
   devices: number
-  /** MQTT broker URL, e.g. mqtt://127.0.0.1:1883 */
-  mqttUrl: string
+  /**
+   * MQTT broker URL, e.g. mqtt://127.0.0.1:1883, or several gateways' URLs: unit i connects to URL
+   * i mod n first and tries the next in the list after a connect that fails.
+   */
+  mqttUrl: string | readonly string[]
   /** Gateway HTTP base URL: provisioning and (default) clip uploads. */
   httpUrl?: string
   /** Admin or ops bearer token, for provisioning. Never logged. */
@@ -60,9 +63,10 @@ export interface FleetOptions {
   log?: (line: string) => void
 }
 
+const MqttUrl = z.string().regex(/^mqtts?:\/\/|^tcp:\/\//, 'must be an mqtt:// URL')
 const OptionsSchema = z.object({
   devices: z.number().int().min(1).max(100_000),
-  mqttUrl: z.string().regex(/^mqtts?:\/\/|^tcp:\/\//, 'must be an mqtt:// URL'),
+  mqttUrl: z.union([MqttUrl, z.array(MqttUrl).min(1).max(1000)]),
   httpUrl: z.url({ protocol: /^https?$/ }).optional(),
   seed: z.number().int().nonnegative().optional(),
   idPrefix: z
@@ -120,6 +124,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     throw new RangeError(`fleet options: ${i ? `${i.path.join('.')}: ${i.message}` : 'invalid'}`)
   }
   const log = options.log ?? (() => {})
+  const mqttUrls = typeof options.mqttUrl === 'string' ? [options.mqttUrl] : [...options.mqttUrl]
   const plan = planFleet({
     count: options.devices,
     seed: options.seed ?? DEFAULT_SEED,
@@ -133,7 +138,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       throw new RangeError('fleet options: httpUrl is needed to provision units (or pass secrets)')
     const creds = await ensureCredentials(plan, {
       httpUrl: options.httpUrl,
-      mqttUrl: options.mqttUrl,
+      // The probe asks one gateway: with several, they share the registry the secrets are checked against.
+      mqttUrl: mqttUrls[0] ?? '',
       adminToken: options.adminToken,
       ...(options.credentialsDir ? { dir: options.credentialsDir } : {}),
       log,
@@ -166,7 +172,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   let authLogged = false
   const env: UnitEnv = {
     scheduler,
-    mqttUrl: options.mqttUrl,
+    mqttUrls,
     config: {
       heartbeatMs: (options.heartbeatS ?? 30) * 1000,
       heartbeatJitter: options.heartbeatJitter ?? 0.1,

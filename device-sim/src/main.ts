@@ -16,7 +16,7 @@ const say = (line: string) => process.stderr.write(`${line}\n`)
 
 async function run(o: CliOptions): Promise<number> {
   const started = Date.now()
-  say(`device-sim: ${o.devices} units → ${o.gateway} (http ${o.http})`)
+  say(`device-sim: ${o.devices} units → ${o.gateway.join(', ')} (http ${o.http})`)
   const fleet: Fleet = await startFleet({
     devices: o.devices,
     mqttUrl: o.gateway,

@@ -26,7 +26,8 @@ export interface UnitConfig {
 /** What units share: one scheduler, one stats object, one clip set. Held once per fleet, not per unit. */
 export interface UnitEnv {
   scheduler: Scheduler
-  mqttUrl: string
+  /** The gateways' MQTT URLs; unit i starts at i mod n (`gateway-list.ts`). */
+  mqttUrls: readonly string[]
   config: UnitConfig
   stats: FleetStats
   clips: readonly ClipFile[]

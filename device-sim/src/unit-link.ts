@@ -1,6 +1,7 @@
 import { topicFor } from '@doorstep/proto'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { type BackoffPolicy, backoffDelay } from './backoff.js'
+import { nextGateway, pointClientAt } from './gateway-list.js'
 import type { Scheduler, Task } from './scheduler.js'
 import { causeOf, countCause, countError, type FleetStats } from './stats.js'
 
@@ -14,7 +15,10 @@ export type LinkState = 'idle' | 'connecting' | 'online' | 'waiting' | 'down' | 
 
 export interface LinkEnv {
   scheduler: Scheduler
-  mqttUrl: string
+  /** The gateways this unit knows, in its order; it tries the next one after a connect that fails. */
+  mqttUrls: readonly string[]
+  /** Where in `mqttUrls` it starts. */
+  firstUrl: number
   stats: FleetStats
   random: () => number
   backoff: BackoffPolicy
@@ -44,6 +48,8 @@ export class UnitLink {
   #client: MqttClient | null = null
   #state: LinkState = 'idle'
   #attempt = 0
+  /** The place in `mqttUrls` of the gateway it connects (or last connected) to. */
+  #at: number
   #retry: Task | null = null
   /** Why the current connection is ending, when something said so before its close. */
   #endCause: string | null = null
@@ -53,6 +59,12 @@ export class UnitLink {
     this.#secret = secret
     this.#env = env
     this.#hooks = hooks
+    this.#at = env.firstUrl
+  }
+
+  /** The gateway URL it connects (or last connected) to. */
+  get url(): string {
+    return this.#env.mqttUrls[this.#at] ?? ''
   }
 
   get state(): LinkState {
@@ -173,6 +185,7 @@ export class UnitLink {
     const existing = this.#client
     if (existing) {
       existing.options.will = will
+      pointClientAt(existing.options, this.url)
       // Keep the stores: unacknowledged QoS 1 publishes are resent on the new connection, as firmware does.
       existing.reconnect({ incomingStore: existing.incomingStore, outgoingStore: existing.outgoingStore })
       return
@@ -193,7 +206,7 @@ export class UnitLink {
       queueQoSZero: false,
       will,
     }
-    const c = mqtt.connect(this.#env.mqttUrl, opts)
+    const c = mqtt.connect(this.url, opts)
     this.#client = c
     c.on('connect', (connack) => this.#onConnect(connack.sessionPresent))
     c.on('close', () => this.#onClose())
@@ -231,6 +244,9 @@ export class UnitLink {
     if (this.#state !== 'online' && this.#state !== 'connecting') return
     // A FIN read from the gateway without an error first: the gateway chose to close.
     const ended = (this.#client?.stream as { readableEnded?: boolean } | undefined)?.readableEnded === true
+    // A connect that failed (refused, unreachable, CONNACK 3): that gateway may be gone, try the next.
+    // A session that ended after CONNACK comes back to the same one first.
+    if (this.#state === 'connecting') this.#at = nextGateway(this.#at, this.#env.mqttUrls.length)
     this.#leave('waiting', this.#endCause ?? (ended ? 'server closed' : 'closed'))
     this.#wait(backoffDelay(this.#attempt++, this.#env.backoff, this.#env.random))
   }

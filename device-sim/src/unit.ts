@@ -6,6 +6,7 @@ import { scriptEvent } from './event-script.js'
 import { isSlowUplink, randomBadPayload, unitSkewMs } from './faults.js'
 import type { UpdateHost } from './firmware.js'
 import type { PlannedUnit } from './fleet-plan.js'
+import { firstGateway } from './gateway-list.js'
 import { hashString } from './prng.js'
 import type { Task } from './scheduler.js'
 import { causeOf, countError, type SentKind } from './stats.js'
@@ -64,13 +65,14 @@ export class SimUnit {
       refuseAll: refusesConfig(plan.seed, env.config.faults.configRefuseShare),
     })
     this.#firmware = plan.firmware
-    const { scheduler, mqttUrl, stats, random, config } = env
+    const { scheduler, mqttUrls, stats, random, config } = env
     this.#link = new UnitLink(
       plan.id,
       secret,
       {
         scheduler,
-        mqttUrl,
+        mqttUrls,
+        firstUrl: firstGateway(plan.index, mqttUrls.length),
         stats,
         random,
         backoff: config.backoff,
@@ -97,6 +99,11 @@ export class SimUnit {
 
   get firmware(): string {
     return this.#firmware
+  }
+
+  /** The gateway it connects (or last connected) to. */
+  get gatewayUrl(): string {
+    return this.#link.url
   }
 
   get skewMs(): number {

@@ -55,7 +55,7 @@ describe('the configuration page', { timeout: 120_000 }, () => {
       const { secret } = await gw.gateway.registry.create(toDeviceCreate(p))
       const unit = new SimUnit(p, secret, {
         scheduler,
-        mqttUrl: gw.gateway.mqttUrl,
+        mqttUrls: [gw.gateway.mqttUrl],
         stats: newStats(1),
         clips: [],
         uploader: null,

@@ -38,7 +38,7 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
     const stats = newStats(1)
     const env: UnitEnv = {
       scheduler,
-      mqttUrl,
+      mqttUrls: [mqttUrl],
       stats,
       clips: [clip],
       uploader: null,

@@ -31,7 +31,7 @@ describe('simulated units take their remote configuration', () => {
       const { secret } = await t.gateway.registry.create(toDeviceCreate(p))
       const unit = new SimUnit(p, secret, {
         scheduler,
-        mqttUrl: t.gateway.mqttUrl,
+        mqttUrls: [t.gateway.mqttUrl],
         stats: newStats(1),
         clips: [],
         uploader: null,
