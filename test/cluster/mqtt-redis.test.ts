@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { configFrom } from '../../gateway/src/config.js'
 import { type DoorstepError, isDoorstepError } from '../../gateway/src/errors.js'
 import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js'
-import { deviceRow } from '../helpers/devices.js'
+import { unitOnAll } from '../helpers/cluster.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { capturingLogger } from '../helpers/log.js'
 import { connectUnit, end, granted, publish, refusedCode } from '../helpers/mqtt.js'
@@ -38,17 +38,7 @@ describe('MQTT across gateways sharing Redis', () => {
       opts,
     )
 
-  /** Provisions a unit on A and copies its row (secret hash and all) to B, as a shared registry would hold it. */
-  const unitOnBoth = async (id: string) => {
-    const creds = await a.gateway.registry.create(deviceRow({ id }))
-    const row = a.gateway.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as Record<string, unknown>
-    const cols = Object.keys(row)
-    b.gateway.db
-      .prepare(`INSERT INTO devices (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`)
-      .run(row)
-    b.gateway.registry.load()
-    return creds
-  }
+  const unitOnBoth = (id: string) => unitOnAll(a, [b], id)
   const connect = async (gw: TestGateway, id: string, secret: string, extra = {}) => {
     const c = await connectUnit(gw.gateway.mqttUrl, id, secret, extra)
     clients.push(c)

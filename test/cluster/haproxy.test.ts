@@ -1,0 +1,103 @@
+import { topicFor } from '@doorstep/proto'
+import type { MqttClient } from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { unitOnAll } from '../helpers/cluster.js'
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { startTestHaproxy, type TestHaproxy } from '../helpers/haproxy.js'
+import { connectUnit, granted } from '../helpers/mqtt.js'
+import { startTestRedis, type TestRedis } from '../helpers/redis.js'
+
+/**
+ * Two gateways sharing a real Redis behind a real HAProxy running the shipped config: units and the
+ * API reach the gateways only through the proxy, and a unit whose gateway stops comes back on the other.
+ */
+describe('two gateways behind HAProxy', () => {
+  let redis: TestRedis
+  let a: TestGateway
+  let b: TestGateway
+  let proxy: TestHaproxy
+  const stopped = new Set<TestGateway>()
+  const clients: MqttClient[] = []
+
+  const node = (id: string) =>
+    startTestGateway({
+      DOORSTEP_REDIS_URL: redis.url,
+      DOORSTEP_NODE_ID: id,
+      // The unit comes back on the other gateway at once; the hold has its own tests on one node.
+      DOORSTEP_TAKEOVER_HOLD_MS: 0,
+    })
+  const portOf = (url: string) => Number(new URL(url).port)
+  const nextMessage = (c: MqttClient, topic: string) =>
+    new Promise<string>((resolve) => {
+      const on = (t: string, payload: Buffer) => {
+        if (t !== topic) return
+        c.off('message', on)
+        resolve(payload.toString())
+      }
+      c.on('message', on)
+    })
+  const stop = async (gw: TestGateway) => {
+    stopped.add(gw)
+    await gw.stop()
+  }
+
+  beforeAll(async () => {
+    redis = await startTestRedis()
+    a = await node('node-a')
+    b = await node('node-b')
+    proxy = await startTestHaproxy(
+      [
+        ['gw-a', a],
+        ['gw-b', b],
+      ].map(([name, gw]) => ({
+        name: name as string,
+        mqttPort: portOf((gw as TestGateway).gateway.mqttUrl),
+        httpPort: portOf((gw as TestGateway).gateway.httpUrl),
+      })),
+    )
+  })
+  afterAll(async () => {
+    for (const c of clients) c.end(true)
+    await proxy?.stop()
+    for (const gw of [a, b]) if (gw && !stopped.has(gw)) await gw.stop()
+    await redis?.stop()
+  })
+
+  it('answers the API ping through the proxy', async () => {
+    const res = await fetch(`${proxy.httpUrl}/api/v1/ping`)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ ok: true })
+  })
+
+  it('moves a unit whose gateway stops to the other, and commands reach it on either', async () => {
+    const u = await unitOnAll(a, [b], 'cam-hap-move')
+    const cmd = topicFor('cmd', u.id)
+    // As a unit's firmware does: keep its session, reconnect by itself after a short pause.
+    const unit = await connectUnit(proxy.mqttUrl, u.id, u.secret, { clean: false, reconnectPeriod: 200 })
+    clients.push(unit)
+    expect(await granted(unit, cmd)).toBe(1)
+    await expect
+      .poll(() => a.gateway.broker.isConnected(u.id) || b.gateway.broker.isConnected(u.id))
+      .toBe(true)
+    const [holder, other] = a.gateway.broker.isConnected(u.id) ? [a, b] : [b, a]
+
+    // Published on the gateway the unit is not connected to.
+    const first = nextMessage(unit, cmd)
+    await other.gateway.broker.publish(cmd, '{"v":1,"id":"via-other","cmd":"ping"}', { qos: 1 })
+    expect(JSON.parse(await first)).toMatchObject({ id: 'via-other' })
+
+    const back = new Promise<number>((resolve) => unit.once('connect', () => resolve(Date.now())))
+    const t0 = Date.now()
+    await stop(holder)
+    const reconnectedAt = await back
+    await expect.poll(() => other.gateway.broker.isConnected(u.id), { timeout: 5_000 }).toBe(true)
+    const movedMs = reconnectedAt - t0
+    expect(movedMs).toBeLessThan(5_000)
+
+    const second = nextMessage(unit, cmd)
+    await other.gateway.broker.publish(cmd, '{"v":1,"id":"after-move","cmd":"ping"}', { qos: 1 })
+    expect(JSON.parse(await second)).toMatchObject({ id: 'after-move' })
+    // The API still answers, from the gateway left.
+    expect((await fetch(`${proxy.httpUrl}/api/v1/ping`)).status).toBe(200)
+  })
+})
