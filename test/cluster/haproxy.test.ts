@@ -99,5 +99,10 @@ describe('two gateways behind HAProxy', () => {
     expect(JSON.parse(await second)).toMatchObject({ id: 'after-move' })
     // The API still answers, from the gateway left.
     expect((await fetch(`${proxy.httpUrl}/api/v1/ping`)).status).toBe(200)
+    // And the proxy's health checks on the ping route took the stopped gateway out (fall 2, every 2 s).
+    const name = holder === a ? 'gw-a' : 'gw-b'
+    await expect
+      .poll(() => proxy.output(), { timeout: 8_000, interval: 200 })
+      .toMatch(new RegExp(`mqtt_gateways/${name} is DOWN`))
   })
 })
