@@ -212,6 +212,7 @@ export class Gateway {
       db,
       log: this.log,
       retentionDays: cfg.events.retentionDays,
+      sweepIntervalMs: cfg.events.sweepIntervalMs,
       // Clips starts after events; the first sweep waits well past both.
       held: () => this.#clips?.heldEventIds() ?? new Set(),
     })

@@ -27,7 +27,7 @@ export interface ClipsDeps {
   /** How full the clip disk is; `statfs` by default, injectable for tests. */
   diskUsage?: (dir: string) => Promise<DiskUsage>
   now?: () => number
-  /** Retention sweep period, ms (default 10 min). */
+  /** Retention sweep period, ms; default `DOORSTEP_CLIP_SWEEP_INTERVAL_S`. */
   sweepIntervalMs?: number
   /** Media worker bounds (default 2 at once, 32 waiting). */
   media?: { concurrency?: number; maxQueued?: number }
@@ -66,7 +66,7 @@ export class Clips implements Feature {
   async diskUsedRatio(): Promise<number | null> {
     const store = this.#store
     if (!store) return null
-    const d = await (this.#deps.diskUsage ?? statfsUsage)(store.root)
+    const d = await this.#diskUsage(store.root)
     return d.sizeBytes === 0 ? null : (d.sizeBytes - d.freeBytes) / d.sizeBytes
   }
 
@@ -110,7 +110,7 @@ export class Clips implements Feature {
     )
     this.#background = remaining()
     for (const row of table.readyWithoutThumb()) if (media.hasRoom) this.#scheduleThumb(row.event_id)
-    const every = this.#deps.sweepIntervalMs ?? 600_000
+    const every = this.#deps.sweepIntervalMs ?? this.#deps.config.clips.sweepIntervalMs
     this.#timer = setInterval(
       () => void this.sweep().catch((err) => this.#log.error({ err }, 'retention sweep failed')),
       every,
@@ -272,6 +272,18 @@ export class Clips implements Feature {
   // ---- retention ------------------------------------------------------------------------------
 
   /**
+   * How full the clip disk is: an injected reading, else the clips' own bytes against
+   * `DOORSTEP_CLIP_DISK_BYTES` when that is set, else `statfs`.
+   */
+  #diskUsage(root: string): Promise<DiskUsage> {
+    if (this.#deps.diskUsage) return this.#deps.diskUsage(root)
+    const room = this.#deps.config.clips.diskBytes
+    if (room === null) return statfsUsage(root)
+    // Free goes below zero when the clips outgrow the room, so the excess to evict is counted whole.
+    return Promise.resolve({ sizeBytes: room, freeBytes: room - must(this.#table).storedBytes() })
+  }
+
+  /**
    * One retention pass (see `retention.ts`). The timer calls it; tests call it
    * with a fixed `now` and a `disk` reading instead of `statfs`.
    */
@@ -281,8 +293,7 @@ export class Clips implements Feature {
       const store = this.store
       const table = must(this.#table)
       const now = opts.now ?? this.#now()
-      const disk =
-        opts.disk !== undefined ? opts.disk : await (this.#deps.diskUsage ?? statfsUsage)(store.root)
+      const disk = opts.disk !== undefined ? opts.disk : await this.#diskUsage(store.root)
       const report = await sweepOnce(
         {
           table,

@@ -3,8 +3,6 @@ import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { EventIndex, type RetentionResult } from './event-index.js'
 
-/** How often the index drops what is past retention. */
-const SWEEP_EVERY_MS = 6 * 3_600_000
 /** The first sweep waits for the gateway to settle after its start. */
 const FIRST_SWEEP_MS = 60_000
 
@@ -13,6 +11,8 @@ export interface EventsDeps {
   log: Logger
   /** Events are kept this long (by when they started), as long as InfluxDB keeps them. */
   retentionDays: number
+  /** How often the index drops what is past retention, ms (default six hours). */
+  sweepIntervalMs?: number
   /** Event ids a case or a person holds: kept past retention. */
   held: () => ReadonlySet<string>
   now?: () => number
@@ -55,11 +55,11 @@ export class Events implements Feature {
         } catch (err) {
           this.#log.warn({ err: (err as Error).message }, 'event retention failed; trying again later')
         }
-        tick(SWEEP_EVERY_MS)
+        tick(this.#d.sweepIntervalMs ?? 6 * 3_600_000)
       }, next)
       this.#timer.unref()
     }
-    tick(FIRST_SWEEP_MS)
+    tick(Math.min(FIRST_SWEEP_MS, this.#d.sweepIntervalMs ?? FIRST_SWEEP_MS))
   }
 
   /** Drops the events past retention but those held; the timer calls it, tests with a fixed `now`. */
