@@ -332,6 +332,8 @@ export class Gateway {
       },
       tlsNotAfter: () => tls?.notAfter() ?? [],
       authFailures: () => throttle.failuresTotal,
+      clipsRemoved: () => clips.removedCounts(),
+      eventsRemoved: () => events.removedTotal,
       process: () => this.#process.read(),
     })
     const app = await buildHttp({ log: this.log, tokens, throttle, bus: this.bus })

@@ -15,6 +15,10 @@ export interface ScrapeSources {
   /** When each TLS certificate in use ends, epoch seconds; empty without TLS. */
   tlsNotAfter(): Array<{ certificate: 'server' | 'unit_ca'; notAfterS: number }>
   authFailures(): number
+  /** Clips the retention sweeps removed since start, by why. */
+  clipsRemoved(): Readonly<Record<'retention' | 'disk' | 'abandoned' | 'partial', number>>
+  /** Events removed from the event index past retention since start. */
+  eventsRemoved(): number
   /** The process itself: memory, the heap after GC, event-loop delay, descriptors (`ProcessWatch`). */
   process(): ProcessReading
 }
@@ -244,6 +248,27 @@ export function createMetrics() {
       name: 'doorstep_influx_points_total',
       help: 'Points written to InfluxDB',
       registers: [registry],
+    }),
+    clipsRemoved: new Counter({
+      name: 'doorstep_clips_removed_total',
+      help: 'Clips and unfinished uploads removed by the retention sweep: retention (age), disk (eviction above the watermark), abandoned (never finished), partial (a partial file evicted)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      collect() {
+        if (!sources) return
+        this.reset()
+        for (const [reason, n] of Object.entries(sources.clipsRemoved())) this.inc({ reason }, n)
+      },
+    }),
+    eventsRemoved: new Counter({
+      name: 'doorstep_events_removed_total',
+      help: 'Events removed from the event index past retention',
+      registers: [registry],
+      collect() {
+        if (!sources) return
+        this.reset()
+        this.inc(sources.eventsRemoved())
+      },
     }),
     // First of the process gauges: the event-loop window is read (and started over) once per scrape.
     lagP99: processGauge(

@@ -258,5 +258,13 @@ describe('the room given to clips (DOORSTEP_CLIP_DISK_BYTES) and the sweep inter
       await new Promise((r) => setTimeout(r, 100))
     expect(s.state(a.eventId)).toBe('expired')
     expect(s.onDisk(a.clip)).toBe(false)
+    // The sweep counts its removals once it is through.
+    const evictedCount = async () => {
+      const res = await fetch(`${s.base}/metrics`, { headers: bearer(s.t.adminToken) })
+      return Number(/^doorstep_clips_removed_total\{reason="disk"\} (\d+)/m.exec(await res.text())?.[1])
+    }
+    const t1 = Date.now()
+    while ((await evictedCount()) < 1 && Date.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 100))
+    expect(await evictedCount()).toBeGreaterThanOrEqual(1)
   })
 })

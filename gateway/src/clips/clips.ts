@@ -50,6 +50,8 @@ export class Clips implements Feature {
   #timer: NodeJS.Timeout | null = null
   #sweeping: Promise<SweepReport> | null = null
   #background: Promise<void> = Promise.resolve()
+  /** What the sweeps have removed since start, by why (for the metrics). */
+  readonly #removed = { retention: 0, disk: 0, abandoned: 0, partial: 0 }
 
   constructor(deps: ClipsDeps) {
     this.#deps = deps
@@ -60,6 +62,11 @@ export class Clips implements Feature {
   /** Media jobs waiting for a worker (for the metrics). */
   mediaQueued(): number {
     return this.#queue?.queued ?? 0
+  }
+
+  /** Clips and uploads the retention sweeps have removed since start, by why. */
+  removedCounts(): Readonly<Record<'retention' | 'disk' | 'abandoned' | 'partial', number>> {
+    return this.#removed
   }
 
   /** Used share of the clip disk, or null before start. */
@@ -157,7 +164,13 @@ export class Clips implements Feature {
     queue
       .run(() => this.#makeThumb(eventId))
       .catch((err) => {
-        if (!isDoorstepError(err)) this.#log.error({ err, eventId }, 'thumbnail failed')
+        if (isDoorstepError(err)) return
+        // A sweep may evict the clip while its frame is being read: nothing failed, there is no clip.
+        if (this.#table?.get(eventId)?.state !== 'ready') {
+          this.#log.debug({ eventId }, 'clip removed before its thumbnail was made')
+          return
+        }
+        this.#log.error({ err, eventId }, 'thumbnail failed')
       })
   }
 
@@ -170,6 +183,8 @@ export class Clips implements Feature {
       row.duration_ms,
       this.#deps.config.media.timeoutMs,
     )
+    // Removed meanwhile: a thumbnail written now would outlive its clip's file.
+    if (must(this.#table).get(eventId)?.state !== 'ready') return
     await store.writeAtomic(store.thumbPath(row.sha256), webp)
     must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
     const ev = this.#deps.events().get(eventId)
@@ -307,6 +322,10 @@ export class Clips implements Feature {
         disk,
       )
       const { expired, evicted, abandoned, partialsEvicted } = report
+      this.#removed.retention += expired.length
+      this.#removed.disk += evicted.length
+      this.#removed.abandoned += abandoned.length
+      this.#removed.partial += partialsEvicted.length
       if (expired.length + evicted.length + abandoned.length + partialsEvicted.length > 0) {
         this.#log.info(
           {

@@ -33,6 +33,7 @@ export class Events implements Feature {
   readonly #log: Logger
   #index: EventIndex | null = null
   #timer: NodeJS.Timeout | null = null
+  #removed = 0
 
   constructor(deps: EventsDeps) {
     this.#d = deps
@@ -66,9 +67,15 @@ export class Events implements Feature {
   sweep(now = (this.#d.now ?? Date.now)()): RetentionResult {
     const before = now - this.#d.retentionDays * 86_400_000
     const r = this.index.dropExpired(before, this.#d.held())
+    this.#removed += r.removed
     if (r.months.length > 0 || r.removed > 0)
       this.#log.info({ months: r.months, removed: r.removed, kept: r.kept }, 'events past retention removed')
     return r
+  }
+
+  /** Events removed from the index past retention since start (for the metrics). */
+  get removedTotal(): number {
+    return this.#removed
   }
 
   stop(): void {
