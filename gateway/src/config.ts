@@ -122,7 +122,7 @@ const ENV_SCHEMA = {
   DOORSTEP_NOTIFY_RETRY_BASE_MS: positiveInt.max(600_000).default(2000),
   /** Longest one delivery try may take, ms. */
   DOORSTEP_NOTIFY_TIMEOUT_MS: positiveInt.max(120_000).default(10_000),
-  /** Offline timers and repeat windows held at once; past it, new ones are refused and counted. */
+  /** Offline timers, repeat windows and deliveries pending held at once (each apart); past it, new ones are refused and counted. */
   DOORSTEP_NOTIFY_MAX_TIMERS: positiveInt.max(10_000_000).default(100_000),
   /** SMTP server for email notifications; unset: email channels fail their deliveries. */
   DOORSTEP_SMTP_HOST: z.string().min(1).optional(),

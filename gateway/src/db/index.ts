@@ -1,2 +1,10 @@
 /** The db feature's public surface: other features import only this file. */
-export { type Db, migrate, openDb, statementCache, writeTransaction } from './sqlite.js'
+export {
+  type Db,
+  migrate,
+  openDb,
+  STATEMENT_CACHE_MAX,
+  type StatementCache,
+  statementCache,
+  writeTransaction,
+} from './sqlite.js'
