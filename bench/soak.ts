@@ -179,7 +179,11 @@ async function caseRound(k: number): Promise<void> {
     const exp = await fetch(`${gw.httpUrl}/api/v1/cases/${id}/export`, { headers: h })
     row.exportStatus = exp.status
     row.exportBytes = (await exp.arrayBuffer()).byteLength
-    const closed = await fetch(`${gw.httpUrl}/api/v1/cases/${id}/close`, { method: 'POST', headers: h })
+    // No body, so no content type: Fastify refuses an empty JSON body.
+    const closed = await fetch(`${gw.httpUrl}/api/v1/cases/${id}/close`, {
+      method: 'POST',
+      headers: { authorization: h.authorization },
+    })
     row.closeStatus = closed.status
   } catch (err) {
     row.error = (err as Error).message
