@@ -83,7 +83,10 @@ function groupOf(type: string, name: string): string {
   if (type === 'closure') return '(closure)'
   if (type.endsWith('string')) return '(string)'
   if (type === 'code') return '(compiled code)'
-  if (type === 'hidden' || type === 'synthetic') return '(system)'
+  if (type === 'synthetic') return '(system)'
+  // Shapes and V8's internal objects are named by what they are for ("system / Map", "(Object map)"…):
+  // kept apart, so a growth among them says which kind grew.
+  if (type === 'object shape' || type === 'hidden') return `(${type}) ${name.slice(0, 60)}`
   return `(${type})`
 }
 
