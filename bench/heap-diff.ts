@@ -7,12 +7,22 @@
  *   npm run bench:heap-diff -- --pid PID --dir DIR [--wait-s 120] [--top 25]
  *   npm run bench:heap-diff -- --before A.heapsnapshot --after B.heapsnapshot
  *
+ * Prints what grew per constructor, then the objects allocated between the two
+ * snapshots and still alive, with what holds them.
+ *
  * Each snapshot stops the gateway's event loop while it is written (seconds
  * for a heap of 100 MiB); a soak's lag figures around one are not its own.
  */
 import { z } from 'zod'
 import { benchArgs } from './lib/args.js'
-import { growth, growthTable, summarise, takeSnapshot } from './lib/heap-snapshot.js'
+import {
+  allocatedBetween,
+  allocatedTable,
+  growth,
+  growthTable,
+  summarise,
+  takeSnapshot,
+} from './lib/heap-snapshot.js'
 
 const Args = z
   .object({
@@ -42,3 +52,5 @@ if (!before || !after) {
   say(`second snapshot: ${after}`)
 }
 say(growthTable(growth(summarise(before), summarise(after), args.top)))
+say('')
+say(allocatedTable(allocatedBetween(before, after, args.top)))

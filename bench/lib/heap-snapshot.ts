@@ -127,3 +127,94 @@ export function growthTable(rows: readonly Growth[]): string {
     )
   return lines.join('\n')
 }
+
+interface FullSnapshotJson extends SnapshotJson {
+  snapshot: {
+    meta: {
+      node_fields: string[]
+      node_types: [string[], ...unknown[]]
+      edge_fields: string[]
+      edge_types: [string[], ...unknown[]]
+    }
+  }
+  edges: number[]
+}
+
+export interface Allocated {
+  name: string
+  count: number
+  selfBytes: number
+  /** What holds them: the groups of the objects with a strong edge to them, by how many edges. */
+  retainers: Array<[string, number]>
+}
+
+/**
+ * Objects in the second snapshot that were not in the first (node ids are stable within one process),
+ * still alive, grouped, with what retains them: the "allocated between snapshots" view.
+ */
+export function allocatedBetween(beforeFile: string, afterFile: string, top = 25): Allocated[] {
+  const before = JSON.parse(fs.readFileSync(beforeFile, 'utf8')) as FullSnapshotJson
+  const bf = before.snapshot.meta.node_fields
+  const bIdAt = bf.indexOf('id')
+  const oldIds = new Set<number>()
+  for (let i = 0; i < before.nodes.length; i += bf.length) oldIds.add(before.nodes[i + bIdAt] as number)
+  const snap = JSON.parse(fs.readFileSync(afterFile, 'utf8')) as FullSnapshotJson
+  const meta = snap.snapshot.meta
+  const nf = meta.node_fields
+  const w = nf.length
+  const [typeAt, nameAt, idAt, sizeAt, edgeCountAt] = ['type', 'name', 'id', 'self_size', 'edge_count'].map(
+    (f) => nf.indexOf(f),
+  ) as [number, number, number, number, number]
+  const ef = meta.edge_fields
+  const ew = ef.length
+  const edgeTypeAt = ef.indexOf('type')
+  const toAt = ef.indexOf('to_node')
+  const weak = meta.edge_types[0].indexOf('weak')
+  const types = meta.node_types[0]
+  const { nodes, edges, strings } = snap
+  const group = (i: number) =>
+    groupOf(types[nodes[i + typeAt] as number] ?? '?', strings[nodes[i + nameAt] as number] ?? '?')
+  const out = new Map<string, { count: number; selfBytes: number; retainers: Map<string, number> }>()
+  for (let i = 0; i < nodes.length; i += w) {
+    if (oldIds.has(nodes[i + idAt] as number)) continue
+    const g = group(i)
+    const e = out.get(g) ?? { count: 0, selfBytes: 0, retainers: new Map() }
+    e.count++
+    e.selfBytes += nodes[i + sizeAt] as number
+    out.set(g, e)
+  }
+  let edge = 0
+  for (let i = 0; i < nodes.length; i += w) {
+    const n = nodes[i + edgeCountAt] as number
+    let from: string | null = null
+    for (let k = 0; k < n; k++, edge += ew) {
+      if (edges[edge + edgeTypeAt] === weak) continue
+      const to = edges[edge + toAt] as number
+      if (oldIds.has(nodes[to + idAt] as number)) continue
+      from ??= group(i)
+      const target = out.get(group(to))
+      if (target) target.retainers.set(from, (target.retainers.get(from) ?? 0) + 1)
+    }
+  }
+  return [...out.entries()]
+    .map(([name, e]) => ({
+      name,
+      count: e.count,
+      selfBytes: e.selfBytes,
+      retainers: [...e.retainers.entries()].sort((a, b) => b[1] - a[1]).slice(0, 4),
+    }))
+    .sort((a, b) => b.selfBytes - a.selfBytes)
+    .slice(0, top)
+}
+
+export function allocatedTable(rows: readonly Allocated[]): string {
+  const lines = [
+    'new since the first snapshot, still alive | count | own KiB | held by (edges)',
+    '---|---|---|---',
+  ]
+  for (const r of rows)
+    lines.push(
+      `${r.name} | ${r.count} | ${(r.selfBytes / 1024).toFixed(1)} | ${r.retainers.map(([g, n]) => `${g} ${n}`).join(', ')}`,
+    )
+  return lines.join('\n')
+}
