@@ -1,3 +1,4 @@
+import v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { AlertHub } from '../../gateway/src/alerts/alert-hub.js'
 import { ProgressThrottle } from '../../gateway/src/alerts/progress-throttle.js'
@@ -28,6 +29,30 @@ describe('bounded structures, filled past their bound', () => {
     expect(all.alerts[0]?.id).toBe(15_001)
     expect(all.gap).toBe(true)
     expect(hub.recent(50_000)).toHaveLength(10_000)
+  })
+
+  it('alerts of one shape share one hidden class, so the full ring holds no map per alert', () => {
+    v8.setFlagsFromString('--allow-natives-syntax')
+    const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean
+    const hub = new AlertHub(createMetrics())
+    // As the rules raise them: the event id spread in only when there is one.
+    const raise = (i: number, eventId?: string) =>
+      hub.raise({
+        kind: 'motion',
+        severity: 'info',
+        deviceId: `cam-${String(i).padStart(5, '0')}`,
+        district: (i % 61) + 1,
+        count: 1,
+        message: `motion at ${i}`,
+        ...(eventId ? { eventId } : {}),
+        at: Date.now(),
+      })
+    const withId = Array.from({ length: 200 }, (_, i) =>
+      raise(i, `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`),
+    )
+    const without = Array.from({ length: 200 }, (_, i) => raise(i))
+    for (const list of [withId, without])
+      for (const a of list) expect(sameMap(a, list[0] as object)).toBe(true)
   })
 
   it('failed authentications are tracked for at most 10,000 addresses', () => {
