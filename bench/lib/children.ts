@@ -18,8 +18,9 @@ export function spawnTs(
   entry: string,
   env: Record<string, string>,
   nodeFlags: readonly string[] = [],
+  args: readonly string[] = [],
 ): ChildProcess {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { freePort, spawnTs, stopChild, waitFor } from './children.js'
@@ -5,6 +6,9 @@ import { GATEWAY_NODE_FLAGS } from './gateway-flags.js'
 
 export interface GatewayProcess {
   pid: number
+  /** Its stdout carries the gateway's log lines (JSON); a caller that reads them must keep reading. */
+  child: ChildProcess
+  dataDir: string
   mqttUrl: string
   httpUrl: string
   token: string
@@ -16,31 +20,37 @@ export interface GatewayProcess {
 export async function startGatewayProcess(opts: {
   name: string
   dataRoot: string
-  influxUrl: string
+  /** Unset: the gateway starts and manages its own influxd in its data dir, as `npm start` does. */
+  influxUrl?: string
   env?: Record<string, string>
+  /** Node flags beside the gateway's own (GATEWAY_NODE_FLAGS). */
+  nodeFlags?: readonly string[]
 }): Promise<GatewayProcess> {
   const httpPort = await freePort()
   const mqttPort = await freePort()
   const token = randomBytes(24).toString('hex')
   const db = `bench_${opts.name}_${Date.now()}`
+  const dataDir = path.join(opts.dataRoot, `gw-${opts.name}`)
   const child = spawnTs(
     'gateway/src/main.ts',
     {
-      DOORSTEP_DATA_DIR: path.join(opts.dataRoot, `gw-${opts.name}`),
+      DOORSTEP_DATA_DIR: dataDir,
       DOORSTEP_HTTP_PORT: String(httpPort),
       DOORSTEP_MQTT_PORT: String(mqttPort),
-      DOORSTEP_INFLUX_URL: opts.influxUrl,
+      ...(opts.influxUrl ? { DOORSTEP_INFLUX_URL: opts.influxUrl } : {}),
       DOORSTEP_INFLUX_DB: db,
       DOORSTEP_ADMIN_TOKEN: token,
       DOORSTEP_LOG_LEVEL: 'warn',
       ...opts.env,
     },
-    GATEWAY_NODE_FLAGS,
+    [...GATEWAY_NODE_FLAGS, ...(opts.nodeFlags ?? [])],
   )
   const httpUrl = `http://127.0.0.1:${httpPort}`
   await waitFor(async () => (await fetch(`${httpUrl}/api/v1/ping`)).ok, 30_000, 'gateway')
   return {
     pid: child.pid as number,
+    child,
+    dataDir,
     mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
     httpUrl,
     token,

@@ -138,6 +138,28 @@ const TABLES: Record<string, BenchTable> = {
     lossFree: (r) =>
       at(r, 'summary', '4096', 'allStored') !== false && at(r, 'summary', '16384', 'allStored') !== false,
   },
+  soak: {
+    figures: [
+      { title: 'minutes', samples: (r) => num(at(r, 'summary', 'minutes')), digits: 0 },
+      { title: 'RSS MiB/min', samples: (r) => num(at(r, 'summary', 'slopes', 'rssMiB')), digits: 3 },
+      {
+        title: 'heap used MiB/min',
+        samples: (r) => num(at(r, 'summary', 'slopes', 'heapUsedMiB')),
+        digits: 3,
+      },
+      {
+        title: 'live heap MiB/min',
+        samples: (r) => num(at(r, 'summary', 'slopes', 'heapAfterGcMiB')),
+        digits: 3,
+      },
+      { title: 'fds/min', samples: (r) => num(at(r, 'summary', 'slopes', 'fds')), digits: 2 },
+      { title: 'lag p99 worst ms', samples: (r) => num(at(r, 'summary', 'lagP99MaxMs')), digits: 1 },
+      { title: 'units lost', samples: (r) => num(at(r, 'summary', 'unitsLost')) },
+      { title: 'error lines', samples: (r) => num(at(r, 'summary', 'errorLines')) },
+      { title: 'load (1 min)', samples: (r) => num(Number(String(r.load ?? '').split(' ')[0])), digits: 1 },
+    ],
+    lossFree: (r) => at(r, 'summary', 'unitsLost') === 0 && at(r, 'summary', 'errorLines') === 0,
+  },
   year: {
     figures: [
       { title: 'events in the year', samples: (r) => num(at(r, 'args', 'events')), digits: 0 },

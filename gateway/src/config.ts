@@ -73,8 +73,20 @@ const ENV_SCHEMA = {
   DOORSTEP_CONNECT_RATE_PER_ADDRESS: positiveInt.default(100),
   /** A unit's session younger than this is not taken over by another connection with its id, ms. */
   DOORSTEP_TAKEOVER_HOLD_MS: z.coerce.number().int().nonnegative().max(600_000).default(15_000),
-  DOORSTEP_CLIP_RETENTION_DAYS: positiveInt.default(30),
-  DOORSTEP_EVENT_RETENTION_DAYS: positiveInt.default(365),
+  /** Clips are kept this long, days; a fraction is allowed (a soak run expires clips within minutes). */
+  DOORSTEP_CLIP_RETENTION_DAYS: z.coerce.number().positive().default(30),
+  /** Events are kept in the event index this long, days; a fraction is allowed, as for clips. */
+  DOORSTEP_EVENT_RETENTION_DAYS: z.coerce.number().positive().default(365),
+  /** How often the clip retention and disk-pressure sweep runs, s. */
+  DOORSTEP_CLIP_SWEEP_INTERVAL_S: positiveInt.max(86_400).default(600),
+  /** How often the event index drops what is past retention, s (the first sweep waits a minute after start). */
+  DOORSTEP_EVENT_SWEEP_INTERVAL_S: positiveInt.max(7 * 86_400).default(6 * 3600),
+  /**
+   * Room the clips may take, bytes: set, the disk-pressure eviction reads the clips' own bytes against it
+   * instead of the clip disk's `statfs` (clips on a disk shared with other data, or a soak run that
+   * must see eviction without filling a disk). Unset: the disk as `statfs` reports it.
+   */
+  DOORSTEP_CLIP_DISK_BYTES: positiveInt.optional(),
   DOORSTEP_CLIP_MAX_BYTES: positiveInt.default(512 * 1024 ** 2),
   /** Percentage of the clip disk in use at which oldest unheld clips are evicted. */
   DOORSTEP_DISK_HIGH_WATERMARK_PCT: z.coerce.number().min(1).max(100).default(90),
@@ -124,7 +136,7 @@ const ENV_SCHEMA = {
   DOORSTEP_NOTIFY_RETRY_BASE_MS: positiveInt.max(600_000).default(2000),
   /** Longest one delivery try may take, ms. */
   DOORSTEP_NOTIFY_TIMEOUT_MS: positiveInt.max(120_000).default(10_000),
-  /** Offline timers and repeat windows held at once; past it, new ones are refused and counted. */
+  /** Offline timers, repeat windows and deliveries pending held at once (each apart); past it, new ones are refused and counted. */
   DOORSTEP_NOTIFY_MAX_TIMERS: positiveInt.max(10_000_000).default(100_000),
   /** SMTP server for email notifications; unset: email channels fail their deliveries. */
   DOORSTEP_SMTP_HOST: z.string().min(1).optional(),
@@ -212,9 +224,12 @@ export interface Config {
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
   admission: { connectRate: number; connectRatePerAddress: number; takeoverHoldMs: number }
   mqtt: { maxPacketBytes: number }
-  events: { retentionDays: number }
+  events: { retentionDays: number; sweepIntervalMs: number }
   clips: {
     retentionDays: number
+    sweepIntervalMs: number
+    /** Null: the clip disk as `statfs` reports it. */
+    diskBytes: number | null
     maxBytes: number
     diskHighWatermarkPct: number
     unitQuotaBytes: number
@@ -339,9 +354,14 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       takeoverHoldMs: e.DOORSTEP_TAKEOVER_HOLD_MS,
     },
     mqtt: { maxPacketBytes },
-    events: { retentionDays: e.DOORSTEP_EVENT_RETENTION_DAYS },
+    events: {
+      retentionDays: e.DOORSTEP_EVENT_RETENTION_DAYS,
+      sweepIntervalMs: e.DOORSTEP_EVENT_SWEEP_INTERVAL_S * 1000,
+    },
     clips: {
       retentionDays: e.DOORSTEP_CLIP_RETENTION_DAYS,
+      sweepIntervalMs: e.DOORSTEP_CLIP_SWEEP_INTERVAL_S * 1000,
+      diskBytes: e.DOORSTEP_CLIP_DISK_BYTES ?? null,
       maxBytes: e.DOORSTEP_CLIP_MAX_BYTES,
       diskHighWatermarkPct: e.DOORSTEP_DISK_HIGH_WATERMARK_PCT,
       unitQuotaBytes: e.DOORSTEP_UNIT_CLIP_QUOTA_BYTES,

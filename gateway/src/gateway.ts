@@ -32,6 +32,7 @@ import { MqttBroker } from './mqtt/index.js'
 import { Notifier, notifyRoutes } from './notify/index.js'
 import { ownerRoutes, tokenRoutes } from './people/index.js'
 import { Presence } from './presence/index.js'
+import { ProcessWatch } from './process-metrics.js'
 import { mapRoute, registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
 import { TlsCredentials, type TlsReload } from './tls/index.js'
 import { UnitConfigs, unitConfigRoutes } from './unit-config/index.js'
@@ -79,6 +80,7 @@ export class Gateway {
   #started: Feature[] = []
   #schemaRetry: NodeJS.Timeout | null = null
   readonly #freeSpace: FreeSpace | undefined
+  readonly #process = new ProcessWatch()
 
   constructor(config: Readonly<Config>, opts: GatewayOptions = {}) {
     this.config = config
@@ -216,6 +218,7 @@ export class Gateway {
       db,
       log: this.log,
       retentionDays: cfg.events.retentionDays,
+      sweepIntervalMs: cfg.events.sweepIntervalMs,
       // Clips starts after events; the first sweep waits well past both.
       held: () => this.#clips?.heldEventIds() ?? new Set(),
     })
@@ -298,6 +301,7 @@ export class Gateway {
         }),
       )
     for (const f of [
+      this.#process,
       audit,
       events,
       ingest,
@@ -332,6 +336,9 @@ export class Gateway {
       },
       tlsNotAfter: () => tls?.notAfter() ?? [],
       authFailures: () => throttle.failuresTotal,
+      clipsRemoved: () => clips.removedCounts(),
+      eventsRemoved: () => events.removedTotal,
+      process: () => this.#process.read(),
     })
     const app = await buildHttp({ log: this.log, tokens, throttle, bus: this.bus })
     await app.register(registryRoutes, { registry, live: presence, audit, bus: this.bus })

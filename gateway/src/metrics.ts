@@ -1,6 +1,7 @@
 import type { HealthCounts, LiveState, TopicKind } from '@doorstep/proto'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DISCONNECT_REASONS } from './mqtt/index.js'
+import type { ProcessReading } from './process-metrics.js'
 
 /**
  * What the gauges read when Prometheus scrapes, handed over by the gateway once its features run
@@ -14,7 +15,16 @@ export interface ScrapeSources {
   /** When each TLS certificate in use ends, epoch seconds; empty without TLS. */
   tlsNotAfter(): Array<{ certificate: 'server' | 'unit_ca'; notAfterS: number }>
   authFailures(): number
+  /** Clips the retention sweeps removed since start, by why. */
+  clipsRemoved(): Readonly<Record<'retention' | 'disk' | 'abandoned' | 'partial', number>>
+  /** Events removed from the event index past retention since start. */
+  eventsRemoved(): number
+  /** The process itself: memory, the heap after GC, event-loop delay, descriptors (`ProcessWatch`). */
+  process(): ProcessReading
 }
+
+/** One reading serves every process gauge of a scrape; a later scrape takes a new one. */
+const READING_FRESH_MS = 1000
 
 const STATES: readonly LiveState[] = ['online', 'stale', 'offline', 'unknown']
 
@@ -40,6 +50,24 @@ export function createMetrics() {
     configReported: 0,
   }
   let sources: ScrapeSources | null = null
+  let reading: { at: number; r: ProcessReading } | null = null
+  const proc = (): ProcessReading | null => {
+    if (!sources) return null
+    const now = performance.now()
+    if (!reading || now - reading.at > READING_FRESH_MS) reading = { at: now, r: sources.process() }
+    return reading.r
+  }
+  const processGauge = (name: string, help: string, value: (r: ProcessReading) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const r = proc()
+        const v = r ? value(r) : null
+        if (v !== null) this.set(v)
+      },
+    })
   const m = {
     registry,
     received,
@@ -221,6 +249,69 @@ export function createMetrics() {
       help: 'Points written to InfluxDB',
       registers: [registry],
     }),
+    clipsRemoved: new Counter({
+      name: 'doorstep_clips_removed_total',
+      help: 'Clips and unfinished uploads removed by the retention sweep: retention (age), disk (eviction above the watermark), abandoned (never finished), partial (a partial file evicted)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      collect() {
+        if (!sources) return
+        this.reset()
+        for (const [reason, n] of Object.entries(sources.clipsRemoved())) this.inc({ reason }, n)
+      },
+    }),
+    eventsRemoved: new Counter({
+      name: 'doorstep_events_removed_total',
+      help: 'Events removed from the event index past retention',
+      registers: [registry],
+      collect() {
+        if (!sources) return
+        this.reset()
+        this.inc(sources.eventsRemoved())
+      },
+    }),
+    // First of the process gauges: the event-loop window is read (and started over) once per scrape.
+    lagP99: processGauge(
+      'doorstep_eventloop_lag_p99_seconds',
+      'Event-loop delay, 99th percentile since the previous scrape (sampled every 10 ms)',
+      (r) => r.lagP99S,
+    ),
+    lagMax: processGauge(
+      'doorstep_eventloop_lag_max_seconds',
+      'Longest event-loop delay since the previous scrape',
+      (r) => r.lagMaxS,
+    ),
+    rss: processGauge(
+      'doorstep_process_resident_memory_bytes',
+      'Resident memory of the gateway process',
+      (r) => r.rssBytes,
+    ),
+    heapUsed: processGauge(
+      'doorstep_process_heap_used_bytes',
+      'V8 heap in use, garbage included',
+      (r) => r.heapUsedBytes,
+    ),
+    heapTotal: processGauge(
+      'doorstep_process_heap_total_bytes',
+      'V8 heap reserved (what V8 has grown its heap to)',
+      (r) => r.heapTotalBytes,
+    ),
+    external: processGauge(
+      'doorstep_process_external_bytes',
+      'Memory of C++ objects bound to JS ones, Buffers included',
+      (r) => r.externalBytes,
+    ),
+    heapAfterGc: processGauge(
+      'doorstep_process_heap_after_gc_bytes',
+      'V8 heap in use right after the last full (mark-compact) GC: the live heap',
+      (r) => r.heapAfterGcBytes,
+    ),
+    majorGcs: processGauge(
+      'doorstep_process_major_gcs',
+      'Full (mark-compact) GCs since the gateway started',
+      (r) => r.majorGcs,
+    ),
+    openFds: processGauge('doorstep_process_open_fds', 'Open file descriptors', (r) => r.openFds),
     alertsSent: new Counter({
       name: 'doorstep_alerts_total',
       help: 'Alerts raised, per kind',

@@ -11,9 +11,9 @@ import { announce, type ClipFile, clipInfo, makeClip, putClip } from './helpers.
 const DAY = 86_400_000
 
 /** A gateway with one unit that can record events with clips at chosen times. */
-async function setup(prefix: string) {
+async function setup(prefix: string, env: Record<string, string | number> = {}) {
   const fixtures = tempDir('doorstep-ret-')
-  const t = await startTestGateway()
+  const t = await startTestGateway(env)
   const cam = await t.gateway.registry.create(deviceRow({ id: `cam-${prefix}` }))
   const unit = await connectUnit(t.gateway.mqttUrl, cam.id, cam.secret)
   const base = t.gateway.httpUrl
@@ -238,5 +238,33 @@ describe('disk high watermark', () => {
     const calm = await t.gateway.clips.sweep()
     expect(calm.evicted).toEqual([])
     expect(calm.usedPct).toEqual(expect.any(Number))
+  })
+})
+
+describe('the room given to clips (DOORSTEP_CLIP_DISK_BYTES) and the sweep interval', () => {
+  let s: Awaited<ReturnType<typeof setup>>
+  beforeAll(async () => {
+    // A room smaller than any clip: every sweep finds the clips over the watermark.
+    s = await setup('ret-room', { DOORSTEP_CLIP_DISK_BYTES: 1, DOORSTEP_CLIP_SWEEP_INTERVAL_S: 1 })
+  })
+  afterAll(async () => {
+    await s?.close()
+  })
+
+  it('evicts a fresh clip (30 days from its age limit) within seconds: the room is full, the timer sweeps every second', async () => {
+    const a = await s.record('room-a', 0)
+    const t0 = Date.now()
+    while ((s.state(a.eventId) !== 'expired' || s.onDisk(a.clip)) && Date.now() - t0 < 10_000)
+      await new Promise((r) => setTimeout(r, 100))
+    expect(s.state(a.eventId)).toBe('expired')
+    expect(s.onDisk(a.clip)).toBe(false)
+    // The sweep counts its removals once it is through.
+    const evictedCount = async () => {
+      const res = await fetch(`${s.base}/metrics`, { headers: bearer(s.t.adminToken) })
+      return Number(/^doorstep_clips_removed_total\{reason="disk"\} (\d+)/m.exec(await res.text())?.[1])
+    }
+    const t1 = Date.now()
+    while ((await evictedCount()) < 1 && Date.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 100))
+    expect(await evictedCount()).toBeGreaterThanOrEqual(1)
   })
 })

@@ -26,6 +26,29 @@ describe('config', () => {
     }
   })
 
+  it('takes retention in fractions of a day, sweep intervals and a clip room, and refuses zero', () => {
+    const d = loadConfig({})
+    expect(d.clips.sweepIntervalMs).toBe(600_000)
+    expect(d.events.sweepIntervalMs).toBe(6 * 3_600_000)
+    expect(d.clips.diskBytes).toBeNull()
+    const c = loadConfig({
+      DOORSTEP_CLIP_RETENTION_DAYS: '0.002',
+      DOORSTEP_EVENT_RETENTION_DAYS: '0.5',
+      DOORSTEP_CLIP_SWEEP_INTERVAL_S: '20',
+      DOORSTEP_EVENT_SWEEP_INTERVAL_S: '30',
+      DOORSTEP_CLIP_DISK_BYTES: '1048576',
+    })
+    expect(c.clips.retentionDays).toBe(0.002)
+    expect(c.events.retentionDays).toBe(0.5)
+    expect(c.clips.sweepIntervalMs).toBe(20_000)
+    expect(c.events.sweepIntervalMs).toBe(30_000)
+    expect(c.clips.diskBytes).toBe(1_048_576)
+    expect(() => loadConfig({ DOORSTEP_CLIP_RETENTION_DAYS: '0' })).toThrow(/DOORSTEP_CLIP_RETENTION_DAYS/)
+    expect(() => loadConfig({ DOORSTEP_CLIP_SWEEP_INTERVAL_S: '0.5' })).toThrow(
+      /DOORSTEP_CLIP_SWEEP_INTERVAL_S/,
+    )
+  })
+
   it('refuses unknown DOORSTEP_ variables (a typo must not be silently ignored)', () => {
     expect(() => loadConfig({ DOORSTEP_MQTT_PROT: '1' })).toThrow(/DOORSTEP_MQTT_PROT: unknown setting/)
   })

@@ -43,10 +43,14 @@ export class AuthThrottle {
       return
     }
     if (this.#byAddress.size >= this.#sweepAt) this.#sweep()
-    // Still full of live windows (a spray from many addresses): forget the oldest, keeping memory bounded.
+    // Still full of live windows (a spray from many addresses): forget the oldest, keeping memory
+    // bounded, a slice more than needed so that the sweep above runs once per slice of newcomers.
     if (this.#byAddress.size >= this.#sweepAt) {
-      const oldest = this.#byAddress.keys().next().value
-      if (oldest !== undefined) this.#byAddress.delete(oldest)
+      const keep = this.#sweepAt - Math.max(1, Math.floor(this.#sweepAt / 64))
+      for (const a of this.#byAddress.keys()) {
+        if (this.#byAddress.size <= keep) break
+        this.#byAddress.delete(a)
+      }
     }
     this.#byAddress.set(address, { since: this.#now(), failures: 1 })
   }

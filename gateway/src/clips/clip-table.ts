@@ -293,6 +293,22 @@ export class ClipTable {
       .all(before) as OpenUploadRow[]
   }
 
+  /**
+   * Bytes the stored clips take on disk: each file once, however many events share it, plus the
+   * partial files of open uploads at their announced size (what they will take).
+   */
+  storedBytes(): number {
+    const stored = this.#db
+      .prepare(
+        "SELECT coalesce(sum(bytes), 0) AS n FROM (SELECT sha256, max(bytes) AS bytes FROM clips WHERE state IN ('committing', 'ready') GROUP BY sha256)",
+      )
+      .get() as { n: number }
+    const open = this.#db.prepare('SELECT coalesce(sum(total), 0) AS n FROM clip_uploads').get() as {
+      n: number
+    }
+    return stored.n + open.n
+  }
+
   /** A unit's stored clips (a clip shared with another event counts for each) and open uploads. */
   unitUsage(deviceId: string): UnitUsage {
     const stored = this.#db

@@ -27,7 +27,7 @@ export interface ClipsDeps {
   /** How full the clip disk is; `statfs` by default, injectable for tests. */
   diskUsage?: (dir: string) => Promise<DiskUsage>
   now?: () => number
-  /** Retention sweep period, ms (default 10 min). */
+  /** Retention sweep period, ms; default `DOORSTEP_CLIP_SWEEP_INTERVAL_S`. */
   sweepIntervalMs?: number
   /** Media worker bounds (default 2 at once, 32 waiting). */
   media?: { concurrency?: number; maxQueued?: number }
@@ -50,6 +50,8 @@ export class Clips implements Feature {
   #timer: NodeJS.Timeout | null = null
   #sweeping: Promise<SweepReport> | null = null
   #background: Promise<void> = Promise.resolve()
+  /** What the sweeps have removed since start, by why (for the metrics). */
+  readonly #removed = { retention: 0, disk: 0, abandoned: 0, partial: 0 }
 
   constructor(deps: ClipsDeps) {
     this.#deps = deps
@@ -62,11 +64,16 @@ export class Clips implements Feature {
     return this.#queue?.queued ?? 0
   }
 
+  /** Clips and uploads the retention sweeps have removed since start, by why. */
+  removedCounts(): Readonly<Record<'retention' | 'disk' | 'abandoned' | 'partial', number>> {
+    return this.#removed
+  }
+
   /** Used share of the clip disk, or null before start. */
   async diskUsedRatio(): Promise<number | null> {
     const store = this.#store
     if (!store) return null
-    const d = await (this.#deps.diskUsage ?? statfsUsage)(store.root)
+    const d = await this.#diskUsage(store.root)
     return d.sizeBytes === 0 ? null : (d.sizeBytes - d.freeBytes) / d.sizeBytes
   }
 
@@ -110,7 +117,7 @@ export class Clips implements Feature {
     )
     this.#background = remaining()
     for (const row of table.readyWithoutThumb()) if (media.hasRoom) this.#scheduleThumb(row.event_id)
-    const every = this.#deps.sweepIntervalMs ?? 600_000
+    const every = this.#deps.sweepIntervalMs ?? this.#deps.config.clips.sweepIntervalMs
     this.#timer = setInterval(
       () => void this.sweep().catch((err) => this.#log.error({ err }, 'retention sweep failed')),
       every,
@@ -157,7 +164,13 @@ export class Clips implements Feature {
     queue
       .run(() => this.#makeThumb(eventId))
       .catch((err) => {
-        if (!isDoorstepError(err)) this.#log.error({ err, eventId }, 'thumbnail failed')
+        if (isDoorstepError(err)) return
+        // A sweep may evict the clip while its frame is being read: nothing failed, there is no clip.
+        if (this.#table?.get(eventId)?.state !== 'ready') {
+          this.#log.debug({ eventId }, 'clip removed before its thumbnail was made')
+          return
+        }
+        this.#log.error({ err, eventId }, 'thumbnail failed')
       })
   }
 
@@ -170,6 +183,8 @@ export class Clips implements Feature {
       row.duration_ms,
       this.#deps.config.media.timeoutMs,
     )
+    // Removed meanwhile: a thumbnail written now would outlive its clip's file.
+    if (must(this.#table).get(eventId)?.state !== 'ready') return
     await store.writeAtomic(store.thumbPath(row.sha256), webp)
     must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
     const ev = this.#deps.events().get(eventId)
@@ -272,6 +287,18 @@ export class Clips implements Feature {
   // ---- retention ------------------------------------------------------------------------------
 
   /**
+   * How full the clip disk is: an injected reading, else the clips' own bytes against
+   * `DOORSTEP_CLIP_DISK_BYTES` when that is set, else `statfs`.
+   */
+  #diskUsage(root: string): Promise<DiskUsage> {
+    if (this.#deps.diskUsage) return this.#deps.diskUsage(root)
+    const room = this.#deps.config.clips.diskBytes
+    if (room === null) return statfsUsage(root)
+    // Free goes below zero when the clips outgrow the room, so the excess to evict is counted whole.
+    return Promise.resolve({ sizeBytes: room, freeBytes: room - must(this.#table).storedBytes() })
+  }
+
+  /**
    * One retention pass (see `retention.ts`). The timer calls it; tests call it
    * with a fixed `now` and a `disk` reading instead of `statfs`.
    */
@@ -281,8 +308,7 @@ export class Clips implements Feature {
       const store = this.store
       const table = must(this.#table)
       const now = opts.now ?? this.#now()
-      const disk =
-        opts.disk !== undefined ? opts.disk : await (this.#deps.diskUsage ?? statfsUsage)(store.root)
+      const disk = opts.disk !== undefined ? opts.disk : await this.#diskUsage(store.root)
       const report = await sweepOnce(
         {
           table,
@@ -296,6 +322,10 @@ export class Clips implements Feature {
         disk,
       )
       const { expired, evicted, abandoned, partialsEvicted } = report
+      this.#removed.retention += expired.length
+      this.#removed.disk += evicted.length
+      this.#removed.abandoned += abandoned.length
+      this.#removed.partial += partialsEvicted.length
       if (expired.length + evicted.length + abandoned.length + partialsEvicted.length > 0) {
         this.#log.info(
           {

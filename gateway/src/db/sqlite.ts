@@ -32,20 +32,37 @@ export function openDb(file: string, opts: { synchronous?: 'FULL' | 'NORMAL' } =
   return db
 }
 
+/** Statements one cache keeps: each holds compiled bytecode, and a dropped table's would never be used again. */
+export const STATEMENT_CACHE_MAX = 256
+
+/** A statement per SQL text; `size` is how many are kept. */
+export type StatementCache = ((sql: string) => Statement) & { readonly size: number }
+
 /**
  * A statement per SQL text, prepared the first time it is asked for and
  * reused after: some queries run on every connect and disconnect of a unit.
+ * Most texts are fixed, but some name a table (the event index's months) or
+ * the columns of an update, so the set grows with time; past `max` the least
+ * recently used statement is dropped (a Map keeps insertion order, and a hit
+ * moves its entry to the end).
  */
-export function statementCache(db: Db): (sql: string) => Statement {
+export function statementCache(db: Db, max = STATEMENT_CACHE_MAX): StatementCache {
   const stmts = new Map<string, Statement>()
-  return (sql) => {
+  const get = (sql: string): Statement => {
     let st = stmts.get(sql)
-    if (!st) {
+    if (st) {
+      stmts.delete(sql)
+    } else {
       st = db.prepare(sql)
-      stmts.set(sql, st)
+      if (stmts.size >= max) {
+        const oldest = stmts.keys().next().value
+        if (oldest !== undefined) stmts.delete(oldest)
+      }
     }
+    stmts.set(sql, st)
     return st
   }
+  return Object.defineProperty(get, 'size', { get: () => stmts.size }) as StatementCache
 }
 
 /**

@@ -3,8 +3,6 @@ import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { EventIndex, type RetentionResult } from './event-index.js'
 
-/** How often the index drops what is past retention. */
-const SWEEP_EVERY_MS = 6 * 3_600_000
 /** The first sweep waits for the gateway to settle after its start. */
 const FIRST_SWEEP_MS = 60_000
 
@@ -13,6 +11,8 @@ export interface EventsDeps {
   log: Logger
   /** Events are kept this long (by when they started), as long as InfluxDB keeps them. */
   retentionDays: number
+  /** How often the index drops what is past retention, ms (default six hours). */
+  sweepIntervalMs?: number
   /** Event ids a case or a person holds: kept past retention. */
   held: () => ReadonlySet<string>
   now?: () => number
@@ -33,6 +33,7 @@ export class Events implements Feature {
   readonly #log: Logger
   #index: EventIndex | null = null
   #timer: NodeJS.Timeout | null = null
+  #removed = 0
 
   constructor(deps: EventsDeps) {
     this.#d = deps
@@ -55,20 +56,26 @@ export class Events implements Feature {
         } catch (err) {
           this.#log.warn({ err: (err as Error).message }, 'event retention failed; trying again later')
         }
-        tick(SWEEP_EVERY_MS)
+        tick(this.#d.sweepIntervalMs ?? 6 * 3_600_000)
       }, next)
       this.#timer.unref()
     }
-    tick(FIRST_SWEEP_MS)
+    tick(Math.min(FIRST_SWEEP_MS, this.#d.sweepIntervalMs ?? FIRST_SWEEP_MS))
   }
 
   /** Drops the events past retention but those held; the timer calls it, tests with a fixed `now`. */
   sweep(now = (this.#d.now ?? Date.now)()): RetentionResult {
     const before = now - this.#d.retentionDays * 86_400_000
     const r = this.index.dropExpired(before, this.#d.held())
+    this.#removed += r.removed
     if (r.months.length > 0 || r.removed > 0)
       this.#log.info({ months: r.months, removed: r.removed, kept: r.kept }, 'events past retention removed')
     return r
+  }
+
+  /** Events removed from the index past retention since start (for the metrics). */
+  get removedTotal(): number {
+    return this.#removed
   }
 
   stop(): void {

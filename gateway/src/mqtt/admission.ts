@@ -67,9 +67,11 @@ export class AddressGates {
     for (const [address, gate] of this.#gates) {
       if (gate.isFull(now)) this.#gates.delete(address)
     }
-    // Everyone is mid-burst: drop the oldest entries (Map keeps insertion order).
+    // Everyone is mid-burst: drop the oldest entries (Map keeps insertion order), a slice more than
+    // needed, so a spray of new addresses pays for this scan once per slice, not once per address.
+    const keep = this.#max - evictionSlice(this.#max)
     for (const address of this.#gates.keys()) {
-      if (this.#gates.size < this.#max) break
+      if (this.#gates.size <= keep) break
       this.#gates.delete(address)
     }
   }
@@ -125,9 +127,18 @@ export class AuthBackoff {
 
   #evict(now: number): void {
     for (const [key, e] of this.#entries) if (e.until <= now) this.#entries.delete(key)
+    const keep = this.#max - evictionSlice(this.#max)
     for (const key of this.#entries.keys()) {
-      if (this.#entries.size < this.#max) break
+      if (this.#entries.size <= keep) break
       this.#entries.delete(key)
     }
   }
+}
+
+/**
+ * How many entries a full map sheds at once (1/64 of its bound, at least one): evicting only down to
+ * the bound made every newcomer of a spray scan the whole map, 50,000 entries per connect attempt.
+ */
+export function evictionSlice(max: number): number {
+  return Math.max(1, Math.floor(max / 64))
 }

@@ -18,7 +18,18 @@ export interface DeliveryOptions {
   secrets: () => ReadonlyArray<string | undefined>
   now?: () => number
   random?: () => number
+  /**
+   * Deliveries tried or waiting for a retry at once (DOORSTEP_NOTIFY_MAX_TIMERS); past it a new one is a
+   * dead letter at once. A dead endpoint holds each delivery for its whole retry schedule, so without
+   * it a storm of notifications would hold a timer and a payload apiece in memory.
+   */
+  maxPending?: number
 }
+
+/** Default bound of deliveries held at once. */
+const MAX_PENDING = 100_000
+/** At most one warning a minute about deliveries refused for the bound. */
+const WARN_EVERY_MS = 60_000
 
 /**
  * Delivers notifications with retries: each try is bounded by the timeout; a failed one is tried
@@ -32,6 +43,8 @@ export class Deliveries {
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #inFlight = new Set<AbortController>()
   #stopped = false
+  #refused = 0
+  #warnedAt = Number.NEGATIVE_INFINITY
 
   constructor(o: DeliveryOptions) {
     this.#o = o
@@ -57,6 +70,19 @@ export class Deliveries {
 
   /** Starts the delivery of a recorded notification (`payload.id` is its row). */
   deliver(channel: Channel, payload: NotificationPayload): void {
+    if (this.pending >= (this.#o.maxPending ?? MAX_PENDING)) {
+      const now = this.#now()
+      this.#o.store.settle(payload.id, 'failed', 0, 'too many deliveries pending', now)
+      this.#refused++
+      if (now - this.#warnedAt >= WARN_EVERY_MS) {
+        this.#warnedAt = now
+        this.#o.log.warn(
+          { refused: this.#refused, pending: this.pending },
+          'too many notification deliveries pending; new ones are dead letters',
+        )
+      }
+      return
+    }
     void this.#try(channel, payload, 1)
   }
 

@@ -100,6 +100,7 @@ export class Notifier implements Feature {
       attempts: n.attempts,
       retryBaseMs: n.retryBaseMs,
       timeoutMs: n.timeoutMs,
+      maxPending: n.maxTimers,
       secrets: () => [this.#email.secret, this.#vapid?.privateKey],
       now: this.#now,
     })
