@@ -60,12 +60,9 @@ interface Acc {
   uptime: number | null
   sum: number[]
   weight: number[]
-  min: Array<number | null>
-  max: Array<number | null>
 }
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
-const lower = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b))
 const upper = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b))
 
 /**
@@ -81,8 +78,6 @@ export function mergeFiveMin(rows: ChartRow[], a: number, b: number, step: numbe
     uptime: null,
     sum: GAUGES.map(() => 0),
     weight: GAUGES.map(() => 0),
-    min: GAUGES.map(() => null),
-    max: GAUGES.map(() => null),
   }))
   for (const row of rows) {
     const t = num(row.time)
@@ -97,8 +92,6 @@ export function mergeFiveMin(rows: ChartRow[], a: number, b: number, step: numbe
         acc.sum[i] = (acc.sum[i] as number) + mean * samples
         acc.weight[i] = (acc.weight[i] as number) + samples
       }
-      acc.min[i] = lower(acc.min[i] as number | null, num(row[`${f}_min`]))
-      acc.max[i] = upper(acc.max[i] as number | null, num(row[`${f}_max`]))
     })
   }
   return accs.map((acc, k) => {
@@ -106,8 +99,6 @@ export function mergeFiveMin(rows: ChartRow[], a: number, b: number, step: numbe
     GAUGES.forEach((f, i) => {
       const w = acc.weight[i] as number
       out[f] = w > 0 ? (acc.sum[i] as number) / w : null
-      out[`${f}_min`] = acc.min[i] as number | null
-      out[`${f}_max`] = acc.max[i] as number | null
     })
     out.uptime_s = acc.uptime
     out.samples = acc.samples
@@ -118,11 +109,7 @@ export function mergeFiveMin(rows: ChartRow[], a: number, b: number, step: numbe
 /** A bucket without heartbeats, as influxd's GROUP BY time() fills one: nulls, and a count of 0. */
 function emptyRow(time: number): ChartRow {
   const out: ChartRow = { time }
-  for (const f of GAUGES) {
-    out[f] = null
-    out[`${f}_min`] = null
-    out[`${f}_max`] = null
-  }
+  for (const f of GAUGES) out[f] = null
   out.uptime_s = null
   out.samples = 0
   return out

@@ -46,14 +46,24 @@ export type Gauge = (typeof GAUGES)[number]
 export const RAW_FIELDS = ['uptime_s', ...GAUGES, 'recording', 'skew_ms'] as const
 
 /**
- * The aggregates of one chart bucket, as both the raw path and the 5-minute CQ compute them: each
- * gauge's mean (under its own name), min and max, uptime's max, and how many heartbeats (`samples`)
- * the bucket holds, which weighs its means when buckets are merged.
+ * What the 5-minute CQ keeps of each bucket: each gauge's mean (under its own name), min and max,
+ * uptime's max, and how many heartbeats (`samples`) the bucket holds, which weighs its means when
+ * buckets are merged into a chart's.
  */
-export function bucketAggregates(): string {
+export function fiveMinAggregates(): string {
   const gauges = GAUGES.map((f) => `mean(${f}) AS ${f}, min(${f}) AS ${f}_min, max(${f}) AS ${f}_max`)
-  return `${gauges.join(', ')}, max(uptime_s) AS uptime_s, count(uptime_s) AS samples`
+  return `${gauges.join(', ')}, ${CHART_TAIL}`
 }
+
+const CHART_TAIL = 'max(uptime_s) AS uptime_s, count(uptime_s) AS samples'
+
+/** A chart bucket computed from the raw points: the gauges' means, uptime's max and `samples`. */
+export function chartAggregates(): string {
+  return `${GAUGES.map((f) => `mean(${f}) AS ${f}`).join(', ')}, ${CHART_TAIL}`
+}
+
+/** What a chart reads of the 5-minute downsample: the same figures, per 5-minute bucket. */
+export const FIVEMIN_CHART_FIELDS = [...GAUGES, 'uptime_s', 'samples'] as const
 
 /** Only provisioned tags group: a unit's own text (its model) is a field, never a series. */
 export function heartbeatCqs(db: string): Array<{ name: string; statement: string }> {
@@ -80,7 +90,7 @@ export function heartbeatCqs(db: string): Array<{ name: string; statement: strin
  */
 export function fiveMinSelect(db: string, where?: string): string {
   return (
-    `SELECT ${bucketAggregates()} ` +
+    `SELECT ${fiveMinAggregates()} ` +
     `INTO ${db}.${RP_FIVEMIN}.${FIVEMIN_MEASUREMENT} FROM ${db}.${RP_RAW}.heartbeat ` +
     `${where ? `WHERE ${where} ` : ''}GROUP BY time(${FIVEMIN_MS / MIN}m), device, district`
   )

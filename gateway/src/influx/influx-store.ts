@@ -3,8 +3,9 @@ import { DoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { type ChartRow, joinParts, mergeFiveMin, planChart } from './heartbeat-chart.js'
 import {
-  bucketAggregates,
   CQ_HEARTBEAT_5M,
+  chartAggregates,
+  FIVEMIN_CHART_FIELDS,
   FIVEMIN_MEASUREMENT,
   GAUGES,
   heartbeatCqs,
@@ -265,18 +266,16 @@ export class InfluxStore {
       }
       case 'raw':
         return this.query<HeartbeatRow>(
-          `SELECT ${bucketAggregates()} FROM ${raw} ${where(from, to, '<=')} GROUP BY time(${plan.step}ms)`,
+          `SELECT ${chartAggregates()} FROM ${raw} ${where(from, to, '<=')} GROUP BY time(${plan.step}ms)`,
           params,
         )
       case 'split': {
         const { step, a, b } = plan
-        const fields = [...GAUGES.flatMap((f) => [f, `${f}_min`, `${f}_max`]), 'uptime_s', 'samples'].join(
-          ', ',
-        )
+        const fields = FIVEMIN_CHART_FIELDS.join(', ')
         const [head, middle, tail] = await Promise.all([
           from < a
             ? this.query<HeartbeatRow>(
-                `SELECT ${bucketAggregates()} FROM ${raw} ${where(from, a, '<')} GROUP BY time(${step}ms)`,
+                `SELECT ${chartAggregates()} FROM ${raw} ${where(from, a, '<')} GROUP BY time(${step}ms)`,
                 params,
               )
             : [],
@@ -285,7 +284,7 @@ export class InfluxStore {
             params,
           ),
           this.query<HeartbeatRow>(
-            `SELECT ${bucketAggregates()} FROM ${raw} ${where(b, to, '<=')} GROUP BY time(${step}ms)`,
+            `SELECT ${chartAggregates()} FROM ${raw} ${where(b, to, '<=')} GROUP BY time(${step}ms)`,
             params,
           ),
         ])
