@@ -72,7 +72,7 @@ interface Load {
   seconds: number
 }
 
-async function load(store: InfluxStore, url: string): Promise<Load> {
+async function load(url: string): Promise<Load> {
   const t0 = Date.now()
   const end = Math.floor(t0 / 1000) * 1000
   const all = devices.map((_, i) => i)
@@ -135,20 +135,23 @@ async function load(store: InfluxStore, url: string): Promise<Load> {
     `${sample.length} units, 30 days, one heartbeat each 30 s`,
     writeAll(url, DB, RP_RAW, series(devices, sample, rawFrom, end, 30_000, rawLine, true)),
   )
-  // The full-rate units' 5-minute aggregates from their raw points, by the CQ's own query, a day at a time.
-  log('recomputing the full-rate units’ 5-minute aggregates from their raw points')
-  const ids = sample.map((i) => devices[i]?.id).join('|')
-  const r0 = Date.now()
-  for (let t = Math.floor(rawFrom / DAY) * DAY; t < covered; t += DAY) {
-    const hi = Math.min(t + DAY, covered)
-    await store.query(fiveMinSelect(DB, `device =~ /^(${ids})$/ AND time >= ${t}ms AND time < ${hi}ms`))
-  }
-  parts.fiveminFromRaw = {
-    what: `${sample.length} units' 5-minute aggregates over the raw 30 days, rewritten from their raw points`,
-    points: 0,
-    seconds: Math.round((Date.now() - r0) / 100) / 10,
-  }
   return { end, sample, parts, seconds: Math.round((Date.now() - t0) / 1000) }
+}
+
+/**
+ * The charted units' 5-minute aggregates over their 30 raw days, from their raw points by the CQ's own
+ * query (a day at a time), so that both paths chart the same heartbeats and the downsample has what the
+ * CQ now writes. The charts end where the heartbeats do; by the time they are drawn the CQ would have
+ * run past that end (it runs on the clock, over the last 15 minutes, where nothing is loaded here).
+ */
+async function downsampleCharted(store: InfluxStore, units: number[], end: number): Promise<number> {
+  log('computing the charted units’ 5-minute aggregates from their raw points')
+  const t0 = Date.now()
+  const ids = units.map((i) => devices[i]?.id).join('|')
+  for (let t = Math.floor((end - 30 * DAY) / DAY) * DAY; t <= end; t += DAY) {
+    await store.query(fiveMinSelect(DB, `device =~ /^(${ids})$/ AND time >= ${t}ms AND time < ${t + DAY}ms`))
+  }
+  return Math.round((Date.now() - t0) / 1000)
 }
 
 /** The CQ "was created" before anything in the downsample: its mark, 35 days before the data ends. */
@@ -209,7 +212,7 @@ function timing(ms: number[], rows: number): Timing {
  * to back (which goes first alternates), after 20 unrecorded warm-up pairs. The first 20 pairs are
  * also compared: the largest difference between the two paths' bucket means, relative to the value.
  */
-async function charts(store: InfluxStore, days: number, end: number | null) {
+async function charts(store: InfluxStore, days: number, end: number) {
   const pick = rng(days)
   const ms = { raw: [] as number[], downsampled: [] as number[] }
   const rows = { raw: 0, downsampled: 0 }
@@ -217,7 +220,7 @@ async function charts(store: InfluxStore, days: number, end: number | null) {
   let bucketsDiffer = 0
   for (let i = -20; i < args.queries; i++) {
     const unit = devices[sample[Math.floor(pick() * sample.length)] as number]?.id as string
-    const to = end ?? Date.now()
+    const to = end
     const from = to - days * DAY
     const got: Record<'raw' | 'downsampled', Awaited<ReturnType<InfluxStore['heartbeats']>>> = {
       raw: [],
@@ -271,28 +274,27 @@ try {
     loaded = { ...(JSON.parse(fs.readFileSync(loadedFile, 'utf8')) as Load), reused: true }
     log(`reusing the heartbeats loaded in ${work} (they end at ${new Date(loaded.end).toISOString()})`)
   } else {
-    loaded = { ...(await load(store, url)), reused: false }
+    loaded = { ...(await load(url)), reused: false }
     fs.writeFileSync(loadedFile, `${JSON.stringify(loaded, null, 2)}\n`)
   }
   await markDownsample(store, loaded.end - 35 * DAY)
+  const recomputeS = await downsampleCharted(store, loaded.sample, loaded.end)
   const bytes = duBytes(path.join(work, 'influxd'))
   const points = Object.values(loaded.parts).reduce((n, p) => n + p.points, 0)
   log(
     `${points.toLocaleString('en')} points, ${(bytes / 2 ** 30).toFixed(2)} GiB on disk; waiting for influxd to settle`,
   )
   const settledS = await waitIdle(influxd.pid as number)
-  // A reused load ends in the past: charts end where it does (its raw tail is then the last bucket).
-  const end = loaded.reused ? loaded.end : null
   const loadBefore = os.loadavg()
   log('7-day charts')
-  const week = await charts(store, 7, end)
+  const week = await charts(store, 7, loaded.end)
   log('29-day charts')
-  const month = await charts(store, 29, end)
+  const month = await charts(store, 29, loaded.end)
   const loadAfter = os.loadavg()
   const round2 = (xs: number[]) => xs.map((x) => Math.round(x * 100) / 100)
   const file = saveResults('year-chart', {
     args,
-    load: { ...loaded, points, bytes, settledS },
+    load: { ...loaded, points, bytes, settledS, recomputeS },
     loadavg: { before: round2(loadBefore), after: round2(loadAfter) },
     week,
     month,

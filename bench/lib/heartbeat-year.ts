@@ -46,7 +46,9 @@ export function aggregateLine(
 ): string {
   const g = gauges(i, t)
   const f = (name: string, v: number) =>
-    full ? `${name}=${v},${name}_min=${v - 1},${name}_max=${v + 1}` : `${name}=${v}`
+    full
+      ? `${name}=${v},${name}_min=${v - 1},${name}_max=${v + 1},${name}_sum=${Math.round(v * samples * 10) / 10}`
+      : `${name}=${v}`
   const battery = g.battery === null ? '' : `,${f('battery_pct', g.battery)}`
   return `${measurement},device=${d.id},district=${d.district} ${f('storage_free_mb', g.storageFree)},${f('storage_total_mb', 29000)},${f('signal_dbm', g.signal)},${f('temperature_c', g.temperature)}${battery},uptime_s=${Math.floor((t % (40 * 86_400_000)) / 1000)}i,samples=${samples}i ${Math.floor(t / 1000)}`
 }

@@ -133,11 +133,11 @@ describe('InfluxStore.heartbeats from the 5-minute downsample (real influxd)', (
     // A bucket the downsample holds says 1 MiB free; the raw points beyond its reach say 7.
     const mid = plan.a + 3 * plan.step
     await store.writeLines(
-      `${FIVEMIN_MEASUREMENT},device=ds-1,district=4 storage_free_mb=1,samples=1000i ${mid}000000`,
+      `${FIVEMIN_MEASUREMENT},device=ds-1,district=4 storage_free_mb=1,storage_free_mb_sum=1000,samples=1000i ${mid}000000`,
       RP_FIVEMIN,
     )
     await store.writeLines(
-      `${FIVEMIN_MEASUREMENT},device=ds-1,district=9 storage_free_mb=1,samples=1i ${plan.b}000000`,
+      `${FIVEMIN_MEASUREMENT},device=ds-1,district=9 storage_free_mb=1,storage_free_mb_sum=1,samples=1i ${plan.b}000000`,
       RP_FIVEMIN,
     )
     try {
@@ -159,7 +159,7 @@ describe('InfluxStore.heartbeats from the 5-minute downsample (real influxd)', (
     await setMark(since)
     const bogus = Math.floor((now - 5 * DAY) / (5 * MIN)) * 5 * MIN
     await store.writeLines(
-      `${FIVEMIN_MEASUREMENT},device=ds-1,district=4 storage_free_mb=-1,samples=1000i ${bogus}000000`,
+      `${FIVEMIN_MEASUREMENT},device=ds-1,district=4 storage_free_mb=-1,storage_free_mb_sum=-1000,samples=1000i ${bogus}000000`,
       RP_FIVEMIN,
     )
     const from = now - 7 * DAY

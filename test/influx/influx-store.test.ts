@@ -61,7 +61,9 @@ describe('InfluxStore schema', () => {
     const fivemin = ours.find((c) => c.name === CQ_HEARTBEAT_5M)?.query
     expect(fivemin).toContain(`RESAMPLE FOR 15m BEGIN`)
     expect(fivemin).toContain(`INTO ${db}.${RP_FIVEMIN}.heartbeat_5m FROM ${db}.${RP_RAW}.heartbeat`)
-    expect(fivemin).toContain('min(signal_dbm) AS signal_dbm_min, max(signal_dbm) AS signal_dbm_max')
+    expect(fivemin).toContain(
+      'min(signal_dbm) AS signal_dbm_min, max(signal_dbm) AS signal_dbm_max, sum(signal_dbm) AS signal_dbm_sum',
+    )
     expect(fivemin).toContain('count(uptime_s) AS samples')
     expect(fivemin).toMatch(/GROUP BY time\(5m\), device, district END/)
   })

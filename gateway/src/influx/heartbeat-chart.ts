@@ -1,9 +1,8 @@
 import { FIVEMIN_LAG_MS, FIVEMIN_MS, GAUGES } from './heartbeat-schema.js'
 
 /**
- * Which series a unit's heartbeat chart reads, and how the 5-minute
- * downsample's buckets become the chart's. Pure functions: the store runs
- * the queries they ask for.
+ * Which series a unit's heartbeat chart reads, and how the parts it read
+ * are joined. Pure functions: the store runs the queries.
  */
 
 const HOUR = 3_600_000
@@ -55,56 +54,7 @@ export function bucketMs(rangeMs: number, minMs: number): number {
   return STEPS_MS.find((s) => s >= want) ?? Math.ceil(want / DAY) * DAY
 }
 
-interface Acc {
-  samples: number
-  uptime: number | null
-  sum: number[]
-  weight: number[]
-}
-
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
-const upper = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b))
-
-/**
- * 5-minute rows (of any series of the unit: a unit moved to another district has two) merged into
- * one row per chart bucket in [a, b), empty buckets included, in the shape the raw path's GROUP BY
- * time() gives: a mean is weighted by each 5-minute bucket's `samples`, so it equals the mean over
- * the raw heartbeats of the chart bucket.
- */
-export function mergeFiveMin(rows: ChartRow[], a: number, b: number, step: number): ChartRow[] {
-  const n = Math.round((b - a) / step)
-  const accs: Acc[] = Array.from({ length: n }, () => ({
-    samples: 0,
-    uptime: null,
-    sum: GAUGES.map(() => 0),
-    weight: GAUGES.map(() => 0),
-  }))
-  for (const row of rows) {
-    const t = num(row.time)
-    const samples = num(row.samples) ?? 0
-    if (t === null || t < a || t >= b || samples <= 0) continue
-    const acc = accs[Math.floor((t - a) / step)] as Acc
-    acc.samples += samples
-    acc.uptime = upper(acc.uptime, num(row.uptime_s))
-    GAUGES.forEach((f, i) => {
-      const mean = num(row[f])
-      if (mean !== null) {
-        acc.sum[i] = (acc.sum[i] as number) + mean * samples
-        acc.weight[i] = (acc.weight[i] as number) + samples
-      }
-    })
-  }
-  return accs.map((acc, k) => {
-    const out = emptyRow(a + k * step)
-    GAUGES.forEach((f, i) => {
-      const w = acc.weight[i] as number
-      out[f] = w > 0 ? (acc.sum[i] as number) / w : null
-    })
-    out.uptime_s = acc.uptime
-    out.samples = acc.samples
-    return out
-  })
-}
 
 /** A bucket without heartbeats, as influxd's GROUP BY time() fills one: nulls, and a count of 0. */
 function emptyRow(time: number): ChartRow {
@@ -127,8 +77,10 @@ export function joinParts(parts: ChartRow[][], from: number, to: number, step: n
     for (const row of rows) {
       const t = num(row.time)
       if (t === null) continue
-      byTime.set(t, row)
-      if ((num(row.samples) ?? 0) > 0) any = true
+      // sum() of an empty bucket is null where the raw path's count() is 0.
+      const samples = num(row.samples) ?? 0
+      byTime.set(t, { ...row, samples })
+      if (samples > 0) any = true
     }
   }
   if (!any) return []

@@ -46,12 +46,14 @@ export type Gauge = (typeof GAUGES)[number]
 export const RAW_FIELDS = ['uptime_s', ...GAUGES, 'recording', 'skew_ms'] as const
 
 /**
- * What the 5-minute CQ keeps of each bucket: each gauge's mean (under its own name), min and max,
- * uptime's max, and how many heartbeats (`samples`) the bucket holds, which weighs its means when
- * buckets are merged into a chart's.
+ * What the 5-minute CQ keeps of each bucket: each gauge's mean (under its own name), min, max and
+ * sum, uptime's max, and how many heartbeats (`samples`) the bucket holds. The sums let influxd merge
+ * buckets into a chart's itself, exactly: a wider bucket's mean is its sum over its samples.
  */
 export function fiveMinAggregates(): string {
-  const gauges = GAUGES.map((f) => `mean(${f}) AS ${f}, min(${f}) AS ${f}_min, max(${f}) AS ${f}_max`)
+  const gauges = GAUGES.map(
+    (f) => `mean(${f}) AS ${f}, min(${f}) AS ${f}_min, max(${f}) AS ${f}_max, sum(${f}) AS ${f}_sum`,
+  )
   return `${gauges.join(', ')}, ${CHART_TAIL}`
 }
 
@@ -62,8 +64,14 @@ export function chartAggregates(): string {
   return `${GAUGES.map((f) => `mean(${f}) AS ${f}`).join(', ')}, ${CHART_TAIL}`
 }
 
-/** What a chart reads of the 5-minute downsample: the same figures, per 5-minute bucket. */
-export const FIVEMIN_CHART_FIELDS = [...GAUGES, 'uptime_s', 'samples'] as const
+/**
+ * The same chart bucket from the 5-minute downsample: a mean weighted by the samples of each 5-minute
+ * bucket, as a mean over the raw heartbeats is.
+ */
+export function chartFromFiveMin(): string {
+  const means = GAUGES.map((f) => `sum(${f}_sum) / sum(samples) AS ${f}`)
+  return `${means.join(', ')}, max(uptime_s) AS uptime_s, sum(samples) AS samples`
+}
 
 /** Only provisioned tags group: a unit's own text (its model) is a field, never a series. */
 export function heartbeatCqs(db: string): Array<{ name: string; statement: string }> {

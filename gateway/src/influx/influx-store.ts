@@ -1,11 +1,11 @@
 import { escape as influxEscape } from 'influx'
 import { DoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { type ChartRow, joinParts, mergeFiveMin, planChart } from './heartbeat-chart.js'
+import { type ChartRow, joinParts, planChart } from './heartbeat-chart.js'
 import {
   CQ_HEARTBEAT_5M,
   chartAggregates,
-  FIVEMIN_CHART_FIELDS,
+  chartFromFiveMin,
   FIVEMIN_MEASUREMENT,
   GAUGES,
   heartbeatCqs,
@@ -271,7 +271,6 @@ export class InfluxStore {
         )
       case 'split': {
         const { step, a, b } = plan
-        const fields = FIVEMIN_CHART_FIELDS.join(', ')
         const [head, middle, tail] = await Promise.all([
           from < a
             ? this.query<HeartbeatRow>(
@@ -280,7 +279,7 @@ export class InfluxStore {
               )
             : [],
           this.query<HeartbeatRow>(
-            `SELECT ${fields} FROM ${db}.${quoted(RP_FIVEMIN)}.${FIVEMIN_MEASUREMENT} ${where(a, b, '<')}`,
+            `SELECT ${chartFromFiveMin()} FROM ${db}.${quoted(RP_FIVEMIN)}.${FIVEMIN_MEASUREMENT} ${where(a, b, '<')} GROUP BY time(${step}ms)`,
             params,
           ),
           this.query<HeartbeatRow>(
@@ -288,7 +287,7 @@ export class InfluxStore {
             params,
           ),
         ])
-        return joinParts([head, mergeFiveMin(middle, a, b, step), tail], from, to, step)
+        return joinParts([head, middle, tail], from, to, step)
       }
     }
   }
