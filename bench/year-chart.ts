@@ -264,7 +264,12 @@ async function charts(store: InfluxStore, days: number, end: number) {
 const work = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-bench-year-chart-'))
 fs.mkdirSync(work, { recursive: true })
 const loadedFile = path.join(work, 'loaded.json')
-const influxd = new ManagedInfluxd({ dataDir: path.join(work, 'influxd'), log: createLogger('warn') })
+// A kept load's influxd opens about 130 shards before it answers: over 20 s on a busy machine.
+const influxd = new ManagedInfluxd({
+  dataDir: path.join(work, 'influxd'),
+  log: createLogger('warn'),
+  readyTimeoutMs: 180_000,
+})
 try {
   const url = await influxd.start()
   const store = new InfluxStore({ url, db: DB, log: createLogger('warn') })
