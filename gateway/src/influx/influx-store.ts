@@ -271,23 +271,16 @@ export class InfluxStore {
         )
       case 'split': {
         const { step, a, b } = plan
-        const [head, middle, tail] = await Promise.all([
-          from < a
-            ? this.query<HeartbeatRow>(
-                `SELECT ${chartAggregates()} FROM ${raw} ${where(from, a, '<')} GROUP BY time(${step}ms)`,
-                params,
-              )
-            : [],
-          this.query<HeartbeatRow>(
-            `SELECT ${chartFromFiveMin()} FROM ${db}.${quoted(RP_FIVEMIN)}.${FIVEMIN_MEASUREMENT} ${where(a, b, '<')} GROUP BY time(${step}ms)`,
-            params,
-          ),
-          this.query<HeartbeatRow>(
-            `SELECT ${chartAggregates()} FROM ${raw} ${where(b, to, '<=')} GROUP BY time(${step}ms)`,
-            params,
-          ),
-        ])
-        return joinParts([head, middle, tail], from, to, step)
+        const raws = (lo: number, hi: number, end: '<' | '<=') =>
+          `SELECT ${chartAggregates()} FROM ${raw} ${where(lo, hi, end)} GROUP BY time(${step}ms)`
+        // One request: one round trip and one query parse instead of three. influxd runs the statements
+        // one after the other; the parts' buckets do not overlap, so their rows come back in order.
+        const statements = [
+          ...(from < a ? [raws(from, a, '<')] : []),
+          `SELECT ${chartFromFiveMin()} FROM ${db}.${quoted(RP_FIVEMIN)}.${FIVEMIN_MEASUREMENT} ${where(a, b, '<')} GROUP BY time(${step}ms)`,
+          raws(b, to, '<='),
+        ]
+        return joinParts([await this.query<HeartbeatRow>(statements.join('; '), params)], from, to, step)
       }
     }
   }
