@@ -191,6 +191,32 @@ const TABLES: Record<string, BenchTable> = {
     ],
     lossFree: (r) => at(r, 'summary', 'allStored') !== false,
   },
+  'year-chart': {
+    figures: [
+      { title: 'points loaded', samples: (r) => num(at(r, 'load', 'points')), digits: 0 },
+      { title: '7-day raw p99 ms', samples: (r) => num(at(r, 'week', 'raw', 'p99')), digits: 1 },
+      {
+        title: '7-day downsampled p99 ms',
+        samples: (r) => num(at(r, 'week', 'downsampled', 'p99')),
+        digits: 1,
+      },
+      { title: '29-day raw p99 ms', samples: (r) => num(at(r, 'month', 'raw', 'p99')), digits: 1 },
+      {
+        title: '29-day downsampled p99 ms',
+        samples: (r) => num(at(r, 'month', 'downsampled', 'p99')),
+        digits: 1,
+      },
+      {
+        title: 'buckets differing',
+        samples: (r) =>
+          num(
+            Number(at(r, 'week', 'check', 'bucketsDiffer')) +
+              Number(at(r, 'month', 'check', 'bucketsDiffer')),
+          ),
+      },
+      { title: 'load average', samples: (r) => num(at(r, 'loadavg', 'after', '0')), digits: 1 },
+    ],
+  },
 }
 
 /** The sum of a `{reason: count}` object (or one reason of it); nothing when the run did not count. */

@@ -1,9 +1,11 @@
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import {
+  CQ_HEARTBEAT_5M,
   CQ_HEARTBEAT_HOURLY,
   InfluxStore,
   RP_EVENTS,
+  RP_FIVEMIN,
   RP_HOURLY,
   RP_RAW,
 } from '../../gateway/src/influx/influx-store.js'
@@ -33,9 +35,13 @@ afterAll(async () => {
 })
 
 describe('InfluxStore schema', () => {
-  it('creates the retention policies and the hourly CQ, idempotently', async () => {
+  it('creates the retention policies and the hourly and 5-minute CQs, idempotently', async () => {
+    const since = store.downsampleSince
     await store.ensureSchema()
     await store.ensureSchema()
+    // The mark of the 5-minute CQ's creation stays where the first start put it.
+    expect(since).toBeGreaterThan(Date.now() - 60_000)
+    expect(store.downsampleSince).toBe(since)
     const rps = await store.query<{ name: string; duration: string; default: boolean }>(
       `SHOW RETENTION POLICIES ON ${db}`,
     )
@@ -43,13 +49,35 @@ describe('InfluxStore schema', () => {
     expect(byName[RP_RAW]).toMatchObject({ duration: '720h0m0s', default: true })
     expect(byName[RP_EVENTS]).toMatchObject({ duration: '8736h0m0s', default: false })
     expect(byName[RP_HOURLY]).toMatchObject({ duration: '8736h0m0s', default: false })
+    expect(byName[RP_FIVEMIN]).toMatchObject({ duration: '840h0m0s', default: false })
 
     const cqs = await store.query<{ name: string; query: string }>('SHOW CONTINUOUS QUERIES')
     const ours = cqs.filter((c) => c.query.includes(`ON ${db} `))
-    expect(ours.map((c) => c.name)).toEqual([CQ_HEARTBEAT_HOURLY])
-    expect(ours[0]?.query).toContain(`INTO ${db}.${RP_HOURLY}.heartbeat_hourly`)
+    expect(ours.map((c) => c.name).sort()).toEqual([CQ_HEARTBEAT_5M, CQ_HEARTBEAT_HOURLY])
+    const hourly = ours.find((c) => c.name === CQ_HEARTBEAT_HOURLY)?.query
+    expect(hourly).toContain(`INTO ${db}.${RP_HOURLY}.heartbeat_hourly`)
     // Only provisioned tags: a unit's own text (its model) is a field, never a series.
-    expect(ours[0]?.query).toMatch(/GROUP BY time\(1h\), device, district END/)
+    expect(hourly).toMatch(/GROUP BY time\(1h\), device, district END/)
+    const fivemin = ours.find((c) => c.name === CQ_HEARTBEAT_5M)?.query
+    expect(fivemin).toContain(`RESAMPLE FOR 15m BEGIN`)
+    expect(fivemin).toContain(`INTO ${db}.${RP_FIVEMIN}.heartbeat_5m FROM ${db}.${RP_RAW}.heartbeat`)
+    expect(fivemin).toContain(
+      'min(signal_dbm) AS signal_dbm_min, max(signal_dbm) AS signal_dbm_max, sum(signal_dbm) AS signal_dbm_sum',
+    )
+    expect(fivemin).toContain('count(uptime_s) AS samples')
+    expect(fivemin).toMatch(/GROUP BY time\(5m\), device, district END/)
+  })
+
+  it('starts the mark again when the 5-minute CQ had to be created again', async () => {
+    const before = store.downsampleSince as number
+    await store.query(`DROP CONTINUOUS QUERY ${CQ_HEARTBEAT_5M} ON ${db}`)
+    await new Promise((r) => setTimeout(r, 5))
+    await store.ensureSchema()
+    expect(store.downsampleSince).toBeGreaterThan(before)
+    // Another gateway on the database reads the same mark.
+    const other = new InfluxStore({ url, db, log })
+    await other.ensureSchema()
+    expect(other.downsampleSince).toBe(store.downsampleSince)
   })
 
   it('puts a drifted retention policy back', async () => {

@@ -1,33 +1,36 @@
 import { escape as influxEscape } from 'influx'
 import { DoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
+import { type ChartRow, joinParts, planChart } from './heartbeat-chart.js'
+import {
+  CQ_HEARTBEAT_5M,
+  chartAggregates,
+  chartFromFiveMin,
+  FIVEMIN_MEASUREMENT,
+  GAUGES,
+  heartbeatCqs,
+  MARK_MEASUREMENT,
+  RAW_FIELDS,
+  RETENTION,
+  RP_FIVEMIN,
+  RP_HOURLY,
+  RP_RAW,
+} from './heartbeat-schema.js'
 import { type PostResult, postBody } from './http-post.js'
 
-/** Raw heartbeats (and anything written without an explicit RP): the database's default. */
-export const RP_RAW = 'raw_30d'
-export const RP_EVENTS = 'events_1y'
-export const RP_HOURLY = 'hourly_1y'
-export const CQ_HEARTBEAT_HOURLY = 'cq_heartbeat_hourly'
+export {
+  CQ_HEARTBEAT_5M,
+  CQ_HEARTBEAT_HOURLY,
+  RP_EVENTS,
+  RP_FIVEMIN,
+  RP_HOURLY,
+  RP_RAW,
+} from './heartbeat-schema.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
-const RETENTION: ReadonlyArray<{ name: string; duration: string; ms: number; isDefault: boolean }> = [
-  { name: RP_RAW, duration: '30d', ms: 30 * DAY, isDefault: true },
-  { name: RP_EVENTS, duration: '52w', ms: 364 * DAY, isDefault: false },
-  { name: RP_HOURLY, duration: '52w', ms: 364 * DAY, isDefault: false },
-]
-const RAW_MS = 30 * DAY
-/** Up to this range, heartbeats come back as written. */
-const RAW_RANGE_MS = 6 * HOUR
-const MAX_POINTS = 500
-/** Bucket widths a chart axis reads well; the smallest that keeps a range under MAX_POINTS is used. */
-const STEPS_MS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map((min) => min * 60_000)
 
-/** Means over a bucket; uptime is a counter, so its max is the meaningful value. */
-const GAUGES = ['storage_free_mb', 'storage_total_mb', 'signal_dbm', 'temperature_c', 'battery_pct'] as const
-const RAW_FIELDS = ['uptime_s', ...GAUGES, 'recording', 'skew_ms'] as const
-
-type HeartbeatRow = Record<string, number | string | boolean | null>
+type HeartbeatRow = ChartRow
 
 interface QueryResponse {
   results?: Array<{
@@ -51,6 +54,7 @@ export class InfluxStore {
   #inFlight = 0
   #maxInFlight = 0
   #refused = 0
+  #downsampleSince: number | null = null
 
   constructor(opts: { url: string; db: string; log: Logger }) {
     this.#url = opts.url.replace(/\/+$/, '')
@@ -100,32 +104,53 @@ export class InfluxStore {
     // 1.6 has no CREATE CONTINUOUS QUERY ... IF NOT EXISTS; a changed definition needs a DROP by hand.
     // One made before `model` left the tags still groups by it too: harmless, since newer points have
     // no `model` tag and group under an empty one, the same series as this definition's.
-    if (await this.#hasCq(CQ_HEARTBEAT_HOURLY)) return
-    try {
-      await this.#post(this.#heartbeatCq())
-    } catch (err) {
-      // Another gateway on the same database may have won the race.
-      if (!/already exists/.test((err as Error).message)) throw err
+    const have = await this.#cqNames()
+    let createdFiveMin = false
+    for (const cq of heartbeatCqs(db)) {
+      if (have.has(cq.name)) continue
+      try {
+        await this.#post(cq.statement)
+        if (cq.name === CQ_HEARTBEAT_5M) createdFiveMin = true
+      } catch (err) {
+        // Another gateway on the same database may have won the race; it records the mark.
+        if (!/already exists/.test((err as Error).message)) throw err
+      }
     }
+    await this.#markDownsample(createdFiveMin)
+  }
+
+  /**
+   * When the 5-minute CQ was first created, epoch ms; null until ensureSchema has read it. Charts
+   * read no downsample from before it: the CQ fills its buckets from then on, never backwards.
+   */
+  get downsampleSince(): number | null {
+    return this.#downsampleSince
+  }
+
+  /**
+   * The mark lives in the database beside the series it describes (a restored backup brings its own),
+   * in the 52-week RP, rewritten at every start so that it does not expire while the CQ exists. A CQ
+   * just created, or one found without a mark (its creator stopped before writing it), starts the
+   * mark now: a later mark than the truth only sends more of a chart to the raw points.
+   */
+  async #markDownsample(created: boolean): Promise<void> {
+    const rows = await this.query<{ since: number | null }>(
+      `SELECT last(since) AS since FROM ${quoted(RP_HOURLY)}.${quoted(MARK_MEASUREMENT)} WHERE cq = $cq`,
+      { cq: CQ_HEARTBEAT_5M },
+    )
+    const found = rows[0]?.since
+    const now = Date.now()
+    const since = !created && typeof found === 'number' ? found : now
+    await this.writeLines(`${MARK_MEASUREMENT},cq=${CQ_HEARTBEAT_5M} since=${since}i ${now}000000`, RP_HOURLY)
+    this.#downsampleSince = since
   }
 
   /** SHOW CONTINUOUS QUERIES lists every database, one series each, named after it. */
-  async #hasCq(name: string): Promise<boolean> {
+  async #cqNames(): Promise<Set<string>> {
     const body = await this.#post('SHOW CONTINUOUS QUERIES')
     const series = body.results?.[0]?.series?.find((s) => s.name === this.#db)
     const col = series?.columns.indexOf('name') ?? -1
-    return (series?.values ?? []).some((v) => v[col] === name)
-  }
-
-  #heartbeatCq(): string {
-    const db = quoted(this.#db)
-    const means = GAUGES.map((f) => `mean(${f}) AS ${f}`).join(', ')
-    return (
-      `CREATE CONTINUOUS QUERY ${quoted(CQ_HEARTBEAT_HOURLY)} ON ${db} BEGIN ` +
-      `SELECT ${means}, max(uptime_s) AS uptime_s, count(uptime_s) AS samples ` +
-      `INTO ${db}.${quoted(RP_HOURLY)}.heartbeat_hourly FROM ${db}.${quoted(RP_RAW)}.heartbeat ` +
-      'GROUP BY time(1h), device, district END'
-    )
+    return new Set((series?.values ?? []).map((v) => String(v[col])))
   }
 
   /**
@@ -204,28 +229,60 @@ export class InfluxStore {
    * A unit's heartbeats for a chart: as written for up to 6 h, otherwise
    * bucketed so at most ~500 rows come back. Ranges reaching past the raw
    * RP's 30 days read the hourly downsample (whose latest hour is only
-   * filled once the CQ has run for it).
+   * filled once the CQ has run for it). Buckets of 5 minutes and more come
+   * from the 5-minute downsample where it is final, and from the raw points
+   * before it existed and in the last minutes it has not finished yet
+   * (`heartbeat-chart.ts`); `raw: true` computes them all from the raw points.
    */
-  async heartbeats(deviceId: string, fromMs: number, toMs: number): Promise<HeartbeatRow[]> {
+  async heartbeats(
+    deviceId: string,
+    fromMs: number,
+    toMs: number,
+    opts: { raw?: boolean } = {},
+  ): Promise<HeartbeatRow[]> {
     const from = Math.floor(fromMs)
     const to = Math.ceil(toMs)
     if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from <= to)) {
       throw new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', 'from and to must be epoch ms with from <= to')
     }
     const db = quoted(this.#db)
-    const where = `WHERE device = $device AND time >= ${from}ms AND time <= ${to}ms`
-    const hourly = from < Date.now() - RAW_MS
-    let q: string
-    if (!hourly && to - from <= RAW_RANGE_MS) {
-      q = `SELECT ${RAW_FIELDS.join(', ')} FROM ${db}.${quoted(RP_RAW)}.heartbeat ${where}`
-    } else {
-      const step = bucketMs(to - from, hourly ? HOUR : 0)
-      const means = GAUGES.map((f) => `mean(${f}) AS ${f}`).join(', ')
-      const src = hourly ? `${db}.${quoted(RP_HOURLY)}.heartbeat_hourly` : `${db}.${quoted(RP_RAW)}.heartbeat`
-      const samples = hourly ? 'sum(samples)' : 'count(uptime_s)'
-      q = `SELECT ${means}, max(uptime_s) AS uptime_s, ${samples} AS samples FROM ${src} ${where} GROUP BY time(${step}ms)`
+    const raw = `${db}.${quoted(RP_RAW)}.heartbeat`
+    const where = (lo: number, hi: number, end: '<' | '<=') =>
+      `WHERE device = $device AND time >= ${lo}ms AND time ${end} ${hi}ms`
+    const params = { device: deviceId }
+    const plan = planChart(from, to, Date.now(), opts.raw ? null : this.#downsampleSince)
+    switch (plan.kind) {
+      case 'points':
+        return this.query<HeartbeatRow>(
+          `SELECT ${RAW_FIELDS.join(', ')} FROM ${raw} ${where(from, to, '<=')}`,
+          params,
+        )
+      case 'hourly': {
+        const means = GAUGES.map((f) => `mean(${f}) AS ${f}`).join(', ')
+        return this.query<HeartbeatRow>(
+          `SELECT ${means}, max(uptime_s) AS uptime_s, sum(samples) AS samples FROM ${db}.${quoted(RP_HOURLY)}.heartbeat_hourly ${where(from, to, '<=')} GROUP BY time(${plan.step}ms)`,
+          params,
+        )
+      }
+      case 'raw':
+        return this.query<HeartbeatRow>(
+          `SELECT ${chartAggregates()} FROM ${raw} ${where(from, to, '<=')} GROUP BY time(${plan.step}ms)`,
+          params,
+        )
+      case 'split': {
+        const { step, a, b } = plan
+        const raws = (lo: number, hi: number, end: '<' | '<=') =>
+          `SELECT ${chartAggregates()} FROM ${raw} ${where(lo, hi, end)} GROUP BY time(${step}ms)`
+        // One request: one round trip and one query parse instead of three. influxd runs the statements
+        // one after the other; the parts' buckets do not overlap, so their rows come back in order.
+        const statements = [
+          ...(from < a ? [raws(from, a, '<')] : []),
+          `SELECT ${chartFromFiveMin()} FROM ${db}.${quoted(RP_FIVEMIN)}.${FIVEMIN_MEASUREMENT} ${where(a, b, '<')} GROUP BY time(${step}ms)`,
+          raws(b, to, '<='),
+        ]
+        return joinParts([await this.query<HeartbeatRow>(statements.join('; '), params)], from, to, step)
+      }
     }
-    return this.query<HeartbeatRow>(q, { device: deviceId })
   }
 
   /** Points in a measurement (of the default RP unless `rp` is given), for tests and benches. */
@@ -312,10 +369,4 @@ function goDurationMs(d: string): number {
   for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s|w|d)/g))
     ms += Number(m[1]) * (unit[m[2] as string] ?? 0)
   return ms
-}
-
-function bucketMs(rangeMs: number, minMs: number): number {
-  // n buckets aligned to the epoch can touch n + 1 of them, hence MAX_POINTS - 1.
-  const want = Math.max(minMs, Math.ceil(rangeMs / (MAX_POINTS - 1)))
-  return STEPS_MS.find((s) => s >= want) ?? Math.ceil(want / DAY) * DAY
 }

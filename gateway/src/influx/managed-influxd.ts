@@ -47,6 +47,8 @@ export interface ManagedInfluxdOptions {
   host?: string
   /** A fixed HTTP port (a restart that clients must find at the same address); free ports otherwise. */
   httpPort?: number
+  /** How long influxd may take to answer /ping (20 s): opening months of shards takes longer under load. */
+  readyTimeoutMs?: number
 }
 
 /**
@@ -60,6 +62,7 @@ export class ManagedInfluxd {
   readonly #log: Logger
   readonly #host: string
   readonly #fixedPort: number | undefined
+  readonly #readyTimeoutMs: number
   #child: ChildProcess | null = null
   #exited: Promise<void> | null = null
   #logStream: fs.WriteStream | null = null
@@ -74,6 +77,7 @@ export class ManagedInfluxd {
     this.#log = opts.log
     this.#host = opts.host ?? '127.0.0.1'
     this.#fixedPort = opts.httpPort
+    this.#readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS
   }
 
   get url(): string | null {
@@ -222,7 +226,7 @@ export class ManagedInfluxd {
     })
     if (child.pid) await fsp.writeFile(this.pidfilePath, `${child.pid}\n`)
 
-    const deadline = Date.now() + READY_TIMEOUT_MS
+    const deadline = Date.now() + this.#readyTimeoutMs
     for (;;) {
       if (state.error || state.exit !== null) {
         this.#child = null
@@ -237,7 +241,7 @@ export class ManagedInfluxd {
       if (await pingOnce(url)) return 'ready'
       if (Date.now() > deadline) {
         await this.stop()
-        throw this.#startError(`influxd did not answer ${url}/ping within ${READY_TIMEOUT_MS / 1000} s`)
+        throw this.#startError(`influxd did not answer ${url}/ping within ${this.#readyTimeoutMs / 1000} s`)
       }
       await sleep(PING_EVERY_MS)
     }
