@@ -23,9 +23,6 @@ export interface ScrapeSources {
   process(): ProcessReading
 }
 
-/** One reading serves every process gauge of a scrape; a later scrape takes a new one. */
-const READING_FRESH_MS = 1000
-
 const STATES: readonly LiveState[] = ['online', 'stale', 'offline', 'unknown']
 
 /**
@@ -50,12 +47,14 @@ export function createMetrics() {
     configReported: 0,
   }
   let sources: ScrapeSources | null = null
-  let reading: { at: number; r: ProcessReading } | null = null
+  // One reading per scrape, taken by `scrape()` before the registry collects: a reading resets the
+  // event-loop window, so the gauges must share it, and each scrape must take its own (a time-based
+  // cache handed a scrape soon after another the earlier one's lag).
+  let reading: ProcessReading | null = null
   const proc = (): ProcessReading | null => {
     if (!sources) return null
-    const now = performance.now()
-    if (!reading || now - reading.at > READING_FRESH_MS) reading = { at: now, r: sources.process() }
-    return reading.r
+    reading ??= sources.process()
+    return reading
   }
   const processGauge = (name: string, help: string, value: (r: ProcessReading) => number | null) =>
     new Gauge({
@@ -71,6 +70,11 @@ export function createMetrics() {
   const m = {
     registry,
     received,
+    /** The exposition text: the process is read once, then every metric collected. */
+    async scrape(): Promise<string> {
+      reading = sources ? sources.process() : null
+      return registry.metrics()
+    },
     /** Hands the scrape-time gauges their sources. */
     observe(s: ScrapeSources): void {
       sources = s

@@ -72,7 +72,7 @@ export async function opsRoutes(
     },
     async (_req, reply) => {
       reply.type(opts.metrics.registry.contentType)
-      return opts.metrics.registry.metrics()
+      return opts.metrics.scrape()
     },
   )
 
