@@ -125,6 +125,8 @@ export class MqttBroker implements Feature {
   #aedes: Aedes | null = null
   /** Set with DOORSTEP_REDIS_URL: what this broker shares with the other gateways. */
   #share: RedisShare | null = null
+  /** Shares with other gateways; kept through stop, while closing clients still publish their wills. */
+  #clustered = false
   #takeovers: TakeoverNotices | null = null
   #unitBrokers: UnitBrokers | null = null
   /** Connections closed because their unit got a session on another gateway: their will is dropped. */
@@ -231,6 +233,7 @@ export class MqttBroker implements Feature {
       throw err
     }
     this.#share = share
+    this.#clustered = share !== null
     if (share) {
       this.#takeovers = new TakeoverNotices({
         mq: share.mq,
@@ -457,6 +460,29 @@ export class MqttBroker implements Feature {
     client.close()
   }
 
+  /**
+   * With gateways sharing Redis, a will this node must not publish as it stands; true when `done` has
+   * been called for it.
+   */
+  #sharedWill(client: Client, packet: PublishPacket, done: (err?: Error | null) => void): boolean {
+    // aedes drops a will whose publish is refused (lib/client.js `close`): the unit is online elsewhere.
+    if (this.#movedAway.has(client)) {
+      done(new Error('the unit has a session on another gateway'))
+      return true
+    }
+    // A gateway that died left this will; aedes hands it over with the unit's live connection here.
+    const willOf = (packet as PublishPacket & WillFields).brokerId
+    if (
+      willOf !== undefined &&
+      willOf !== this.#aedes?.id &&
+      (client as Client & AedesInternals).closed !== true
+    ) {
+      defuseWill(packet, done)
+      return true
+    }
+    return false
+  }
+
   #noteError(client: Client | null | undefined, err: Error): void {
     if (client && !this.#endedBy.has(client)) this.#endedBy.set(client, reasonOfError(err))
   }
@@ -588,21 +614,8 @@ export class MqttBroker implements Feature {
       else this.#deadNodeWill(packet as PublishPacket & WillFields, done)
       return
     }
-    // aedes drops a will whose publish is refused (lib/client.js `close`): the unit is online elsewhere.
-    if (this.#movedAway.has(client)) {
-      done(new Error('the unit has a session on another gateway'))
-      return
-    }
-    // A gateway that died left this will; aedes hands it over with the unit's live connection here.
-    const willOf = (packet as PublishPacket & WillFields).brokerId
-    if (
-      willOf !== undefined &&
-      willOf !== this.#aedes?.id &&
-      (client as Client & AedesInternals).closed !== true
-    ) {
-      defuseWill(packet, done)
-      return
-    }
+    // Wills of moved or dead units exist only with gateways sharing Redis: one gateway skips the checks.
+    if (this.#clustered && this.#sharedWill(client, packet, done)) return
     const kind = publishKind(client.id, packet.topic)
     if (kind === null) {
       this.#d.metrics.invalid.inc({ reason: 'foreign-topic' })
