@@ -13,7 +13,8 @@ export const UPGRADE_BACKUPS = 'upgrade-backups'
 /** Free bytes for an unprivileged writer on the file system holding `dir`. */
 export type FreeSpace = (dir: string) => Promise<number>
 
-const statfsFree: FreeSpace = async (dir) => {
+/** Free space as statfs reports it: the default where no `FreeSpace` is given. */
+export const statfsFree: FreeSpace = async (dir) => {
   const s = await fsp.statfs(dir)
   return s.bavail * s.bsize
 }

@@ -1,21 +1,15 @@
 import fs from 'node:fs'
-import fsp from 'node:fs/promises'
 import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { fmtBytes } from '../backup/index.js'
 import { PAGE_SIZE } from '../db/index.js'
 import type { Logger } from '../log.js'
-import { type FreeSpace, roomNeeded, UPGRADE_BACKUPS } from './guard.js'
+import { type FreeSpace, roomNeeded, statfsFree, UPGRADE_BACKUPS } from './guard.js'
 import type { RepageJob, RepageReply } from './repage-worker.js'
 
 /** The file the conversion writes beside the database, renamed over it once complete. */
 export const REPAGE_SUFFIX = '.repage'
-
-const statfsFree: FreeSpace = async (dir) => {
-  const s = await fsp.statfs(dir)
-  return s.bavail * s.bsize
-}
 
 export interface RepageOptions {
   dataDir: string
@@ -97,24 +91,9 @@ export async function repageDatabase(o: RepageOptions): Promise<RepageResult> {
   // What a killed conversion left: the database itself was not touched.
   for (const f of [target, `${target}-wal`, `${target}-shm`, `${target}-journal`]) rmQuiet(f)
   if (!fs.existsSync(file)) return { converted: false, reason: 'absent' }
-
-  const db = new Database(file)
-  let from: number
-  let used: number
-  try {
-    from = db.pragma('page_size', { simple: true }) as number
-    if (from >= want) return { converted: false, reason: 'current' }
-    used =
-      ((db.pragma('page_count', { simple: true }) as number) -
-        (db.pragma('freelist_count', { simple: true }) as number)) *
-      from
-    // Everything in the WAL into the file, so the copy and the kept file are the whole database.
-    db.pragma('wal_checkpoint(TRUNCATE)')
-  } finally {
-    db.close()
-  }
-
-  const need = roomNeeded(used)
+  const pending = pendingRepage(o.dataDir, want)
+  if (!pending) return { converted: false, reason: 'current' }
+  const { from, usedBytes: used, needBytes: need } = pending
   const free = await (o.freeSpace ?? statfsFree)(o.dataDir)
   if (free < need) {
     o.log.warn(
@@ -124,6 +103,14 @@ export async function repageDatabase(o: RepageOptions): Promise<RepageResult> {
         'free some space and the next start converts it',
     )
     return { converted: false, reason: 'no-room' }
+  }
+
+  // Everything in the WAL into the file, so the copy and the kept file are the whole database.
+  const db = new Database(file)
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)')
+  } finally {
+    db.close()
   }
 
   const began = Date.now()
