@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { unitOnAll } from '../helpers/cluster.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { startTestHaproxy, type TestHaproxy } from '../helpers/haproxy.js'
-import { connectUnit, granted } from '../helpers/mqtt.js'
+import { connectUnit, granted, nextMessage } from '../helpers/mqtt.js'
 import { startTestRedis, type TestRedis } from '../helpers/redis.js'
 
 /**
@@ -27,15 +27,6 @@ describe('two gateways behind HAProxy', () => {
       DOORSTEP_TAKEOVER_HOLD_MS: 0,
     })
   const portOf = (url: string) => Number(new URL(url).port)
-  const nextMessage = (c: MqttClient, topic: string) =>
-    new Promise<string>((resolve) => {
-      const on = (t: string, payload: Buffer) => {
-        if (t !== topic) return
-        c.off('message', on)
-        resolve(payload.toString())
-      }
-      c.on('message', on)
-    })
   const stop = async (gw: TestGateway) => {
     stopped.add(gw)
     await gw.stop()

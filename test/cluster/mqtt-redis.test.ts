@@ -9,7 +9,7 @@ import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js'
 import { unitOnAll } from '../helpers/cluster.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { capturingLogger } from '../helpers/log.js'
-import { connectUnit, end, granted, publish, refusedCode } from '../helpers/mqtt.js'
+import { connectUnit, end, granted, nextMessage, publish, refusedCode } from '../helpers/mqtt.js'
 import { stablePort } from '../helpers/ports.js'
 import { startTestRedis, type TestRedis } from '../helpers/redis.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -44,15 +44,24 @@ describe('MQTT across gateways sharing Redis', () => {
     clients.push(c)
     return c
   }
-  const nextMessage = (c: MqttClient, topic: string) =>
-    new Promise<string>((resolve) => {
-      const on = (t: string, payload: Buffer) => {
-        if (t !== topic) return
-        c.off('message', on)
-        resolve(payload.toString())
-      }
-      c.on('message', on)
+  /**
+   * Pings the unit from node a every 100 ms (at most 100 times) until one arrives: while routing
+   * recovers, a publish may reach no one. The message that arrived.
+   */
+  const pingUntilDelivered = async (unit: MqttClient, id: string, prefix: string) => {
+    const got = nextMessage(unit, topicFor('cmd', id))
+    let delivered = false
+    void got.then(() => {
+      delivered = true
     })
+    for (let i = 0; i < 100 && !delivered; i++) {
+      await a.gateway.broker
+        .publish(topicFor('cmd', id), `{"v":1,"id":"${prefix}${i}","cmd":"ping"}`, { qos: 0 })
+        .catch(() => {})
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    return got
+  }
   const retainedOn = async (gw: Gateway, topic: string) => {
     const store = (gw.broker.aedes as unknown as { persistence: AedesPersistence }).persistence
     const out: string[] = []
@@ -229,18 +238,7 @@ describe('MQTT across gateways sharing Redis', () => {
     expect(await granted(unit, topicFor('cmd', u.id))).toBe(1)
     await redis.restart()
     // The subscription is renewed on reconnect; until then a publish reaches no one, so try a few times.
-    const got = nextMessage(unit, topicFor('cmd', u.id))
-    let delivered = false
-    void got.then(() => {
-      delivered = true
-    })
-    for (let i = 0; i < 100 && !delivered; i++) {
-      await a.gateway.broker
-        .publish(topicFor('cmd', u.id), `{"v":1,"id":"r${i}","cmd":"ping"}`, { qos: 0 })
-        .catch(() => {})
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    expect(JSON.parse(await got)).toMatchObject({ cmd: 'ping' })
+    expect(JSON.parse(await pingUntilDelivered(unit, u.id, 'r'))).toMatchObject({ cmd: 'ping' })
   })
 
   it('fails a command with an error while Redis is down, routes again when it is back, and stops without it', async () => {
@@ -264,18 +262,7 @@ describe('MQTT across gateways sharing Redis', () => {
     await c.stop()
     expect(Date.now() - t1).toBeLessThan(15_000)
     await redis.up()
-    const got = nextMessage(unit, topicFor('cmd', u.id))
-    let delivered = false
-    void got.then(() => {
-      delivered = true
-    })
-    for (let i = 0; i < 100 && !delivered; i++) {
-      await a.gateway.broker
-        .publish(topicFor('cmd', u.id), `{"v":1,"id":"back${i}","cmd":"ping"}`, { qos: 0 })
-        .catch(() => {})
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    expect(JSON.parse(await got)).toMatchObject({ cmd: 'ping' })
+    expect(JSON.parse(await pingUntilDelivered(unit, u.id, 'back'))).toMatchObject({ cmd: 'ping' })
   })
 })
 

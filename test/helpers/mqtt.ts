@@ -99,6 +99,18 @@ export function end(client: MqttClient): Promise<void> {
   return new Promise((resolve) => client.end(false, {}, () => resolve()))
 }
 
+/** The payload of the next message `client` receives on exactly `topic`, as text. */
+export function nextMessage(client: MqttClient, topic: string): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const on = (t: string, payload: Buffer) => {
+      if (t !== topic) return
+      client.off('message', on)
+      resolve(payload.toString())
+    }
+    client.on('message', on)
+  })
+}
+
 /**
  * The QoS granted for one subscription, or 128 when refused: a SUBACK 0x80,
  * which mqtt.js reports as an error.
