@@ -75,21 +75,35 @@ export function chartFromFiveMin(): string {
 
 /** Only provisioned tags group: a unit's own text (its model) is a field, never a series. */
 export function heartbeatCqs(db: string): Array<{ name: string; statement: string }> {
-  const hourlyMeans = GAUGES.map((f) => `mean(${f}) AS ${f}`).join(', ')
   return [
     {
       name: CQ_HEARTBEAT_HOURLY,
-      statement:
-        `CREATE CONTINUOUS QUERY ${CQ_HEARTBEAT_HOURLY} ON ${db} BEGIN ` +
-        `SELECT ${hourlyMeans}, max(uptime_s) AS uptime_s, count(uptime_s) AS samples ` +
-        `INTO ${db}.${RP_HOURLY}.heartbeat_hourly FROM ${db}.${RP_RAW}.heartbeat ` +
-        'GROUP BY time(1h), device, district END',
+      statement: `CREATE CONTINUOUS QUERY ${CQ_HEARTBEAT_HOURLY} ON ${db} BEGIN ${hourlySelect(db)} END`,
     },
     {
       name: CQ_HEARTBEAT_5M,
       statement: `CREATE CONTINUOUS QUERY ${CQ_HEARTBEAT_5M} ON ${db} RESAMPLE FOR ${FIVEMIN_LAG_MS / MIN}m BEGIN ${fiveMinSelect(db)} END`,
     },
   ]
+}
+
+/** The hourly CQ's query; with a `where`, the same query run once by hand (see fiveMinSelect). */
+export function hourlySelect(db: string, where?: string): string {
+  const means = GAUGES.map((f) => `mean(${f}) AS ${f}`).join(', ')
+  return (
+    `SELECT ${means}, ${CHART_TAIL} ` +
+    `INTO ${db}.${RP_HOURLY}.heartbeat_hourly FROM ${db}.${RP_RAW}.heartbeat ` +
+    `${where ? `WHERE ${where} ` : ''}GROUP BY time(1h), device, district`
+  )
+}
+
+/**
+ * Whether a heartbeat stamped `t` and written to InfluxDB at `writtenAt` came too late for a CQ
+ * to put it in its bucket: the 5-minute CQ last recomputes a bucket 15 minutes after it begins
+ * (10 after it ends), the hourly CQ an hour's bucket once, as the hour ends.
+ */
+export function missedByCqs(t: number, writtenAt: number): boolean {
+  return writtenAt - t >= FIVEMIN_LAG_MS - FIVEMIN_MS || writtenAt >= Math.floor(t / HOUR) * HOUR + HOUR
 }
 
 /**

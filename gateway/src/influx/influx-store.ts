@@ -7,8 +7,10 @@ import {
   chartAggregates,
   chartFromFiveMin,
   FIVEMIN_MEASUREMENT,
+  fiveMinSelect,
   GAUGES,
   heartbeatCqs,
+  hourlySelect,
   MARK_MEASUREMENT,
   RAW_FIELDS,
   RETENTION,
@@ -29,6 +31,7 @@ export {
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
+const RAW_RETENTION_MS = RETENTION.find((r) => r.name === RP_RAW)?.ms ?? 30 * DAY
 
 type HeartbeatRow = ChartRow
 
@@ -282,6 +285,31 @@ export class InfluxStore {
         ]
         return joinParts([await this.query<HeartbeatRow>(statements.join('; '), params)], from, to, step)
       }
+    }
+  }
+
+  /**
+   * Recomputes the 5-minute and hourly downsamples of the heartbeats stamped from `fromMs` to `toMs`
+   * (whole buckets) from the raw points: for heartbeats written after the CQs had passed their
+   * buckets, as when the spool is replayed after an outage. An hour at a time, the two queries in one
+   * request, so a long outage of the whole fleet is many short queries rather than one that times
+   * out. Only as far back as raw points are kept. `onHour` is told each hour done, for progress.
+   */
+  async resampleHeartbeats(
+    fromMs: number,
+    toMs: number,
+    onHour?: (done: number, of: number) => void,
+  ): Promise<void> {
+    const lo = Math.max(fromMs, Date.now() - RAW_RETENTION_MS)
+    if (!(lo <= toMs)) return
+    const db = quoted(this.#db)
+    const first = Math.floor(lo / HOUR) * HOUR
+    const hours = Math.floor(toMs / HOUR) - first / HOUR + 1
+    for (let i = 0; i < hours; i++) {
+      const a = first + i * HOUR
+      const where = `time >= ${a}ms AND time < ${a + HOUR}ms`
+      await this.#post(`${fiveMinSelect(db, where)}; ${hourlySelect(db, where)}`)
+      onHour?.(i + 1, hours)
     }
   }
 

@@ -1,12 +1,19 @@
 import { isDoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
+import { LateHeartbeats } from './late-heartbeats.js'
 import { type LineBuffer, LineBufferPool } from './line-buffer.js'
 import type { Spool, SpoolRow } from './spool.js'
 
 /** Where batches go; InfluxStore implements it. `rp` '' means the database's default policy. */
 export interface LineSink {
   writeLines(body: string | Buffer, rp?: string): Promise<void>
+  /** Recomputes the heartbeat downsamples from `fromMs` to `toMs`, for heartbeats the CQs missed. */
+  resampleHeartbeats?(
+    fromMs: number,
+    toMs: number,
+    onHour?: (done: number, of: number) => void,
+  ): Promise<void>
 }
 
 /** One InfluxDB write: lines bound for one retention policy. */
@@ -88,6 +95,10 @@ export class BatchWriter {
   #wake: (() => void) | null = null
   #stopped = false
   #idle: Array<() => void> = []
+  /** Heartbeats a replay wrote too late for the downsampling CQs, recomputed once it has drained. */
+  readonly #late = new LateHeartbeats()
+  #resampling: Promise<void> | null = null
+  #wakeResample: (() => void) | null = null
 
   constructor(sink: LineSink, spool: Spool, log: Logger, metrics: Metrics, opts: BatchWriterOptions) {
     this.#sink = sink
@@ -170,6 +181,20 @@ export class BatchWriter {
     if (this.#backlog) this.#spillMemory()
     this.#wake?.()
     await this.#replay
+    this.#wakeResample?.()
+    await this.#resampling
+    // A replay cut short by the stop: the part it wrote is not recomputed (the rest replays at the next start).
+    const left = this.#late.take()
+    if (left) {
+      this.#log.warn(
+        {
+          from: new Date(left.from).toISOString(),
+          to: new Date(left.to).toISOString(),
+          heartbeats: left.count,
+        },
+        'heartbeat downsamples not recomputed over late heartbeats; long charts show a gap there',
+      )
+    }
   }
 
   #cut(): void {
@@ -304,6 +329,7 @@ export class BatchWriter {
         // stay in the spool instead: nothing will write memory any more, and the spool survives.
         if (!this.#stopped) for (const l of this.#spool.withdrawLines()) this.enqueue(l.line, l.rp)
         this.#log.info('spool drained; back to direct writes')
+        this.#resampleLate()
         return
       }
       const groups = new Map<string, SpoolRow[]>()
@@ -316,6 +342,10 @@ export class BatchWriter {
         for (const [rp, group] of groups) {
           try {
             await this.#sink.writeLines(group.map((r) => r.line).join('\n'), rp)
+            if (rp === '') {
+              const now = Date.now()
+              for (const r of group) this.#late.note(r.line, now)
+            }
             this.#metrics.pointsWritten.inc(group.length)
             this.#spool.markDelivered(...seqsOf(group))
           } catch (err) {
@@ -331,6 +361,63 @@ export class BatchWriter {
         this.#metrics.influxUp.set(0)
         this.#log.warn({ err: (err as Error).message, retryInMs: delay }, 'InfluxDB still unavailable')
         await this.#sleep(delay)
+        delay = Math.min(delay * 2, this.#o.retryMaxMs)
+      }
+    }
+  }
+
+  /**
+   * After a replay: the heartbeats it wrote past the CQs' reach are missing from the 5-minute and
+   * hourly downsamples the long charts read, so those buckets are recomputed from the raw points.
+   * Retried with backoff while InfluxDB refuses, until the writer stops; a range left then is logged
+   * (its raw points are all there; only the long charts show a gap over it).
+   */
+  #resampleLate(): void {
+    if (this.#resampling || !this.#sink.resampleHeartbeats) return
+    this.#resampling = this.#resampleLoop().finally(() => {
+      this.#resampling = null
+    })
+  }
+
+  async #resampleLoop(): Promise<void> {
+    const sink = this.#sink as Required<LineSink>
+    let delay = this.#o.retryMinMs
+    for (let r = this.#late.take(); r !== null; r = this.#late.take()) {
+      const range = {
+        from: new Date(r.from).toISOString(),
+        to: new Date(r.to).toISOString(),
+        heartbeats: r.count,
+      }
+      try {
+        let said = performance.now()
+        if (this.#stopped) throw new Error('the gateway is stopping')
+        await sink.resampleHeartbeats(r.from, r.to, (done, of) => {
+          // Throwing ends the recomputation between two hours: stop() does not wait out a long one.
+          if (this.#stopped) throw new Error('the gateway is stopping')
+          if (performance.now() - said < 10_000) return
+          said = performance.now()
+          this.#log.info({ ...range, hoursDone: done, hours: of }, 'recomputing heartbeat downsamples')
+        })
+        this.#log.info(range, 'heartbeat downsamples recomputed over heartbeats that came late')
+        delay = this.#o.retryMinMs
+      } catch (err) {
+        this.#late.restore(r)
+        if (this.#stopped) {
+          this.#log.warn(
+            { ...range, err: (err as Error).message },
+            'heartbeat downsamples not recomputed over late heartbeats; long charts show a gap there',
+          )
+          return
+        }
+        await new Promise<void>((done) => {
+          const t = setTimeout(wake, delay)
+          function wake() {
+            clearTimeout(t)
+            done()
+          }
+          this.#wakeResample = wake
+        })
+        this.#wakeResample = null
         delay = Math.min(delay * 2, this.#o.retryMaxMs)
       }
     }
