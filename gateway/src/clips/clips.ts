@@ -355,8 +355,8 @@ export class Clips implements Feature {
       table.expire(row.event_id, reason, now)
       this.#events().setClipState(row.event_id, 'expired')
     })
-    if (table.sharedWithOthers(row.sha256, row.event_id)) return 0
-    return this.store.remove(row.sha256)
+    // Asked under the store's lock on the file: an upload of the same clip may be committing now.
+    return this.store.removeUnlessUsed(row.sha256, () => table.sharedWithOthers(row.sha256, row.event_id))
   }
 
   async #abandonUnfinished(before: number, now: number): Promise<string[]> {

@@ -36,6 +36,13 @@ export async function statfsUsage(dir: string): Promise<DiskUsage> {
 export class ClipStore {
   readonly root: string
   readonly partialDir: string
+  /**
+   * The last operation queued on each content address. Storing a clip whose file is already there
+   * drops the upload and keeps the file, and removing a file nobody uses any more checks first:
+   * without one at a time per address, a removal that had checked could unlink a file a commit just
+   * kept for another event (two events, one clip), leaving that event ready with no file.
+   */
+  readonly #busy = new Map<string, Promise<unknown>>()
 
   constructor(root: string) {
     this.root = root
@@ -95,7 +102,11 @@ export class ClipStore {
    * content is already stored (another event, same clip), the partial is
    * simply dropped.
    */
-  async commit(eventId: string, sha256: string): Promise<void> {
+  commit(eventId: string, sha256: string): Promise<void> {
+    return this.#exclusive(sha256, () => this.#commit(eventId, sha256))
+  }
+
+  async #commit(eventId: string, sha256: string): Promise<void> {
     const src = this.partialPath(eventId)
     const dest = this.clipPath(sha256)
     await fsp.mkdir(path.dirname(dest), { recursive: true })
@@ -129,8 +140,28 @@ export class ClipStore {
     await fsyncDir(path.dirname(dest))
   }
 
-  /** Deletes a stored clip and its thumbnail; returns the bytes freed. */
-  async remove(sha256: string): Promise<number> {
+  /**
+   * Deletes a stored clip and its thumbnail unless `inUse()` says another record still points at it,
+   * asked once no commit to the same address is in progress; returns the bytes freed.
+   */
+  removeUnlessUsed(sha256: string, inUse: () => boolean): Promise<number> {
+    return this.#exclusive(sha256, () => (inUse() ? Promise.resolve(0) : this.#remove(sha256)))
+  }
+
+  /** Runs `fn` after whatever was queued on this address before it. */
+  #exclusive<T>(sha256: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#busy.get(sha256) ?? Promise.resolve()
+    const run = before.then(fn, fn)
+    const tail = run.catch(() => {})
+    this.#busy.set(sha256, tail)
+    // The map holds only addresses with work queued: the last one out removes its entry.
+    void tail.then(() => {
+      if (this.#busy.get(sha256) === tail) this.#busy.delete(sha256)
+    })
+    return run
+  }
+
+  async #remove(sha256: string): Promise<number> {
     let freed = 0
     for (const p of [this.clipPath(sha256), this.thumbPath(sha256)]) {
       try {
