@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
@@ -10,6 +11,16 @@ const positiveInt = z.coerce.number().int().positive()
 
 /** A node's name: it goes into MQTT `$SYS/` topics and Redis keys, so no `/`, `+`, `#`, `:` or spaces. */
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/** `10.0.0.5`, `10.0.0.0/8`, `fd00::/8`: an address, or one with a prefix length its family allows. */
+function isAddressOrBlock(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/')
+  const family = net.isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  if (prefix === undefined) return true
+  const bits = Number(prefix)
+  return /^\d{1,3}$/.test(prefix) && bits <= (family === 4 ? 32 : 128)
+}
 
 /** The host's name and this process's pid, cut to what a node id allows. */
 function defaultNodeId(): string {
@@ -175,6 +186,27 @@ const ENV_SCHEMA = {
       'must be 1-64 letters, digits, dots, dashes or underscores, starting with a letter or digit',
     )
     .default(defaultNodeId),
+  /**
+   * Load balancers in front of the gateways (comma-separated addresses or CIDR blocks). Their MQTT
+   * connections must open with a PROXY protocol header (v1 or v2) naming the unit's address; their
+   * HTTP requests' X-Forwarded-For names the client's. Empty: every peer is the client itself.
+   */
+  DOORSTEP_TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(isAddressOrBlock, 'each entry must be an IP address or a CIDR block like 10.0.0.0/8'),
+      ),
+    ),
 } as const
 
 const EnvSchema = z.object(ENV_SCHEMA)
@@ -262,6 +294,8 @@ export interface Config {
     nodeId: string
     /** Null: a single gateway, MQTT state in memory. A secret may sit in it: never log it as is. */
     redisUrl: string | null
+    /** Load balancers whose PROXY headers and X-Forwarded-For are believed: addresses or CIDR blocks. */
+    trustedProxies: string[]
   }
 }
 
@@ -405,7 +439,11 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
             attribution: e.DOORSTEP_MAP_ATTRIBUTION,
             maxZoom: e.DOORSTEP_MAP_MAX_ZOOM,
           },
-    cluster: { nodeId: e.DOORSTEP_NODE_ID, redisUrl: e.DOORSTEP_REDIS_URL ?? null },
+    cluster: {
+      nodeId: e.DOORSTEP_NODE_ID,
+      redisUrl: e.DOORSTEP_REDIS_URL ?? null,
+      trustedProxies: e.DOORSTEP_TRUSTED_PROXIES,
+    },
   })
 }
 

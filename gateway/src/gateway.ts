@@ -340,7 +340,13 @@ export class Gateway {
       eventsRemoved: () => events.removedTotal,
       process: () => this.#process.read(),
     })
-    const app = await buildHttp({ log: this.log, tokens, throttle, bus: this.bus })
+    const app = await buildHttp({
+      log: this.log,
+      tokens,
+      throttle,
+      bus: this.bus,
+      trustedProxies: cfg.cluster.trustedProxies,
+    })
     await app.register(registryRoutes, { registry, live: presence, audit, bus: this.bus })
     await app.register(mapRoute, { registry, live: presence, tiles: cfg.mapTiles })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })

@@ -163,6 +163,11 @@ export function createMetrics() {
       help: 'Accepted MQTT connections',
       registers: [registry],
     }),
+    proxyHeadersRefused: new Counter({
+      name: 'doorstep_mqtt_proxy_headers_refused_total',
+      help: 'Connections from a trusted proxy closed for a missing or malformed PROXY header',
+      registers: [registry],
+    }),
     connectsRefused: new Counter({
       name: 'doorstep_mqtt_connects_refused_total',
       help: 'Refused MQTT connections by reason',

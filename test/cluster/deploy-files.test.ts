@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -18,6 +19,7 @@ const Service = z.object({
   environment: z.record(z.string(), z.string()).optional(),
   volumes: z.array(z.string()).optional(),
   ports: z.array(z.string()).optional(),
+  networks: z.record(z.string(), z.object({ ipv4_address: z.string().optional() }).nullable()).optional(),
   depends_on: z
     .union([z.array(z.string()), z.record(z.string(), z.object({ condition: z.string() }))])
     .optional(),
@@ -25,6 +27,9 @@ const Service = z.object({
 const Compose = z.object({
   services: z.record(z.string(), Service),
   volumes: z.record(z.string(), z.null()),
+  networks: z
+    .record(z.string(), z.object({ ipam: z.object({ config: z.array(z.object({ subnet: z.string() })) }) }))
+    .optional(),
 })
 
 const compose = Compose.parse(
@@ -81,6 +86,24 @@ describe('docker-compose.yml', () => {
     )
     expect(Object.values(hap?.environment ?? {}).sort()).toEqual(gateways.map(([n]) => n).sort())
     expect(hap?.ports).toEqual(['1883:1883', '8883:8883', '8080:80'])
+  })
+
+  it('has the gateways trust HAProxy alone, at its fixed address in the project network', () => {
+    const address = compose.services.haproxy?.networks?.default?.ipv4_address
+    expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+    const subnet = compose.networks?.default?.ipam.config[0]?.subnet ?? ''
+    const [base = '', bits = '32'] = subnet.split('/')
+    const list = new net.BlockList()
+    list.addSubnet(base, Number(bits), 'ipv4')
+    expect(list.check(address as string, 'ipv4')).toBe(true)
+    for (const [, g] of gateways) {
+      expect(g.environment?.DOORSTEP_TRUSTED_PROXIES).toBe(address)
+      // The old stand-in for per-unit addresses (one budget for the whole fleet) is gone.
+      expect(g.environment?.DOORSTEP_CONNECT_RATE_PER_ADDRESS).toBeUndefined()
+    }
+    // The shipped config sends the PROXY header on both MQTT backends.
+    const text = fs.readFileSync(SHIPPED_CONFIG, 'utf8')
+    expect(text.match(/default-server .*send-proxy-v2/g)).toHaveLength(2)
   })
 
   it('declares every named volume it mounts and names only services it has', () => {

@@ -25,6 +25,8 @@ describe('two gateways behind HAProxy', () => {
       DOORSTEP_NODE_ID: id,
       // The unit comes back on the other gateway at once; the hold has its own tests on one node.
       DOORSTEP_TAKEOVER_HOLD_MS: 0,
+      // The proxy's address: its MQTT connections open with a PROXY header (send-proxy-v2).
+      DOORSTEP_TRUSTED_PROXIES: '127.0.0.1',
     })
   const portOf = (url: string) => Number(new URL(url).port)
   const stop = async (gw: TestGateway) => {

@@ -142,13 +142,15 @@ export function connectPacket(id: string, secret: string, keepaliveS = 60): Buff
 /**
  * Sends one CONNECT over a fresh TCP connection from `localAddress` (any of 127.0.0.0/8 on Linux, to
  * stand for another source address) and resolves with the CONNACK return code, or 'closed' if the
- * connection ended without one. The connection is closed either way.
+ * connection ended without one. The connection is closed either way. `prefix` goes before the CONNECT,
+ * in the same write (a PROXY protocol header).
  */
 export function connackCode(
   port: number,
   id: string,
   secret: string,
   localAddress = '127.0.0.1',
+  prefix: Buffer = Buffer.alloc(0),
 ): Promise<number | 'closed'> {
   return new Promise((resolve) => {
     const s = net.connect({ port, host: '127.0.0.1', localAddress })
@@ -159,6 +161,6 @@ export function connackCode(
     s.once('data', (d) => done(d[0] === 0x20 && d.length >= 4 ? (d[3] ?? 'closed') : 'closed'))
     s.once('error', () => done('closed'))
     s.once('close', () => done('closed'))
-    s.write(connectPacket(id, secret))
+    s.write(Buffer.concat([prefix, connectPacket(id, secret)]))
   })
 }

@@ -28,13 +28,17 @@ export async function buildHttp(opts: {
   /** Hears `device.revoked`: a revoked unit's requests in flight are cut. */
   bus?: Pick<EventBus, 'on'>
   bodyLimit?: number
+  /** Load balancers whose X-Forwarded-For names the client (addresses or CIDR blocks); none: the peer is. */
+  trustedProxies?: readonly string[]
 }): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.log.child({ feature: 'http' }) as FastifyBaseLogger,
     // Per-request lines would drown the log at fleet scale; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    trustProxy: false,
+    // Only the configured proxies: a client's own X-Forwarded-For would let it pick the address that
+    // the sign-in throttle counts against.
+    trustProxy: opts.trustedProxies?.length ? [...opts.trustedProxies] : false,
     // On stop, end keep-alive and in-flight connections at once: an upload cut here resumes later.
     forceCloseConnections: true,
   })

@@ -28,6 +28,7 @@ import {
   guardFrames,
   openFrames,
 } from './frame-guard.js'
+import { proxyList, readProxyHeader } from './proxy-protocol.js'
 import { openRedisShare, type RedisShare } from './redis-share.js'
 import { TakeoverNotices } from './takeover-notices.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
@@ -77,10 +78,13 @@ function kick(message: string): ReasonedError {
   return Object.assign(new Error(message), { disconnectReason: 'kicked-acl' as const })
 }
 
-/** The remote address of a client's connection, for per-address budgets ('unknown' over a duplex pair). */
-function addressOf(client: Client): string {
-  const conn = (client as Client & { conn?: { remoteAddress?: string } }).conn
-  return conn?.remoteAddress ?? 'unknown'
+/** A trusted proxy sends its header as soon as it has connected; this is ample. */
+const PROXY_HEADER_TIMEOUT_MS = 5_000
+const EMPTY = Buffer.alloc(0)
+
+/** A connection's peer as `address:port`: the same for a TLS socket as for the TCP socket under it. */
+function peerKey(socket: { remoteAddress?: string; remotePort?: number }): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`
 }
 
 /** aedes' per-client fields our code reads; its types omit them (lib/client.js, aedes.js). */
@@ -157,6 +161,10 @@ export class MqttBroker implements Feature {
   readonly #dropped = new WeakSet<Buffer>()
   #stopping = false
   #offRevoked: (() => void) | null = null
+  /** Load balancers that must open with a PROXY header (DOORSTEP_TRUSTED_PROXIES); null: none. */
+  readonly #proxies: net.BlockList | null
+  /** The unit's own address for connections that came through a proxy, by the proxy side's `peerKey`. */
+  readonly #proxiedSources = new Map<string, string>()
   readonly #forwardFilters = new Set<ForwardFilter>()
 
   constructor(deps: BrokerDeps) {
@@ -165,6 +173,7 @@ export class MqttBroker implements Feature {
     this.#gate = new AdmissionGate(deps.config.admission.connectRate)
     this.#addressGates = new AddressGates(deps.config.admission.connectRatePerAddress)
     this.#frameLimits = { connectBytes: CONNECT_MAX_BYTES, packetBytes: deps.config.mqtt.maxPacketBytes }
+    this.#proxies = proxyList(deps.config.cluster.trustedProxies)
   }
 
   /** The plain MQTT port; 0 when it is off. */
@@ -291,20 +300,76 @@ export class MqttBroker implements Feature {
     this.#stopping = false
     this.#offRevoked = bus.on('device.revoked', (e) => this.#closeRevoked(e.deviceId))
     if (config.plainHost !== null) {
-      const server = net.createServer({ noDelay: true }, (socket) => this.#onConnection(aedes, socket))
+      const server = net.createServer({ noDelay: true }, (socket) =>
+        this.#unproxy(socket, (rest) => this.#onConnection(aedes, socket, rest)),
+      )
       this.#server = server
       await this.#listen(server, config.plainHost, config.mqttPort)
     }
     if (this.#d.tls) {
-      const server = this.#d.tls.mqttServer((socket) => this.#onConnection(aedes, socket))
+      const tlsServer = this.#d.tls.mqttServer((socket) => this.#onConnection(aedes, socket))
+      // Behind a proxy the PROXY header precedes the TLS handshake: a TCP server reads it, then hands
+      // the socket to the TLS server, which takes the bytes already read as the handshake's first.
+      const server = this.#proxies
+        ? net.createServer({ noDelay: true }, (socket) =>
+            this.#unproxy(socket, (rest) => {
+              if (rest.length > 0) socket.unshift(rest)
+              tlsServer.emit('connection', socket)
+            }),
+          )
+        : tlsServer
       this.#tlsServer = server
       await this.#listen(server, config.host, config.mqttsPort)
     }
   }
 
-  /** A new connection, plain or TLS (after its handshake): handed to aedes. */
-  #onConnection(aedes: Aedes, socket: net.Socket): void {
+  /**
+   * A connection from a trusted proxy opens with a PROXY header naming the unit's address, which is
+   * then the one its budgets and logs go by; others go on as they are. `next` gets the bytes read past
+   * the header.
+   */
+  #unproxy(socket: net.Socket, next: (rest: Buffer) => void): void {
+    const peer = socket.remoteAddress
+    if (
+      !this.#proxies ||
+      peer === undefined ||
+      !this.#proxies.check(peer, net.isIP(peer) === 6 ? 'ipv6' : 'ipv4')
+    ) {
+      next(EMPTY)
+      return
+    }
+    readProxyHeader(socket, PROXY_HEADER_TIMEOUT_MS, (err, source, rest) => {
+      if (err) {
+        this.#d.metrics.proxyHeadersRefused.inc()
+        this.#log.debug({ peer, err: err.message }, 'connection from a proxy refused')
+        return
+      }
+      if (source !== null) {
+        const key = peerKey(socket)
+        this.#proxiedSources.set(key, source)
+        socket.once('close', () => this.#proxiedSources.delete(key))
+      }
+      next(rest)
+    })
+  }
+
+  /** The unit's address: its own, or the one its proxy named ('unknown' over a duplex pair). */
+  #addressOf(client: Client): string {
+    const conn = (client as Client & { conn?: { remoteAddress?: string; remotePort?: number } }).conn
+    if (this.#proxiedSources.size > 0 && conn) {
+      const source = this.#proxiedSources.get(peerKey(conn))
+      if (source !== undefined) return source
+    }
+    return conn?.remoteAddress ?? 'unknown'
+  }
+
+  /**
+   * A new connection, plain or TLS (after its handshake): handed to aedes. `rest`: bytes read past a
+   * PROXY header, fed in through the frame guard as if just received.
+   */
+  #onConnection(aedes: Aedes, socket: net.Socket, rest: Buffer = EMPTY): void {
     const client = aedes.handle(guardFrames(socket, this.#frameLimits, this.#onFrameRefused))
+    if (rest.length > 0) socket.push(rest)
     this.#sockets.set(client, socket)
     // Counted when the socket is gone, once per connection, whatever ended it.
     socket.once('close', () =>
@@ -533,7 +598,7 @@ export class MqttBroker implements Feature {
     // Unknown ids are refused before any budget is spent: a scan of ids costs the fleet nothing.
     if (!known) throw refusal(CONNACK.BAD_CREDENTIALS, 'bad user name or password', 'refused-auth')
     if (!known.enabled) throw refusal(CONNACK.NOT_AUTHORIZED, 'device is disabled', 'refused-auth')
-    const address = addressOf(client)
+    const address = this.#addressOf(client)
     if (!this.#addressGates.tryAdmit(address)) {
       throw refusal(
         CONNACK.SERVER_UNAVAILABLE,
