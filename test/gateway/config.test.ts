@@ -87,7 +87,11 @@ describe('config', () => {
     expect(single.cluster.nodeId).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
     expect(single.cluster.nodeId.endsWith(`-${process.pid}`)).toBe(true)
     const c = loadConfig({ DOORSTEP_REDIS_URL: 'redis://10.0.0.7:6379/0', DOORSTEP_NODE_ID: 'gw-2.east' })
-    expect(c.cluster).toEqual({ redisUrl: 'redis://10.0.0.7:6379/0', nodeId: 'gw-2.east' })
+    expect(c.cluster).toEqual({
+      redisUrl: 'redis://10.0.0.7:6379/0',
+      nodeId: 'gw-2.east',
+      trustedProxies: [],
+    })
     expect(loadConfig({ DOORSTEP_REDIS_URL: 'rediss://r.example:6380' }).cluster.redisUrl).toBe(
       'rediss://r.example:6380',
     )

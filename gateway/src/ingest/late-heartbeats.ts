@@ -1,4 +1,4 @@
-import { missedByCqs } from '../influx/heartbeat-schema.js'
+import { missedByCqs } from '../influx/index.js'
 
 /** The time range of heartbeats the downsampling CQs missed, still to be recomputed. */
 export interface LateRange {
