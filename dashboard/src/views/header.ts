@@ -102,7 +102,9 @@ function CompactHeader(props: { route: Route; narrow: boolean }): JSX.Element {
 
   useEffect(() => setOpen(false), [props.route])
 
-  useEffect(() => {
+  // A layout effect, so the listeners are in place before the open menu is painted: with a plain
+  // effect (run after the paint) a tap outside in the first frame found nobody listening.
+  useLayoutEffect(() => {
     if (!open) return
     const onKey = (e: KeyboardEvent) => {
       if (e.key !== 'Escape') return
