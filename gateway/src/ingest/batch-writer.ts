@@ -1,7 +1,7 @@
 import { isDoorstepError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import { LateHeartbeats } from './late-heartbeats.js'
+import { LateHeartbeats, type LateRange } from './late-heartbeats.js'
 import { type LineBuffer, LineBufferPool } from './line-buffer.js'
 import type { Spool, SpoolRow } from './spool.js'
 
@@ -92,13 +92,13 @@ export class BatchWriter {
   #waiting: RoomWaiter[] = []
   #backlog = false
   #replay: Promise<void> | null = null
-  #wake: (() => void) | null = null
+  /** Backoff pauses in progress, each cut short by stop(). */
+  readonly #wakes = new Set<() => void>()
   #stopped = false
   #idle: Array<() => void> = []
   /** Heartbeats a replay wrote too late for the downsampling CQs, recomputed once it has drained. */
   readonly #late = new LateHeartbeats()
   #resampling: Promise<void> | null = null
-  #wakeResample: (() => void) | null = null
 
   constructor(sink: LineSink, spool: Spool, log: Logger, metrics: Metrics, opts: BatchWriterOptions) {
     this.#sink = sink
@@ -179,22 +179,12 @@ export class BatchWriter {
     await this.flush()
     this.#stopped = true
     if (this.#backlog) this.#spillMemory()
-    this.#wake?.()
+    for (const wake of this.#wakes) wake()
     await this.#replay
-    this.#wakeResample?.()
     await this.#resampling
     // A replay cut short by the stop: the part it wrote is not recomputed (the rest replays at the next start).
     const left = this.#late.take()
-    if (left) {
-      this.#log.warn(
-        {
-          from: new Date(left.from).toISOString(),
-          to: new Date(left.to).toISOString(),
-          heartbeats: left.count,
-        },
-        'heartbeat downsamples not recomputed over late heartbeats; long charts show a gap there',
-      )
-    }
+    if (left) this.#warnNotResampled(left)
   }
 
   #cut(): void {
@@ -403,38 +393,39 @@ export class BatchWriter {
       } catch (err) {
         this.#late.restore(r)
         if (this.#stopped) {
-          this.#log.warn(
-            { ...range, err: (err as Error).message },
-            'heartbeat downsamples not recomputed over late heartbeats; long charts show a gap there',
-          )
+          this.#warnNotResampled(r, err as Error)
           return
         }
-        await new Promise<void>((done) => {
-          const t = setTimeout(wake, delay)
-          function wake() {
-            clearTimeout(t)
-            done()
-          }
-          this.#wakeResample = wake
-        })
-        this.#wakeResample = null
+        await this.#sleep(delay)
         delay = Math.min(delay * 2, this.#o.retryMaxMs)
       }
     }
   }
 
-  /** A backoff pause that `stop()` can cut short. */
+  /** A backoff pause that `stop()` can cut short (the replay's and the recomputation's may overlap). */
   #sleep(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const t = setTimeout(done, ms)
+      const wakes = this.#wakes
       function done() {
         clearTimeout(t)
+        wakes.delete(done)
         resolve()
       }
-      this.#wake = done
-    }).then(() => {
-      this.#wake = null
+      wakes.add(done)
     })
+  }
+
+  #warnNotResampled(r: LateRange, err?: Error): void {
+    this.#log.warn(
+      {
+        from: new Date(r.from).toISOString(),
+        to: new Date(r.to).toISOString(),
+        heartbeats: r.count,
+        ...(err ? { err: err.message } : {}),
+      },
+      'heartbeat downsamples not recomputed over late heartbeats; long charts show a gap there',
+    )
   }
 
   /**
