@@ -88,7 +88,6 @@ describe('the header at every width', { timeout: 90_000 }, () => {
         } else expect(l.links).toEqual(ADMIN_LINKS)
         await b.screenshot(`header-${locale}-${width}`)
       }
-      // At 800 px nine links cannot fit in either language; once compact, narrower stays compact.
       // At 800 px ten links cannot fit in either language; once compact, narrower stays compact.
       expect(seen.at(-1)).toBe(true)
       expect(seen.slice(seen.indexOf(true)).every((c) => c)).toBe(true)
