@@ -33,6 +33,7 @@ import { benchArgs } from './lib/args.js'
 import { spawnTs, stopChild } from './lib/children.js'
 import { startGatewayProcess } from './lib/gateway-process.js'
 import { growth, growthTable, summarise, takeSnapshot } from './lib/heap-snapshot.js'
+import { mappingGrowth, rssByMapping } from './lib/proc.js'
 import { scrape } from './lib/prom.js'
 import { saveResults } from './lib/results.js'
 import { childPid, type Sample, takeSample } from './lib/soak-sample.js'
@@ -152,6 +153,18 @@ const endAt = t0 + args.minutes * 60_000
 const samples: Sample[] = []
 const cases: Array<Record<string, unknown>> = []
 const snapshots: string[] = []
+// Resident bytes per mapping at half time and at the end: which kind of memory the RSS slope is made of.
+// Files are named by their base name only (the data dir is a temp dir).
+const mappings = (): Map<string, number> => {
+  const out = new Map<string, number>()
+  for (const [name, bytes] of rssByMapping(gw.pid)) {
+    const key = name.startsWith('/') ? path.basename(name.replace(/ \(deleted\)$/, '')) : name
+    out.set(key, (out.get(key) ?? 0) + bytes)
+  }
+  return out
+}
+let halfMappings: Map<string, number> | null = null
+let endMappings: Map<string, number> | null = null
 
 async function caseRound(k: number): Promise<void> {
   const now = Date.now()
@@ -212,8 +225,8 @@ while (performance.now() < endAt && gatewayExited === null) {
     })
     samples.push(s)
     say(
-      `soak: t=${s.t.toFixed(1)} min rss ${s.rssMiB} heap ${s.heapUsedMiB}/${s.heapTotalMiB} live ${s.heapAfterGcMiB} ext ${s.externalMiB} MiB, ` +
-        `fds ${s.fds}, lag p99 ${s.lagP99Ms} ms, influxd ${s.influxdRssMiB} MiB, spool ${s.spoolBytes} B, data ${s.dataDirMiB} MiB, ` +
+      `soak: t=${s.t.toFixed(1)} min rss ${s.rssMiB} (anon ${s.rssAnonMiB} file ${s.rssFileMiB} shmem ${s.rssShmemMiB}) heap ${s.heapUsedMiB}/${s.heapTotalMiB} live ${s.heapAfterGcMiB} ext ${s.externalMiB} MiB, ` +
+        `fds ${s.fds}, lag p99 ${s.lagP99Ms} ms, influxd ${s.influxdRssMiB} MiB, spool ${s.spoolBytes} B, data ${s.dataDirMiB} MiB (db ${s.dbMiB}), ` +
         `online ${s.unitsOnline}, alerts ${s.alertsDelivered}, warn ${s.warnLines} error ${s.errorLines}, ` +
         `clips expired ${s.clipsExpired} evicted ${s.clipsEvicted}, events removed ${s.eventsRemoved}`,
     )
@@ -224,6 +237,7 @@ while (performance.now() < endAt && gatewayExited === null) {
     nextCase += args['case-every-min'] * 60_000
     await caseRound(caseK++)
   }
+  if (halfMappings === null && performance.now() >= t0 + (endAt - t0) / 2) halfMappings = mappings()
   if (halfSnapshot && performance.now() >= t0 + (endAt - t0) / 2) {
     halfSnapshot = false
     snapshots.push(await takeSnapshot(gw.pid, snapshotDir))
@@ -231,6 +245,7 @@ while (performance.now() < endAt && gatewayExited === null) {
   }
   await sleep(Math.max(0, tick + args['sample-s'] * 1000 - performance.now()))
 }
+if (gatewayExited === null) endMappings = mappings()
 if (args['heap-diff'] === 'yes' && gatewayExited === null) {
   snapshots.push(await takeSnapshot(gw.pid, snapshotDir))
   say(`soak: heap snapshot ${snapshots.at(-1)}`)
@@ -272,6 +287,14 @@ if (snapshots.length === 2) {
   heapGrowth = growthTable(growth(summarise(snapshots[0] as string), summarise(snapshots[1] as string)))
   lines.push('what grew between the heap snapshots (half time → end):', heapGrowth)
 }
+const rssGrowth = halfMappings && endMappings ? mappingGrowth(halfMappings, endMappings) : null
+if (rssGrowth) {
+  lines.push('what RSS grew in between half time and the end, by mapping (MiB):')
+  for (const g of rssGrowth)
+    lines.push(
+      `  ${g.mapping.padEnd(28)} ${g.beforeMiB} → ${g.afterMiB} (${g.deltaMiB > 0 ? '+' : ''}${g.deltaMiB})`,
+    )
+}
 for (const l of lines) say(l)
 const load = fs.readFileSync('/proc/loadavg', 'utf8').trim()
 const file = saveResults('soak', {
@@ -291,6 +314,7 @@ const file = saveResults('soak', {
   sim: simSummary,
   loggedLines: firstLines,
   heapGrowth,
+  rssGrowth,
   samples,
 })
 say(`soak: results in ${file}; load average ${load}`)

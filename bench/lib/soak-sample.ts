@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { rssBytes } from './proc.js'
+import { rssBytes, rssSplit } from './proc.js'
 import { familySum, scrape } from './prom.js'
 
 const MiB = 1024 ** 2
@@ -9,6 +9,10 @@ const MiB = 1024 ** 2
 export interface Sample {
   t: number
   rssMiB: number
+  /** RSS by kind: anonymous (V8's heap, malloc's arenas), file-backed (code, mapped files), shared (SQLite's WAL index). */
+  rssAnonMiB: number
+  rssFileMiB: number
+  rssShmemMiB: number
   heapUsedMiB: number
   heapTotalMiB: number
   externalMiB: number
@@ -21,6 +25,8 @@ export interface Sample {
   influxdRssMiB: number | null
   spoolBytes: number
   dataDirMiB: number
+  /** The gateway's SQLite database with its WAL: what the page caches are caching. */
+  dbMiB: number
   unitsOnline: number
   alertsDelivered: number
   warnLines: number
@@ -47,10 +53,14 @@ export async function takeSample(s: SampleSources): Promise<Sample> {
   const r1 = (n: number) => Math.round(n * 10) / 10
   const afterGc = m.get('doorstep_process_heap_after_gc_bytes')
   const lines = s.logLines()
+  const split = rssSplit(s.gatewayPid)
   return {
     t: Math.round(((performance.now() - s.t0) / 60_000) * 1000) / 1000,
     // The process's own reading, as the kernel has it; the gauge says the same from inside.
     rssMiB: r1(rssBytes(s.gatewayPid) / MiB),
+    rssAnonMiB: r1(split.anon / MiB),
+    rssFileMiB: r1(split.file / MiB),
+    rssShmemMiB: r1(split.shmem / MiB),
     heapUsedMiB: r1(g('doorstep_process_heap_used_bytes') / MiB),
     heapTotalMiB: r1(g('doorstep_process_heap_total_bytes') / MiB),
     externalMiB: r1(g('doorstep_process_external_bytes') / MiB),
@@ -62,6 +72,10 @@ export async function takeSample(s: SampleSources): Promise<Sample> {
     influxdRssMiB: s.influxdPid === null ? null : r1(rssBytes(s.influxdPid) / MiB),
     spoolBytes: g('doorstep_spool_bytes'),
     dataDirMiB: r1(dirBytes(s.dataDir) / MiB),
+    dbMiB: r1(
+      (fileBytes(path.join(s.dataDir, 'doorstep.db')) + fileBytes(path.join(s.dataDir, 'doorstep.db-wal'))) /
+        MiB,
+    ),
     unitsOnline: g('doorstep_units{state="online"}'),
     alertsDelivered: s.alerts(),
     warnLines: lines.warn,
@@ -69,6 +83,14 @@ export async function takeSample(s: SampleSources): Promise<Sample> {
     clipsExpired: g('doorstep_clips_removed_total{reason="retention"}'),
     clipsEvicted: g('doorstep_clips_removed_total{reason="disk"}'),
     eventsRemoved: familySum(m, 'doorstep_events_removed_total'),
+  }
+}
+
+function fileBytes(file: string): number {
+  try {
+    return fs.statSync(file).size
+  } catch {
+    return 0
   }
 }
 

@@ -13,6 +13,9 @@ export const LIMITS = {
 /** Per-minute slopes over the last half of the run, the warm-up left out. */
 export type Slopes = Record<
   | 'rssMiB'
+  | 'rssAnonMiB'
+  | 'rssFileMiB'
+  | 'rssShmemMiB'
   | 'heapUsedMiB'
   | 'heapTotalMiB'
   | 'heapAfterGcMiB'
@@ -21,6 +24,7 @@ export type Slopes = Record<
   | 'influxdRssMiB'
   | 'spoolBytes'
   | 'dataDirMiB'
+  | 'dbMiB'
   | 'lagP99Ms',
   number
 >
@@ -83,6 +87,9 @@ export function summariseSoak(
       : per('heapAfterGcMiB')
   const slopes: Slopes = {
     rssMiB: per('rssMiB'),
+    rssAnonMiB: per('rssAnonMiB'),
+    rssFileMiB: per('rssFileMiB'),
+    rssShmemMiB: per('rssShmemMiB'),
     heapUsedMiB: per('heapUsedMiB'),
     heapTotalMiB: per('heapTotalMiB'),
     heapAfterGcMiB: liveHeap,
@@ -91,6 +98,7 @@ export function summariseSoak(
     influxdRssMiB: per('influxdRssMiB'),
     spoolBytes: per('spoolBytes'),
     dataDirMiB: per('dataDirMiB'),
+    dbMiB: per('dbMiB'),
     lagP99Ms: per('lagP99Ms'),
   }
   const lags = samples.map((s) => s.lagP99Ms).sort((a, b) => a - b)

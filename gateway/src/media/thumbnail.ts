@@ -13,6 +13,11 @@ const MAX_INPUT_PIXELS = THUMB_WIDTH * THUMB_MAX_HEIGHT
 /** Where the poster frame is taken: a second in, or halfway through a shorter video. */
 const POSTER_AT_MS = 1000
 
+// libvips caches the last 100 operations with their input buffers, memory it does not count against
+// its own 50 MB limit. Every thumbnail is of a new frame, so the cache never hits: it only holds
+// native memory for as long as the gateway runs.
+sharp.cache(false)
+
 /** A WebP thumbnail `width` px wide (height keeps the aspect ratio, at most THUMB_MAX_HEIGHT) from a frame. */
 export function webpThumbnail(image: Buffer, width = THUMB_WIDTH): Promise<Buffer> {
   return sharp(image, { limitInputPixels: MAX_INPUT_PIXELS })
