@@ -88,7 +88,7 @@ export class Gateway {
     const log = opts.log ?? createLogger(config.logLevel, config.logFormat)
     // Several gateways sharing Redis write to one place: each line says which one wrote it.
     this.log = config.cluster.redisUrl ? log.child({ node: config.cluster.nodeId }) : log
-    this.metrics = createMetrics()
+    this.metrics = createMetrics(config.cluster.redisUrl ? { node: config.cluster.nodeId } : {})
     this.bus = new EventBus(this.log)
     this.hub = new AlertHub(this.metrics)
   }

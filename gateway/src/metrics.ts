@@ -27,10 +27,14 @@ const STATES: readonly LiveState[] = ['online', 'stale', 'offline', 'unknown']
 
 /**
  * All gateway metrics in one registry per gateway instance (several gateways
- * can live in one test process). Names follow Prometheus conventions.
+ * can live in one test process). Names follow Prometheus conventions. `node`,
+ * given when gateways share Redis, labels every series with the gateway's node
+ * id, so one Prometheus scraping all nodes keeps their series apart and can
+ * still sum them.
  */
-export function createMetrics() {
+export function createMetrics(opts: { node?: string } = {}) {
   const registry = new Registry()
+  if (opts.node !== undefined) registry.setDefaultLabels({ node: opts.node })
   /**
    * Messages in per topic kind, counted as plain numbers on the hot path and
    * added to the counter when it is scraped: a prom-client `inc` hashes its
@@ -282,12 +286,12 @@ export function createMetrics() {
     // First of the process gauges: the event-loop window is read (and started over) once per scrape.
     lagP99: processGauge(
       'doorstep_eventloop_lag_p99_seconds',
-      'Event-loop delay, 99th percentile since the previous scrape (sampled every 10 ms)',
+      'Event-loop delay, 99th percentile since the previous scrape: how late a 10 ms timer ran',
       (r) => r.lagP99S,
     ),
     lagMax: processGauge(
       'doorstep_eventloop_lag_max_seconds',
-      'Longest event-loop delay since the previous scrape',
+      'Longest event-loop delay since the previous scrape: how late a 10 ms timer ran',
       (r) => r.lagMaxS,
     ),
     rss: processGauge(
