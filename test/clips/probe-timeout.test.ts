@@ -5,24 +5,13 @@ import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { basic } from '../helpers/http.js'
 import { connectUnit, end } from '../helpers/mqtt.js'
+import { descendants } from '../helpers/process.js'
 import { tempDir } from '../helpers/tmp.js'
 import { announce, clipInfo, makeClip, putClip } from './helpers.js'
 
-/** Our own child processes (ffprobe) still running. */
+/** Our own ffprobe processes (run by the gateway's tool runner) still running. */
 function ffprobeChildren(): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((n) => /^\d+$/.test(n))
-    .filter((n) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${n}/stat`, 'utf8')
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-        return ppid === process.pid && stat.includes('(ffprobe)') && !stat.includes(') Z')
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
+  return descendants((comm) => comm === 'ffprobe')
 }
 
 describe('a probe that runs out of time (DOORSTEP_MEDIA_TIMEOUT_MS)', () => {

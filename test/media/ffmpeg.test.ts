@@ -6,25 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NotAVideoError, probe } from '../../gateway/src/media/ffmpeg.js'
 import { videoThumbnail, webpThumbnail } from '../../gateway/src/media/thumbnail.js'
 import { makeClip } from '../clips/helpers.js'
-import { running } from '../helpers/process.js'
+import { descendants, running } from '../helpers/process.js'
 import { tempDir } from '../helpers/tmp.js'
 import { until } from '../helpers/wait.js'
 
-/** Our own child processes whose command line names `file`. */
+/** Our own tool processes (run by the gateway's tool runner) whose command line names `file`. */
 function childrenNaming(file: string): number[] {
-  const pids: number[] = []
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8')
-      if (ppid === process.pid && cmdline.split('\0').includes(file)) pids.push(Number(name))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids
+  return descendants((_comm, argv) => argv.includes(file))
 }
 
 /**

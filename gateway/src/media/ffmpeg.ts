@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { type RunResult, runTool, ToolRunFailure } from './tool-runner.js'
 
 /**
  * The gateway's one door to ffmpeg and ffprobe. The binaries come from PATH
@@ -12,8 +12,8 @@ import { spawn } from 'node:child_process'
  *   cannot pass off another file on the gateway (another unit's clip) as its own.
  * - a timeout after which the process is killed (SIGKILL: ffmpeg catches
  *   SIGTERM and stays blocked in a read), not only abandoned.
- * The processes are spawned here rather than through fluent-ffmpeg, whose
- * ffprobe gives no handle to kill.
+ * The processes are run here (by the tool runner, off the event loop)
+ * rather than through fluent-ffmpeg, whose ffprobe gives no handle to kill.
  */
 
 export interface ProbeResult {
@@ -50,51 +50,25 @@ const MAX_PROBE_OUTPUT = 1024 * 1024
 /** A scaled PNG frame inside the thumbnail box is well under this. */
 const MAX_FRAME_OUTPUT = 16 * 1024 * 1024
 
-interface RunResult {
-  stdout: Buffer
-  stderr: string
-  code: number | null
+/**
+ * Runs `bin` with `args` (through the tool runner: see tool-runner.ts), gathering stdout up to
+ * `maxStdout` bytes; the tool is killed (SIGKILL) after `timeoutMs` or past that output, and the run
+ * settles only once it has exited, so a caller never leaves one behind. Past its output it is not
+ * a clip's: NotAVideoError. Past its time: TimedOut (the caller says whose fault that is).
+ */
+async function run(bin: string, args: string[], timeoutMs: number, maxStdout: number): Promise<RunResult> {
+  try {
+    return await runTool(bin, args, timeoutMs, maxStdout)
+  } catch (err) {
+    if (!(err instanceof ToolRunFailure)) throw err
+    if (err.kind === 'timeout') throw new TimedOut(err.message)
+    if (err.kind === 'overflow') throw new NotAVideoError(err.message)
+    throw Object.assign(new Error(err.message), err.code ? { code: err.code } : {})
+  }
 }
 
 /** A tool ran past its time and was killed. */
 class TimedOut extends Error {}
-
-/**
- * Runs `bin` with `args`, gathering stdout up to `maxStdout` bytes; kills it
- * (SIGKILL) after `timeoutMs` or past that output, and settles only once the
- * process has exited, so a caller never leaves one behind.
- */
-function run(bin: string, args: string[], timeoutMs: number, maxStdout: number): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    const out: Buffer[] = []
-    let outBytes = 0
-    let stderr = ''
-    let failure: Error | null = null
-    const kill = (why: Error) => {
-      failure ??= why
-      child.kill('SIGKILL')
-    }
-    const timer = setTimeout(() => kill(new TimedOut(`timed out after ${timeoutMs} ms`)), timeoutMs)
-    child.stdout.on('data', (c: Buffer) => {
-      outBytes += c.length
-      if (outBytes > maxStdout) kill(new NotAVideoError(`its output passed ${maxStdout} bytes`))
-      else out.push(c)
-    })
-    child.stderr.on('data', (c: Buffer) => {
-      // The last lines say why; keep a bounded tail.
-      stderr = (stderr + c.toString('utf8')).slice(-4096)
-    })
-    child.on('error', (err) => {
-      failure ??= err
-    })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      if (failure) reject(failure)
-      else resolve({ stdout: Buffer.concat(out), stderr, code })
-    })
-  })
-}
 
 interface ProbeStream {
   codec_type?: string
