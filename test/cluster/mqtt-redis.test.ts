@@ -95,6 +95,14 @@ describe('MQTT across gateways sharing Redis', () => {
     expect(JSON.parse(shared[0] ?? '{}')).toMatchObject({ node: 'node-a', redis: redis.url })
   })
 
+  it('labels every metric series with its node, so one Prometheus keeps the nodes apart', async () => {
+    const text = await a.gateway.metrics.scrape()
+    const series = text.split('\n').filter((l) => l.startsWith('doorstep_'))
+    expect(series.length).toBeGreaterThan(20)
+    expect(series.filter((l) => !l.includes('node="node-a"'))).toEqual([])
+    expect(await b.gateway.metrics.scrape()).toContain('doorstep_units{state="online",node="node-b"}')
+  })
+
   it('delivers a command published on one gateway to a unit connected to the other', async () => {
     const u = await unitOnBoth('cam-cl-route')
     const unit = await connect(b, u.id, u.secret)
