@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Role } from '@doorstep/proto'
-import { type Db, migrate } from '../db/index.js'
+import { type Db, migrate, type StatementCache, statementCache } from '../db/index.js'
 import { DoorstepError } from '../errors.js'
 import { tokenDigest } from '../registry/index.js'
 
@@ -64,10 +64,13 @@ const toInfo = (r: InfoRow): TokenInfo => ({
  */
 export class TokenStore {
   readonly #db: Db
+  /** Statements by SQL text, prepared once (`db/sqlite.ts`). */
+  readonly #st: StatementCache
   #bootstrapDigest: Buffer | null = null
 
   constructor(db: Db) {
     this.#db = db
+    this.#st = statementCache(db)
   }
 
   load(): void {
@@ -85,7 +88,7 @@ export class TokenStore {
   }
 
   bootstrapRetiredAt(): number | null {
-    const r = this.#db.prepare('SELECT retired_at FROM bootstrap_token WHERE id = 1').get() as
+    const r = this.#st('SELECT retired_at FROM bootstrap_token WHERE id = 1').get() as
       | { retired_at: number }
       | undefined
     return r?.retired_at ?? null
@@ -99,8 +102,7 @@ export class TokenStore {
    */
   retireBootstrap(): number {
     if (!this.hasActiveAdmin()) throw new DoorstepError('DOORSTEP_ERR_NO_ADMIN_TOKEN')
-    this.#db
-      .prepare('INSERT INTO bootstrap_token (id, retired_at) VALUES (1, ?) ON CONFLICT(id) DO NOTHING')
+    this.#st('INSERT INTO bootstrap_token (id, retired_at) VALUES (1, ?) ON CONFLICT(id) DO NOTHING')
       .run(Date.now())
     this.#bootstrapDigest = null
     return this.bootstrapRetiredAt() as number
@@ -110,23 +112,21 @@ export class TokenStore {
   isActive(tokenId: number): boolean {
     if (tokenId === 0) return this.#bootstrapDigest !== null && this.bootstrapRetiredAt() === null
     return (
-      this.#db.prepare('SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL').get(tokenId) !==
+      this.#st('SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL').get(tokenId) !==
       undefined
     )
   }
 
   hasActiveAdmin(): boolean {
     return (
-      this.#db
-        .prepare("SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1")
+      this.#st("SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1")
         .get() !== undefined
     )
   }
 
   issue(name: string, role: Role, ownerContact: string | null = null): { id: number; token: string } {
     const token = `dst_${randomBytes(32).toString('base64url')}`
-    const info = this.#db
-      .prepare(
+    const info = this.#st(
         'INSERT INTO api_tokens (name, role, digest, owner_contact, created_at) VALUES (?, ?, ?, ?, ?)',
       )
       .run(name, role, tokenDigest(token), ownerContact, Date.now())
@@ -135,18 +135,17 @@ export class TokenStore {
 
   /** Every stored token, newest first: never the token or its digest. */
   list(): TokenInfo[] {
-    return (this.#db.prepare(`${INFO_SQL} ORDER BY id DESC`).all() as InfoRow[]).map(toInfo)
+    return (this.#st(`${INFO_SQL} ORDER BY id DESC`).all() as InfoRow[]).map(toInfo)
   }
 
   get(id: number): TokenInfo | undefined {
-    const r = this.#db.prepare(`${INFO_SQL} WHERE id = ?`).get(id) as InfoRow | undefined
+    const r = this.#st(`${INFO_SQL} WHERE id = ?`).get(id) as InfoRow | undefined
     return r ? toInfo(r) : undefined
   }
 
   revoke(id: number): boolean {
     return (
-      this.#db
-        .prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+      this.#st('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
         .run(Date.now(), id).changes === 1
     )
   }
@@ -162,8 +161,7 @@ export class TokenStore {
       return { kind: 'person', tokenId: 0, name: 'bootstrap-admin', role: 'admin', ownerContact: null }
     }
     // The digest is the lookup key, so comparing it is not secret-dependent timing.
-    const row = this.#db
-      .prepare('SELECT id, name, role, owner_contact FROM api_tokens WHERE digest = ? AND revoked_at IS NULL')
+    const row = this.#st('SELECT id, name, role, owner_contact FROM api_tokens WHERE digest = ? AND revoked_at IS NULL')
       .get(digest) as { id: number; name: string; role: Role; owner_contact: string | null } | undefined
     return row
       ? { kind: 'person', tokenId: row.id, name: row.name, role: row.role, ownerContact: row.owner_contact }

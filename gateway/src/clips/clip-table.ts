@@ -1,5 +1,5 @@
 import type { ClipMedia, Hold } from '@doorstep/proto'
-import { type Db, migrate, writeTransaction } from '../db/index.js'
+import { type Db, migrate, type StatementCache, statementCache, writeTransaction } from '../db/index.js'
 import type { ProbeResult } from '../media/index.js'
 
 export const CLIPS_SCHEMA = [
@@ -135,9 +135,12 @@ function toHold(r: HoldRow, now: number): Hold {
 /** The clips feature's tables: stored clips, holds, and uploads in progress. */
 export class ClipTable {
   readonly #db: Db
+  /** Statements by SQL text, prepared once (`db/sqlite.ts`). */
+  readonly #st: StatementCache
 
   constructor(db: Db) {
     this.#db = db
+    this.#st = statementCache(db)
   }
 
   load(): void {
@@ -149,7 +152,7 @@ export class ClipTable {
   }
 
   get(eventId: string): ClipRow | undefined {
-    return this.#db.prepare('SELECT * FROM clips WHERE event_id = ?').get(eventId) as ClipRow | undefined
+    return this.#st('SELECT * FROM clips WHERE event_id = ?').get(eventId) as ClipRow | undefined
   }
 
   /** Records a verified, probed clip before its file is renamed into place. */
@@ -162,8 +165,7 @@ export class ClipTable {
     recordedAt: number
     now: number
   }): void {
-    this.#db
-      .prepare(
+    this.#st(
         `INSERT INTO clips (event_id, device_id, sha256, bytes, mime, container, codec, width, height, duration_ms,
            recorded_at, stored_at, state, thumb_etag, expired_at, expired_reason)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committing', NULL, NULL, NULL)
@@ -189,46 +191,42 @@ export class ClipTable {
   }
 
   setState(eventId: string, state: StoredState): void {
-    this.#db.prepare('UPDATE clips SET state = ? WHERE event_id = ?').run(state, eventId)
+    this.#st('UPDATE clips SET state = ? WHERE event_id = ?').run(state, eventId)
   }
 
   remove(eventId: string): void {
-    this.#db.prepare('DELETE FROM clips WHERE event_id = ?').run(eventId)
+    this.#st('DELETE FROM clips WHERE event_id = ?').run(eventId)
   }
 
   expire(eventId: string, reason: string, now: number): void {
-    this.#db
-      .prepare("UPDATE clips SET state = 'expired', expired_at = ?, expired_reason = ? WHERE event_id = ?")
+    this.#st("UPDATE clips SET state = 'expired', expired_at = ?, expired_reason = ? WHERE event_id = ?")
       .run(now, reason, eventId)
   }
 
   setThumb(eventId: string, etag: string): void {
-    this.#db.prepare('UPDATE clips SET thumb_etag = ? WHERE event_id = ?').run(etag, eventId)
+    this.#st('UPDATE clips SET thumb_etag = ? WHERE event_id = ?').run(etag, eventId)
   }
 
   byState(state: StoredState): ClipRow[] {
-    return this.#db.prepare('SELECT * FROM clips WHERE state = ?').all(state) as ClipRow[]
+    return this.#st('SELECT * FROM clips WHERE state = ?').all(state) as ClipRow[]
   }
 
   readyWithoutThumb(): ClipRow[] {
-    return this.#db
-      .prepare("SELECT * FROM clips WHERE state = 'ready' AND thumb_etag IS NULL")
+    return this.#st("SELECT * FROM clips WHERE state = 'ready' AND thumb_etag IS NULL")
       .all() as ClipRow[]
   }
 
   /** Whether another live row still points at this file (two events, one clip). */
   sharedWithOthers(sha256: string, eventId: string): boolean {
     return (
-      this.#db
-        .prepare("SELECT 1 FROM clips WHERE sha256 = ? AND event_id != ? AND state != 'expired' LIMIT 1")
+      this.#st("SELECT 1 FROM clips WHERE sha256 = ? AND event_id != ? AND state != 'expired' LIMIT 1")
         .get(sha256, eventId) !== undefined
     )
   }
 
   /** Ready clips recorded before `before` and not held at `now`, oldest first. */
   unheldReadyBefore(before: number, now: number): ClipRow[] {
-    return this.#db
-      .prepare(
+    return this.#st(
         `SELECT * FROM clips WHERE state = 'ready' AND recorded_at < ?
            AND event_id NOT IN (SELECT event_id FROM clip_holds WHERE ${ACTIVE})
          ORDER BY recorded_at, event_id`,
@@ -238,8 +236,7 @@ export class ClipTable {
 
   /** How many ready clips recorded before `before` are kept only by a hold. */
   heldReadyBefore(before: number, now: number): number {
-    const r = this.#db
-      .prepare(
+    const r = this.#st(
         `SELECT count(*) AS n FROM clips WHERE state = 'ready' AND recorded_at < ?
            AND event_id IN (SELECT event_id FROM clip_holds WHERE ${ACTIVE})`,
       )
@@ -249,8 +246,7 @@ export class ClipTable {
 
   /** Every event id a hold in force keeps (event retention keeps their index rows). */
   heldEventIds(now: number): Set<string> {
-    const rows = this.#db
-      .prepare(`SELECT DISTINCT event_id FROM clip_holds WHERE ${ACTIVE}`)
+    const rows = this.#st(`SELECT DISTINCT event_id FROM clip_holds WHERE ${ACTIVE}`)
       .pluck()
       .all(now) as string[]
     return new Set(rows)
@@ -258,8 +254,7 @@ export class ClipTable {
 
   isHeld(eventId: string, now: number): boolean {
     return (
-      this.#db
-        .prepare(`SELECT 1 FROM clip_holds WHERE event_id = ? AND ${ACTIVE} LIMIT 1`)
+      this.#st(`SELECT 1 FROM clip_holds WHERE event_id = ? AND ${ACTIVE} LIMIT 1`)
         .get(eventId, now) !== undefined
     )
   }
@@ -268,8 +263,7 @@ export class ClipTable {
 
   /** Records an upload as open (kept as is when it already is). */
   openUpload(eventId: string, deviceId: string, total: number, startedAt: number): void {
-    this.#db
-      .prepare(
+    this.#st(
         `INSERT INTO clip_uploads (event_id, device_id, total, started_at) VALUES (?, ?, ?, ?)
            ON CONFLICT(event_id) DO NOTHING`,
       )
@@ -277,19 +271,18 @@ export class ClipTable {
   }
 
   closeUpload(eventId: string): void {
-    this.#db.prepare('DELETE FROM clip_uploads WHERE event_id = ?').run(eventId)
+    this.#st('DELETE FROM clip_uploads WHERE event_id = ?').run(eventId)
   }
 
   upload(eventId: string): OpenUploadRow | undefined {
-    return this.#db.prepare('SELECT * FROM clip_uploads WHERE event_id = ?').get(eventId) as
+    return this.#st('SELECT * FROM clip_uploads WHERE event_id = ?').get(eventId) as
       | OpenUploadRow
       | undefined
   }
 
   /** Open uploads, oldest first; those started before `before` when given. */
   openUploads(before = Number.MAX_SAFE_INTEGER): OpenUploadRow[] {
-    return this.#db
-      .prepare('SELECT * FROM clip_uploads WHERE started_at < ? ORDER BY started_at, event_id')
+    return this.#st('SELECT * FROM clip_uploads WHERE started_at < ? ORDER BY started_at, event_id')
       .all(before) as OpenUploadRow[]
   }
 
@@ -298,12 +291,11 @@ export class ClipTable {
    * partial files of open uploads at their announced size (what they will take).
    */
   storedBytes(): number {
-    const stored = this.#db
-      .prepare(
+    const stored = this.#st(
         "SELECT coalesce(sum(bytes), 0) AS n FROM (SELECT sha256, max(bytes) AS bytes FROM clips WHERE state IN ('committing', 'ready') GROUP BY sha256)",
       )
       .get() as { n: number }
-    const open = this.#db.prepare('SELECT coalesce(sum(total), 0) AS n FROM clip_uploads').get() as {
+    const open = this.#st('SELECT coalesce(sum(total), 0) AS n FROM clip_uploads').get() as {
       n: number
     }
     return stored.n + open.n
@@ -311,13 +303,11 @@ export class ClipTable {
 
   /** A unit's stored clips (a clip shared with another event counts for each) and open uploads. */
   unitUsage(deviceId: string): UnitUsage {
-    const stored = this.#db
-      .prepare(
+    const stored = this.#st(
         "SELECT coalesce(sum(bytes), 0) AS n FROM clips WHERE device_id = ? AND state IN ('committing', 'ready')",
       )
       .get(deviceId) as { n: number }
-    const open = this.#db
-      .prepare('SELECT event_id, total FROM clip_uploads WHERE device_id = ? ORDER BY started_at, event_id')
+    const open = this.#st('SELECT event_id, total FROM clip_uploads WHERE device_id = ? ORDER BY started_at, event_id')
       .all(deviceId) as Array<{ event_id: string; total: number }>
     return {
       storedBytes: stored.n,
@@ -327,8 +317,7 @@ export class ClipTable {
   }
 
   addHold(eventId: string, reason: string, who: string, until: number | null, now: number): Hold {
-    const r = this.#db
-      .prepare(
+    const r = this.#st(
         'INSERT INTO clip_holds (event_id, reason, who, created_at, until) VALUES (?, ?, ?, ?, ?) RETURNING *',
       )
       .get(eventId, reason, who, now, until) as HoldRow
@@ -336,14 +325,13 @@ export class ClipTable {
   }
 
   getHold(id: number, now: number): Hold | undefined {
-    const r = this.#db.prepare('SELECT * FROM clip_holds WHERE id = ?').get(id) as HoldRow | undefined
+    const r = this.#st('SELECT * FROM clip_holds WHERE id = ?').get(id) as HoldRow | undefined
     return r ? toHold(r, now) : undefined
   }
 
   /** Releasing keeps the row: who held what, and who let it go, stays on record. */
   releaseHold(id: number, who: string, now: number): Hold | undefined {
-    this.#db
-      .prepare('UPDATE clip_holds SET released_at = ?, released_by = ? WHERE id = ? AND released_at IS NULL')
+    this.#st('UPDATE clip_holds SET released_at = ?, released_by = ? WHERE id = ? AND released_at IS NULL')
       .run(now, who, id)
     return this.getHold(id, now)
   }
@@ -360,6 +348,6 @@ export class ClipTable {
       params.push(now)
     }
     const sql = `SELECT * FROM clip_holds ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT 5000`
-    return (this.#db.prepare(sql).all(...params) as HoldRow[]).map((r) => toHold(r, now))
+    return (this.#st(sql).all(...params) as HoldRow[]).map((r) => toHold(r, now))
   }
 }
