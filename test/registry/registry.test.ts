@@ -45,6 +45,17 @@ describe('SqliteDeviceRegistry', () => {
     expect(wrong.every((r) => r === null)).toBe(true)
   })
 
+  it('holds at most 4,096 secret checks in line behind the 4 running: the rest are told to come back', async () => {
+    const { id, secret } = await registry.create(deviceRow({ id: 'cam-line' }))
+    // Wrong secrets are never cached, so every call needs scrypt; all are asked before any finishes.
+    const calls = Array.from({ length: 4 + 4096 + 150 }, (_, i) => registry.authenticate(id, `${secret}${i}`))
+    const results = await Promise.all(calls)
+    expect(results.filter((r) => r === 'busy')).toHaveLength(150)
+    expect(results.filter((r) => r === null)).toHaveLength(4 + 4096)
+    // The line drained: the next check runs at once and lets the right secret in.
+    expect(await registry.authenticate(id, secret)).toMatchObject({ id })
+  })
+
   it('stores only a scrypt hash of the secret', async () => {
     const { secret } = await registry.create(deviceRow({ id: 'cam-a2' }))
     const row = db.prepare('SELECT secret_hash FROM devices WHERE id = ?').get('cam-a2') as {
