@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import type https from 'node:https'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { AlertHub, AlertRules, alertsRoute } from './alerts/index.js'
+import { ALERT_RING, AlertHub, AlertRules, alertsRoute, RedisAlertRelay } from './alerts/index.js'
 import { AuditLog, auditRoutes } from './audit/index.js'
 import { AuthThrottle, TokenStore } from './auth/index.js'
 import { markStopped, writeRunState } from './backup/index.js'
@@ -240,6 +240,16 @@ export class Gateway {
     })
     this.#presence = presence
     const rules = new AlertRules({ bus: this.bus, hub: this.hub, config: cfg })
+    // Gateways sharing Redis share their alerts too: numbered by the cluster, seen on every node.
+    const relay = cfg.cluster.redisUrl
+      ? new RedisAlertRelay({
+          url: cfg.cluster.redisUrl,
+          nodeId: cfg.cluster.nodeId,
+          hub: this.hub,
+          log: this.log,
+          capacity: ALERT_RING,
+        })
+      : null
     const broker = new MqttBroker({
       config: cfg,
       registry,
@@ -306,6 +316,7 @@ export class Gateway {
       events,
       ingest,
       presence,
+      ...(relay ? [relay] : []),
       rules,
       clips,
       broker,

@@ -22,7 +22,7 @@ export const Severity = z.enum(['info', 'warning', 'critical'])
 
 export const Alert = z
   .object({
-    /** Monotonic per gateway; a client resumes from the last id it saw. */
+    /** Monotonic per gateway, or across the cluster when gateways share Redis; a client resumes from the last id it saw. */
     id: z.number().int().positive(),
     at: EpochMs,
     kind: AlertKind,

@@ -15,6 +15,9 @@ export type CaseFrame = Extract<ServerFrame, { type: 'pull' | 'case' }>
 /** Firmware campaign progress for admins' and ops' live pages: not numbered, not held. */
 export type CampaignFrame = Extract<ServerFrame, { type: 'campaign' }>
 
+/** Alerts held for sockets that resume. */
+export const ALERT_RING = 10_000
+
 export type AlertDraft = Omit<Alert, 'id' | 'at' | 'count'> & { count?: number; at?: number }
 
 /**
@@ -26,14 +29,19 @@ export class AlertHub {
   readonly #ring: Array<Alert | undefined>
   readonly #metrics: Metrics
   #lastId = 0
-  /** Alert ids restart at 1 with each gateway process; clients tell restarts apart by this. */
-  readonly bootId = randomUUID()
+  /**
+   * Alert ids restart at 1 with each gateway process; clients tell restarts apart by this. Gateways
+   * sharing Redis number alerts across the cluster and share one boot id (`relayTo`).
+   */
+  #bootId: string = randomUUID()
+  /** Set when gateways share Redis: alerts are numbered and delivered by the cluster (redis-alert-relay.ts). */
+  #relay: ((a: Alert) => void) | null = null
   readonly #subscribers = new Set<(a: Alert) => void>()
   readonly #clipSubscribers = new Set<(c: ReadyClip) => void>()
   readonly #caseSubscribers = new Set<(f: CaseFrame) => void>()
   readonly #campaignSubscribers = new Set<(f: CampaignFrame) => void>()
 
-  constructor(metrics: Metrics, capacity = 10_000) {
+  constructor(metrics: Metrics, capacity = ALERT_RING) {
     this.#ring = new Array(capacity)
     this.#metrics = metrics
   }
@@ -42,11 +50,30 @@ export class AlertHub {
     return this.#lastId
   }
 
+  get bootId(): string {
+    return this.#bootId
+  }
+
+  /**
+   * Hands every alert raised here to `relay` instead of numbering it, and takes the ids' boot id from
+   * the cluster; the relay gives alerts back numbered, from every node, through `accept`. Null: alone
+   * again, numbering its own (from where the cluster's ids left off).
+   */
+  relayTo(relay: ((a: Alert) => void) | null, bootId?: string): void {
+    this.#relay = relay
+    if (bootId !== undefined) this.#bootId = bootId
+  }
+
+  /**
+   * Raises an alert. Alone, the hub numbers and delivers it at once; relayed, it goes to the cluster
+   * with id 0 and is delivered when it comes back numbered (the returned alert then has id 0).
+   */
   raise(draft: AlertDraft): Alert {
     // Built field by field in one order, optional fields last: a spread of the draft gave every alert a
     // hidden class of its own (a map and descriptor array, about 0.4 KiB each, 10,000 in a full ring).
+    const relay = this.#relay
     const alert: Alert = {
-      id: ++this.#lastId,
+      id: relay ? 0 : this.#lastId + 1,
       at: draft.at ?? Date.now(),
       kind: draft.kind,
       severity: draft.severity,
@@ -57,10 +84,19 @@ export class AlertHub {
     }
     if (draft.eventId !== undefined) alert.eventId = draft.eventId
     if (draft.foldedMs !== undefined) alert.foldedMs = draft.foldedMs
-    this.#ring[alert.id % this.#ring.length] = alert
+    // Counted where it was raised: summed over the nodes, each alert once.
     this.#metrics.alertsSent.inc({ kind: alert.kind })
-    for (const s of this.#subscribers) s(alert)
+    if (relay) relay(alert)
+    else this.accept(alert)
     return alert
+  }
+
+  /** A numbered alert, this hub's own or the cluster's: held in the ring and delivered; ids only go up. */
+  accept(alert: Alert): void {
+    if (alert.id <= this.#lastId) return
+    this.#lastId = alert.id
+    this.#ring[alert.id % this.#ring.length] = alert
+    for (const s of this.#subscribers) s(alert)
   }
 
   subscribe(fn: (a: Alert) => void): () => void {
