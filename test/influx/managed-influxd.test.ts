@@ -26,6 +26,12 @@ function processGroup(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
 }
 
+/** Field 19 of /proc/<tid>/stat: a thread's niceness. */
+function niceness(pid: number, tid = pid): number {
+  const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+}
+
 /** Live processes whose command line names this config file (read from /proc, nothing is signalled). */
 function influxdsWith(configPath: string): number[] {
   const pids: number[] = []
@@ -143,6 +149,10 @@ describe('ManagedInfluxd (real influxd)', () => {
       d: 'u1',
     })
     expect(rows.map((r) => r.uptime_s)).toEqual([42])
+    // Its compactions yield to the gateway: every thread runs at niceness 5, the process's test runs at 0.
+    const tids = fs.readdirSync(`/proc/${pid}/task`).map(Number)
+    expect(tids.length).toBeGreaterThan(1)
+    expect(tids.map((t) => niceness(pid, t))).toEqual(tids.map(() => 5 + niceness(process.pid)))
 
     await influxd.stop()
     expect(alive(pid)).toBe(false)

@@ -9,6 +9,11 @@ function parentOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
 }
 
+function niceness(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+}
+
 /** A `sleep` with an argument no other test uses, so it can be told apart. */
 const sleeper = (s: string) => descendants((comm, argv) => comm === 'sleep' && argv[1] === s)[0]
 
@@ -22,6 +27,8 @@ describe('the tool runner', () => {
     const pid = await until('the sleep to start', () => sleeper('7.31'))
     // Forked by the runner: the spawn's fork never stalls this process's event loop.
     expect(parentOf(pid)).not.toBe(process.pid)
+    // And below the gateway's priority: media work yields to ingest.
+    expect(niceness(pid)).toBe(niceness(process.pid) + 10)
     process.kill(pid, 'SIGKILL')
     await run
   })

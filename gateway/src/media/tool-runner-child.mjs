@@ -5,6 +5,12 @@
 // gateway one IPC message each way. Plain JavaScript with no imports but Node's: it starts in a
 // fraction of the time and memory a TypeScript loader would take.
 import { spawn } from 'node:child_process'
+import os from 'node:os'
+
+// Media work yields to the gateway: the tools run ten nice steps below it, inherited from the thread that
+// forks them (this one). A thumbnail a moment late costs nothing; an ingest loop starved by ffmpeg delays
+// every unit.
+os.setPriority(Math.min(19, os.getPriority() + 10))
 
 /** @typedef {{ id: number, bin: string, args: string[], timeoutMs: number, maxStdout: number }} Job */
 
