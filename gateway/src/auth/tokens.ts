@@ -102,8 +102,9 @@ export class TokenStore {
    */
   retireBootstrap(): number {
     if (!this.hasActiveAdmin()) throw new DoorstepError('DOORSTEP_ERR_NO_ADMIN_TOKEN')
-    this.#st('INSERT INTO bootstrap_token (id, retired_at) VALUES (1, ?) ON CONFLICT(id) DO NOTHING')
-      .run(Date.now())
+    this.#st('INSERT INTO bootstrap_token (id, retired_at) VALUES (1, ?) ON CONFLICT(id) DO NOTHING').run(
+      Date.now(),
+    )
     this.#bootstrapDigest = null
     return this.bootstrapRetiredAt() as number
   }
@@ -111,25 +112,21 @@ export class TokenStore {
   /** Whether the token with this id still works (0: the bootstrap token). */
   isActive(tokenId: number): boolean {
     if (tokenId === 0) return this.#bootstrapDigest !== null && this.bootstrapRetiredAt() === null
-    return (
-      this.#st('SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL').get(tokenId) !==
-      undefined
-    )
+    return this.#st('SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL').get(tokenId) !== undefined
   }
 
   hasActiveAdmin(): boolean {
     return (
-      this.#st("SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1")
-        .get() !== undefined
+      this.#st("SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1").get() !==
+      undefined
     )
   }
 
   issue(name: string, role: Role, ownerContact: string | null = null): { id: number; token: string } {
     const token = `dst_${randomBytes(32).toString('base64url')}`
     const info = this.#st(
-        'INSERT INTO api_tokens (name, role, digest, owner_contact, created_at) VALUES (?, ?, ?, ?, ?)',
-      )
-      .run(name, role, tokenDigest(token), ownerContact, Date.now())
+      'INSERT INTO api_tokens (name, role, digest, owner_contact, created_at) VALUES (?, ?, ?, ?, ?)',
+    ).run(name, role, tokenDigest(token), ownerContact, Date.now())
     return { id: Number(info.lastInsertRowid), token }
   }
 
@@ -145,8 +142,8 @@ export class TokenStore {
 
   revoke(id: number): boolean {
     return (
-      this.#st('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
-        .run(Date.now(), id).changes === 1
+      this.#st('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(Date.now(), id)
+        .changes === 1
     )
   }
 
@@ -161,8 +158,9 @@ export class TokenStore {
       return { kind: 'person', tokenId: 0, name: 'bootstrap-admin', role: 'admin', ownerContact: null }
     }
     // The digest is the lookup key, so comparing it is not secret-dependent timing.
-    const row = this.#st('SELECT id, name, role, owner_contact FROM api_tokens WHERE digest = ? AND revoked_at IS NULL')
-      .get(digest) as { id: number; name: string; role: Role; owner_contact: string | null } | undefined
+    const row = this.#st(
+      'SELECT id, name, role, owner_contact FROM api_tokens WHERE digest = ? AND revoked_at IS NULL',
+    ).get(digest) as { id: number; name: string; role: Role; owner_contact: string | null } | undefined
     return row
       ? { kind: 'person', tokenId: row.id, name: row.name, role: row.role, ownerContact: row.owner_contact }
       : null

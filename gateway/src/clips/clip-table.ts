@@ -166,28 +166,27 @@ export class ClipTable {
     now: number
   }): void {
     this.#st(
-        `INSERT INTO clips (event_id, device_id, sha256, bytes, mime, container, codec, width, height, duration_ms,
+      `INSERT INTO clips (event_id, device_id, sha256, bytes, mime, container, codec, width, height, duration_ms,
            recorded_at, stored_at, state, thumb_etag, expired_at, expired_reason)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committing', NULL, NULL, NULL)
          ON CONFLICT(event_id) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes, mime = excluded.mime,
            container = excluded.container, codec = excluded.codec, width = excluded.width, height = excluded.height,
            duration_ms = excluded.duration_ms, stored_at = excluded.stored_at, state = 'committing',
            thumb_etag = NULL, expired_at = NULL, expired_reason = NULL`,
-      )
-      .run(
-        r.eventId,
-        r.deviceId,
-        r.sha256,
-        r.bytes,
-        r.media.mime,
-        r.media.container,
-        r.media.codec,
-        r.media.width,
-        r.media.height,
-        r.media.durationMs,
-        r.recordedAt,
-        r.now,
-      )
+    ).run(
+      r.eventId,
+      r.deviceId,
+      r.sha256,
+      r.bytes,
+      r.media.mime,
+      r.media.container,
+      r.media.codec,
+      r.media.width,
+      r.media.height,
+      r.media.durationMs,
+      r.recordedAt,
+      r.now,
+    )
   }
 
   setState(eventId: string, state: StoredState): void {
@@ -199,8 +198,11 @@ export class ClipTable {
   }
 
   expire(eventId: string, reason: string, now: number): void {
-    this.#st("UPDATE clips SET state = 'expired', expired_at = ?, expired_reason = ? WHERE event_id = ?")
-      .run(now, reason, eventId)
+    this.#st("UPDATE clips SET state = 'expired', expired_at = ?, expired_reason = ? WHERE event_id = ?").run(
+      now,
+      reason,
+      eventId,
+    )
   }
 
   setThumb(eventId: string, etag: string): void {
@@ -212,35 +214,34 @@ export class ClipTable {
   }
 
   readyWithoutThumb(): ClipRow[] {
-    return this.#st("SELECT * FROM clips WHERE state = 'ready' AND thumb_etag IS NULL")
-      .all() as ClipRow[]
+    return this.#st("SELECT * FROM clips WHERE state = 'ready' AND thumb_etag IS NULL").all() as ClipRow[]
   }
 
   /** Whether another live row still points at this file (two events, one clip). */
   sharedWithOthers(sha256: string, eventId: string): boolean {
     return (
-      this.#st("SELECT 1 FROM clips WHERE sha256 = ? AND event_id != ? AND state != 'expired' LIMIT 1")
-        .get(sha256, eventId) !== undefined
+      this.#st("SELECT 1 FROM clips WHERE sha256 = ? AND event_id != ? AND state != 'expired' LIMIT 1").get(
+        sha256,
+        eventId,
+      ) !== undefined
     )
   }
 
   /** Ready clips recorded before `before` and not held at `now`, oldest first. */
   unheldReadyBefore(before: number, now: number): ClipRow[] {
     return this.#st(
-        `SELECT * FROM clips WHERE state = 'ready' AND recorded_at < ?
+      `SELECT * FROM clips WHERE state = 'ready' AND recorded_at < ?
            AND event_id NOT IN (SELECT event_id FROM clip_holds WHERE ${ACTIVE})
          ORDER BY recorded_at, event_id`,
-      )
-      .all(before, now) as ClipRow[]
+    ).all(before, now) as ClipRow[]
   }
 
   /** How many ready clips recorded before `before` are kept only by a hold. */
   heldReadyBefore(before: number, now: number): number {
     const r = this.#st(
-        `SELECT count(*) AS n FROM clips WHERE state = 'ready' AND recorded_at < ?
+      `SELECT count(*) AS n FROM clips WHERE state = 'ready' AND recorded_at < ?
            AND event_id IN (SELECT event_id FROM clip_holds WHERE ${ACTIVE})`,
-      )
-      .get(before, now) as { n: number }
+    ).get(before, now) as { n: number }
     return r.n
   }
 
@@ -254,8 +255,8 @@ export class ClipTable {
 
   isHeld(eventId: string, now: number): boolean {
     return (
-      this.#st(`SELECT 1 FROM clip_holds WHERE event_id = ? AND ${ACTIVE} LIMIT 1`)
-        .get(eventId, now) !== undefined
+      this.#st(`SELECT 1 FROM clip_holds WHERE event_id = ? AND ${ACTIVE} LIMIT 1`).get(eventId, now) !==
+      undefined
     )
   }
 
@@ -264,10 +265,9 @@ export class ClipTable {
   /** Records an upload as open (kept as is when it already is). */
   openUpload(eventId: string, deviceId: string, total: number, startedAt: number): void {
     this.#st(
-        `INSERT INTO clip_uploads (event_id, device_id, total, started_at) VALUES (?, ?, ?, ?)
+      `INSERT INTO clip_uploads (event_id, device_id, total, started_at) VALUES (?, ?, ?, ?)
            ON CONFLICT(event_id) DO NOTHING`,
-      )
-      .run(eventId, deviceId, total, startedAt)
+    ).run(eventId, deviceId, total, startedAt)
   }
 
   closeUpload(eventId: string): void {
@@ -275,15 +275,14 @@ export class ClipTable {
   }
 
   upload(eventId: string): OpenUploadRow | undefined {
-    return this.#st('SELECT * FROM clip_uploads WHERE event_id = ?').get(eventId) as
-      | OpenUploadRow
-      | undefined
+    return this.#st('SELECT * FROM clip_uploads WHERE event_id = ?').get(eventId) as OpenUploadRow | undefined
   }
 
   /** Open uploads, oldest first; those started before `before` when given. */
   openUploads(before = Number.MAX_SAFE_INTEGER): OpenUploadRow[] {
-    return this.#st('SELECT * FROM clip_uploads WHERE started_at < ? ORDER BY started_at, event_id')
-      .all(before) as OpenUploadRow[]
+    return this.#st('SELECT * FROM clip_uploads WHERE started_at < ? ORDER BY started_at, event_id').all(
+      before,
+    ) as OpenUploadRow[]
   }
 
   /**
@@ -292,9 +291,8 @@ export class ClipTable {
    */
   storedBytes(): number {
     const stored = this.#st(
-        "SELECT coalesce(sum(bytes), 0) AS n FROM (SELECT sha256, max(bytes) AS bytes FROM clips WHERE state IN ('committing', 'ready') GROUP BY sha256)",
-      )
-      .get() as { n: number }
+      "SELECT coalesce(sum(bytes), 0) AS n FROM (SELECT sha256, max(bytes) AS bytes FROM clips WHERE state IN ('committing', 'ready') GROUP BY sha256)",
+    ).get() as { n: number }
     const open = this.#st('SELECT coalesce(sum(total), 0) AS n FROM clip_uploads').get() as {
       n: number
     }
@@ -304,11 +302,11 @@ export class ClipTable {
   /** A unit's stored clips (a clip shared with another event counts for each) and open uploads. */
   unitUsage(deviceId: string): UnitUsage {
     const stored = this.#st(
-        "SELECT coalesce(sum(bytes), 0) AS n FROM clips WHERE device_id = ? AND state IN ('committing', 'ready')",
-      )
-      .get(deviceId) as { n: number }
-    const open = this.#st('SELECT event_id, total FROM clip_uploads WHERE device_id = ? ORDER BY started_at, event_id')
-      .all(deviceId) as Array<{ event_id: string; total: number }>
+      "SELECT coalesce(sum(bytes), 0) AS n FROM clips WHERE device_id = ? AND state IN ('committing', 'ready')",
+    ).get(deviceId) as { n: number }
+    const open = this.#st(
+      'SELECT event_id, total FROM clip_uploads WHERE device_id = ? ORDER BY started_at, event_id',
+    ).all(deviceId) as Array<{ event_id: string; total: number }>
     return {
       storedBytes: stored.n,
       openBytes: open.reduce((sum, r) => sum + r.total, 0),
@@ -318,9 +316,8 @@ export class ClipTable {
 
   addHold(eventId: string, reason: string, who: string, until: number | null, now: number): Hold {
     const r = this.#st(
-        'INSERT INTO clip_holds (event_id, reason, who, created_at, until) VALUES (?, ?, ?, ?, ?) RETURNING *',
-      )
-      .get(eventId, reason, who, now, until) as HoldRow
+      'INSERT INTO clip_holds (event_id, reason, who, created_at, until) VALUES (?, ?, ?, ?, ?) RETURNING *',
+    ).get(eventId, reason, who, now, until) as HoldRow
     return toHold(r, now)
   }
 
@@ -331,8 +328,9 @@ export class ClipTable {
 
   /** Releasing keeps the row: who held what, and who let it go, stays on record. */
   releaseHold(id: number, who: string, now: number): Hold | undefined {
-    this.#st('UPDATE clip_holds SET released_at = ?, released_by = ? WHERE id = ? AND released_at IS NULL')
-      .run(now, who, id)
+    this.#st(
+      'UPDATE clip_holds SET released_at = ?, released_by = ? WHERE id = ? AND released_at IS NULL',
+    ).run(now, who, id)
     return this.getHold(id, now)
   }
 
