@@ -156,4 +156,31 @@ describe('alerts across gateways sharing Redis', () => {
       await relay.stop()
     }
   }, 90_000)
+
+  it('stops within moments while Redis is down, whatever its stream read is doing', async () => {
+    // The read loop is in turn blocked on a dead socket, pausing, or queued behind ioredis' reconnects;
+    // stops at several moments of that cycle meet each. A queued read is never answered after a
+    // disconnect, so a stop that waited for it would never end.
+    for (const ms of [200, 500, 800, 1100, 1400, 1700, 2000]) {
+      const hub = new AlertHub(createMetrics())
+      const relay = new RedisAlertRelay({
+        url: redis.url,
+        nodeId: 'alerts-stop',
+        hub,
+        log: capturingLogger().log,
+        capacity: 100,
+      })
+      await relay.start()
+      await redis.down()
+      try {
+        await new Promise((r) => setTimeout(r, ms))
+        hub.raise(draft('raised while down'))
+        const t0 = Date.now()
+        await Promise.race([relay.stop(), new Promise((r) => setTimeout(r, 5000))])
+        expect(Date.now() - t0, `stopped ${ms} ms into the outage`).toBeLessThan(2000)
+      } finally {
+        await redis.up()
+      }
+    }
+  }, 60_000)
 })

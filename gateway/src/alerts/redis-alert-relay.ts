@@ -125,9 +125,14 @@ export class RedisAlertRelay implements Feature {
     this.#hub.relayTo(null)
     if (this.#pending.length > 0)
       this.#log.warn({ alerts: this.#pending.length }, 'alerts not sent to Redis before the stop')
-    // A blocked read answers within BLOCK_MS; disconnecting ends it at once.
+    // Disconnecting ends a blocked read at once, but not a read queued while ioredis waits to reconnect
+    // (Redis down): that one is never answered. The loop ends when its read settles, if ever; the stop
+    // waits for it only briefly, so a gateway stops without Redis.
     this.#reader?.disconnect()
-    await this.#reading?.catch(() => undefined)
+    await Promise.race([
+      this.#reading?.catch(() => undefined),
+      new Promise((done) => setTimeout(done, 200).unref()),
+    ])
     this.#writer?.disconnect()
     this.#writer = null
     this.#reader = null
