@@ -74,7 +74,8 @@ class ToolRunner {
         this.#settle(id)?.reject(
           new ToolRunFailure('runner', `the tool runner did not answer within ${timeoutMs + GRACE_MS} ms`),
         )
-        // Wedged: a new runner serves the next run; this one's tools die with it.
+        // Wedged: a new runner serves the next run. This one is killed; a tool it had running is
+        // orphaned and ends by itself (a tool stuck on its input would not: rare enough to leave).
         this.#discard(child)
       }, timeoutMs + GRACE_MS)
       this.#pending.set(id, { child, resolve, reject, timer })
