@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import { DoorstepError } from '../errors.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
-import { redisTarget } from '../mqtt/index.js'
+import { REDIS_RECONNECT, redisTarget } from '../mqtt/index.js'
 import type { AlertHub } from './alert-hub.js'
 
 /** The cluster's alerts, oldest first; every node reads it and numbers nothing itself. */
@@ -17,8 +17,6 @@ const BOOT = 'doorstep:alerts:boot'
 const PENDING_MAX = 10_000
 /** How long one read waits for new alerts before it asks again (and sees a stop). */
 const BLOCK_MS = 2_000
-/** Reconnects as the broker's connections do: quickly at first, then every second. */
-const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 1000)
 
 /**
  * Numbers an alert and appends it in one step, so ids follow the stream's order with no hole. A Redis
@@ -83,8 +81,8 @@ export class RedisAlertRelay implements Feature {
     const open = (role: string) => {
       const r = new Redis(this.#url, {
         lazyConnect: true,
-        retryStrategy,
-        maxRetriesPerRequest: 2,
+        // As the broker's connections: commands fail within about a second of an outage, never hang.
+        ...REDIS_RECONNECT,
         connectionName: `doorstep-${this.#nodeId}-alerts-${role}`,
       })
       // Reported by the broker's own connections; without a listener ioredis prints each retry. The first

@@ -18,6 +18,9 @@ const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 1000)
  */
 const MAX_RETRIES_PER_REQUEST = 2
 
+/** How every gateway connection to Redis reconnects and fails its commands while Redis is down (above). */
+export const REDIS_RECONNECT = { retryStrategy, maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST } as const
+
 /** What aedes needs to share routing and sessions with the other gateways, and how to let go of it. */
 export interface RedisShare {
   /** aedes' emitter: every publish goes through Redis pub/sub and reaches every node's subscribers. */
@@ -67,8 +70,7 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
     const conn = new Redis(opts.url, {
       lazyConnect: true,
       connectTimeout: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
-      retryStrategy,
-      maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
+      ...REDIS_RECONNECT,
       // Publishes of many units at once go out in one write.
       enableAutoPipelining: role === 'pub',
       connectionName: `doorstep-${opts.nodeId}-${role}`,
