@@ -19,6 +19,15 @@ const needs = [
   { bin: 'redis-server', pkg: 'redis-server', why: 'gateways sharing MQTT through Redis, and their tests' },
   // The cluster test starts its own from the shipped config; the package's service is not used.
   { bin: 'haproxy', pkg: 'haproxy', why: 'the load balancer in front of a cluster, and its test' },
+  // The tests run their own cluster in a temp dir; Debian keeps the server off the PATH.
+  {
+    name: 'postgres',
+    check: () =>
+      fs.existsSync('/usr/lib/postgresql') &&
+      fs.readdirSync('/usr/lib/postgresql').some((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)),
+    pkg: 'postgresql',
+    why: 'the database gateways share, and its tests',
+  },
 ]
 if (withBrowser) {
   needs.push({ bin: 'chromium', pkg: 'chromium', why: 'the dashboard tests' })
@@ -50,9 +59,11 @@ if (!fs.existsSync(marker) || fs.statSync(marker).mtimeMs < fs.statSync(lock).mt
 }
 
 const has = (n) =>
-  n.file
-    ? fs.existsSync(n.file)
-    : spawnSync('sh', ['-c', `command -v ${n.bin}`], { stdio: 'ignore' }).status === 0
+  n.check
+    ? n.check()
+    : n.file
+      ? fs.existsSync(n.file)
+      : spawnSync('sh', ['-c', `command -v ${n.bin}`], { stdio: 'ignore' }).status === 0
 const missing = needs.filter((n) => !has(n))
 if (missing.length === 0) {
   say('setup: system programs present')
@@ -62,7 +73,7 @@ const pkgs = [...new Set(missing.map((m) => m.pkg))]
 const cmd = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${pkgs.join(' ')}`
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 const isDebian = fs.existsSync('/etc/debian_version')
-for (const m of missing) process.stdout.write(`setup: missing ${m.bin ?? m.file} (${m.why})\n`)
+for (const m of missing) process.stdout.write(`setup: missing ${m.bin ?? m.name ?? m.file} (${m.why})\n`)
 if (!isRoot || !isDebian) {
   process.stderr.write(`setup: install them with:\n  sudo sh -c '${cmd}'\n`)
   process.exit(1)
@@ -77,7 +88,7 @@ try {
 const still = missing.filter((n) => !has(n))
 if (still.length > 0) {
   process.stderr.write(
-    `setup: still missing after install: ${still.map((s) => s.bin ?? s.file).join(', ')}\n`,
+    `setup: still missing after install: ${still.map((s) => s.bin ?? s.name ?? s.file).join(', ')}\n`,
   )
   process.exit(1)
 }

@@ -7,6 +7,7 @@ import { runDoctorCli } from '../src/doctor/index.js'
 import { runKeysCli } from '../src/evidence/index.js'
 import { runAuditCli } from '../src/evidence/logs-cli.js'
 import { runTokensCli } from '../src/people/tokens-cli.js'
+import { runRegistryCli } from '../src/registry/index.js'
 
 const USAGE = `doorstep <command>
 
@@ -25,6 +26,8 @@ const USAGE = `doorstep <command>
   audit verify [--data-dir DIR]  check the audit and custody logs offline: hash chains and signed
                                  checkpoints; exit 0 PASS, 1 FAIL, 2 usage
   keys [rotate]                  the evidence signing keys: fingerprints, public key (see \`doorstep keys --help\`)
+  registry copy [--to URL]       copy the data dir's device registry, secrets and all, into the
+                                 PostgreSQL the gateways share (see \`doorstep registry --help\`)
   doctor [--data-dir DIR]        check this machine for running the gateway and say what to fix
                                  (see \`doorstep doctor --help\`)
 `
@@ -86,6 +89,8 @@ async function main(argv: string[]): Promise<number> {
       return runRestoreCli(rest, process.env, io)
     case 'doctor':
       return runDoctorCli(rest, process.env, io)
+    case 'registry':
+      return runRegistryCli(rest, process.env, io)
     case undefined:
     case 'help':
     case '--help':

@@ -178,6 +178,13 @@ const ENV_SCHEMA = {
   DOORSTEP_REDIS_URL: z
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .optional(),
+  /**
+   * PostgreSQL shared by several gateways: the device registry and tokens live there (more of the shared state
+   * follows). Unset: each gateway's own SQLite file.
+   */
+  DOORSTEP_DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
+    .optional(),
   /** This gateway's name among the nodes sharing DOORSTEP_REDIS_URL (logs, the broker's id). */
   DOORSTEP_NODE_ID: z
     .string()
@@ -294,6 +301,8 @@ export interface Config {
     nodeId: string
     /** Null: a single gateway, MQTT state in memory. A secret may sit in it: never log it as is. */
     redisUrl: string | null
+    /** Null: the shared state in this gateway's SQLite. A password may sit in it: never log it as is. */
+    databaseUrl: string | null
     /** Load balancers whose PROXY headers and X-Forwarded-For are believed: addresses or CIDR blocks. */
     trustedProxies: string[]
   }
@@ -442,6 +451,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     cluster: {
       nodeId: e.DOORSTEP_NODE_ID,
       redisUrl: e.DOORSTEP_REDIS_URL ?? null,
+      databaseUrl: e.DOORSTEP_DATABASE_URL ?? null,
       trustedProxies: e.DOORSTEP_TRUSTED_PROXIES,
     },
   })

@@ -89,6 +89,10 @@ export const ERRORS = {
     status: 503,
     message: 'Redis (DOORSTEP_REDIS_URL) is not answering; MQTT cannot be shared with the other gateways',
   },
+  DOORSTEP_ERR_DATABASE_UNAVAILABLE: {
+    status: 503,
+    message: 'PostgreSQL (DOORSTEP_DATABASE_URL) is not answering; the shared state cannot be reached',
+  },
   DOORSTEP_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

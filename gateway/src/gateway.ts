@@ -9,7 +9,7 @@ import { markStopped, writeRunState } from './backup/index.js'
 import { Cases, caseRoutes, consentRoutes, pullUploadRoutes } from './cases/index.js'
 import { Clips, clipRoutes, holdRoutes } from './clips/index.js'
 import type { Config } from './config.js'
-import { type Db, openDb } from './db/index.js'
+import { type Db, openDb, openPostgres, type SharedDb, sqliteSharedDb } from './db/index.js'
 import { EventBus } from './event-bus.js'
 import { Events, eventRoutes } from './events/index.js'
 import {
@@ -33,10 +33,16 @@ import { Notifier, notifyRoutes } from './notify/index.js'
 import { ownerRoutes, tokenRoutes } from './people/index.js'
 import { Presence } from './presence/index.js'
 import { ProcessWatch } from './process-metrics.js'
-import { mapRoute, registryRoutes, SqliteDeviceRegistry } from './registry/index.js'
+import { mapRoute, registryRoutes, StoredDeviceRegistry } from './registry/index.js'
 import { TlsCredentials, type TlsReload } from './tls/index.js'
 import { UnitConfigs, unitConfigRoutes } from './unit-config/index.js'
-import { type FreeSpace, prepareUpgrade, recordRelease, repageDatabase } from './upgrade/index.js'
+import {
+  type FreeSpace,
+  POSTGRES_FEATURES,
+  prepareUpgrade,
+  recordRelease,
+  repageDatabase,
+} from './upgrade/index.js'
 
 export interface GatewayOptions {
   log?: Logger
@@ -59,7 +65,8 @@ export class Gateway {
   readonly bus: EventBus
   readonly hub: AlertHub
   #db: Db | null = null
-  #registry: SqliteDeviceRegistry | null = null
+  #shared: SharedDb | null = null
+  #registry: StoredDeviceRegistry | null = null
   #tokens: TokenStore | null = null
   #influxd: ManagedInfluxd | null = null
   #influx: InfluxStore | null = null
@@ -93,7 +100,7 @@ export class Gateway {
     this.hub = new AlertHub(this.metrics)
   }
 
-  get registry(): SqliteDeviceRegistry {
+  get registry(): StoredDeviceRegistry {
     return must(this.#registry, 'registry')
   }
   get tokens(): TokenStore {
@@ -141,6 +148,10 @@ export class Gateway {
   get db(): Db {
     return must(this.#db, 'db')
   }
+  /** Where the shared state is: this gateway's SQLite, or the PostgreSQL of DOORSTEP_DATABASE_URL. */
+  get shared(): SharedDb {
+    return must(this.#shared, 'shared database')
+  }
   /** The plain MQTT URL, or the TLS one when the plain port is off. */
   get mqttUrl(): string {
     if (this.config.plainHost === null) return this.mqttsUrl
@@ -184,18 +195,28 @@ export class Gateway {
       influxDb: cfg.influx.db,
       log: this.log,
       freeSpace: this.#freeSpace,
+      elsewhere: cfg.cluster.databaseUrl ? POSTGRES_FEATURES : [],
     })
     // A database of an earlier version, made with 4 KiB pages, is copied to this release's pages.
     await repageDatabase({ dataDir: cfg.dataDir, log: this.log, freeSpace: this.#freeSpace })
     const db = openDb(path.join(cfg.dataDir, 'doorstep.db'))
     this.#db = db
-    const registry = new SqliteDeviceRegistry(db)
-    registry.load()
+    const shared = cfg.cluster.databaseUrl
+      ? await openPostgres({ url: cfg.cluster.databaseUrl, nodeId: cfg.cluster.nodeId, log: this.log })
+      : sqliteSharedDb(db)
+    this.#shared = shared
+    const registry = new StoredDeviceRegistry(shared, {
+      log: this.log,
+      node: cfg.cluster.nodeId,
+      // Disabled or rotated through another gateway: a unit connected here is cut off here.
+      onRevoked: (deviceId, reason) => this.bus.emit('device.revoked', { deviceId, reason, at: Date.now() }),
+    })
+    await registry.load()
     this.#registry = registry
-    const tokens = new TokenStore(db)
-    tokens.load()
+    const tokens = new TokenStore(shared)
+    await tokens.load()
     this.#tokens = tokens
-    this.#bootstrapAdmin(tokens)
+    await this.#bootstrapAdmin(tokens)
     // Before anything that records: exports and log checkpoints are signed with it.
     const keys = new EvidenceKeyring({
       dataDir: cfg.dataDir,
@@ -418,6 +439,8 @@ export class Gateway {
     this.#started = []
     await this.#influxd?.stop()
     this.#influxd = null
+    await this.#shared?.close()
+    this.#shared = null
     this.#db?.close()
     this.#db = null
   }
@@ -427,17 +450,17 @@ export class Gateway {
    * admin token, one is issued and left in `<dataDir>/admin-token`, readable by the gateway's user
    * only: a log is copied, shipped and kept, and a token in it would live wherever the log goes.
    */
-  #bootstrapAdmin(tokens: TokenStore): void {
+  async #bootstrapAdmin(tokens: TokenStore): Promise<void> {
     const configured = this.config.adminToken
     if (configured) {
-      if (tokens.setBootstrapToken(configured)) return
+      if (await tokens.setBootstrapToken(configured)) return
       this.log.warn(
-        { retiredAt: tokens.bootstrapRetiredAt() },
+        { retiredAt: await tokens.bootstrapRetiredAt() },
         'DOORSTEP_ADMIN_TOKEN was retired and is ignored; use a stored admin token',
       )
     }
-    if (tokens.hasActiveAdmin()) return
-    const { token } = tokens.issue('bootstrap-admin', 'admin')
+    if (await tokens.hasActiveAdmin()) return
+    const { token } = await tokens.issue('bootstrap-admin', 'admin')
     const file = path.join(this.config.dataDir, ADMIN_TOKEN_FILE)
     // A file left from before may have looser permissions: write a new one, created 0600.
     fs.rmSync(file, { force: true })

@@ -5,7 +5,7 @@ import WebSocket from 'ws'
 import { AlertHub } from '../../gateway/src/alerts/alert-hub.js'
 import { alertsRoute } from '../../gateway/src/alerts/ws-route.js'
 import { TokenStore } from '../../gateway/src/auth/tokens.js'
-import { openDb } from '../../gateway/src/db/sqlite.js'
+import { openDb, sqliteSharedDb } from '../../gateway/src/db/index.js'
 import { EventBus } from '../../gateway/src/event-bus.js'
 import { buildHttp } from '../../gateway/src/http/server.js'
 import { createLogger } from '../../gateway/src/log.js'
@@ -43,9 +43,9 @@ describe('a slow alert consumer (real HTTP and WebSocket)', () => {
     const tmp = tempDir()
     const log = createLogger('silent')
     const db = openDb(`${tmp.dir}/t.db`)
-    const tokens = new TokenStore(db)
-    tokens.load()
-    const { token } = tokens.issue('ops', 'ops')
+    const tokens = new TokenStore(sqliteSharedDb(db))
+    await tokens.load()
+    const { token } = await tokens.issue('ops', 'ops')
     const hub = new AlertHub(createMetrics(), 100_000)
     const app = await buildHttp({ log, tokens })
     await app.register(alertsRoute, {

@@ -6,12 +6,12 @@ import { ALERT_SOCKET_CLOSE, type TokenIssued } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AlertHub, alertsRoute } from '../../gateway/src/alerts/index.js'
 import { TokenStore } from '../../gateway/src/auth/index.js'
-import { openDb } from '../../gateway/src/db/index.js'
+import { openDb, sqliteSharedDb } from '../../gateway/src/db/index.js'
 import { EventBus } from '../../gateway/src/event-bus.js'
 import { buildHttp } from '../../gateway/src/http/server.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics } from '../../gateway/src/metrics.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { hostEnv, startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
 import { tempDir } from '../helpers/tmp.js'
 import { until, within } from '../helpers/wait.js'
@@ -93,6 +93,7 @@ describe('a revoked token on an open alert socket', () => {
     const closed = closing(s)
     await run(process.execPath, [CLI, 'tokens', 'revoke', String(revoked.id), '--data-dir', t.dataDir], {
       cwd: ROOT,
+      env: hostEnv(t),
     })
     const c = await within('the socket of the token the CLI revoked to close', closed, 6000)
     expect(c.code).toBe(ALERT_SOCKET_CLOSE.tokenRevoked)
@@ -102,8 +103,8 @@ describe('a revoked token on an open alert socket', () => {
     const tmp = tempDir()
     const log = createLogger('silent')
     const db = openDb(`${tmp.dir}/t.db`)
-    const tokens = new TokenStore(db)
-    tokens.load()
+    const tokens = new TokenStore(sqliteSharedDb(db))
+    await tokens.load()
     const bus = new EventBus(log)
     const hub = new AlertHub(createMetrics())
     const app = await buildHttp({ log, tokens })
@@ -111,11 +112,11 @@ describe('a revoked token on an open alert socket', () => {
     await app.listen({ host: '127.0.0.1', port: 0 })
     const { port } = app.server.address() as AddressInfo
     try {
-      const { id, token } = tokens.issue('Night Desk', 'ops')
+      const { id, token } = await tokens.issue('Night Desk', 'ops')
       const s = await openAlerts(`http://127.0.0.1:${port}`, token)
       await until('the socket ready', () => s.frames.length > 0)
       const closed = closing(s)
-      tokens.revoke(id)
+      await tokens.revoke(id)
       bus.emit('token.revoked', { tokenId: id, at: Date.now() })
       expect((await within('the socket to close', closed, 5000)).code).toBe(ALERT_SOCKET_CLOSE.tokenRevoked)
     } finally {

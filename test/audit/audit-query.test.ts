@@ -29,7 +29,7 @@ describe('GET /api/v1/audit by actor and by time', () => {
 
   beforeAll(async () => {
     t = await startTestGateway()
-    ann = t.gateway.tokens.issue('Ann', 'admin').token
+    ann = (await t.gateway.tokens.issue('Ann', 'admin')).token
     for (const [i, by] of [t.adminToken, ann, t.adminToken, ann].entries()) {
       const res = await api<TokenIssued>(t.gateway.httpUrl, 'POST', '/api/v1/tokens', by, {
         name: `ops ${i}`,

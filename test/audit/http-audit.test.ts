@@ -30,7 +30,7 @@ describe('uses of a clip on the clip and hold routes go on the audit log', () =>
     fixtures = tempDir('doorstep-audit-')
     const clip = makeClip(fixtures.dir, 'audited')
     t = await startTestGateway()
-    ops = t.gateway.tokens.issue('Olga (night shift)', 'ops').token
+    ops = (await t.gateway.tokens.issue('Olga (night shift)', 'ops')).token
     const cam = await t.gateway.registry.create(deviceRow({ id: 'cam-audit-1' }))
     unit = await connectUnit(t.gateway.mqttUrl, cam.id, cam.secret)
     eventId = await announce(unit, cam.id, clipInfo(clip))
@@ -58,7 +58,7 @@ describe('uses of a clip on the clip and hold routes go on the audit log', () =>
       details: { status: 206 },
     })
     // A refused request is not a use of the clip.
-    const owner = t.gateway.tokens.issue('owner', 'owner', 'x@example.org').token
+    const owner = (await t.gateway.tokens.issue('owner', 'owner', 'x@example.org')).token
     expect((await get(`/api/v1/clips/${eventId}`, owner)).status).toBe(403)
     expect(await entries(`subject=clip:${eventId}`)).toHaveLength(2)
   })

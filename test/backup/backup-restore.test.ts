@@ -16,7 +16,7 @@ import { sha256Hex } from '../../gateway/src/audit/chain.js'
 import { announce, type ClipFile, clipInfo, makeClip, putClip } from '../clips/helpers.js'
 import { uploadImage } from '../firmware/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { sharedWith, startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api, basic, bearer } from '../helpers/http.js'
 import { influxRows } from '../helpers/influx-query.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
@@ -66,7 +66,7 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     fs.mkdirSync(path.join(t.dataDir, 'keys'), { recursive: true })
     fs.writeFileSync(path.join(t.dataDir, 'keys', 'site.key'), 'not a real key\n', { mode: 0o600 })
     base = t.gateway.httpUrl
-    investigator = t.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
+    investigator = (await t.gateway.tokens.issue('Det. Insp. Chen', 'investigator')).token
     front = await t.gateway.registry.create(deviceRow({ id: 'cam-front' }))
     busy = await t.gateway.registry.create(deviceRow({ id: 'cam-busy' }))
 
@@ -283,7 +283,9 @@ describe('doorstep backup and restore', { timeout: 120_000 }, () => {
     expect(fs.readFileSync(key, 'utf8')).toBe('not a real key\n')
     expect(fs.statSync(key).mode & 0o777).toBe(0o600)
 
+    // The data dir is restored; a shared PostgreSQL (a run on it) is not the data dir's, and stays.
     restored = await startTestGateway({
+      ...sharedWith(t),
       DOORSTEP_DATA_DIR: newDataDir,
       DOORSTEP_INFLUX_URL: '',
       DOORSTEP_INFLUX_DB: t.db,

@@ -5,7 +5,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ManagedInfluxd } from '../../gateway/src/influx/index.js'
 import { deviceRow } from '../helpers/devices.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { sharedWith, startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
 import { influxCount } from '../helpers/influx-query.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
@@ -101,6 +101,7 @@ describe('backup and restore with an external InfluxDB', { timeout: 90_000 }, ()
     expect(await influxCount(target.url, db, 'SELECT count(signal_dbm) FROM heartbeat')).toBe(times.length)
 
     restored = await startTestGateway({
+      ...sharedWith(t),
       DOORSTEP_DATA_DIR: newDir,
       DOORSTEP_INFLUX_URL: target.url,
       DOORSTEP_INFLUX_DB: db,

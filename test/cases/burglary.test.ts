@@ -99,9 +99,9 @@ describe('the burglary story: case, pulls with consent, export, verify, tamper',
     base = t.gateway.httpUrl
     admin = t.adminToken
     const tokens = t.gateway.tokens
-    investigator = tokens.issue('Det. Insp. Chen', 'investigator').token
-    owner = tokens.issue('Mrs Wu', 'owner', 'wu@example.org').token
-    stranger = tokens.issue('Mr Li', 'owner', 'li@example.org').token
+    investigator = (await tokens.issue('Det. Insp. Chen', 'investigator')).token
+    owner = (await tokens.issue('Mrs Wu', 'owner', 'wu@example.org')).token
+    stranger = (await tokens.issue('Mr Li', 'owner', 'li@example.org')).token
     const reg = t.gateway.registry
     const mk = async (
       id: string,

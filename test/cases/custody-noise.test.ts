@@ -15,7 +15,7 @@ describe("a unit's repeated acks do not grow its case's custody log", () => {
 
   beforeAll(async () => {
     t = await startTestGateway()
-    token = t.gateway.tokens.issue('Inspector Lu', 'investigator').token
+    token = (await t.gateway.tokens.issue('Inspector Lu', 'investigator')).token
     const cam = await t.gateway.registry.create(deviceRow({ id: 'cam-noisy-1', releasePolicy: 'always' }))
     unit = await connectUnit(t.gateway.mqttUrl, cam.id, cam.secret)
     unit.on('message', (_topic, payload) => commands.push(Command.parse(JSON.parse(payload.toString()))))

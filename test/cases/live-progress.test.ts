@@ -35,8 +35,8 @@ describe('case and pull progress on the alert socket (real gateway, a unit uploa
     fixtures = tempDir('doorstep-live-progress-')
     clip = makeClip(fixtures.dir, 'recording', { seconds: 4 })
     t = await startTestGateway()
-    investigator = t.gateway.tokens.issue('Inspector Ma', 'investigator').token
-    ops = t.gateway.tokens.issue('Ops desk', 'ops').token
+    investigator = (await t.gateway.tokens.issue('Inspector Ma', 'investigator')).token
+    ops = (await t.gateway.tokens.issue('Ops desk', 'ops')).token
     const c = await t.gateway.registry.create(
       deviceRow({ id: 'shop-live-1', district: 7, releasePolicy: 'always' }),
     )

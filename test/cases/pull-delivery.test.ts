@@ -37,7 +37,7 @@ describe('pull delivery: the district budget, a unit that drops mid-upload, a pe
     clip = makeClip(fixtures.dir, 'recording')
     t = await startTestGateway({ DOORSTEP_PULL_DISTRICT_CONCURRENCY: 1 })
     base = t.gateway.httpUrl
-    token = t.gateway.tokens.issue('Inspector Ma', 'investigator').token
+    token = (await t.gateway.tokens.issue('Inspector Ma', 'investigator')).token
     const mk = async (id: string, district: number, persistent = false) => {
       const c = await t.gateway.registry.create(deviceRow({ id, district, releasePolicy: 'always' }))
       u[id] = new TestUnit({

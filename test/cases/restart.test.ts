@@ -29,7 +29,7 @@ describe('pulls live in SQLite: a gateway restart loses none', () => {
 
   it('a pull waiting for an offline unit, and one cut off mid-upload, are both sent after the restart', async () => {
     t = await startTestGateway({ DOORSTEP_DATA_DIR: data.dir })
-    const token = t.gateway.tokens.issue('Insp. Fang', 'investigator').token
+    const token = (await t.gateway.tokens.issue('Insp. Fang', 'investigator')).token
     const away = await t.gateway.registry.create(deviceRow({ id: 'cam-away', releasePolicy: 'always' }))
     const busy = await t.gateway.registry.create(deviceRow({ id: 'cam-busy', releasePolicy: 'always' }))
     const unit = (c: { id: string; secret: string }, holdHalfway: boolean) => {
@@ -100,7 +100,7 @@ describe('pulls live in SQLite: a gateway restart loses none', () => {
     await t?.stop()
     t = await startTestGateway()
     const gw = t
-    const token = gw.gateway.tokens.issue('Insp. Fang', 'investigator').token
+    const token = (await gw.gateway.tokens.issue('Insp. Fang', 'investigator')).token
     const cam = await gw.gateway.registry.create(deviceRow({ id: 'cam-stop', releasePolicy: 'always' }))
     const unit = new TestUnit({
       baseUrl: gw.gateway.httpUrl,

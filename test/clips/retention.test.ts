@@ -143,8 +143,8 @@ describe('retention by age, with and without holds', () => {
   it('holds are listed and managed by admin and investigators only', async () => {
     const { t, base } = s
     const ev = await s.record('holds-api', 0)
-    const ops = t.gateway.tokens.issue('ops-on-duty', 'ops').token
-    const inv = t.gateway.tokens.issue('det-ramirez', 'investigator').token
+    const ops = (await t.gateway.tokens.issue('ops-on-duty', 'ops')).token
+    const inv = (await t.gateway.tokens.issue('det-ramirez', 'investigator')).token
     expect((await s.hold(ev.eventId, {}, ops)).status).toBe(403)
     const placed = await s.hold(ev.eventId, { reason: 'case 77' }, inv)
     expect(placed.status).toBe(201)

@@ -62,15 +62,27 @@ describe('docker-compose.yml', () => {
     const always = Object.entries(compose.services).filter(([, s]) => !s.profiles)
     expect(always.map(([n]) => n)).toEqual(['influxdb', 'gateway'])
     expect(compose.services.gateway?.environment?.DOORSTEP_REDIS_URL).toBeUndefined()
+    expect(compose.services.gateway?.environment?.DOORSTEP_DATABASE_URL).toBeUndefined()
   })
 
-  it('has a cluster profile: Redis, three gateways sharing it and the clips, HAProxy with the shipped config', () => {
-    expect(inCluster.map(([n]) => n).sort()).toEqual(['gateway1', 'gateway2', 'gateway3', 'haproxy', 'redis'])
+  it('has a cluster profile: Redis, PostgreSQL, three gateways sharing them and the clips, HAProxy with the shipped config', () => {
+    expect(inCluster.map(([n]) => n).sort()).toEqual([
+      'gateway1',
+      'gateway2',
+      'gateway3',
+      'haproxy',
+      'postgres',
+      'redis',
+    ])
     const ids = new Set<string>()
     const dataVolumes = new Set<string>()
     for (const [, g] of gateways) {
       expect(g.build).toBe('.')
       expect(g.environment?.DOORSTEP_REDIS_URL).toBe('redis://redis:6379')
+      expect(g.environment?.DOORSTEP_DATABASE_URL).toMatch(
+        /^postgres:\/\/doorstep:.*@postgres:5432\/doorstep$/,
+      )
+      expect(g.depends_on).toHaveProperty('postgres')
       expect(g.environment?.DOORSTEP_INFLUX_URL).toBe('http://influxdb:8086')
       ids.add(g.environment?.DOORSTEP_NODE_ID ?? '')
       expect(g.volumes).toContain('cluster-clips:/var/lib/doorstep/clips')

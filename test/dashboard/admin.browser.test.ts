@@ -42,7 +42,7 @@ describe("the admins' room", () => {
       throw new Error('dashboard/dist is missing: run `npm run build -w dashboard` first')
     }
     gw = await startTestGateway()
-    investigator = gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
+    investigator = (await gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator')).token
   })
 
   afterAll(async () => {
@@ -269,7 +269,7 @@ describe("the admins' room", () => {
   it("filters the audit log by actor: another actor's rows go, and paging keeps the filter", async () => {
     const page = (tb as TestBrowser).page
     // A second admin issues a page and one more of tokens from the API: the log gets another actor.
-    const zhou = gw.gateway.tokens.issue('Insp. Zhou', 'admin').token
+    const zhou = (await gw.gateway.tokens.issue('Insp. Zhou', 'admin')).token
     for (let i = 0; i <= AUDIT_PAGE; i++) {
       const res = await api(gw.gateway.httpUrl, 'POST', '/api/v1/tokens', zhou, {
         name: `Officer ${i}`,

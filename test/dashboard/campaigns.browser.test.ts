@@ -319,7 +319,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
       await page.getByTestId('signin-token').waitFor({ timeout: UI_TIMEOUT })
     }
     await signOut()
-    const invToken = gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
+    const invToken = (await gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator')).token
     await signIn(page, invToken)
     await page.getByTestId('nav-cases').first().waitFor({ state: 'attached', timeout: UI_TIMEOUT })
     expect(await page.getByTestId('nav-ops').count()).toBe(0)
@@ -330,7 +330,7 @@ describe('firmware campaigns in the dashboard', { timeout: 120_000 }, () => {
     expect(refused.status).toBe(403)
 
     await signOut()
-    const opsToken = gw.gateway.tokens.issue('Night ops', 'ops').token
+    const opsToken = (await gw.gateway.tokens.issue('Night ops', 'ops')).token
     await signIn(page, opsToken)
     await page.getByTestId('nav-ops').first().waitFor({ state: 'attached', timeout: UI_TIMEOUT })
     await page.goto(`${gw.gateway.httpUrl}/#/campaign/${failingId}`)

@@ -37,7 +37,7 @@ describe('an admin records a legal order and closes the case', { timeout: 90_000
     }
     clip = makeClip(data.dir, 'recording', { seconds: 3 })
     gw = await startTestGateway()
-    investigator = gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
+    investigator = (await gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator')).token
     const c = await gw.gateway.registry.create(
       deviceRow({ id: ID, address: '9 River Rd', releasePolicy: 'never' }),
     )

@@ -48,7 +48,7 @@ describe('the investigator opens a case, pulls footage and exports it', () => {
     }
     clip = makeClip(data.dir, 'recording', { seconds: 4 })
     gw = await startTestGateway()
-    investigator = gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator').token
+    investigator = (await gw.gateway.tokens.issue('Det. Insp. Chen', 'investigator')).token
     // Two doors down Market St (about 50 m apart), and a unit across town the circle must leave out.
     for (const [id, address, hold, lat, lon] of [
       [HELD, '3 Market St', true, 29.3, 117.2],

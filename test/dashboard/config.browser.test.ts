@@ -226,7 +226,7 @@ describe('the configuration page', { timeout: 120_000 }, () => {
 
   it('is refused to an investigator, who has no link to it', async () => {
     const inv = await open()
-    const token = gw.gateway.tokens.issue('Det. Insp. Wu', 'investigator').token
+    const token = (await gw.gateway.tokens.issue('Det. Insp. Wu', 'investigator')).token
     await signIn(inv.page, token, gw.gateway.httpUrl)
     await inv.page.getByTestId('nav-cases').waitFor({ timeout: UI_TIMEOUT })
     expect(await inv.page.getByTestId('nav-ops').count()).toBe(0)

@@ -177,7 +177,7 @@ describe('the notifications page', { timeout: 120_000 }, () => {
         PushManager.prototype.subscribe = async () =>
           ({ toJSON: () => JSON.parse(json) }) as unknown as PushSubscription
       }, JSON.stringify(sub))
-      const ops = gw.gateway.tokens.issue('Ops Desk', 'ops').token
+      const ops = (await gw.gateway.tokens.issue('Ops Desk', 'ops')).token
       await signIn(b.page, ops, gw.gateway.httpUrl)
       await b.page.getByTestId('nav-ops').click()
       await b.page.getByTestId('ops-tab-notify').click()
@@ -246,7 +246,7 @@ describe('the notifications page', { timeout: 120_000 }, () => {
 
   it('is refused to an owner; ops may have their browser notified but see no channels or rules', async () => {
     const owner = await open()
-    const ownerToken = gw.gateway.tokens.issue('Mrs Lin', 'owner', 'lin@example.org').token
+    const ownerToken = (await gw.gateway.tokens.issue('Mrs Lin', 'owner', 'lin@example.org')).token
     await signIn(owner.page, ownerToken, gw.gateway.httpUrl)
     await owner.page.getByTestId('nav-my').waitFor({ timeout: UI_TIMEOUT })
     expect(await owner.page.getByTestId('nav-ops').count()).toBe(0)
@@ -256,7 +256,7 @@ describe('the notifications page', { timeout: 120_000 }, () => {
     expect(await owner.page.getByTestId('notify-page').count()).toBe(0)
 
     const ops = await open()
-    const opsToken = gw.gateway.tokens.issue('Ops Zhao', 'ops').token
+    const opsToken = (await gw.gateway.tokens.issue('Ops Zhao', 'ops')).token
     await signIn(ops.page, opsToken, gw.gateway.httpUrl)
     await ops.page.getByTestId('nav-ops').click()
     await ops.page.getByTestId('ops-tab-notify').click()

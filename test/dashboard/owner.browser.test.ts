@@ -72,8 +72,8 @@ describe('the homeowner on a phone', () => {
     }
     gw = await startTestGateway()
     const tokens = gw.gateway.tokens
-    owner = tokens.issue('Mrs Wu', 'owner', 'wu@example.org').token
-    const investigator = tokens.issue('Det. Insp. Chen', 'investigator').token
+    owner = (await tokens.issue('Mrs Wu', 'owner', 'wu@example.org')).token
+    const investigator = (await tokens.issue('Det. Insp. Chen', 'investigator')).token
     const reg = gw.gateway.registry
     const unit = await reg.create(
       deviceRow({ id: MINE, address: '8 Willow Lane', ownerContact: 'wu@example.org', releasePolicy: 'ask' }),

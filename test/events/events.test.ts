@@ -207,9 +207,9 @@ describe('events index and query API (real MQTT, real gateway)', () => {
     }
     expect((await get<ErrorBody>(`/api/v1/events/${randomUUID()}`)).status).toBe(404)
     expect((await get<ErrorBody>('/api/v1/events/not-a-uuid')).status).toBe(400)
-    const ops = t.gateway.tokens.issue('ops', 'ops').token
-    const inv = t.gateway.tokens.issue('inv', 'investigator').token
-    const owner = t.gateway.tokens.issue('owner', 'owner', 'owner@example.org').token
+    const ops = (await t.gateway.tokens.issue('ops', 'ops')).token
+    const inv = (await t.gateway.tokens.issue('inv', 'investigator')).token
+    const owner = (await t.gateway.tokens.issue('owner', 'owner', 'owner@example.org')).token
     expect((await get('/api/v1/events', ops)).status).toBe(200)
     expect((await get('/api/v1/events', inv)).status).toBe(200)
     expect((await get('/api/v1/events', owner)).status).toBe(403)

@@ -74,7 +74,7 @@ describe('signed exports: what a forger tries, and what verify says', () => {
     clip = makeClip(fixtures.dir, 'front-door', { tag: 'signed' })
     t = await startTestGateway()
     const base = t.gateway.httpUrl
-    const investigator = t.gateway.tokens.issue('Det. Sgt. Ma', 'investigator').token
+    const investigator = (await t.gateway.tokens.issue('Det. Sgt. Ma', 'investigator')).token
     const reg = t.gateway.registry
     const front = await reg.create(deviceRow({ id: 'cam-front', district: 3, releasePolicy: 'always' }))
     await reg.create(deviceRow({ id: 'cam-private', district: 3, releasePolicy: 'never' }))

@@ -42,8 +42,8 @@ describe('a canary whose units fail to boot', () => {
     const model = fleet.plan[0]?.model as string
     const targets = fleet.plan.filter((u) => u.model === model)
     expect(targets.length).toBeGreaterThanOrEqual(8)
-    const ops = gw.gateway.tokens.issue('ops-watch', 'ops').token
-    const inv = gw.gateway.tokens.issue('inv-watch', 'investigator').token
+    const ops = (await gw.gateway.tokens.issue('ops-watch', 'ops')).token
+    const inv = (await gw.gateway.tokens.issue('inv-watch', 'investigator')).token
     const opsSocket = await openAlerts(gw.gateway.httpUrl, ops)
     const invSocket = await openAlerts(gw.gateway.httpUrl, inv)
     try {

@@ -110,8 +110,8 @@ describe('firmware downloads: offered units only, with Range; the district budge
   })
 
   it('only admins upload; ops list, investigators do not', async () => {
-    const ops = gw.gateway.tokens.issue('ops-fw', 'ops').token
-    const inv = gw.gateway.tokens.issue('inv-fw', 'investigator').token
+    const ops = (await gw.gateway.tokens.issue('ops-fw', 'ops')).token
+    const inv = (await gw.gateway.tokens.issue('inv-fw', 'investigator')).token
     expect((await uploadImage(base, ops, 'DS-X1', '7.0.0')).status).toBe(403)
     expect((await api(base, 'GET', '/api/v1/firmware/images', ops)).status).toBe(200)
     expect((await api(base, 'GET', '/api/v1/campaigns', inv)).status).toBe(403)

@@ -90,6 +90,7 @@ describe('config', () => {
     expect(c.cluster).toEqual({
       redisUrl: 'redis://10.0.0.7:6379/0',
       nodeId: 'gw-2.east',
+      databaseUrl: null,
       trustedProxies: [],
     })
     expect(loadConfig({ DOORSTEP_REDIS_URL: 'rediss://r.example:6380' }).cluster.redisUrl).toBe(
@@ -104,6 +105,22 @@ describe('config', () => {
       expect.unreachable()
     } catch (err) {
       expect((err as Error).message).toMatch(/DOORSTEP_REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/)
+      expect((err as Error).message).not.toContain('pw-in-a-wrong-url')
+    }
+  })
+
+  it('keeps the shared state in PostgreSQL only when a postgres:// URL is set, never echoing its password', () => {
+    expect(loadConfig({}).cluster.databaseUrl).toBeNull()
+    for (const url of ['postgres://gw:pw@10.0.0.8:5432/doorstep', 'postgresql://10.0.0.8/doorstep']) {
+      expect(loadConfig({ DOORSTEP_DATABASE_URL: url }).cluster.databaseUrl).toBe(url)
+    }
+    try {
+      loadConfig({ DOORSTEP_DATABASE_URL: 'mysql://gw:pw-in-a-wrong-url@10.0.0.8/doorstep' })
+      expect.unreachable()
+    } catch (err) {
+      expect((err as Error).message).toMatch(
+        /DOORSTEP_DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/,
+      )
       expect((err as Error).message).not.toContain('pw-in-a-wrong-url')
     }
   })

@@ -110,7 +110,7 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
     expect(await refusedCode(t.gateway.mqttUrl, creds.id, `${creds.secret}x`)).toBe(4)
     expect(await refusedCode(t.gateway.mqttUrl, 'cam-nobody', creds.secret)).toBe(4)
     const other = await t.gateway.registry.create(deviceRow({ id: 'cam-sk-off' }))
-    t.gateway.registry.setEnabled(other.id, false)
+    await t.gateway.registry.setEnabled(other.id, false)
     expect(await refusedCode(t.gateway.mqttUrl, other.id, other.secret)).toBe(5)
     // Client id and username must be the same device id.
     expect(await refusedCode(t.gateway.mqttUrl, creds.id, creds.secret, { clientId: 'cam-sk-999' })).toBe(2)
@@ -191,7 +191,7 @@ describe('walking skeleton (real aedes over TCP, real influxd, real HTTP and Web
     const noToken = await fetch(`${t.gateway.httpUrl}/api/v1/devices`)
     expect(noToken.status).toBe(401)
     expect(await noToken.json()).toMatchObject({ error: { code: 'DOORSTEP_ERR_UNAUTHENTICATED' } })
-    const { token } = t.gateway.tokens.issue('a homeowner', 'owner', 'owner@example.org')
+    const { token } = await t.gateway.tokens.issue('a homeowner', 'owner', 'owner@example.org')
     const owner = await fetch(`${t.gateway.httpUrl}/api/v1/devices`, {
       headers: bearer(token),
     })

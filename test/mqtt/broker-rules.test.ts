@@ -5,6 +5,7 @@ import type { AedesPersistence } from 'aedes-persistence'
 import type { MqttClient } from 'mqtt'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type Config, configFrom } from '../../gateway/src/config.js'
+import { sqliteSharedDb } from '../../gateway/src/db/index.js'
 import { type Db, openDb } from '../../gateway/src/db/sqlite.js'
 import { type BusEvents, EventBus } from '../../gateway/src/event-bus.js'
 import { Events } from '../../gateway/src/events/events.js'
@@ -13,7 +14,7 @@ import { Ingest } from '../../gateway/src/ingest/ingest.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { createMetrics, type Metrics } from '../../gateway/src/metrics.js'
 import { MqttBroker } from '../../gateway/src/mqtt/broker.js'
-import { SqliteDeviceRegistry } from '../../gateway/src/registry/sqlite-registry.js'
+import { StoredDeviceRegistry } from '../../gateway/src/registry/stored-registry.js'
 import { deviceRow } from '../helpers/devices.js'
 import {
   connectPacket,
@@ -46,7 +47,7 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
   let bus: EventBus
   let metrics: Metrics
   let config: Config
-  let registry: SqliteDeviceRegistry
+  let registry: StoredDeviceRegistry
   let ingest: Ingest
   let broker: MqttBroker
   let target: UnitTarget
@@ -80,8 +81,8 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
     db = openDb(path.join(tmp.dir, 'doorstep.db'))
     // The spool's worker writes the event index: the table is made first, as in the gateway.
     new Events({ db, log, retentionDays: 365, held: () => new Set() }).start()
-    registry = new SqliteDeviceRegistry(db)
-    registry.load()
+    registry = new StoredDeviceRegistry(sqliteSharedDb(db))
+    await registry.load()
     bus = new EventBus(log)
     metrics = createMetrics()
     bus.on('device.connected', ({ deviceId }) => seen.push({ name: 'device.connected', id: deviceId }))
@@ -117,7 +118,7 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
     const off = await unit('cam-br-off')
     // A wrong secret sends its unit id into a backoff (tested below): another unit takes it here.
     const wrong = await unit('cam-br-creds-wrong')
-    registry.setEnabled(off.id, false)
+    await registry.setEnabled(off.id, false)
     expect(await refusedCode(target, wrong.id, `${wrong.secret}x`)).toBe(4)
     expect(await refusedCode(target, 'cam-br-nobody', u.secret)).toBe(4)
     expect(await refusedCode(target, u.id, '')).toBe(4)

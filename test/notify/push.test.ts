@@ -89,8 +89,8 @@ describe('notifications by Web Push (a local push-service stand-in)', () => {
 
   it('a subscribed browser gets the push, encrypted for it and signed with the VAPID key', async () => {
     const base = t.gateway.httpUrl
-    const ops = t.gateway.tokens.issue('ops-push', 'ops').token
-    const investigator = t.gateway.tokens.issue('inv-push', 'investigator').token
+    const ops = (await t.gateway.tokens.issue('ops-push', 'ops')).token
+    const investigator = (await t.gateway.tokens.issue('inv-push', 'investigator')).token
     const key = await api<{ publicKey: string }>(base, 'GET', '/api/v1/notify/push/key', ops)
     expect(key.status).toBe(200)
     expect(Buffer.from(key.body.publicKey, 'base64url')).toHaveLength(65)

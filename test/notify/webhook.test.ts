@@ -221,7 +221,7 @@ describe('notifications by signed webhook (real gateway, real MQTT units)', () =
   })
 
   it('only admins manage rules and channels; every change is audited', async () => {
-    const ops = t.gateway.tokens.issue('ops-nt', 'ops').token
+    const ops = (await t.gateway.tokens.issue('ops-nt', 'ops')).token
     const body = { type: 'webhook', name: 'x', url: 'http://127.0.0.1:9/' }
     expect((await api(t.gateway.httpUrl, 'POST', '/api/v1/notify/channels', ops, body)).status).toBe(403)
     expect((await api(t.gateway.httpUrl, 'GET', '/api/v1/notify/rules', ops)).status).toBe(403)

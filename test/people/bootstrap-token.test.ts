@@ -8,7 +8,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
 import { configFrom } from '../../gateway/src/config.js'
 import { ADMIN_TOKEN_FILE, Gateway } from '../../gateway/src/gateway.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { hostEnv, startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { api } from '../helpers/http.js'
 import { tempDir } from '../helpers/tmp.js'
 import { until, within } from '../helpers/wait.js'
@@ -98,7 +98,10 @@ describe('`doorstep tokens retire-bootstrap` on the host', () => {
     const t = await startTestGateway()
     try {
       const cli = (args: string[]) =>
-        run(process.execPath, [CLI, 'tokens', ...args, '--data-dir', t.dataDir], { cwd: ROOT }).then(
+        run(process.execPath, [CLI, 'tokens', ...args, '--data-dir', t.dataDir], {
+          cwd: ROOT,
+          env: hostEnv(t),
+        }).then(
           (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
           (e: { code?: number; stdout?: string; stderr?: string }) => ({
             code: e.code ?? -1,
@@ -109,7 +112,7 @@ describe('`doorstep tokens retire-bootstrap` on the host', () => {
       const early = await cli(['retire-bootstrap'])
       expect(early.code).toBe(1)
       expect(early.err).toContain('DOORSTEP_ERR_NO_ADMIN_TOKEN')
-      t.gateway.tokens.issue('Chief Admin', 'admin')
+      await t.gateway.tokens.issue('Chief Admin', 'admin')
       expect((await api(t.gateway.httpUrl, 'GET', '/api/v1/me', t.adminToken)).status).toBe(200)
       const done = await cli(['retire-bootstrap'])
       expect(done.code).toBe(0)

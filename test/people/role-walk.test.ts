@@ -161,7 +161,8 @@ describe('every route declares who may call it, and the gateway holds to it', ()
     for (const role of ALL_ROLES) {
       tokens.set(
         role,
-        t.gateway.tokens.issue(`walk-${role}`, role, role === 'owner' ? 'walker@example.org' : null).token,
+        (await t.gateway.tokens.issue(`walk-${role}`, role, role === 'owner' ? 'walker@example.org' : null))
+          .token,
       )
     }
     routes = routesOf(t.gateway.http.printRoutes({ commonPrefix: false }))
@@ -232,8 +233,8 @@ describe('every route declares who may call it, and the gateway holds to it', ()
           failures.push(`${label}: ${role} may not call it but got ${res.status} ${res.code ?? ''}`)
         }
       }
-      const revoked = t.gateway.tokens.issue('walk-revoked', 'admin')
-      t.gateway.tokens.revoke(revoked.id)
+      const revoked = await t.gateway.tokens.issue('walk-revoked', 'admin')
+      await t.gateway.tokens.revoke(revoked.id)
       const res = await call(bearer(revoked.token))
       if (access !== 'device' && res.status !== 401)
         failures.push(`${label}: a revoked token got ${res.status}`)

@@ -5,16 +5,19 @@ import { promisify } from 'node:util'
 import type { AuditEntry, TokenIssued, TokenView } from '@doorstep/proto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { hostEnv, startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { bearer } from '../helpers/http.js'
 
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const CLI = path.join(ROOT, 'gateway/bin/doorstep.js')
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; out: string; err: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: ROOT })
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: ROOT, env })
     return { code: 0, out: stdout, err: stderr }
   } catch (e) {
     const x = e as { code?: number; stdout?: string; stderr?: string }
@@ -114,18 +117,18 @@ describe('people: tokens through the API and the CLI, owners scoped to their uni
 
   it('`doorstep tokens` issues, lists and revokes on the gateway’s database, while it runs', async () => {
     const dir = ['--data-dir', t.dataDir]
-    const issued = await cli(['tokens', 'issue', '--name', 'prometheus', '--role', 'ops', ...dir])
+    const issued = await cli(['tokens', 'issue', '--name', 'prometheus', '--role', 'ops', ...dir], hostEnv(t))
     expect(issued.code).toBe(0)
     const token = /token \(shown once, store it now\): (dst_\S+)/.exec(issued.out)?.[1] as string
     expect(token).toBeDefined()
     const id = Number(/issued token (\d+)/.exec(issued.out)?.[1])
     expect((await call('GET', '/metrics', token)).status).toBe(200)
 
-    const list = await cli(['tokens', 'list', ...dir])
+    const list = await cli(['tokens', 'list', ...dir], hostEnv(t))
     expect(list.out).toMatch(new RegExp(`^${id}\\tactive\\tops\\tprometheus`, 'm'))
     expect(list.out).not.toContain(token)
 
-    const revoked = await cli(['tokens', 'revoke', String(id), ...dir])
+    const revoked = await cli(['tokens', 'revoke', String(id), ...dir], hostEnv(t))
     expect(revoked.code).toBe(0)
     expect((await call('GET', '/metrics', token)).status).toBe(401)
 
@@ -139,7 +142,7 @@ describe('people: tokens through the API and the CLI, owners scoped to their uni
       ['token.revoke', true],
     ])
 
-    const wrong = await cli(['tokens', 'issue', '--name', 'x', '--role', 'wizard', ...dir])
+    const wrong = await cli(['tokens', 'issue', '--name', 'x', '--role', 'wizard', ...dir], hostEnv(t))
     expect(wrong.code).toBe(2)
     expect(wrong.err).toContain('--role')
     const noDb = await cli(['tokens', 'list', '--data-dir', path.join(t.dataDir, 'nope')])

@@ -1,11 +1,12 @@
 import type { LiveState } from '@doorstep/proto'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { configFrom } from '../../gateway/src/config.js'
+import { sqliteSharedDb } from '../../gateway/src/db/index.js'
 import { type Db, openDb } from '../../gateway/src/db/sqlite.js'
 import { EventBus } from '../../gateway/src/event-bus.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { Presence } from '../../gateway/src/presence/presence.js'
-import { SqliteDeviceRegistry } from '../../gateway/src/registry/sqlite-registry.js'
+import { StoredDeviceRegistry } from '../../gateway/src/registry/stored-registry.js'
 import { deviceRow } from '../helpers/devices.js'
 import { heartbeat } from '../helpers/payloads.js'
 
@@ -24,7 +25,7 @@ describe('presence on a fake clock', () => {
   let db: Db
   let bus: EventBus
   let presence: Presence | null = null
-  let registry: SqliteDeviceRegistry
+  let registry: StoredDeviceRegistry
   let lines: string[]
   let changes: Array<{ to: LiveState; reason: string; at: number }>
 
@@ -49,15 +50,15 @@ describe('presence on a fake clock', () => {
     return d
   }
 
-  beforeEach(() => {
+  beforeEach(async () => {
     // Only the clock and timers: the registry's scrypt runs on libuv threads either way.
     vi.useFakeTimers({
       now: 1_800_000_000_000,
       toFake: ['Date', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'],
     })
     db = openDb(':memory:')
-    registry = new SqliteDeviceRegistry(db)
-    registry.load()
+    registry = new StoredDeviceRegistry(sqliteSharedDb(db))
+    await registry.load()
     bus = new EventBus(createLogger('silent'))
     lines = []
     changes = []

@@ -60,8 +60,8 @@ describe('GET /api/v1/map (real gateway, real aedes over TCP)', () => {
   })
 
   it('is for staff: an investigator reads it, an owner is refused', async () => {
-    const inv = t.gateway.tokens.issue('Map Investigator', 'investigator').token
-    const owner = t.gateway.tokens.issue('Map Owner', 'owner', 'owner@example.org').token
+    const inv = (await t.gateway.tokens.issue('Map Investigator', 'investigator')).token
+    const owner = (await t.gateway.tokens.issue('Map Owner', 'owner', 'owner@example.org')).token
     expect((await api(t.gateway.httpUrl, 'GET', '/api/v1/map', inv)).status).toBe(200)
     expect((await api(t.gateway.httpUrl, 'GET', '/api/v1/map', owner)).status).toBe(403)
   })

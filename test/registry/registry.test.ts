@@ -1,22 +1,56 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { openPostgres, type SharedDb, sqliteSharedDb } from '../../gateway/src/db/index.js'
 import { openDb } from '../../gateway/src/db/sqlite.js'
 import { DoorstepError } from '../../gateway/src/errors.js'
-import { SqliteDeviceRegistry } from '../../gateway/src/registry/sqlite-registry.js'
+import { StoredDeviceRegistry } from '../../gateway/src/registry/index.js'
 import { deviceRow } from '../helpers/devices.js'
+import { capturingLogger } from '../helpers/log.js'
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js'
 import { tempDir } from '../helpers/tmp.js'
 
-describe('SqliteDeviceRegistry', () => {
+/** The same registry, the same tests, on the gateway's own SQLite and on a real shared PostgreSQL. */
+describe.each(['sqlite', 'postgres'] as const)('StoredDeviceRegistry on %s', (engine) => {
+  let server: TestPostgres | null = null
   let tmp: ReturnType<typeof tempDir>
-  let registry: SqliteDeviceRegistry
   let db: ReturnType<typeof openDb>
+  let url: string | null = null
+  let registry: StoredDeviceRegistry
+  const opened: SharedDb[] = []
 
-  beforeEach(() => {
+  /** One more connection to the same database, as a restarted (or another) gateway would open. */
+  const connect = async (): Promise<SharedDb> => {
+    const shared =
+      url === null
+        ? sqliteSharedDb(db)
+        : await openPostgres({ url, nodeId: 'test', log: capturingLogger().log })
+    opened.push(shared)
+    return shared
+  }
+  const secretHashOf = async (id: string) => {
+    const row = await opened[0]
+      ?.tables<{ devices: { id: string; secret_hash: string } }>()
+      .selectFrom('devices')
+      .select('secret_hash')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow()
+    return row?.secret_hash ?? ''
+  }
+
+  beforeAll(async () => {
+    if (engine === 'postgres') server = await startTestPostgres()
+  }, 60_000)
+  afterAll(async () => {
+    await server?.stop()
+  })
+  beforeEach(async () => {
     tmp = tempDir()
     db = openDb(`${tmp.dir}/doorstep.db`)
-    registry = new SqliteDeviceRegistry(db)
-    registry.load()
+    url = server ? await server.database() : null
+    registry = new StoredDeviceRegistry(await connect())
+    await registry.load()
   })
-  afterEach(() => {
+  afterEach(async () => {
+    for (const s of opened.splice(0)) await s.close()
     db.close()
     tmp.cleanup()
   })
@@ -58,17 +92,15 @@ describe('SqliteDeviceRegistry', () => {
 
   it('stores only a scrypt hash of the secret', async () => {
     const { secret } = await registry.create(deviceRow({ id: 'cam-a2' }))
-    const row = db.prepare('SELECT secret_hash FROM devices WHERE id = ?').get('cam-a2') as {
-      secret_hash: string
-    }
-    expect(row.secret_hash.startsWith('scrypt$')).toBe(true)
-    expect(row.secret_hash).not.toContain(secret)
+    const hash = await secretHashOf('cam-a2')
+    expect(hash.startsWith('scrypt$')).toBe(true)
+    expect(hash).not.toContain(secret)
   })
 
   it('a disabled device cannot authenticate, even with a cached secret', async () => {
     const { secret } = await registry.create(deviceRow({ id: 'cam-a3' }))
     expect(await registry.authenticate('cam-a3', secret)).not.toBeNull()
-    registry.setEnabled('cam-a3', false)
+    await registry.setEnabled('cam-a3', false)
     expect(await registry.authenticate('cam-a3', secret)).toBeNull()
   })
 
@@ -80,8 +112,8 @@ describe('SqliteDeviceRegistry', () => {
     expect(fresh).not.toBe(old)
     expect(await registry.authenticate('cam-r1', old)).toBeNull()
     expect(await registry.authenticate('cam-r1', fresh)).toMatchObject({ id: 'cam-r1' })
-    const again = new SqliteDeviceRegistry(db)
-    again.load()
+    const again = new StoredDeviceRegistry(await connect())
+    await again.load()
     expect(await again.authenticate('cam-r1', old)).toBeNull()
     expect(await again.authenticate('cam-r1', fresh)).toMatchObject({ id: 'cam-r1' })
     await expect(registry.rotateSecret('cam-nobody')).rejects.toMatchObject({
@@ -130,8 +162,8 @@ describe('SqliteDeviceRegistry', () => {
 
   it('keeps records across a reload (the in-memory view comes from the database)', async () => {
     await registry.create(deviceRow({ id: 'cam-c1', district: 12 }))
-    const again = new SqliteDeviceRegistry(db)
-    again.load()
+    const again = new StoredDeviceRegistry(await connect())
+    await again.load()
     expect(again.get('cam-c1')?.district).toBe(12)
   })
 })

@@ -42,8 +42,8 @@ describe('disabling a unit and rotating its secret', () => {
   beforeAll(async () => {
     t = await startTestGateway()
     base = t.gateway.httpUrl
-    ops = t.gateway.tokens.issue('Ops Desk', 'ops').token
-    investigator = t.gateway.tokens.issue('Det. Lam', 'investigator').token
+    ops = (await t.gateway.tokens.issue('Ops Desk', 'ops')).token
+    investigator = (await t.gateway.tokens.issue('Det. Lam', 'investigator')).token
   })
   afterAll(async () => {
     await t?.stop()

@@ -49,10 +49,11 @@ describe('npm run sim against a gateway whose data was reset', { timeout: 60_000
     return new Promise((resolve) => child.once('close', (code) => resolve({ code, out })))
   }
 
+  // A reset here is a data dir removed: it holds the registry only when the gateway's own file does.
   beforeAll(async () => {
     env.DOORSTEP_HTTP_PORT = await stablePort()
     env.DOORSTEP_MQTT_PORT = await stablePort()
-    gw = await startTestGateway(env)
+    gw = await startTestGateway(env, {}, { ownFile: true })
   })
   afterAll(async () => {
     await gw?.stop()
@@ -66,7 +67,7 @@ describe('npm run sim against a gateway whose data was reset', { timeout: 60_000
 
     await gw.stop()
     fs.rmSync(dataDir, { recursive: true, force: true })
-    gw = await startTestGateway(env)
+    gw = await startTestGateway(env, {}, { ownFile: true })
 
     // More units than before: provisioning the new ones before noticing is what used to collide.
     const second = await sim(5)

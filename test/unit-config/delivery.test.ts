@@ -113,9 +113,9 @@ describe('remote configuration over the real broker', () => {
 
   it('only admin and ops may see or change configuration; bad changes change nothing', async () => {
     const u = units[1]!
-    const ops = t.gateway.tokens.issue('cfg-ops', 'ops').token
-    const inv = t.gateway.tokens.issue('cfg-inv', 'investigator').token
-    const owner = t.gateway.tokens.issue('cfg-owner', 'owner', 'o@example.org').token
+    const ops = (await t.gateway.tokens.issue('cfg-ops', 'ops')).token
+    const inv = (await t.gateway.tokens.issue('cfg-inv', 'investigator')).token
+    const owner = (await t.gateway.tokens.issue('cfg-owner', 'owner', 'o@example.org')).token
     for (const tok of [inv, owner]) {
       expect((await put('/api/v1/config/fleet', { nightMode: 'off' }, tok)).status).toBe(403)
       expect((await api(base, 'GET', '/api/v1/config', tok)).status).toBe(403)

@@ -64,6 +64,9 @@ async function refusal(
   return { code: err.code, message: err.message, details: err.details }
 }
 
+/** These tests are of the data dir's own database file: it holds everything, whatever the run shares in. */
+const OWN_FILE = { ownFile: true }
+
 describe('upgrading a database release 0.1.0 left', () => {
   const tmp = tempDir('doorstep-upgrade-')
   const dataDir = path.join(tmp.dir, 'data')
@@ -79,7 +82,7 @@ describe('upgrading a database release 0.1.0 left', () => {
     made = await makePreviousReleaseDb(dataDir)
     expect(readState(made.file)).toEqual({ release: null, versions: RELEASE_0_1_0 })
     const cap = capturingLogger()
-    t = await startTestGateway({ DOORSTEP_DATA_DIR: dataDir }, { log: cap.log })
+    t = await startTestGateway({ DOORSTEP_DATA_DIR: dataDir }, { log: cap.log }, OWN_FILE)
 
     const [name, ...more] = backupsIn(dataDir)
     expect(more).toEqual([])
@@ -160,7 +163,7 @@ describe('upgrading a database release 0.1.0 left', () => {
     await (t as TestGateway).stop({ keepData: true })
     t = null
     const cap = capturingLogger()
-    t = await startTestGateway({ DOORSTEP_DATA_DIR: dataDir }, { log: cap.log })
+    t = await startTestGateway({ DOORSTEP_DATA_DIR: dataDir }, { log: cap.log }, OWN_FILE)
     expect(backupsIn(dataDir)).toHaveLength(1)
     expect(cap.text()).not.toContain('upgrading the databases')
     expect(readState(made.file)).toEqual({ release: RELEASE, versions: versionsOf(SCHEMAS) })
@@ -177,7 +180,7 @@ describe('upgrading a database release 0.1.0 left', () => {
     const before = sha256(made.file)
     const files = fs.readdirSync(dataDir).sort()
 
-    const r = await refusal(startTestGateway({ DOORSTEP_DATA_DIR: dataDir }))
+    const r = await refusal(startTestGateway({ DOORSTEP_DATA_DIR: dataDir }, {}, OWN_FILE))
     expect(r.code).toBe('DOORSTEP_ERR_DOWNGRADE_REFUSED')
     const audit = versionsOf(SCHEMAS).audit as number
     expect(r.message).toContain('doorstep.db was last written by Doorstep 0.3.0')
@@ -226,7 +229,9 @@ describe('upgrading a database release 0.1.0 left', () => {
     const other = path.join(tmp.dir, 'full')
     const old = await makePreviousReleaseDb(other)
     const before = sha256(old.file)
-    const r = await refusal(startTestGateway({ DOORSTEP_DATA_DIR: other }, { freeSpace: async () => 1024 }))
+    const r = await refusal(
+      startTestGateway({ DOORSTEP_DATA_DIR: other }, { freeSpace: async () => 1024 }, OWN_FILE),
+    )
     expect(r.code).toBe('DOORSTEP_ERR_UPGRADE_NO_ROOM')
     expect(r.message).toContain(`from 0.1.0 to ${RELEASE}`)
     expect(r.message).toContain(path.join(other, UPGRADE_BACKUPS))
@@ -246,7 +251,7 @@ describe('upgrading a database release 0.1.0 left', () => {
 
   it('needs no backup for a new data dir', async () => {
     const fresh = path.join(tmp.dir, 'fresh')
-    const g = await startTestGateway({ DOORSTEP_DATA_DIR: fresh })
+    const g = await startTestGateway({ DOORSTEP_DATA_DIR: fresh }, {}, OWN_FILE)
     await g.stop({ keepData: true })
     expect(backupsIn(fresh)).toEqual([])
     expect(readState(path.join(fresh, 'doorstep.db'))).toEqual({

@@ -45,13 +45,23 @@ export async function alertsRoute(
     for (const { tokenId, revoke } of [...byToken.values()]) if (gone(tokenId)) revoke()
   }
   const offBus = opts.bus.on('token.revoked', (e) => revokeWhere((id) => id === e.tokenId))
+  let rechecking = false
   const recheck = setInterval(() => {
-    if (byToken.size === 0) return
-    const active = new Map<number, boolean>()
-    revokeWhere((id) => {
-      if (!active.has(id)) active.set(id, tokens.isActive(id))
-      return active.get(id) === false
-    })
+    if (byToken.size === 0 || rechecking) return
+    rechecking = true
+    const ids = new Set([...byToken.values()].map((s) => s.tokenId))
+    Promise.all([...ids].map(async (id) => [id, await tokens.isActive(id)] as const))
+      .then((answers) => {
+        const gone = new Set(answers.filter(([, active]) => !active).map(([id]) => id))
+        if (gone.size > 0) revokeWhere((id) => gone.has(id))
+      })
+      // A database that does not answer now is asked again at the next round; the sockets stay.
+      .catch((err: Error) =>
+        app.log.warn({ err: err.message }, 'could not recheck the alert sockets’ tokens'),
+      )
+      .finally(() => {
+        rechecking = false
+      })
   }, opts.recheckMs ?? RECHECK_MS)
   recheck.unref()
   app.addHook('onClose', async () => {

@@ -127,7 +127,7 @@ export const rolesPlugin = fp(
       const token = bearerToken(req)
       // No token is no guess: only presented-and-refused credentials count against the address.
       if (!token) throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED')
-      const principal = opts.tokens.resolve(token)
+      const principal = await opts.tokens.resolve(token)
       if (!principal) {
         throttle.fail(req.ip)
         throw new DoorstepError('DOORSTEP_ERR_UNAUTHENTICATED', 'The token is unknown or revoked')

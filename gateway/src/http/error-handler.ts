@@ -2,6 +2,7 @@ import type { ErrorBody } from '@doorstep/proto'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { ZodError } from 'zod'
+import { isDatabaseUnreachable } from '../db/index.js'
 import { DoorstepError } from '../errors.js'
 
 interface Issue {
@@ -38,7 +39,13 @@ export function installErrorHandler(app: FastifyInstance): void {
       e = new DoorstepError('DOORSTEP_ERR_PAYLOAD_TOO_LARGE')
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       e = new DoorstepError('DOORSTEP_ERR_UNSUPPORTED_MEDIA')
-    else if (typeof err.statusCode === 'number' && err.statusCode < 500) {
+    else if (isDatabaseUnreachable(err)) {
+      // The shared PostgreSQL is away: say so, as a 503 the caller may retry, not an internal error.
+      e = new DoorstepError(
+        'DOORSTEP_ERR_DATABASE_UNAVAILABLE',
+        'PostgreSQL (DOORSTEP_DATABASE_URL) is not answering; retry shortly',
+      )
+    } else if (typeof err.statusCode === 'number' && err.statusCode < 500) {
       e = new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', err.message)
     } else {
       req.log.error({ err }, 'unhandled error')

@@ -617,7 +617,17 @@ export class MqttBroker implements Feature {
       throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later', 'refused-admission')
     }
     this.#holdYoungSession(client.id)
-    const device = await this.#d.registry.authenticate(client.id, password.toString('utf8'))
+    let device: Awaited<ReturnType<DeviceRegistry['authenticate']>>
+    try {
+      device = await this.#d.registry.authenticate(client.id, password.toString('utf8'))
+    } catch (err) {
+      // A shared database that does not answer says nothing about the secret: the unit comes back later.
+      this.#log.warn(
+        { device: client.id, err: (err as Error).message },
+        'registry not readable; connect refused',
+      )
+      throw refusal(CONNACK.SERVER_UNAVAILABLE, 'the registry cannot be read; retry later', 'refused-busy')
+    }
     if (device === 'busy')
       throw refusal(
         CONNACK.SERVER_UNAVAILABLE,

@@ -51,7 +51,7 @@ export async function tokenRoutes(
       schema: { summary: "People's tokens (never the token itself)", response: { 200: TokenList } },
     },
     async (): Promise<{ tokens: TokenView[] }> => ({
-      tokens: tokens.list(),
+      tokens: await tokens.list(),
     }),
   )
 
@@ -66,7 +66,7 @@ export async function tokenRoutes(
       },
     },
     async (req, reply) => {
-      const issued = issueToken(tokens, audit, req.body, actorOf(req))
+      const issued = await issueToken(tokens, audit, req.body, actorOf(req))
       reply.header('cache-control', 'no-store')
       return reply.status(201).send(issued)
     },
@@ -96,14 +96,14 @@ export async function tokenRoutes(
 }
 
 /** Shared by the API and the CLI: retire the bootstrap token, put it on record, close its sockets. */
-export function retireBootstrap(
+export async function retireBootstrap(
   tokens: TokenStore,
   audit: AuditLog,
   actor: string,
   bus?: RevocationBus,
-): BootstrapRetired {
-  const before = tokens.bootstrapRetiredAt()
-  const retiredAt = tokens.retireBootstrap()
+): Promise<BootstrapRetired> {
+  const before = await tokens.bootstrapRetiredAt()
+  const retiredAt = await tokens.retireBootstrap()
   if (before === null) {
     audit.record({ actor, action: 'token.retire-bootstrap', subject: 'token:0', details: {} })
     bus?.emit('token.revoked', { tokenId: 0, at: retiredAt })
@@ -112,15 +112,15 @@ export function retireBootstrap(
 }
 
 /** Shared by the API and the CLI: issue and put it on record. */
-export function issueToken(
+export async function issueToken(
   tokens: TokenStore,
   audit: AuditLog,
   body: TokenCreate,
   actor: string,
-): TokenIssued {
+): Promise<TokenIssued> {
   const owner = body.role === 'owner' ? (body.ownerContact ?? null) : null
-  const { id, token } = tokens.issue(body.name, body.role, owner)
-  const info = tokens.get(id)
+  const { id, token } = await tokens.issue(body.name, body.role, owner)
+  const info = await tokens.get(id)
   if (!info) throw new DoorstepError('DOORSTEP_ERR_INTERNAL')
   audit.append({
     actor,
@@ -131,19 +131,19 @@ export function issueToken(
   return { ...info, token }
 }
 
-export function revokeToken(
+export async function revokeToken(
   tokens: TokenStore,
   audit: AuditLog,
   id: number,
   actor: string,
   bus?: RevocationBus,
-): TokenView {
-  const before = tokens.get(id)
+): Promise<TokenView> {
+  const before = await tokens.get(id)
   if (!before) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No token ${id}`)
-  if (tokens.revoke(id)) {
+  if (await tokens.revoke(id)) {
     audit.append({ actor, action: 'token.revoke', subject: `token:${id}`, details: { name: before.name } })
     // The CLI has no bus: the sockets' periodic re-check finds its revocations.
     bus?.emit('token.revoked', { tokenId: id, at: Date.now() })
   }
-  return tokens.get(id) ?? before
+  return (await tokens.get(id)) ?? before
 }

@@ -5,9 +5,10 @@ import { Role, TokenCreate } from '@doorstep/proto'
 import { AuditLog } from '../audit/index.js'
 import { TokenStore } from '../auth/index.js'
 import { type CliIo, dataDirOf, parseCommandArgs } from '../cli-args.js'
-import { openDb } from '../db/index.js'
-import { isDoorstepError } from '../errors.js'
-import { assertCurrent } from '../upgrade/index.js'
+import { type Db, openDb, openPostgres, type SharedDb, sqliteSharedDb } from '../db/index.js'
+import { DoorstepError, isDoorstepError } from '../errors.js'
+import { createLogger } from '../log.js'
+import { assertCurrent, POSTGRES_FEATURES } from '../upgrade/index.js'
 import { issueToken, retireBootstrap, revokeToken } from './token-routes.js'
 
 const TOKENS_USAGE = `doorstep tokens <command> [--data-dir DIR]
@@ -20,7 +21,8 @@ const TOKENS_USAGE = `doorstep tokens <command> [--data-dir DIR]
                                          stored admin token)
 
 Works on the gateway's database in DIR (default: $DOORSTEP_DATA_DIR or ./data), also while the
-gateway runs. Roles: ${Role.options.join(', ')}. Issue and revoke go on the audit log as cli:<user>.
+gateway runs; with DOORSTEP_DATABASE_URL set (as for the gateways), on the tokens the gateways share
+in that PostgreSQL, the audit record still in DIR. Roles: ${Role.options.join(', ')}. Issue and revoke go on the audit log as cli:<user>.
 `
 
 /** `doorstep tokens …`: token management on the gateway host. Returns the exit code. */
@@ -42,22 +44,31 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
   // Its features migrate as they open, so an older database would be changed without the gateway's
   // pre-upgrade backup, and a newer one written by code that does not know its schema.
   try {
-    await assertCurrent(dataDir)
+    await assertCurrent(dataDir, env.DOORSTEP_DATABASE_URL ? POSTGRES_FEATURES : [])
   } catch (err) {
     if (!isDoorstepError(err)) throw err
     io.err(`doorstep tokens: ${err.code}: ${err.message}\n`)
     return 1
   }
   const db = openDb(file)
+  let shared: SharedDb
   try {
-    const tokens = new TokenStore(db)
-    tokens.load()
+    shared = await sharedFor(env, db)
+  } catch (err) {
+    db.close()
+    if (!isDoorstepError(err)) throw err
+    io.err(`doorstep tokens: ${err.code}: ${err.message}\n`)
+    return 1
+  }
+  try {
+    const tokens = new TokenStore(shared)
+    await tokens.load()
     const audit = new AuditLog({ db })
     audit.start()
     const actor = `cli:${os.userInfo().username}`
     switch (command) {
       case 'list': {
-        const rows = tokens.list()
+        const rows = await tokens.list()
         if (values.json) io.out(`${JSON.stringify(rows, null, 2)}\n`)
         else {
           io.out('id\tstate\trole\tname\towner contact\n')
@@ -80,7 +91,7 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
             io.err(`doorstep tokens issue: --${flagOf(i.path)}: ${i.message}\n`)
           return 2
         }
-        const issued = issueToken(tokens, audit, body.data, actor)
+        const issued = await issueToken(tokens, audit, body.data, actor)
         if (values.json) io.out(`${JSON.stringify(issued, null, 2)}\n`)
         else {
           io.out(`issued token ${issued.id} (${issued.role}) for ${issued.name}\n`)
@@ -94,12 +105,12 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
           io.err('doorstep tokens revoke: give the token id (see `doorstep tokens list`)\n')
           return 2
         }
-        const t = revokeToken(tokens, audit, id, actor)
+        const t = await revokeToken(tokens, audit, id, actor)
         io.out(`token ${t.id} (${t.name}) revoked\n`)
         return 0
       }
       case 'retire-bootstrap': {
-        const { retiredAt } = retireBootstrap(tokens, audit, actor)
+        const { retiredAt } = await retireBootstrap(tokens, audit, actor)
         io.out(`bootstrap admin token retired (since ${new Date(retiredAt).toISOString()})\n`)
         return 0
       }
@@ -113,8 +124,22 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
     )
     return 1
   } finally {
+    await shared.close()
     db.close()
   }
+}
+
+/** The gateways' shared PostgreSQL when the environment names one, as the gateway reads it; else the file. */
+async function sharedFor(env: NodeJS.ProcessEnv, db: Db): Promise<SharedDb> {
+  const url = env.DOORSTEP_DATABASE_URL
+  if (!url) return sqliteSharedDb(db)
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new DoorstepError(
+      'DOORSTEP_ERR_CONFIG',
+      'DOORSTEP_DATABASE_URL must be a postgres:// or postgresql:// URL',
+    )
+  }
+  return openPostgres({ url, nodeId: 'tokens-cli', log: createLogger('silent') })
 }
 
 const OPTIONS = {

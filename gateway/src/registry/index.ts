@@ -2,6 +2,15 @@
 export { deviceView, type LiveStateSource } from './device-view.js'
 export { mapRoute } from './map-route.js'
 export type { DeviceRecord, DeviceRegistry } from './registry.js'
+export { runRegistryCli } from './registry-cli.js'
 export { registryRoutes } from './routes.js'
 export { tokenDigest } from './secrets.js'
-export { REGISTRY_SCHEMA, SqliteDeviceRegistry } from './sqlite-registry.js'
+export {
+  copyRegistry,
+  REGISTRY_CHANNEL,
+  REGISTRY_SCHEMA,
+  REGISTRY_SCHEMA_POSTGRES,
+  type RegistryCopy,
+  type RegistryOptions,
+  StoredDeviceRegistry,
+} from './stored-registry.js'

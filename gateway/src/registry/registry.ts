@@ -38,7 +38,7 @@ export interface DeviceRegistry {
   authenticate(id: string, secret: string): Promise<DeviceRecord | null | 'busy'>
   updateIdentity(id: string, model: string, firmware: string): void
   /** Disabling takes effect at once for new checks; the caller closes live connections. */
-  setEnabled(id: string, enabled: boolean): void
+  setEnabled(id: string, enabled: boolean): Promise<void>
   /**
    * Gives the unit a new secret and returns it (to show once): the old one fails every check from
    * now on, cached or in flight.

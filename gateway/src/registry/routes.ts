@@ -168,7 +168,7 @@ export async function registryRoutes(
       async (req) => {
         const { id } = req.params
         const before = mustGet(id)
-        registry.setEnabled(id, enabled)
+        await registry.setEnabled(id, enabled)
         if (before.enabled !== enabled) {
           audit.record({
             actor: actorOf(req),

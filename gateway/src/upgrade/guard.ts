@@ -33,6 +33,8 @@ export interface UpgradeOptions {
   influxDb: string
   log: Logger
   freeSpace?: FreeSpace | undefined
+  /** Features whose tables live in a shared PostgreSQL, not in these files: not compared here. */
+  elsewhere?: readonly string[] | undefined
 }
 
 /** An upgrade the next start will make: from which release, which features, and the room its backup needs. */
@@ -57,8 +59,11 @@ export interface Upgrade extends PendingUpgrade {
  * new or this release's; throws `DOORSTEP_ERR_DOWNGRADE_REFUSED` as the start would when one is a
  * newer release's. Reads only (`doorstep doctor` asks it too).
  */
-export async function pendingUpgrade(dataDir: string): Promise<PendingUpgrade | null> {
-  const behind = await inspect(dataDir)
+export async function pendingUpgrade(
+  dataDir: string,
+  elsewhere: readonly string[] = [],
+): Promise<PendingUpgrade | null> {
+  const behind = await inspect(dataDir, elsewhere)
   const first = behind[0]
   if (!first) return null
   const where = path.join(dataDir, UPGRADE_BACKUPS)
@@ -84,7 +89,7 @@ export async function pendingUpgrade(dataDir: string): Promise<PendingUpgrade | 
  * Returns the upgrade begun, or null when there is none.
  */
 export async function prepareUpgrade(o: UpgradeOptions): Promise<Upgrade | null> {
-  const p = await pendingUpgrade(o.dataDir)
+  const p = await pendingUpgrade(o.dataDir, o.elsewhere)
   if (!p) return null
   const { from, where, needBytes: need } = p
   const free = await (o.freeSpace ?? statfsFree)(p.probeAt)
@@ -135,11 +140,11 @@ export async function prepareUpgrade(o: UpgradeOptions): Promise<Upgrade | null>
  * must be this release's. A newer one is refused as at start; an older one is left for the
  * gateway to upgrade, since only the gateway backs it up first.
  */
-export async function assertCurrent(dataDir: string): Promise<void> {
+export async function assertCurrent(dataDir: string, elsewhere: readonly string[] = []): Promise<void> {
   // The release is recorded only once every feature has migrated: then there is nothing to compare.
   const state = readState(path.join(dataDir, 'doorstep.db'))
   if (state === null || state.release === RELEASE) return
-  const first = (await inspect(dataDir))[0]
+  const first = (await inspect(dataDir, elsewhere))[0]
   if (!first) return
   throw new DoorstepError(
     'DOORSTEP_ERR_UPGRADE_PENDING',
@@ -154,18 +159,29 @@ export async function assertCurrent(dataDir: string): Promise<void> {
 /** Each database the gateway owns that is behind this release; throws when one is ahead. Reads only. */
 async function inspect(
   dataDir: string,
+  elsewhere: readonly string[] = [],
 ): Promise<Array<{ file: string; state: DatabaseState; behind: Drift[] }>> {
   // The list imports every feature; a command such as `doorstep tokens` loads it only when it needs it.
   const { DATABASE_SCHEMAS, versionsOf } = await import('./schemas.js')
   const behind: Array<{ file: string; state: DatabaseState; behind: Drift[] }> = []
   for (const file of DATABASES) {
-    const known = versionsOf(DATABASE_SCHEMAS[file])
-    const state = readState(path.join(dataDir, file))
+    const known = versionsOf(DATABASE_SCHEMAS[file].filter((s) => !elsewhere.includes(s.feature)))
+    const state = withoutFeatures(readState(path.join(dataDir, file)), elsewhere)
     const p = plan(state, known)
     if (p.kind === 'downgrade' && state) throw downgradeRefused(dataDir, file, state, known, p.ahead)
     if (p.kind === 'upgrade' && state) behind.push({ file, state, behind: p.behind })
   }
   return behind
+}
+
+/**
+ * A file's state without the features kept elsewhere: a gateway moved to PostgreSQL still has those
+ * features' old tables in its file, at whatever version they were left, and they are not its to judge.
+ */
+function withoutFeatures(state: DatabaseState | null, elsewhere: readonly string[]): DatabaseState | null {
+  if (!state || elsewhere.length === 0) return state
+  const versions = Object.fromEntries(Object.entries(state.versions).filter(([f]) => !elsewhere.includes(f)))
+  return { ...state, versions }
 }
 
 function downgradeRefused(

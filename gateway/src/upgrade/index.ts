@@ -13,7 +13,7 @@ export {
   UPGRADE_BACKUPS,
   type Upgrade,
 } from './guard.js'
-export { type DatabaseState, type Drift, type Plan, plan, readState } from './plan.js'
+export { type DatabaseState, type Drift, type Plan, POSTGRES_FEATURES, plan, readState } from './plan.js'
 export { RELEASE, RELEASE_SCHEMA, recordRelease, UNRECORDED_RELEASE } from './release.js'
 export {
   type PendingRepage,

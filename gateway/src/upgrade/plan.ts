@@ -69,3 +69,9 @@ export function plan(state: DatabaseState | null, known: Record<string, number>)
   if (drift.length > 0) return { kind: 'upgrade', behind: drift }
   return { kind: 'current' }
 }
+
+/**
+ * The features whose tables are in the PostgreSQL that gateways share, when one is configured
+ * (`DOORSTEP_DATABASE_URL`); the rest stay in each gateway's own file.
+ */
+export const POSTGRES_FEATURES: readonly string[] = ['registry', 'tokens']

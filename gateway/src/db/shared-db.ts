@@ -1,0 +1,62 @@
+import { Kysely, type QueryExecutorProvider, SqliteDialect } from 'kysely'
+import type { Db } from './sqlite.js'
+
+/** Which engine holds the state the gateways share. */
+export type SharedDialect = 'sqlite' | 'postgres'
+
+/** Kysely with no tables known: each feature names its own with `tables<T>()`. */
+type Untyped = Record<never, never>
+
+/**
+ * The database a feature's shared state lives in: SQLite in the gateway's own file on one machine,
+ * PostgreSQL when several gateways share it (`DOORSTEP_DATABASE_URL`). A feature writes its queries
+ * once, with Kysely, and they run on either; what differs (a migration's column types, how another
+ * node's change is heard) is asked of this object rather than tested for in the feature.
+ */
+export interface SharedDb {
+  readonly dialect: SharedDialect
+  /** The query builder over this database, typed with the feature's own tables. */
+  tables<T>(): Kysely<T>
+  /**
+   * The SQLite handle under the query builder, for what has no portable form yet (the per-feature
+   * migrations of `migrate`); null on PostgreSQL.
+   */
+  readonly sqlite: Db | null
+  /**
+   * Tells the other gateways that `payload` on `channel` changed (PostgreSQL NOTIFY, sent when the
+   * transaction `within` commits, or at once without one). Nothing to tell on SQLite: one gateway.
+   */
+  notify(channel: string, payload: string, within?: QueryExecutorProvider): Promise<void>
+  /**
+   * Calls `onChange` with each payload another gateway (or this one) notifies on `channel`, and
+   * `onResync` after a lost connection to the database comes back: what was said meanwhile is gone,
+   * so the listener reloads what it keeps. Never called on SQLite.
+   */
+  listen(channel: string, onChange: (payload: string) => void, onResync: () => void): void
+  /** Ends the connections this object opened (the SQLite handle belongs to its opener). */
+  close(): Promise<void>
+}
+
+/** The shared state in the gateway's own SQLite file: the single-machine default. */
+export function sqliteSharedDb(db: Db): SharedDb {
+  const kysely = new Kysely<Untyped>({ dialect: new SqliteDialect({ database: db }) })
+  return {
+    dialect: 'sqlite',
+    sqlite: db,
+    tables: <T>() => kysely as unknown as Kysely<T>,
+    notify: async () => {},
+    listen: () => {},
+    // Kysely's SQLite driver would close the handle, which the gateway closes itself, later.
+    close: async () => {},
+  }
+}
+
+/**
+ * A write refused because a UNIQUE or PRIMARY KEY constraint already holds the value, on either
+ * engine (SQLite's SQLITE_CONSTRAINT_* codes, PostgreSQL's SQLSTATE 23505).
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  const code = (err as { code?: unknown }).code
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+}
