@@ -132,22 +132,54 @@ class Listener {
   #retryMs = RELISTEN_FIRST_MS
   #timer: NodeJS.Timeout | null = null
   #lost = false
+  /** Channels LISTENed on the current connection. */
+  readonly #listened = new Set<string>()
+  /** Who waits for a channel's LISTEN to be in place. */
+  readonly #waiting = new Map<string, Array<() => void>>()
 
   constructor(config: pg.ClientConfig, log: Logger) {
     this.#config = config
     this.#log = log
   }
 
-  add(channel: string, onChange: (payload: string) => void, onResync: () => void): void {
+  /**
+   * Subscribes; resolves once the channel is LISTENed on a live connection, so that what is read after
+   * it cannot miss a change notified before (a subscriber reads after it subscribes, not before).
+   */
+  add(channel: string, onChange: (payload: string) => void, onResync: () => void): Promise<void> {
     if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`)
+    const ready =
+      this.#client && this.#listened.has(channel)
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const w = this.#waiting.get(channel)
+            if (w) w.push(resolve)
+            else this.#waiting.set(channel, [resolve])
+          })
     const list = this.#subs.get(channel)
     if (list) list.push({ onChange, onResync })
     else {
       this.#subs.set(channel, [{ onChange, onResync }])
       const client = this.#client
-      if (client) client.query(`LISTEN ${channel}`).catch((err: Error) => this.#drop(client, err))
+      if (client) this.#listenOn(client, channel)
     }
     if (!this.#client && !this.#connecting) void this.#connect()
+    return ready
+  }
+
+  #listenOn(client: pg.Client, channel: string): void {
+    client
+      .query(`LISTEN ${channel}`)
+      .then(() => {
+        if (this.#client === client) this.#settle(channel)
+      })
+      .catch((err: Error) => this.#drop(client, err))
+  }
+
+  #settle(channel: string): void {
+    this.#listened.add(channel)
+    for (const resolve of this.#waiting.get(channel) ?? []) resolve()
+    this.#waiting.delete(channel)
   }
 
   async #connect(): Promise<void> {
@@ -179,11 +211,10 @@ class Listener {
       return
     }
     this.#client = client
+    this.#listened.clear()
+    for (const channel of listened) this.#settle(channel)
     // A channel added while this connection was being made.
-    for (const channel of this.#subs.keys()) {
-      if (!listened.has(channel))
-        client.query(`LISTEN ${channel}`).catch((err: Error) => this.#drop(client, err))
-    }
+    for (const channel of this.#subs.keys()) if (!listened.has(channel)) this.#listenOn(client, channel)
     this.#retryMs = RELISTEN_FIRST_MS
     if (this.#lost) {
       this.#lost = false
@@ -195,6 +226,7 @@ class Listener {
   #drop(client: pg.Client, err: Error): void {
     if (this.#client !== client) return
     this.#client = null
+    this.#listened.clear()
     client.removeAllListeners('end')
     client.end().catch(() => {})
     this.#retry(err)

@@ -30,9 +30,10 @@ export interface SharedDb {
   /**
    * Calls `onChange` with each payload another gateway (or this one) notifies on `channel`, and
    * `onResync` after a lost connection to the database comes back: what was said meanwhile is gone,
-   * so the listener reloads what it keeps. Never called on SQLite.
+   * so the listener reloads what it keeps. Resolves once the channel is listened to: what is read after
+   * it misses no change. Nothing to hear on SQLite.
    */
-  listen(channel: string, onChange: (payload: string) => void, onResync: () => void): void
+  listen(channel: string, onChange: (payload: string) => void, onResync: () => void): Promise<void>
   /** Ends the connections this object opened (the SQLite handle belongs to its opener). */
   close(): Promise<void>
 }
@@ -45,7 +46,7 @@ export function sqliteSharedDb(db: Db): SharedDb {
     sqlite: db,
     tables: <T>() => kysely as unknown as Kysely<T>,
     notify: async () => {},
-    listen: () => {},
+    listen: async () => {},
     // Kysely's SQLite driver would close the handle, which the gateway closes itself, later.
     close: async () => {},
   }

@@ -58,6 +58,9 @@ export const REGISTRY_SCHEMA_POSTGRES = [
 const SCHEMA: SharedSchema = { sqlite: REGISTRY_SCHEMA, postgres: REGISTRY_SCHEMA_POSTGRES }
 
 /** The channel on which gateways sharing PostgreSQL tell each other a unit changed. */
+/** How long a load waits for its LISTEN to be in place before it reads anyway. */
+const LISTEN_WAIT_MS = 5000
+
 export const REGISTRY_CHANNEL = 'doorstep_registry'
 
 /**
@@ -204,14 +207,20 @@ export class StoredDeviceRegistry implements DeviceRegistry {
    */
   async load(): Promise<void> {
     await migrateShared(this.#shared, 'registry', SCHEMA)
+    // Listening first, then reading: a change told in between is heard, not lost. A database that
+    // stops answering meanwhile is not waited on for long: the listener rereads everything when back.
+    if (!this.#listening) {
+      this.#listening = true
+      await Promise.race([
+        this.#shared.listen(
+          REGISTRY_CHANNEL,
+          (payload) => this.#heard(payload),
+          () => this.#reread(null),
+        ),
+        new Promise((done) => setTimeout(done, LISTEN_WAIT_MS).unref()),
+      ])
+    }
     await this.#loadAll()
-    if (this.#listening) return
-    this.#listening = true
-    this.#shared.listen(
-      REGISTRY_CHANNEL,
-      (payload) => this.#heard(payload),
-      () => this.#reread(null),
-    )
   }
 
   async create(input: DeviceCreateInput): Promise<DeviceCredentials> {
