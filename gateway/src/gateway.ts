@@ -31,7 +31,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { MqttBroker } from './mqtt/index.js'
 import { Notifier, notifyRoutes } from './notify/index.js'
 import { ownerRoutes, tokenRoutes } from './people/index.js'
-import { Presence } from './presence/index.js'
+import { Presence, RedisPresence } from './presence/index.js'
 import { ProcessWatch } from './process-metrics.js'
 import { mapRoute, registryRoutes, StoredDeviceRegistry } from './registry/index.js'
 import { TlsCredentials, type TlsReload } from './tls/index.js'
@@ -253,11 +253,22 @@ export class Gateway {
       sink: influx,
     })
     this.#ingest = ingest
+    // Gateways sharing Redis share presence: every node reads the whole fleet's state.
+    const presenceShare = cfg.cluster.redisUrl
+      ? new RedisPresence({
+          url: cfg.cluster.redisUrl,
+          nodeId: cfg.cluster.nodeId,
+          log: this.log,
+          known: (id) => registry.get(id) !== undefined,
+          graceMs: cfg.presence.graceMs,
+        })
+      : null
     const presence = new Presence({
       config: cfg,
       bus: this.bus,
       registry,
       writeLine: (l) => ingest.writeLine(l),
+      share: presenceShare,
     })
     this.#presence = presence
     const rules = new AlertRules({ bus: this.bus, hub: this.hub, config: cfg })
@@ -336,6 +347,7 @@ export class Gateway {
       audit,
       events,
       ingest,
+      ...(presenceShare ? [presenceShare] : []),
       presence,
       ...(relay ? [relay] : []),
       rules,

@@ -4,6 +4,7 @@ import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
 import { presenceLine } from '../ingest/index.js'
 import type { DeviceRecord, DeviceRegistry, LiveStateSource } from '../registry/index.js'
+import type { RedisPresence, SharedPresence } from './redis-presence.js'
 
 interface Live {
   state: LiveState
@@ -39,6 +40,7 @@ export class Presence implements Feature, LiveStateSource {
   readonly #bus: EventBus
   readonly #registry: DeviceRegistry
   readonly #write: (line: string) => void
+  readonly #share: RedisPresence | null
   readonly #live = new Map<string, Live>()
   #sweeper: NodeJS.Timeout | null = null
   #unsubscribe: Array<() => void> = []
@@ -48,11 +50,14 @@ export class Presence implements Feature, LiveStateSource {
     bus: EventBus
     registry: DeviceRegistry
     writeLine: (line: string) => void
+    /** With Redis: the cluster's presence, which this node reports into and reads the fleet from. */
+    share?: RedisPresence | null
   }) {
     this.#cfg = deps.config
     this.#bus = deps.bus
     this.#registry = deps.registry
     this.#write = deps.writeLine
+    this.#share = deps.share ?? null
   }
 
   start(): void {
@@ -64,6 +69,7 @@ export class Presence implements Feature, LiveStateSource {
     ]
     const intervalMs = this.#cfg.presence.heartbeatIntervalS * 1000
     this.#sweeper = setInterval(() => this.sweep(Date.now()), Math.min(5000, intervalMs / 2)).unref()
+    this.#share?.onReaped((entries) => this.#reaped(entries))
   }
 
   stop(): void {
@@ -74,18 +80,33 @@ export class Presence implements Feature, LiveStateSource {
     this.#live.clear()
   }
 
+  /** The cluster's presence this node reports into, when gateways share Redis. */
+  get share(): RedisPresence | null {
+    return this.#share
+  }
+
   stateOf(id: string): {
     state: LiveState
     lastSeen: number | null
-    lastHeartbeat: Record<string, unknown> | null
+    lastHeartbeat: Heartbeat | null
   } {
     const l = this.#live.get(id)
+    // A unit connected here is as this node sees it; any other as the cluster last heard it.
+    if (this.#share && !(l && (l.state === 'online' || l.state === 'stale'))) {
+      const e = this.#share.get(id)
+      if (e) return { state: e.state, lastSeen: e.lastSeen, lastHeartbeat: e.lastHeartbeat }
+    }
     if (!l) return { state: 'unknown', lastSeen: null, lastHeartbeat: null }
     return { state: l.state, lastSeen: l.lastSeen, lastHeartbeat: l.lastHeartbeat }
   }
 
   since(id: string): number | null {
-    return this.#live.get(id)?.since ?? null
+    const l = this.#live.get(id)
+    if (this.#share && !(l && (l.state === 'online' || l.state === 'stale'))) {
+      const e = this.#share.get(id)
+      if (e) return e.since
+    }
+    return l?.since ?? null
   }
 
   /** Marks units stale that missed three heartbeat intervals. Public for tests with a fixed clock. */
@@ -108,9 +129,9 @@ export class Presence implements Feature, LiveStateSource {
         byDistrict.set(d.district, h)
       }
       h.total++
-      const l = this.#live.get(d.id)
-      h[l?.state ?? 'unknown']++
-      const hb = l?.lastHeartbeat
+      const l = this.stateOf(d.id)
+      h[l.state]++
+      const hb = l.lastHeartbeat
       if (hb) {
         if ((hb.storageFreeMb / hb.storageTotalMb) * 100 < lowPct) h.lowStorage++
         if (!hb.recording) h.notRecording++
@@ -141,6 +162,8 @@ export class Presence implements Feature, LiveStateSource {
     }
     l.lastSeen = at
     if (l.state !== 'online') this.#transition(id, l, 'online', at, 'connect')
+    // Already online here: the connection is still this node's, whatever the cluster heard meanwhile.
+    else this.#report(id, l, 'connect')
   }
 
   #disconnected(id: string, at: number, reason: string): void {
@@ -160,6 +183,7 @@ export class Presence implements Feature, LiveStateSource {
     l.lastHeartbeat = hb
     if (l.state === 'stale' || l.state === 'unknown')
       this.#transition(device.id, l, 'online', at, 'heartbeat')
+    else this.#report(device.id, l, 'heartbeat')
   }
 
   #transition(id: string, l: Live, to: LiveState, at: number, reason: string): void {
@@ -169,7 +193,48 @@ export class Presence implements Feature, LiveStateSource {
     l.since = at
     const device = this.#registry.get(id)
     if (!device) return
-    this.#write(presenceLine(device, to, reason, at))
-    this.#bus.emit('presence.changed', { device, from, to, at, reason })
+    const tell = () => {
+      this.#write(presenceLine(device, to, reason, at))
+      this.#bus.emit('presence.changed', { device, from, to, at, reason })
+    }
+    const share = this.#share
+    if (!share) {
+      tell()
+      return
+    }
+    const cluster = share.get(id)
+    const elsewhere = cluster !== null && cluster.node !== share.nodeId
+    // The unit moved to another node, which speaks for it now: losing it here changes nothing.
+    if ((to === 'offline' || to === 'stale') && elsewhere) return
+    // It came here from another node without going offline: no change for the cluster either.
+    const moved = to === 'online' && elsewhere && cluster.state === 'online'
+    // Told once Redis has it: a loss that another node's news of the unit overtook is refused there.
+    this.#report(id, l, reason, moved ? () => {} : tell)
+  }
+
+  #report(id: string, l: Live, reason: string, kept?: () => void): void {
+    this.#share?.put(
+      {
+        id,
+        state: l.state,
+        node: this.#share.nodeId,
+        since: l.since,
+        lastSeen: l.lastSeen,
+        lastHeartbeat: l.lastHeartbeat,
+        reason,
+      },
+      kept,
+    )
+  }
+
+  /** A gone node's units, marked offline by this node for the cluster: told here, once. */
+  #reaped(entries: Array<{ entry: SharedPresence; from: LiveState }>): void {
+    for (const { entry, from } of entries) {
+      const device = this.#registry.get(entry.id)
+      if (!device) continue
+      const at = entry.since
+      this.#write(presenceLine(device, 'offline', 'gateway lost', at))
+      this.#bus.emit('presence.changed', { device, from, to: 'offline', at, reason: 'gateway lost' })
+    }
   }
 }
