@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { Alert } from '@doorstep/proto'
-import { Redis } from 'ioredis'
-import { DoorstepError } from '../errors.js'
+import type { Redis } from 'ioredis'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
-import { REDIS_RECONNECT, redisTarget } from '../mqtt/index.js'
+import { openRedisPair } from '../mqtt/index.js'
 import type { AlertHub } from './alert-hub.js'
 
 /** The cluster's alerts, oldest first; every node reads it and numbers nothing itself. */
@@ -77,35 +76,12 @@ export class RedisAlertRelay implements Feature {
   }
 
   async start(): Promise<void> {
-    let firstError: Error | undefined
-    const open = (role: string) => {
-      const r = new Redis(this.#url, {
-        lazyConnect: true,
-        // As the broker's connections: commands fail within about a second of an outage, never hang.
-        ...REDIS_RECONNECT,
-        connectionName: `doorstep-${this.#nodeId}-alerts-${role}`,
-      })
-      // Reported by the broker's own connections; without a listener ioredis prints each retry. The first
-      // says why a start failed (ioredis rejects `connect` with only "Connection is closed.").
-      r.on('error', (err: Error) => {
-        firstError ??= err
-      })
-      return r
-    }
-    const writer = open('write')
-    const reader = open('read')
-    try {
-      await Promise.all([writer.connect(), reader.connect()])
-    } catch (err) {
-      writer.disconnect()
-      reader.disconnect()
-      throw new DoorstepError(
-        'DOORSTEP_ERR_REDIS_UNAVAILABLE',
-        `Redis at ${redisTarget(this.#url)} is not answering (${(firstError ?? (err as Error)).message}); alerts cannot be shared with the other gateways`,
-        { target: redisTarget(this.#url) },
-        { cause: err },
-      )
-    }
+    const { writer, reader } = await openRedisPair({
+      url: this.#url,
+      nodeId: this.#nodeId,
+      feature: 'alerts',
+      what: 'alerts',
+    })
     writer.defineCommand('doorstepAlertAppend', { numberOfKeys: 2, lua: APPEND })
     this.#writer = writer
     this.#reader = reader

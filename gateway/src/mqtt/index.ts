@@ -2,4 +2,4 @@
 export { type ForwardFilter, MqttBroker } from './broker.js'
 export { type CommandChannel, CommandListeners } from './command-listeners.js'
 export { DISCONNECT_REASONS } from './disconnects.js'
-export { REDIS_RECONNECT, redisTarget } from './redis-share.js'
+export { openRedisPair, REDIS_RECONNECT, redisTarget } from './redis-share.js'

@@ -156,3 +156,46 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
     },
   }
 }
+
+/**
+ * A feature's own writer and reader connections to the cluster's Redis (a reader blocks or subscribes,
+ * so it cannot share the writer), both up, or DOORSTEP_ERR_REDIS_UNAVAILABLE naming host and port only
+ * and what cannot be shared (`what`).
+ */
+export async function openRedisPair(o: {
+  url: string
+  nodeId: string
+  feature: string
+  what: string
+}): Promise<{ writer: Redis; reader: Redis }> {
+  /** ioredis rejects `connect` with "Connection is closed."; the socket's own error says why. */
+  let firstError: Error | undefined
+  const open = (role: string) => {
+    const r = new Redis(o.url, {
+      lazyConnect: true,
+      // As the broker's connections: commands fail within about a second of an outage, never hang.
+      ...REDIS_RECONNECT,
+      connectionName: `doorstep-${o.nodeId}-${o.feature}-${role}`,
+    })
+    // Reported by the broker's own connections; without a listener ioredis prints each retry.
+    r.on('error', (err: Error) => {
+      firstError ??= err
+    })
+    return r
+  }
+  const writer = open('write')
+  const reader = open('read')
+  try {
+    await Promise.all([writer.connect(), reader.connect()])
+  } catch (err) {
+    writer.disconnect()
+    reader.disconnect()
+    throw new DoorstepError(
+      'DOORSTEP_ERR_REDIS_UNAVAILABLE',
+      `Redis at ${redisTarget(o.url)} is not answering (${(firstError ?? (err as Error)).message}); ${o.what} cannot be shared with the other gateways`,
+      { target: redisTarget(o.url) },
+      { cause: err },
+    )
+  }
+  return { writer, reader }
+}

@@ -90,23 +90,23 @@ export class Presence implements Feature, LiveStateSource {
     lastSeen: number | null
     lastHeartbeat: Heartbeat | null
   } {
+    const e = this.#elsewhere(id)
+    if (e) return { state: e.state, lastSeen: e.lastSeen, lastHeartbeat: e.lastHeartbeat }
     const l = this.#live.get(id)
-    // A unit connected here is as this node sees it; any other as the cluster last heard it.
-    if (this.#share && !(l && (l.state === 'online' || l.state === 'stale'))) {
-      const e = this.#share.get(id)
-      if (e) return { state: e.state, lastSeen: e.lastSeen, lastHeartbeat: e.lastHeartbeat }
-    }
     if (!l) return { state: 'unknown', lastSeen: null, lastHeartbeat: null }
     return { state: l.state, lastSeen: l.lastSeen, lastHeartbeat: l.lastHeartbeat }
   }
 
   since(id: string): number | null {
+    return this.#elsewhere(id)?.since ?? this.#live.get(id)?.since ?? null
+  }
+
+  /** A unit connected here is as this node sees it; any other as the cluster last heard it (or null). */
+  #elsewhere(id: string): SharedPresence | null {
+    if (!this.#share) return null
     const l = this.#live.get(id)
-    if (this.#share && !(l && (l.state === 'online' || l.state === 'stale'))) {
-      const e = this.#share.get(id)
-      if (e) return e.since
-    }
-    return l?.since ?? null
+    if (l && (l.state === 'online' || l.state === 'stale')) return null
+    return this.#share.get(id)
   }
 
   /** Marks units stale that missed three heartbeat intervals. Public for tests with a fixed clock. */

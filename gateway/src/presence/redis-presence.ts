@@ -1,10 +1,9 @@
 import { Heartbeat, LiveState } from '@doorstep/proto'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { z } from 'zod'
-import { DoorstepError } from '../errors.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
-import { REDIS_RECONNECT, redisTarget } from '../mqtt/index.js'
+import { openRedisPair } from '../mqtt/index.js'
 
 /** Every unit's presence as the cluster last heard it: unit id → entry (JSON). */
 const UNITS = 'doorstep:presence'
@@ -157,32 +156,12 @@ export class RedisPresence implements Feature {
   }
 
   async start(): Promise<void> {
-    let firstError: Error | undefined
-    const open = (role: string) => {
-      const r = new Redis(this.#o.url, {
-        lazyConnect: true,
-        ...REDIS_RECONNECT,
-        connectionName: `doorstep-${this.#o.nodeId}-presence-${role}`,
-      })
-      r.on('error', (err: Error) => {
-        firstError ??= err
-      })
-      return r
-    }
-    const writer = open('write')
-    const reader = open('read')
-    try {
-      await Promise.all([writer.connect(), reader.connect()])
-    } catch (err) {
-      writer.disconnect()
-      reader.disconnect()
-      throw new DoorstepError(
-        'DOORSTEP_ERR_REDIS_UNAVAILABLE',
-        `Redis at ${redisTarget(this.#o.url)} is not answering (${(firstError ?? (err as Error)).message}); presence cannot be shared with the other gateways`,
-        { target: redisTarget(this.#o.url) },
-        { cause: err },
-      )
-    }
+    const { writer, reader } = await openRedisPair({
+      url: this.#o.url,
+      nodeId: this.#o.nodeId,
+      feature: 'presence',
+      what: 'presence',
+    })
     writer.defineCommand('doorstepPresencePut', { numberOfKeys: 1, lua: PUT })
     writer.defineCommand('doorstepPresenceReap', { numberOfKeys: 2, lua: REAP })
     this.#writer = writer
@@ -229,11 +208,6 @@ export class RedisPresence implements Feature {
   /** The cluster's entry for a unit (this node's own changes included once written), or null. */
   get(id: string): SharedPresence | null {
     return this.#pending.get(id) ?? this.#mirror.get(id) ?? null
-  }
-
-  /** Entries in the mirror: for the bound's test and metrics. */
-  get size(): number {
-    return this.#mirror.size
   }
 
   /**
