@@ -10,10 +10,10 @@
  * and samples every 10 s: the gateway's RSS, V8 heap used and reserved, the
  * live heap after a full GC, external memory, open descriptors, event-loop
  * lag p99, influxd's RSS, spool bytes, the data dir's size, units online,
- * alerts delivered, and the warn and error lines the gateway logged. Clip and
- * event retention are shrunk to minutes and the clips given a room smaller
- * than the four clips the city uploads, so retention, eviction and the event
- * index's retention all run during the run.
+ * alerts delivered, and the warn and error lines the gateway logged. Clip
+ * retention is shrunk to seconds, event retention to minutes, and the clips
+ * given a room smaller than the four clips the city uploads, so retention,
+ * eviction and the event index's retention all run during the run.
  *
  *   npm run bench:soak [-- --minutes 60 --devices 2896 --event-rate 10 --heap-diff yes]
  *
@@ -73,7 +73,12 @@ const gw = await startGatewayProcess({
   env: {
     // Every simulated unit connects from 127.0.0.1, where a real fleet has an address per home.
     DOORSTEP_CONNECT_RATE_PER_ADDRESS: '1000000',
-    DOORSTEP_CLIP_RETENTION_DAYS: String(2 / DAY_MIN),
+    // Shorter than the sweep interval, so clips expire by age at any hour. The four clips are
+    // content-addressed: evicting a reference frees no bytes until the last one goes, so each sweep's
+    // eviction takes nearly every ready clip. With a retention of minutes only clips that were already
+    // that old when they became ready ever expired, which happens by day when uploads queue and not in
+    // the city's night (2 minutes: a two-hour run from 01:37 at UTC+8 expired none).
+    DOORSTEP_CLIP_RETENTION_DAYS: String(0.25 / DAY_MIN),
     DOORSTEP_CLIP_SWEEP_INTERVAL_S: '30',
     DOORSTEP_CLIP_DISK_BYTES: String(room),
     DOORSTEP_EVENT_RETENTION_DAYS: String(5 / DAY_MIN),
