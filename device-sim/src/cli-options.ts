@@ -3,6 +3,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { splitGatewayList } from './gateway-list.js'
+import { SourceNetText } from './source-address.js'
 
 /**
  * The simulator's command line: node's parseArgs for the syntax, one zod
@@ -12,6 +13,7 @@ const FLAGS = {
   devices: { type: 'string' },
   gateway: { type: 'string', multiple: true },
   http: { type: 'string' },
+  alerts: { type: 'string' },
   token: { type: 'string' },
   ca: { type: 'string' },
   'heartbeat-s': { type: 'string' },
@@ -26,6 +28,7 @@ const FLAGS = {
   'slow-share': { type: 'string' },
   'config-refuse-share': { type: 'string' },
   'connect-rate': { type: 'string' },
+  'source-net': { type: 'string' },
   seed: { type: 'string' },
   'id-prefix': { type: 'string' },
   'credentials-dir': { type: 'string' },
@@ -51,6 +54,8 @@ const Schema = z.object({
     .max(1000)
     .default(['mqtt://127.0.0.1:1883']),
   http: httpUrl.default('http://127.0.0.1:8080'),
+  /** Whose alert feed to watch, when not --http's: in a cluster, any gateway sees every unit's alerts. */
+  alerts: httpUrl.optional(),
   token: z.string().min(16, 'must be at least 16 characters').optional(),
   /** A CA certificate (PEM) to trust for mqtts:// and https://, e.g. a self-signed gateway's. */
   ca: z
@@ -71,6 +76,7 @@ const Schema = z.object({
   'slow-share': num(0, 1).default(0),
   'config-refuse-share': num(0, 1).default(0),
   'connect-rate': num(1, 100_000).default(200),
+  'source-net': SourceNetText.optional(),
   seed: num(0, 2 ** 32 - 1)
     .int()
     .optional(),
@@ -100,6 +106,7 @@ export const USAGE = `usage: npm run sim -- [options]
                            comma list for several gateways: unit i connects to URL i mod n, and to the
                            next one in the list when a connect fails
   --http URL               gateway HTTP(S), for provisioning and uploads (http://127.0.0.1:8080)
+  --alerts URL             watch this gateway's alert feed (default: --http's); in a cluster, another node
   --ca FILE                trust this CA certificate (PEM) for mqtts:// and https:// URLs
   --token T                admin token (default: env DOORSTEP_ADMIN_TOKEN)
   --heartbeat-s S          mean heartbeat interval (30)
@@ -112,6 +119,8 @@ export const USAGE = `usage: npm run sim -- [options]
   --slow-share P           share of units on a slow uplink (0)
   --config-refuse-share P  share of units that refuse every remote configuration (0)
   --connect-rate N         units started per second during ramp-up (200)
+  --source-net CIDR        connect from addresses in this loopback block, one per unit in turn
+                           (e.g. 127.16.0.0/12; for more units than 127.0.0.1 has ephemeral ports)
   --seed N, --id-prefix P  fleet layout and ids (cam-)
   --credentials-dir D      where secrets are kept (.doorstep-sim)
   --clip-dir D             clip cache (.doorstep-sim/clips)

@@ -7,6 +7,7 @@ import { DEFAULT_FAULTS, type FaultOptions } from './faults.js'
 import { type FirmwareFaults, FirmwareUpdater } from './firmware.js'
 import { DEFAULT_SEED, type PlannedUnit, planFleet } from './fleet-plan.js'
 import { Scheduler, type Task } from './scheduler.js'
+import { parseSourceNet, SourceNetText } from './source-address.js'
 import { causeOf, copyStats, countError, type FleetStats, newStats } from './stats.js'
 import { SimUnit, type UnitEnv } from './unit.js'
 import { type ClipUploader, createLimiter, HttpClipUploader } from './uploader.js'
@@ -42,6 +43,11 @@ export interface FleetOptions {
   /** Reconnect backoff (full jitter), ms. */
   backoff?: { baseMs?: number; capMs?: number }
   connectTimeoutMs?: number
+  /**
+   * A loopback block (e.g. `127.16.0.0/12`) the units' connections leave from, one address per unit in
+   * turn: past about 28,000 units on one gateway port, 127.0.0.1 alone runs out of ephemeral ports.
+   */
+  sourceNet?: string
   keepaliveS?: number
   faults?: Partial<FaultOptions>
   /** Clips to announce and upload; default: made with ffmpeg into `clipCacheDir`. */
@@ -78,6 +84,7 @@ const OptionsSchema = z.object({
   eventRate: z.number().min(0).max(100_000).optional(),
   connectRate: z.number().positive().max(100_000).optional(),
   uploadConcurrency: z.number().int().min(1).max(256).optional(),
+  sourceNet: SourceNetText.optional(),
   faults: z
     .object({
       badRate: z.number().min(0).max(1),
@@ -182,6 +189,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       keepaliveS: options.keepaliveS ?? 60,
       faults,
       uploadOnEnd: options.uploadOnEnd ?? false,
+      sourceNet: options.sourceNet ? parseSourceNet(options.sourceNet) : null,
     },
     stats,
     clips,

@@ -29,6 +29,7 @@ async function run(o: CliOptions): Promise<number> {
     heartbeatS: o['heartbeat-s'],
     eventRate: o['event-rate'],
     connectRate: o['connect-rate'],
+    ...(o['source-net'] ? { sourceNet: o['source-net'] } : {}),
     uploadOnEnd: o['upload-on-end'],
     faults: {
       badRate: o['bad-rate'],
@@ -42,7 +43,7 @@ async function run(o: CliOptions): Promise<number> {
 
   let alerts: AlertObserver | null = null
   if (!o['no-alerts'] && o.token) {
-    alerts = await observeAlerts(o.http, o.token, { sentAt: (id) => fleet.sentAt(id) }).catch(
+    alerts = await observeAlerts(o.alerts ?? o.http, o.token, { sentAt: (id) => fleet.sentAt(id) }).catch(
       (err: Error) => {
         say(`device-sim: not watching alerts: ${err.message}`)
         return null

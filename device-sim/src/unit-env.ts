@@ -3,6 +3,7 @@ import type { ClipFile } from './clips.js'
 import type { FaultOptions } from './faults.js'
 import type { FirmwareUpdater } from './firmware.js'
 import type { Scheduler } from './scheduler.js'
+import type { SourceNet } from './source-address.js'
 import type { FleetStats } from './stats.js'
 import type { SimUnit } from './unit.js'
 import type { ClipUploader } from './uploader.js'
@@ -21,6 +22,8 @@ export interface UnitConfig {
   faults: FaultOptions
   /** Upload each event's clip after `end` (needs an uploader). */
   uploadOnEnd: boolean
+  /** Units connect from addresses in this loopback block, one per unit in turn; null: the system's choice. */
+  sourceNet?: SourceNet | null
 }
 
 /** What units share: one scheduler, one stats object, one clip set. Held once per fleet, not per unit. */

@@ -1,5 +1,6 @@
+import net from 'node:net'
 import { topicFor } from '@doorstep/proto'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, MqttClient } from 'mqtt'
 import { type BackoffPolicy, backoffDelay } from './backoff.js'
 import { nextGateway, pointClientAt } from './gateway-list.js'
 import type { Scheduler, Task } from './scheduler.js'
@@ -24,6 +25,8 @@ export interface LinkEnv {
   backoff: BackoffPolicy
   connectTimeoutMs: number
   keepaliveS: number
+  /** The address its connections leave from; null: the system's choice. */
+  localAddress: string | null
 }
 
 export interface LinkHooks {
@@ -206,12 +209,36 @@ export class UnitLink {
       queueQoSZero: false,
       will,
     }
-    const c = mqtt.connect(this.url, opts)
+    const c = this.#open(opts)
     this.#client = c
     c.on('connect', (connack) => this.#onConnect(connack.sessionPresent))
     c.on('close', () => this.#onClose())
     c.on('error', (err) => this.#onError(err))
     c.on('message', (topic, payload) => this.#hooks.message(topic, payload))
+  }
+
+  /**
+   * A new mqtt.js client for `opts`. From a chosen source address: mqtt.js's plain TCP connector passes
+   * only host and port to the socket, so the connection is built here, from the client's own options at
+   * each (re)connect, as its connector does; its TLS connector passes every option on, the address too.
+   */
+  #open(opts: IClientOptions): MqttClient {
+    const localAddress = this.#env.localAddress
+    if (!localAddress) return mqtt.connect(this.url, opts)
+    const withUrl: IClientOptions = { ...opts }
+    pointClientAt(withUrl, this.url)
+    if (withUrl.protocol !== 'mqtt' && withUrl.protocol !== 'tcp') {
+      return mqtt.connect(this.url, { ...opts, localAddress } as IClientOptions)
+    }
+    return new MqttClient(
+      (client) =>
+        net.createConnection({
+          host: client.options.hostname ?? '127.0.0.1',
+          port: client.options.port ?? 1883,
+          localAddress,
+        }),
+      withUrl,
+    )
   }
 
   #onConnect(sessionPresent: boolean): void {

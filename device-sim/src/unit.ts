@@ -9,6 +9,7 @@ import type { PlannedUnit } from './fleet-plan.js'
 import { firstGateway } from './gateway-list.js'
 import { hashString } from './prng.js'
 import type { Task } from './scheduler.js'
+import { sourceAddressFor } from './source-address.js'
 import { causeOf, countError, type SentKind } from './stats.js'
 import { refusesConfig, UnitRemoteConfig } from './unit-config.js'
 import type { UnitEnv } from './unit-env.js'
@@ -78,6 +79,7 @@ export class SimUnit {
         backoff: config.backoff,
         connectTimeoutMs: config.connectTimeoutMs,
         keepaliveS: config.keepaliveS,
+        localAddress: config.sourceNet ? sourceAddressFor(plan.index, config.sourceNet) : null,
       },
       {
         online: (sessionPresent) => this.#online(sessionPresent),
