@@ -80,6 +80,11 @@ const ENV_SCHEMA = {
   DOORSTEP_PRESENCE_GRACE_MS: z.coerce.number().int().nonnegative().default(5000),
   /** New MQTT connections admitted per second; excess get CONNACK 3 (server unavailable). */
   DOORSTEP_CONNECT_RATE: positiveInt.default(1000),
+  /**
+   * New MQTT connections admitted per second by all the gateways sharing DOORSTEP_REDIS_URL together,
+   * beside each one's own DOORSTEP_CONNECT_RATE. Unset: each gateway's own rate only.
+   */
+  DOORSTEP_CLUSTER_CONNECT_RATE: positiveInt.optional(),
   /** New MQTT connections admitted per second from one source address (many units may share one NAT). */
   DOORSTEP_CONNECT_RATE_PER_ADDRESS: positiveInt.default(100),
   /** A unit's session younger than this is not taken over by another connection with its id, ms. */
@@ -261,7 +266,13 @@ export interface Config {
     eventPastToleranceMs: number
   }
   presence: { heartbeatIntervalS: number; graceMs: number; lowStoragePct: number }
-  admission: { connectRate: number; connectRatePerAddress: number; takeoverHoldMs: number }
+  admission: {
+    connectRate: number
+    connectRatePerAddress: number
+    /** Null: no budget shared by the cluster's gateways. */
+    clusterConnectRate: number | null
+    takeoverHoldMs: number
+  }
   mqtt: { maxPacketBytes: number }
   events: { retentionDays: number; sweepIntervalMs: number }
   clips: {
@@ -343,6 +354,11 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   }
   if (parsed.success) problems.push(...tlsProblems(parsed.data))
   if (parsed.success) problems.push(...smtpProblems(parsed.data))
+  if (parsed.success && parsed.data.DOORSTEP_CLUSTER_CONNECT_RATE && !parsed.data.DOORSTEP_REDIS_URL) {
+    problems.push(
+      'DOORSTEP_CLUSTER_CONNECT_RATE: needs DOORSTEP_REDIS_URL (the gateways share the rate through it)',
+    )
+  }
   const e = parsed.success ? parsed.data : null
   // Room for the topic and packet id beside the largest payload: any smaller and valid payloads are cut off.
   const maxPacketBytes = e ? (e.DOORSTEP_MQTT_MAX_PACKET_BYTES ?? 4 * e.DOORSTEP_MAX_PAYLOAD_BYTES) : 0
@@ -394,6 +410,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     admission: {
       connectRate: e.DOORSTEP_CONNECT_RATE,
       connectRatePerAddress: e.DOORSTEP_CONNECT_RATE_PER_ADDRESS,
+      clusterConnectRate: e.DOORSTEP_CLUSTER_CONNECT_RATE ?? null,
       takeoverHoldMs: e.DOORSTEP_TAKEOVER_HOLD_MS,
     },
     mqtt: { maxPacketBytes },

@@ -19,6 +19,7 @@ import type { Metrics } from '../metrics.js'
 import type { DeviceRegistry } from '../registry/index.js'
 import type { TlsCredentials } from '../tls/index.js'
 import { AddressGates, AdmissionGate, AuthBackoff } from './admission.js'
+import { ClusterAdmission } from './cluster-admission.js'
 import { type DisconnectReason, type ReasonedError, reasonOfError } from './disconnects.js'
 import { withExactRetained } from './exact-retained.js'
 import {
@@ -140,6 +141,8 @@ export class MqttBroker implements Feature {
   /** Each client's own socket, for its TLS certificate (the stream aedes reads may wrap it). */
   readonly #sockets = new WeakMap<Client, net.Socket>()
   #gate: AdmissionGate
+  /** With DOORSTEP_CLUSTER_CONNECT_RATE: the budget every gateway of the cluster spends from. */
+  #clusterGate: ClusterAdmission | null = null
   readonly #addressGates: AddressGates
   readonly #backoff = new AuthBackoff()
   /** When each live session got its CONNACK 0: a young one is not taken over (see #authenticate). */
@@ -253,6 +256,15 @@ export class MqttBroker implements Feature {
       })
       await this.#takeovers.start()
       this.#unitBrokers = new UnitBrokers(share.redis, aedes.id, this.#log)
+      const clusterRate = config.admission.clusterConnectRate
+      if (clusterRate !== null) {
+        this.#clusterGate = new ClusterAdmission({
+          redis: share.redis,
+          ratePerSecond: clusterRate,
+          up: () => share.up(),
+          log: this.#log,
+        })
+      }
     }
     // aedes reports here what fails in its background work (wills of dead nodes, the store); unheard,
     // an 'error' event would end the process. Its typings list only the client events.
@@ -405,6 +417,7 @@ export class MqttBroker implements Feature {
     this.#share = null
     this.#takeovers = null
     this.#unitBrokers = null
+    this.#clusterGate = null
     this.#stopping = true
     this.#offRevoked?.()
     this.#offRevoked = null
@@ -615,6 +628,13 @@ export class MqttBroker implements Feature {
     }
     if (!this.#gate.tryAdmit()) {
       throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later', 'refused-admission')
+    }
+    if (this.#clusterGate && !(await this.#clusterGate.tryAdmit())) {
+      throw refusal(
+        CONNACK.SERVER_UNAVAILABLE,
+        "the cluster's admission rate exceeded; retry later",
+        'refused-admission',
+      )
     }
     this.#holdYoungSession(client.id)
     let device: Awaited<ReturnType<DeviceRegistry['authenticate']>>

@@ -1,0 +1,105 @@
+import type { Redis } from 'ioredis'
+import type { Logger } from '../log.js'
+
+/** The shared bucket, one key for the whole cluster. */
+const KEY = 'doorstep:admission:connect'
+/** An idle bucket is full again well before this; the key then goes rather than linger. */
+const IDLE_TTL_MS = 60_000
+/** A connect waits no longer than this for Redis's answer: a slow Redis must not hold a reconnect storm. */
+const ANSWER_TIMEOUT_MS = 500
+
+/**
+ * One token bucket in Redis, refilled by Redis's own clock (the nodes' clocks may disagree), taken from
+ * atomically by a script: whichever node a connect reaches, it spends the same budget. Returns 1 when a
+ * token was taken.
+ */
+const TAKE = `
+local now_s = redis.call('TIME')
+local now = tonumber(now_s[1]) * 1000 + math.floor(tonumber(now_s[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1])
+local at = tonumber(b[2])
+if tokens == nil or at == nil then
+  tokens = burst
+  at = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+local took = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  took = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return took
+`
+
+type WithTake = Redis & {
+  doorstepTakeConnect(key: string, rate: number, burst: number, ttl: number): Promise<number>
+}
+
+/**
+ * The reconnect-storm admission of the whole cluster (DOORSTEP_CLUSTER_CONNECT_RATE): after a power cut
+ * the city's units come back through every gateway at once, and each gateway's own rate, multiplied by
+ * the nodes, would let more through than Redis, PostgreSQL and the secret checks behind them can take.
+ * Asked after the gateway's own bucket, so a refusal there costs no round trip.
+ *
+ * When Redis does not answer in time the connect is let through on the node's own budget alone: the
+ * node's rate still bounds it, and a shared broker without Redis refuses the session a step later anyway
+ * (its takeover notice cannot be sent), with its own reason.
+ */
+export class ClusterAdmission {
+  readonly #redis: WithTake
+  readonly #rate: number
+  readonly #burst: number
+  readonly #up: () => boolean
+  readonly #log: Logger
+  #unanswered = 0
+
+  constructor(opts: { redis: Redis; ratePerSecond: number; up: () => boolean; log: Logger }) {
+    const redis = opts.redis as WithTake
+    if (typeof redis.doorstepTakeConnect !== 'function') {
+      redis.defineCommand('doorstepTakeConnect', { numberOfKeys: 1, lua: TAKE })
+    }
+    this.#redis = redis
+    this.#rate = opts.ratePerSecond
+    this.#burst = Math.max(1, opts.ratePerSecond)
+    this.#up = opts.up
+    this.#log = opts.log
+  }
+
+  /** Connects let through because Redis did not answer: a figure for the operator, not for the unit. */
+  get unanswered(): number {
+    return this.#unanswered
+  }
+
+  /** True: admitted by the cluster's budget (or Redis did not answer); false: over it, retry later. */
+  async tryAdmit(): Promise<boolean> {
+    if (!this.#up()) return this.#letThrough('redis down')
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const took = await Promise.race([
+        this.#redis.doorstepTakeConnect(KEY, this.#rate, this.#burst, IDLE_TTL_MS),
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), ANSWER_TIMEOUT_MS)
+        }),
+      ])
+      if (took === null) return this.#letThrough('no answer in time')
+      return took === 1
+    } catch (err) {
+      return this.#letThrough((err as Error).message)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  #letThrough(why: string): true {
+    // Logged on the first and then every thousandth: a storm during an outage must not flood the log.
+    if (this.#unanswered++ % 1000 === 0) {
+      this.#log.warn({ why, count: this.#unanswered }, 'cluster admission not asked; node budget only')
+    }
+    return true
+  }
+}
