@@ -25,10 +25,12 @@ export async function startGatewayProcess(opts: {
   env?: Record<string, string>
   /** Node flags beside the gateway's own (GATEWAY_NODE_FLAGS). */
   nodeFlags?: readonly string[]
+  /** The admin token; unset: a random one. Nodes of one cluster share theirs. */
+  token?: string
 }): Promise<GatewayProcess> {
   const httpPort = await freePort()
   const mqttPort = await freePort()
-  const token = randomBytes(24).toString('hex')
+  const token = opts.token ?? randomBytes(24).toString('hex')
   const db = `bench_${opts.name}_${Date.now()}`
   const dataDir = path.join(opts.dataRoot, `gw-${opts.name}`)
   const child = spawnTs(

@@ -138,6 +138,31 @@ const TABLES: Record<string, BenchTable> = {
     lossFree: (r) =>
       at(r, 'summary', '4096', 'allStored') !== false && at(r, 'summary', '16384', 'allStored') !== false,
   },
+  cluster: {
+    figures: [
+      { title: 'units', samples: (r) => num(at(r, 'cluster', 'units')) },
+      { title: 'gateways', samples: (r) => num(at(r, 'cluster', 'gateways')) },
+      { title: 'connected', samples: (r) => num(at(r, 'cluster', 'connected')) },
+      {
+        title: 'connect s',
+        samples: (r) => num(at(r, 'cluster', 'connectMs')).map((v) => v / 1000),
+        digits: 1,
+      },
+      { title: 'heartbeats landed', samples: (r) => num(at(r, 'cluster', 'heartbeats', 'ratio')), digits: 4 },
+      {
+        title: 'cross-node alert p99 ms',
+        samples: (r) => num(at(r, 'cluster', 'alertsCrossNode', 'p99MedianMs')),
+      },
+      { title: 'node µs/msg', samples: (r) => num(at(r, 'cluster', 'nodeCpuUsPerMsg')), digits: 1 },
+      { title: 'Redis µs/msg', samples: (r) => num(at(r, 'cluster', 'redisCpuUsPerMsg')), digits: 1 },
+      { title: 'single µs/msg', samples: (r) => num(at(r, 'single', 'cpuUsPerMsg')), digits: 1 },
+      { title: 'routing cost ×', samples: (r) => num(at(r, 'ratios', 'routingCost')), digits: 2 },
+      { title: 'node KiB/unit', samples: (r) => num(at(r, 'cluster', 'nodeKiBPerUnitMedian')), digits: 1 },
+      { title: 'memory vs aedes', samples: (r) => num(at(r, 'ratios', 'memoryVsBare')), digits: 2 },
+    ],
+    // Heartbeats are QoS 0 (worthless late); the cluster is held to storing what it took in.
+    lossFree: (r) => (at(r, 'cluster', 'heartbeats', 'ratio') as number | undefined) === 1,
+  },
   soak: {
     figures: [
       { title: 'minutes', samples: (r) => num(at(r, 'summary', 'minutes')), digits: 0 },

@@ -8,6 +8,8 @@ export interface TestRedis {
   /** `redis://127.0.0.1:PORT` */
   url: string
   port: number
+  /** The running server's process id (its CPU is read by bench:cluster); null while it is down. */
+  readonly pid: number | null
   /** Stops the server for good and removes its dir. */
   stop(): Promise<void>
   /** Stops the server, keeping its port and dir for `up`. */
@@ -75,6 +77,10 @@ export async function startTestRedis(): Promise<TestRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      const proc = child as ChildProcess | null
+      return proc?.pid ?? null
+    },
     async stop() {
       await stop()
       tmp.cleanup()
