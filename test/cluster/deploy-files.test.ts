@@ -65,7 +65,7 @@ describe('docker-compose.yml', () => {
     expect(compose.services.gateway?.environment?.DOORSTEP_DATABASE_URL).toBeUndefined()
   })
 
-  it('has a cluster profile: Redis, PostgreSQL, three gateways sharing them and the clips, HAProxy with the shipped config', () => {
+  it('has a cluster profile: Redis, PostgreSQL, three gateways sharing them, each its own clips, HAProxy with the shipped config', () => {
     expect(inCluster.map(([n]) => n).sort()).toEqual([
       'gateway1',
       'gateway2',
@@ -85,11 +85,13 @@ describe('docker-compose.yml', () => {
       expect(g.depends_on).toHaveProperty('postgres')
       expect(g.environment?.DOORSTEP_INFLUX_URL).toBe('http://influxdb:8086')
       ids.add(g.environment?.DOORSTEP_NODE_ID ?? '')
-      expect(g.volumes).toContain('cluster-clips:/var/lib/doorstep/clips')
+      // Content-addressed clip files freed by one gateway's table must not be another's: no shared clip
+      // volume while each gateway keeps its own clips table.
+      expect(g.volumes?.some((v) => v.includes(':/var/lib/doorstep/clips'))).toBe(false)
       const data = g.volumes?.find((v) => v.endsWith(':/var/lib/doorstep'))
       dataVolumes.add(data ?? '')
     }
-    // Each node its own id and its own data (spool, SQLite); the clips shared.
+    // Each node its own id and its own data (spool, SQLite, clips).
     expect(ids.size).toBe(3)
     expect(dataVolumes.size).toBe(3)
     const hap = compose.services.haproxy
