@@ -70,6 +70,36 @@ describe('the device registry shared in PostgreSQL', () => {
     expect(b.list({}).map((d) => d.id)).toEqual(made.map((m) => m.id).sort())
   })
 
+  it('reads every unit once for a burst of "many units" changes, not once per change, and misses none', async () => {
+    const { a, b, url } = await pair()
+    await a.importMany(Array.from({ length: 50 }, (_, i) => deviceRow({ id: `cam-burst-${i}` })))
+    await until('b to hear of the first 50', () => b.count() === 50)
+    const before = b.fullRereads
+    // Thirty "many units" notices in one transaction arrive together on commit, as the chunks of
+    // imports through several gateways do; the last change lands with them.
+    const pg = await import('pg')
+    const client = new pg.default.Client({ connectionString: url })
+    await client.connect()
+    try {
+      await client.query('BEGIN')
+      // A copy of a unit under a new id and serial, whatever columns the table has by now.
+      await client.query("CREATE TEMP TABLE late AS SELECT * FROM devices WHERE id = 'cam-burst-0'")
+      await client.query("UPDATE late SET id = 'cam-burst-late', serial = 'SN-BURST-LATE'")
+      await client.query('INSERT INTO devices SELECT * FROM late')
+      for (let i = 0; i < 30; i++) {
+        const notice = JSON.stringify({ id: null, why: 'changed', node: 'x', from: `burst-${i}` })
+        await client.query('SELECT pg_notify($1, $2)', ['doorstep_registry', notice])
+      }
+      await client.query('COMMIT')
+    } finally {
+      await client.end()
+    }
+    await until('b to read the late unit', () => b.get('cam-burst-late') !== undefined)
+    expect(b.count()).toBe(51)
+    expect(b.fullRereads - before).toBeGreaterThanOrEqual(1)
+    expect(b.fullRereads - before).toBeLessThanOrEqual(2)
+  })
+
   it('refuses, on every gateway, a unit disabled through one, cached secret or not, and cuts it off there', async () => {
     const { a, b } = await pair()
     const { id, secret } = await a.create(deviceRow({ id: 'cam-pg-off' }))

@@ -185,6 +185,13 @@ export class StoredDeviceRegistry implements DeviceRegistry {
   readonly #waiting: Array<() => void> = []
   /** Rereads after another gateway's change, one at a time, so that an older read never lands last. */
   #rereads: Promise<void> = Promise.resolve()
+  /**
+   * A reread of every unit is queued and has not begun: another would read the same rows again. An
+   * import through another gateway tells "many units" once per chunk, so a fleet provisioned through
+   * several gateways at once would otherwise have every gateway read the whole registry once per chunk.
+   */
+  #fullQueued = false
+  #fullRereads = 0
   #identityWrites: Promise<void> = Promise.resolve()
   #listening = false
   /**
@@ -221,6 +228,11 @@ export class StoredDeviceRegistry implements DeviceRegistry {
       ])
     }
     await this.#loadAll()
+  }
+
+  /** How many times every unit was read again after other gateways' changes (bursts read once). */
+  get fullRereads(): number {
+    return this.#fullRereads
   }
 
   async create(input: DeviceCreateInput): Promise<DeviceCredentials> {
@@ -450,7 +462,14 @@ export class StoredDeviceRegistry implements DeviceRegistry {
   /** Another gateway changed `id` (null: many units, or notifications were lost): read it again. */
   #reread(id: string | null, then?: () => void): void {
     if (id !== null) this.#forget(id)
+    else if (this.#fullQueued) return
+    else this.#fullQueued = true
     this.#rereads = this.#rereads.then(async () => {
+      if (id === null) {
+        // From here on a change is not in what this read may already have passed: it queues another.
+        this.#fullQueued = false
+        this.#fullRereads++
+      }
       try {
         if (id === null) await this.#loadAll()
         else await this.#fetch(id)
