@@ -41,9 +41,12 @@ const Args = z.object({
   units: z.coerce.number().int().min(60).max(120_000).default(100_000),
   gateways: z.coerce.number().int().min(2).max(8).default(6),
   'duration-s': z.coerce.number().int().min(30).max(1800).default(120),
-  // Per simulator. Offered faster than the machine can check secrets, connects queue past the units'
-  // 15 s CONNACK timeout, the units give up and come back, and the ramp collapses into retries: at 400
-  // per simulator (2,400/s over six) a run had 5,600 of 100,000 connected after four minutes.
+  // Per simulator. Offered faster than the gateways can take them, connects wait past the units' 15 s
+  // CONNACK timeout, the units give up and come back, and the ramp collapses into retries: on two cores
+  // shared by six gateways and six simulators, 400 per simulator left 5,600 of 100,000 connected after
+  // four minutes, and 60 per simulator stalled too (about 220 a gateway at 100,000 units, about 400 at
+  // 30,000), with Redis taking the attempts (a connect budget and a takeover notice each) and no
+  // session work after them. Not solved yet: lower rates, or a slower ramp, are still to be measured.
   'connect-rate': z.coerce.number().int().min(10).max(5000).default(60),
   /** DOORSTEP_CLUSTER_CONNECT_RATE: what the cluster admits together when retries bunch up. */
   'cluster-connect-rate': z.coerce.number().int().min(10).max(100_000).default(500),

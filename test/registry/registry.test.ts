@@ -90,6 +90,29 @@ describe.each(['sqlite', 'postgres'] as const)('StoredDeviceRegistry on %s', (en
     expect(await registry.authenticate(id, secret)).toMatchObject({ id })
   })
 
+  it('drops from the line the checks of units that went away, and does the rest', async () => {
+    const created = await registry.importMany(
+      Array.from({ length: 12 }, (_, i) => deviceRow({ id: `cam-gone-${i}` })),
+    )
+    const gone = created.map(() => new AbortController())
+    // All asked before any finishes: 4 run, 8 wait in line.
+    const calls = created.map((c, i) => registry.authenticate(c.id, c.secret, gone[i]?.signal))
+    // Units 4..7 give up (their connections close) while still in line; 8..11 stay.
+    for (const g of gone.slice(4, 8)) g.abort()
+    const results = (await Promise.all(calls)).map((r) => (r !== null && r !== 'busy' ? r.id : r))
+    expect(results.slice(0, 4)).toEqual(created.slice(0, 4).map((c) => c.id))
+    expect(results.slice(4, 8)).toEqual(['busy', 'busy', 'busy', 'busy'])
+    expect(results.slice(8)).toEqual(created.slice(8).map((c) => c.id))
+    // A unit already gone when it asks, with the slots taken, is not lined up at all. (Wrong secrets
+    // are never cached, so these all need a slot; unit 5's right secret is not cached either.)
+    const busy = created.map((c) => registry.authenticate(c.id, `${c.secret}x`))
+    const left = new AbortController()
+    left.abort()
+    const late = registry.authenticate(created[5]?.id ?? '', created[5]?.secret ?? '', left.signal)
+    expect(await Promise.all(busy)).toEqual(created.map(() => null))
+    expect(await late).toBe('busy')
+  })
+
   it('stores only a scrypt hash of the secret', async () => {
     const { secret } = await registry.create(deviceRow({ id: 'cam-a2' }))
     const hash = await secretHashOf('cam-a2')

@@ -638,8 +638,12 @@ export class MqttBroker implements Feature {
     }
     this.#holdYoungSession(client.id)
     let device: Awaited<ReturnType<DeviceRegistry['authenticate']>>
+    // A unit that gives up waiting (its CONNACK timeout) closes the connection: its check leaves the line.
+    const gone = new AbortController()
+    const onClose = () => gone.abort()
+    client.conn.once('close', onClose)
     try {
-      device = await this.#d.registry.authenticate(client.id, password.toString('utf8'))
+      device = await this.#d.registry.authenticate(client.id, password.toString('utf8'), gone.signal)
     } catch (err) {
       // A shared database that does not answer says nothing about the secret: the unit comes back later.
       this.#log.warn(
@@ -647,6 +651,8 @@ export class MqttBroker implements Feature {
         'registry not readable; connect refused',
       )
       throw refusal(CONNACK.SERVER_UNAVAILABLE, 'the registry cannot be read; retry later', 'refused-busy')
+    } finally {
+      client.conn.off('close', onClose)
     }
     if (device === 'busy')
       throw refusal(

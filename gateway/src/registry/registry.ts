@@ -33,9 +33,10 @@ export interface DeviceRegistry {
   /**
    * Resolves the record when the secret is right and the unit enabled, else
    * null; `'busy'` when too many secret checks are already running and the
-   * caller should ask the unit to come back later.
+   * caller should ask the unit to come back later. `gone`: the asker went away (its connection closed);
+   * a check still waiting in line is then dropped (`'busy'`) rather than done for no one.
    */
-  authenticate(id: string, secret: string): Promise<DeviceRecord | null | 'busy'>
+  authenticate(id: string, secret: string, gone?: AbortSignal): Promise<DeviceRecord | null | 'busy'>
   updateIdentity(id: string, model: string, firmware: string): void
   /** Disabling takes effect at once for new checks; the caller closes live connections. */
   setEnabled(id: string, enabled: boolean): Promise<void>

@@ -297,7 +297,7 @@ export class StoredDeviceRegistry implements DeviceRegistry {
     return this.#byId.size
   }
 
-  async authenticate(id: string, secret: string): Promise<DeviceRecord | null | 'busy'> {
+  async authenticate(id: string, secret: string, gone?: AbortSignal): Promise<DeviceRecord | null | 'busy'> {
     // On one gateway memory holds every unit; a shared database may hold one not heard of yet.
     const record =
       this.#byId.get(id) ?? (this.#shared.dialect === 'sqlite' ? undefined : await this.#fetch(id))
@@ -310,8 +310,8 @@ export class StoredDeviceRegistry implements DeviceRegistry {
     // The place in line is taken before the stored hash is read, so the line also bounds the reads
     // a reconnect storm sends to a shared database.
     if (this.#verifying >= MAX_VERIFYING) {
-      if (this.#waiting.length >= MAX_WAITING) return 'busy'
-      await new Promise<void>((resolve) => this.#waiting.push(resolve))
+      if (this.#waiting.length >= MAX_WAITING || gone?.aborted) return 'busy'
+      if (!(await this.#waitInLine(gone))) return 'busy'
     } else this.#verifying++
     let hash: string | undefined
     let ok = false
@@ -331,6 +331,27 @@ export class StoredDeviceRegistry implements DeviceRegistry {
     if (!now?.enabled) return null
     if ((this.#changes.get(id) ?? 0) === generation && this.#epoch === epoch) this.#authCache.set(id, digest)
     return now
+  }
+
+  /**
+   * Waits for a secret-check slot; false when `gone` fires first. A unit that gave up waiting (its
+   * connect timed out) leaves the line: in a reconnect storm a line of checks for connections already
+   * closed made every newcomer wait behind them past its own timeout, and no unit got in.
+   */
+  #waitInLine(gone: AbortSignal | undefined): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const onGone = () => {
+        const at = this.#waiting.indexOf(take)
+        if (at >= 0) this.#waiting.splice(at, 1)
+        resolve(false)
+      }
+      const take = () => {
+        gone?.removeEventListener('abort', onGone)
+        resolve(true)
+      }
+      gone?.addEventListener('abort', onGone, { once: true })
+      this.#waiting.push(take)
+    })
   }
 
   /**
