@@ -43,7 +43,7 @@ const Args = z.object({
   'duration-s': z.coerce.number().int().min(30).max(1800).default(120),
   // Per simulator. Offered faster than the gateways can take them, connects wait past the units' 15 s
   // CONNACK timeout, the units give up and come back, and the ramp collapses into retries: on two cores
-  // shared by six gateways and six simulators, 400 per simulator left 5,600 of 100,000 connected after
+  // shared by six gateways and six simulators, 400 per simulator left about 180 sessions a gateway after
   // four minutes, and 60 per simulator stalled too (about 220 a gateway at 100,000 units, about 400 at
   // 30,000), with Redis taking the attempts (a connect budget and a takeover notice each) and no
   // session work after them. Not solved yet: lower rates, or a slower ramp, are still to be measured.
