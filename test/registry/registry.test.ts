@@ -80,6 +80,9 @@ describe.each(['sqlite', 'postgres'] as const)('StoredDeviceRegistry on %s', (en
   })
 
   it('holds at most 4,096 secret checks in line behind the 4 running: the rest are told to come back', async () => {
+    // Time in line is not what this measures: a bound far above how long the line takes to drain.
+    registry = new StoredDeviceRegistry(await connect(), { lineWaitMs: 120_000 })
+    await registry.load()
     const { id, secret } = await registry.create(deviceRow({ id: 'cam-line' }))
     // Wrong secrets are never cached, so every call needs scrypt; all are asked before any finishes.
     const calls = Array.from({ length: 4 + 4096 + 150 }, (_, i) => registry.authenticate(id, `${secret}${i}`))
@@ -111,6 +114,22 @@ describe.each(['sqlite', 'postgres'] as const)('StoredDeviceRegistry on %s', (en
     const late = registry.authenticate(created[5]?.id ?? '', created[5]?.secret ?? '', left.signal)
     expect(await Promise.all(busy)).toEqual(created.map(() => null))
     expect(await late).toBe('busy')
+  })
+
+  it('sends a check that waited in line too long away (busy), and does the ones that did not', async () => {
+    registry = new StoredDeviceRegistry(await connect(), { lineWaitMs: 20 })
+    await registry.load()
+    const { id, secret } = await registry.create(deviceRow({ id: 'cam-slow-line' }))
+    // 2,000 wrong secrets, each needing scrypt on 4 slots: the back of the line waits far past 20 ms.
+    const results = await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => registry.authenticate(id, `${secret}${i}`)),
+    )
+    const busy = results.filter((r) => r === 'busy').length
+    expect(busy).toBeGreaterThan(0)
+    expect(results.filter((r) => r === null)).toHaveLength(2000 - busy)
+    // The first four never wait in line.
+    expect(results.slice(0, 4)).toEqual([null, null, null, null])
+    expect(await registry.authenticate(id, secret)).toMatchObject({ id })
   })
 
   it('stores only a scrypt hash of the secret', async () => {

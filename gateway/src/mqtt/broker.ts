@@ -638,7 +638,8 @@ export class MqttBroker implements Feature {
     }
     this.#holdYoungSession(client.id)
     let device: Awaited<ReturnType<DeviceRegistry['authenticate']>>
-    // A unit that gives up waiting (its CONNACK timeout) closes the connection: its check leaves the line.
+    // A connection seen to close while its check waits in line leaves the line. aedes does not read while
+    // it authenticates, so a quiet close may only be seen later: the line's own time bound covers that.
     const gone = new AbortController()
     const onClose = () => gone.abort()
     client.conn.once('close', onClose)

@@ -85,6 +85,8 @@ export interface RegistryOptions {
    * too (the gateway that made the change has already told its own).
    */
   onRevoked?: ((id: string, reason: 'disabled' | 'rotated') => void) | undefined
+  /** Longest a secret check waits in line, ms (MAX_LINE_WAIT_MS). */
+  lineWaitMs?: number | undefined
 }
 /** Rows per INSERT: 14 values each stays under both engines' limit on bound parameters. */
 const INSERT_CHUNK = 500
@@ -158,6 +160,14 @@ const HASH_PARALLELISM = 4
  */
 const MAX_VERIFYING = 4
 const MAX_WAITING = 4096
+/**
+ * Longest a check waits in line before the unit is asked to come back later. Firmware gives up on a
+ * CONNACK after some seconds (the simulator after 15) and closes; aedes does not read the connection
+ * while it authenticates, so that close is not seen, and the line would fill with checks for units long
+ * gone, each newcomer waiting behind them past its own timeout. Bounding the wait keeps what is in line
+ * worth doing.
+ */
+const MAX_LINE_WAIT_MS = 5000
 
 /**
  * The device registry, on the gateway's SQLite or on a PostgreSQL shared by several gateways, with one
@@ -191,6 +201,7 @@ export class StoredDeviceRegistry implements DeviceRegistry {
    * several gateways at once would otherwise have every gateway read the whole registry once per chunk.
    */
   #fullQueued = false
+  readonly #lineWaitMs: number
   #fullRereads = 0
   #identityWrites: Promise<void> = Promise.resolve()
   #listening = false
@@ -205,6 +216,7 @@ export class StoredDeviceRegistry implements DeviceRegistry {
     this.#db = shared.tables<RegistryTables>()
     this.#log = opts.log?.child({ feature: 'registry' })
     this.#node = opts.node ?? ''
+    this.#lineWaitMs = opts.lineWaitMs ?? MAX_LINE_WAIT_MS
     this.#onRevoked = opts.onRevoked
   }
 
@@ -334,21 +346,23 @@ export class StoredDeviceRegistry implements DeviceRegistry {
   }
 
   /**
-   * Waits for a secret-check slot; false when `gone` fires first. A unit that gave up waiting (its
-   * connect timed out) leaves the line: in a reconnect storm a line of checks for connections already
-   * closed made every newcomer wait behind them past its own timeout, and no unit got in.
+   * Waits for a secret-check slot; false when `gone` fires first, or after MAX_LINE_WAIT_MS: a check
+   * for a unit that has gone, or will have by the time its turn comes, is not done for no one.
    */
   #waitInLine(gone: AbortSignal | undefined): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       const onGone = () => {
+        clearTimeout(timer)
         const at = this.#waiting.indexOf(take)
         if (at >= 0) this.#waiting.splice(at, 1)
         resolve(false)
       }
       const take = () => {
+        clearTimeout(timer)
         gone?.removeEventListener('abort', onGone)
         resolve(true)
       }
+      const timer = setTimeout(onGone, this.#lineWaitMs)
       gone?.addEventListener('abort', onGone, { once: true })
       this.#waiting.push(take)
     })
