@@ -8,7 +8,7 @@ import { z } from 'zod'
  * as a side effect, gives the gateway's per-address admission a fleet that looks like many homes.
  */
 export interface SourceNet {
-  /** The block as given, e.g. `127.16.0.0/12`. */
+  /** The block from its network address, e.g. `127.16.0.0/12` (given as `127.16.3.9/12` too). */
   cidr: string
   /** First usable host address, as a 32-bit number. */
   first: number

@@ -353,6 +353,7 @@ export class StoredDeviceRegistry implements DeviceRegistry {
     return new Promise<boolean>((resolve) => {
       const onGone = () => {
         clearTimeout(timer)
+        gone?.removeEventListener('abort', onGone)
         const at = this.#waiting.indexOf(take)
         if (at >= 0) this.#waiting.splice(at, 1)
         resolve(false)
