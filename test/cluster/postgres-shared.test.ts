@@ -167,6 +167,46 @@ describe('the device registry shared in PostgreSQL', () => {
     await until('b to refuse the unit', async () => (await b.authenticate(id, secret)) === null, 20_000)
   }, 60_000)
 
+  it('fails the work of a connection the server cuts off, and goes on: the process does not end', async () => {
+    const url = await server.database()
+    const shared = await openPostgres({ url, nodeId: 'cut', log: capturingLogger().log })
+    opened.push(shared)
+    const db = shared.tables<Record<never, never>>()
+    const { sql } = await import('kysely')
+    // A transaction holds its connection between statements: no query is in flight when it is cut.
+    let resume = () => {}
+    const held = new Promise<void>((r) => {
+      resume = r
+    })
+    let backend = 0
+    const work = db.transaction().execute(async (trx) => {
+      backend = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx)).rows[0]?.pid ?? 0
+      await held
+      await sql`SELECT 1`.execute(trx)
+    })
+    await until('the transaction to start', () => backend > 0)
+    const pg = await import('pg')
+    const admin = new pg.default.Client({ connectionString: url })
+    admin.on('error', () => {})
+    await admin.connect()
+    try {
+      await admin.query('SELECT pg_terminate_backend($1)', [backend])
+      // The server has closed it: the connection's end has been read (an error event with no listener
+      // would have ended the test process here).
+      await until('the backend to be gone', async () => {
+        const r = await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [backend])
+        return r.rowCount === 0
+      })
+      await new Promise((r) => setTimeout(r, 200))
+    } finally {
+      await admin.end()
+    }
+    resume()
+    await expect(work).rejects.toThrow()
+    // The pool gives a fresh connection to what comes next.
+    expect((await sql<{ one: number }>`SELECT 1 AS one`.execute(db)).rows).toEqual([{ one: 1 }])
+  })
+
   it('refuses to start on a PostgreSQL that does not answer, naming it without its password', async () => {
     const port = await stablePort()
     const err = await openPostgres({

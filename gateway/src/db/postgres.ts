@@ -84,6 +84,11 @@ export async function openPostgres(o: PostgresOptions): Promise<SharedDb> {
   // An idle pooled connection that the server drops emits here; without a listener it would end the
   // process. The next query takes a new connection.
   pool.on('error', (err) => log.warn({ err: err.message }, 'PostgreSQL connection lost'))
+  // The pool listens only to idle connections. One handed out (Kysely checks a connection out for each
+  // query and holds it through a transaction) that the server drops emits 'error' with no listener, which
+  // would end the process: every PostgreSQL restart under load would take the gateways with it. The
+  // query in flight still fails with the error, and its caller answers 503; nothing more to do here.
+  pool.on('connect', (client) => client.on('error', () => {}))
   try {
     await pool.query('SELECT 1')
   } catch (err) {
@@ -105,6 +110,7 @@ export async function openPostgres(o: PostgresOptions): Promise<SharedDb> {
       await sql`SELECT pg_notify(${channel}, ${payload})`.execute(within ?? kysely)
     },
     listen: (channel, onChange, onResync) => listener.add(channel, onChange, onResync),
+    up: () => listener.connected,
     async close() {
       await listener.close()
       await kysely.destroy()
@@ -140,6 +146,11 @@ class Listener {
   constructor(config: pg.ClientConfig, log: Logger) {
     this.#config = config
     this.#log = log
+  }
+
+  /** A connection is open and not lost since (false until the first connect, and while it retries). */
+  get connected(): boolean {
+    return this.#client !== null
   }
 
   /**
