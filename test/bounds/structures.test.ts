@@ -2,6 +2,7 @@ import v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { AlertHub } from '../../gateway/src/alerts/alert-hub.js'
 import { ProgressThrottle } from '../../gateway/src/alerts/progress-throttle.js'
+import { RECENT_PRINCIPALS_MAX, RecentPrincipals } from '../../gateway/src/auth/recent-principals.js'
 import { AuthThrottle } from '../../gateway/src/auth/throttle.js'
 import { type LineBuffer, LineBufferPool } from '../../gateway/src/ingest/line-buffer.js'
 import { WorkQueue } from '../../gateway/src/media/work-queue.js'
@@ -29,6 +30,19 @@ describe('bounded structures, filled past their bound', () => {
     expect(all.alerts[0]?.id).toBe(15_001)
     expect(all.gap).toBe(true)
     expect(hub.recent(50_000)).toHaveLength(10_000)
+  })
+
+  it('the tokens recently resolved keep the 1,000 most recently confirmed', () => {
+    const recent = new RecentPrincipals<{ name: string }>()
+    for (let i = 0; i < 3000; i++) recent.confirmed(`d${i}`, { name: `p${i}` }, 1000)
+    expect(recent.size).toBe(RECENT_PRINCIPALS_MAX)
+    expect(recent.recall('d1999', 1000)).toBeNull()
+    expect(recent.recall('d2000', 1000)).toEqual({ name: 'p2000' })
+    // Confirmed again, an old one is the newest: the next to go is the one after it.
+    recent.confirmed('d2000', { name: 'p2000' }, 2000)
+    recent.confirmed('d9999', { name: 'p9999' }, 2000)
+    expect(recent.recall('d2000', 2000)).not.toBeNull()
+    expect(recent.recall('d2001', 2000)).toBeNull()
   })
 
   it('alerts of one shape share one hidden class, so the full ring holds no map per alert', () => {

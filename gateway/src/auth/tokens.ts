@@ -1,9 +1,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Role } from '@doorstep/proto'
 import type { Generated, Kysely } from 'kysely'
-import { migrateShared, type SharedDb, type SharedSchema } from '../db/index.js'
+import { isDatabaseUnreachable, migrateShared, type SharedDb, type SharedSchema } from '../db/index.js'
 import { DoorstepError } from '../errors.js'
 import { tokenDigest } from '../registry/index.js'
+import { RecentPrincipals } from './recent-principals.js'
 
 /** The tokens' tables in a gateway's own SQLite file (frozen: a change is a new step). */
 export const TOKENS_SCHEMA = [
@@ -93,12 +94,14 @@ const toInfo = (r: InfoRow): TokenInfo => ({
  * of queries for both). Only a sha256 digest is stored: tokens are 256 random bits, so a fast digest
  * cannot be reversed, and a lookup is one indexed read. Nothing is kept in memory but the bootstrap
  * token's digest: a token revoked by `doorstep tokens` in another process, or on another gateway,
- * stops working at the next request.
+ * stops working at the next request. The one exception is an outage of the shared PostgreSQL: then
+ * the last answer for a token used in the last 15 minutes stands in for it (`RecentPrincipals`).
  */
 export class TokenStore {
   readonly #shared: SharedDb
   readonly #db: Kysely<TokenTables>
   #bootstrapDigest: Buffer | null = null
+  readonly #recent = new RecentPrincipals<Principal>()
 
   constructor(shared: SharedDb) {
     this.#shared = shared
@@ -209,6 +212,19 @@ export class TokenStore {
 
   async resolve(token: string): Promise<Principal | null> {
     const digest = tokenDigest(token)
+    try {
+      const principal = await this.#resolve(digest)
+      this.#recent.confirmed(digest, principal, Date.now())
+      return principal
+    } catch (err) {
+      // PostgreSQL away: the answer it gave lately, if any; otherwise the caller gets the 503.
+      const recalled = isDatabaseUnreachable(err) ? this.#recent.recall(digest, Date.now()) : null
+      if (recalled) return recalled
+      throw err
+    }
+  }
+
+  async #resolve(digest: string): Promise<Principal | null> {
     if (this.#bootstrapDigest && timingSafeEqual(Buffer.from(digest, 'hex'), this.#bootstrapDigest)) {
       // The CLI may have retired it from another process: the database has the last word.
       if ((await this.bootstrapRetiredAt()) !== null) {
