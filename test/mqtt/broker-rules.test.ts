@@ -266,13 +266,13 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
     expect(c.connected).toBe(true)
   })
 
-  it('delivers no invalid payload to a subscriber, though the unit is acknowledged and stays connected', async () => {
+  it('routes nothing a unit reports but a valid status, though the unit is acknowledged and stays connected', async () => {
     const aedes = broker.aedes
     if (!aedes) throw new Error('broker is stopped')
     const u = await unit('cam-br-fwd')
     const ops = await unit('cam-br-watcher')
-    // The unit ACL lets no one watch a unit's topics; this subscriber stands for one that may
-    // (an operator's tool, a bridge), so what the broker forwards can be seen.
+    // The unit ACL lets no one watch a unit's topics; this subscriber stands for one that could (an
+    // operator's tool, a bridge), so what the broker would route can be seen.
     const unitRules = aedes.authorizeSubscribe
     aedes.authorizeSubscribe = (client, sub, done) =>
       client?.id === ops.id ? done(null, sub) : unitRules(client, sub, done)
@@ -282,13 +282,17 @@ describe('MQTT broker rules (gateway broker over an in-memory duplex)', () => {
       watcher.on('message', (topic, payload) => got.push(`${topic} ${String(payload)}`))
       expect(await granted(watcher, `cam/${u.id}/+`)).toBe(1)
       const c = await connect(u.id, u.secret)
+      // Reports no one may subscribe to go to ingest only, valid or not.
       await publish(c, topicFor('heartbeat', u.id), 'not json', 1)
       await publish(c, topicFor('event', u.id), { ...event(), score: 7 }, 1)
-      const valid = JSON.stringify(heartbeat({ uptimeS: 777 }))
-      await publish(c, topicFor('heartbeat', u.id), valid, 1)
-      // The valid one, sent last, arrives: the invalid ones had their turn before it.
-      await expect.poll(() => got).toContain(`${topicFor('heartbeat', u.id)} ${valid}`)
-      expect(got).toEqual([`${topicFor('heartbeat', u.id)} ${valid}`])
+      await publish(c, topicFor('heartbeat', u.id), JSON.stringify(heartbeat({ uptimeS: 777 })), 1)
+      // The status is routed (and retained), unless it is invalid.
+      await publish(c, topicFor('status', u.id), '{"v":1,"state":"sideways"}', 1)
+      const valid = JSON.stringify({ v: 1, ts: Date.now(), state: 'online' })
+      await publish(c, topicFor('status', u.id), valid, 1)
+      // The valid status, sent last, arrives: everything else had its turn before it.
+      await expect.poll(() => got).toContain(`${topicFor('status', u.id)} ${valid}`)
+      expect(got).toEqual([`${topicFor('status', u.id)} ${valid}`])
       expect(c.connected).toBe(true)
     } finally {
       aedes.authorizeSubscribe = unitRules

@@ -33,6 +33,7 @@ import { proxyList, readProxyHeader } from './proxy-protocol.js'
 import { openRedisShare, type RedisShare } from './redis-share.js'
 import { TakeoverNotices } from './takeover-notices.js'
 import { maySubscribe, mayWill, publishKind } from './topic-acl.js'
+import { skipUnheardRouting } from './unheard-topics.js'
 import { UnitBrokers } from './unit-brokers.js'
 
 // A CommonJS module whose typings declare an ES default export: imported from ESM, the default is the
@@ -195,6 +196,11 @@ export class MqttBroker implements Feature {
     return this.#aedes
   }
 
+  /** Whether every connection to the shared Redis is up; null without DOORSTEP_REDIS_URL. */
+  get redisUp(): boolean | null {
+    return this.#share ? this.#share.up() : null
+  }
+
   isConnected(deviceId: string): boolean {
     return this.#current.has(deviceId)
   }
@@ -244,6 +250,8 @@ export class MqttBroker implements Feature {
       await share?.close()
       throw err
     }
+    // What units report is ingested in authorizePublish and has no subscriber: not routed at all.
+    skipUnheardRouting(aedes)
     this.#share = share
     this.#clustered = share !== null
     if (share) {
