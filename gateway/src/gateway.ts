@@ -95,7 +95,10 @@ export class Gateway {
     const log = opts.log ?? createLogger(config.logLevel, config.logFormat)
     // Several gateways sharing Redis write to one place: each line says which one wrote it.
     this.log = config.cluster.redisUrl ? log.child({ node: config.cluster.nodeId }) : log
-    this.metrics = createMetrics(config.cluster.redisUrl ? { node: config.cluster.nodeId } : {})
+    this.metrics = createMetrics({
+      ...(config.cluster.redisUrl ? { node: config.cluster.nodeId, redis: true } : {}),
+      database: config.cluster.databaseUrl !== null,
+    })
     this.bus = new EventBus(this.log)
     this.hub = new AlertHub(this.metrics)
   }
@@ -383,6 +386,10 @@ export class Gateway {
       clipsRemoved: () => clips.removedCounts(),
       eventsRemoved: () => events.removedTotal,
       process: () => this.#process.read(),
+      dependencies: () => ({
+        redis: broker.redisUp,
+        database: shared.dialect === 'postgres' ? shared.up() : null,
+      }),
     })
     const app = await buildHttp({
       log: this.log,

@@ -21,6 +21,8 @@ export interface ScrapeSources {
   eventsRemoved(): number
   /** The process itself: memory, the heap after GC, event-loop delay, descriptors (`ProcessWatch`). */
   process(): ProcessReading
+  /** The shared Redis's and PostgreSQL's reachability as this gateway sees it; null where not configured. */
+  dependencies(): { redis: boolean | null; database: boolean | null }
 }
 
 const STATES: readonly LiveState[] = ['online', 'stale', 'offline', 'unknown']
@@ -32,7 +34,14 @@ const STATES: readonly LiveState[] = ['online', 'stale', 'offline', 'unknown']
  * id, so one Prometheus scraping all nodes keeps their series apart and can
  * still sum them.
  */
-export function createMetrics(opts: { node?: string } = {}) {
+export function createMetrics(
+  opts: {
+    node?: string
+    /** Which shared dependencies this gateway has: only their gauges are exposed (an unset one would read 0, "down"). */
+    redis?: boolean
+    database?: boolean
+  } = {},
+) {
   const registry = new Registry()
   if (opts.node !== undefined) registry.setDefaultLabels({ node: opts.node })
   /**
@@ -156,6 +165,24 @@ export function createMetrics(opts: { node?: string } = {}) {
       name: 'doorstep_influx_up',
       help: '1 while the last write to InfluxDB succeeded, 0 while it fails',
       registers: [registry],
+    }),
+    redisUp: new Gauge({
+      name: 'doorstep_redis_up',
+      help: '1 while every connection to the shared Redis is up, 0 while one reconnects; absent without DOORSTEP_REDIS_URL',
+      registers: opts.redis ? [registry] : [],
+      collect() {
+        const up = sources?.dependencies().redis ?? null
+        if (up !== null) this.set(up ? 1 : 0)
+      },
+    }),
+    databaseUp: new Gauge({
+      name: 'doorstep_database_up',
+      help: '1 while the connection to the shared PostgreSQL is up, 0 while the gateway reconnects to it; absent without DOORSTEP_DATABASE_URL',
+      registers: opts.database ? [registry] : [],
+      collect() {
+        const up = sources?.dependencies().database ?? null
+        if (up !== null) this.set(up ? 1 : 0)
+      },
     }),
     connections: new Gauge({
       name: 'doorstep_mqtt_connections',

@@ -66,9 +66,19 @@ function runnable(q: string): string {
     .replaceAll('/^$district$/', '/.*/')
 }
 
+/** Gauges only a gateway sharing Redis or PostgreSQL exposes (the cluster tests read them). */
+const DEPENDENCY_GAUGES = ['doorstep_redis_up', 'doorstep_database_up']
+
 describe('dashboards and alert rules', { timeout: 120_000 }, () => {
   const tmp = tempDir('doorstep-observability-')
   let gw: TestGateway
+  /** The dependency gauges of what this gateway does not have (a run on PostgreSQL has the database). */
+  const notConfigured = (): Set<string> => {
+    const cluster = gw.gateway.config.cluster
+    return new Set(
+      DEPENDENCY_GAUGES.filter((g) => (g === 'doorstep_redis_up' ? !cluster.redisUrl : !cluster.databaseUrl)),
+    )
+  }
   let scrape = ''
   let prometheus: ChildProcess | null = null
 
@@ -139,6 +149,10 @@ describe('dashboards and alert rules', { timeout: 120_000 }, () => {
     const families = new Set([...scrape.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]))
     const wanted = new Set(promExprs.flatMap(metricsOf))
     expect(wanted.size).toBeGreaterThan(10)
+    // A dependency this gateway does not have has no gauge at all (a gauge left unset would read 0,
+    // "down", and page someone); the cluster tests read them where they are configured.
+    for (const name of notConfigured()) expect(scrape).not.toContain(name)
+    if (gw.gateway.config.cluster.databaseUrl) expect(scrape).toMatch(/^doorstep_database_up 1$/m)
     for (const name of wanted) {
       expect(families, name).toContain(name)
       expect(scrape, `${name} has no sample`).toMatch(
@@ -243,11 +257,19 @@ describe('dashboards and alert rules', { timeout: 120_000 }, () => {
         },
         { timeout: 20_000, interval: 500 },
       )
-      .toBe(10)
+      .toBe(12)
     const loaded = (await api<Rules>('/api/v1/rules')).groups.flatMap((g) => g.rules)
     const families = new Set([...scrape.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]))
+    const absent = notConfigured()
     for (const r of loaded)
-      for (const name of metricsOf(r.query)) expect(families, `${r.name}: ${name}`).toContain(name)
+      for (const name of metricsOf(r.query))
+        if (!absent.has(name)) expect(families, `${r.name}: ${name}`).toContain(name)
+    // The rules on dependencies this gateway has not are loaded and read exactly those gauges.
+    const onDependencies = loaded.filter((r) => metricsOf(r.query).some((m) => DEPENDENCY_GAUGES.includes(m)))
+    expect(onDependencies.map((r) => r.name).sort()).toEqual([
+      'DoorstepDatabaseUnreachable',
+      'DoorstepRedisUnreachable',
+    ])
     // Prometheus holds the gateway's units by state, as the dashboards will ask for them.
     const units = await api<{ result: Array<{ metric: { state: string } }> }>(
       `/api/v1/query?query=${encodeURIComponent('doorstep_units')}`,

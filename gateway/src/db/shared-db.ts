@@ -34,6 +34,12 @@ export interface SharedDb {
    * it misses no change. Nothing to hear on SQLite.
    */
   listen(channel: string, onChange: (payload: string) => void, onResync: () => void): Promise<void>
+  /**
+   * Whether the database is reachable as far as this gateway last saw: on PostgreSQL, whether the
+   * connection that listens for other gateways' changes is up (it is the first to hear of the server
+   * going away, and reconnects by itself). Always true on SQLite. Read by `doorstep_database_up`.
+   */
+  up(): boolean
   /** Ends the connections this object opened (the SQLite handle belongs to its opener). */
   close(): Promise<void>
 }
@@ -47,6 +53,7 @@ export function sqliteSharedDb(db: Db): SharedDb {
     tables: <T>() => kysely as unknown as Kysely<T>,
     notify: async () => {},
     listen: async () => {},
+    up: () => true,
     // Kysely's SQLite driver would close the handle, which the gateway closes itself, later.
     close: async () => {},
   }
