@@ -11,6 +11,10 @@ import path from 'node:path'
 const SHARED =
   /\b(startTestGateway|new Gateway\(|TokenStore|StoredDeviceRegistry|runTokensCli|runRegistryCli)\b/
 
+// A file that sets DOORSTEP_DATABASE_URL on every gateway it starts, to a PostgreSQL of its own, runs
+// the same in both passes; it says so with this line and runs once.
+const OWN_POSTGRES = /^\/\/ test:postgres: every gateway here is on its own PostgreSQL$/m
+
 function testFiles(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = path.join(dir, e.name)
@@ -20,7 +24,10 @@ function testFiles(dir) {
 }
 
 const files = testFiles('test')
-  .filter((f) => SHARED.test(fs.readFileSync(f, 'utf8')))
+  .filter((f) => {
+    const text = fs.readFileSync(f, 'utf8')
+    return SHARED.test(text) && !OWN_POSTGRES.test(text)
+  })
   .sort()
 if (files.length === 0) {
   process.stderr.write('test:postgres: no test file reaches the shared state; nothing to run\n')

@@ -1,21 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
-import path from 'node:path'
 import { topicFor } from '@doorstep/proto'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { ManagedInfluxd } from '../../gateway/src/influx/managed-influxd.js'
 import { createLogger } from '../../gateway/src/log.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { spawnGateway } from '../helpers/gateway-process.js'
 import { bearer } from '../helpers/http.js'
 import { influxCount, influxRows } from '../helpers/influx-query.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
 import { event } from '../helpers/payloads.js'
 import { tempDir } from '../helpers/tmp.js'
-
-const ROOT = path.resolve(import.meta.dirname, '../..')
 
 async function freePort(): Promise<number> {
   const srv = net.createServer()
@@ -23,31 +21,6 @@ async function freePort(): Promise<number> {
   const port = (srv.address() as net.AddressInfo).port
   await new Promise<void>((r) => srv.close(() => r()))
   return port
-}
-
-/** The gateway as its own process, so the test can SIGKILL it. */
-async function spawnGateway(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr?.on('data', (d) => {
-    stderr += String(d)
-  })
-  const url = `http://127.0.0.1:${env.DOORSTEP_HTTP_PORT}/api/v1/ping`
-  for (let i = 0; i < 150; i++) {
-    if (child.exitCode !== null) throw new Error(`gateway exited: ${stderr}`)
-    try {
-      if ((await fetch(url)).ok) return child
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  child.kill('SIGKILL')
-  throw new Error(`gateway did not start: ${stderr}`)
 }
 
 describe('nothing accepted is lost', () => {
