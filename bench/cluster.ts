@@ -16,6 +16,10 @@
  *
  *   npm run bench:cluster [-- --units 100000 --gateways 6 --duration-s 120 --database postgres]
  *
+ * `--profile yes` runs gateway 0 under V8's CPU profiler (a sample every ms) and reports where its main
+ * thread's time went during the connect ramp and during the measured window, by ingest stage and by
+ * function (`lib/cpu-stages.ts`), under `cluster.profile` in the results.
+ *
  * Everything runs on loopback; Redis and PostgreSQL are Debian's, started privately in a temp dir.
  * Writes bench/results/cluster-<time>.json and a row in bench/README.md.
  */
@@ -32,6 +36,7 @@ import { startTestPostgres, type TestPostgres } from '../test/helpers/postgres.j
 import { startTestRedis, type TestRedis } from '../test/helpers/redis.js'
 import { benchArgs } from './lib/args.js'
 import { freePort, ROOT, spawnTs, stopChild } from './lib/children.js'
+import { monotonicUs, stagesOfProfile, type Window } from './lib/cpu-stages.js'
 import { type GatewayProcess, startGatewayProcess } from './lib/gateway-process.js'
 import { cpuMicros, rssBytes } from './lib/proc.js'
 import { familySum, scrape } from './lib/prom.js'
@@ -55,6 +60,7 @@ const Args = z.object({
   'event-rate': z.coerce.number().min(0).max(100).default(1),
   single: z.enum(['yes', 'no']).default('yes'),
   bare: z.enum(['yes', 'no']).default('yes'),
+  profile: z.enum(['yes', 'no']).default('no'),
 })
 const args = benchArgs('cluster', Args)
 const say = (s: string) => process.stdout.write(`${s}\n`)
@@ -219,9 +225,34 @@ const median = (xs: readonly number[]) => {
   return s.length === 0 ? Number.NaN : (s[(s.length - 1) >> 1] as number)
 }
 
+/**
+ * Where gateway 0's main thread spent a window: µs by stage, and the functions with the most self
+ * time, each as a share of the window (the thread is the profile with the most broker time).
+ */
+function profileOf(dir: string, span: Window, messages: number | null) {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
+  const parsed = files.map((f) => stagesOfProfile(path.join(dir, f), span))
+  parsed.sort((a, b) => b.byStage.broker - a.byStage.broker)
+  const main = parsed[0]
+  if (!main) return null
+  const spanUs = span.toUs - span.fromUs
+  const pct = (us: number) => round((us / spanUs) * 100, 1)
+  return {
+    seconds: round(spanUs / 1e6),
+    busyPct: pct(main.busyUs),
+    stagesPct: Object.fromEntries(Object.entries(main.byStage).map(([k, v]) => [k, pct(v)])),
+    usPerMsg: messages ? round(main.busyUs / messages, 1) : null,
+    topFunctionsPct: [...main.byFunction.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 25)
+      .map(([f, us]) => [f, pct(us)]),
+  }
+}
+
 async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Record<string, unknown>> {
   const databaseUrl = pg ? await pg.database('doorstep_cluster') : null
   const nodes: GatewayProcess[] = []
+  const profDir = path.join(tmp, 'profile-node0')
   for (let k = 0; k < args.gateways; k++) {
     nodes.push(
       await startGatewayProcess({
@@ -229,6 +260,9 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
         dataRoot: tmp,
         influxUrl: influxd.url as string,
         token,
+        ...(k === 0 && args.profile === 'yes'
+          ? { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '1000'] }
+          : {}),
         env: {
           DOORSTEP_NODE_ID: `node-${k}`,
           DOORSTEP_REDIS_URL: redis.url,
@@ -246,17 +280,21 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
   const rssIdle = nodes.map((n) => rssBytes(n.pid))
 
   const sims = nodes.map((gw, k) => startSim(k, gw, share(k), { alertsOn: nodes[(k + 1) % nodes.length] }))
+  const rampSpan: Window = { fromUs: monotonicUs(), toUs: 0 }
   const ramp = await rampUntil(nodes, args.units, args['ramp-timeout-s'])
+  rampSpan.toUs = monotonicUs()
   say(
     `cluster: ${ramp.connected} of ${args.units} connected in ${ramp.ms ?? `> ${args['ramp-timeout-s'] * 1000}`} ms`,
   )
   await sleep(10_000)
   const rssConnected = nodes.map((n) => rssBytes(n.pid))
+  const measureSpan: Window = { fromUs: monotonicUs(), toUs: 0 }
   const w = await window(
     nodes,
     [redis.pid ?? 0].filter((p) => p > 0),
     args['duration-s'],
   )
+  measureSpan.toUs = monotonicUs()
   const messages = sum(w.messages)
   const nodeUsPerMsg = sum(w.nodeCpuUs) / Math.max(1, messages)
   const redisUsPerMsg = sum(w.otherCpuUs) / Math.max(1, messages)
@@ -303,6 +341,15 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
   }
   say(`cluster: ${JSON.stringify({ ...result, connectTimeline: undefined })}`)
   await Promise.all(nodes.map((n) => n.stop()))
+  if (args.profile === 'yes') {
+    // Written by gateway 0 as it exits.
+    const profile = {
+      ramp: profileOf(profDir, rampSpan, null),
+      measured: profileOf(profDir, measureSpan, w.messages[0] ?? null),
+    }
+    say(`cluster: gateway 0's profile ${JSON.stringify(profile, null, 1)}`)
+    return { ...result, profile }
+  }
   return result
 }
 
