@@ -230,6 +230,11 @@ const median = (xs: readonly number[]) => {
  * time, each as a share of the window (the thread is the profile with the most broker time).
  */
 function profileOf(dir: string, span: Window, messages: number | null) {
+  // Node writes the profile as the process exits normally: none if gateway 0 did not.
+  if (!fs.existsSync(dir)) {
+    say(`cluster: no CPU profile in ${dir}: gateway 0 did not exit cleanly`)
+    return null
+  }
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
   const parsed = files.map((f) => stagesOfProfile(path.join(dir, f), span))
   parsed.sort((a, b) => b.byStage.broker - a.byStage.broker)
