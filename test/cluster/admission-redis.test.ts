@@ -120,6 +120,34 @@ describe('cluster admission without an answer from Redis', () => {
     redis.disconnect()
   })
 
+  it('lets a connect through on the node budget when a live Redis does not answer in time', async () => {
+    const server = await startTestRedis()
+    const redis = new Redis(server.url)
+    redis.on('error', () => {})
+    const pauser = new Redis(server.url)
+    try {
+      const gate = new ClusterAdmission({
+        redis,
+        ratePerSecond: 1,
+        up: () => true,
+        log: createLogger('silent'),
+      })
+      // Redis takes no command for 2 s: the question waits past its 0.5 s.
+      await pauser.call('CLIENT', 'PAUSE', '2000', 'ALL')
+      expect(await gate.tryAdmit()).toBe(true)
+      expect(gate.unanswered).toBe(1)
+      // As at a gateway's stop: the connection closes under the question still waiting, which then
+      // fails ("Connection is closed.") with nobody waiting for it any more.
+      redis.disconnect()
+      await pauser.call('CLIENT', 'UNPAUSE')
+      expect(await pauser.ping()).toBe('PONG')
+    } finally {
+      redis.disconnect()
+      pauser.disconnect()
+      await server.stop()
+    }
+  })
+
   it('is refused as configuration without Redis to share it through', () => {
     expect(() => loadConfig({ DOORSTEP_CLUSTER_CONNECT_RATE: '50' })).toThrow(ConfigError)
     expect(() => loadConfig({ DOORSTEP_CLUSTER_CONNECT_RATE: '50' })).toThrow(/needs DOORSTEP_REDIS_URL/)
