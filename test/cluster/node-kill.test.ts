@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import type { Alert, ServerFrame } from '@doorstep/proto'
+import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
 import { spawnGateway, stopGateway } from '../helpers/gateway-process.js'
@@ -111,12 +112,21 @@ describe('three gateways behind HAProxy, one SIGKILLed under load', () => {
         deviceRow({ id: `cam-k3-${i}` }),
       )
       expect(made.status).toBe(201)
-      const client = await connectUnit(proxy.mqttUrl, made.body.id, made.body.secret, {
-        clean: false,
-        reconnectPeriod: 200,
-        // Firmware tries again after a refused CONNACK too (mqtt.js stops unless told).
-        reconnectOnConnackError: true,
-      })
+      // The proxy may pick a gateway that has not heard of the new unit yet (within milliseconds): it
+      // refuses it as unknown, and the unit tries again, as firmware does. Each refused try is its own
+      // client, ended, so no stale one reconnects beside the unit.
+      let client: MqttClient | null = null
+      for (let attempt = 0; attempt < 50 && client === null; attempt++) {
+        client = await connectUnit(proxy.mqttUrl, made.body.id, made.body.secret, {
+          clean: false,
+          reconnectPeriod: 0,
+        }).catch(() => null)
+        if (client === null) await new Promise((r) => setTimeout(r, 100))
+      }
+      if (client === null) throw new Error(`${made.body.id} could not connect through the proxy`)
+      // From now on it reconnects by itself, after a refused CONNACK too (mqtt.js stops unless told).
+      client.options.reconnectPeriod = 200
+      client.options.reconnectOnConnackError = true
       const unit: Unit = { id: made.body.id, client, closedAt: [], connectedAt: [] }
       client.on('close', () => unit.closedAt.push(Date.now()))
       client.on('connect', () => unit.connectedAt.push(Date.now()))
