@@ -25,6 +25,27 @@ export interface ScrapeSources {
   dependencies(): { redis: boolean | null; database: boolean | null }
 }
 
+/**
+ * A 1/0 gauge of a shared dependency's reachability, registered only where the dependency is configured
+ * (`registry` null otherwise): an unset gauge reads 0, which would page every single-machine install.
+ */
+function dependencyGauge(
+  name: string,
+  help: string,
+  registry: Registry | null,
+  up: () => boolean | null,
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: registry ? [registry] : [],
+    collect() {
+      const u = up()
+      if (u !== null) this.set(u ? 1 : 0)
+    },
+  })
+}
+
 const STATES: readonly LiveState[] = ['online', 'stale', 'offline', 'unknown']
 
 /**
@@ -181,24 +202,18 @@ export function createMetrics(
       help: '1 while the last write to InfluxDB succeeded, 0 while it fails',
       registers: [registry],
     }),
-    redisUp: new Gauge({
-      name: 'doorstep_redis_up',
-      help: '1 while every connection to the shared Redis is up, 0 while one reconnects; absent without DOORSTEP_REDIS_URL',
-      registers: opts.redis ? [registry] : [],
-      collect() {
-        const up = sources?.dependencies().redis ?? null
-        if (up !== null) this.set(up ? 1 : 0)
-      },
-    }),
-    databaseUp: new Gauge({
-      name: 'doorstep_database_up',
-      help: '1 while the connection to the shared PostgreSQL is up, 0 while the gateway reconnects to it; absent without DOORSTEP_DATABASE_URL',
-      registers: opts.database ? [registry] : [],
-      collect() {
-        const up = sources?.dependencies().database ?? null
-        if (up !== null) this.set(up ? 1 : 0)
-      },
-    }),
+    redisUp: dependencyGauge(
+      'doorstep_redis_up',
+      '1 while every connection to the shared Redis is up, 0 while one reconnects; absent without DOORSTEP_REDIS_URL',
+      opts.redis ? registry : null,
+      () => sources?.dependencies().redis ?? null,
+    ),
+    databaseUp: dependencyGauge(
+      'doorstep_database_up',
+      '1 while the connection to the shared PostgreSQL is up, 0 while the gateway reconnects to it; absent without DOORSTEP_DATABASE_URL',
+      opts.database ? registry : null,
+      () => sources?.dependencies().database ?? null,
+    ),
     connections: new Gauge({
       name: 'doorstep_mqtt_connections',
       help: 'Connected MQTT clients',

@@ -58,6 +58,11 @@ export function topicFor(kind: TopicKind, deviceId: string): string {
   return `cam/${deviceId}/${KIND_TO_SUFFIX[kind]}`
 }
 
+/** What follows `cam/{id}/` in a topic of this kind (`cmd/ack` for `cmdAck`). */
+export function topicSuffix(kind: TopicKind): string {
+  return KIND_TO_SUFFIX[kind]
+}
+
 export interface ParsedTopic {
   deviceId: string
   kind: TopicKind

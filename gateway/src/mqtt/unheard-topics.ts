@@ -1,5 +1,10 @@
-import { parseTopic, TOPICS } from '@doorstep/proto'
+import { TOPICS, type TopicKind, topicSuffix } from '@doorstep/proto'
 import type { Aedes } from 'aedes'
+
+/** `/hello`, `/heartbeat`, …: the tails of the topics nobody hears, each with the slash before it. */
+const UNHEARD_TAILS: readonly string[] = (Object.keys(TOPICS) as TopicKind[])
+  .filter((k) => TOPICS[k].from === 'device' && !TOPICS[k].retain)
+  .map((k) => `/${topicSuffix(k)}`)
 
 /**
  * Whether no MQTT client can ever be subscribed to `topic`: what units report (`hello`, `heartbeat`,
@@ -7,12 +12,17 @@ import type { Aedes } from 'aedes'
  * `cmd` and `config` only (topic-acl.ts); the gateway takes these messages in `authorizePublish`
  * (ingest) and hears of them on its event bus, never through the broker's routing. `status` is not
  * among them: it is retained, and its routing is left as it is.
+ *
+ * Asked twice for each QoS 1 message (routing, offline subscriptions), after `authorizePublish` has
+ * already checked the unit's id: so it only compares the tail after `cam/{id}`, allocating nothing.
  */
 export function isUnheard(topic: string): boolean {
-  const t = parseTopic(topic)
-  if (t === null) return false
-  const spec = TOPICS[t.kind]
-  return spec.from === 'device' && !spec.retain
+  if (!topic.startsWith('cam/')) return false
+  const slash = topic.indexOf('/', 4)
+  if (slash <= 4) return false
+  const tail = topic.length - slash
+  for (const t of UNHEARD_TAILS) if (t.length === tail && topic.endsWith(t)) return true
+  return false
 }
 
 /** The two parts of aedes that route a publish: its emitter, and the store of offline subscriptions. */
@@ -20,6 +30,8 @@ interface Routing {
   mq: { emit(packet: { topic: string }, done?: (err?: Error | null) => void): unknown }
   persistence: { subscriptionsByTopic(topic: string): Promise<unknown[]> }
 }
+
+const NONE: Promise<unknown[]> = Promise.resolve([])
 
 /**
  * Lets aedes skip routing what nobody can hear (`isUnheard`): the publish is acknowledged as soon as
@@ -37,5 +49,5 @@ export function skipUnheardRouting(aedes: Aedes): void {
     return mq
   }
   const byTopic = persistence.subscriptionsByTopic.bind(persistence)
-  persistence.subscriptionsByTopic = (topic) => (isUnheard(topic) ? Promise.resolve([]) : byTopic(topic))
+  persistence.subscriptionsByTopic = (topic) => (isUnheard(topic) ? NONE : byTopic(topic))
 }
