@@ -26,7 +26,15 @@ import { openDb } from '../gateway/src/db/sqlite.js'
 import { EventIndex, toIndexTuple } from '../gateway/src/events/event-index.js'
 import { haversineM } from '../gateway/src/events/geo.js'
 import { IdFilter } from '../gateway/src/events/id-filter.js'
-import { COLUMNS, monthOf, monthStart, partitionName, tableDdl } from '../gateway/src/events/partitions.js'
+import {
+  COLUMNS,
+  monthOf,
+  monthStart,
+  PART_ROWS,
+  partitionName,
+  tableDdl,
+} from '../gateway/src/events/partitions.js'
+import { DEFAULT_ROLLOVER } from '../gateway/src/events/rollover.js'
 import { eventLine, RP_EVENTS } from '../gateway/src/ingest/points.js'
 import { type EventSlot, SpoolStore } from '../gateway/src/ingest/spool-store.js'
 import type { DeviceRecord } from '../gateway/src/registry/registry.js'
@@ -65,7 +73,7 @@ function du(dir: string): number {
  * rows first in time order, then the indexes (SQLite sorts once instead of inserting at random), then
  * each month's id filter.
  */
-function buildYear(file: string, total: number): { seconds: number; bytes: number } {
+function buildYear(file: string, total: number): { seconds: number; bytes: number; events: number } {
   const t0 = Date.now()
   const db = openDb(file)
   db.pragma('synchronous = OFF')
@@ -77,64 +85,80 @@ function buildYear(file: string, total: number): { seconds: number; bytes: numbe
   const span = NOW - DAY - from
   const cols = COLUMNS.join(', ')
   let made = 0
+  // The measured commits' moves go into the current month's newest part: it is built holding as many
+  // rows as leaves them room to fill it, so they are measured at the most a move costs (a part's id index
+  // at its largest), whatever the day of the month the bench runs.
+  const toMove = Math.max(1, args.measure - DEFAULT_ROLLOVER.maxRecentRows)
   for (const month of months) {
     const lo = Math.max(from, monthStart(month))
     const hi = Math.min(NOW - DAY, monthStart(monthOf(monthStart(month) + 32 * DAY)))
-    const n = Math.round((total * (hi - lo)) / span)
-    const name = partitionName(month)
-    const ddl = tableDdl(name)
-    const [create, ...indexes] = ddl
-      .split(';')
-      .map((s) => s.trim())
-      .filter(Boolean)
-    db.exec(create as string)
-    const insert = db.prepare(`INSERT INTO ${name} (${cols}) VALUES (${COLUMNS.map(() => '?').join(', ')})`)
+    const natural = Math.round((total * (hi - lo)) / span)
+    const current = month === months[months.length - 1]
+    const n = current ? Math.floor(natural / PART_ROWS) * PART_ROWS + (PART_ROWS - toMove) : natural
     const filter = new IdFilter(Math.max(250_000, Math.ceil(n * 1.25)))
     const step = (hi - lo) / n
-    db.transaction(() => {
-      for (let i = 0; i < n; i++) {
-        const d = devices[(i * 7 + month) % CITY_UNITS] as DeviceRecord
-        const id = randomUUID()
-        const started = Math.floor(lo + i * step)
-        const key = Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
-        filter.add(key)
-        const clip = i % 5 === 0
-        insert.run(
-          id,
-          key,
-          d.id,
-          d.district,
-          'motion',
-          'end',
-          0.7,
-          null,
-          started,
-          started + 10_000,
-          started + 10_000,
-          d.lat,
-          d.lon,
-          clip ? 'ready' : 'none',
-          clip ? 1_500_000 : null,
-          clip ? 'a'.repeat(64) : null,
-          clip ? 10_000 : null,
-          clip ? 'h264' : null,
-          7,
-        )
-      }
-    })()
-    for (const ix of indexes) db.exec(ix)
-    db.prepare(
-      'INSERT INTO event_partitions (name, month, rows, filter, filter_capacity, filter_rows) VALUES (?, ?, ?, ?, ?, ?)',
-    ).run(name, month, n, filter.bytes(), filter.capacity, n)
+    const parts = Math.ceil(n / PART_ROWS)
+    for (let part = 1; part <= parts; part++) {
+      const first = (part - 1) * PART_ROWS
+      const rows = Math.min(PART_ROWS, n - first)
+      const name = partitionName(month, part)
+      const [create, ...indexes] = tableDdl(name)
+        .split(';')
+        .map((s) => s.trim())
+        .filter(Boolean)
+      db.exec(create as string)
+      const insert = db.prepare(`INSERT INTO ${name} (${cols}) VALUES (${COLUMNS.map(() => '?').join(', ')})`)
+      db.transaction(() => {
+        for (let i = first; i < first + rows; i++) {
+          const d = devices[(i * 7 + month) % CITY_UNITS] as DeviceRecord
+          const id = randomUUID()
+          const started = Math.floor(lo + i * step)
+          const key = Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
+          filter.add(key)
+          const clip = i % 5 === 0
+          insert.run(
+            id,
+            key,
+            d.id,
+            d.district,
+            'motion',
+            'end',
+            0.7,
+            null,
+            started,
+            started + 10_000,
+            started + 10_000,
+            d.lat,
+            d.lon,
+            clip ? 'ready' : 'none',
+            clip ? 1_500_000 : null,
+            clip ? 'a'.repeat(64) : null,
+            clip ? 10_000 : null,
+            clip ? 'h264' : null,
+            7,
+          )
+        }
+      })()
+      for (const ix of indexes) db.exec(ix)
+      // The month's one filter is kept in the row of its first part, counting the rows of all of them.
+      db.prepare(
+        'INSERT INTO event_partitions (name, month, rows, filter, filter_capacity, filter_rows) VALUES (?, ?, ?, NULL, ?, 0)',
+      ).run(name, month, rows, filter.capacity)
+    }
+    db.prepare('UPDATE event_partitions SET filter = ?, filter_rows = ? WHERE name = ?').run(
+      filter.bytes(),
+      n,
+      partitionName(month),
+    )
     made += n
     log(
-      `built ${name}: ${n.toLocaleString('en')} events (${made.toLocaleString('en')} of ${total.toLocaleString('en')})`,
+      `built ${month} in ${parts} part${parts > 1 ? 's' : ''}: ${n.toLocaleString('en')} events (${made.toLocaleString('en')} in all)`,
     )
   }
   db.prepare('UPDATE event_catalogue SET gen = gen + 1').run()
   db.pragma('wal_checkpoint(TRUNCATE)')
   db.close()
-  return { seconds: Math.round((Date.now() - t0) / 1000), bytes: du(path.dirname(file)) }
+  return { seconds: Math.round((Date.now() - t0) / 1000), bytes: du(path.dirname(file)), events: made }
 }
 
 interface Commits {
@@ -272,8 +296,12 @@ function dropOldest(file: string): { month: number; rows: number; ms: number } {
   const db = openDb(file)
   const index = new EventIndex(db)
   index.load()
-  const oldest = index.sizes().at(-1) as { table: string; rows: number }
-  const month = Number(oldest.table.replace('event_m_', ''))
+  const months = index.sizes().flatMap((t) => {
+    const m = /^event_m_(\d{6})/.exec(t.table)
+    return m ? [{ month: Number(m[1]), rows: t.rows }] : []
+  })
+  const month = Math.min(...months.map((m) => m.month))
+  const oldest = { rows: months.filter((m) => m.month === month).reduce((n, m) => n + m.rows, 0) }
   const t0 = process.hrtime.bigint()
   index.dropExpired(monthStart(monthOf(monthStart(month) + 32 * DAY)), new Set())
   const ms = Math.round(Number(process.hrtime.bigint() - t0) / 1e4) / 100
@@ -285,9 +313,12 @@ const work = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'doorstep-bench-y
 fs.mkdirSync(work, { recursive: true })
 const yearFile = path.join(work, 'year', 'doorstep.db')
 try {
-  let build: { seconds: number; bytes: number; reused: boolean }
+  let build: { seconds: number; bytes: number; reused: boolean; events: number }
   if (fs.existsSync(yearFile)) {
-    build = { seconds: 0, bytes: du(path.dirname(yearFile)), reused: true }
+    const db = openDb(yearFile)
+    const { n } = db.prepare('SELECT sum(rows) AS n FROM event_partitions').get() as { n: number }
+    db.close()
+    build = { seconds: 0, bytes: du(path.dirname(yearFile)), reused: true, events: n }
     log(`reusing the year in ${path.dirname(yearFile)}`)
   } else {
     log(`building ${args.events.toLocaleString('en')} events`)

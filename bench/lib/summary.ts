@@ -16,6 +16,8 @@ export interface MeasuredCommit {
   hash: string
   /** The work tree had changes not in `hash`: the row says so. */
   dirty: boolean
+  /** What those changes were, added to a results file by hand after the run (its row's label). */
+  note?: string
 }
 
 type Json = Record<string, unknown>
@@ -187,7 +189,11 @@ const TABLES: Record<string, BenchTable> = {
   },
   year: {
     figures: [
-      { title: 'events in the year', samples: (r) => num(at(r, 'args', 'events')), digits: 0 },
+      {
+        title: 'events in the year',
+        samples: (r) => num(at(r, 'summary', 'build', 'events') ?? at(r, 'args', 'events')),
+        digits: 0,
+      },
       { title: 'commit µs empty', samples: (r) => num(at(r, 'summary', 'empty', 'commitUs')), digits: 1 },
       { title: 'commit µs year', samples: (r) => num(at(r, 'summary', 'year', 'commitUs')), digits: 1 },
       { title: 'year ÷ empty', samples: (r) => num(at(r, 'summary', 'ratio')), digits: 2 },
@@ -304,8 +310,15 @@ function runsOf(bench: string): Run[] {
     const when = typeof body.at === 'string' ? body.at : ''
     const c = body.commit as MeasuredCommit | undefined
     if (c && typeof c.hash === 'string') {
-      const label = `\`${c.hash}\`${c.dirty ? ' + changes' : ''}`
-      runs.push({ at: when, key: `${c.hash}${c.dirty ? '+' : ''}`, label, body })
+      // A run of changes not committed as they were measured says what they were (`note`), so that runs
+      // of different changes on one commit are not summed in one row.
+      const changes = c.note ? ` ${c.note}` : c.dirty ? ' + changes' : ''
+      runs.push({
+        at: when,
+        key: `${c.hash}${c.dirty ? '+' : ''}${c.note ?? ''}`,
+        label: `\`${c.hash}\`${changes}`,
+        body,
+      })
     } else {
       const h = inferredCommit(when)
       runs.push({ at: when, key: `~${h}`, label: h ? `≈\`${h}\`` : '?', body })

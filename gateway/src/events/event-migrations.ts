@@ -89,4 +89,17 @@ export const EVENTS_SCHEMA = [
    );
    CREATE TABLE event_catalogue (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);
    INSERT INTO event_catalogue (id, gen) VALUES (1, 0);`,
+  // A month in parts (PART_ROWS each, see partitions.ts): a month may name several tables. The catalogue
+  // is a few dozen rows; copied as it is, the existing month tables are each their month's first part.
+  `CREATE TABLE event_partitions_next (
+     name TEXT PRIMARY KEY,
+     month INTEGER,
+     rows INTEGER NOT NULL DEFAULT 0,
+     filter BLOB,
+     filter_capacity INTEGER NOT NULL,
+     filter_rows INTEGER NOT NULL DEFAULT 0
+   );
+   INSERT INTO event_partitions_next SELECT name, month, rows, filter, filter_capacity, filter_rows FROM event_partitions;
+   DROP TABLE event_partitions;
+   ALTER TABLE event_partitions_next RENAME TO event_partitions;`,
 ]

@@ -5,7 +5,7 @@ import { COLUMNS, KEPT, monthEnd, RECENT } from './partitions.js'
 
 /** What one sweep removed and kept. */
 export interface RetentionResult {
-  /** Months dropped whole. */
+  /** Months dropped whole (all their parts). */
   months: number[]
   /** Rows removed with them and from the recent and kept tables. */
   removed: number
@@ -39,7 +39,7 @@ export function dropExpired(tables: EventTables, before: number, held: ReadonlyS
       }
       tables.db.exec(`DROP TABLE ${p.name}`)
       tables.dropped(p.name)
-      out.months.push(p.month as number)
+      if (!out.months.includes(p.month as number)) out.months.push(p.month as number)
       out.removed += p.rows - kept
       out.kept += kept
     })

@@ -1,15 +1,30 @@
 import type { Statement } from 'better-sqlite3'
 import { type Db, statementCache } from '../db/index.js'
 import type { EventRow } from './event-row.js'
-import { IdFilter } from './id-filter.js'
-import { COLUMNS, KEPT, type Month, monthOf, partitionName, RECENT, tableDdl } from './partitions.js'
+import { IdFilter, KeyHashes } from './id-filter.js'
+import {
+  COLUMNS,
+  KEPT,
+  type Month,
+  monthOf,
+  PART_ROWS,
+  partitionName,
+  partOf,
+  RECENT,
+  tableDdl,
+} from './partitions.js'
 
-/** One table of old events: a month's, or the kept rows (`month` null). */
+/** One table of old events: a part of a month's, or the kept rows (`month` null). */
 export interface Partition {
   name: string
   month: Month | null
+  /** Which part of its month (1 for the first; 1 for the kept rows). */
+  part: number
   rows: number
-  /** Which ids may be in it; null on a connection that searches every table instead. */
+  /**
+   * Which ids may be in it: one filter for all the parts of a month, so a new event probes a filter per
+   * month however many parts it has; null on a connection that searches every table instead.
+   */
   filter: IdFilter | null
 }
 
@@ -46,6 +61,9 @@ export class EventTables {
   #gen = -1
   /** Rows in the recent table: counted at load, kept up by the merges and moves of this connection. */
   recentRows = 0
+  /** The unit after which the next move over the size limit starts (`rollover.ts`); '' for the first. */
+  moveFrom = ''
+  readonly #hashes = new KeyHashes()
   /** Newest month first, the kept rows last. */
   #parts: Partition[] = []
 
@@ -80,8 +98,18 @@ export class EventTables {
       | EventRow
       | undefined
     if (r) return { table: RECENT, row: r }
+    const hashes = this.#hashes.of(key)
+    // A month's parts sit together and share its filter: probed once for them all.
+    let probed: IdFilter | null = null
+    let may = true
     for (const p of this.#parts) {
-      if (p.filter && !p.filter.mayHave(key)) continue
+      if (p.filter) {
+        if (p.filter !== probed) {
+          probed = p.filter
+          may = p.filter.mayHaveHashed(hashes)
+        }
+        if (!may) continue
+      }
       const row = this.#st(`SELECT * FROM ${p.name} WHERE id_key = ? AND event_id = ?`).get(key, eventId) as
         | EventRow
         | undefined
@@ -90,36 +118,55 @@ export class EventTables {
     return null
   }
 
-  /** The table of `month` (or the kept rows' for null), made if it does not exist yet. Inside a transaction. */
-  ensure(month: Month | null): Partition {
-    const name = month === null ? KEPT : partitionName(month)
-    const have = this.#parts.find((p) => p.name === name)
-    if (have) return have
+  /**
+   * The table new rows of `month` go to (the kept rows' for null): its newest part, or a new part once
+   * that holds `partRows`; made if it does not exist yet. Inside a transaction.
+   */
+  ensure(month: Month | null, partRows = PART_ROWS): Partition {
+    if (month === null) {
+      const kept = this.#parts.find((p) => p.name === KEPT)
+      return kept ?? this.#make(KEPT, null, 1, null)
+    }
+    const parts = this.#month(month)
+    const last = parts[0]
+    if (last && last.rows < partRows) return last
+    return this.#make(
+      partitionName(month, last ? last.part + 1 : 1),
+      month,
+      last ? last.part + 1 : 1,
+      last?.filter ?? null,
+    )
+  }
+
+  #make(name: string, month: Month | null, part: number, shared: IdFilter | null): Partition {
     this.#db.exec(tableDdl(name))
-    const largest = this.#parts.reduce((n, p) => Math.max(n, p.rows), 0)
-    const capacity = Math.max(MIN_FILTER_CAPACITY, Math.ceil(largest * 1.25))
+    const largest = Math.max(0, ...this.#groups().map((g) => rowsOf(g)))
+    const capacity = shared?.capacity ?? Math.max(MIN_FILTER_CAPACITY, Math.ceil(largest * 1.25))
     this.#st(
       'INSERT INTO event_partitions (name, month, rows, filter, filter_capacity, filter_rows) VALUES (?, ?, 0, NULL, ?, 0)',
     ).run(name, month, capacity)
-    const p: Partition = { name, month, rows: 0, filter: this.#filters ? new IdFilter(capacity) : null }
+    const filter = this.#filters ? (shared ?? new IdFilter(capacity)) : null
+    const p: Partition = { name, month, part, rows: 0, filter }
     this.#parts.push(p)
     this.#sort()
     this.bump()
     return p
   }
 
-  /** Rows were added to `p` (their keys already in its filter): counted, and grown past its capacity. */
+  /** Rows were added to `p` (their keys already in its filter): counted, and the month's filter grown past its capacity. */
   added(p: Partition, n: number): void {
     p.rows += n
     this.#st('UPDATE event_partitions SET rows = ? WHERE name = ?').run(p.rows, p.name)
-    if (p.filter && p.rows > p.filter.capacity) {
-      p.filter = this.#rebuild(p.name, Math.ceil(p.rows * 2))
-      this.#st('UPDATE event_partitions SET filter_capacity = ? WHERE name = ?').run(
-        p.filter.capacity,
-        p.name,
-      )
-      this.#saveFilter(p)
+    if (!p.filter) return
+    const group = p.month === null ? [p] : this.#month(p.month)
+    const rows = rowsOf(group)
+    if (rows <= p.filter.capacity) return
+    const grown = this.#rebuild(group, Math.ceil(rows * 2))
+    for (const q of group) {
+      q.filter = grown
+      this.#st('UPDATE event_partitions SET filter_capacity = ? WHERE name = ?').run(grown.capacity, q.name)
     }
+    this.#saveFilter(group)
   }
 
   /**
@@ -128,7 +175,8 @@ export class EventTables {
    * close; a filter found stale at load is made again from its table.
    */
   saveFilters(before?: Month): void {
-    for (const p of this.#parts) if (before === undefined || (p.month ?? 0) < before) this.#saveFilter(p)
+    for (const g of this.#groups())
+      if (before === undefined || (g[0]?.month ?? 0) < before) this.#saveFilter(g)
   }
 
   /**
@@ -162,16 +210,19 @@ export class EventTables {
     this.bump()
   }
 
-  #saveFilter(p: Partition): void {
-    if (!p.filter) return
-    const saved = this.#st('SELECT filter_rows FROM event_partitions WHERE name = ?').get(p.name) as
+  /** A month's filter is written in the row of its oldest part, with the rows of all its parts. */
+  #saveFilter(group: readonly Partition[]): void {
+    const head = group[group.length - 1]
+    if (!head?.filter) return
+    const rows = rowsOf(group)
+    const saved = this.#st('SELECT filter_rows FROM event_partitions WHERE name = ?').get(head.name) as
       | { filter_rows: number }
       | undefined
-    if (saved?.filter_rows === p.rows) return
+    if (saved?.filter_rows === rows) return
     this.#st('UPDATE event_partitions SET filter = ?, filter_rows = ? WHERE name = ?').run(
-      p.filter.bytes(),
-      p.rows,
-      p.name,
+      head.filter.bytes(),
+      rows,
+      head.name,
     )
   }
 
@@ -179,29 +230,70 @@ export class EventTables {
     const rows = this.#st(
       'SELECT name, month, rows, filter, filter_capacity, filter_rows FROM event_partitions',
     ).all() as CatalogueRow[]
+    const byName = new Map(rows.map((r) => [r.name, r]))
     const before = new Map(this.#parts.map((p) => [p.name, p]))
-    this.#parts = rows.map((r) => {
-      const p: Partition = { name: r.name, month: r.month, rows: r.rows, filter: null }
-      if (!this.#filters) return p
-      const mine = before.get(r.name)
-      if (mine?.filter && mine.rows === r.rows) p.filter = mine.filter
-      else if (r.filter && r.filter_rows === r.rows) p.filter = new IdFilter(r.filter_capacity, r.filter)
-      // Written before its last moves (the process stopped between): made again from the table.
-      else p.filter = this.#rebuild(r.name, Math.max(r.filter_capacity, r.rows))
-      return p
-    })
+    this.#parts = rows.map((r) => ({
+      name: r.name,
+      month: r.month,
+      part: r.month === null ? 1 : partOf(r.name),
+      rows: r.rows,
+      filter: null,
+    }))
     this.#sort()
+    if (this.#filters) {
+      for (const group of this.#groups()) {
+        const head = group[group.length - 1] as Partition
+        const saved = byName.get(head.name) as CatalogueRow
+        const total = rowsOf(group)
+        const mine = group.map((p) => before.get(p.name))
+        let filter: IdFilter
+        if (mine.every((m, i) => m?.filter && m.filter === mine[0]?.filter && m.rows === group[i]?.rows))
+          filter = mine[0]?.filter as IdFilter
+        else {
+          const read =
+            saved.filter && saved.filter_rows === total
+              ? IdFilter.read(saved.filter_capacity, saved.filter)
+              : null
+          // Written before its last moves (the process stopped between), or by a version with filters of
+          // another shape: made again from the tables.
+          filter = read ?? this.#rebuild(group, Math.max(saved.filter_capacity, total))
+        }
+        for (const p of group) p.filter = filter
+      }
+    }
     this.#gen = gen
     this.recentRows = (this.#st(`SELECT count(*) AS n FROM ${RECENT}`).get() as { n: number }).n
   }
 
-  #rebuild(name: string, capacity: number): IdFilter {
+  #rebuild(group: readonly Partition[], capacity: number): IdFilter {
     const f = new IdFilter(capacity)
-    for (const r of this.#st(`SELECT id_key FROM ${name}`).raw().iterate() as Iterable<[number]>) f.add(r[0])
+    for (const p of group)
+      for (const r of this.#st(`SELECT id_key FROM ${p.name}`).raw().iterate() as Iterable<[number]>)
+        f.add(r[0])
     return f
   }
 
-  #sort(): void {
-    this.#parts.sort((a, b) => (b.month ?? -1) - (a.month ?? -1))
+  /** The parts of `month`, newest first. */
+  #month(month: Month): Partition[] {
+    return this.#parts.filter((p) => p.month === month)
   }
+
+  /** The partitions by month (each newest part first), and the kept rows as one more group. */
+  #groups(): Partition[][] {
+    const out: Partition[][] = []
+    for (const p of this.#parts) {
+      const last = out[out.length - 1]
+      if (last && p.month !== null && last[0]?.month === p.month) last.push(p)
+      else out.push([p])
+    }
+    return out
+  }
+
+  #sort(): void {
+    this.#parts.sort((a, b) => (b.month ?? -1) - (a.month ?? -1) || b.part - a.part)
+  }
+}
+
+function rowsOf(group: readonly Partition[]): number {
+  return group.reduce((n, p) => n + p.rows, 0)
 }

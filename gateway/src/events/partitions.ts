@@ -2,7 +2,8 @@
  * Where event rows live. New events go into `event_recent`, kept small so
  * that a group commit touches few pages of its indexes however many events
  * the city has made; rows that went quiet move on into one table per month
- * of their start (`event_m_YYYYMM`), which retention drops whole. Rows a case
+ * of their start (`event_m_YYYYMM`, then `event_m_YYYYMM_2`, … past `PART_ROWS`
+ * rows), which retention drops whole. Rows a case
  * holds are kept in `event_kept` when their month goes.
  */
 export const RECENT = 'event_recent'
@@ -48,8 +49,23 @@ export function monthEnd(m: Month): number {
   return Date.UTC(Math.floor(m / 100), m % 100, 1)
 }
 
-export function partitionName(m: Month): string {
-  return `event_m_${m}`
+/**
+ * The rows a month's table takes before the month goes on in a new one. A move lands on pages all over
+ * the table's id index (ids are random): in one table per month that index grew with the month, and a
+ * move at the month's end cost three to four times one at its start (bench:year). Parts of this size
+ * keep it bounded, about six days of the city's events each, so a month is a handful of tables.
+ */
+export const PART_ROWS = 500_000
+
+/** The table of a month's `part`: `event_m_YYYYMM` for the first (as before parts), `event_m_YYYYMM_2` on. */
+export function partitionName(m: Month, part = 1): string {
+  return part <= 1 ? `event_m_${m}` : `event_m_${m}_${part}`
+}
+
+/** Which part of its month a table is (1 for the first), from its name. */
+export function partOf(name: string): number {
+  const m = /^event_m_\d{6}_(\d+)$/.exec(name)
+  return m ? Number(m[1]) : 1
 }
 
 /**

@@ -11,6 +11,8 @@ export interface RolloverLimits {
   quietMs: number
   /** Rows per transaction: the ingest worker commits between chunks. */
   chunkRows: number
+  /** Rows a month's table takes before the month goes on in a new part (`PART_ROWS` unless given). */
+  partRows?: number
 }
 
 export const DEFAULT_ROLLOVER: RolloverLimits = {
@@ -24,6 +26,9 @@ export const DEFAULT_ROLLOVER: RolloverLimits = {
   chunkRows: 10_000,
 }
 
+/** A row to move: rowid, id key, start, unit. */
+type MoveRow = [number, number, number, string]
+
 /** What one call moved, and what it left for the next. */
 export interface RolloverStep {
   moved: number
@@ -33,8 +38,9 @@ export interface RolloverStep {
 }
 
 /**
- * Moves one chunk of quiet rows, oldest start first, from the recent table
- * into their months' tables, in one transaction. Only the ingest worker's
+ * Moves one chunk of quiet rows from the recent table into their months'
+ * tables, in one transaction: past the size limit the quiet rows of the next
+ * run of units (in turn), otherwise the rows past the age limit, oldest first. Only the ingest worker's
  * connection moves rows: it keeps the months' id filters, which must learn
  * every id a move puts in their month.
  */
@@ -42,30 +48,39 @@ export function rollOver(tables: EventTables, limits: RolloverLimits, now: numbe
   const over = tables.recentRows > limits.maxRecentRows
   const ageCut = now - limits.maxRecentAgeMs
   const quietCut = now - limits.quietMs
-  // Past the size limit, quiet rows move oldest first until it is met; otherwise only the old ones.
   const moved = writeTransaction(tables.db, () => {
     tables.refresh()
-    // Two statements rather than one with an OR, so that each walks the start index only as far as it must.
-    const rows = (
-      over
-        ? tables
-            .st(
-              `SELECT rowid AS r, id_key AS k, started_at AS s FROM ${RECENT}
-               WHERE updated_at < ? ORDER BY started_at LIMIT ?`,
-            )
-            .raw()
-            .all(quietCut, limits.chunkRows)
-        : tables
-            .st(
-              `SELECT rowid AS r, id_key AS k, started_at AS s FROM ${RECENT}
-               WHERE started_at < ? AND updated_at < ? ORDER BY started_at LIMIT ?`,
-            )
-            .raw()
-            .all(ageCut, quietCut, limits.chunkRows)
-    ) as Array<[number, number, number]>
+    // Past the size limit, the units take turns: a chunk holds the quiet rows of a run of units after
+    // the last chunk's, so that it lands on as few pages of each month's per-unit and per-place indexes
+    // as it can (a chunk of all units, oldest first, dirtied nearly every page of both at every move:
+    // bench:year). Otherwise only the old rows, oldest first.
+    let rows: MoveRow[]
+    if (over) {
+      const byUnit = (cmp: '>' | '<=', limit: number) =>
+        tables
+          .st(
+            `SELECT rowid AS r, id_key AS k, started_at AS s, device_id AS d FROM ${RECENT}
+             WHERE device_id ${cmp} ? AND updated_at < ? ORDER BY device_id, started_at LIMIT ?`,
+          )
+          .raw()
+          .all(tables.moveFrom, quietCut, limit) as MoveRow[]
+      rows = byUnit('>', limits.chunkRows)
+      if (rows.length < limits.chunkRows && tables.moveFrom !== '')
+        rows = rows.concat(byUnit('<=', limits.chunkRows - rows.length))
+      const last = rows[rows.length - 1]
+      if (last) tables.moveFrom = last[3]
+    } else {
+      rows = tables
+        .st(
+          `SELECT rowid AS r, id_key AS k, started_at AS s, device_id AS d FROM ${RECENT}
+           WHERE started_at < ? AND updated_at < ? ORDER BY started_at LIMIT ?`,
+        )
+        .raw()
+        .all(ageCut, quietCut, limits.chunkRows) as MoveRow[]
+    }
     if (rows.length === 0) return 0
     const cols = COLUMNS.join(', ')
-    const byMonth = new Map<number, Array<[number, number, number]>>()
+    const byMonth = new Map<number, MoveRow[]>()
     for (const row of rows) {
       const m = monthOf(row[2])
       const list = byMonth.get(m)
@@ -75,7 +90,7 @@ export function rollOver(tables: EventTables, limits: RolloverLimits, now: numbe
     // One statement per month over the chunk's rowids: row by row, an INSERT … SELECT cost ten times as
     // much per row (bench:year).
     for (const [month, list] of byMonth) {
-      const p: Partition = tables.ensure(month)
+      const p: Partition = tables.ensure(month, limits.partRows)
       tables
         .st(
           `INSERT INTO ${p.name} (${cols}) SELECT ${cols} FROM ${RECENT} WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY device_id, started_at`,
