@@ -21,6 +21,26 @@ const MAX_RETRIES_PER_REQUEST = 2
 /** How every gateway connection to Redis reconnects and fails its commands while Redis is down (above). */
 export const REDIS_RECONNECT = { retryStrategy, maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST } as const
 
+/**
+ * Gives every SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and SELECT of `conn` a handler for its failure. ioredis
+ * issues these itself when a connection is ready again after a reconnect (to restore its subscriptions)
+ * and keeps no handler on them: when Redis goes away again before they are answered, the command queue is
+ * flushed, the rejection is unhandled, and the process ends (seen once with Redis flapping under a test).
+ * Callers that await such a call still see it fail.
+ */
+export function handleOwnRetries(conn: Redis): Redis {
+  const own = conn as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+  for (const name of ['subscribe', 'psubscribe', 'ssubscribe', 'select']) {
+    const call = (own[name] as (...args: unknown[]) => Promise<unknown>).bind(conn)
+    own[name] = (...args: unknown[]) => {
+      const p = call(...args)
+      p.catch(() => {})
+      return p
+    }
+  }
+  return conn
+}
+
 /** What aedes needs to share routing and sessions with the other gateways, and how to let go of it. */
 export interface RedisShare {
   /** aedes' emitter: every publish goes through Redis pub/sub and reaches every node's subscribers. */
@@ -67,14 +87,16 @@ export async function openRedisShare(opts: RedisShareOptions): Promise<RedisShar
   const target = redisTarget(opts.url)
   const log = opts.log.child({ redis: target })
   const open = (role: 'pub' | 'sub' | 'store') => {
-    const conn = new Redis(opts.url, {
-      lazyConnect: true,
-      connectTimeout: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
-      ...REDIS_RECONNECT,
-      // Publishes of many units at once go out in one write.
-      enableAutoPipelining: role === 'pub',
-      connectionName: `doorstep-${opts.nodeId}-${role}`,
-    })
+    const conn = handleOwnRetries(
+      new Redis(opts.url, {
+        lazyConnect: true,
+        connectTimeout: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+        ...REDIS_RECONNECT,
+        // Publishes of many units at once go out in one write.
+        enableAutoPipelining: role === 'pub',
+        connectionName: `doorstep-${opts.nodeId}-${role}`,
+      }),
+    )
     // ioredis reports each failed reconnect; without a listener it prints them to the console. Before
     // the first `ready` the start reports the failure itself.
     let ready = false
@@ -171,12 +193,14 @@ export async function openRedisPair(o: {
   /** ioredis rejects `connect` with "Connection is closed."; the socket's own error says why. */
   let firstError: Error | undefined
   const open = (role: string) => {
-    const r = new Redis(o.url, {
-      lazyConnect: true,
-      // As the broker's connections: commands fail within about a second of an outage, never hang.
-      ...REDIS_RECONNECT,
-      connectionName: `doorstep-${o.nodeId}-${o.feature}-${role}`,
-    })
+    const r = handleOwnRetries(
+      new Redis(o.url, {
+        lazyConnect: true,
+        // As the broker's connections: commands fail within about a second of an outage, never hang.
+        ...REDIS_RECONNECT,
+        connectionName: `doorstep-${o.nodeId}-${o.feature}-${role}`,
+      }),
+    )
     // Reported by the broker's own connections; without a listener ioredis prints each retry.
     r.on('error', (err: Error) => {
       firstError ??= err
