@@ -57,6 +57,18 @@ describe('event index in monthly tables', () => {
     return moved
   }
   const total = () => main.sizes().reduce((n, t) => n + t.rows, 0)
+  /** A new worker connection, as after a restart: it loads the catalogue and the months' filters. */
+  const reopenWorker = () => {
+    workerDb.close()
+    workerDb = openDb(`${tmp.dir}/doorstep.db`)
+    worker = new EventIndex(workerDb)
+    worker.prepare({ filters: true })
+  }
+  /** Each of `ids` (from `fill`, unit by position) is recognised again. */
+  const expectAllRepeats = (ids: readonly string[]) => {
+    for (const [i, id] of ids.entries())
+      expect(admit(eventTuple({ eventId: id, from: sites[i % sites.length], t: NOW }))).toBe('repeat')
+  }
 
   beforeEach(() => {
     tmp = tempDir('doorstep-event-months-')
@@ -239,12 +251,8 @@ describe('event index in monthly tables', () => {
     const ids = fill()
     moveAll()
     // No saveFilters: as after a crash. A new worker connection loads the months.
-    workerDb.close()
-    workerDb = openDb(`${tmp.dir}/doorstep.db`)
-    worker = new EventIndex(workerDb)
-    worker.prepare({ filters: true })
-    for (const [i, id] of ids.entries())
-      expect(admit(eventTuple({ eventId: id, from: sites[i % sites.length], t: NOW }))).toBe('repeat')
+    reopenWorker()
+    expectAllRepeats(ids)
     // Written at close: one filter per month, in the row of its first part, counting all its parts' rows.
     worker.saveFilters()
     const saved = mainDb
@@ -266,12 +274,8 @@ describe('event index in monthly tables', () => {
         `INSERT INTO event_m_202612 (event_id, id_key, ${cols}) SELECT ?, ?, ${cols} FROM event_m_202612 LIMIT 1`,
       )
       .run(sneaked, eventKey(sneaked))
-    workerDb.close()
-    workerDb = openDb(`${tmp.dir}/doorstep.db`)
-    worker = new EventIndex(workerDb)
-    worker.prepare({ filters: true })
-    for (const [i, id] of ids.entries())
-      expect(admit(eventTuple({ eventId: id, from: sites[i % sites.length], t: NOW }))).toBe('repeat')
+    reopenWorker()
+    expectAllRepeats(ids)
     expect(admit(eventTuple({ eventId: sneaked, t: NOW }))).toBe('new')
   })
 
