@@ -41,6 +41,7 @@ const ENV_SCHEMA = {
   DOORSTEP_MQTT_PORT: port.default(1883),
   DOORSTEP_HTTP_PORT: port.default(8080),
   DOORSTEP_DATA_DIR: z.string().min(1).default('./data'),
+  DOORSTEP_SHARED_DIR: z.string().min(1).optional(),
   DOORSTEP_INFLUX_URL: z.url({ protocol: /^https?$/ }).optional(),
   DOORSTEP_INFLUX_DB: z
     .string()
@@ -248,6 +249,11 @@ export interface Config {
   /** Null: no TLS, plain listeners only. */
   tls: TlsFiles | null
   dataDir: string
+  /**
+   * Where files every gateway of a cluster must reach are kept (pulled recordings): a directory they
+   * all mount, as over NFS. The data dir on a gateway of its own.
+   */
+  sharedDir: string
   influx: { url: string | undefined; db: string; influxdBin: string }
   adminToken: string | undefined
   /** Throttling of failed bearer / HTTP Basic authentications, per client address. */
@@ -386,6 +392,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     httpsPort: e.DOORSTEP_HTTPS_PORT,
     tls: tlsFiles,
     dataDir: path.resolve(e.DOORSTEP_DATA_DIR),
+    sharedDir: path.resolve(e.DOORSTEP_SHARED_DIR ?? e.DOORSTEP_DATA_DIR),
     influx: { url: e.DOORSTEP_INFLUX_URL, db: e.DOORSTEP_INFLUX_DB, influxdBin: e.DOORSTEP_INFLUXD_BIN },
     adminToken: e.DOORSTEP_ADMIN_TOKEN,
     authThrottle: { limit: e.DOORSTEP_AUTH_FAIL_LIMIT, windowMs: e.DOORSTEP_AUTH_FAIL_WINDOW_S * 1000 },

@@ -297,12 +297,12 @@ export class Gateway {
     this.#broker = broker
     const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log, bus: this.bus })
     this.#clips = clips
-    const audit = new AuditLog({ db, log: this.log })
+    const audit = new AuditLog({ shared, log: this.log })
     this.#audit = audit
     // After the broker: pulls go out over it, and its subscriptions say which units listen.
     const cases = new Cases({
       config: cfg,
-      db,
+      shared,
       bus: this.bus,
       log: this.log,
       registry,
@@ -311,6 +311,11 @@ export class Gateway {
       clips,
       audit,
       signer: keys,
+      // As the cluster last heard: that gateway sends the unit's pulls.
+      connectedElsewhere: (id) => {
+        const e = presence.share?.get(id)
+        return !!e && e.node !== cfg.cluster.nodeId && (e.state === 'online' || e.state === 'stale')
+      },
     })
     this.#cases = cases
     const configs = new UnitConfigs({ db, registry, broker, bus: this.bus, log: this.log })
@@ -324,11 +329,13 @@ export class Gateway {
       every: cfg.evidence.checkpointEvery,
       intervalMs: cfg.evidence.checkpointIntervalMs,
       log: this.log,
-      chains: () => [
-        { chain: 'audit', ...audit.head() },
-        ...cases.custody
-          .heads()
-          .map((h) => ({ chain: `custody:${h.caseId}`, entries: h.entries, head: h.head })),
+      chains: async () => [
+        { chain: 'audit', ...(await audit.head()) },
+        ...(await cases.custody.heads()).map((h) => ({
+          chain: `custody:${h.caseId}`,
+          entries: h.entries,
+          head: h.head,
+        })),
       ],
     })
     this.#checkpoints = checkpoints

@@ -273,6 +273,7 @@ export const PullView = z
 export type PullView = z.infer<typeof PullView>
 
 export const PullList = z.object({ pulls: z.array(PullView) })
+export type PullList = z.infer<typeof PullList>
 
 /** Answer to an owner's decision: where the pull stands now. */
 export const ConsentDecided = z.object({ pullId: Uuid, state: PullState, consent: ConsentRecord.nullable() })
@@ -428,6 +429,7 @@ export type CustodyEntry = z.infer<typeof CustodyEntry>
 
 /** `GET /api/v1/cases/:id/custody`: the case's custody log and its chain check. */
 export const CustodyReport = z.object({ entries: z.array(CustodyEntry), verify: ChainReport })
+export type CustodyReport = z.infer<typeof CustodyReport>
 
 // ---- the evidence export ----------------------------------------------------------------------
 

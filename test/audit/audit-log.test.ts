@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { AuditLog } from '../../gateway/src/audit/audit-log.js'
 import { canonicalJson, GENESIS, linkHash, sha256Hex, verifyChain } from '../../gateway/src/audit/chain.js'
+import { sqliteSharedDb } from '../../gateway/src/db/index.js'
 import { openDb } from '../../gateway/src/db/sqlite.js'
 
-function freshLog(): { audit: AuditLog; db: ReturnType<typeof openDb> } {
+async function freshLog(): Promise<{ audit: AuditLog; db: ReturnType<typeof openDb> }> {
   const db = openDb(':memory:')
   let t = 1_700_000_000_000
-  const audit = new AuditLog({ db, now: () => t++ })
-  audit.start()
+  const audit = new AuditLog({ shared: sqliteSharedDb(db), now: () => t++ })
+  await audit.start()
   return { audit, db }
 }
 
@@ -27,15 +28,15 @@ describe('canonical JSON', () => {
 })
 
 describe('the audit log: an append-only, hash-chained table', () => {
-  it('chains each entry to the one before', () => {
-    const { audit } = freshLog()
-    const a = audit.append({
+  it('chains each entry to the one before', async () => {
+    const { audit } = await freshLog()
+    const a = await audit.append({
       actor: 'Ann (admin #1)',
       action: 'token.issue',
       subject: 'token:2',
       details: { role: 'ops' },
     })
-    const b = audit.append({ actor: 'Ann (admin #1)', action: 'clip.download', subject: 'clip:x' })
+    const b = await audit.append({ actor: 'Ann (admin #1)', action: 'clip.download', subject: 'clip:x' })
     expect(a).toMatchObject({ seq: 1, prevHash: GENESIS })
     expect(a.hash).toBe(
       sha256Hex(
@@ -51,40 +52,42 @@ describe('the audit log: an append-only, hash-chained table', () => {
       ),
     )
     expect(b.prevHash).toBe(a.hash)
-    expect(audit.verify()).toEqual({ ok: true, entries: 2, head: b.hash, problems: [] })
+    expect(await audit.verify()).toEqual({ ok: true, entries: 2, head: b.hash, problems: [] })
   })
 
-  it('refuses UPDATE and DELETE at the database', () => {
-    const { audit, db } = freshLog()
-    audit.append({ actor: 'a', action: 'x', subject: 's' })
+  it('refuses UPDATE and DELETE at the database', async () => {
+    const { audit, db } = await freshLog()
+    await audit.append({ actor: 'a', action: 'x', subject: 's' })
     expect(() => db.prepare("UPDATE audit_log SET actor = 'b'").run()).toThrow(/append-only/)
     expect(() => db.prepare('DELETE FROM audit_log').run()).toThrow(/append-only/)
   })
 
-  it('names the entry someone edited behind the triggers', () => {
-    const { audit, db } = freshLog()
-    for (let i = 0; i < 5; i++) audit.append({ actor: 'inv', action: 'clip.view', subject: `clip:${i}` })
+  it('names the entry someone edited behind the triggers', async () => {
+    const { audit, db } = await freshLog()
+    for (let i = 0; i < 5; i++)
+      await audit.append({ actor: 'inv', action: 'clip.view', subject: `clip:${i}` })
     db.exec('DROP TRIGGER audit_log_no_update')
     db.prepare("UPDATE audit_log SET subject = 'clip:other' WHERE seq = 3").run()
-    const r = audit.verify()
+    const r = await audit.verify()
     expect(r.ok).toBe(false)
     expect(r.problems).toEqual([
       { seq: 3, problem: 'the entry was changed: its content does not match its hash' },
     ])
   })
 
-  it('notices a removed entry, and an edit that re-hashes the entry but not the ones after', () => {
-    const { audit, db } = freshLog()
-    for (let i = 0; i < 5; i++) audit.append({ actor: 'inv', action: 'clip.view', subject: `clip:${i}` })
+  it('notices a removed entry, and an edit that re-hashes the entry but not the ones after', async () => {
+    const { audit, db } = await freshLog()
+    for (let i = 0; i < 5; i++)
+      await audit.append({ actor: 'inv', action: 'clip.view', subject: `clip:${i}` })
     db.exec('DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_log_no_update')
     db.prepare('DELETE FROM audit_log WHERE seq = 2').run()
-    const r = audit.verify()
+    const r = await audit.verify()
     expect(r.problems.map((p) => p.seq)).toEqual([3, 3])
     expect(r.problems[0]?.problem).toMatch(/sequence jumps from 1 to 3/)
 
     // A forger who recomputes one entry's hash breaks the link to the next.
-    const { audit: a2, db: db2 } = freshLog()
-    for (let i = 0; i < 3; i++) a2.append({ actor: 'inv', action: 'clip.view', subject: `clip:${i}` })
+    const { audit: a2, db: db2 } = await freshLog()
+    for (let i = 0; i < 3; i++) await a2.append({ actor: 'inv', action: 'clip.view', subject: `clip:${i}` })
     db2.exec('DROP TRIGGER audit_log_no_update')
     const row = db2.prepare('SELECT * FROM audit_log WHERE seq = 2').get() as {
       at: number
@@ -99,23 +102,27 @@ describe('the audit log: an append-only, hash-chained table', () => {
       details: {},
     })
     db2.prepare("UPDATE audit_log SET actor = 'someone else', hash = ? WHERE seq = 2").run(forged)
-    expect(a2.verify().problems).toEqual([
+    expect((await a2.verify()).problems).toEqual([
       { seq: 3, problem: 'prevHash is not the hash of the entry before it' },
     ])
   })
 
-  it('pages and filters', () => {
-    const { audit } = freshLog()
+  it('pages and filters', async () => {
+    const { audit } = await freshLog()
     for (let i = 0; i < 7; i++)
-      audit.append({ actor: 'a', action: i % 2 ? 'clip.view' : 'clip.download', subject: `clip:${i % 3}` })
-    const p1 = audit.list({ after: 0, limit: 3 })
+      await audit.append({
+        actor: 'a',
+        action: i % 2 ? 'clip.view' : 'clip.download',
+        subject: `clip:${i % 3}`,
+      })
+    const p1 = await audit.list({ after: 0, limit: 3 })
     expect(p1.entries.map((e) => e.seq)).toEqual([1, 2, 3])
     expect(p1.next).toBe(3)
-    expect(audit.list({ after: 3, limit: 10 }).entries.map((e) => e.seq)).toEqual([4, 5, 6, 7])
-    expect(audit.list({ after: 0, limit: 10, action: 'clip.view' }).entries.map((e) => e.seq)).toEqual([
-      2, 4, 6,
-    ])
-    expect(audit.list({ after: 0, limit: 10, subject: 'clip:0' }).entries.map((e) => e.seq)).toEqual([
+    expect((await audit.list({ after: 3, limit: 10 })).entries.map((e) => e.seq)).toEqual([4, 5, 6, 7])
+    expect(
+      (await audit.list({ after: 0, limit: 10, action: 'clip.view' })).entries.map((e) => e.seq),
+    ).toEqual([2, 4, 6])
+    expect((await audit.list({ after: 0, limit: 10, subject: 'clip:0' })).entries.map((e) => e.seq)).toEqual([
       1, 4, 7,
     ])
   })

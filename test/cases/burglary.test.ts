@@ -11,7 +11,7 @@ import type {
   Manifest,
   PullView,
 } from '@doorstep/proto'
-import Database from 'better-sqlite3'
+import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import yauzl from 'yauzl'
 import yazl from 'yazl'
@@ -414,24 +414,27 @@ describe('the burglary story: case, pulls with consent, export, verify, tamper',
     expect(ok.body).toMatchObject({ ok: true, problems: [] })
     expect(ok.body.entries).toBeGreaterThan(10)
 
-    const db = new Database(path.join(t.dataDir, 'doorstep.db'))
-    try {
-      const row = db.prepare("SELECT seq FROM audit_log WHERE action = 'consent.decide'").get() as {
-        seq: number
-      }
-      // The table refuses edits...
-      expect(() => db.prepare("UPDATE audit_log SET actor = 'nobody' WHERE seq = ?").run(row.seq)).toThrow(
-        /append-only/,
-      )
-      // ...but someone with the file can drop the guard; the chain still tells.
-      db.exec('DROP TRIGGER audit_log_no_update')
-      db.prepare(`UPDATE audit_log SET details = '{"decision":"decline"}' WHERE seq = ?`).run(row.seq)
-      const bad = await api<ChainReport>(base, 'GET', '/api/v1/audit/verify', admin)
-      expect(bad.body.ok).toBe(false)
-      expect(bad.body.problems).toEqual([{ seq: row.seq, problem: expect.stringContaining('changed') }])
-    } finally {
-      db.close()
-    }
+    // Wherever the log is: the gateway's file, or (a run on PostgreSQL) the shared database.
+    const shared = t.gateway.shared
+    const db = shared.tables<Record<never, never>>()
+    const found = await sql<{
+      seq: number
+    }>`SELECT seq FROM audit_log WHERE action = 'consent.decide'`.execute(db)
+    const seq = Number(found.rows[0]?.seq)
+    // The table refuses edits...
+    await expect(sql`UPDATE audit_log SET actor = 'nobody' WHERE seq = ${seq}`.execute(db)).rejects.toThrow(
+      /append-only/,
+    )
+    // ...but someone with the database can drop the guard; the chain still tells.
+    const dropGuard =
+      shared.dialect === 'postgres'
+        ? 'DROP TRIGGER audit_log_no_update ON audit_log'
+        : 'DROP TRIGGER audit_log_no_update'
+    await sql.raw(dropGuard).execute(db)
+    await sql`UPDATE audit_log SET details = '{"decision":"decline"}' WHERE seq = ${seq}`.execute(db)
+    const bad = await api<ChainReport>(base, 'GET', '/api/v1/audit/verify', admin)
+    expect(bad.body.ok).toBe(false)
+    expect(bad.body.problems).toEqual([{ seq, problem: expect.stringContaining('changed') }])
   })
 
   it('closing the case releases its holds', async () => {

@@ -1,4 +1,4 @@
-import { type CaseDetail, Command, type CustodyEntry, topicFor } from '@doorstep/proto'
+import { type CaseDetail, Command, type CustodyEntry, type PullView, topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deviceRow } from '../helpers/devices.js'
@@ -42,7 +42,7 @@ describe("a unit's repeated acks do not grow its case's custody log", () => {
     const caseId = opened.body.case.id
     expect((await api(base, 'POST', `/api/v1/cases/${caseId}/pulls`, token, {})).status).toBe(201)
     const cmd = await until('the pull command', () => commands[0])
-    const ack = (status: 'accepted' | 'done', bytes: number) =>
+    const ack = (status: 'accepted' | 'uploading' | 'done', bytes: number) =>
       publish(unit, topicFor('cmdAck', 'cam-noisy-1'), {
         v: 1,
         ts: Date.now(),
@@ -56,12 +56,21 @@ describe("a unit's repeated acks do not grow its case's custody log", () => {
 
     await ack('accepted', 0)
     await ack('done', 10)
+    await until('both on the record', async () => {
+      const actions = (await custody()).map((e) => e.action)
+      return actions.includes('pull.accepted') && actions.includes('pull.unit-done')
+    })
     const before = (await custody()).length
-    // Each publish is QoS 1: its PUBACK comes after the gateway handled the ack.
     for (let i = 0; i < 20; i++) {
       await ack('done', 10)
       await ack('accepted', 10)
     }
+    // Acks are handled in the order they came: once this progress report shows, the 40 before it were.
+    await ack('uploading', 11)
+    await until('the last ack handled', async () => {
+      const p = await api<PullView>(base, 'GET', `/api/v1/pulls/${cmd.cmdId}`, token)
+      return p.body.bytes === 11
+    })
     const after = await custody()
     expect(after.length).toBe(before)
     expect(after.filter((e) => e.action === 'pull.unit-done')).toHaveLength(1)

@@ -3,12 +3,13 @@ import { Command, type CommandAck, type PullView, topicFor } from '@doorstep/pro
 import type { MqttClient } from 'mqtt'
 import type { ClipFile } from '../clips/helpers.js'
 import { basic } from '../helpers/http.js'
-import { connectUnit, end, publish } from '../helpers/mqtt.js'
+import { connectUnit, end, publish, type UnitTarget } from '../helpers/mqtt.js'
 import { until } from '../helpers/wait.js'
 
 export interface TestUnitOptions {
   baseUrl: string
-  mqttUrl: string
+  /** A URL, or a stream maker (a connection that first sends a PROXY header, as a load balancer does). */
+  mqttUrl: UnitTarget
   id: string
   secret: string
   /** What the unit uploads for any pull. */

@@ -186,6 +186,8 @@ describe('Redis and PostgreSQL restarted under load', () => {
       15_000,
     )
     const creds = made!.body
+    // b hears of it by NOTIFY, within moments; a connect before that is refused as unknown (README).
+    await until('b to hear of the new unit', () => b.gateway.registry.get(creds.id) !== undefined)
     const late = await connectUnit(b.gateway.mqttUrl, creds.id, creds.secret)
     await until('b to hold the new unit', () => b.gateway.broker.isConnected(creds.id))
     late.end(true)

@@ -1,8 +1,19 @@
 import type { ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import type { Alert, ServerFrame } from '@doorstep/proto'
+import { createHash, randomBytes } from 'node:crypto'
+import net from 'node:net'
+import type {
+  Alert,
+  CaseDetail,
+  CustodyReport,
+  DeviceView,
+  PullList,
+  PullView,
+  ServerFrame,
+} from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { TestUnit } from '../cases/helpers.js'
+import { makeClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { spawnGateway, stopGateway } from '../helpers/gateway-process.js'
 import { startTestHaproxy, type TestHaproxy } from '../helpers/haproxy.js'
@@ -11,6 +22,7 @@ import { durableLoad, type LoadUnit, notStored } from '../helpers/load.js'
 import { connectUnit } from '../helpers/mqtt.js'
 import { stablePort } from '../helpers/ports.js'
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js'
+import { v2Ipv4 } from '../helpers/proxy-protocol.js'
 import { startTestRedis, type TestRedis } from '../helpers/redis.js'
 import { tempDir } from '../helpers/tmp.js'
 import { until } from '../helpers/wait.js'
@@ -35,12 +47,17 @@ interface Unit extends LoadUnit {
 }
 
 /**
- * Three gateway processes sharing a real Redis, a real PostgreSQL and one InfluxDB database, behind a
- * real HAProxy running the shipped config; units reach them only through the proxy, sending durable
- * events the whole time, and an ops dashboard's alert feed is open on node b. Node c is SIGKILLed: its
- * units come back through the proxy on the other two within seconds; c restarts on its data dir and
- * its spool delivers what it had acknowledged; no acknowledged event is lost, and the feed on b saw
- * every unit's detection, with no alert id twice.
+ * Three gateway processes sharing a real Redis, a real PostgreSQL, one InfluxDB database and one
+ * shared directory (for pulled recordings), behind a real HAProxy running the shipped config.
+ *
+ * A case opened through node a pulls a recording from a unit connected to node c: c sends the pull
+ * (once), the unit uploads through the proxy, and node b serves the recording and the case's custody.
+ *
+ * Then units reach them only through the proxy, sending durable events the whole time, and an ops
+ * dashboard's alert feed is open on node b. Node c is SIGKILLed: its units come back through the proxy
+ * on the other two within seconds; c restarts on its data dir and its spool delivers what it had
+ * acknowledged; no acknowledged event is lost, and the feed on b saw every unit's detection, with no
+ * alert id twice.
  */
 describe('three gateways behind HAProxy, one SIGKILLed under load', () => {
   let redis: TestRedis
@@ -52,6 +69,7 @@ describe('three gateways behind HAProxy, one SIGKILLed under load', () => {
   const influxUrl = inject('influxUrl')
   const influxDb = `kill3_${process.pid}_${Date.now()}`
   const sockets: Array<{ close(): void }> = []
+  const shared = tempDir('doorstep-kill3-shared-')
 
   const start = async (name: Name) => {
     const node = nodes[name]
@@ -80,6 +98,7 @@ describe('three gateways behind HAProxy, one SIGKILLed under load', () => {
         child: null,
         env: {
           DOORSTEP_DATA_DIR: dir.dir,
+          DOORSTEP_SHARED_DIR: shared.dir,
           DOORSTEP_HTTP_PORT: String(httpPort),
           DOORSTEP_MQTT_PORT: String(mqttPort),
           DOORSTEP_INFLUX_URL: influxUrl,
@@ -146,7 +165,93 @@ describe('three gateways behind HAProxy, one SIGKILLed under load', () => {
     }
     await redis?.stop()
     await pg?.stop()
+    shared.cleanup()
   })
+
+  it('pulls, for a case opened through node a, from a unit on node c; b serves the recording; sent once', async () => {
+    const made = await api<{ id: string; secret: string }>(
+      proxy.httpUrl,
+      'POST',
+      '/api/v1/devices',
+      token,
+      deviceRow({ id: 'cam-k3-pull', releasePolicy: 'always' }),
+    )
+    expect(made.status).toBe(201)
+    const clip = makeClip(shared.dir, 'pulled', { tag: 'cluster-pull' })
+    // Straight to c, so the unit is known to be there, with the PROXY header c expects from the balancer
+    // (it trusts 127.0.0.1 as one); its uploads go through the proxy, to whichever gateway it picks.
+    const toC = () => {
+      const socket = net.connect(nodes.c.mqttPort, '127.0.0.1')
+      socket.write(v2Ipv4('10.61.0.7', '127.0.0.1', 40000, nodes.c.mqttPort))
+      return socket
+    }
+    const unit = new TestUnit({
+      baseUrl: proxy.httpUrl,
+      mqttUrl: toC,
+      id: made.body.id,
+      secret: made.body.secret,
+      clip,
+    })
+    // c hears of the unit made through the proxy by NOTIFY; before that it refuses it as unknown.
+    await until('c to hear of the new unit', async () => {
+      const res = await fetch(`${nodes.c.httpUrl}/api/v1/devices/${made.body.id}`, { headers: bearer(token) })
+      return res.status === 200
+    })
+    await unit.connect()
+    try {
+      // a hears of the unit on c through the shared presence before the case is opened there.
+      await until('a sees the unit online', async () => {
+        const d = await api<DeviceView>(nodes.a.httpUrl, 'GET', `/api/v1/devices/${made.body.id}`, token)
+        return d.body.state === 'online'
+      })
+      const now = Date.now()
+      const opened = await api<CaseDetail>(nodes.a.httpUrl, 'POST', '/api/v1/cases', token, {
+        number: `K3-${process.pid}`,
+        reason: 'shop theft on the corner',
+        from: now - 3_600_000,
+        to: now - 60_000,
+        area: { kind: 'devices', ids: [made.body.id] },
+      })
+      expect(opened.status).toBe(201)
+      const caseId = opened.body.case.id
+      const asked = await api<PullList>(nodes.a.httpUrl, 'POST', `/api/v1/cases/${caseId}/pulls`, token, {})
+      expect(asked.status).toBe(201)
+      const pullId = asked.body.pulls[0]?.id as string
+      expect(asked.body.pulls).toHaveLength(1)
+
+      await until(
+        'b says the pull is done',
+        async () => {
+          const p = await api<PullView>(nodes.b.httpUrl, 'GET', `/api/v1/pulls/${pullId}`, token)
+          return p.body.state === 'done'
+        },
+        30_000,
+      )
+      const rec = await fetch(`${nodes.b.httpUrl}/api/v1/pulls/${pullId}/recording`, {
+        headers: bearer(token),
+      })
+      expect(rec.status).toBe(200)
+      const body = Buffer.from(await rec.arrayBuffer())
+      expect(createHash('sha256').update(body).digest('hex')).toBe(clip.sha256)
+
+      // Sent once: one command reached the unit, and one `pull.sent` is on the case's custody log.
+      expect(unit.commands.filter((c) => c.cmdId === pullId)).toHaveLength(1)
+      const custody = await api<CustodyReport>(
+        nodes.b.httpUrl,
+        'GET',
+        `/api/v1/cases/${caseId}/custody`,
+        token,
+      )
+      expect(custody.body.verify).toMatchObject({ ok: true, problems: [] })
+      const actions = custody.body.entries.map((e) => e.action)
+      expect(actions.filter((a) => a === 'pull.sent')).toHaveLength(1)
+      expect(actions).toEqual(expect.arrayContaining(['case.created', 'pull.requested', 'pull.stored']))
+      expect(actions).not.toContain('pull.offline')
+    } finally {
+      await unit.settled()
+      await unit.disconnect()
+    }
+  }, 90_000)
 
   it("moves the killed node's units to the others within seconds, loses no acknowledged event, repeats no alert id", async () => {
     // leastconn spreads the units over the three.

@@ -71,7 +71,13 @@ describe('signed checkpoints of the audit and custody logs', () => {
   let verify: () => Promise<LogsReport>
 
   beforeAll(async () => {
-    t = await startTestGateway({ DOORSTEP_CHECKPOINT_EVERY: 5, DOORSTEP_CHECKPOINT_INTERVAL_MS: 1000 })
+    // Its own file even in a run on PostgreSQL: these tests edit the logs in the file, and check the file
+    // offline with `doorstep audit verify --data-dir`.
+    t = await startTestGateway(
+      { DOORSTEP_CHECKPOINT_EVERY: 5, DOORSTEP_CHECKPOINT_INTERVAL_MS: 1000 },
+      {},
+      { ownFile: true },
+    )
     verify = async () =>
       (await api<LogsReport>(t.gateway.httpUrl, 'GET', '/api/v1/audit/verify', t.adminToken)).body
   })
@@ -146,7 +152,7 @@ describe('signed checkpoints of the audit and custody logs', () => {
   })
 
   it('a custody log cut short in SQLite: caught, naming the case', async () => {
-    const [id] = t.gateway.cases.custody.heads().map((h) => h.caseId)
+    const [id] = (await t.gateway.cases.custody.heads()).map((h) => h.caseId)
     const cp = fileCheckpoints(t.dataDir, `custody:${id}`).at(-1) as Checkpoint
     expect(cp.entries).toBeGreaterThan(1)
     const db = new Database(path.join(t.dataDir, 'doorstep.db'))

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AuditLog } from '../../gateway/src/audit/audit-log.js'
+import { sqliteSharedDb } from '../../gateway/src/db/shared-db.js'
 import { type Db, migrate, openDb, PAGE_SIZE } from '../../gateway/src/db/sqlite.js'
 import { EVENTS_SCHEMA, EventIndex, eventKey, toIndexTuple } from '../../gateway/src/events/event-index.js'
 import type { Spool, SpoolRow } from '../../gateway/src/ingest/spool.js'
@@ -121,16 +122,16 @@ describe('Spool (real SQLite on a worker thread)', () => {
 
   it('main-thread transactions that read before they write never fail while the worker commits', async () => {
     // The audit log reads the chain head, then appends: a deferred transaction would hit a stale snapshot.
-    const audit = new AuditLog({ db, log: createLogger('silent') })
-    audit.start()
+    const audit = new AuditLog({ shared: sqliteSharedDb(db), log: createLogger('silent') })
+    await audit.start()
     const appends: Array<Promise<unknown>> = []
     let audited = 0
     for (let round = 0; round < 40; round++) {
       for (let i = 0; i < 100; i++)
         appends.push(appendEvent(spool, 'events_1y', `l${round}-${i}`, eventTuple()))
-      // `append` throws when its transaction fails (`record` would only log).
+      // `append` rejects when its transaction fails (`record` would only log).
       for (let i = 0; i < 10; i++) {
-        audit.append({ actor: 'test', action: 'probe', subject: `round:${round}` })
+        await audit.append({ actor: 'test', action: 'probe', subject: `round:${round}` })
         audited++
       }
       await new Promise((r) => setImmediate(r))
@@ -141,7 +142,7 @@ describe('Spool (real SQLite on a worker thread)', () => {
     index.prepare()
     expect(index.sizes().reduce((n, t) => n + t.rows, 0)).toBe(4000)
     expect(audited).toBe(400)
-    expect(audit.verify()).toMatchObject({ ok: true, entries: 400 })
+    expect(await audit.verify()).toMatchObject({ ok: true, entries: 400 })
     audit.stop()
   })
 })

@@ -128,7 +128,7 @@ describe('remote configuration over the real broker', () => {
     expect((await put(`/api/v1/config/devices/${u.id}`, { clipLengthS: 20 }, ops)).status).toBe(200)
     expect((await view(u.id)).desired?.version).toBe((v ?? 0) + 1)
     expect(
-      t.gateway.audit.list({ after: 0, limit: 100, action: 'config.set' }).entries.length,
+      (await t.gateway.audit.list({ after: 0, limit: 100, action: 'config.set' })).entries.length,
     ).toBeGreaterThan(0)
   })
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import type { CaseDetail, ChainReport, DeviceView, EventList } from '@doorstep/proto'
+import type { CaseDetail, ChainReport, CustodyReport, DeviceView, EventList } from '@doorstep/proto'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { readManifest, verifyFiles } from '../../gateway/src/backup/index.js'
@@ -142,6 +142,19 @@ describe('upgrading a database release 0.1.0 left', () => {
     expect(chain.body).toMatchObject({ ok: true, problems: [] })
     // The fixture's entries, and those this test's requests added.
     expect(chain.body.entries).toBeGreaterThan(made.auditEntries)
+
+    // The case's custody chain goes on from where 0.1.0 left it: closing the case appends after its
+    // last entry, and the whole chain still verifies.
+    const custodyUrl = `/api/v1/cases/${made.caseId}/custody`
+    const before = await api<CustodyReport>(base, 'GET', custodyUrl, g.adminToken)
+    expect(before.body.entries.length).toBeGreaterThan(0)
+    const closed = await api(base, 'POST', `/api/v1/cases/${made.caseId}/close`, g.adminToken)
+    expect(closed.status).toBe(200)
+    const after = await api<CustodyReport>(base, 'GET', custodyUrl, g.adminToken)
+    expect(after.body.verify).toMatchObject({ ok: true, problems: [] })
+    expect(after.body.entries.map((e) => e.seq)).toEqual(after.body.entries.map((_, i) => i + 1))
+    expect(after.body.entries.length).toBeGreaterThan(before.body.entries.length)
+    expect(after.body.entries.at(-1)?.action).toBe('case.closed')
   })
 
   it('keeps a backup that `doorstep restore` checks and restores, to go back to 0.1.0', async () => {
@@ -245,7 +258,7 @@ describe('upgrading a database release 0.1.0 left', () => {
     const cli = await doorstep('tokens', 'list', '--data-dir', other)
     expect(cli.code).toBe(1)
     expect(cli.err).toContain('DOORSTEP_ERR_UPGRADE_PENDING: doorstep.db is still at release 0.1.0')
-    expect(cli.err).toContain(`cases 1, ${RELEASE} has 2`)
+    expect(cli.err).toContain(`cases 1, ${RELEASE} has ${versionsOf(SCHEMAS).cases}`)
     expect(sha256(old.file)).toBe(before)
   })
 

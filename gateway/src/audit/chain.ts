@@ -56,35 +56,60 @@ function bodyOf(link: Link): Record<string, unknown> {
   return body
 }
 
+/** What a walk of a chain found. */
+export interface ChainWalk {
+  entries: number
+  head: string
+  problems: ChainProblem[]
+}
+
+/** Checks one link after another, in order; `result` is what was found so far. */
+function chainWalker(): { add(link: Link): void; result(): ChainWalk } {
+  const problems: ChainProblem[] = []
+  let prev = GENESIS
+  let expectSeq = 1
+  let entries = 0
+  return {
+    add(link) {
+      entries++
+      if (link.seq !== expectSeq) {
+        problems.push({ seq: link.seq, problem: `sequence jumps from ${expectSeq - 1} to ${link.seq}` })
+      }
+      if (link.prevHash !== prev) {
+        problems.push({ seq: link.seq, problem: 'prevHash is not the hash of the entry before it' })
+      }
+      const actual = linkHash(link.prevHash, bodyOf(link))
+      if (actual !== link.hash) {
+        problems.push({
+          seq: link.seq,
+          problem: 'the entry was changed: its content does not match its hash',
+        })
+      }
+      prev = link.hash
+      expectSeq = link.seq + 1
+    },
+    result: () => ({ entries, head: prev, problems }),
+  }
+}
+
 /**
  * Walks a chain in order. Reports each entry whose content does not match its
  * hash, whose prevHash is not the hash before it, or whose seq is out of line
  * (a removed or inserted entry). A chain cut at its end still verifies: keep
  * the head hash elsewhere to notice that.
  */
-export function verifyChain(links: Iterable<Link>): {
-  entries: number
-  head: string
-  problems: ChainProblem[]
-} {
-  const problems: ChainProblem[] = []
-  let prev = GENESIS
-  let expectSeq = 1
-  let entries = 0
-  for (const link of links) {
-    entries++
-    if (link.seq !== expectSeq) {
-      problems.push({ seq: link.seq, problem: `sequence jumps from ${expectSeq - 1} to ${link.seq}` })
-    }
-    if (link.prevHash !== prev) {
-      problems.push({ seq: link.seq, problem: 'prevHash is not the hash of the entry before it' })
-    }
-    const actual = linkHash(link.prevHash, bodyOf(link))
-    if (actual !== link.hash) {
-      problems.push({ seq: link.seq, problem: 'the entry was changed: its content does not match its hash' })
-    }
-    prev = link.hash
-    expectSeq = link.seq + 1
-  }
-  return { entries, head: prev, problems }
+export function verifyChain(links: Iterable<Link>): ChainWalk {
+  const walk = chainWalker()
+  for (const link of links) walk.add(link)
+  return walk.result()
+}
+
+/**
+ * `verifyChain` over links read as they come (a table read page by page): only the link in hand is
+ * held, never the whole chain.
+ */
+export async function verifyChainAsync(links: AsyncIterable<Link> | Iterable<Link>): Promise<ChainWalk> {
+  const walk = chainWalker()
+  for await (const link of links) walk.add(link)
+  return walk.result()
 }

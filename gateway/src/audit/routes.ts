@@ -10,7 +10,7 @@ import type { AuditLog } from './audit-log.js'
  */
 export async function auditRoutes(
   app: FastifyInstance,
-  opts: { audit: AuditLog; verify: () => LogsReport },
+  opts: { audit: AuditLog; verify: () => Promise<LogsReport> },
 ): Promise<void> {
   const { audit } = opts
   const api = app.withTypeProvider<ZodTypeProvider>()

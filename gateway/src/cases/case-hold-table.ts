@@ -1,31 +1,37 @@
-import type { Statement } from 'better-sqlite3'
+import type { CaseQueries } from './case-db.js'
 
 /** The table `case_holds`: which clip hold each case placed on which event. */
 export class CaseHoldTable {
-  readonly #prep: (sql: string) => Statement
+  readonly #db: CaseQueries
 
-  constructor(prep: (sql: string) => Statement) {
-    this.#prep = prep
+  constructor(db: CaseQueries) {
+    this.#db = db
   }
 
-  has(caseId: string, eventId: string): boolean {
-    return (
-      this.#prep('SELECT 1 FROM case_holds WHERE case_id = ? AND event_id = ?').get(caseId, eventId) !==
-      undefined
-    )
+  async has(caseId: string, eventId: string): Promise<boolean> {
+    const r = await this.#db
+      .selectFrom('case_holds')
+      .select('hold_id')
+      .where('case_id', '=', caseId)
+      .where('event_id', '=', eventId)
+      .executeTakeFirst()
+    return r !== undefined
   }
 
-  add(caseId: string, eventId: string, holdId: number): void {
-    this.#prep('INSERT OR IGNORE INTO case_holds (case_id, event_id, hold_id) VALUES (?, ?, ?)').run(
-      caseId,
-      eventId,
-      holdId,
-    )
+  async add(caseId: string, eventId: string, holdId: number): Promise<void> {
+    await this.#db
+      .insertInto('case_holds')
+      .values({ case_id: caseId, event_id: eventId, hold_id: holdId })
+      .onConflict((oc) => oc.columns(['case_id', 'event_id']).doNothing())
+      .execute()
   }
 
-  ofCase(caseId: string): Array<{ eventId: string; holdId: number }> {
-    return this.#prep(
-      'SELECT event_id AS eventId, hold_id AS holdId FROM case_holds WHERE case_id = ? ORDER BY hold_id',
-    ).all(caseId) as Array<{ eventId: string; holdId: number }>
+  ofCase(caseId: string): Promise<Array<{ eventId: string; holdId: number }>> {
+    return this.#db
+      .selectFrom('case_holds')
+      .select(['event_id as eventId', 'hold_id as holdId'])
+      .where('case_id', '=', caseId)
+      .orderBy('hold_id')
+      .execute()
   }
 }

@@ -29,6 +29,7 @@ export interface CaseHoldsDeps {
  */
 export class CaseHolds {
   readonly #d: CaseHoldsDeps
+  #queue: Promise<void> = Promise.resolve()
 
   constructor(deps: CaseHoldsDeps) {
     this.#d = deps
@@ -51,50 +52,69 @@ export class CaseHolds {
   }
 
   /** Holds every event of the case's units in its window that has no hold of the case yet. */
-  holdAll(c: CaseView, actor: string): void {
-    const units = this.#d.table.cases.devices(c.id).map((row) => row.device_id)
-    for (const e of this.eventsOfUnits(c, units)) this.#hold(c, e.id, actor)
+  holdAll(c: CaseView, actor: string): Promise<void> {
+    return this.#serially(async () => {
+      const units = (await this.#d.table.cases.devices(c.id)).map((row) => row.device_id)
+      for (const e of this.eventsOfUnits(c, units)) await this.#hold(c, e.id, actor)
+    })
   }
 
   /** A new event from a unit of an open case (on the MQTT path: one indexed lookup per open case). */
-  onEvent(deviceId: string, eventId: string): void {
-    try {
+  onEvent(deviceId: string, eventId: string): Promise<void> {
+    return this.#serially(async () => {
       const e = this.#d.events().get(eventId)
       if (!e) return
-      for (const c of this.#d.table.cases.openOf(deviceId)) {
-        if (e.startedAt <= c.to && (e.endedAt ?? e.startedAt) >= c.from) this.#hold(c, eventId, GATEWAY_ACTOR)
+      for (const c of await this.#d.table.cases.openOf(deviceId)) {
+        if (e.startedAt <= c.to && (e.endedAt ?? e.startedAt) >= c.from)
+          await this.#hold(c, eventId, GATEWAY_ACTOR)
       }
-    } catch (err) {
-      this.#d.log.error({ err, eventId }, 'could not hold a case event')
-    }
+    }).catch((err: unknown) => this.#d.log.error({ err, eventId }, 'could not hold a case event'))
+  }
+
+  /** Resolves when the holds asked for so far are placed (or released). */
+  async settled(): Promise<void> {
+    await this.#queue
   }
 
   /** The holds of a case, released ones included. */
-  holdsOf(caseId: string): Hold[] {
-    return this.#d.table.holds
-      .ofCase(caseId)
-      .flatMap((h) =>
-        this.#d.clips.holds({ eventId: h.eventId, activeOnly: false }).filter((x) => x.id === h.holdId),
-      )
+  async holdsOf(caseId: string): Promise<Hold[]> {
+    return (await this.#d.table.holds.ofCase(caseId)).flatMap((h) =>
+      this.#d.clips.holds({ eventId: h.eventId, activeOnly: false }).filter((x) => x.id === h.holdId),
+    )
   }
 
   /** Ends the case's holds: retention applies to its clips again. */
-  releaseAll(caseId: string, actor: string): void {
-    for (const h of this.#d.table.holds.ofCase(caseId)) {
-      if (!this.#d.clips.release(h.holdId, actor)) continue
-      this.#d.custody.append(caseId, actor, 'hold.released', { eventId: h.eventId, holdId: h.holdId })
-      this.#d.audit.record({
-        actor,
-        action: 'hold.release',
-        subject: `clip:${h.eventId}`,
-        details: { caseId },
-      })
-    }
+  releaseAll(caseId: string, actor: string): Promise<void> {
+    return this.#serially(async () => {
+      for (const h of await this.#d.table.holds.ofCase(caseId)) {
+        // A hold id is this gateway's own: a hold another gateway placed (its clips are on its disk)
+        // is not one of ours to release, even when an unrelated hold here has the same number.
+        const mine = this.#d.clips.holds({ eventId: h.eventId }).some((x) => x.id === h.holdId)
+        if (!mine || !this.#d.clips.release(h.holdId, actor)) continue
+        await this.#d.custody.append(caseId, actor, 'hold.released', { eventId: h.eventId, holdId: h.holdId })
+        await this.#d.audit.record({
+          actor,
+          action: 'hold.release',
+          subject: `clip:${h.eventId}`,
+          details: { caseId },
+        })
+      }
+    })
   }
 
-  #hold(c: CaseView, eventId: string, actor: string): void {
+  /**
+   * One change of holds at a time: "has the case a hold on this event?" and placing it would
+   * otherwise interleave between a case's opening and an event arriving, and hold one event twice.
+   */
+  #serially(fn: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(fn)
+    this.#queue = run.catch(() => {})
+    return run
+  }
+
+  async #hold(c: CaseView, eventId: string, actor: string): Promise<void> {
     const { table, custody, audit } = this.#d
-    if (table.holds.has(c.id, eventId)) return
+    if (await table.holds.has(c.id, eventId)) return
     let hold: Hold
     try {
       hold = this.#d.clips.hold(eventId, `case ${c.number}`, actor)
@@ -102,9 +122,11 @@ export class CaseHolds {
       if (err instanceof DoorstepError && err.code === 'DOORSTEP_ERR_CLIP_EXPIRED') return
       throw err
     }
-    table.holds.add(c.id, eventId, hold.id)
-    custody.append(c.id, actor, 'hold.placed', { eventId, holdId: hold.id })
-    audit.record({
+    await table.transaction(async (t) => {
+      await t.holds.add(c.id, eventId, hold.id)
+      await custody.append(c.id, actor, 'hold.placed', { eventId, holdId: hold.id }, t.db)
+    })
+    await audit.record({
       actor,
       action: 'hold.place',
       subject: `clip:${eventId}`,

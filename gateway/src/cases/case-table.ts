@@ -1,28 +1,10 @@
 import type { CaseArea, CaseView } from '@doorstep/proto'
-import type { Statement } from 'better-sqlite3'
+import type { Selectable } from 'kysely'
+import type { CaseDeviceRow, CaseQueries, CasesRow } from './case-db.js'
 
-interface CaseRow {
-  id: string
-  number: string
-  reason: string
-  window_from: number
-  window_to: number
-  area: string
-  state: 'open' | 'closed'
-  created_by: string
-  created_at: number
-  closed_at: number | null
-  closed_by: string | null
-}
+export type { CaseDeviceRow } from './case-db.js'
 
-export interface CaseDeviceRow {
-  case_id: string
-  device_id: string
-  district: number
-  distance_m: number | null
-}
-
-function toCase(r: CaseRow): CaseView {
+function toCase(r: Selectable<CasesRow>): CaseView {
   return {
     id: r.id,
     number: r.number,
@@ -40,75 +22,102 @@ function toCase(r: CaseRow): CaseView {
 
 /** The tables `cases` and `case_devices`: a case, and the units its area covered when it was opened. */
 export class CaseTable {
-  readonly #prep: (sql: string) => Statement
+  readonly #db: CaseQueries
 
-  constructor(prep: (sql: string) => Statement) {
-    this.#prep = prep
+  constructor(db: CaseQueries) {
+    this.#db = db
   }
 
-  insert(c: CaseView, devices: ReadonlyArray<Omit<CaseDeviceRow, 'case_id'>>): void {
-    this.#prep(
-      `INSERT INTO cases (id, number, reason, window_from, window_to, area, state, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
-    ).run(c.id, c.number, c.reason, c.from, c.to, JSON.stringify(c.area), c.createdBy, c.createdAt)
-    const add = this.#prep(
-      'INSERT INTO case_devices (case_id, device_id, district, distance_m) VALUES (?, ?, ?, ?)',
-    )
-    for (const d of devices) add.run(c.id, d.device_id, d.district, d.distance_m)
+  async insert(c: CaseView, devices: ReadonlyArray<Omit<CaseDeviceRow, 'case_id'>>): Promise<void> {
+    await this.#db
+      .insertInto('cases')
+      .values({
+        id: c.id,
+        number: c.number,
+        reason: c.reason,
+        window_from: c.from,
+        window_to: c.to,
+        area: JSON.stringify(c.area),
+        state: 'open',
+        created_by: c.createdBy,
+        created_at: c.createdAt,
+      })
+      .execute()
+    // In chunks: a district-wide case covers hundreds of units, past SQLite's bound parameters per statement.
+    for (let i = 0; i < devices.length; i += 200) {
+      await this.#db
+        .insertInto('case_devices')
+        .values(devices.slice(i, i + 200).map((d) => ({ case_id: c.id, ...d })))
+        .execute()
+    }
   }
 
-  numberTaken(number: string): boolean {
-    return this.#prep('SELECT 1 FROM cases WHERE number = ?').get(number) !== undefined
+  async numberTaken(number: string): Promise<boolean> {
+    const r = await this.#db.selectFrom('cases').select('id').where('number', '=', number).executeTakeFirst()
+    return r !== undefined
   }
 
-  get(id: string): CaseView | undefined {
-    const r = this.#prep('SELECT * FROM cases WHERE id = ?').get(id) as CaseRow | undefined
+  async get(id: string): Promise<CaseView | undefined> {
+    const r = await this.#db.selectFrom('cases').selectAll().where('id', '=', id).executeTakeFirst()
     return r ? toCase(r) : undefined
   }
 
-  list(state: 'open' | 'closed' | undefined): CaseView[] {
-    const rows = (
-      state
-        ? this.#prep('SELECT * FROM cases WHERE state = ? ORDER BY created_at DESC').all(state)
-        : this.#prep('SELECT * FROM cases ORDER BY created_at DESC').all()
-    ) as CaseRow[]
+  async list(state: 'open' | 'closed' | undefined): Promise<CaseView[]> {
+    let q = this.#db.selectFrom('cases').selectAll()
+    if (state) q = q.where('state', '=', state)
+    const rows = await q.orderBy('created_at', 'desc').execute()
     return rows.map(toCase)
   }
 
-  close(id: string, by: string, at: number): void {
-    this.#prep(
-      "UPDATE cases SET state = 'closed', closed_at = ?, closed_by = ? WHERE id = ? AND state = 'open'",
-    ).run(at, by, id)
+  async close(id: string, by: string, at: number): Promise<void> {
+    await this.#db
+      .updateTable('cases')
+      .set({ state: 'closed', closed_at: at, closed_by: by })
+      .where('id', '=', id)
+      .where('state', '=', 'open')
+      .execute()
   }
 
-  devices(caseId: string): CaseDeviceRow[] {
-    return this.#prep('SELECT * FROM case_devices WHERE case_id = ? ORDER BY distance_m, device_id').all(
-      caseId,
-    ) as CaseDeviceRow[]
+  devices(caseId: string): Promise<CaseDeviceRow[]> {
+    return this.#db
+      .selectFrom('case_devices')
+      .selectAll()
+      .where('case_id', '=', caseId)
+      .orderBy('distance_m')
+      .orderBy('device_id')
+      .execute()
   }
 
-  device(caseId: string, deviceId: string): CaseDeviceRow | undefined {
-    return this.#prep('SELECT * FROM case_devices WHERE case_id = ? AND device_id = ?').get(
-      caseId,
-      deviceId,
-    ) as CaseDeviceRow | undefined
+  device(caseId: string, deviceId: string): Promise<CaseDeviceRow | undefined> {
+    return this.#db
+      .selectFrom('case_devices')
+      .selectAll()
+      .where('case_id', '=', caseId)
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst()
   }
 
   /** Open cases that include the unit (for holding its events as they arrive). */
-  openOf(deviceId: string): CaseView[] {
-    const rows = this.#prep(
-      `SELECT c.* FROM cases c JOIN case_devices d ON d.case_id = c.id
-         WHERE d.device_id = ? AND c.state = 'open'`,
-    ).all(deviceId) as CaseRow[]
+  async openOf(deviceId: string): Promise<CaseView[]> {
+    const rows = await this.#db
+      .selectFrom('cases as c')
+      .innerJoin('case_devices as d', 'd.case_id', 'c.id')
+      .selectAll('c')
+      .where('d.device_id', '=', deviceId)
+      .where('c.state', '=', 'open')
+      .execute()
     return rows.map(toCase)
   }
 
   /** Every unit that is in some open case. */
-  devicesInOpen(): string[] {
-    const rows = this.#prep(
-      `SELECT DISTINCT d.device_id AS id FROM case_devices d JOIN cases c ON c.id = d.case_id
-         WHERE c.state = 'open'`,
-    ).all() as Array<{ id: string }>
+  async devicesInOpen(): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('case_devices as d')
+      .innerJoin('cases as c', 'c.id', 'd.case_id')
+      .select('d.device_id as id')
+      .distinct()
+      .where('c.state', '=', 'open')
+      .execute()
     return rows.map((r) => r.id)
   }
 }

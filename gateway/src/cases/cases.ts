@@ -13,7 +13,7 @@ import type { AuditLog } from '../audit/index.js'
 import type { Clips } from '../clips/index.js'
 import { ClipStore } from '../clips/index.js'
 import type { Config } from '../config.js'
-import type { Db } from '../db/index.js'
+import type { SharedDb } from '../db/index.js'
 import { DoorstepError } from '../errors.js'
 import type { EventBus } from '../event-bus.js'
 import type { EventIndex, IndexedEvent } from '../events/index.js'
@@ -36,7 +36,8 @@ import { type PullUploads, PullUploadTarget } from './pull-uploads.js'
 
 export interface CasesDeps {
   config: Config
-  db: Db
+  /** Where the cases tables live: the gateway's SQLite file, or the database the gateways share. */
+  shared: SharedDb
   bus: EventBus
   log: Logger
   registry: DeviceRegistry
@@ -47,6 +48,8 @@ export interface CasesDeps {
   audit: AuditLog
   /** Signs each export's manifest: the gateway's evidence key. */
   signer: ManifestSigner
+  /** Whether a unit is connected to another gateway of the cluster (shared presence); none by default. */
+  connectedElsewhere?: (deviceId: string) => boolean
   now?: () => number
 }
 
@@ -88,10 +91,10 @@ export class Cases implements Feature {
 
   async start(): Promise<void> {
     const d = this.#d
-    const table = new CaseStore(d.db)
-    table.load()
+    const table = new CaseStore(d.shared, this.#log)
+    await table.load()
     // Live progress for the dashboard's case page: a hint on the bus, never the only record.
-    table.pulls.onChange = (r) =>
+    table.onPullChange = (r) => {
       d.bus.emit('pull.changed', {
         pullId: r.id,
         caseId: r.case_id,
@@ -102,8 +105,22 @@ export class Cases implements Feature {
         total: r.total,
         reason: r.reason,
       })
-    const custody = new CustodyLog(d.db, this.#now)
-    const store = new ClipStore(path.join(d.config.dataDir, 'pulls'))
+      // Another gateway's change may let this one send (a new pull, an approval, a freed slot).
+      if (table.shared && (r.state === 'pending' || r.state === 'offline' || FINAL_STATES.has(r.state))) {
+        this.#run?.dispatch.pump()
+      }
+    }
+    table.onCaseChange = (notice) => {
+      d.bus.emit('case.changed', notice)
+      if (table.shared) this.#rewatch()
+    }
+    // Notices missed while the shared database was away: look at everything again.
+    table.onResync = () => {
+      this.#rewatch()
+      this.#run?.dispatch.pump()
+    }
+    const custody = new CustodyLog(d.shared, this.#now)
+    const store = new ClipStore(path.join(d.config.sharedDir, 'pulls'))
     await store.init()
     const media = new WorkQueue({ concurrency: 1, maxQueued: 32 })
     const dispatch = new PullDispatch({
@@ -114,6 +131,7 @@ export class Cases implements Feature {
       broker: d.broker,
       log: this.#log,
       districtConcurrency: d.config.cases.pullDistrictConcurrency,
+      elsewhere: d.connectedElsewhere ?? (() => false),
       now: this.#now,
     })
     const pullTarget = new PullUploadTarget({
@@ -122,16 +140,18 @@ export class Cases implements Feature {
       media,
       mediaTimeoutMs: d.config.media.timeoutMs,
       log: this.#log,
-      onProgress: (p, received) => {
+      onProgress: async (p, received) => {
         const state = p.state === 'pending' || p.state === 'offline' ? 'uploading' : p.state
-        table.pulls.update(p.id, { bytes: received, state })
+        await table.pulls.update(p.id, { bytes: received, state })
       },
       onStored: (pullId, sha256, bytes, m) => this.#stored(pullId, sha256, bytes, m.durationMs),
-      onRejected: (pullId, reason) => {
-        const p = table.pulls.get(pullId)
+      onRejected: async (pullId, reason) => {
+        const p = await table.pulls.get(pullId)
         if (!p || FINAL_STATES.has(p.state)) return
-        table.pulls.update(pullId, { state: 'failed', reason, finished_at: this.#now(), bytes: 0 })
-        custody.append(p.case_id, GATEWAY_ACTOR, 'pull.failed', { pullId, reason })
+        await table.transaction(async (t) => {
+          await t.pulls.update(pullId, { state: 'failed', reason, finished_at: this.#now(), bytes: 0 })
+          await custody.append(p.case_id, GATEWAY_ACTOR, 'pull.failed', { pullId, reason }, t.db)
+        })
         dispatch.pump()
       },
     })
@@ -161,12 +181,12 @@ export class Cases implements Feature {
     })
     this.#run = { table, custody, store, media, dispatch, uploads, pullTarget, consent, caseHolds }
     await pullTarget.recover()
-    this.#watched = new Set(table.cases.devicesInOpen())
+    this.#watched = new Set(await table.cases.devicesInOpen())
     // After the events feature's listener (it started first): the index already has the event.
     this.#off = d.bus.on('device.event', ({ device, event }) => {
-      if (this.#watched.has(device.id)) this.#run?.caseHolds.onEvent(device.id, event.eventId)
+      if (this.#watched.has(device.id)) void this.#run?.caseHolds.onEvent(device.id, event.eventId)
     })
-    dispatch.start()
+    await dispatch.start()
     dispatch.pump()
   }
 
@@ -175,8 +195,11 @@ export class Cases implements Feature {
     this.#off = null
     const run = this.#run
     if (!run) return
-    run.table.pulls.onChange = null
+    run.table.onPullChange = null
+    run.table.onCaseChange = null
+    run.table.onResync = null
     run.dispatch.stop()
+    await run.dispatch.settled()
     await run.uploads.close()
     await run.pullTarget.thumbsDone()
     await run.media.close()
@@ -217,13 +240,15 @@ export class Cases implements Feature {
     await run.uploads.settled()
     await run.pullTarget.thumbsDone()
     await run.media.drain()
+    await run.dispatch.settled()
+    await run.caseHolds.settled()
   }
 
   // ---- cases --------------------------------------------------------------------------------
 
-  create(body: CaseCreate, actor: string): CaseDetail {
+  async create(body: CaseCreate, actor: string): Promise<CaseDetail> {
     const table = this.table
-    if (table.cases.numberTaken(body.number)) {
+    if (await table.cases.numberTaken(body.number)) {
       throw new DoorstepError('DOORSTEP_ERR_CASE_EXISTS', `Case ${body.number} already exists`)
     }
     const matched = matchArea(this.#d.registry, body.area)
@@ -240,8 +265,8 @@ export class Cases implements Feature {
       closedAt: null,
       closedBy: null,
     }
-    table.transaction(() => {
-      table.cases.insert(
+    await table.transaction(async (t) => {
+      await t.cases.insert(
         c,
         matched.map((m) => ({
           device_id: m.device.id,
@@ -249,18 +274,24 @@ export class Cases implements Feature {
           distance_m: m.distanceM,
         })),
       )
-      this.custody.append(c.id, actor, 'case.created', {
-        number: c.number,
-        reason: c.reason,
-        from: c.from,
-        to: c.to,
-        area: c.area,
-        devices: matched.map((m) => m.device.id),
-      })
+      await this.custody.append(
+        c.id,
+        actor,
+        'case.created',
+        {
+          number: c.number,
+          reason: c.reason,
+          from: c.from,
+          to: c.to,
+          area: c.area,
+          devices: matched.map((m) => m.device.id),
+        },
+        t.db,
+      )
       // The release policy set at installation is the consent of `always` units; it goes on record now.
       for (const m of matched) {
         if (m.device.releasePolicy !== 'always') continue
-        const consent = table.consents.insert({
+        const consent = await t.consents.insert({
           caseId: c.id,
           deviceId: m.device.id,
           pullId: null,
@@ -269,63 +300,68 @@ export class Cases implements Feature {
           decidedBy: 'release policy set at installation',
           decidedAt: c.createdAt,
         })
-        this.custody.append(c.id, GATEWAY_ACTOR, 'consent.recorded', {
-          deviceId: m.device.id,
-          consentId: consent.id,
-          basis: consent.basis,
-        })
+        await this.custody.append(
+          c.id,
+          GATEWAY_ACTOR,
+          'consent.recorded',
+          { deviceId: m.device.id, consentId: consent.id, basis: consent.basis },
+          t.db,
+        )
       }
+      await this.#d.audit.append(
+        {
+          actor,
+          action: 'case.create',
+          subject: `case:${c.id}`,
+          details: { number: c.number, devices: matched.length },
+        },
+        t.db,
+      )
     })
     for (const m of matched) this.#watched.add(m.device.id)
-    this.#d.bus.emit('case.changed', { caseId: c.id, number: c.number, state: 'open' })
-    this.#d.audit.append({
-      actor,
-      action: 'case.create',
-      subject: `case:${c.id}`,
-      details: { number: c.number, devices: matched.length },
-    })
-    this.#holds().holdAll(c, actor)
+    table.caseChanged({ caseId: c.id, number: c.number, state: 'open' })
+    await this.#holds().holdAll(c, actor)
     return this.detail(c.id)
   }
 
-  get(id: string): CaseView {
-    const c = this.table.cases.get(id)
+  async get(id: string): Promise<CaseView> {
+    const c = await this.table.cases.get(id)
     if (!c) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No case ${id}`)
     return c
   }
 
-  list(state?: 'open' | 'closed'): CaseView[] {
+  list(state?: 'open' | 'closed'): Promise<CaseView[]> {
     return this.table.cases.list(state)
   }
 
-  detail(id: string): CaseDetail {
-    const c = this.get(id)
+  async detail(id: string): Promise<CaseDetail> {
+    const c = await this.get(id)
     const table = this.table
-    const devices = table.cases.devices(id).flatMap((row) => {
+    const rows = await table.cases.devices(id)
+    const devices: CaseDetail['devices'] = []
+    for (const row of rows) {
       const dev = this.#d.registry.get(row.device_id)
-      if (!dev) return []
-      const pull = table.pulls.latest(id, row.device_id)
-      return [
-        {
-          id: dev.id,
-          district: dev.district,
-          address: dev.address,
-          lat: dev.lat,
-          lon: dev.lon,
-          distanceM: row.distance_m,
-          releasePolicy: dev.releasePolicy,
-          consent: table.consents.current(id, dev.id),
-          pull: pull ? table.pulls.view(pull) : null,
-        },
-      ]
-    })
+      if (!dev) continue
+      const pull = await table.pulls.latest(id, row.device_id)
+      devices.push({
+        id: dev.id,
+        district: dev.district,
+        address: dev.address,
+        lat: dev.lat,
+        lon: dev.lon,
+        distanceM: row.distance_m,
+        releasePolicy: dev.releasePolicy,
+        consent: await table.consents.current(id, dev.id),
+        pull: pull ? await table.pulls.view(pull) : null,
+      })
+    }
     const events = this.#holds()
       .eventsOfUnits(
         c,
-        table.cases.devices(id).map((row) => row.device_id),
+        rows.map((row) => row.device_id),
       )
       .map(eventView)
-    return { case: c, devices, events, holds: this.#holds().holdsOf(id) }
+    return { case: c, devices, events, holds: await this.#holds().holdsOf(id) }
   }
 
   /**
@@ -364,26 +400,28 @@ export class Cases implements Feature {
    * Ends a case: its holds are released (retention applies again), pulls
    * still under way end as failed. The records stay.
    */
-  close(id: string, actor: string): CaseView {
-    const c = this.#open(id)
+  async close(id: string, actor: string): Promise<CaseView> {
+    const c = await this.#open(id)
     const table = this.table
     const at = this.#now()
-    for (const p of table.pulls.ofCase(id)) {
+    for (const p of await table.pulls.ofCase(id)) {
       if (FINAL_STATES.has(p.state)) continue
-      table.pulls.update(p.id, { state: 'failed', reason: 'the case was closed', finished_at: at })
-      this.custody.append(id, actor, 'pull.cancelled', { pullId: p.id, deviceId: p.device_id })
+      await table.transaction(async (t) => {
+        await t.pulls.update(p.id, { state: 'failed', reason: 'the case was closed', finished_at: at })
+        await this.custody.append(id, actor, 'pull.cancelled', { pullId: p.id, deviceId: p.device_id }, t.db)
+      })
     }
-    this.#holds().releaseAll(id, actor)
-    table.cases.close(id, actor, at)
-    this.custody.append(id, actor, 'case.closed', {})
-    this.#d.audit.append({
-      actor,
-      action: 'case.close',
-      subject: `case:${id}`,
-      details: { number: c.number },
+    await this.#holds().releaseAll(id, actor)
+    await table.transaction(async (t) => {
+      await t.cases.close(id, actor, at)
+      await this.custody.append(id, actor, 'case.closed', {}, t.db)
+      await this.#d.audit.append(
+        { actor, action: 'case.close', subject: `case:${id}`, details: { number: c.number } },
+        t.db,
+      )
     })
-    this.#watched = new Set(table.cases.devicesInOpen())
-    this.#d.bus.emit('case.changed', { caseId: id, number: c.number, state: 'closed' })
+    this.#watched = new Set(await table.cases.devicesInOpen())
+    table.caseChanged({ caseId: id, number: c.number, state: 'closed' })
     this.#run?.dispatch.pump()
     return this.get(id)
   }
@@ -395,10 +433,10 @@ export class Cases implements Feature {
    * already have a pull under way or done are left as they are; a pull that
    * failed or that the unit refused is asked again (a new command id).
    */
-  requestPulls(caseId: string, body: PullsCreate, actor: string): PullView[] {
-    const c = this.#open(caseId)
+  async requestPulls(caseId: string, body: PullsCreate, actor: string): Promise<PullView[]> {
+    const c = await this.#open(caseId)
     const table = this.table
-    const inCase = new Set(table.cases.devices(caseId).map((r) => r.device_id))
+    const inCase = new Set((await table.cases.devices(caseId)).map((r) => r.device_id))
     const ids = body.devices ?? [...inCase]
     const outside = ids.filter((id) => !inCase.has(id))
     if (outside.length > 0) {
@@ -410,38 +448,50 @@ export class Cases implements Feature {
         },
       )
     }
-    const out: PullView[] = []
+    const out: string[] = []
     for (const deviceId of new Set(ids)) {
-      const last = table.pulls.latest(caseId, deviceId)
+      const last = await table.pulls.latest(caseId, deviceId)
       const retry =
         last && (last.state === 'failed' || (last.state === 'refused' && last.reason?.startsWith('unit')))
       if (last && !retry) {
-        out.push(table.pulls.view(last))
+        out.push(last.id)
         continue
       }
-      const p = this.consent.newPull(c, deviceId, actor)
-      out.push(table.pulls.view(p))
+      const p = await this.consent.newPull(c, deviceId, actor)
+      out.push(p.id)
     }
-    this.#run?.dispatch.pump()
-    return out.map((v) => table.pulls.view(table.pulls.get(v.id) as PullRow))
+    const dispatch = this.#run?.dispatch
+    dispatch?.pump()
+    // The answer shows what the pass just made of them (sent, or waiting for an away unit).
+    await dispatch?.settled()
+    const views: PullView[] = []
+    for (const id of out) {
+      const p = await table.pulls.get(id)
+      if (p) views.push(await table.pulls.view(p))
+    }
+    return views
   }
 
-  pullsOf(caseId: string): PullView[] {
-    this.get(caseId)
-    return this.table.pulls.ofCase(caseId).map((p) => this.table.pulls.view(p))
+  async pullsOf(caseId: string): Promise<PullView[]> {
+    await this.get(caseId)
+    const views: PullView[] = []
+    for (const p of await this.table.pulls.ofCase(caseId)) views.push(await this.table.pulls.view(p))
+    return views
   }
 
-  pull(id: string): PullView {
-    const p = this.table.pulls.get(id)
+  async pull(id: string): Promise<PullView> {
+    const p = await this.table.pulls.get(id)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${id}`)
     return this.table.pulls.view(p)
   }
 
   /** Stored recording of a pull, for review and the export. */
-  recordingFile(id: string): { path: string; size: number; mime: string; sha256: string; pull: PullRow } {
-    const p = this.table.pulls.get(id)
+  async recordingFile(
+    id: string,
+  ): Promise<{ path: string; size: number; mime: string; sha256: string; pull: PullRow }> {
+    const p = await this.table.pulls.get(id)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${id}`)
-    const view = this.table.pulls.view(p)
+    const view = await this.table.pulls.view(p)
     if (!view.recording)
       throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `Pull ${id} has no stored recording (${p.state})`)
     return {
@@ -454,31 +504,46 @@ export class Cases implements Feature {
   }
 
   /** Holds the case's events that have no hold yet (before an export: events that arrived late). */
-  refreshHolds(caseId: string, actor: string): void {
-    const c = this.get(caseId)
-    if (c.state === 'open') this.#holds().holdAll(c, actor)
+  async refreshHolds(caseId: string, actor: string): Promise<void> {
+    const c = await this.get(caseId)
+    if (c.state === 'open') await this.#holds().holdAll(c, actor)
   }
 
   /** A pulled recording is stored: the pull is done, on record, and its slot goes to the next. */
-  #stored(pullId: string, sha256: string, bytes: number, durationMs: number): void {
+  async #stored(pullId: string, sha256: string, bytes: number, durationMs: number): Promise<void> {
     const table = this.table
-    const p = table.pulls.get(pullId)
+    const p = await table.pulls.get(pullId)
     if (!p) return
     const at = this.#now()
-    table.pulls.update(pullId, { state: 'done', bytes, stored_at: at, finished_at: at, reason: null })
-    this.custody.append(p.case_id, `device:${p.device_id}`, 'pull.stored', {
-      pullId,
-      sha256,
-      bytes,
-      durationMs,
+    await table.transaction(async (t) => {
+      await t.pulls.update(pullId, { state: 'done', bytes, stored_at: at, finished_at: at, reason: null })
+      await this.custody.append(
+        p.case_id,
+        `device:${p.device_id}`,
+        'pull.stored',
+        { pullId, sha256, bytes, durationMs },
+        t.db,
+      )
     })
-    this.#d.audit.record({
+    await this.#d.audit.record({
       actor: `device:${p.device_id}`,
       action: 'pull.stored',
       subject: `pull:${pullId}`,
       details: { caseId: p.case_id, sha256, bytes },
     })
     this.#run?.dispatch.pump()
+  }
+
+  /** Units in open cases, read again (a case opened or closed through another gateway). */
+  #rewatch(): void {
+    const run = this.#run
+    if (!run) return
+    run.table.cases.devicesInOpen().then(
+      (ids) => {
+        if (this.#run === run) this.#watched = new Set(ids)
+      },
+      (err: Error) => this.#log.warn({ err: err.message }, 'units of open cases not reread'),
+    )
   }
 
   #holds(): CaseHolds {
@@ -490,8 +555,8 @@ export class Cases implements Feature {
     return this.#run
   }
 
-  #open(id: string): CaseView {
-    const c = this.get(id)
+  async #open(id: string): Promise<CaseView> {
+    const c = await this.get(id)
     if (c.state !== 'open') throw new DoorstepError('DOORSTEP_ERR_CASE_CLOSED', `Case ${c.number} is closed`)
     return c
   }

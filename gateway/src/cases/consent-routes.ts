@@ -29,7 +29,7 @@ export async function consentRoutes(app: FastifyInstance, opts: { cases: Cases }
       },
     },
     async (req): Promise<{ requests: ConsentRequest[] }> => ({
-      requests: cases.consent.requestsFor(req.principal),
+      requests: await cases.consent.requestsFor(req.principal),
     }),
   )
 
@@ -48,7 +48,7 @@ export async function consentRoutes(app: FastifyInstance, opts: { cases: Cases }
       },
     },
     async (req) => {
-      const pull = cases.consent.decide(req.params.pullId, req.principal, req.body, actorOf(req))
+      const pull = await cases.consent.decide(req.params.pullId, req.principal, req.body, actorOf(req))
       return { pullId: pull.id, state: pull.state, consent: pull.consent }
     },
   )

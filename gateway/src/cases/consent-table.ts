@@ -1,20 +1,8 @@
 import type { ConsentBasis, ConsentRecord } from '@doorstep/proto'
-import type { Statement } from 'better-sqlite3'
+import type { Selectable } from 'kysely'
+import type { CaseQueries, ConsentRow } from './case-db.js'
 
-interface ConsentRow {
-  id: number
-  case_id: string
-  device_id: string
-  pull_id: string | null
-  basis: ConsentBasis
-  granted: number
-  decided_by: string
-  decided_at: number
-  legal_order: string | null
-  note: string | null
-}
-
-function toConsent(r: ConsentRow): ConsentRecord {
+function toConsent(r: Selectable<ConsentRow>): ConsentRecord {
   return {
     id: r.id,
     basis: r.basis,
@@ -28,13 +16,13 @@ function toConsent(r: ConsentRow): ConsentRecord {
 
 /** The table `consents`: every decision on a unit's footage in a case, kept in order. */
 export class ConsentTable {
-  readonly #prep: (sql: string) => Statement
+  readonly #db: CaseQueries
 
-  constructor(prep: (sql: string) => Statement) {
-    this.#prep = prep
+  constructor(db: CaseQueries) {
+    this.#db = db
   }
 
-  insert(c: {
+  async insert(c: {
     caseId: string
     deviceId: string
     pullId: string | null
@@ -44,34 +32,40 @@ export class ConsentTable {
     decidedAt: number
     legalOrder?: string | null
     note?: string | null
-  }): ConsentRecord {
-    const r = this.#prep(
-      `INSERT INTO consents (case_id, device_id, pull_id, basis, granted, decided_by, decided_at, legal_order, note)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-    ).get(
-      c.caseId,
-      c.deviceId,
-      c.pullId,
-      c.basis,
-      c.granted ? 1 : 0,
-      c.decidedBy,
-      c.decidedAt,
-      c.legalOrder ?? null,
-      c.note ?? null,
-    ) as ConsentRow
+  }): Promise<ConsentRecord> {
+    const r = await this.#db
+      .insertInto('consents')
+      .values({
+        case_id: c.caseId,
+        device_id: c.deviceId,
+        pull_id: c.pullId,
+        basis: c.basis,
+        granted: c.granted ? 1 : 0,
+        decided_by: c.decidedBy,
+        decided_at: c.decidedAt,
+        legal_order: c.legalOrder ?? null,
+        note: c.note ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow()
     return toConsent(r)
   }
 
-  get(id: number): ConsentRecord | undefined {
-    const r = this.#prep('SELECT * FROM consents WHERE id = ?').get(id) as ConsentRow | undefined
+  async get(id: number): Promise<ConsentRecord | undefined> {
+    const r = await this.#db.selectFrom('consents').selectAll().where('id', '=', id).executeTakeFirst()
     return r ? toConsent(r) : undefined
   }
 
   /** The decision in force for a unit in a case: the latest one recorded. */
-  current(caseId: string, deviceId: string): ConsentRecord | null {
-    const r = this.#prep(
-      'SELECT * FROM consents WHERE case_id = ? AND device_id = ? ORDER BY id DESC LIMIT 1',
-    ).get(caseId, deviceId) as ConsentRow | undefined
+  async current(caseId: string, deviceId: string): Promise<ConsentRecord | null> {
+    const r = await this.#db
+      .selectFrom('consents')
+      .selectAll()
+      .where('case_id', '=', caseId)
+      .where('device_id', '=', deviceId)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst()
     return r ? toConsent(r) : null
   }
 }

@@ -22,7 +22,7 @@ export interface ConsentDeps {
   custody: CustodyLog
   audit: AuditLog
   registry: Pick<DeviceRegistry, 'get' | 'list'>
-  dispatch: Pick<PullDispatch, 'pump'>
+  dispatch: Pick<PullDispatch, 'pump' | 'settled'>
   now: () => number
 }
 
@@ -44,14 +44,14 @@ export class Consent {
   }
 
   /** A new pull for a unit of an open case, in the state its consent allows. */
-  newPull(c: CaseView, deviceId: string, actor: string): PullRow {
+  async newPull(c: CaseView, deviceId: string, actor: string): Promise<PullRow> {
     const { table, custody, audit } = this.#d
     const device = this.#d.registry.get(deviceId)
     if (!device) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No device ${deviceId}`)
     const at = this.#d.now()
     const id = randomUUID()
-    return table.transaction(() => {
-      let consent = table.consents.current(c.id, deviceId)
+    return table.transaction(async (t) => {
+      let consent = await t.consents.current(c.id, deviceId)
       let state: PullState
       let reason: string | null = null
       if (consent?.granted) state = 'pending'
@@ -59,7 +59,7 @@ export class Consent {
         state = consent?.basis === 'owner-declined' ? 'refused' : 'awaiting-consent'
         if (state === 'refused') reason = DECLINED_REASON
       } else if (device.releasePolicy === 'never') {
-        consent ??= table.consents.insert({
+        consent ??= await t.consents.insert({
           caseId: c.id,
           deviceId,
           pullId: id,
@@ -72,7 +72,7 @@ export class Consent {
         reason = NEVER_REASON
       } else {
         // `always`, but the case predates the unit joining it: record the policy now.
-        consent = table.consents.insert({
+        consent = await t.consents.insert({
           caseId: c.id,
           deviceId,
           pullId: id,
@@ -83,7 +83,7 @@ export class Consent {
         })
         state = 'pending'
       }
-      table.pulls.insert({
+      await t.pulls.insert({
         id,
         case_id: c.id,
         device_id: deviceId,
@@ -97,34 +97,33 @@ export class Consent {
         consent_id: consent?.id ?? null,
         legal_order: consent?.legalOrder ?? null,
       })
-      custody.append(c.id, actor, 'pull.requested', {
-        pullId: id,
-        deviceId,
-        from: c.from,
-        to: c.to,
-        state,
-        consentId: consent?.id ?? null,
-      })
-      audit.append({
+      await custody.append(
+        c.id,
         actor,
-        action: 'pull.request',
-        subject: `pull:${id}`,
-        details: { caseId: c.id, deviceId, state },
-      })
-      return table.pulls.get(id) as PullRow
+        'pull.requested',
+        { pullId: id, deviceId, from: c.from, to: c.to, state, consentId: consent?.id ?? null },
+        t.db,
+      )
+      await audit.append(
+        { actor, action: 'pull.request', subject: `pull:${id}`, details: { caseId: c.id, deviceId, state } },
+        t.db,
+      )
+      const row = await t.pulls.get(id)
+      if (!row) throw new Error(`pull ${id} not found after its insert`)
+      return row
     })
   }
 
   /** The requests for an owner's units: waiting ones first, then those decided. */
-  requestsFor(p: Principal | null): ConsentRequest[] {
+  async requestsFor(p: Principal | null): Promise<ConsentRequest[]> {
     const { table, registry } = this.#d
     const devices = new Map(ownedDevices(registry, p).map((d) => [d.id, d]))
     const out: ConsentRequest[] = []
-    for (const pull of table.pulls.forOwner([...devices.keys()])) {
-      const c = table.cases.get(pull.case_id)
+    for (const pull of await table.pulls.forOwner([...devices.keys()])) {
+      const c = await table.cases.get(pull.case_id)
       const d = devices.get(pull.device_id)
       if (!c || !d) continue
-      const consent = pull.consent_id === null ? null : table.consents.get(pull.consent_id)
+      const consent = pull.consent_id === null ? null : await table.consents.get(pull.consent_id)
       const state =
         pull.state === 'awaiting-consent'
           ? 'waiting'
@@ -153,19 +152,30 @@ export class Consent {
   }
 
   /** The owner's answer to a request for their unit's footage. */
-  decide(pullId: string, principal: Principal | null, body: ConsentDecision, actor: string): PullView {
+  async decide(
+    pullId: string,
+    principal: Principal | null,
+    body: ConsentDecision,
+    actor: string,
+  ): Promise<PullView> {
     const { table, custody, audit } = this.#d
-    const p = table.pulls.get(pullId)
-    if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No consent request ${pullId}`)
-    ownedDevice(this.#d.registry, principal, p.device_id)
-    this.#openCase(p.case_id)
-    if (p.state !== 'awaiting-consent') {
-      throw new DoorstepError('DOORSTEP_ERR_CONSENT_DECIDED', `This request is already decided (${p.state})`)
-    }
+    const found = await table.pulls.get(pullId)
+    if (!found) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No consent request ${pullId}`)
+    ownedDevice(this.#d.registry, principal, found.device_id)
+    await this.#openCase(found.case_id)
     const approve = body.decision === 'approve'
     const at = this.#d.now()
-    table.transaction(() => {
-      const consent = table.consents.insert({
+    await table.transaction(async (t) => {
+      // Read again under the write lock: two answers at once must not both be recorded.
+      const p = await t.pulls.get(pullId)
+      if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No consent request ${pullId}`)
+      if (p.state !== 'awaiting-consent') {
+        throw new DoorstepError(
+          'DOORSTEP_ERR_CONSENT_DECIDED',
+          `This request is already decided (${p.state})`,
+        )
+      }
+      const consent = await t.consents.insert({
         caseId: p.case_id,
         deviceId: p.device_id,
         pullId,
@@ -175,27 +185,30 @@ export class Consent {
         decidedAt: at,
         note: body.note ?? null,
       })
-      table.pulls.update(
+      await t.pulls.update(
         pullId,
         approve
           ? { state: 'pending', consent_id: consent.id, sent_at: null }
           : { state: 'refused', consent_id: consent.id, reason: DECLINED_REASON, finished_at: at },
       )
-      custody.append(p.case_id, actor, 'consent.decided', {
-        pullId,
-        deviceId: p.device_id,
-        consentId: consent.id,
-        decision: body.decision,
-      })
-      audit.append({
+      await custody.append(
+        p.case_id,
         actor,
-        action: 'consent.decide',
-        subject: `pull:${pullId}`,
-        details: { caseId: p.case_id, deviceId: p.device_id, decision: body.decision },
-      })
+        'consent.decided',
+        { pullId, deviceId: p.device_id, consentId: consent.id, decision: body.decision },
+        t.db,
+      )
+      await audit.append(
+        {
+          actor,
+          action: 'consent.decide',
+          subject: `pull:${pullId}`,
+          details: { caseId: p.case_id, deviceId: p.device_id, decision: body.decision },
+        },
+        t.db,
+      )
     })
-    this.#d.dispatch.pump()
-    return table.pulls.view(table.pulls.get(pullId) as PullRow)
+    return this.#afterChange(pullId)
   }
 
   /**
@@ -203,24 +216,27 @@ export class Consent {
    * owner declined, or has not answered): the pull goes ahead, and the command
    * carries the order number for the unit.
    */
-  legalOrder(pullId: string, body: LegalOrder, actor: string): PullView {
+  async legalOrder(pullId: string, body: LegalOrder, actor: string): Promise<PullView> {
     const { table, custody, audit } = this.#d
-    const p = table.pulls.get(pullId)
-    if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${pullId}`)
-    this.#openCase(p.case_id)
-    const basis = p.consent_id === null ? null : (table.consents.get(p.consent_id)?.basis ?? null)
-    const overridable =
-      p.state === 'awaiting-consent' ||
-      (p.state === 'refused' && (basis === 'policy-never' || basis === 'owner-declined'))
-    if (!overridable) {
-      throw new DoorstepError(
-        'DOORSTEP_ERR_PULL_STATE',
-        `A legal order is recorded only for a pull refused by policy or owner, or awaiting consent; this one is ${p.state}`,
-      )
-    }
+    const found = await table.pulls.get(pullId)
+    if (!found) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${pullId}`)
+    await this.#openCase(found.case_id)
     const at = this.#d.now()
-    table.transaction(() => {
-      const consent = table.consents.insert({
+    await table.transaction(async (t) => {
+      // Read again under the write lock: the pull may have moved on since.
+      const p = await t.pulls.get(pullId)
+      if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${pullId}`)
+      const basis = p.consent_id === null ? null : ((await t.consents.get(p.consent_id))?.basis ?? null)
+      const overridable =
+        p.state === 'awaiting-consent' ||
+        (p.state === 'refused' && (basis === 'policy-never' || basis === 'owner-declined'))
+      if (!overridable) {
+        throw new DoorstepError(
+          'DOORSTEP_ERR_PULL_STATE',
+          `A legal order is recorded only for a pull refused by policy or owner, or awaiting consent; this one is ${p.state}`,
+        )
+      }
+      const consent = await t.consents.insert({
         caseId: p.case_id,
         deviceId: p.device_id,
         pullId,
@@ -231,7 +247,7 @@ export class Consent {
         legalOrder: body.orderNumber,
         note: body.note ?? null,
       })
-      table.pulls.update(pullId, {
+      await t.pulls.update(pullId, {
         state: 'pending',
         sent_at: null,
         reason: null,
@@ -239,26 +255,44 @@ export class Consent {
         consent_id: consent.id,
         legal_order: body.orderNumber,
       })
-      custody.append(p.case_id, actor, 'consent.legal-order', {
-        pullId,
-        deviceId: p.device_id,
-        consentId: consent.id,
-        orderNumber: body.orderNumber,
-        overrides: basis,
-      })
-      audit.append({
+      await custody.append(
+        p.case_id,
         actor,
-        action: 'consent.legal-order',
-        subject: `pull:${pullId}`,
-        details: { caseId: p.case_id, deviceId: p.device_id, orderNumber: body.orderNumber },
-      })
+        'consent.legal-order',
+        {
+          pullId,
+          deviceId: p.device_id,
+          consentId: consent.id,
+          orderNumber: body.orderNumber,
+          overrides: basis,
+        },
+        t.db,
+      )
+      await audit.append(
+        {
+          actor,
+          action: 'consent.legal-order',
+          subject: `pull:${pullId}`,
+          details: { caseId: p.case_id, deviceId: p.device_id, orderNumber: body.orderNumber },
+        },
+        t.db,
+      )
     })
-    this.#d.dispatch.pump()
-    return table.pulls.view(table.pulls.get(pullId) as PullRow)
+    return this.#afterChange(pullId)
   }
 
-  #openCase(caseId: string): void {
-    const c = this.#d.table.cases.get(caseId)
+  /** The pull after a decision, once the dispatch pass it asks for has run. */
+  async #afterChange(pullId: string): Promise<PullView> {
+    const { table, dispatch } = this.#d
+    dispatch.pump()
+    await dispatch.settled()
+    const p = await table.pulls.get(pullId)
+    if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${pullId}`)
+    return table.pulls.view(p)
+  }
+
+  async #openCase(caseId: string): Promise<void> {
+    const c = await this.#d.table.cases.get(caseId)
     if (!c) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No case ${caseId}`)
     if (c.state !== 'open') throw new DoorstepError('DOORSTEP_ERR_CASE_CLOSED', `Case ${c.number} is closed`)
   }

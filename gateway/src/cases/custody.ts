@@ -1,6 +1,8 @@
 import type { ChainReport, CustodyEntry } from '@doorstep/proto'
+import type { Selectable } from 'kysely'
 import { canonicalJson, GENESIS, type Link, linkHash, verifyChain } from '../audit/index.js'
-import { type Db, writeTransaction } from '../db/index.js'
+import type { SharedDb } from '../db/index.js'
+import type { CaseQueries, CaseTables, CustodyRow } from './case-db.js'
 
 /** Part of the cases schema (see case-migrations.ts); kept next to the code that writes it. */
 export const CUSTODY_SCHEMA = `CREATE TABLE custody_log (
@@ -19,18 +21,7 @@ export const CUSTODY_SCHEMA = `CREATE TABLE custody_log (
   CREATE TRIGGER custody_log_no_delete BEFORE DELETE ON custody_log
     BEGIN SELECT RAISE(ABORT, 'custody_log is append-only'); END;`
 
-interface Row {
-  case_id: string
-  seq: number
-  at: number
-  actor: string
-  action: string
-  details: string
-  prev_hash: string
-  hash: string
-}
-
-function toEntry(r: Row): CustodyEntry {
+function toEntry(r: Selectable<CustodyRow>): CustodyEntry {
   let details: Record<string, unknown>
   try {
     details = JSON.parse(r.details) as Record<string, unknown>
@@ -54,64 +45,124 @@ function toEntry(r: Row): CustodyEntry {
  * (created, holds, pulls sent and answered, consent, recordings received,
  * exports), one hash chain per case, in the same form as the audit log. The
  * export carries it as `custody.jsonl`, one entry a line, for `doorstep verify`.
+ *
+ * An append first advances the case's `custody_seq`: on PostgreSQL that row's lock makes appends to
+ * one case from several gateways wait their turn, so the chain stays linear; on SQLite the
+ * transaction holds the file's write lock from its start.
  */
 export class CustodyLog {
-  readonly #db: Db
+  readonly #shared: SharedDb
+  readonly #db: CaseQueries
   readonly #now: () => number
 
-  constructor(db: Db, now: () => number) {
-    this.#db = db
+  constructor(shared: SharedDb, now: () => number) {
+    this.#shared = shared
+    this.#db = shared.tables<CaseTables>()
     this.#now = now
   }
 
-  append(caseId: string, actor: string, action: string, details: Record<string, unknown> = {}): CustodyEntry {
-    const db = this.#db
-    return writeTransaction(db, () => {
-      const head = db
-        .prepare('SELECT seq, hash FROM custody_log WHERE case_id = ? ORDER BY seq DESC LIMIT 1')
-        .get(caseId) as { seq: number; hash: string } | undefined
-      const body = { caseId, seq: (head?.seq ?? 0) + 1, at: this.#now(), actor, action, details }
-      const prevHash = head?.hash ?? GENESIS
-      const hash = linkHash(prevHash, body)
-      db.prepare(
-        'INSERT INTO custody_log (case_id, seq, at, actor, action, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ).run(caseId, body.seq, body.at, actor, action, canonicalJson(details), prevHash, hash)
-      return { ...body, prevHash, hash }
-    })
-  }
-
-  /** Whether the case's log already has an entry of `action` about this pull. */
-  hasPullEntry(caseId: string, action: string, pullId: string): boolean {
-    return (
-      this.#db
-        .prepare(
-          "SELECT 1 FROM custody_log WHERE case_id = ? AND action = ? AND json_extract(details, '$.pullId') = ? LIMIT 1",
-        )
-        .get(caseId, action, pullId) !== undefined
+  /** Appends an entry; with `within` (a transaction's query builder) as part of that transaction. */
+  append(
+    caseId: string,
+    actor: string,
+    action: string,
+    details: Record<string, unknown> = {},
+    within?: CaseQueries,
+  ): Promise<CustodyEntry> {
+    if (within) return this.#append(within, caseId, actor, action, details)
+    return this.#shared.write<CaseTables, CustodyEntry>((trx) =>
+      this.#append(trx, caseId, actor, action, details),
     )
   }
 
-  entries(caseId: string): CustodyEntry[] {
-    const rows = this.#db
-      .prepare('SELECT * FROM custody_log WHERE case_id = ? ORDER BY seq')
-      .all(caseId) as Row[]
+  async #append(
+    db: CaseQueries,
+    caseId: string,
+    actor: string,
+    action: string,
+    details: Record<string, unknown>,
+  ): Promise<CustodyEntry> {
+    const turn = await db
+      .updateTable('cases')
+      .set((eb) => ({ custody_seq: eb('custody_seq', '+', 1) }))
+      .where('id', '=', caseId)
+      .returning('custody_seq')
+      .executeTakeFirst()
+    if (!turn) throw new Error(`custody log: no case ${caseId}`)
+    const seq = Number(turn.custody_seq)
+    const before =
+      seq > 1
+        ? await db
+            .selectFrom('custody_log')
+            .select('hash')
+            .where('case_id', '=', caseId)
+            .where('seq', '=', seq - 1)
+            .executeTakeFirst()
+        : undefined
+    const body = { caseId, seq, at: this.#now(), actor, action, details }
+    const prevHash = before?.hash ?? GENESIS
+    const hash = linkHash(prevHash, body)
+    await db
+      .insertInto('custody_log')
+      .values({
+        case_id: caseId,
+        seq,
+        at: body.at,
+        actor,
+        action,
+        details: canonicalJson(details),
+        prev_hash: prevHash,
+        hash,
+      })
+      .execute()
+    return { ...body, prevHash, hash }
+  }
+
+  /** Whether the case's log already has an entry of `action` about this pull. */
+  async hasPullEntry(caseId: string, action: string, pullId: string): Promise<boolean> {
+    // Details are canonical JSON, so the pull's id appears in exactly this form; a pull id is a UUID,
+    // which holds no LIKE wildcard.
+    const r = await this.#db
+      .selectFrom('custody_log')
+      .select('seq')
+      .where('case_id', '=', caseId)
+      .where('action', '=', action)
+      .where('details', 'like', `%"pullId":${JSON.stringify(pullId)}%`)
+      .limit(1)
+      .executeTakeFirst()
+    return r !== undefined
+  }
+
+  async entries(caseId: string): Promise<CustodyEntry[]> {
+    const rows = await this.#db
+      .selectFrom('custody_log')
+      .selectAll()
+      .where('case_id', '=', caseId)
+      .orderBy('seq')
+      .execute()
     return rows.map(toEntry)
   }
 
   /** Each case's number of entries and last hash: what a checkpoint signs. */
-  heads(): Array<{ caseId: string; entries: number; head: string }> {
-    const rows = this.#db
-      .prepare(
-        `SELECT c.case_id, c.seq, c.hash FROM custody_log c
-         JOIN (SELECT case_id, MAX(seq) AS seq FROM custody_log GROUP BY case_id) m
-           ON m.case_id = c.case_id AND m.seq = c.seq`,
+  async heads(): Promise<Array<{ caseId: string; entries: number; head: string }>> {
+    const rows = await this.#db
+      .selectFrom('custody_log as c')
+      .innerJoin(
+        (eb) =>
+          eb
+            .selectFrom('custody_log')
+            .select(['case_id', (e) => e.fn.max('seq').as('seq')])
+            .groupBy('case_id')
+            .as('m'),
+        (join) => join.onRef('m.case_id', '=', 'c.case_id').onRef('m.seq', '=', 'c.seq'),
       )
-      .all() as Array<{ case_id: string; seq: number; hash: string }>
-    return rows.map((r) => ({ caseId: r.case_id, entries: r.seq, head: r.hash }))
+      .select(['c.case_id', 'c.seq', 'c.hash'])
+      .execute()
+    return rows.map((r) => ({ caseId: r.case_id, entries: Number(r.seq), head: r.hash }))
   }
 
-  verify(caseId: string): ChainReport {
-    const r = verifyChain(this.entries(caseId) as unknown as Link[])
+  async verify(caseId: string): Promise<ChainReport> {
+    const r = verifyChain((await this.entries(caseId)) as unknown as Link[])
     return { ok: r.problems.length === 0, entries: r.entries, head: r.head, problems: r.problems }
   }
 }

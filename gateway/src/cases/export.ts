@@ -64,14 +64,15 @@ function extOf(mime: string): string {
  * recordings it uploaded for the case's pulls, each with its thumbnail when
  * one was made. Units without consent are listed as withheld, with why.
  */
-export function planExport(cases: Cases, caseId: string): ExportPlan {
-  const c = cases.get(caseId)
+export async function planExport(cases: Cases, caseId: string): Promise<ExportPlan> {
+  const c = await cases.get(caseId)
   const table = cases.table
   const items: Item[] = []
   const withheld: Manifest['withheld'] = []
-  for (const row of table.cases.devices(caseId)) {
+  const pulls = await table.pulls.ofCase(caseId)
+  for (const row of await table.cases.devices(caseId)) {
     const deviceId = row.device_id
-    const consent = table.consents.current(caseId, deviceId)
+    const consent = await table.consents.current(caseId, deviceId)
     if (!consent?.granted) {
       const why = consent
         ? `consent ${consent.basis}`
@@ -115,9 +116,9 @@ export function planExport(cases: Cases, caseId: string): ExportPlan {
         })
       }
     }
-    for (const p of table.pulls.ofCase(caseId)) {
+    for (const p of pulls) {
       if (p.device_id !== deviceId) continue
-      const v = table.pulls.view(p)
+      const v = await table.pulls.view(p)
       if (!v.recording) {
         if (p.state !== 'done')
           withheld.push({ deviceId, reason: `pull ${p.id} is ${p.state}${p.reason ? `: ${p.reason}` : ''}` })
@@ -252,13 +253,13 @@ export function streamExport(
     // Keep the plan's order whatever order the hashes finished in.
     const order = new Map(plan.items.map((it, i) => [it.path, i]))
     files.sort((a, b) => (order.get(a.path) ?? 0) - (order.get(b.path) ?? 0))
-    const entry = cases.custody.append(plan.case.id, actor, 'case.exported', {
+    const entry = await cases.custody.append(plan.case.id, actor, 'case.exported', {
       files: files.length,
       filesDigest: sha256Hex(canonicalJson(files)),
       withheld: plan.withheld.length,
       signedBy: signer.fingerprint,
     })
-    const custody = cases.custody.entries(plan.case.id)
+    const custody = await cases.custody.entries(plan.case.id)
     const manifest: Manifest = {
       format: EVIDENCE_FORMAT,
       case: plan.case,

@@ -16,6 +16,11 @@ export interface DispatchDeps {
   log: Logger
   /** Units of one district with a pull in flight at once. */
   districtConcurrency: number
+  /**
+   * Whether the unit is connected to another gateway, as the cluster last heard (shared presence):
+   * that gateway sends its pulls. Always false for a gateway on its own.
+   */
+  elsewhere: (deviceId: string) => boolean
   now: () => number
 }
 
@@ -31,7 +36,7 @@ function uploadPathOf(pullId: string): string {
  * - Delivery: a pull is sent only to a unit that is connected and listening
  *   on `cam/{id}/cmd` (its SUBSCRIBE seen, or a restored persistent session).
  *   A unit that is away makes the pull `offline`; when it comes back the pull
- *   is sent again, from SQLite, so a gateway restart or an in-memory broker
+ *   is sent again, from the database, so a gateway restart or an in-memory broker
  *   losing its offline queue loses nothing. Units must treat a repeated
  *   `cmdId` as the same command (and resume its upload).
  * - Budget: at most `districtConcurrency` pulls of one district are in
@@ -45,50 +50,118 @@ export class PullDispatch {
   readonly #d: DispatchDeps
   readonly #listeners: CommandListeners
   #off: Array<() => void> = []
+  #pumping = false
+  #again = false
+  #stopped = false
+  #pumped: Promise<void> = Promise.resolve()
+  #acks: Promise<void> = Promise.resolve()
 
   constructor(deps: DispatchDeps) {
     this.#d = deps
     this.#listeners = new CommandListeners(deps.broker, deps.bus, {
-      ready: (deviceId) => this.#wake(deviceId),
-      gone: (deviceId) => this.#away(deviceId),
+      ready: (deviceId) => this.#quietly(this.#wake(deviceId), deviceId),
+      gone: (deviceId) => this.#quietly(this.#away(deviceId), deviceId),
     })
   }
 
-  start(): void {
+  #quietly(work: Promise<void>, deviceId: string): void {
+    work.catch((err: Error) => this.#d.log.error({ err, device: deviceId }, 'pull state not updated'))
+  }
+
+  async start(): Promise<void> {
     const { bus, table } = this.#d
     // No unit is connected yet: what was in flight when the gateway stopped waits for its unit.
-    for (const p of table.pulls.inFlight()) {
-      this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', { after: 'gateway restart' })
+    for (const p of await table.pulls.inFlight()) {
+      await this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', {
+        after: 'gateway restart',
+      })
     }
     this.#listeners.start()
-    this.#off.push(bus.on('device.cmdAck', ({ device, ack, at }) => this.#onAck(device.id, ack, at)))
+    this.#off.push(
+      // One ack at a time, in arrival order: a repeated `done` must see the entry the first one made.
+      bus.on('device.cmdAck', ({ device, ack, at }) => {
+        this.#acks = this.#acks
+          .then(() => this.#onAck(device.id, ack, at))
+          .catch((err: Error) =>
+            this.#d.log.error(
+              { err, device: device.id, pullId: ack.cmdId },
+              'pull acknowledgement not recorded',
+            ),
+          )
+      }),
+    )
   }
 
   stop(): void {
     for (const off of this.#off) off()
     this.#off = []
     this.#listeners.stop()
+    this.#stopped = true
   }
 
   /**
-   * Sends what may be sent now: each unsent pending pull whose unit listens
-   * and whose district has room. Synchronous (the send marks the row first),
-   * so calls never overlap.
+   * Sends what may be sent now: each unsent pending pull whose unit listens and whose district has
+   * room. One pass at a time: a call while one runs asks for another pass after it, so a change that
+   * came in meanwhile is seen. Each send claims its row first (`PullTable.claim`), so a pull is sent
+   * once even when another gateway's pass looks at it too.
    */
   pump(): void {
-    const { table, broker } = this.#d
-    for (const p of table.pulls.unsent()) {
+    if (this.#stopped) return
+    if (this.#pumping) {
+      this.#again = true
+      return
+    }
+    this.#pumping = true
+    this.#pumped = (async () => {
+      try {
+        do {
+          this.#again = false
+          await this.#pass()
+        } while (this.#again && !this.#stopped)
+      } catch (err) {
+        this.#d.log.error({ err }, 'pull dispatch pass failed; the next change tries again')
+      } finally {
+        this.#pumping = false
+      }
+    })()
+  }
+
+  /** Resolves when the pass under way (and those it asked for) is over. */
+  async settled(): Promise<void> {
+    await this.#acks
+    while (this.#pumping) await this.#pumped
+  }
+
+  async #pass(): Promise<void> {
+    const { table, broker, custody } = this.#d
+    // A unit that came back here while another gateway marked its pull offline (it had not heard yet).
+    for (const p of await table.pulls.waiting()) {
+      if (this.#listeners.has(p.device_id))
+        await table.pulls.update(p.id, { state: 'pending', sent_at: null })
+    }
+    for (const p of await table.pulls.unsent()) {
       if (!broker.isConnected(p.device_id)) {
-        this.#transition(p, { state: 'offline' }, 'pull.offline', { deviceId: p.device_id })
+        // Connected to another gateway: that one sends it.
+        if (this.#d.elsewhere(p.device_id)) continue
+        await table.transaction(async (t) => {
+          if (!(await t.pulls.markOffline(p.id))) return
+          await custody.append(
+            p.case_id,
+            GATEWAY_ACTOR,
+            'pull.offline',
+            { pullId: p.id, deviceId: p.device_id },
+            t.db,
+          )
+        })
         continue
       }
       if (!this.#listeners.has(p.device_id)) continue
-      if (table.pulls.activeInDistrict(p.district) >= this.#d.districtConcurrency) continue
-      this.#send(p)
+      if ((await table.pulls.activeInDistrict(p.district)) >= this.#d.districtConcurrency) continue
+      await this.#send(p)
     }
   }
 
-  #send(p: PullRow): void {
+  async #send(p: PullRow): Promise<void> {
     const { table, broker, log, now } = this.#d
     const at = now()
     const cmd = Command.parse({
@@ -101,42 +174,54 @@ export class PullDispatch {
       uploadPath: uploadPathOf(p.id),
       ...(p.legal_order ? { legalOrder: p.legal_order } : {}),
     })
-    table.pulls.update(p.id, { sent_at: at, sends: p.sends + 1 })
-    this.#d.custody.append(p.case_id, GATEWAY_ACTOR, 'pull.sent', {
-      pullId: p.id,
-      deviceId: p.device_id,
-      attempt: p.sends + 1,
-    })
-    broker.publish(topicFor('cmd', p.device_id), JSON.stringify(cmd), { qos: 1 }).catch((err: Error) => {
-      log.warn(
-        { pullId: p.id, device: p.device_id, err: err.message },
-        'pull command not published; will retry',
+    // The claim and its custody entry commit together: a pull marked sent is on the record as sent.
+    const claimed = await table.transaction(async (t) => {
+      if (!(await t.pulls.claim(p, at))) return false
+      await this.#d.custody.append(
+        p.case_id,
+        GATEWAY_ACTOR,
+        'pull.sent',
+        { pullId: p.id, deviceId: p.device_id, attempt: p.sends + 1 },
+        t.db,
       )
-      const cur = table.pulls.get(p.id)
-      if (cur?.state === 'pending') table.pulls.update(p.id, { sent_at: null })
+      return true
     })
+    if (!claimed) return
+    broker
+      .publish(topicFor('cmd', p.device_id), JSON.stringify(cmd), { qos: 1 })
+      .catch(async (err: Error) => {
+        log.warn(
+          { pullId: p.id, device: p.device_id, err: err.message },
+          'pull command not published; will retry',
+        )
+        const cur = await table.pulls.get(p.id).catch(() => undefined)
+        if (cur?.state === 'pending') await table.pulls.update(p.id, { sent_at: null }).catch(() => {})
+      })
   }
 
   /** The unit is back: its waiting pulls go back in line. */
-  #wake(deviceId: string): void {
-    for (const p of this.#d.table.pulls.ofDevice(deviceId, ['offline'])) {
-      this.#d.table.pulls.update(p.id, { state: 'pending', sent_at: null })
+  async #wake(deviceId: string): Promise<void> {
+    for (const p of await this.#d.table.pulls.ofDevice(deviceId, ['offline'])) {
+      await this.#d.table.pulls.update(p.id, { state: 'pending', sent_at: null })
     }
     this.pump()
   }
 
   /** The unit left: what it had in flight waits for it (and frees the district's budget). */
-  #away(deviceId: string): void {
-    for (const p of this.#d.table.pulls.ofDevice(deviceId, ['pending', 'uploading'])) {
+  async #away(deviceId: string): Promise<void> {
+    for (const p of await this.#d.table.pulls.ofDevice(deviceId, ['pending', 'uploading'])) {
       if (p.state === 'pending' && p.sent_at === null) continue
-      this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', { deviceId, bytes: p.bytes })
+      await this.#transition(p, { state: 'offline', sent_at: null }, 'pull.offline', {
+        deviceId,
+        bytes: p.bytes,
+      })
     }
     this.pump()
   }
 
-  #onAck(deviceId: string, ack: CommandAck, at: number): void {
+  async #onAck(deviceId: string, ack: CommandAck, at: number): Promise<void> {
     const { table, log } = this.#d
-    const p = table.pulls.get(ack.cmdId)
+    const p = await table.pulls.get(ack.cmdId)
     if (!p) return
     if (p.device_id !== deviceId) {
       log.warn({ device: deviceId, pullId: p.id }, 'ack for a pull sent to another unit; ignored')
@@ -147,13 +232,13 @@ export class PullDispatch {
     const bytes = Math.max(p.bytes, ack.bytes ?? 0)
     switch (ack.status) {
       case 'accepted':
-        this.#transition(p, { state: 'uploading', accepted_at: at, bytes }, 'pull.accepted', {})
+        await this.#transition(p, { state: 'uploading', accepted_at: at, bytes }, 'pull.accepted', {})
         return
       case 'uploading':
         // Progress is not custody: only the first report of it goes on the record.
-        if (p.state === 'uploading') table.pulls.update(p.id, { bytes })
+        if (p.state === 'uploading') await table.pulls.update(p.id, { bytes })
         else
-          this.#transition(
+          await this.#transition(
             p,
             { state: 'uploading', bytes, accepted_at: p.accepted_at ?? at },
             'pull.accepted',
@@ -163,14 +248,19 @@ export class PullDispatch {
       case 'done':
         // `done` is the gateway's to say, when the recording is stored; the unit's word goes on record,
         // once: a unit repeating it must not grow the case's append-only log without bound.
-        if (this.#d.custody.hasPullEntry(p.case_id, 'pull.unit-done', p.id)) return
-        this.#d.custody.append(p.case_id, `device:${deviceId}`, 'pull.unit-done', { pullId: p.id, bytes })
+        if (await this.#d.custody.hasPullEntry(p.case_id, 'pull.unit-done', p.id)) return
+        await this.#d.custody.append(p.case_id, `device:${deviceId}`, 'pull.unit-done', {
+          pullId: p.id,
+          bytes,
+        })
         return
       case 'refused':
       case 'failed': {
         const reason = `unit ${ack.status}: ${ack.reason ?? 'no reason given'}`
-        this.#transition(p, { state: ack.status, reason, finished_at: at }, `pull.${ack.status}`, { reason })
-        this.#d.audit.record({
+        await this.#transition(p, { state: ack.status, reason, finished_at: at }, `pull.${ack.status}`, {
+          reason,
+        })
+        await this.#d.audit.record({
           actor: `device:${deviceId}`,
           action: `pull.${ack.status}`,
           subject: `pull:${p.id}`,
@@ -183,11 +273,21 @@ export class PullDispatch {
   }
 
   /** Changes a pull and puts the change in its case's custody log (only when the state changes). */
-  #transition(p: PullRow, patch: Partial<PullRow>, action: string, details: Record<string, unknown>): void {
-    this.#d.table.pulls.update(p.id, patch)
-    if (patch.state !== undefined && patch.state !== p.state) {
-      const actor = action.startsWith('pull.offline') ? GATEWAY_ACTOR : `device:${p.device_id}`
-      this.#d.custody.append(p.case_id, actor, action, { pullId: p.id, ...details })
+  async #transition(
+    p: PullRow,
+    patch: Partial<PullRow>,
+    action: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    const { table, custody } = this.#d
+    if (patch.state === undefined || patch.state === p.state) {
+      await table.pulls.update(p.id, patch)
+      return
     }
+    const actor = action.startsWith('pull.offline') ? GATEWAY_ACTOR : `device:${p.device_id}`
+    await table.transaction(async (t) => {
+      await t.pulls.update(p.id, patch)
+      await custody.append(p.case_id, actor, action, { pullId: p.id, ...details }, t.db)
+    })
   }
 }

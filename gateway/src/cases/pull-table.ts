@@ -1,175 +1,224 @@
 import type { ClipMedia, PullState, PullView } from '@doorstep/proto'
-import type { Statement } from 'better-sqlite3'
+import { type ExpressionBuilder, sql } from 'kysely'
+import type { CaseQueries, CaseTables, PullRow } from './case-db.js'
 import type { ConsentTable } from './consent-table.js'
 
-export interface PullRow {
-  id: string
-  case_id: string
-  device_id: string
-  district: number
-  window_from: number
-  window_to: number
-  state: PullState
-  bytes: number
-  total: number | null
-  reason: string | null
-  requested_by: string
-  requested_at: number
-  sent_at: number | null
-  sends: number
-  accepted_at: number | null
-  finished_at: number | null
-  consent_id: number | null
-  legal_order: string | null
-  /** Set before the recording is renamed into place (write-ahead); `stored_at` once it is. */
-  sha256: string | null
-  media: string | null
-  stored_at: number | null
-  thumb: number
-}
+export type { PullRow } from './case-db.js'
+
+/** What a new pull is given; the rest starts at its column's default. */
+export type NewPull = Pick<
+  PullRow,
+  | 'id'
+  | 'case_id'
+  | 'device_id'
+  | 'district'
+  | 'window_from'
+  | 'window_to'
+  | 'state'
+  | 'reason'
+  | 'requested_by'
+  | 'requested_at'
+  | 'consent_id'
+  | 'legal_order'
+>
 
 /** The fields of a stored recording, as `media` holds them. */
 type RecordingMedia = Omit<ClipMedia, 'sha256' | 'bytes' | 'storedAt' | 'thumb'>
 
 /** Pull states in which a unit has the command and may be uploading: they use the district's budget. */
-const ACTIVE_SQL = "((state = 'pending' AND sent_at IS NOT NULL) OR state = 'uploading')"
+function active(eb: ExpressionBuilder<CaseTables, 'pulls'>) {
+  return eb.or([
+    eb.and([eb('state', '=', 'pending'), eb('sent_at', 'is not', null)]),
+    eb('state', '=', 'uploading'),
+  ])
+}
+
 /** States after which nothing more happens to a pull. */
 export const FINAL_STATES: ReadonlySet<PullState> = new Set(['done', 'refused', 'failed'])
 
-/** The table `pulls`: each request for a unit's recording, its delivery, upload and storage. */
+/**
+ * The table `pulls`: each request for a unit's recording, its delivery, upload and storage. A change
+ * to what the dashboard shows of a pull (state, bytes, total, reason) is passed to `changed`, which
+ * tells the listeners once the change is committed (see CaseStore).
+ */
 export class PullTable {
-  readonly #prep: (sql: string) => Statement
+  readonly #db: CaseQueries
   readonly #consents: ConsentTable
-  /** Who is told a pull changed (live progress for the dashboard); see `#changed`. */
-  onChange: ((row: PullRow) => void) | null = null
-  readonly #pending = new Set<string>()
+  readonly #changed: (id: string) => void
 
-  constructor(prep: (sql: string) => Statement, consents: ConsentTable) {
-    this.#prep = prep
+  constructor(db: CaseQueries, consents: ConsentTable, changed: (id: string) => void) {
+    this.#db = db
     this.#consents = consents
+    this.#changed = changed
   }
 
-  insert(
-    p: Pick<
-      PullRow,
-      | 'id'
-      | 'case_id'
-      | 'device_id'
-      | 'district'
-      | 'window_from'
-      | 'window_to'
-      | 'state'
-      | 'reason'
-      | 'requested_by'
-      | 'requested_at'
-      | 'consent_id'
-      | 'legal_order'
-    >,
-  ): void {
-    this.#prep(
-      `INSERT INTO pulls (id, case_id, device_id, district, window_from, window_to, state, reason, requested_by,
-           requested_at, consent_id, legal_order)
-         VALUES (@id, @case_id, @device_id, @district, @window_from, @window_to, @state, @reason, @requested_by,
-           @requested_at, @consent_id, @legal_order)`,
-    ).run(p)
+  async insert(p: NewPull): Promise<void> {
+    await this.#db
+      .insertInto('pulls')
+      .values({ ...p, n: sql<number>`(SELECT COALESCE(MAX(n), 0) + 1 FROM pulls)` })
+      .execute()
     this.#changed(p.id)
   }
 
-  /**
-   * Tells `onChange` after the current synchronous work: better-sqlite3 transactions are synchronous,
-   * so by then the change is committed or rolled back, and the row read then is what others see.
-   * Several changes to one pull in the same tick are told once.
-   */
-  #changed(id: string): void {
-    if (!this.onChange) return
-    const first = this.#pending.size === 0
-    this.#pending.add(id)
-    if (!first) return
-    queueMicrotask(() => {
-      const ids = [...this.#pending]
-      this.#pending.clear()
-      for (const pid of ids) {
-        const row = this.get(pid)
-        if (row) this.onChange?.(row)
-      }
-    })
+  get(id: string): Promise<PullRow | undefined> {
+    return this.#db.selectFrom('pulls').selectAll().where('id', '=', id).executeTakeFirst()
   }
 
-  get(id: string): PullRow | undefined {
-    return this.#prep('SELECT * FROM pulls WHERE id = ?').get(id) as PullRow | undefined
-  }
-
-  ofCase(caseId: string): PullRow[] {
-    return this.#prep('SELECT * FROM pulls WHERE case_id = ? ORDER BY requested_at, id').all(
-      caseId,
-    ) as PullRow[]
+  ofCase(caseId: string): Promise<PullRow[]> {
+    return this.#db
+      .selectFrom('pulls')
+      .selectAll()
+      .where('case_id', '=', caseId)
+      .orderBy('requested_at')
+      .orderBy('id')
+      .execute()
   }
 
   /** The newest pull of a unit in a case. */
-  latest(caseId: string, deviceId: string): PullRow | undefined {
-    return this.#prep(
-      'SELECT * FROM pulls WHERE case_id = ? AND device_id = ? ORDER BY requested_at DESC, rowid DESC LIMIT 1',
-    ).get(caseId, deviceId) as PullRow | undefined
+  latest(caseId: string, deviceId: string): Promise<PullRow | undefined> {
+    return this.#db
+      .selectFrom('pulls')
+      .selectAll()
+      .where('case_id', '=', caseId)
+      .where('device_id', '=', deviceId)
+      .orderBy('requested_at', 'desc')
+      .orderBy('n', 'desc')
+      .limit(1)
+      .executeTakeFirst()
   }
 
-  ofDevice(deviceId: string, states: readonly PullState[]): PullRow[] {
-    return this.#prep(
-      `SELECT * FROM pulls WHERE device_id = ? AND state IN (${states.map(() => '?').join(',')})
-         ORDER BY requested_at`,
-    ).all(deviceId, ...states) as PullRow[]
+  ofDevice(deviceId: string, states: readonly PullState[]): Promise<PullRow[]> {
+    return this.#db
+      .selectFrom('pulls')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .where('state', 'in', states)
+      .orderBy('requested_at')
+      .execute()
   }
 
   /** Pulls waiting to be sent, oldest first. */
-  unsent(): PullRow[] {
-    return this.#prep(
-      "SELECT * FROM pulls WHERE state = 'pending' AND sent_at IS NULL ORDER BY requested_at, rowid",
-    ).all() as PullRow[]
+  unsent(): Promise<PullRow[]> {
+    return this.#db
+      .selectFrom('pulls')
+      .selectAll()
+      .where('state', '=', 'pending')
+      .where('sent_at', 'is', null)
+      .orderBy('requested_at')
+      .orderBy('n')
+      .execute()
   }
 
   /** Pulls a unit has (sent, accepted or uploading), across districts. */
-  inFlight(): PullRow[] {
-    return this.#prep(`SELECT * FROM pulls WHERE ${ACTIVE_SQL}`).all() as PullRow[]
+  inFlight(): Promise<PullRow[]> {
+    return this.#db.selectFrom('pulls').selectAll().where(active).execute()
   }
 
-  activeInDistrict(district: number): number {
-    const r = this.#prep(`SELECT count(*) AS n FROM pulls WHERE district = ? AND ${ACTIVE_SQL}`).get(
-      district,
-    ) as { n: number }
-    return r.n
+  async activeInDistrict(district: number): Promise<number> {
+    const r = await this.#db
+      .selectFrom('pulls')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('district', '=', district)
+      .where(active)
+      .executeTakeFirstOrThrow()
+    return Number(r.n)
+  }
+
+  /**
+   * Marks an unsent pending pull as sent, unless someone did first (another gateway's pump, or a
+   * decision that moved it meanwhile): true when this call took it, and only then is it sent.
+   */
+  async claim(p: PullRow, at: number): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('pulls')
+      .set({ sent_at: at, sends: p.sends + 1 })
+      .where('id', '=', p.id)
+      .where('state', '=', 'pending')
+      .where('sent_at', 'is', null)
+      .where('sends', '=', p.sends)
+      .executeTakeFirst()
+    return r.numUpdatedRows === 1n
+  }
+
+  /**
+   * Marks an unsent pending pull `offline` (its unit is connected to no gateway), unless it was sent
+   * or moved meanwhile: true when this call changed it.
+   */
+  async markOffline(id: string): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('pulls')
+      .set({ state: 'offline' })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .where('sent_at', 'is', null)
+      .executeTakeFirst()
+    if (r.numUpdatedRows !== 1n) return false
+    this.#changed(id)
+    return true
+  }
+
+  /** Pulls waiting for their unit to come back, oldest first. */
+  waiting(): Promise<PullRow[]> {
+    return this.#db
+      .selectFrom('pulls')
+      .selectAll()
+      .where('state', '=', 'offline')
+      .orderBy('requested_at')
+      .orderBy('n')
+      .execute()
   }
 
   /** Pulls caught by a crash between the write-ahead and `done` (see PullUploadTarget.recover). */
-  committing(): PullRow[] {
-    return this.#prep("SELECT * FROM pulls WHERE sha256 IS NOT NULL AND state != 'done'").all() as PullRow[]
+  committing(): Promise<PullRow[]> {
+    return this.#db
+      .selectFrom('pulls')
+      .selectAll()
+      .where('sha256', 'is not', null)
+      .where('state', '!=', 'done')
+      .execute()
   }
 
-  withoutThumb(): PullRow[] {
-    return this.#prep("SELECT * FROM pulls WHERE state = 'done' AND thumb = 0").all() as PullRow[]
+  withoutThumb(): Promise<PullRow[]> {
+    return this.#db
+      .selectFrom('pulls')
+      .selectAll()
+      .where('state', '=', 'done')
+      .where('thumb', '=', 0)
+      .execute()
   }
 
-  update(id: string, patch: Partial<Omit<PullRow, 'id'>>): void {
-    const keys = Object.keys(patch)
-    if (keys.length === 0) return
-    this.#prep(`UPDATE pulls SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({
-      ...patch,
-      id,
-    })
+  async update(id: string, patch: Partial<Omit<PullRow, 'id' | 'n'>>): Promise<void> {
+    if (Object.keys(patch).length === 0) return
+    await this.#db.updateTable('pulls').set(patch).where('id', '=', id).execute()
     if ('state' in patch || 'bytes' in patch || 'total' in patch || 'reason' in patch) this.#changed(id)
   }
 
   /** Pulls of units registered to an owner contact (the owner's consent requests). */
-  forOwner(deviceIds: readonly string[]): PullRow[] {
-    if (deviceIds.length === 0) return []
-    return this.#prep(
-      `SELECT * FROM pulls WHERE device_id IN (${deviceIds.map(() => '?').join(',')})
-           AND (state = 'awaiting-consent' OR consent_id IN (SELECT id FROM consents WHERE basis IN
-             ('owner-approved', 'owner-declined', 'legal-order')))
-         ORDER BY requested_at DESC`,
-    ).all(...deviceIds) as PullRow[]
+  forOwner(deviceIds: readonly string[]): Promise<PullRow[]> {
+    if (deviceIds.length === 0) return Promise.resolve([])
+    return this.#db
+      .selectFrom('pulls')
+      .selectAll()
+      .where('device_id', 'in', deviceIds)
+      .where((eb) =>
+        eb.or([
+          eb('state', '=', 'awaiting-consent'),
+          eb(
+            'consent_id',
+            'in',
+            eb
+              .selectFrom('consents')
+              .select('consents.id')
+              .where('basis', 'in', ['owner-approved', 'owner-declined', 'legal-order']),
+          ),
+        ]),
+      )
+      .orderBy('requested_at', 'desc')
+      .execute()
   }
 
-  view(r: PullRow): PullView {
-    const consent = r.consent_id === null ? null : (this.#consents.get(r.consent_id) ?? null)
+  async view(r: PullRow): Promise<PullView> {
+    const consent = r.consent_id === null ? null : ((await this.#consents.get(r.consent_id)) ?? null)
     const media = r.stored_at !== null && r.media && r.sha256 ? (JSON.parse(r.media) as RecordingMedia) : null
     return {
       id: r.id,

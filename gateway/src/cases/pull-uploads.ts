@@ -18,11 +18,11 @@ export interface PullTargetDeps {
   mediaTimeoutMs: number
   log: Logger
   /** Bytes received so far (for the pull's progress). */
-  onProgress: (pull: PullRow, received: number) => void
+  onProgress: (pull: PullRow, received: number) => Promise<void>
   /** The recording is stored at its content address. */
-  onStored: (pullId: string, sha256: string, bytes: number, media: ProbeResult) => void
+  onStored: (pullId: string, sha256: string, bytes: number, media: ProbeResult) => Promise<void>
   /** The bytes were not a readable video: the pull fails. */
-  onRejected: (pullId: string, reason: string) => void
+  onRejected: (pullId: string, reason: string) => Promise<void>
 }
 
 export type PullUploads = ResumableUploads<PullRow, PullUploadResult>
@@ -48,8 +48,8 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
   }
 
   /** The pull, if this unit may upload to it. */
-  find(pullId: string, deviceId: string): PullRow {
-    const p = this.#d.table.pulls.get(pullId)
+  async find(pullId: string, deviceId: string): Promise<PullRow> {
+    const p = await this.#d.table.pulls.get(pullId)
     if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${pullId}`)
     if (p.device_id !== deviceId) {
       throw new DoorstepError('DOORSTEP_ERR_FORBIDDEN', 'Only the unit a pull was sent to may upload for it')
@@ -102,31 +102,31 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
     return named
   }
 
-  sized(p: PullRow, total: number): void {
-    if (p.total !== total) this.#d.table.pulls.update(p.id, { total })
+  async sized(p: PullRow, total: number): Promise<void> {
+    if (p.total !== total) await this.#d.table.pulls.update(p.id, { total })
   }
 
-  progressed(p: PullRow, received: number): void {
-    this.#d.onProgress(p, received)
+  progressed(p: PullRow, received: number): Promise<void> {
+    return this.#d.onProgress(p, received)
   }
 
-  discarded(p: PullRow): void {
-    this.#d.onProgress(p, 0)
+  discarded(p: PullRow): Promise<void> {
+    return this.#d.onProgress(p, 0)
   }
 
   expectedSha256(_p: PullRow, declared: string | null): { sha256: string; from: string } | null {
     return declared === null ? null : { sha256: declared, from: 'the Repr-Digest the unit sent' }
   }
 
-  rejected(p: PullRow, reason: string): void {
-    this.#d.onRejected(p.id, reason)
+  rejected(p: PullRow, reason: string): Promise<void> {
+    return this.#d.onRejected(p.id, reason)
   }
 
   async commit(p: PullRow, total: number, sha256: string, media: ProbeResult): Promise<PullUploadResult> {
     // Write-ahead: the digest is on the row before the rename, so a crash in between is finished at start.
-    this.#d.table.pulls.update(p.id, { sha256, media: JSON.stringify(media) })
+    await this.#d.table.pulls.update(p.id, { sha256, media: JSON.stringify(media) })
     await this.#d.store.commit(p.id, sha256)
-    this.#d.onStored(p.id, sha256, total, media)
+    await this.#d.onStored(p.id, sha256, total, media)
     this.#scheduleThumb(p.id)
     return { pullId: p.id, state: 'stored', received: total, total, sha256 }
   }
@@ -149,13 +149,13 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
   }
 
   async #makeThumb(pullId: string): Promise<void> {
-    const p = this.#d.table.pulls.get(pullId)
+    const p = await this.#d.table.pulls.get(pullId)
     if (!p?.sha256 || p.stored_at === null || p.thumb === 1) return
     const media = JSON.parse(p.media ?? '{}') as Partial<ProbeResult>
     const store = this.#d.store
     const webp = await videoThumbnail(store.clipPath(p.sha256), media.durationMs ?? 0, this.#d.mediaTimeoutMs)
     await store.writeAtomic(store.thumbPath(p.sha256), webp)
-    this.#d.table.pulls.update(pullId, { thumb: 1 })
+    await this.#d.table.pulls.update(pullId, { thumb: 1 })
   }
 
   /**
@@ -164,21 +164,21 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
    */
   async recover(): Promise<void> {
     const { store, table, log } = this.#d
-    for (const p of table.pulls.committing()) {
+    for (const p of await table.pulls.committing()) {
       const sha = p.sha256 as string
       const media = JSON.parse(p.media ?? 'null') as ProbeResult | null
       const size = await store.partialSize(p.id)
       if (media === null || !(await redoCommit(store, p.id, sha, p.total))) {
-        table.pulls.update(p.id, { sha256: null, media: null })
+        await table.pulls.update(p.id, { sha256: null, media: null })
         continue
       }
-      this.#d.onStored(p.id, sha, p.total ?? size, media)
+      await this.#d.onStored(p.id, sha, p.total ?? size, media)
       log.warn({ pullId: p.id }, 'finished a pull commit interrupted by a crash')
     }
     for (const id of await store.partialIds()) {
-      const p = table.pulls.get(id)
+      const p = await table.pulls.get(id)
       if (!p || FINAL_STATES.has(p.state)) await store.removePartial(id)
     }
-    for (const p of table.pulls.withoutThumb()) this.#scheduleThumb(p.id)
+    for (const p of await table.pulls.withoutThumb()) this.#scheduleThumb(p.id)
   }
 }

@@ -59,7 +59,7 @@ export async function caseRoutes(
         response: { 201: CaseDetail },
       },
     },
-    async (req, reply) => reply.status(201).send(cases.create(req.body, actorOf(req))),
+    async (req, reply) => reply.status(201).send(await cases.create(req.body, actorOf(req))),
   )
 
   api.post(
@@ -81,7 +81,7 @@ export async function caseRoutes(
       config: custody(),
       schema: { summary: 'Cases, newest first', querystring: CasesQuery, response: { 200: CaseList } },
     },
-    async (req) => ({ cases: cases.list(req.query.state) }),
+    async (req) => ({ cases: await cases.list(req.query.state) }),
   )
 
   api.get(
@@ -96,8 +96,8 @@ export async function caseRoutes(
     },
     async (req) => {
       const { id } = req.params
-      const detail = cases.detail(id)
-      audit.record({ actor: actorOf(req), action: 'case.view', subject: `case:${id}`, details: {} })
+      const detail = await cases.detail(id)
+      await audit.record({ actor: actorOf(req), action: 'case.view', subject: `case:${id}`, details: {} })
       return detail
     },
   )
@@ -128,7 +128,9 @@ export async function caseRoutes(
       },
     },
     async (req, reply) =>
-      reply.status(201).send({ pulls: cases.requestPulls(req.params.id, req.body ?? {}, actorOf(req)) }),
+      reply
+        .status(201)
+        .send({ pulls: await cases.requestPulls(req.params.id, req.body ?? {}, actorOf(req)) }),
   )
 
   api.get(
@@ -137,7 +139,7 @@ export async function caseRoutes(
       config: custody(NOT_FOUND),
       schema: { summary: 'Per-unit pull progress', params: CaseParams, response: { 200: PullList } },
     },
-    async (req) => ({ pulls: cases.pullsOf(req.params.id) }),
+    async (req) => ({ pulls: await cases.pullsOf(req.params.id) }),
   )
 
   api.get(
@@ -152,8 +154,8 @@ export async function caseRoutes(
     },
     async (req) => {
       const { id } = req.params
-      cases.get(id)
-      return { entries: cases.custody.entries(id), verify: cases.custody.verify(id) }
+      await cases.get(id)
+      return { entries: await cases.custody.entries(id), verify: await cases.custody.verify(id) }
     },
   )
 
@@ -172,8 +174,8 @@ export async function caseRoutes(
     async (req, reply) => {
       const { id } = req.params
       const actor = actorOf(req)
-      cases.refreshHolds(id, actor)
-      const plan = planExport(cases, id)
+      await cases.refreshHolds(id, actor)
+      const plan = await planExport(cases, id)
       const { stream, done } = streamExport(cases, plan, actor, cases.signer, req.log)
       streaming.add(stream)
       stream.on('close', () => streaming.delete(stream))
@@ -224,9 +226,9 @@ export async function caseRoutes(
     },
     async (req, reply) => {
       const { id } = req.params
-      const f = cases.recordingFile(id)
+      const f = await cases.recordingFile(id)
       const fh = await fsp.open(f.path, 'r')
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'clip.download',
         subject: `pull:${id}`,

@@ -34,7 +34,7 @@ export async function holdRoutes(
     async (req, reply) => {
       const body = req.body
       const hold = clips.hold(body.eventId, body.reason, who(req), body.until ?? null)
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'hold.place',
         subject: `clip:${hold.eventId}`,
@@ -70,7 +70,7 @@ export async function holdRoutes(
       const { id } = req.params
       const hold = clips.release(id, who(req))
       if (!hold) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No hold ${id}`)
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'hold.release',
         subject: `clip:${hold.eventId}`,

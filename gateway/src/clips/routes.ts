@@ -91,7 +91,12 @@ export async function clipRoutes(
       const etag = `"${t.etag}"`
       reply.header('etag', etag).header('cache-control', 'private, max-age=86400')
       const bytes = matchesEtag(req.headers['if-none-match'], etag) ? null : await fsp.readFile(t.path)
-      audit.record({ actor: actorOf(req), action: 'clip.view', subject: `clip:${eventId}`, details: {} })
+      await audit.record({
+        actor: actorOf(req),
+        action: 'clip.view',
+        subject: `clip:${eventId}`,
+        details: {},
+      })
       return bytes ? reply.type('image/webp').send(bytes) : reply.status(304).send()
     },
   )
@@ -124,7 +129,7 @@ async function serveClip(
   // A player fetches a clip in many ranges: one entry per playback, the answer that carries the
   // clip's first byte, however the Range was written.
   if (range === null || range.start === 0) {
-    audit.record({
+    await audit.record({
       actor: actorOf(req),
       action: 'clip.download',
       subject: `clip:${eventId}`,

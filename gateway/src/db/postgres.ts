@@ -106,6 +106,8 @@ export async function openPostgres(o: PostgresOptions): Promise<SharedDb> {
     dialect: 'postgres',
     sqlite: null,
     tables: <T>() => kysely as unknown as Kysely<T>,
+    write: <T, R>(fn: (trx: Kysely<T>) => Promise<R>) =>
+      (kysely as unknown as Kysely<T>).transaction().execute(fn),
     async notify(channel: string, payload: string, within?: QueryExecutorProvider) {
       await sql`SELECT pg_notify(${channel}, ${payload})`.execute(within ?? kysely)
     },

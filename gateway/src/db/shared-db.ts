@@ -1,4 +1,4 @@
-import { Kysely, type QueryExecutorProvider, SqliteDialect } from 'kysely'
+import { Kysely, type QueryExecutorProvider, SqliteDialect, sql } from 'kysely'
 import type { Db } from './sqlite.js'
 
 /** Which engine holds the state the gateways share. */
@@ -17,6 +17,15 @@ export interface SharedDb {
   readonly dialect: SharedDialect
   /** The query builder over this database, typed with the feature's own tables. */
   tables<T>(): Kysely<T>
+  /**
+   * Runs `fn` in a transaction that holds the write lock from its first statement: on SQLite BEGIN
+   * IMMEDIATE (the file has a second writer on the ingest worker's thread, and a deferred transaction
+   * that read first could then fail on a stale snapshot), on PostgreSQL a plain transaction. `fn` gets
+   * the query builder bound to that transaction; what it passes on (an audit append, a custody entry)
+   * joins it. On SQLite `fn` must await nothing but its queries: the handle is the gateway's, and
+   * synchronous writers of other features would otherwise run inside it.
+   */
+  write<T, R>(fn: (trx: Kysely<T>) => Promise<R>): Promise<R>
   /**
    * The SQLite handle under the query builder, for what has no portable form yet (the per-feature
    * migrations of `migrate`); null on PostgreSQL.
@@ -51,6 +60,19 @@ export function sqliteSharedDb(db: Db): SharedDb {
     dialect: 'sqlite',
     sqlite: db,
     tables: <T>() => kysely as unknown as Kysely<T>,
+    write: <T, R>(fn: (trx: Kysely<T>) => Promise<R>) =>
+      // One connection held throughout: Kysely's SQLite driver has only the one, behind a mutex.
+      kysely.connection().execute(async (conn) => {
+        await sql`BEGIN IMMEDIATE`.execute(conn)
+        try {
+          const out = await fn(conn as unknown as Kysely<T>)
+          await sql`COMMIT`.execute(conn)
+          return out
+        } catch (err) {
+          if (db.inTransaction) await sql`ROLLBACK`.execute(conn)
+          throw err
+        }
+      }),
     notify: async () => {},
     listen: async () => {},
     up: () => true,

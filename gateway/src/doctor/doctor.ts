@@ -33,7 +33,7 @@ export async function runChecks(
   findings.push(await checkOpenFiles(probes, opts.units))
   findings.push(checkDataDir(cfg.dataDir))
   findings.push(await checkDisk(probes, cfg.dataDir, cfg.clips.diskHighWatermarkPct))
-  findings.push(await checkSchema(probes, cfg.dataDir))
+  findings.push(await checkSchema(probes, cfg.dataDir, cfg.cluster.databaseUrl !== null))
   findings.push(await checkPages(probes, cfg.dataDir))
   findings.push(checkKeyFile(cfg.evidence.keyFile ?? path.join(cfg.dataDir, 'evidence', 'key.pem')))
   findings.push(...checkTls(cfg, probes.now()))

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fmtBytes } from '../backup/index.js'
 import { isDoorstepError } from '../errors.js'
-import { pendingRepage, pendingUpgrade, RELEASE } from '../upgrade/index.js'
+import { POSTGRES_FEATURES, pendingRepage, pendingUpgrade, RELEASE } from '../upgrade/index.js'
 import { type Finding, fail, ok, warn } from './check.js'
 import type { Probes } from './probes.js'
 
@@ -12,10 +12,11 @@ const GOING_BACK = 'README "Upgrading, and going back"'
  * The database against this release, as the next start will find it: a newer release's is
  * refused at start; an older one is backed up and upgraded, if there is room for the backup.
  */
-export async function checkSchema(p: Probes, dataDir: string): Promise<Finding> {
+export async function checkSchema(p: Probes, dataDir: string, sharedInPostgres = false): Promise<Finding> {
   let pending: Awaited<ReturnType<typeof pendingUpgrade>>
   try {
-    pending = await pendingUpgrade(dataDir)
+    // The features kept in a shared PostgreSQL have no tables in the file to compare.
+    pending = await pendingUpgrade(dataDir, sharedInPostgres ? POSTGRES_FEATURES : [])
   } catch (err) {
     const message = (err as Error).message
     if (isDoorstepError(err) && err.code === 'DOORSTEP_ERR_DOWNGRADE_REFUSED') {

@@ -96,7 +96,7 @@ export interface CheckpointerDeps {
   dataDir: string
   keys: Pick<EvidenceKeyring, 'fingerprint' | 'sign'>
   /** Every chain to checkpoint: the audit log and each case's custody log. */
-  chains: () => ChainHead[]
+  chains: () => Promise<ChainHead[]>
   /** Checkpoint when the audit log has grown by this many entries... */
   every: number
   /** ...and at least this often while any chain grows, ms. */
@@ -123,6 +123,8 @@ export class Checkpointer implements Feature {
   #timer: NodeJS.Timeout | null = null
   #pending = false
   #fd: number | null = null
+  /** The checkpoint being made: the next one starts after it, so two never sign the same growth. */
+  #running: Promise<unknown> = Promise.resolve()
 
   constructor(deps: CheckpointerDeps) {
     this.#d = deps
@@ -135,14 +137,14 @@ export class Checkpointer implements Feature {
     this.#fd = fs.openSync(path.join(evidenceDir(this.#d.dataDir), CHECKPOINT_FILE), 'a', 0o644)
     for (const c of checkpointsInDb(this.#d.db))
       this.#last.set(c.chain, Math.max(c.entries, this.#last.get(c.chain) ?? 0))
-    this.#timer = setInterval(() => this.#safely(), this.#d.intervalMs)
+    this.#timer = setInterval(() => void this.#safely(), this.#d.intervalMs)
     this.#timer.unref()
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
-    this.#safely()
+    await this.#safely()
     if (this.#fd !== null) fs.closeSync(this.#fd)
     this.#fd = null
   }
@@ -153,16 +155,28 @@ export class Checkpointer implements Feature {
     this.#pending = true
     setImmediate(() => {
       this.#pending = false
-      this.#safely()
+      void this.#safely()
     })
   }
 
-  /** Signs and stores a checkpoint of every chain that grew since its last one; returns them. */
-  checkpoint(): Checkpoint[] {
+  /**
+   * Signs and stores a checkpoint of every chain that grew since its last one; returns them. One at a
+   * time: a call waits for the one before it to end.
+   */
+  checkpoint(): Promise<Checkpoint[]> {
+    const next = this.#running.then(() => this.#checkpoint())
+    this.#running = next.catch(() => {})
+    return next
+  }
+
+  async #checkpoint(): Promise<Checkpoint[]> {
     if (this.#fd === null) return []
     const made: Checkpoint[] = []
     const at = this.#now()
-    for (const h of this.#d.chains()) {
+    const heads = await this.#d.chains()
+    // Stopped while the heads were read: the final checkpoint was made, and the file is closed.
+    if (this.#fd === null) return []
+    for (const h of heads) {
       if (h.entries === 0 || h.entries <= (this.#last.get(h.chain) ?? 0)) continue
       const body = {
         chain: h.chain,
@@ -187,9 +201,9 @@ export class Checkpointer implements Feature {
     return made
   }
 
-  #safely(): void {
+  async #safely(): Promise<void> {
     try {
-      this.checkpoint()
+      await this.checkpoint()
     } catch (err) {
       this.#d.log?.error({ err: (err as Error).message }, 'log checkpoint failed')
     }

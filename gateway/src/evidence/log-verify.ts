@@ -1,13 +1,14 @@
 import type { Checkpoint, EvidenceKey, LogCheck, LogsReport } from '@doorstep/proto'
-import { type Link, verifyChain } from '../audit/index.js'
+import { type Link, verifyChainAsync } from '../audit/index.js'
 import { checkpointBody } from './checkpoints.js'
 import { publicKeyFromPem, verifyBytes } from './signing.js'
 
 /** Where the chains and checkpoints come from: the live gateway, or a data dir read offline. */
 export interface LogSources {
-  auditLinks: () => Iterable<Link>
-  custodyCases: () => string[]
-  custodyLinks: (caseId: string) => Iterable<Link>
+  /** The audit log in order, read as the check goes (the table a page at a time). */
+  auditLinks: () => AsyncIterable<Link>
+  custodyCases: () => Promise<string[]>
+  custodyLinks: (caseId: string) => AsyncIterable<Link>
   dbCheckpoints: readonly Checkpoint[]
   fileCheckpoints: { checkpoints: readonly Checkpoint[]; problems: readonly string[] }
   /** The key ring: every public key the gateway has signed with. */
@@ -18,16 +19,16 @@ const when = (ms: number) => new Date(ms).toISOString()
 const CUSTODY = 'custody:'
 
 /** One chain against itself and its (signature-checked) checkpoints. */
-function checkChain(links: Iterable<Link>, checkpoints: readonly Checkpoint[]): LogCheck {
+async function checkChain(links: AsyncIterable<Link>, checkpoints: readonly Checkpoint[]): Promise<LogCheck> {
   const wanted = new Set(checkpoints.map((c) => c.entries))
   const stored = new Map<number, string>()
-  function* watch(): Generator<Link> {
-    for (const l of links) {
+  async function* watch(): AsyncGenerator<Link> {
+    for await (const l of links) {
       if (wanted.has(l.seq)) stored.set(l.seq, l.hash)
       yield l
     }
   }
-  const r = verifyChain(watch())
+  const r = await verifyChainAsync(watch())
   const problems = [...r.problems]
   for (const c of checkpoints) {
     if (r.entries < c.entries) {
@@ -60,7 +61,7 @@ function checkChain(links: Iterable<Link>, checkpoints: readonly Checkpoint[]): 
  * and from the append-only file together, and one that is in only one of them
  * is itself a problem (rows deleted from the table, or a file cut short).
  */
-export function verifyLogs(src: LogSources): LogsReport {
+export async function verifyLogs(src: LogSources): Promise<LogsReport> {
   const checkpointProblems = [...src.fileCheckpoints.problems]
   const bySig = new Map<string, { c: Checkpoint; inDb: boolean; inFile: boolean }>()
   for (const c of src.dbCheckpoints) bySig.set(c.signature, { c, inDb: true, inFile: false })
@@ -86,13 +87,14 @@ export function verifyLogs(src: LogSources): LogsReport {
     } else valid.push(c)
   }
   const of = (chain: string) => valid.filter((c) => c.chain === chain)
-  const audit = checkChain(src.auditLinks(), of('audit'))
-  const caseIds = new Set(src.custodyCases())
+  const audit = await checkChain(src.auditLinks(), of('audit'))
+  const caseIds = new Set(await src.custodyCases())
   for (const c of valid) if (c.chain.startsWith(CUSTODY)) caseIds.add(c.chain.slice(CUSTODY.length))
-  const custody = [...caseIds].sort().map((caseId) => ({
-    caseId,
-    ...checkChain(src.custodyLinks(caseId), of(`${CUSTODY}${caseId}`)),
-  }))
+  // One case after another: a single case's chain is in memory at a time.
+  const custody: LogsReport['custody'] = []
+  for (const caseId of [...caseIds].sort()) {
+    custody.push({ caseId, ...(await checkChain(src.custodyLinks(caseId), of(`${CUSTODY}${caseId}`))) })
+  }
   return {
     ...audit,
     ok: audit.ok && custody.every((c) => c.ok) && checkpointProblems.length === 0,
@@ -103,16 +105,21 @@ export function verifyLogs(src: LogSources): LogsReport {
 
 /** The sources as the gateway (or the offline check) has them: the two logs, the checkpoints, the ring. */
 export function logSourcesFrom(o: {
-  audit: { links(): Iterable<Link> }
-  custody: { heads(): Array<{ caseId: string }>; entries(caseId: string): readonly object[] }
+  audit: { links(): AsyncIterable<Link> }
+  custody: {
+    heads(): Promise<Array<{ caseId: string }>>
+    entries(caseId: string): Promise<readonly object[]>
+  }
   dbCheckpoints: readonly Checkpoint[]
   fileCheckpoints: LogSources['fileCheckpoints']
   keys: readonly EvidenceKey[]
 }): LogSources {
   return {
     auditLinks: () => o.audit.links(),
-    custodyCases: () => o.custody.heads().map((h) => h.caseId),
-    custodyLinks: (caseId) => o.custody.entries(caseId) as unknown as Link[],
+    custodyCases: async () => (await o.custody.heads()).map((h) => h.caseId),
+    custodyLinks: async function* (caseId) {
+      yield* (await o.custody.entries(caseId)) as unknown as Link[]
+    },
     dbCheckpoints: o.dbCheckpoints,
     fileCheckpoints: o.fileCheckpoints,
     keys: o.keys,

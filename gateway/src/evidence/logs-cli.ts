@@ -5,7 +5,8 @@ import Database from 'better-sqlite3'
 import { AuditLog } from '../audit/index.js'
 import { CustodyLog } from '../cases/index.js'
 import { type CliIo, dataDirOf, parseCommandArgs } from '../cli-args.js'
-import type { Db } from '../db/index.js'
+import { type Db, sharedDbFromEnv } from '../db/index.js'
+import { isDoorstepError } from '../errors.js'
 import { checkpointsInDb, checkpointsInFile } from './checkpoints.js'
 import { evidenceDir, readRing } from './keys.js'
 import { logSourcesFrom, verifyLogs } from './log-verify.js'
@@ -13,25 +14,36 @@ import { logSourcesFrom, verifyLogs } from './log-verify.js'
 const USAGE = `doorstep audit verify [--data-dir DIR] [--json]
 
 Checks, offline, the gateway's audit log and every case's custody log in DIR (default:
-$DOORSTEP_DATA_DIR or ./data): each hash chain, and each against the checkpoints the evidence key
-signed (kept in the database and in evidence/checkpoints.jsonl). Read-only; works while the gateway
-runs. Exit 0 PASS, 1 FAIL, 2 usage.
+$DOORSTEP_DATA_DIR or ./data), or in the gateways' shared PostgreSQL when DOORSTEP_DATABASE_URL
+is set: each hash chain, and each against the checkpoints this gateway's evidence key signed (kept
+in DIR's database and in evidence/checkpoints.jsonl). Read-only; works while the gateway runs.
+Exit 0 PASS, 1 FAIL, 2 usage.
 `
 
 /** What the whole check found, for the gateway's data dir. */
-export function verifyDataDir(dataDir: string): LogsReport {
+export async function verifyDataDir(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<LogsReport> {
   const db = new Database(path.join(dataDir, 'doorstep.db'), { readonly: true, fileMustExist: true }) as Db
+  // Read only: neither log is started (starting migrates), and both read through this one handle, or
+  // from the shared PostgreSQL the gateways keep them in.
+  let shared: Awaited<ReturnType<typeof sharedDbFromEnv>>
   try {
-    return verifyLogs(
+    shared = await sharedDbFromEnv(env, db, 'audit-verify')
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  try {
+    return await verifyLogs(
       logSourcesFrom({
-        audit: new AuditLog({ db }),
-        custody: new CustodyLog(db, Date.now),
+        audit: new AuditLog({ shared }),
+        custody: new CustodyLog(shared, Date.now),
         dbCheckpoints: checkpointsInDb(db),
         fileCheckpoints: checkpointsInFile(dataDir),
         keys: readRing(evidenceDir(dataDir)),
       }),
     )
   } finally {
+    await shared.close()
     db.close()
   }
 }
@@ -86,7 +98,14 @@ export async function runAuditCli(argv: string[], env: NodeJS.ProcessEnv, io: Cl
     io.err(`doorstep audit: no gateway database in ${dataDir} (pass --data-dir)\n`)
     return 2
   }
-  const r = verifyDataDir(dataDir)
+  let r: LogsReport
+  try {
+    r = await verifyDataDir(dataDir, env)
+  } catch (err) {
+    if (!isDoorstepError(err)) throw err
+    io.err(`doorstep audit: ${err.code}: ${err.message}\n`)
+    return 1
+  }
   io.out(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatLogsReport(dataDir, r))
   return r.ok ? 0 : 1
 }

@@ -156,7 +156,7 @@ export class Rollout {
         })
       })
     })
-    this.#d.audit.record({
+    void this.#d.audit.record({
       actor: by,
       action: 'campaign.create',
       subject: `campaign:${id}`,
@@ -213,7 +213,7 @@ export class Rollout {
     if (!from.includes(c.state))
       throw new DoorstepError('DOORSTEP_ERR_CAMPAIGN_STATE', `The campaign is ${c.state}`, { state: c.state })
     table.updateCampaign(id, { state: to, reason, ...patch })
-    this.#d.audit.record({
+    void this.#d.audit.record({
       actor: by,
       action,
       subject: `campaign:${id}`,
@@ -264,7 +264,7 @@ export class Rollout {
     })
     const sent = table.updateUnit(u, { state: 'offered', offered_at: u.offered_at ?? at, sends: u.sends + 1 })
     if (u.sends === 0) {
-      this.#d.audit.record({
+      void this.#d.audit.record({
         actor: GATEWAY_ACTOR,
         action: 'campaign.offer',
         subject: `campaign:${c.id}`,
@@ -313,7 +313,7 @@ export class Rollout {
         ? null
         : `${ack.status === 'refused' ? 'refused: ' : ''}${ack.reason ?? 'no reason given'}`
     const done = table.updateUnit(u, { state, reason, finished_at: at })
-    this.#d.audit.record({
+    void this.#d.audit.record({
       actor: `device:${deviceId}`,
       action: `campaign.unit-${state}`,
       subject: `campaign:${u.campaign_id}`,
@@ -355,7 +355,7 @@ export class Rollout {
       if (!through || !open.some((u) => FINAL_UNIT.has(u.state))) break
       wave++
       table.updateCampaign(c.id, { wave })
-      this.#d.audit.record({
+      void this.#d.audit.record({
         actor: GATEWAY_ACTOR,
         action: 'campaign.wave',
         subject: `campaign:${c.id}`,
@@ -372,7 +372,7 @@ export class Rollout {
     if (c.state === 'cancelled') return
     table.updateCampaign(id, { state: 'done', finished_at: now() })
     const counts = table.counts(id)
-    this.#d.audit.record({
+    void this.#d.audit.record({
       actor: GATEWAY_ACTOR,
       action: 'campaign.done',
       subject: `campaign:${id}`,

@@ -81,7 +81,7 @@ export async function firmwareRoutes(
         )
       }
       const row = await firmware.images.receive(req.body as Readable, { ...req.query, by: actorOf(req) })
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'firmware.upload',
         subject: `firmware:${row.id}`,
@@ -157,7 +157,7 @@ export async function firmwareRoutes(
         throw new DoorstepError('DOORSTEP_ERR_RANGE_NOT_SATISFIABLE', undefined, { size: row.size })
       }
       if (range === null || range.start === 0) {
-        audit.record({
+        await audit.record({
           actor: actorOf(req),
           action: 'firmware.download',
           subject: `firmware:${row.id}`,

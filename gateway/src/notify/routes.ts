@@ -54,7 +54,7 @@ export async function notifyRoutes(
     },
     async (req, reply) => {
       const created = notifier.createChannel(req.body)
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'notify.channel.create',
         subject: `notify-channel:${created.id}`,
@@ -80,7 +80,7 @@ export async function notifyRoutes(
     },
     async (req) => {
       const gone = notifier.deleteChannel(req.params.id)
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'notify.channel.delete',
         subject: `notify-channel:${gone.id}`,
@@ -112,7 +112,7 @@ export async function notifyRoutes(
     },
     async (req, reply) => {
       const rule = notifier.createRule(req.body)
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'notify.rule.create',
         subject: `notify-rule:${rule.id}`,
@@ -134,7 +134,7 @@ export async function notifyRoutes(
     },
     async (req) => {
       const rule = notifier.deleteRule(req.params.id)
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'notify.rule.delete',
         subject: `notify-rule:${rule.id}`,

@@ -106,7 +106,7 @@ export async function ownerRoutes(
           throw new DoorstepError('DOORSTEP_ERR_CLIP_EXPIRED')
         throw err
       }
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'clip.download',
         subject: `clip:${eventId}`,

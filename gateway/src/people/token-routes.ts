@@ -105,7 +105,7 @@ export async function retireBootstrap(
   const before = await tokens.bootstrapRetiredAt()
   const retiredAt = await tokens.retireBootstrap()
   if (before === null) {
-    audit.record({ actor, action: 'token.retire-bootstrap', subject: 'token:0', details: {} })
+    await audit.record({ actor, action: 'token.retire-bootstrap', subject: 'token:0', details: {} })
     bus?.emit('token.revoked', { tokenId: 0, at: retiredAt })
   }
   return { retiredAt }
@@ -122,7 +122,7 @@ export async function issueToken(
   const { id, token } = await tokens.issue(body.name, body.role, owner)
   const info = await tokens.get(id)
   if (!info) throw new DoorstepError('DOORSTEP_ERR_INTERNAL')
-  audit.append({
+  await audit.append({
     actor,
     action: 'token.issue',
     subject: `token:${id}`,
@@ -141,7 +141,12 @@ export async function revokeToken(
   const before = await tokens.get(id)
   if (!before) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No token ${id}`)
   if (await tokens.revoke(id)) {
-    audit.append({ actor, action: 'token.revoke', subject: `token:${id}`, details: { name: before.name } })
+    await audit.append({
+      actor,
+      action: 'token.revoke',
+      subject: `token:${id}`,
+      details: { name: before.name },
+    })
     // The CLI has no bus: the sockets' periodic re-check finds its revocations.
     bus?.emit('token.revoked', { tokenId: id, at: Date.now() })
   }

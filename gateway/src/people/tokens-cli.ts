@@ -5,9 +5,8 @@ import { Role, TokenCreate } from '@doorstep/proto'
 import { AuditLog } from '../audit/index.js'
 import { TokenStore } from '../auth/index.js'
 import { type CliIo, dataDirOf, parseCommandArgs } from '../cli-args.js'
-import { type Db, openDb, openPostgres, type SharedDb, sqliteSharedDb } from '../db/index.js'
-import { DoorstepError, isDoorstepError } from '../errors.js'
-import { createLogger } from '../log.js'
+import { openDb, type SharedDb, sharedDbFromEnv } from '../db/index.js'
+import { isDoorstepError } from '../errors.js'
 import { assertCurrent, POSTGRES_FEATURES } from '../upgrade/index.js'
 import { issueToken, retireBootstrap, revokeToken } from './token-routes.js'
 
@@ -53,7 +52,7 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
   const db = openDb(file)
   let shared: SharedDb
   try {
-    shared = await sharedFor(env, db)
+    shared = await sharedDbFromEnv(env, db, 'tokens-cli')
   } catch (err) {
     db.close()
     if (!isDoorstepError(err)) throw err
@@ -63,8 +62,9 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
   try {
     const tokens = new TokenStore(shared)
     await tokens.load()
-    const audit = new AuditLog({ db })
-    audit.start()
+    // Where the gateways keep it: their shared PostgreSQL, or this gateway's own file.
+    const audit = new AuditLog({ shared })
+    await audit.start()
     const actor = `cli:${os.userInfo().username}`
     switch (command) {
       case 'list': {
@@ -127,19 +127,6 @@ export async function runTokensCli(argv: string[], env: NodeJS.ProcessEnv, io: C
     await shared.close()
     db.close()
   }
-}
-
-/** The gateways' shared PostgreSQL when the environment names one, as the gateway reads it; else the file. */
-async function sharedFor(env: NodeJS.ProcessEnv, db: Db): Promise<SharedDb> {
-  const url = env.DOORSTEP_DATABASE_URL
-  if (!url) return sqliteSharedDb(db)
-  if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new DoorstepError(
-      'DOORSTEP_ERR_CONFIG',
-      'DOORSTEP_DATABASE_URL must be a postgres:// or postgresql:// URL',
-    )
-  }
-  return openPostgres({ url, nodeId: 'tokens-cli', log: createLogger('silent') })
 }
 
 const OPTIONS = {

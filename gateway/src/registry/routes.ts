@@ -170,7 +170,7 @@ export async function registryRoutes(
         const before = mustGet(id)
         await registry.setEnabled(id, enabled)
         if (before.enabled !== enabled) {
-          audit.record({
+          await audit.record({
             actor: actorOf(req),
             action: enabled ? 'device.enable' : 'device.disable',
             subject: `device:${id}`,
@@ -201,7 +201,7 @@ export async function registryRoutes(
       const secret = await registry.rotateSecret(id)
       const rotatedAt = Date.now()
       // Never the secret: the audit log and the server log name the unit only.
-      audit.record({
+      await audit.record({
         actor: actorOf(req),
         action: 'device.rotate-secret',
         subject: `device:${id}`,

@@ -24,7 +24,7 @@ export async function unitConfigRoutes(
 
   const change = async (target: ConfigTarget, subject: string, patch: UnitConfigPatch, actor: string) => {
     const result = await configs.change(target, patch, actor)
-    audit.record({
+    await audit.record({
       actor,
       action: 'config.set',
       subject,

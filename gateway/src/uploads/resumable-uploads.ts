@@ -33,7 +33,7 @@ export interface UploadTarget<Job, Result extends UploadAnswer> {
   /** The log field that names the upload: `eventId`, `pullId`. */
   readonly logKey: string
   /** What `id` names, if `deviceId` may upload to it; throws NOT_FOUND, FORBIDDEN or its own refusal. */
-  find(id: string, deviceId: string): Job
+  find(id: string, deviceId: string): Job | Promise<Job>
   /** The total size known before this request (announced, or fixed by an earlier request). */
   knownTotal(job: Job): number | null
   /** The bytes stored when the upload is finished, else null (`HEAD`). */
@@ -49,7 +49,7 @@ export interface UploadTarget<Job, Result extends UploadAnswer> {
    */
   total(job: Job, req: { range: UploadRange | null; contentLength: number | undefined }, have: number): number
   /** The size passed the limit (a pull records it). */
-  sized?(job: Job, total: number): void
+  sized?(job: Job, total: number): void | Promise<void>
   /**
    * Bytes of `total` are about to be taken for the job: the target may refuse
    * (a unit's quota or its open uploads, checked when an upload opens) and
@@ -60,16 +60,16 @@ export interface UploadTarget<Job, Result extends UploadAnswer> {
   /** Bytes are about to be written. */
   writing?(job: Job): void
   /** Bytes were written: `received` in all. */
-  progressed?(job: Job, received: number): void
+  progressed?(job: Job, received: number): void | Promise<void>
   /** The partial was removed (a body too long, a digest mismatch): the upload starts again from 0. */
-  discarded(job: Job): void
+  discarded(job: Job): void | Promise<void>
   /**
    * The sha256 the bytes must have, announced for the target or declared by
    * the request, and `from` where, for the message of a mismatch.
    */
   expectedSha256(job: Job, declared: string | null): { sha256: string; from: string } | null
   /** ffprobe saw no video; the partial is already removed. */
-  rejected(job: Job, reason: string): void
+  rejected(job: Job, reason: string): void | Promise<void>
   /** Verified and probed: store it at its content address (write-ahead first) and say so. */
   commit(job: Job, total: number, sha256: string, media: ProbeResult): Promise<Result>
   /** The answer while bytes are missing. */
@@ -126,7 +126,7 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
     deviceId: string,
   ): Promise<{ received: number; total: number | null; state: string }> {
     const { target, files } = this.#d
-    const job = this.#find(id, deviceId)
+    const job = await this.#find(id, deviceId)
     const received = target.storedBytes(job) ?? (await files.partialSize(id))
     return { received, total: target.knownTotal(job), state: target.headState(job, received) }
   }
@@ -153,17 +153,17 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
   /** `PUT`: 202 while bytes are missing, 201 once stored, 200 when it already was. */
   async receive(req: UploadRequest): Promise<{ status: 200 | 201 | 202; result: Result }> {
     const { target, files } = this.#d
-    this.#find(req.id, req.deviceId)
+    await this.#find(req.id, req.deviceId)
     const release = await this.#lock(req.id, req.abort)
     try {
       // Read again under the lock: an upload that held it may have just stored it.
-      const job = this.#find(req.id, req.deviceId)
+      const job = await this.#find(req.id, req.deviceId)
       const stored = target.storedAnswer(job)
       if (stored) return { status: 200, result: stored }
       const have = await files.partialSize(req.id)
       const total = target.total(job, req, have)
       this.#checkSize(total)
-      target.sized?.(job, total)
+      await target.sized?.(job, total)
       target.reserve?.(job, total)
       if (req.range?.kind === 'finish') {
         if (have !== total) throw offsetError(have, total, `only ${have} of ${total} bytes have arrived`)
@@ -182,7 +182,7 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
       }
       target.writing?.(job)
       const at = await this.#append(req, job, start, end, total)
-      target.progressed?.(job, at.at)
+      await target.progressed?.(job, at.at)
       if (at.at < total) return { status: 202, result: target.partial(job, at.at, total) }
       return { status: 201, result: await this.#complete(req.id, job, total, at.digest, req.declaredSha256) }
     } finally {
@@ -196,11 +196,11 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
    * reads the job again under the lock and says null when it no longer waits
    * for its bytes. False when there was nothing to finish.
    */
-  async finishFromDisk(id: string, recheck: () => Job | null): Promise<boolean> {
+  async finishFromDisk(id: string, recheck: () => Job | null | Promise<Job | null>): Promise<boolean> {
     const { target, files } = this.#d
     const release = await this.#lock(id, () => {})
     try {
-      const job = recheck()
+      const job = await recheck()
       const total = job === null ? null : target.knownTotal(job)
       if (job === null || total === null || (await files.partialSize(id)) !== total) return false
       await this.#complete(id, job, total, await hashFile(files.partialPath(id)), null)
@@ -210,8 +210,8 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
     }
   }
 
-  #find(id: string, deviceId: string): Job {
-    const job = this.#d.target.find(id, deviceId)
+  async #find(id: string, deviceId: string): Promise<Job> {
+    const job = await this.#d.target.find(id, deviceId)
     const known = this.#d.target.knownTotal(job)
     if (known !== null) this.#checkSize(known)
     return job
@@ -241,7 +241,7 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
     } catch (err) {
       if (err instanceof TooManyBytesError) {
         await files.removePartial(req.id)
-        target.discarded(job)
+        await target.discarded(job)
         throw new DoorstepError(
           'DOORSTEP_ERR_PAYLOAD_TOO_LARGE',
           `The body is longer than its range or the announced ${total} bytes`,
@@ -273,7 +273,7 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
     const expected = target.expectedSha256(job, declared)
     if (expected !== null && digest !== expected.sha256) {
       await files.removePartial(id)
-      target.discarded(job)
+      await target.discarded(job)
       log.warn({ [target.logKey]: id }, `${target.noun} digest mismatch; partial removed`)
       throw new DoorstepError(
         'DOORSTEP_ERR_CLIP_HASH_MISMATCH',
@@ -290,7 +290,7 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
       // is not kept to wedge it again on every retry.
       if (!(err instanceof NotAVideoError)) throw err
       await files.removePartial(id)
-      target.rejected(job, `not a readable video: ${err.message}`)
+      await target.rejected(job, `not a readable video: ${err.message}`)
       log.warn({ [target.logKey]: id, reason: err.message }, `${target.noun} is not a video; removed`)
       throw new DoorstepError(
         'DOORSTEP_ERR_CLIP_NOT_VIDEO',

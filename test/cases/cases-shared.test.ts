@@ -1,0 +1,151 @@
+import type { CaseView } from '@doorstep/proto'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { CaseStore } from '../../gateway/src/cases/case-store.js'
+import { CustodyLog } from '../../gateway/src/cases/custody.js'
+import { openPostgres, type SharedDb } from '../../gateway/src/db/index.js'
+import { capturingLogger } from '../helpers/log.js'
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js'
+import { until } from '../helpers/wait.js'
+
+/**
+ * The cases tables in a real PostgreSQL that two gateways share: a pull is claimed for sending by one
+ * gateway only, a case's custody chain stays one line while both append to it, and each gateway hears
+ * of the other's changes.
+ */
+describe('cases in a PostgreSQL two gateways share', () => {
+  let server: TestPostgres
+  const opened: SharedDb[] = []
+
+  beforeAll(async () => {
+    server = await startTestPostgres()
+  }, 60_000)
+  afterEach(async () => {
+    for (const s of opened.splice(0)) await s.close()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  /** One gateway's view: its own connections, its store and custody log. */
+  const gateway = async (url: string, name: string) => {
+    const shared = await openPostgres({ url, nodeId: name, log: capturingLogger().log })
+    opened.push(shared)
+    const store = new CaseStore(shared)
+    await store.load()
+    return { store, custody: new CustodyLog(shared, Date.now) }
+  }
+  const pair = async () => {
+    const url = await server.database()
+    // One after the other, as gateways starting at once would (the migration lock makes them so).
+    const a = await gateway(url, 'a')
+    const b = await gateway(url, 'b')
+    return { a, b }
+  }
+
+  const aCase = (id: string): CaseView => ({
+    id,
+    number: `N-${id.slice(0, 8)}`,
+    reason: 'a burglary',
+    from: 1_000,
+    to: 2_000,
+    area: { kind: 'devices', ids: ['cam-1'] },
+    state: 'open',
+    createdBy: 'investigator',
+    createdAt: Date.now(),
+    closedAt: null,
+    closedBy: null,
+  })
+
+  it('lets one gateway claim a pull, whichever asks at the same moment', async () => {
+    const { a, b } = await pair()
+    const c = aCase('0b4c6a9e-1111-4a5b-8c9d-000000000001')
+    await a.store.cases.insert(c, [{ device_id: 'cam-1', district: 3, distance_m: null }])
+    for (let i = 0; i < 20; i++) {
+      const id = `0b4c6a9e-2222-4a5b-8c9d-${String(i).padStart(12, '0')}`
+      await a.store.pulls.insert({
+        id,
+        case_id: c.id,
+        device_id: 'cam-1',
+        district: 3,
+        window_from: c.from,
+        window_to: c.to,
+        state: 'pending',
+        reason: null,
+        requested_by: 'investigator',
+        requested_at: Date.now(),
+        consent_id: null,
+        legal_order: null,
+      })
+      const seenA = await a.store.pulls.get(id)
+      const seenB = await b.store.pulls.get(id)
+      if (!seenA || !seenB) throw new Error('pull not found')
+      const claims = await Promise.all([a.store.pulls.claim(seenA, 10), b.store.pulls.claim(seenB, 20)])
+      expect(claims.filter(Boolean)).toHaveLength(1)
+      const after = await a.store.pulls.get(id)
+      expect(after?.sends).toBe(1)
+      expect(after?.sent_at).toBe(claims[0] ? 10 : 20)
+    }
+  })
+
+  it("keeps one case's custody chain linear while two gateways append at once", async () => {
+    const { a, b } = await pair()
+    const c = aCase('0b4c6a9e-3333-4a5b-8c9d-000000000001')
+    await a.store.cases.insert(c, [])
+    const appends = []
+    for (let i = 0; i < 100; i++) {
+      const who = i % 2 === 0 ? a : b
+      appends.push(who.custody.append(c.id, `gateway-${i % 2}`, 'hold.placed', { n: i }))
+    }
+    await Promise.all(appends)
+    const entries = await b.custody.entries(c.id)
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+    expect(new Set(entries.map((e) => (e.details as { n: number }).n)).size).toBe(100)
+    expect(await a.custody.verify(c.id)).toMatchObject({ ok: true, entries: 100, problems: [] })
+    expect((await a.custody.heads()).find((h) => h.caseId === c.id)).toEqual({
+      caseId: c.id,
+      entries: 100,
+      head: entries.at(-1)?.hash,
+    })
+  })
+
+  it("tells each gateway of the other's pull and case changes", async () => {
+    const { a, b } = await pair()
+    const pulls: string[] = []
+    const cases: string[] = []
+    b.store.onPullChange = (row) => pulls.push(`${row.id}:${row.state}`)
+    b.store.onCaseChange = (n) => cases.push(`${n.caseId}:${n.state}`)
+    const c = aCase('0b4c6a9e-4444-4a5b-8c9d-000000000001')
+    await a.store.cases.insert(c, [])
+    a.store.caseChanged({ caseId: c.id, number: c.number, state: 'open' })
+    const id = '0b4c6a9e-5555-4a5b-8c9d-000000000001'
+    await a.store.transaction(async (t) => {
+      await t.pulls.insert({
+        id,
+        case_id: c.id,
+        device_id: 'cam-1',
+        district: 3,
+        window_from: c.from,
+        window_to: c.to,
+        state: 'awaiting-consent',
+        reason: null,
+        requested_by: 'investigator',
+        requested_at: Date.now(),
+        consent_id: null,
+        legal_order: null,
+      })
+    })
+    await a.store.pulls.update(id, { state: 'pending' })
+    await until('b heard both', () => cases.length === 1 && pulls.includes(`${id}:pending`))
+    expect(cases).toEqual([`${c.id}:open`])
+    // A change rolled back is not told.
+    await expect(
+      a.store.transaction(async (t) => {
+        await t.pulls.update(id, { state: 'failed' })
+        throw new Error('changed my mind')
+      }),
+    ).rejects.toThrow('changed my mind')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(pulls).not.toContain(`${id}:failed`)
+    expect((await b.store.pulls.get(id))?.state).toBe('pending')
+  })
+})
