@@ -9,7 +9,7 @@ import { until } from '../helpers/wait.js'
 
 /**
  * The cases tables in a real PostgreSQL that two gateways share: a pull is claimed for sending by one
- * gateway only, a case's custody chain stays one line while both append to it, and each gateway hears
+ * gateway only, a district's budget of pulls in flight holds across both, a case's custody chain stays one line while both append to it, and each gateway hears
  * of the other's changes.
  */
 describe('cases in a PostgreSQL two gateways share', () => {
@@ -85,6 +85,53 @@ describe('cases in a PostgreSQL two gateways share', () => {
       expect(after?.sends).toBe(1)
       expect(after?.sent_at).toBe(claims[0] ? 10 : 20)
     }
+  })
+
+  it("spends a district's budget once between gateways that send into it at the same moment", async () => {
+    const { a, b } = await pair()
+    const c = aCase('0b4c6a9e-6666-4a5b-8c9d-000000000001')
+    await a.store.cases.insert(c, [])
+    const budget = 2
+    const ids: string[] = []
+    for (let i = 0; i < 12; i++) {
+      const id = `0b4c6a9e-7777-4a5b-8c9d-${String(i).padStart(12, '0')}`
+      ids.push(id)
+      await a.store.pulls.insert({
+        id,
+        case_id: c.id,
+        device_id: `cam-${i}`,
+        district: 7,
+        window_from: c.from,
+        window_to: c.to,
+        state: 'pending',
+        reason: null,
+        requested_by: 'investigator',
+        requested_at: Date.now(),
+        consent_id: null,
+        legal_order: null,
+      })
+    }
+    // Each gateway goes through the waiting pulls from its own end, each send in its own transaction,
+    // as two dispatchers woken by the same change would.
+    const sendAll = async (g: typeof a, order: string[], at: number) => {
+      let sent = 0
+      for (const id of order) {
+        const seen = await g.store.pulls.get(id)
+        if (!seen) throw new Error('pull not found')
+        if (await g.store.transaction((t) => t.pulls.claimInBudget(seen, at, budget))) sent++
+      }
+      return sent
+    }
+    const [byA, byB] = await Promise.all([sendAll(a, ids, 10), sendAll(b, [...ids].reverse(), 20)])
+    expect(byA + byB).toBe(budget)
+    expect(await a.store.pulls.activeInDistrict(7)).toBe(budget)
+    // A pull that ends frees its place, for either gateway.
+    const sent = (await Promise.all(ids.map((id) => a.store.pulls.get(id)))).filter(
+      (p) => p?.sent_at !== null,
+    )
+    await b.store.pulls.update(sent[0]?.id ?? '', { state: 'done' })
+    expect(await Promise.all([sendAll(a, ids, 30), sendAll(b, ids, 40)]).then(([x, y]) => x + y)).toBe(1)
+    expect(await b.store.pulls.activeInDistrict(7)).toBe(budget)
   })
 
   it("keeps one case's custody chain linear while two gateways append at once", async () => {

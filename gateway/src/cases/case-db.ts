@@ -76,6 +76,13 @@ export interface PullsTable {
 /** A pull as read from the table. */
 export type PullRow = Selectable<PullsTable>
 
+/** A district's row, updated first by each send into it (see PullTable.claimInBudget). */
+export interface PullDistrictRow {
+  district: number
+  /** Pulls sent into the district, ever: what the lock's update changes. */
+  sends: Generated<number>
+}
+
 export interface CustodyRow {
   case_id: string
   seq: number
@@ -93,6 +100,7 @@ export interface CaseTables {
   case_holds: CaseHoldRow
   consents: ConsentRow
   pulls: PullsTable
+  pull_districts: PullDistrictRow
   custody_log: CustodyRow
 }
 

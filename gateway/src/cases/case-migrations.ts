@@ -1,6 +1,16 @@
 import { CUSTODY_SCHEMA } from './custody.js'
 
 /**
+ * One row per district that has had a pull sent: each send updates its district's row first, which
+ * queues gateways sending into one district on PostgreSQL, so the count of pulls in flight they check
+ * against the budget is not stale (see PullTable.claimInBudget). Same text on both engines.
+ */
+const PULL_DISTRICTS = `CREATE TABLE pull_districts (
+    district INTEGER PRIMARY KEY,
+    sends BIGINT NOT NULL DEFAULT 0
+  );`
+
+/**
  * The cases feature's migrations on SQLite, in order (`migrateShared(shared, 'cases', ...)`): the
  * tables `cases`, `case_devices`, `case_holds`, `consents`, `pulls` and the
  * custody log. Each step is frozen text: a change is a new step.
@@ -84,6 +94,7 @@ export const CASES_SCHEMA = [
    UPDATE cases SET custody_seq = (SELECT COALESCE(MAX(seq), 0) FROM custody_log WHERE custody_log.case_id = cases.id);
    ALTER TABLE pulls ADD COLUMN n INTEGER NOT NULL DEFAULT 0;
    UPDATE pulls SET n = rowid;`,
+  PULL_DISTRICTS,
 ]
 
 /**
@@ -178,4 +189,5 @@ export const CASES_SCHEMA_POSTGRES = [
     BEGIN RAISE EXCEPTION 'custody_log is append-only'; END $$;
   CREATE TRIGGER custody_log_no_change BEFORE UPDATE OR DELETE ON custody_log
     FOR EACH ROW EXECUTE FUNCTION custody_log_append_only();`,
+  PULL_DISTRICTS,
 ]

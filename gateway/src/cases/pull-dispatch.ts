@@ -40,7 +40,8 @@ function uploadPathOf(pullId: string): string {
  *   losing its offline queue loses nothing. Units must treat a repeated
  *   `cmdId` as the same command (and resume its upload).
  * - Budget: at most `districtConcurrency` pulls of one district are in
- *   flight (sent and not finished); the rest wait, oldest first.
+ *   flight (sent and not finished), across every gateway sharing the
+ *   tables; the rest wait, oldest first.
  * - Acks from the unit (`device.cmdAck`) move the pull along; `done` comes
  *   from the gateway storing the recording, not from the unit's word. Only
  *   changes go on the custody log (a state change, the unit's first `done`),
@@ -156,6 +157,7 @@ export class PullDispatch {
         continue
       }
       if (!this.#listeners.has(p.device_id)) continue
+      // A first look, without the lock; the claim checks again under it.
       if ((await table.pulls.activeInDistrict(p.district)) >= this.#d.districtConcurrency) continue
       await this.#send(p)
     }
@@ -175,8 +177,10 @@ export class PullDispatch {
       ...(p.legal_order ? { legalOrder: p.legal_order } : {}),
     })
     // The claim and its custody entry commit together: a pull marked sent is on the record as sent.
+    // The claim counts the district's pulls in flight under its district's lock, so gateways sending
+    // at once keep to one budget between them.
     const claimed = await table.transaction(async (t) => {
-      if (!(await t.pulls.claim(p, at))) return false
+      if (!(await t.pulls.claimInBudget(p, at, this.#d.districtConcurrency))) return false
       await this.#d.custody.append(
         p.case_id,
         GATEWAY_ACTOR,

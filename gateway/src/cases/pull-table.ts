@@ -141,6 +141,27 @@ export class PullTable {
   }
 
   /**
+   * `claim`, if the pull's district has fewer than `budget` pulls in flight. Call it inside a write
+   * transaction: the district's row is updated first, so a second gateway sending into the same
+   * district waits for this transaction and then counts this pull as in flight (on SQLite, writers
+   * are one at a time anyway). Without that lock two gateways each see room for one more and both send.
+   */
+  async claimInBudget(p: PullRow, at: number, budget: number): Promise<boolean> {
+    await this.#db
+      .insertInto('pull_districts')
+      .values({ district: p.district })
+      .onConflict((oc) => oc.column('district').doNothing())
+      .execute()
+    await this.#db
+      .updateTable('pull_districts')
+      .set((eb) => ({ sends: eb('sends', '+', 1) }))
+      .where('district', '=', p.district)
+      .execute()
+    if ((await this.activeInDistrict(p.district)) >= budget) return false
+    return this.claim(p, at)
+  }
+
+  /**
    * Marks an unsent pending pull `offline` (its unit is connected to no gateway), unless it was sent
    * or moved meanwhile: true when this call changed it.
    */
