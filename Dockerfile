@@ -11,8 +11,9 @@ COPY device-sim/package.json device-sim/
 COPY dashboard/package.json dashboard/
 RUN npm ci --no-audit --no-fund
 COPY . .
-# clips/ exists in the image so a volume mounted there (the cluster's shared clips) starts owned by node.
-RUN npm run build:dashboard && mkdir -p /var/lib/doorstep/clips && chown -R node:node /var/lib/doorstep
+# clips/ and the shared folder exist in the image so volumes mounted there start owned by node.
+RUN npm run build:dashboard && mkdir -p /var/lib/doorstep/clips /var/lib/doorstep-shared \
+ && chown -R node:node /var/lib/doorstep /var/lib/doorstep-shared
 EXPOSE 1883 8080 8883 8443
 USER node
 CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "gateway/src/main.ts"]

@@ -115,6 +115,11 @@ const ENV_SCHEMA = {
   DOORSTEP_FIRMWARE_DISTRICT_CONCURRENCY: positiveInt.max(1000).default(5),
   /** Largest firmware image an admin may upload, bytes. */
   DOORSTEP_FIRMWARE_MAX_BYTES: positiveInt.default(256 * 1024 ** 2),
+  /**
+   * The firmware signing key (Ed25519, PKCS#8 PEM); unset: generated under the data dir on first start.
+   * Gateways of a cluster are given the same file: units trust one key.
+   */
+  DOORSTEP_FIRMWARE_KEY_FILE: z.string().min(1).optional(),
   /** Bytes of clips one unit may have stored and in open uploads; past it, its new uploads are refused. */
   DOORSTEP_UNIT_CLIP_QUOTA_BYTES: positiveInt.default(4 * 1024 ** 3),
   /** Unfinished clip uploads (partial files) one unit may have open at once. */
@@ -293,7 +298,7 @@ export interface Config {
   }
   media: { timeoutMs: number }
   cases: { pullDistrictConcurrency: number }
-  firmware: { districtConcurrency: number; maxBytes: number }
+  firmware: { districtConcurrency: number; maxBytes: number; keyFile: string | undefined }
   evidence: { keyFile: string | undefined; checkpointEvery: number; checkpointIntervalMs: number }
   notify: {
     attempts: number
@@ -439,6 +444,8 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     firmware: {
       districtConcurrency: e.DOORSTEP_FIRMWARE_DISTRICT_CONCURRENCY,
       maxBytes: e.DOORSTEP_FIRMWARE_MAX_BYTES,
+      keyFile:
+        e.DOORSTEP_FIRMWARE_KEY_FILE === undefined ? undefined : path.resolve(e.DOORSTEP_FIRMWARE_KEY_FILE),
     },
     evidence: {
       keyFile:

@@ -54,6 +54,11 @@ export interface BusEvents {
     reason: string | null
     districts: number[]
     at: number
+    /**
+     * Made by another gateway of the cluster (heard by notice): its dashboards are told here too, but
+     * people are notified by the gateway that made the change, once.
+     */
+    elsewhere?: boolean
   }
   /** A unit's validated answer to its desired configuration (`cam/{id}/config/reported`). */
   'device.configReported': { device: DeviceRecord; report: ConfigReported; at: number }

@@ -299,6 +299,11 @@ export class Gateway {
     this.#clips = clips
     const audit = new AuditLog({ shared, log: this.log })
     this.#audit = audit
+    // As the cluster last heard: that gateway sends the unit's pulls and offers.
+    const connectedElsewhere = (id: string) => {
+      const e = presence.share?.get(id)
+      return !!e && e.node !== cfg.cluster.nodeId && (e.state === 'online' || e.state === 'stale')
+    }
     // After the broker: pulls go out over it, and its subscriptions say which units listen.
     const cases = new Cases({
       config: cfg,
@@ -311,15 +316,20 @@ export class Gateway {
       clips,
       audit,
       signer: keys,
-      // As the cluster last heard: that gateway sends the unit's pulls.
-      connectedElsewhere: (id) => {
-        const e = presence.share?.get(id)
-        return !!e && e.node !== cfg.cluster.nodeId && (e.state === 'online' || e.state === 'stale')
-      },
+      connectedElsewhere,
     })
     this.#cases = cases
     const configs = new UnitConfigs({ db, registry, broker, bus: this.bus, log: this.log })
-    const firmware = new Firmware({ config: cfg, db, bus: this.bus, log: this.log, registry, broker, audit })
+    const firmware = new Firmware({
+      config: cfg,
+      shared,
+      bus: this.bus,
+      log: this.log,
+      registry,
+      broker,
+      audit,
+      connectedElsewhere,
+    })
     this.#firmware = firmware
     // Last to start, first to stop: its final checkpoint at stop sees every entry.
     const checkpoints = new Checkpointer({

@@ -76,6 +76,7 @@ describe('docker-compose.yml', () => {
     ])
     const ids = new Set<string>()
     const dataVolumes = new Set<string>()
+    const sharedVolumes = new Set<string>()
     for (const [, g] of gateways) {
       expect(g.build).toBe('.')
       expect(g.environment?.DOORSTEP_REDIS_URL).toBe('redis://redis:6379')
@@ -90,7 +91,11 @@ describe('docker-compose.yml', () => {
       expect(g.volumes?.some((v) => v.includes(':/var/lib/doorstep/clips'))).toBe(false)
       const data = g.volumes?.find((v) => v.endsWith(':/var/lib/doorstep'))
       dataVolumes.add(data ?? '')
+      // Pulled recordings and firmware images: the one directory they all mount.
+      expect(g.environment?.DOORSTEP_SHARED_DIR).toBe('/var/lib/doorstep-shared')
+      sharedVolumes.add(g.volumes?.find((v) => v.endsWith(':/var/lib/doorstep-shared')) ?? '')
     }
+    expect([...sharedVolumes]).toEqual(['cluster-shared:/var/lib/doorstep-shared'])
     // Each node its own id and its own data (spool, SQLite, clips).
     expect(ids.size).toBe(3)
     expect(dataVolumes.size).toBe(3)

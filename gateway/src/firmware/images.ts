@@ -3,8 +3,12 @@ import fsp from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { firmwareStatement } from '@doorstep/proto'
 import { ClipStore } from '../clips/index.js'
+import { isUniqueViolation } from '../db/index.js'
 import { DoorstepError } from '../errors.js'
 import type { FirmwareStore, ImageRow } from './firmware-store.js'
+
+/** A partial image file in a folder gateways share, written to by nobody for this long, is an upload cut off. */
+const STALE_PARTIAL_MS = 3_600_000
 
 /** What signs images: the firmware key (an `EvidenceKeyring` of its own). */
 export interface ImageSigner {
@@ -13,7 +17,7 @@ export interface ImageSigner {
 }
 
 /**
- * Firmware images on disk, content-addressed like clips (`<dataDir>/firmware/ab/cd/<sha256>`, a
+ * Firmware images on disk, content-addressed like clips (`<sharedDir>/firmware/ab/cd/<sha256>`, a
  * `ClipStore`): the body is streamed to `partial/<imageId>` while hashed, fsynced, then renamed into
  * place, so a file at a content address is always whole. The row is written after the rename: an
  * image listed is an image on disk (a crash in between leaves an unlisted file, harmless).
@@ -39,14 +43,22 @@ export class FirmwareImages {
     this.#now = deps.now
   }
 
-  async init(): Promise<void> {
+  /**
+   * `shared`: other gateways use the same folder, and a partial may be one of their uploads under way;
+   * only those untouched for an hour are removed then.
+   */
+  async init(shared = false): Promise<void> {
     await this.store.init()
     // A partial is an upload cut off: the admin sends the whole image again.
-    for (const id of await this.store.partialIds()) await this.store.removePartial(id)
+    const cutoff = this.#now() - STALE_PARTIAL_MS
+    for (const id of await this.store.partialIds()) {
+      if (shared && (await this.store.partialWrittenAt(id).catch(() => 0)) > cutoff) continue
+      await this.store.removePartial(id)
+    }
   }
 
   async receive(body: Readable, meta: { model: string; version: string; by: string }): Promise<ImageRow> {
-    if (this.#table.imageOf(meta.model, meta.version)) {
+    if (await this.#table.imageOf(meta.model, meta.version)) {
       body.resume()
       throw new DoorstepError('DOORSTEP_ERR_FIRMWARE_EXISTS', undefined, meta)
     }
@@ -93,11 +105,11 @@ export class FirmwareImages {
       uploaded_at: this.#now(),
     }
     try {
-      this.#table.insertImage(row)
+      await this.#table.insertImage(row)
     } catch (err) {
-      // Two uploads of one model and version at once: the UNIQUE constraint picks one.
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
-        throw new DoorstepError('DOORSTEP_ERR_FIRMWARE_EXISTS', undefined, meta)
+      // Two uploads of one model and version at once (through one gateway or two): the UNIQUE
+      // constraint picks one.
+      if (isUniqueViolation(err)) throw new DoorstepError('DOORSTEP_ERR_FIRMWARE_EXISTS', undefined, meta)
       throw err
     }
     return row

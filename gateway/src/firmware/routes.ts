@@ -97,7 +97,7 @@ export async function firmwareRoutes(
       config: { access: ROLES.fleet },
       schema: { summary: 'Firmware images, newest first', response: { 200: FirmwareImageList } },
     },
-    async () => ({ images: firmware.table.images().map((r) => firmware.table.imageView(r)) }),
+    async () => ({ images: (await firmware.table.images()).map((r) => firmware.table.imageView(r)) }),
   )
 
   api.get(
@@ -111,7 +111,7 @@ export async function firmwareRoutes(
       },
     },
     async (req) => {
-      const row = firmware.table.image(req.params.id)
+      const row = await firmware.table.image(req.params.id)
       if (!row) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', 'No such firmware image')
       return firmware.table.imageView(row)
     },
@@ -141,10 +141,10 @@ export async function firmwareRoutes(
     },
     async (req, reply) => {
       const device = req.device as DeviceRecord
-      const row = firmware.table.image(req.params.id)
+      const row = await firmware.table.image(req.params.id)
       if (!row) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', 'No such firmware image')
       // Images are not public: a unit gets one only while a campaign's offer of it is open to it.
-      if (!firmware.table.holdsOffer(device.id, row.id))
+      if (!(await firmware.table.holdsOffer(device.id, row.id)))
         throw new DoorstepError('DOORSTEP_ERR_FIRMWARE_NOT_OFFERED')
       // [RFC 9110 §8.8.3] content-addressed: the digest is a strong validator, for If-Range on a resume.
       const etag = `"${row.sha256}"`
@@ -202,8 +202,8 @@ export async function firmwareRoutes(
       },
     },
     async (req, reply) => {
-      const c = firmware.rollout.create(req.body, actorOf(req))
-      return reply.status(201).send(firmware.table.campaignView(c))
+      const c = await firmware.rollout.create(req.body, actorOf(req))
+      return reply.status(201).send(await firmware.table.campaignView(c))
     },
   )
 
@@ -216,7 +216,11 @@ export async function firmwareRoutes(
         response: { 200: CampaignList },
       },
     },
-    async () => ({ campaigns: firmware.table.campaigns().map((c) => firmware.table.campaignView(c)) }),
+    async () => ({
+      campaigns: await Promise.all(
+        (await firmware.table.campaigns()).map((c) => firmware.table.campaignView(c)),
+      ),
+    }),
   )
 
   api.get(
@@ -226,7 +230,7 @@ export async function firmwareRoutes(
       schema: { summary: 'One campaign', params: CampaignParams, response: { 200: CampaignView } },
     },
     async (req) => {
-      const c = firmware.table.campaign(req.params.id)
+      const c = await firmware.table.campaign(req.params.id)
       if (!c) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', 'No such campaign')
       return firmware.table.campaignView(c)
     },
@@ -244,9 +248,9 @@ export async function firmwareRoutes(
       },
     },
     async (req) => {
-      if (!firmware.table.campaign(req.params.id))
+      if (!(await firmware.table.campaign(req.params.id)))
         throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', 'No such campaign')
-      const units = firmware.table.units(req.params.id, req.query.state)
+      const units = await firmware.table.units(req.params.id, req.query.state)
       return { units: units.map((u) => firmware.table.unitView(u)) }
     },
   )
@@ -269,14 +273,13 @@ export async function firmwareRoutes(
         const { id } = req.params
         const reason = req.body?.reason ?? null
         const r = firmware.rollout
-        const c =
-          action === 'start'
-            ? r.begin(id, by)
-            : action === 'pause'
-              ? r.pause(id, by, reason)
-              : action === 'resume'
-                ? r.resume(id, by)
-                : r.cancel(id, by, reason)
+        const c = await (action === 'start'
+          ? r.begin(id, by)
+          : action === 'pause'
+            ? r.pause(id, by, reason)
+            : action === 'resume'
+              ? r.resume(id, by)
+              : r.cancel(id, by, reason))
         return firmware.table.campaignView(c)
       },
     )

@@ -303,7 +303,7 @@ export class Notifier implements Feature {
         this.#s.deletePushSubscriptionsOf(tokenId)
       }),
       bus.on('campaign.changed', (c) => {
-        if (c.state !== 'paused') return
+        if (c.state !== 'paused' || c.elsewhere) return
         this.#trigger({
           kind: 'campaign-paused',
           subject: `campaign:${c.campaignId}`,
