@@ -1,11 +1,40 @@
+import http from 'node:http'
+import net from 'node:net'
 import { topicFor } from '@doorstep/proto'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { unitOnAll } from '../helpers/cluster.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { startTestHaproxy, type TestHaproxy } from '../helpers/haproxy.js'
-import { connectUnit, granted, nextMessage } from '../helpers/mqtt.js'
+import { connectPacket, connectUnit, granted, nextMessage } from '../helpers/mqtt.js'
 import { startTestRedis, type TestRedis } from '../helpers/redis.js'
+
+/** A unit's MQTT connection from `localAddress` through the proxy, open once its CONNACK accepted it. */
+function unitFrom(port: number, id: string, secret: string, localAddress: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress })
+    s.once('data', (d) =>
+      d[0] === 0x20 && d[3] === 0 ? resolve(s) : reject(new Error(`${id} refused: ${d.toString('hex')}`)),
+    )
+    s.once('error', reject)
+    s.write(connectPacket(id, secret))
+  })
+}
+
+/** The status of a GET from `localAddress`, with a bearer token. */
+function statusFrom(url: string, token: string, localAddress: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      url,
+      { localAddress, headers: { authorization: `Bearer ${token}` }, agent: false },
+      (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      },
+    )
+    req.once('error', reject)
+  })
+}
 
 /**
  * Two gateways sharing a real Redis behind a real HAProxy running the shipped config: units and the
@@ -60,6 +89,32 @@ describe('two gateways behind HAProxy', () => {
     const res = await fetch(`${proxy.httpUrl}/api/v1/ping`)
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ ok: true })
+  })
+
+  it("sends a unit's uploads to the gateway its MQTT connection is on, whatever its address", async () => {
+    const port = portOf(proxy.mqttUrl)
+    const placed = { a: 0, b: 0 }
+    for (let i = 0; i < 12; i++) {
+      const from = `127.0.0.${20 + i}`
+      const u = await unitOnAll(a, [b], `cam-hap-src-${i}`)
+      const socket = await unitFrom(port, u.id, u.secret, from)
+      try {
+        await expect
+          .poll(() => a.gateway.broker.isConnected(u.id) || b.gateway.broker.isConnected(u.id))
+          .toBe(true)
+        const mqttOn = a.gateway.broker.isConnected(u.id) ? 'a' : 'b'
+        // a's admin token is a's alone: a answers 200, b 401. So the status says who took the request.
+        const status = await statusFrom(`${proxy.httpUrl}/api/v1/devices?limit=1`, a.adminToken, from)
+        expect([200, 401]).toContain(status)
+        expect(status === 200 ? 'a' : 'b', `unit from ${from}`).toBe(mqttOn)
+        placed[mqttOn]++
+      } finally {
+        socket.destroy()
+      }
+    }
+    // The addresses spread over both gateways, rather than all landing on one.
+    expect(placed.a).toBeGreaterThan(0)
+    expect(placed.b).toBeGreaterThan(0)
   })
 
   it('moves a unit whose gateway stops to the other, and commands reach it on either', async () => {

@@ -134,9 +134,13 @@ describe('three gateways behind HAProxy, one SIGKILLed under load', () => {
       // The proxy may pick a gateway that has not heard of the new unit yet (within milliseconds): it
       // refuses it as unknown, and the unit tries again, as firmware does. Each refused try is its own
       // client, ended, so no stale one reconnects beside the unit.
+      // Each unit from an address of its own, as homes are: the proxy places units by address.
+      const from = `127.0.0.${10 + i}`
+      const proxyPort = Number(new URL(proxy.mqttUrl).port)
+      const viaProxy = () => net.connect({ port: proxyPort, host: '127.0.0.1', localAddress: from })
       let client: MqttClient | null = null
       for (let attempt = 0; attempt < 50 && client === null; attempt++) {
-        client = await connectUnit(proxy.mqttUrl, made.body.id, made.body.secret, {
+        client = await connectUnit(viaProxy, made.body.id, made.body.secret, {
           clean: false,
           reconnectPeriod: 0,
         }).catch(() => null)
@@ -254,7 +258,7 @@ describe('three gateways behind HAProxy, one SIGKILLed under load', () => {
   }, 90_000)
 
   it("moves the killed node's units to the others within seconds, loses no acknowledged event, repeats no alert id", async () => {
-    // leastconn spreads the units over the three.
+    // The units' addresses spread them over the three.
     await until('every unit counted on some node', async () => {
       const counts = await Promise.all(NAMES.map(connections))
       return counts.reduce((s, n) => s + n, 0) === UNITS && counts.every((n) => n > 0)

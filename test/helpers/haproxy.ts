@@ -40,8 +40,8 @@ const STOP_TIMEOUT_MS = 5_000
 
 /**
  * The shipped config for loopback: every `bind` of a frontend on that frontend's port on 127.0.0.1,
- * and each backend's `server` lines replaced by one per node. Everything else (timeouts, checks,
- * balancing) is the file as shipped.
+ * and each backend's `server` lines replaced by one per node (ids 1, 2, ... in order, as shipped).
+ * Everything else (timeouts, checks, balancing) is the file as shipped.
  */
 export function renderConfig(template: string, ports: FrontendPorts, nodes: readonly ProxiedNode[]): string {
   const out: string[] = []
@@ -65,7 +65,10 @@ export function renderConfig(template: string, ports: FrontendPorts, nodes: read
     if (/^\s*server\s/.test(line)) {
       if (serversWritten) continue
       serversWritten = true
-      for (const n of nodes) out.push(`${indent}${serverLine(section, n)}`)
+      // The shipped lines' ids, in order: the backends hash a client to the same node by them.
+      nodes.forEach((n, i) => {
+        out.push(`${indent}${serverLine(section, n)} id ${i + 1}`)
+      })
       continue
     }
     out.push(line)
