@@ -134,6 +134,41 @@ describe('cases in a PostgreSQL two gateways share', () => {
     expect(await b.store.pulls.activeInDistrict(7)).toBe(budget)
   })
 
+  it('lets one of two decisions on the same pull through, the other seeing it decided', async () => {
+    const { a, b } = await pair()
+    const c = aCase('0b4c6a9e-8888-4a5b-8c9d-000000000001')
+    await a.store.cases.insert(c, [])
+    // The pattern of an owner's answer and a legal order (consent.ts): lock, read, decide, write.
+    const decide = (g: typeof a, id: string, to: 'pending' | 'refused') =>
+      g.store.transaction(async (t) => {
+        await t.pulls.lock(id)
+        const p = await t.pulls.get(id)
+        if (p?.state !== 'awaiting-consent') return false
+        await t.pulls.update(id, { state: to })
+        return true
+      })
+    for (let i = 0; i < 10; i++) {
+      const id = `0b4c6a9e-9999-4a5b-8c9d-${String(i).padStart(12, '0')}`
+      await a.store.pulls.insert({
+        id,
+        case_id: c.id,
+        device_id: 'cam-1',
+        district: 3,
+        window_from: c.from,
+        window_to: c.to,
+        state: 'awaiting-consent',
+        reason: null,
+        requested_by: 'investigator',
+        requested_at: Date.now(),
+        consent_id: null,
+        legal_order: null,
+      })
+      const decided = await Promise.all([decide(a, id, 'pending'), decide(b, id, 'refused')])
+      expect(decided.filter(Boolean), `pull ${i}`).toHaveLength(1)
+      expect((await a.store.pulls.get(id))?.state).toBe(decided[0] ? 'pending' : 'refused')
+    }
+  })
+
   it("keeps one case's custody chain linear while two gateways append at once", async () => {
     const { a, b } = await pair()
     const c = aCase('0b4c6a9e-3333-4a5b-8c9d-000000000001')

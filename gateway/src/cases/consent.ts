@@ -166,7 +166,9 @@ export class Consent {
     const approve = body.decision === 'approve'
     const at = this.#d.now()
     await table.transaction(async (t) => {
-      // Read again under the write lock: two answers at once must not both be recorded.
+      // Read again under the row's lock: two answers at once, through two gateways, must not both be
+      // recorded.
+      await t.pulls.lock(pullId)
       const p = await t.pulls.get(pullId)
       if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No consent request ${pullId}`)
       if (p.state !== 'awaiting-consent') {
@@ -223,7 +225,8 @@ export class Consent {
     await this.#openCase(found.case_id)
     const at = this.#d.now()
     await table.transaction(async (t) => {
-      // Read again under the write lock: the pull may have moved on since.
+      // Read again under the row's lock: the pull may have moved on since.
+      await t.pulls.lock(pullId)
       const p = await t.pulls.get(pullId)
       if (!p) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No pull ${pullId}`)
       const basis = p.consent_id === null ? null : ((await t.consents.get(p.consent_id))?.basis ?? null)

@@ -60,6 +60,19 @@ export class PullTable {
     this.#changed(p.id)
   }
 
+  /**
+   * Takes the pull's row lock for the rest of the write transaction (an update of the row to itself):
+   * a decision read after it sees what another gateway's decision committed, and a second decider
+   * waits for this one. On SQLite the transaction's write lock does it already.
+   */
+  async lock(id: string): Promise<void> {
+    await this.#db
+      .updateTable('pulls')
+      .set((eb) => ({ n: eb.ref('n') }))
+      .where('id', '=', id)
+      .execute()
+  }
+
   get(id: string): Promise<PullRow | undefined> {
     return this.#db.selectFrom('pulls').selectAll().where('id', '=', id).executeTakeFirst()
   }
