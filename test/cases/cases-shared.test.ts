@@ -1,7 +1,8 @@
-import type { CaseView } from '@doorstep/proto'
+import type { CaseView, PullState } from '@doorstep/proto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CaseStore } from '../../gateway/src/cases/case-store.js'
 import { CustodyLog } from '../../gateway/src/cases/custody.js'
+import type { NewPull } from '../../gateway/src/cases/pull-table.js'
 import { openPostgres, type SharedDb } from '../../gateway/src/db/index.js'
 import { capturingLogger } from '../helpers/log.js'
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js'
@@ -56,26 +57,35 @@ describe('cases in a PostgreSQL two gateways share', () => {
     closedBy: null,
   })
 
+  /** A pull of `c` for one unit, as the cases feature writes a new one. */
+  const newPull = (
+    c: CaseView,
+    id: string,
+    deviceId: string,
+    district: number,
+    state: PullState,
+  ): NewPull => ({
+    id,
+    case_id: c.id,
+    device_id: deviceId,
+    district,
+    window_from: c.from,
+    window_to: c.to,
+    state,
+    reason: null,
+    requested_by: 'investigator',
+    requested_at: Date.now(),
+    consent_id: null,
+    legal_order: null,
+  })
+
   it('lets one gateway claim a pull, whichever asks at the same moment', async () => {
     const { a, b } = await pair()
     const c = aCase('0b4c6a9e-1111-4a5b-8c9d-000000000001')
     await a.store.cases.insert(c, [{ device_id: 'cam-1', district: 3, distance_m: null }])
     for (let i = 0; i < 20; i++) {
       const id = `0b4c6a9e-2222-4a5b-8c9d-${String(i).padStart(12, '0')}`
-      await a.store.pulls.insert({
-        id,
-        case_id: c.id,
-        device_id: 'cam-1',
-        district: 3,
-        window_from: c.from,
-        window_to: c.to,
-        state: 'pending',
-        reason: null,
-        requested_by: 'investigator',
-        requested_at: Date.now(),
-        consent_id: null,
-        legal_order: null,
-      })
+      await a.store.pulls.insert(newPull(c, id, 'cam-1', 3, 'pending'))
       const seenA = await a.store.pulls.get(id)
       const seenB = await b.store.pulls.get(id)
       if (!seenA || !seenB) throw new Error('pull not found')
@@ -96,20 +106,7 @@ describe('cases in a PostgreSQL two gateways share', () => {
     for (let i = 0; i < 12; i++) {
       const id = `0b4c6a9e-7777-4a5b-8c9d-${String(i).padStart(12, '0')}`
       ids.push(id)
-      await a.store.pulls.insert({
-        id,
-        case_id: c.id,
-        device_id: `cam-${i}`,
-        district: 7,
-        window_from: c.from,
-        window_to: c.to,
-        state: 'pending',
-        reason: null,
-        requested_by: 'investigator',
-        requested_at: Date.now(),
-        consent_id: null,
-        legal_order: null,
-      })
+      await a.store.pulls.insert(newPull(c, id, `cam-${i}`, 7, 'pending'))
     }
     // Each gateway goes through the waiting pulls from its own end, each send in its own transaction,
     // as two dispatchers woken by the same change would.
@@ -149,20 +146,7 @@ describe('cases in a PostgreSQL two gateways share', () => {
       })
     for (let i = 0; i < 10; i++) {
       const id = `0b4c6a9e-9999-4a5b-8c9d-${String(i).padStart(12, '0')}`
-      await a.store.pulls.insert({
-        id,
-        case_id: c.id,
-        device_id: 'cam-1',
-        district: 3,
-        window_from: c.from,
-        window_to: c.to,
-        state: 'awaiting-consent',
-        reason: null,
-        requested_by: 'investigator',
-        requested_at: Date.now(),
-        consent_id: null,
-        legal_order: null,
-      })
+      await a.store.pulls.insert(newPull(c, id, 'cam-1', 3, 'awaiting-consent'))
       const decided = await Promise.all([decide(a, id, 'pending'), decide(b, id, 'refused')])
       expect(decided.filter(Boolean), `pull ${i}`).toHaveLength(1)
       expect((await a.store.pulls.get(id))?.state).toBe(decided[0] ? 'pending' : 'refused')
@@ -201,20 +185,7 @@ describe('cases in a PostgreSQL two gateways share', () => {
     a.store.caseChanged({ caseId: c.id, number: c.number, state: 'open' })
     const id = '0b4c6a9e-5555-4a5b-8c9d-000000000001'
     await a.store.transaction(async (t) => {
-      await t.pulls.insert({
-        id,
-        case_id: c.id,
-        device_id: 'cam-1',
-        district: 3,
-        window_from: c.from,
-        window_to: c.to,
-        state: 'awaiting-consent',
-        reason: null,
-        requested_by: 'investigator',
-        requested_at: Date.now(),
-        consent_id: null,
-        legal_order: null,
-      })
+      await t.pulls.insert(newPull(c, id, 'cam-1', 3, 'awaiting-consent'))
     })
     await a.store.pulls.update(id, { state: 'pending' })
     await until('b heard both', () => cases.length === 1 && pulls.includes(`${id}:pending`))

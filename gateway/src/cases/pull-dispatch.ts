@@ -3,6 +3,7 @@ import type { AuditLog } from '../audit/index.js'
 import type { EventBus } from '../event-bus.js'
 import type { Logger } from '../log.js'
 import { type CommandChannel, CommandListeners } from '../mqtt/index.js'
+import { SerialPass } from '../serial-pass.js'
 import type { CaseStore } from './case-store.js'
 import type { CustodyLog } from './custody.js'
 import { FINAL_STATES, type PullRow } from './pull-table.js'
@@ -50,15 +51,16 @@ function uploadPathOf(pullId: string): string {
 export class PullDispatch {
   readonly #d: DispatchDeps
   readonly #listeners: CommandListeners
+  readonly #pump: SerialPass
   #off: Array<() => void> = []
-  #pumping = false
-  #again = false
-  #stopped = false
-  #pumped: Promise<void> = Promise.resolve()
   #acks: Promise<void> = Promise.resolve()
 
   constructor(deps: DispatchDeps) {
     this.#d = deps
+    this.#pump = new SerialPass(
+      () => this.#pass(),
+      (err) => deps.log.error({ err }, 'pull dispatch pass failed; the next change tries again'),
+    )
     this.#listeners = new CommandListeners(deps.broker, deps.bus, {
       ready: (deviceId) => this.#quietly(this.#wake(deviceId), deviceId),
       gone: (deviceId) => this.#quietly(this.#away(deviceId), deviceId),
@@ -97,7 +99,7 @@ export class PullDispatch {
     for (const off of this.#off) off()
     this.#off = []
     this.#listeners.stop()
-    this.#stopped = true
+    this.#pump.stop()
   }
 
   /**
@@ -107,30 +109,13 @@ export class PullDispatch {
    * once even when another gateway's pass looks at it too.
    */
   pump(): void {
-    if (this.#stopped) return
-    if (this.#pumping) {
-      this.#again = true
-      return
-    }
-    this.#pumping = true
-    this.#pumped = (async () => {
-      try {
-        do {
-          this.#again = false
-          await this.#pass()
-        } while (this.#again && !this.#stopped)
-      } catch (err) {
-        this.#d.log.error({ err }, 'pull dispatch pass failed; the next change tries again')
-      } finally {
-        this.#pumping = false
-      }
-    })()
+    this.#pump.run()
   }
 
-  /** Resolves when the pass under way (and those it asked for) is over. */
+  /** Resolves when the acks received and the pass under way (and those it asked for) are over. */
   async settled(): Promise<void> {
     await this.#acks
-    while (this.#pumping) await this.#pumped
+    await this.#pump.settled()
   }
 
   async #pass(): Promise<void> {

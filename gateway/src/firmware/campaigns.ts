@@ -14,6 +14,7 @@ import type { EventBus } from '../event-bus.js'
 import type { Logger } from '../log.js'
 import { type CommandChannel, CommandListeners } from '../mqtt/index.js'
 import type { DeviceRegistry } from '../registry/index.js'
+import { SerialPass } from '../serial-pass.js'
 import {
   type CampaignRow,
   FINAL_UNIT,
@@ -84,15 +85,16 @@ export function downloadPathOf(imageId: string): string {
 export class Rollout {
   readonly #d: RolloutDeps
   readonly #listeners: CommandListeners
+  readonly #pump: SerialPass
   #off: Array<() => void> = []
-  #pumping = false
-  #again = false
-  #stopped = false
-  #pumped: Promise<void> = Promise.resolve()
   #acks: Promise<void> = Promise.resolve()
 
   constructor(deps: RolloutDeps) {
     this.#d = deps
+    this.#pump = new SerialPass(
+      () => this.#pass(),
+      (err) => deps.log.error({ err }, 'firmware offers not made; the next change tries again'),
+    )
     this.#listeners = new CommandListeners(deps.broker, deps.bus, {
       ready: () => this.pump(),
       gone: (deviceId) =>
@@ -124,13 +126,13 @@ export class Rollout {
     for (const off of this.#off) off()
     this.#off = []
     this.#listeners.stop()
-    this.#stopped = true
+    this.#pump.stop()
   }
 
   /** Resolves when the reports received and the pass under way (and those it asked for) are done. */
   async settled(): Promise<void> {
     await this.#acks
-    while (this.#pumping) await this.#pumped
+    await this.#pump.settled()
   }
 
   async create(input: CampaignCreate, by: string): Promise<CampaignRow> {
@@ -290,24 +292,7 @@ export class Rollout {
    * (`claimOffer`), so a unit is offered once even when another gateway's pass looks at it too.
    */
   pump(): void {
-    if (this.#stopped) return
-    if (this.#pumping) {
-      this.#again = true
-      return
-    }
-    this.#pumping = true
-    this.#pumped = (async () => {
-      try {
-        do {
-          this.#again = false
-          await this.#pass()
-        } while (this.#again && !this.#stopped)
-      } catch (err) {
-        this.#d.log.error({ err }, 'firmware offers not made; the next change tries again')
-      } finally {
-        this.#pumping = false
-      }
-    })()
+    this.#pump.run()
   }
 
   async #pass(): Promise<void> {
@@ -316,7 +301,7 @@ export class Rollout {
       const image = await table.image(c.image_id)
       if (!image) continue
       for (const u of await table.waiting(c.id, c.wave)) {
-        if (this.#stopped) return
+        if (this.#pump.stopped) return
         if (!this.#listeners.has(u.device_id) || !broker.isConnected(u.device_id)) continue
         // A first look, without the lock; the claim checks again under it.
         if ((await table.downloadingInDistrict(c.id, u.district)) >= c.district_concurrency) continue
