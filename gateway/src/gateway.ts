@@ -245,6 +245,8 @@ export class Gateway {
       sweepIntervalMs: cfg.events.sweepIntervalMs,
       // Clips starts after events; the first sweep waits well past both.
       held: () => this.#clips?.heldEventIds() ?? new Set(),
+      shared,
+      node: cfg.cluster.nodeId,
     })
     this.#events = events
     const ingest = new Ingest({
@@ -313,6 +315,7 @@ export class Gateway {
       registry,
       broker,
       events: () => events.index,
+      reader: () => events.reader,
       clips,
       audit,
       signer: keys,
@@ -407,6 +410,7 @@ export class Gateway {
         redis: broker.redisUp,
         database: shared.dialect === 'postgres' ? shared.up() : null,
       }),
+      eventOutbox: () => events.shipper?.pending() ?? null,
     })
     const app = await buildHttp({
       log: this.log,
@@ -419,14 +423,21 @@ export class Gateway {
     await app.register(mapRoute, { registry, live: presence, tiles: cfg.mapTiles })
     await app.register(opsRoutes, { presence, registry, influx: () => this.#influx, metrics: this.metrics })
     await app.register(alertsRoute, { hub: this.hub, tokens, bus: this.bus })
-    await app.register(eventRoutes, { index: () => events.index, clips })
+    await app.register(eventRoutes, { reader: () => events.reader, clips })
     await app.register(clipRoutes, { clips, registry, maxBytes: cfg.clips.maxBytes, audit })
     await app.register(holdRoutes, { clips, audit })
     await app.register(auditRoutes, { audit, verify: verifyAllLogs })
     await app.register(notifyRoutes, { notifier, audit })
     await app.register(evidenceRoutes, { keys })
     await app.register(tokenRoutes, { tokens, audit, bus: this.bus })
-    await app.register(ownerRoutes, { registry, live: presence, index: () => events.index, clips, audit })
+    await app.register(ownerRoutes, {
+      registry,
+      live: presence,
+      index: () => events.index,
+      reader: () => events.reader,
+      clips,
+      audit,
+    })
     await app.register(caseRoutes, { cases, audit })
     await app.register(consentRoutes, { cases })
     await app.register(unitConfigRoutes, { configs, audit })

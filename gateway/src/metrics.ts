@@ -23,6 +23,8 @@ export interface ScrapeSources {
   process(): ProcessReading
   /** The shared Redis's and PostgreSQL's reachability as this gateway sees it; null where not configured. */
   dependencies(): { redis: boolean | null; database: boolean | null }
+  /** Events indexed here and not yet copied to the shared PostgreSQL; null without one. */
+  eventOutbox(): number | null
 }
 
 /**
@@ -214,6 +216,15 @@ export function createMetrics(
       opts.database ? registry : null,
       () => sources?.dependencies().database ?? null,
     ),
+    eventOutbox: new Gauge({
+      name: 'doorstep_event_outbox',
+      help: 'Events this gateway indexed and has not yet copied to the shared PostgreSQL (grows while it is away); absent without DOORSTEP_DATABASE_URL',
+      registers: opts.database ? [registry] : [],
+      collect() {
+        const n = sources?.eventOutbox() ?? null
+        if (n !== null) this.set(n)
+      },
+    }),
     connections: new Gauge({
       name: 'doorstep_mqtt_connections',
       help: 'Connected MQTT clients',

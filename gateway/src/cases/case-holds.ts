@@ -2,7 +2,7 @@ import type { CaseView, Hold } from '@doorstep/proto'
 import type { AuditLog } from '../audit/index.js'
 import type { Clips } from '../clips/index.js'
 import { DoorstepError } from '../errors.js'
-import type { EventIndex, IndexedEvent } from '../events/index.js'
+import type { EventIndex, EventReader, IndexedEvent } from '../events/index.js'
 import type { Logger } from '../log.js'
 import type { CaseStore } from './case-store.js'
 import type { CustodyLog } from './custody.js'
@@ -17,6 +17,8 @@ export interface CaseHoldsDeps {
   custody: CustodyLog
   audit: AuditLog
   events: () => EventIndex
+  /** Every gateway's events when they share PostgreSQL; what a case's page lists. */
+  reader: () => EventReader
   clips: Pick<Clips, 'hold' | 'release' | 'holds'>
   log: Logger
 }
@@ -49,6 +51,16 @@ export class CaseHolds {
       .events()
       .ofUnits(deviceIds, c.from - EVENT_LEAD_MS, c.to, MAX_EVENTS_PER_DEVICE)
       .filter((e) => (e.endedAt ?? e.startedAt) >= c.from)
+  }
+
+  /**
+   * The events a case's page and preview list: as `eventsOfUnits`, but read where every gateway's
+   * events are (the cluster's table when gateways share PostgreSQL).
+   */
+  async listEvents(c: Pick<CaseView, 'from' | 'to'>, deviceIds: readonly string[]): Promise<IndexedEvent[]> {
+    return (
+      await this.#d.reader().ofUnits(deviceIds, c.from - EVENT_LEAD_MS, c.to, MAX_EVENTS_PER_DEVICE)
+    ).filter((e) => (e.endedAt ?? e.startedAt) >= c.from)
   }
 
   /** Holds every event of the case's units in its window that has no hold of the case yet. */

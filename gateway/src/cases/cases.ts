@@ -16,8 +16,8 @@ import type { Config } from '../config.js'
 import type { SharedDb } from '../db/index.js'
 import { DoorstepError } from '../errors.js'
 import type { EventBus } from '../event-bus.js'
-import type { EventIndex, IndexedEvent } from '../events/index.js'
-import { eventView } from '../events/index.js'
+import type { EventIndex, EventReader, IndexedEvent } from '../events/index.js'
+import { eventView, localReader } from '../events/index.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { WorkQueue } from '../media/index.js'
@@ -44,6 +44,11 @@ export interface CasesDeps {
   broker: CommandChannel
   /** A getter: the events feature makes its index in its own `start()`. */
   events: () => EventIndex
+  /**
+   * Where a case's page and preview read events: every gateway's when they share PostgreSQL (holds and
+   * exports stay with this gateway's index, whose clips are on its disk). This gateway's index if unset.
+   */
+  reader?: () => EventReader
   clips: Pick<Clips, 'hold' | 'release' | 'holds' | 'clipFile' | 'thumbFile' | 'mediaOf'>
   audit: AuditLog
   /** Signs each export's manifest: the gateway's evidence key. */
@@ -176,6 +181,7 @@ export class Cases implements Feature {
       custody,
       audit: d.audit,
       events: d.events,
+      reader: d.reader ?? (() => localReader(d.events)),
       clips: d.clips,
       log: this.#log,
     })
@@ -355,12 +361,12 @@ export class Cases implements Feature {
         pull: pull ? await table.pulls.view(pull) : null,
       })
     }
-    const events = this.#holds()
-      .eventsOfUnits(
+    const events = (
+      await this.#holds().listEvents(
         c,
         rows.map((row) => row.device_id),
       )
-      .map(eventView)
+    ).map(eventView)
     return { case: c, devices, events, holds: await this.#holds().holdsOf(id) }
   }
 
@@ -368,7 +374,7 @@ export class Cases implements Feature {
    * What a case with this window and area would cover, before anyone opens it: the units (by release
    * policy, and how many are online) and their events in the window, the same match `create` makes.
    */
-  preview(q: CasePreviewQuery): CasePreview {
+  async preview(q: CasePreviewQuery): Promise<CasePreview> {
     const matched = matchArea(this.#d.registry, q.area)
     const out: CasePreview = {
       devices: matched.length,
@@ -381,7 +387,7 @@ export class Cases implements Feature {
       out.byPolicy[device.releasePolicy]++
       if (this.#d.broker.isConnected(device.id)) out.online++
     }
-    for (const e of this.#holds().eventsOfUnits(
+    for (const e of await this.#holds().listEvents(
       q,
       matched.map((m) => m.device.id),
     )) {

@@ -30,10 +30,16 @@ export { DEFAULT_ROLLOVER, EVENTS_SCHEMA, eventKey, toIndexTuple }
  */
 export class EventIndex {
   readonly #db: Db
+  readonly #outbox: boolean
   #tables: EventTables | null = null
 
-  constructor(db: Db) {
+  /**
+   * With `outbox`, every change of a row on this connection names its event in `event_outbox`, in the
+   * same transaction, for the shipper to copy to the cluster's shared table (event-shipper.ts).
+   */
+  constructor(db: Db, opts: { outbox?: boolean } = {}) {
     this.#db = db
+    this.#outbox = opts.outbox ?? false
   }
 
   /** Creates or migrates the tables, then prepares; the owner of the schema calls this. */
@@ -70,7 +76,9 @@ export class EventIndex {
     return (
       writeTransaction(this.#db, () => {
         tables.refresh()
-        return mergeTuple(tables, f)
+        const admitted = mergeTuple(tables, f)
+        if (this.#outbox && (admitted === 'new' || admitted === 'merged')) this.#toOutbox(f[0])
+        return admitted
       }) !== 'foreign'
     )
   }
@@ -83,7 +91,9 @@ export class EventIndex {
    */
   admit(f: IndexTuple): Admission {
     if (!this.#db.inTransaction) throw new Error('EventIndex.admit runs inside a transaction')
-    return mergeTuple(this.#must(), f)
+    const admitted = mergeTuple(this.#must(), f)
+    if (this.#outbox && (admitted === 'new' || admitted === 'merged')) this.#toOutbox(f[0])
+    return admitted
   }
 
   /** Takes in what other connections changed in the catalogue (a month dropped). Inside the transaction. */
@@ -130,11 +140,23 @@ export class EventIndex {
     writeTransaction(this.#db, () => {
       tables.refresh()
       const found = tables.find(eventKey(id), id)
-      if (found)
-        tables
-          .st(`UPDATE ${found.table} SET clip_state = ? WHERE id_key = ? AND event_id = ?`)
-          .run(state, eventKey(id), id)
+      if (!found) return
+      tables
+        .st(`UPDATE ${found.table} SET clip_state = ? WHERE id_key = ? AND event_id = ?`)
+        .run(state, eventKey(id), id)
+      if (this.#outbox) this.#toOutbox(id)
     })
+  }
+
+  /** The row of an event as stored (for the shipper), or undefined. */
+  rowOf(id: string): EventRow | undefined {
+    const tables = this.#must()
+    tables.refresh()
+    return tables.find(eventKey(id), id)?.row
+  }
+
+  #toOutbox(id: string): void {
+    this.#must().st('INSERT INTO event_outbox (event_id) VALUES (?)').run(id)
   }
 
   /** Events that started before `before` whose clip never became ready (retention). */

@@ -102,4 +102,7 @@ export const EVENTS_SCHEMA = [
    INSERT INTO event_partitions_next SELECT name, month, rows, filter, filter_capacity, filter_rows FROM event_partitions;
    DROP TABLE event_partitions;
    ALTER TABLE event_partitions_next RENAME TO event_partitions;`,
+  // Gateways sharing PostgreSQL copy their indexed events to it (event-shipper.ts): the ids of events
+  // whose rows changed, written in the transaction that changed them, until shipped.
+  `CREATE TABLE event_outbox (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL);`,
 ]

@@ -1,7 +1,10 @@
-import type { Db } from '../db/index.js'
+import type { Db, SharedDb } from '../db/index.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { EventIndex, type RetentionResult } from './event-index.js'
+import { type EventReader, localReader } from './event-reader.js'
+import { EventShipper } from './event-shipper.js'
+import { SharedEventTable, type SharedSweep } from './shared-events.js'
 
 /** The first sweep waits for the gateway to settle after its start. */
 const FIRST_SWEEP_MS = 60_000
@@ -15,6 +18,13 @@ export interface EventsDeps {
   sweepIntervalMs?: number
   /** Event ids a case or a person holds: kept past retention. */
   held: () => ReadonlySet<string>
+  /**
+   * The state the gateways share. On PostgreSQL this gateway's indexed events are copied to its shared
+   * table, and the events API and case pages read that: every gateway answers for the whole cluster.
+   */
+  shared?: SharedDb
+  /** This gateway's id in the cluster (recorded with the events it ships). */
+  node?: string
   now?: () => number
 }
 
@@ -25,7 +35,9 @@ export interface EventsDeps {
  * durable and before the unit's PUBACK (see ingest/spool-worker.ts), so a unit
  * told "accepted" finds its event indexed, and the index's page writes stay
  * off the thread that runs the broker. That worker also moves quiet rows on
- * into their monthly tables; this feature drops months past retention.
+ * into their monthly tables; this feature drops months past retention. When
+ * gateways share PostgreSQL it also ships what this gateway indexed to the
+ * cluster's table, and reads there (`reader`).
  */
 export class Events implements Feature {
   readonly name = 'events'
@@ -34,6 +46,9 @@ export class Events implements Feature {
   #index: EventIndex | null = null
   #timer: NodeJS.Timeout | null = null
   #removed = 0
+  #sharedTable: SharedEventTable | null = null
+  #shipper: EventShipper | null = null
+  #reader: EventReader | null = null
 
   constructor(deps: EventsDeps) {
     this.#d = deps
@@ -45,22 +60,73 @@ export class Events implements Feature {
     return this.#index
   }
 
-  start(): void {
-    const index = new EventIndex(this.#d.db)
+  /** Where the events API and the case pages read: this gateway's index, or the cluster's table. */
+  get reader(): EventReader {
+    if (!this.#reader) throw new Error('events feature is not started')
+    return this.#reader
+  }
+
+  /** The shipper of this gateway's events to the cluster's table; null on one machine. */
+  get shipper(): EventShipper | null {
+    return this.#shipper
+  }
+
+  async start(): Promise<void> {
+    const shared = this.#d.shared?.dialect === 'postgres' ? this.#d.shared : null
+    const index = new EventIndex(this.#d.db, { outbox: shared !== null })
     index.load()
     this.#index = index
+    if (shared) {
+      const table = new SharedEventTable(shared)
+      await table.migrate()
+      const shipper = new EventShipper({
+        db: this.#d.db,
+        index: () => this.index,
+        table,
+        node: this.#d.node ?? 'gateway',
+        log: this.#log,
+      })
+      shipper.start()
+      this.#sharedTable = table
+      this.#shipper = shipper
+      // This gateway's own events are shipped before each read: what it acknowledged, it shows.
+      const fresh = async <T>(read: () => Promise<T>): Promise<T> => {
+        await shipper.flush()
+        return read()
+      }
+      this.#reader = {
+        query: (q) => fresh(() => table.query(q)),
+        get: (id) => fresh(() => table.get(id)),
+        ofUnits: (ids, from, to, perUnit) => fresh(() => table.ofUnits(ids, from, to, perUnit)),
+      }
+    } else {
+      this.#reader = localReader(() => this.index)
+    }
     const tick = (next: number) => {
-      this.#timer = setTimeout(() => {
+      this.#timer = setTimeout(async () => {
         try {
           this.sweep()
+          await this.sweepShared()
         } catch (err) {
           this.#log.warn({ err: (err as Error).message }, 'event retention failed; trying again later')
         }
-        tick(this.#d.sweepIntervalMs ?? 6 * 3_600_000)
+        if (this.#index) tick(this.#d.sweepIntervalMs ?? 6 * 3_600_000)
       }, next)
       this.#timer.unref()
     }
     tick(Math.min(FIRST_SWEEP_MS, this.#d.sweepIntervalMs ?? FIRST_SWEEP_MS))
+  }
+
+  /**
+   * Drops what is past retention from the cluster's shared table, but what this gateway or a case
+   * holds; one gateway at a time (null on one machine, where there is no shared table).
+   */
+  async sweepShared(now = (this.#d.now ?? Date.now)()): Promise<SharedSweep | null> {
+    const table = this.#sharedTable
+    if (!table) return null
+    const r = await table.dropExpired(now - this.#d.retentionDays * 86_400_000, this.#d.held())
+    if (r.removed > 0) this.#log.info({ removed: r.removed }, 'shared events past retention removed')
+    return r
   }
 
   /** Drops the events past retention but those held; the timer calls it, tests with a fixed `now`. */
@@ -78,9 +144,17 @@ export class Events implements Feature {
     return this.#removed
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
+    if (this.#shipper) {
+      // What ingest committed before it stopped goes now if it can; else it waits in the outbox.
+      await this.#shipper.flush()
+      await this.#shipper.stop()
+    }
+    this.#shipper = null
+    this.#sharedTable = null
+    this.#reader = null
     this.#index = null
   }
 }

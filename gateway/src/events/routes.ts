@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { ROLES } from '../auth/index.js'
 import { DoorstepError } from '../errors.js'
-import type { EventIndex } from './event-index.js'
+import type { EventReader } from './event-reader.js'
 import { eventView } from './event-view.js'
 
 /** What the event detail shows about the stored clip; the clips feature answers it. */
@@ -12,10 +12,13 @@ export interface ClipDetails {
   holdsOf(eventId: string): Hold[]
 }
 
-/** `GET /api/v1/events` and `GET /api/v1/events/:id`, answered from the SQLite index. */
+/**
+ * `GET /api/v1/events` and `GET /api/v1/events/:id`, answered by the reader: the gateway's own index,
+ * or with gateways sharing PostgreSQL the cluster's table.
+ */
 export async function eventRoutes(
   app: FastifyInstance,
-  opts: { index: () => EventIndex; clips?: ClipDetails },
+  opts: { reader: () => EventReader; clips?: ClipDetails },
 ): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>()
   api.get(
@@ -29,7 +32,7 @@ export async function eventRoutes(
       },
     },
     async (req): Promise<EventList> => {
-      const page = opts.index().query(req.query)
+      const page = await opts.reader().query(req.query)
       return { events: page.events.map(eventView), nextCursor: page.nextCursor }
     },
   )
@@ -46,7 +49,7 @@ export async function eventRoutes(
     },
     async (req): Promise<EventDetail> => {
       const { id } = req.params
-      const e = opts.index().get(id)
+      const e = await opts.reader().get(id)
       if (!e) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${id}`)
       return { ...eventView(e), media: opts.clips?.mediaOf(id) ?? null, holds: opts.clips?.holdsOf(id) ?? [] }
     },

@@ -76,6 +76,8 @@ export class Ingest implements Feature {
     // The spool lives in the gateway's database, next to the event index it commits with.
     const spool = new Spool(path.join(this.#cfg.dataDir, 'doorstep.db'), {
       legacyFile: path.join(this.#cfg.dataDir, 'spool.db'),
+      // Gateways sharing PostgreSQL copy their indexed events to it (events/event-shipper.ts).
+      outbox: this.#cfg.cluster.databaseUrl !== null,
       onNotIndexed: (ids) => {
         for (const eventId of ids)
           this.#log.warn({ eventId }, 'event id belongs to another unit; not indexed')

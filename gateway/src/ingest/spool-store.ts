@@ -67,9 +67,11 @@ export class SpoolStore {
   /**
    * `file` is the gateway's database (the events feature made the index in
    * it). `legacyFile` is the separate spool file of older versions: rows
-   * still in it are moved in, in order, and the file is removed.
+   * still in it are moved in, in order, and the file is removed. With
+   * `outbox`, each event indexed or changed is named in the event outbox in
+   * its commit (gateways sharing PostgreSQL ship those rows to it).
    */
-  constructor(file: string, legacyFile?: string) {
+  constructor(file: string, legacyFile?: string, opts: { outbox?: boolean } = {}) {
     const db = openDb(file, { synchronous: 'FULL' })
     // Fewer checkpoints: each rewrites every index page touched since the last; 40 MiB of WAL between them.
     const pageSize = db.pragma('page_size', { simple: true }) as number
@@ -79,7 +81,7 @@ export class SpoolStore {
     db.pragma(`cache_size = -${CACHE_KIB}`)
     migrate(db, 'spool', SPOOL_SCHEMA)
     this.#db = db
-    this.#index = new EventIndex(db)
+    this.#index = new EventIndex(db, { outbox: opts.outbox ?? false })
     this.#index.prepare({ filters: true })
     this.#s = {
       insertLine: db.prepare('INSERT INTO spool (rp, line) VALUES (?, ?)'),

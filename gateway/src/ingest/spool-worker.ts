@@ -11,6 +11,8 @@ export interface WorkerOptions {
   file: string
   /** An older version's separate spool file, moved in at open. */
   legacyFile?: string
+  /** Name each indexed event in the event outbox (gateways sharing PostgreSQL). */
+  outbox?: boolean
 }
 
 export type WorkerRequest =
@@ -38,7 +40,7 @@ if (!port) throw new Error('spool-worker runs only as a worker thread')
 let store: SpoolStore
 try {
   const opts = workerData as WorkerOptions
-  store = new SpoolStore(opts.file, opts.legacyFile)
+  store = new SpoolStore(opts.file, opts.legacyFile, { outbox: opts.outbox ?? false })
   port.postMessage({ id: 0, ok: true, value: store.stats() } satisfies WorkerReply)
 } catch (err) {
   port.postMessage({ id: 0, ok: false, error: (err as Error).message } satisfies WorkerReply)

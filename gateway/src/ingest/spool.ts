@@ -22,6 +22,8 @@ type WorkerOp = WorkerRequest extends infer R ? (R extends { id: number } ? Omit
 export interface SpoolOptions {
   /** An older version's separate spool file: its rows are moved in at open. */
   legacyFile?: string
+  /** Name each indexed event in the event outbox, for the shipper (gateways sharing PostgreSQL). */
+  outbox?: boolean
   /** Told of event ids the index refused (another unit's id); their lines are stored regardless. */
   onNotIndexed?: (eventIds: string[]) => void
   /** Told when the worker moved event index rows on into their months, or failed to. */
@@ -67,7 +69,11 @@ export class Spool {
 
   async open(): Promise<void> {
     const worker = new Worker(new URL('./spool-worker-boot.mjs', import.meta.url), {
-      workerData: { file: this.#file, legacyFile: this.#opts.legacyFile } satisfies WorkerOptions,
+      workerData: {
+        file: this.#file,
+        legacyFile: this.#opts.legacyFile,
+        outbox: this.#opts.outbox ?? false,
+      } satisfies WorkerOptions,
     })
     const ready = new Promise<{ rows: number; bytes: number }>((resolve, reject) =>
       this.#calls.set(0, { resolve: (v) => resolve(v as { rows: number; bytes: number }), reject }),

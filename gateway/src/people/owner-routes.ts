@@ -15,7 +15,7 @@ import { actorOf } from '../audit/index.js'
 import { ROLES } from '../auth/index.js'
 import type { Clips } from '../clips/index.js'
 import { DoorstepError } from '../errors.js'
-import type { EventIndex } from '../events/index.js'
+import type { EventIndex, EventReader } from '../events/index.js'
 import { eventView } from '../events/index.js'
 import type { DeviceRegistry } from '../registry/index.js'
 import { deviceView, type LiveStateSource } from '../registry/index.js'
@@ -31,7 +31,10 @@ export async function ownerRoutes(
   opts: {
     registry: DeviceRegistry
     live: LiveStateSource
+    /** This gateway's index: a clip is served by the gateway that holds it. */
     index: () => EventIndex
+    /** Where event lists are read (the cluster's, when gateways share PostgreSQL). */
+    reader: () => EventReader
     clips: Clips
     audit: AuditLog
   },
@@ -66,7 +69,7 @@ export async function ownerRoutes(
       const { id } = req.params
       ownedDevice(registry, req.principal, id)
       const q: EventsQuery = { ...req.query, device: id }
-      const page = opts.index().query(q)
+      const page = await opts.reader().query(q)
       // Owners fetch their clips through /my/clips, not the fleet clip routes.
       const events = page.events.map((e) => {
         const v = eventView(e)

@@ -1,0 +1,266 @@
+import type { EventsQuery } from '@doorstep/proto'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { migrateShared, type SharedDb } from '../db/index.js'
+import { decodeCursor, encodeCursor } from './event-cursor.js'
+import type { EventPage, EventReader } from './event-reader.js'
+import type { EventRow, IndexedEvent } from './event-row.js'
+import { toEvent } from './event-row.js'
+import { boundingBox } from './geo.js'
+
+/**
+ * The cluster's event index in PostgreSQL: one row per event id, merged from what each gateway
+ * indexed. Event ids are compared byte by byte (`COLLATE "C"`), as SQLite does, so a page cursor
+ * means the same on every gateway. Only PostgreSQL: on one machine the gateway's own index is the
+ * whole city's.
+ */
+export const SHARED_EVENTS_SCHEMA = {
+  sqlite: [] as string[],
+  postgres: [
+    `CREATE TABLE events (
+       event_id TEXT COLLATE "C" PRIMARY KEY,
+       device_id TEXT NOT NULL,
+       district INTEGER NOT NULL,
+       kind TEXT NOT NULL,
+       phase TEXT NOT NULL,
+       score DOUBLE PRECISION NOT NULL,
+       zone TEXT,
+       started_at BIGINT NOT NULL,
+       ended_at BIGINT,
+       updated_at BIGINT NOT NULL,
+       lat DOUBLE PRECISION NOT NULL,
+       lon DOUBLE PRECISION NOT NULL,
+       clip_state TEXT NOT NULL,
+       clip_bytes BIGINT,
+       clip_sha256 TEXT,
+       clip_duration_ms BIGINT,
+       clip_codec TEXT,
+       phases_seen INTEGER NOT NULL,
+       node TEXT NOT NULL
+     );
+     CREATE INDEX events_started ON events (started_at, event_id);
+     CREATE INDEX events_device ON events (device_id, started_at);
+     CREATE INDEX events_district ON events (district, started_at);
+     CREATE INDEX events_lat ON events (lat, lon);`,
+  ],
+}
+
+/** The columns a gateway ships, in this order. */
+const SHIPPED = [
+  'event_id',
+  'device_id',
+  'district',
+  'kind',
+  'phase',
+  'score',
+  'zone',
+  'started_at',
+  'ended_at',
+  'updated_at',
+  'lat',
+  'lon',
+  'clip_state',
+  'clip_bytes',
+  'clip_sha256',
+  'clip_duration_ms',
+  'clip_codec',
+  'phases_seen',
+  'node',
+] as const
+
+/** Phases as the index's `phases_seen` bits (event-merge.ts). */
+const START_BIT = 1
+const END_BIT = 4
+
+/** 19 parameters a row: 500 rows stay far below PostgreSQL's 65,535 per statement. */
+export const MAX_SHIP_ROWS = 500
+
+/**
+ * How two gateways' rows of one event merge: a unit that moved mid-event has its `start` on one and
+ * its `end` on another, and each ships what it has. The row furthest along its lifecycle (then the
+ * one heard last) names kind and phase; a `start` seen anywhere dates the event; the end and the clip
+ * come from whichever saw them; the clip's gateway is the row's `node`. A row of the same gateway
+ * again (its own later state) supersedes its earlier one by the same rules. The id of another unit's
+ * event changes nothing.
+ */
+const RANK = (t: string) => `CASE ${t}.phase WHEN 'start' THEN 0 WHEN 'update' THEN 1 ELSE 2 END`
+const NEWER = `(${RANK('excluded')} > ${RANK('e')} OR (${RANK('excluded')} = ${RANK('e')} AND excluded.updated_at >= e.updated_at))`
+const HAS = (t: string, bit: number) => `(${t}.phases_seen & ${bit}) <> 0`
+const CLIP = `excluded.clip_state <> 'none'`
+const MERGE = `
+  kind = CASE WHEN ${NEWER} THEN excluded.kind ELSE e.kind END,
+  phase = CASE WHEN ${NEWER} THEN excluded.phase ELSE e.phase END,
+  score = GREATEST(e.score, excluded.score),
+  zone = CASE WHEN ${NEWER} THEN COALESCE(excluded.zone, e.zone) ELSE COALESCE(e.zone, excluded.zone) END,
+  started_at = CASE
+    WHEN ${HAS('excluded', START_BIT)} AND NOT ${HAS('e', START_BIT)} THEN excluded.started_at
+    WHEN ${HAS('e', START_BIT)} AND NOT ${HAS('excluded', START_BIT)} THEN e.started_at
+    ELSE LEAST(e.started_at, excluded.started_at) END,
+  ended_at = CASE WHEN ${HAS('excluded', END_BIT)} THEN excluded.ended_at ELSE e.ended_at END,
+  updated_at = GREATEST(e.updated_at, excluded.updated_at),
+  clip_state = CASE WHEN ${CLIP} THEN excluded.clip_state ELSE e.clip_state END,
+  clip_bytes = CASE WHEN ${CLIP} THEN excluded.clip_bytes ELSE e.clip_bytes END,
+  clip_sha256 = CASE WHEN ${CLIP} THEN excluded.clip_sha256 ELSE e.clip_sha256 END,
+  clip_duration_ms = CASE WHEN ${CLIP} THEN excluded.clip_duration_ms ELSE e.clip_duration_ms END,
+  clip_codec = CASE WHEN ${CLIP} THEN excluded.clip_codec ELSE e.clip_codec END,
+  phases_seen = e.phases_seen | excluded.phases_seen,
+  node = CASE WHEN ${CLIP} OR e.clip_state = 'none' THEN excluded.node ELSE e.node END`
+
+/** Great-circle distance in metres from (lat, lon) bound as parameters to the row's (geo.ts's formula). */
+function haversineSql(lat: number, lon: number): RawBuilder<number> {
+  return sql<number>`2 * 6371008.8 * asin(least(1, sqrt(
+    power(sin(radians(lat - ${lat}) / 2), 2)
+    + cos(radians(${lat}::double precision)) * cos(radians(lat)) * power(sin(radians(lon - ${lon}) / 2), 2))))`
+}
+
+/** How many rows one retention statement deletes: short transactions beside the shippers' inserts. */
+const DELETE_BATCH = 10_000
+
+/**
+ * Any fixed number works, as long as every release uses the same: the gateway that holds it sweeps the
+ * shared index, the others skip that turn.
+ */
+const SWEEP_LOCK = 7_310_582_207
+
+/** What one sweep of the shared index did; `swept` false when another gateway was sweeping. */
+export interface SharedSweep {
+  swept: boolean
+  removed: number
+}
+
+/**
+ * The shared event table: what the shipper writes, and what every gateway's events API, case pages
+ * and retention read. On PostgreSQL only.
+ */
+export class SharedEventTable implements EventReader {
+  readonly #shared: SharedDb
+
+  constructor(shared: SharedDb) {
+    if (shared.dialect !== 'postgres') throw new Error('the shared event table is for PostgreSQL')
+    this.#shared = shared
+  }
+
+  async migrate(): Promise<void> {
+    await migrateShared(this.#shared, 'events', SHARED_EVENTS_SCHEMA)
+  }
+
+  get #db(): Kysely<Record<never, never>> {
+    return this.#shared.tables<Record<never, never>>()
+  }
+
+  /** Merges rows a gateway indexed (at most MAX_SHIP_ROWS, one per event id). */
+  async ship(rows: readonly EventRow[], node: string): Promise<void> {
+    if (rows.length === 0) return
+    if (rows.length > MAX_SHIP_ROWS) throw new Error(`at most ${MAX_SHIP_ROWS} rows a shipment`)
+    const values = rows.map(
+      (r) =>
+        sql`(${sql.join([
+          r.event_id,
+          r.device_id,
+          r.district,
+          r.kind,
+          r.phase,
+          r.score,
+          r.zone,
+          r.started_at,
+          r.ended_at,
+          r.updated_at,
+          r.lat,
+          r.lon,
+          r.clip_state,
+          r.clip_bytes,
+          r.clip_sha256,
+          r.clip_duration_ms,
+          r.clip_codec,
+          r.phases_seen,
+          node,
+        ])})`,
+    )
+    await sql`INSERT INTO events AS e (${sql.raw(SHIPPED.join(', '))}) VALUES ${sql.join(values)}
+      ON CONFLICT (event_id) DO UPDATE SET ${sql.raw(MERGE)}
+      WHERE e.device_id = excluded.device_id`.execute(this.#db)
+  }
+
+  async get(id: string): Promise<IndexedEvent | undefined> {
+    const r = await sql<EventRow>`SELECT * FROM events WHERE event_id = ${id}`.execute(this.#db)
+    const row = r.rows[0]
+    return row ? toEvent(row) : undefined
+  }
+
+  /** One page of the events API, as the SQLite index answers it (event-query.ts). */
+  async query(q: EventsQuery): Promise<EventPage> {
+    const where: RawBuilder<unknown>[] = [sql`TRUE`]
+    if (q.from !== undefined) where.push(sql`started_at >= ${q.from}`)
+    if (q.to !== undefined) where.push(sql`started_at <= ${q.to}`)
+    if (q.district !== undefined) where.push(sql`district = ${q.district}`)
+    if (q.device !== undefined) where.push(sql`device_id = ${q.device}`)
+    if (q.kind !== undefined) where.push(sql`kind = ${q.kind}`)
+    if (q.hasClip !== undefined)
+      where.push(q.hasClip ? sql`clip_state = 'ready'` : sql`clip_state <> 'ready'`)
+    if (q.near) {
+      const { lat, lon, radiusM } = q.near
+      const box = boundingBox(lat, lon, radiusM)
+      where.push(sql`lat BETWEEN ${box.minLat} AND ${box.maxLat}`)
+      if (box.lon)
+        where.push(
+          box.lon.wraps
+            ? sql`(lon >= ${box.lon.minLon} OR lon <= ${box.lon.maxLon})`
+            : sql`lon BETWEEN ${box.lon.minLon} AND ${box.lon.maxLon}`,
+        )
+      where.push(sql`${haversineSql(lat, lon)} <= ${radiusM}`)
+    }
+    if (q.cursor) {
+      const c = decodeCursor(q.cursor)
+      where.push(sql`(started_at < ${c.startedAt} OR (started_at = ${c.startedAt} AND event_id < ${c.id}))`)
+    }
+    const r = await sql<EventRow>`SELECT * FROM events WHERE ${sql.join(where, sql` AND `)}
+      ORDER BY started_at DESC, event_id DESC LIMIT ${q.limit + 1}`.execute(this.#db)
+    const page = r.rows.slice(0, q.limit).map(toEvent)
+    const last = page.at(-1)
+    const nextCursor = r.rows.length > q.limit && last ? encodeCursor(last.startedAt, last.id) : null
+    return { events: page, nextCursor }
+  }
+
+  /** The events of some units that started in [from, to], newest first, at most `perUnit` of each. */
+  async ofUnits(
+    deviceIds: readonly string[],
+    from: number,
+    to: number,
+    perUnit: number,
+  ): Promise<IndexedEvent[]> {
+    if (deviceIds.length === 0) return []
+    const r = await sql<EventRow>`SELECT * FROM (
+        SELECT *, row_number() OVER (PARTITION BY device_id ORDER BY started_at DESC, event_id DESC) AS nth
+        FROM events WHERE device_id = ANY(${[...deviceIds]}) AND started_at BETWEEN ${from} AND ${to}
+      ) ranked WHERE nth <= ${perUnit} ORDER BY started_at DESC, event_id DESC`.execute(this.#db)
+    return r.rows.map(toEvent)
+  }
+
+  /**
+   * Deletes the events that started before `before`, except those `held` names and those a case
+   * holds, in short batches. One gateway at a time (an advisory lock, not waited for): a gateway that
+   * finds another sweeping leaves the turn to it.
+   */
+  async dropExpired(before: number, held: ReadonlySet<string>): Promise<SharedSweep> {
+    return this.#db.connection().execute(async (conn) => {
+      const got = await sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(${SWEEP_LOCK}) AS ok`.execute(conn)
+      if (!got.rows[0]?.ok) return { swept: false, removed: 0 }
+      try {
+        const keep = [...held]
+        let removed = 0
+        for (;;) {
+          const r = await sql`DELETE FROM events WHERE event_id IN (
+              SELECT event_id FROM events e WHERE started_at < ${before}
+                AND NOT (event_id = ANY(${keep}))
+                AND NOT EXISTS (SELECT 1 FROM case_holds h WHERE h.event_id = e.event_id)
+              LIMIT ${DELETE_BATCH})`.execute(conn)
+          const n = Number(r.numAffectedRows ?? 0n)
+          removed += n
+          if (n < DELETE_BATCH) break
+        }
+        return { swept: true, removed }
+      } finally {
+        await sql`SELECT pg_advisory_unlock(${SWEEP_LOCK})`.execute(conn)
+      }
+    })
+  }
+}
