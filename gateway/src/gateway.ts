@@ -295,6 +295,7 @@ export class Gateway {
       log: this.log,
       metrics: this.metrics,
       ...(this.#tls ? { tls: this.#tls } : {}),
+      ...(presenceShare ? { sessionElsewhere: (id: string) => presenceShare.sessionElsewhere(id) } : {}),
     })
     this.#broker = broker
     const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log, bus: this.bus })

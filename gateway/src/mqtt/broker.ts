@@ -115,6 +115,11 @@ export interface BrokerDeps {
   metrics: Metrics
   /** Set when TLS is configured: the MQTT-over-TLS port is served with it. */
   tls?: Pick<TlsCredentials, 'mqttServer' | 'unitCertificateMatches'>
+  /**
+   * With gateways sharing presence: when the unit's live session on another gateway began (ms), or
+   * null when it has none there. The takeover hold then holds across the cluster.
+   */
+  sessionElsewhere?: (deviceId: string) => number | null
 }
 
 /**
@@ -698,12 +703,17 @@ export class MqttBroker implements Feature {
    * connections half-open; their units give up on them, connect again and get a session, and then the
    * abandoned connection arrives, CONNECT and all, and would close the unit's live session. A unit whose
    * link really dropped right after connecting waits out the hold before its new connection is let in.
+   * With shared presence the hold covers the unit's session on any gateway (as the others last heard).
    */
   #holdYoungSession(id: string): void {
     const holdMs = this.#d.config.admission.takeoverHoldMs
+    if (holdMs === 0) return
     const live = this.#current.get(id)
-    if (holdMs === 0 || !live) return
-    const age = Date.now() - (this.#readyAt.get(live) ?? 0)
+    // A session on another gateway counts too: a connection a proxy placed elsewhere (a unit's address
+    // changed, or the proxy moved it) after its unit gave up on it would take that session over as well.
+    const since = live ? (this.#readyAt.get(live) ?? 0) : (this.#d.sessionElsewhere?.(id) ?? null)
+    if (since === null) return
+    const age = Date.now() - since
     if (age < holdMs) {
       throw refusal(
         CONNACK.SERVER_UNAVAILABLE,

@@ -210,6 +210,12 @@ export class RedisPresence implements Feature {
     return this.#pending.get(id) ?? this.#mirror.get(id) ?? null
   }
 
+  /** When the unit's session on another node began, if the cluster last heard it online there; else null. */
+  sessionElsewhere(id: string): number | null {
+    const e = this.get(id)
+    return e && e.node !== this.#o.nodeId && e.state === 'online' ? e.since : null
+  }
+
   /**
    * Reports this node's view of a unit; written at the next flush, newer reports replacing older. A
    * change of state goes at once (`kept`), a heartbeat with the next round. `kept` runs once the change
