@@ -113,6 +113,20 @@ describe('Redis and PostgreSQL restarted under load', () => {
 
     expect(run.failed).toEqual([])
     expect(await notStored(a.influxUrl, influxDb, run.acked)).toEqual([])
+    // Every acknowledged event reached the shared event index once the outboxes drained.
+    await until(
+      'the outboxes to drain',
+      async () =>
+        (await gauge(a, 'doorstep_event_outbox')) === 0 && (await gauge(b, 'doorstep_event_outbox')) === 0,
+      20_000,
+    )
+    const indexed = await a.gateway.shared
+      .tables<{ events: { event_id: string } }>()
+      .selectFrom('events')
+      .select('event_id')
+      .execute()
+    const shared = new Set(indexed.map((r) => r.event_id))
+    expect([...run.acked].filter((id) => !shared.has(id))).toEqual([])
     // Every unit is back, each on its gateway.
     for (const u of units) expect(u.node.gateway.broker.isConnected(u.id)).toBe(true)
     // A command published on node b reaches a unit connected to node a: routing through Redis is back.
@@ -154,9 +168,20 @@ describe('Redis and PostgreSQL restarted under load', () => {
     expect(refused.status).toBe(503)
     expect(refused.body.error.code).toBe('DOORSTEP_ERR_DATABASE_UNAVAILABLE')
     expect(refused.body.error.message).toMatch(/PostgreSQL/)
-    // The units already known keep sending, and are acknowledged, while the database is away.
+    // The events API reads the shared table: the same clear answer.
+    const listing = await api<{ error: { code: string } }>(
+      a.gateway.httpUrl,
+      'GET',
+      '/api/v1/events',
+      a.adminToken,
+    )
+    expect(listing.status).toBe(503)
+    expect(listing.body.error.code).toBe('DOORSTEP_ERR_DATABASE_UNAVAILABLE')
+    // The units already known keep sending, and are acknowledged, while the database is away; what the
+    // gateways indexed waits in their outboxes.
     const during = run.acked.size
     await until('events acknowledged while PostgreSQL is down', () => run.acked.size > during + 100, 15_000)
+    expect(await gauge(a, 'doorstep_event_outbox')).toBeGreaterThan(0)
     await pg.up()
     await until(
       'node b to report PostgreSQL up',
@@ -168,6 +193,20 @@ describe('Redis and PostgreSQL restarted under load', () => {
 
     expect(run.failed).toEqual([])
     expect(await notStored(a.influxUrl, influxDb, run.acked)).toEqual([])
+    // Every acknowledged event reached the shared event index once the outboxes drained.
+    await until(
+      'the outboxes to drain',
+      async () =>
+        (await gauge(a, 'doorstep_event_outbox')) === 0 && (await gauge(b, 'doorstep_event_outbox')) === 0,
+      20_000,
+    )
+    const indexed = await a.gateway.shared
+      .tables<{ events: { event_id: string } }>()
+      .selectFrom('events')
+      .select('event_id')
+      .execute()
+    const shared = new Set(indexed.map((r) => r.event_id))
+    expect([...run.acked].filter((id) => !shared.has(id))).toEqual([])
     for (const u of units) expect(u.node.gateway.broker.isConnected(u.id)).toBe(true)
     // Provisioning through one gateway reaches the other again: a new unit made on a connects through b.
     let made: { status: number; body: { id: string; secret: string } } | null = null
