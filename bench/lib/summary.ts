@@ -140,6 +140,24 @@ const TABLES: Record<string, BenchTable> = {
     lossFree: (r) =>
       at(r, 'summary', '4096', 'allStored') !== false && at(r, 'summary', '16384', 'allStored') !== false,
   },
+  'event-shipping': {
+    figures: [
+      {
+        title: 'commit µs without outbox',
+        samples: (r) => num(at(r, 'summary', 'commitUsWithout')),
+        digits: 1,
+      },
+      {
+        title: 'commit µs with outbox',
+        samples: (r) => num(at(r, 'summary', 'commitUsWithOutbox')),
+        digits: 1,
+      },
+      { title: 'outbox ×', samples: (r) => num(at(r, 'summary', 'outboxRatio')), digits: 2 },
+      { title: 'shipped rows/s', samples: (r) => num(at(r, 'summary', 'shipRowsPerS')) },
+      { title: 'ship µs/row', samples: (r) => num(at(r, 'summary', 'shipCpuUsPerRow')), digits: 1 },
+    ],
+    lossFree: (r) => at(r, 'summary', 'allStored') !== false && at(r, 'summary', 'allShipped') !== false,
+  },
   cluster: {
     figures: [
       { title: 'units', samples: (r) => num(at(r, 'cluster', 'units')) },

@@ -148,11 +148,18 @@ export class EventIndex {
     })
   }
 
-  /** The row of an event as stored (for the shipper), or undefined. */
-  rowOf(id: string): EventRow | undefined {
+  /** The rows of these events as stored, those found (for the shipper): one read transaction. */
+  rowsOf(ids: Iterable<string>): EventRow[] {
     const tables = this.#must()
-    tables.refresh()
-    return tables.find(eventKey(id), id)?.row
+    return this.#db.transaction(() => {
+      tables.refresh()
+      const out: EventRow[] = []
+      for (const id of ids) {
+        const found = tables.find(eventKey(id), id)
+        if (found) out.push(found.row)
+      }
+      return out
+    })()
   }
 
   #toOutbox(id: string): void {

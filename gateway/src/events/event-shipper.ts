@@ -3,7 +3,6 @@ import { type Db, writeTransaction } from '../db/index.js'
 import type { Logger } from '../log.js'
 import { SerialPass } from '../serial-pass.js'
 import type { EventIndex } from './event-index.js'
-import type { EventRow } from './event-row.js'
 import { MAX_SHIP_ROWS, type SharedEventTable } from './shared-events.js'
 
 export interface EventShipperDeps {
@@ -114,16 +113,9 @@ export class EventShipper {
       const entries = this.#s.read.all(READ_ROWS) as Array<{ seq: number; event_id: string }>
       const last = entries.at(-1)
       if (!last) break
-      // Read after the entries: each row is at least as new as the change its entry records.
-      const index = this.#d.index()
-      const rows = new Map<string, EventRow>()
-      for (const e of entries) {
-        if (rows.has(e.event_id)) continue
-        const row = index.rowOf(e.event_id)
-        // Gone from this gateway's index (its retention): nothing to ship.
-        if (row) rows.set(e.event_id, row)
-      }
-      const all = [...rows.values()]
+      // Read after the entries: each row is at least as new as the change its entry records. A row gone
+      // from this gateway's index (its retention) has nothing to ship.
+      const all = this.#d.index().rowsOf(new Set(entries.map((e) => e.event_id)))
       for (let i = 0; i < all.length; i += MAX_SHIP_ROWS)
         await this.#d.table.ship(all.slice(i, i + MAX_SHIP_ROWS), this.#d.node)
       writeTransaction(this.#d.db, () => this.#s.del.run(last.seq))
