@@ -9,7 +9,7 @@ import { markStopped, writeRunState } from './backup/index.js'
 import { Cases, caseRoutes, consentRoutes, pullUploadRoutes } from './cases/index.js'
 import { Clips, clipRoutes, holdRoutes } from './clips/index.js'
 import type { Config } from './config.js'
-import { type Db, openDb, openPostgres, type SharedDb, sqliteSharedDb } from './db/index.js'
+import { type Db, openDb, openPostgres, postgresTarget, type SharedDb, sqliteSharedDb } from './db/index.js'
 import { EventBus } from './event-bus.js'
 import { Events, eventRoutes } from './events/index.js'
 import {
@@ -247,6 +247,7 @@ export class Gateway {
       held: () => this.#clips?.heldEventIds() ?? new Set(),
       shared,
       node: cfg.cluster.nodeId,
+      ...(cfg.cluster.databaseUrl ? { sharedTarget: postgresTarget(cfg.cluster.databaseUrl) } : {}),
     })
     this.#events = events
     const ingest = new Ingest({

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CaseStore } from '../../gateway/src/cases/case-store.js'
 import { openPostgres } from '../../gateway/src/db/index.js'
 import { type Db, openDb } from '../../gateway/src/db/sqlite.js'
+import { EventBackfill } from '../../gateway/src/events/event-backfill.js'
 import { EventIndex } from '../../gateway/src/events/event-index.js'
 import { EventShipper } from '../../gateway/src/events/event-shipper.js'
 import { SharedEventTable } from '../../gateway/src/events/shared-events.js'
@@ -248,6 +249,95 @@ describe('the event index gateways share in PostgreSQL', () => {
     expect(await a.table.ofUnits(ids, T0, T0 + 10 * DAY, 3)).toEqual(
       a.index.ofUnits(ids, T0, T0 + 10 * DAY, 3),
     )
+  })
+
+  it('copies in once what a gateway indexed before it shared the database, resuming after a stop', async () => {
+    const url = await server.database()
+    const file = path.join(dirs.dir, `alone-${randomUUID()}.db`)
+    // A gateway on its own: no outbox; a month and more of events, most moved on into month tables.
+    const alone = openDb(file)
+    const before = new EventIndex(alone)
+    before.load()
+    const unit = deviceRecord({ id: 'cam-before', lat: 30, lon: 120 })
+    const ids: string[] = []
+    for (let i = 0; i < 1_234; i++) {
+      const e = ev({})
+      ids.push(e.eventId)
+      before.record(unit, e, T0 - 40 * DAY + i * 3_000_000)
+    }
+    const limits = { maxRecentRows: 100, maxRecentAgeMs: 2 * DAY, quietMs: 1_000, chunkRows: 300 }
+    for (let i = 0; i < 100 && before.rollOver(T0, limits).more; i++);
+    const sizes = before.sizes()
+    expect(sizes.length).toBeGreaterThan(2)
+    expect(sizes.reduce((n, t) => n + t.rows, 0)).toBe(1_234)
+    // The recent table first, a chunk of 500 at most.
+    const firstChunk = Math.min(500, sizes[0]?.rows ?? 0)
+    expect(firstChunk).toBeGreaterThan(0)
+    alone.close()
+
+    // It joins the cluster: outbox on, a shipper, and the copy.
+    const db = openDb(file)
+    opened.push({
+      close: () => {
+        db.close()
+      },
+    })
+    const index = new EventIndex(db, { outbox: true })
+    index.load()
+    const shared = await openPostgres({ url, nodeId: 'late', log: capturingLogger().log })
+    opened.push(shared)
+    const table = new SharedEventTable(shared)
+    await table.migrate()
+    const shipper = new EventShipper({
+      db,
+      index: () => index,
+      table,
+      node: 'late',
+      log: capturingLogger().log,
+      intervalMs: 20,
+    })
+    shipper.start()
+    opened.push({ close: () => shipper.stop() })
+    const backfill = (stopAfter?: number) => {
+      let asked = 0
+      const b: EventBackfill = new EventBackfill({
+        db,
+        index: () => index,
+        table,
+        node: 'late',
+        target: 'test-db',
+        pending: () => {
+          if (stopAfter !== undefined && ++asked > stopAfter) b.stop()
+          return shipper.pending()
+        },
+        log: capturingLogger().log,
+        pauseMs: 0,
+      })
+      return b
+    }
+    // Stopped after its first chunk (a restart): the cursor says how far it got.
+    expect(await backfill(1).run()).toEqual({
+      skipped: false,
+      queued: firstChunk,
+      resumedFrom: 0,
+      done: false,
+    })
+    expect(db.prepare('SELECT queued FROM event_backfill WHERE target = ?').get('test-db')).toEqual({
+      queued: firstChunk,
+    })
+    // Resumed after the chunk it named: 1,234 named in all, none twice.
+    expect(await backfill().run()).toEqual({
+      skipped: false,
+      queued: 1_234,
+      resumedFrom: firstChunk,
+      done: true,
+    })
+    // Done means shipped: every event is in the shared table, the cursor is gone.
+    const all = await table.ofUnits(['cam-before'], 0, T0 + 30 * DAY, 5_000)
+    expect(new Set(all.map((e) => e.id))).toEqual(new Set(ids))
+    expect(db.prepare('SELECT count(*) AS n FROM event_backfill').get()).toEqual({ n: 0 })
+    // Once per database: a restart does not copy again.
+    expect(await backfill().run()).toEqual({ skipped: true, queued: 0, resumedFrom: 0, done: true })
   })
 
   it('drops what is past retention, one gateway at a time, keeping what is held', async () => {

@@ -162,6 +162,32 @@ export class EventIndex {
     })()
   }
 
+  /**
+   * Names in the outbox the events of one of the index's tables after `afterRowid`, up to `limit`, in
+   * rowid order, and runs `then` with the last rowid in the same transaction (the backfill's walk and
+   * its cursor). Null when the table is gone (its month dropped meanwhile); 0 rows at its end.
+   */
+  enqueue(
+    table: string,
+    afterRowid: number,
+    limit: number,
+    then: (lastRowid: number, rows: number) => void,
+  ): { rows: number; lastRowid: number } | null {
+    const tables = this.#must()
+    return writeTransaction(this.#db, () => {
+      tables.refresh()
+      if (table !== RECENT && !tables.partitions().some((p) => p.name === table)) return null
+      const ids = tables
+        .st(`SELECT rowid AS r, event_id AS id FROM ${table} WHERE rowid > ? ORDER BY rowid LIMIT ?`)
+        .all(afterRowid, limit) as Array<{ r: number; id: string }>
+      const last = ids.at(-1)
+      if (!last) return { rows: 0, lastRowid: afterRowid }
+      for (const { id } of ids) this.#toOutbox(id)
+      then(last.r, ids.length)
+      return { rows: ids.length, lastRowid: last.r }
+    })
+  }
+
   #toOutbox(id: string): void {
     this.#must().st('INSERT INTO event_outbox (event_id) VALUES (?)').run(id)
   }

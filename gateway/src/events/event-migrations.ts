@@ -105,4 +105,12 @@ export const EVENTS_SCHEMA = [
   // Gateways sharing PostgreSQL copy their indexed events to it (event-shipper.ts): the ids of events
   // whose rows changed, written in the transaction that changed them, until shipped.
   `CREATE TABLE event_outbox (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL);`,
+  // How far the copy of the events indexed before the gateway joined a shared database has got, per
+  // database (event-backfill.ts), so a restart resumes it.
+  `CREATE TABLE event_backfill (
+     target TEXT PRIMARY KEY,
+     tbl TEXT NOT NULL,
+     after_rowid INTEGER NOT NULL,
+     queued INTEGER NOT NULL
+   );`,
 ]

@@ -1,6 +1,7 @@
 import type { Db, SharedDb } from '../db/index.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
+import { type BackfillResult, EventBackfill } from './event-backfill.js'
 import { EventIndex, type RetentionResult } from './event-index.js'
 import { type EventReader, localReader } from './event-reader.js'
 import { EventShipper } from './event-shipper.js'
@@ -25,6 +26,8 @@ export interface EventsDeps {
   shared?: SharedDb
   /** This gateway's id in the cluster (recorded with the events it ships). */
   node?: string
+  /** Which shared database (host, port, name, no password): the copy of earlier events is per database. */
+  sharedTarget?: string
   now?: () => number
 }
 
@@ -49,6 +52,8 @@ export class Events implements Feature {
   #sharedTable: SharedEventTable | null = null
   #shipper: EventShipper | null = null
   #reader: EventReader | null = null
+  #backfill: EventBackfill | null = null
+  #backfilled: Promise<BackfillResult> | null = null
 
   constructor(deps: EventsDeps) {
     this.#d = deps
@@ -64,6 +69,11 @@ export class Events implements Feature {
   get reader(): EventReader {
     if (!this.#reader) throw new Error('events feature is not started')
     return this.#reader
+  }
+
+  /** Resolves when the copy of this gateway's earlier events ends (null on one machine). */
+  get backfilled(): Promise<BackfillResult> | null {
+    return this.#backfilled
   }
 
   /** The shipper of this gateway's events to the cluster's table; null on one machine. */
@@ -87,6 +97,24 @@ export class Events implements Feature {
         log: this.#log,
       })
       shipper.start()
+      // What this gateway indexed before it shared the database, copied in the background.
+      const backfill = new EventBackfill({
+        db: this.#d.db,
+        index: () => this.index,
+        table,
+        node: this.#d.node ?? 'gateway',
+        target: this.#d.sharedTarget ?? 'shared',
+        pending: () => shipper.pending(),
+        log: this.#log,
+      })
+      this.#backfill = backfill
+      this.#backfilled = backfill.run().catch((err: Error) => {
+        this.#log.error(
+          { err: err.message },
+          'the copy of earlier events stopped; it resumes at the next start',
+        )
+        return { skipped: false, queued: 0, resumedFrom: 0, done: false }
+      })
       this.#sharedTable = table
       this.#shipper = shipper
       // This gateway's own events are shipped before each read: what it acknowledged, it shows.
@@ -147,6 +175,10 @@ export class Events implements Feature {
   async stop(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
+    this.#backfill?.stop()
+    await this.#backfilled
+    this.#backfill = null
+    this.#backfilled = null
     if (this.#shipper) {
       // What ingest committed before it stopped goes now if it can; else it waits in the outbox.
       await this.#shipper.flush()

@@ -41,6 +41,8 @@ export const SHARED_EVENTS_SCHEMA = {
      CREATE INDEX events_device ON events (device_id, started_at);
      CREATE INDEX events_district ON events (district, started_at);
      CREATE INDEX events_lat ON events (lat, lon);`,
+    // Which gateways have copied in the events they indexed before they shared this database.
+    `CREATE TABLE event_backfills (node TEXT PRIMARY KEY, rows BIGINT NOT NULL, done_at BIGINT NOT NULL);`,
   ],
 }
 
@@ -193,6 +195,17 @@ export class SharedEventTable implements EventReader {
         node,
       )
     await this.#db.executeQuery(CompiledQuery.raw(upsertSql(rows.length), params))
+  }
+
+  /** Whether `node` has copied in what it indexed before it shared this database. */
+  async backfilled(node: string): Promise<boolean> {
+    const r = await sql`SELECT 1 FROM event_backfills WHERE node = ${node}`.execute(this.#db)
+    return r.rows.length > 0
+  }
+
+  async markBackfilled(node: string, rows: number, at: number): Promise<void> {
+    await sql`INSERT INTO event_backfills (node, rows, done_at) VALUES (${node}, ${rows}, ${at})
+      ON CONFLICT (node) DO UPDATE SET rows = excluded.rows, done_at = excluded.done_at`.execute(this.#db)
   }
 
   async get(id: string): Promise<IndexedEvent | undefined> {
