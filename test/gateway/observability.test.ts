@@ -67,7 +67,7 @@ function runnable(q: string): string {
 }
 
 /** Gauges only a gateway sharing Redis or PostgreSQL exposes (the cluster tests read them). */
-const DEPENDENCY_GAUGES = ['doorstep_redis_up', 'doorstep_database_up']
+const DEPENDENCY_GAUGES = ['doorstep_redis_up', 'doorstep_database_up', 'doorstep_event_outbox']
 
 describe('dashboards and alert rules', { timeout: 120_000 }, () => {
   const tmp = tempDir('doorstep-observability-')
@@ -257,7 +257,7 @@ describe('dashboards and alert rules', { timeout: 120_000 }, () => {
         },
         { timeout: 20_000, interval: 500 },
       )
-      .toBe(12)
+      .toBe(13)
     const loaded = (await api<Rules>('/api/v1/rules')).groups.flatMap((g) => g.rules)
     const families = new Set([...scrape.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]))
     const absent = notConfigured()
@@ -268,6 +268,7 @@ describe('dashboards and alert rules', { timeout: 120_000 }, () => {
     const onDependencies = loaded.filter((r) => metricsOf(r.query).some((m) => DEPENDENCY_GAUGES.includes(m)))
     expect(onDependencies.map((r) => r.name).sort()).toEqual([
       'DoorstepDatabaseUnreachable',
+      'DoorstepEventOutboxGrowing',
       'DoorstepRedisUnreachable',
     ])
     // Prometheus holds the gateway's units by state, as the dashboards will ask for them.
