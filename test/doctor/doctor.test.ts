@@ -1,12 +1,16 @@
 import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
+import { openDb } from '../../gateway/src/db/sqlite.js'
 import { type Finding, machineProbes, type Probes, runDoctorCli } from '../../gateway/src/doctor/index.js'
+import { EventIndex } from '../../gateway/src/events/event-index.js'
 import { SCHEMAS, versionsOf } from '../../gateway/src/upgrade/schemas.js'
 import { makePreviousReleaseDb } from '../fixtures/previous-release/make-db.js'
+import { deviceRecord } from '../helpers/devices.js'
 import { tempDir } from '../helpers/tmp.js'
 import { makePki } from '../tls/certs.js'
 
@@ -125,6 +129,48 @@ describe('doorstep doctor', () => {
     expect(full?.fix).toMatch(
       /^free [\d.]+ MiB in the data dir, or the gateway keeps running on the old pages/,
     )
+  })
+
+  it('says how many events wait to be shipped to the shared PostgreSQL, and warns of a pile or an orphaned outbox', async () => {
+    const d = dataDir('outbox')
+    const shared = {
+      DOORSTEP_DATA_DIR: d,
+      DOORSTEP_DATABASE_URL: 'postgres://doorstep@127.0.0.1:5432/doorstep',
+    }
+    const alone = { DOORSTEP_DATA_DIR: d }
+    const db = openDb(path.join(d, 'doorstep.db'))
+    try {
+      const index = new EventIndex(db, { outbox: true })
+      index.load()
+      // Nothing to say about an empty outbox on a gateway that shares nothing.
+      expect(find((await doctor(alone)).findings, 'shared events')).toBeUndefined()
+      const unit = deviceRecord({ id: 'cam-doctor', lat: 30, lon: 120 })
+      for (let i = 0; i < 3; i++)
+        index.record(unit, { eventId: randomUUID(), phase: 'start', kind: 'motion', score: 0.5 }, 1_000 + i)
+      db.prepare(
+        "INSERT INTO event_backfill (target, tbl, after_rowid, queued) VALUES ('x', 'event_m_202605', 9, 500)",
+      ).run()
+      const few = find((await doctor(shared)).findings, 'shared events')
+      expect(few?.status).toBe('ok')
+      expect(few?.detail).toBe(
+        '3 events waiting to be shipped to the shared PostgreSQL; the copy of its earlier events is under way (500 named so far, at event_m_202605)',
+      )
+      // Moved off the cluster with events never shipped: said, with what to do.
+      const orphaned = find((await doctor(alone)).findings, 'shared events')
+      expect(orphaned?.status).toBe('warn')
+      expect(orphaned?.detail).toMatch(
+        /^3 events indexed while this gateway shared PostgreSQL were never shipped/,
+      )
+      const add = db.prepare("INSERT INTO event_outbox (event_id) VALUES ('x')")
+      db.transaction(() => {
+        for (let i = 0; i < 10_000; i++) add.run()
+      })()
+      const many = find((await doctor(shared)).findings, 'shared events')
+      expect(many?.status).toBe('warn')
+      expect(many?.detail).toMatch(/^10003 events waiting/)
+    } finally {
+      db.close()
+    }
   })
 
   it('refuses a bad configuration without echoing its value', async () => {

@@ -5,6 +5,7 @@ import { checkDataDir, checkDisk, checkKeyFile, checkTls } from './data-checks.j
 import { checkClock, checkFfmpeg, checkInflux, checkNode, checkOpenFiles } from './machine-checks.js'
 import type { Probes } from './probes.js'
 import { checkPages, checkSchema } from './schema-check.js'
+import { checkSharedEvents } from './shared-events-check.js'
 
 /** The programme's fleet: the open-files check plans for it unless told another count. */
 export const DEFAULT_UNITS = 2896
@@ -35,6 +36,8 @@ export async function runChecks(
   findings.push(await checkDisk(probes, cfg.dataDir, cfg.clips.diskHighWatermarkPct))
   findings.push(await checkSchema(probes, cfg.dataDir, cfg.cluster.databaseUrl !== null))
   findings.push(await checkPages(probes, cfg.dataDir))
+  const shared = checkSharedEvents(cfg.dataDir, cfg.cluster.databaseUrl !== null)
+  if (shared) findings.push(shared)
   findings.push(checkKeyFile(cfg.evidence.keyFile ?? path.join(cfg.dataDir, 'evidence', 'key.pem')))
   findings.push(...checkTls(cfg, probes.now()))
   return findings
