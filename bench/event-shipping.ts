@@ -13,24 +13,21 @@
  *
  * Writes bench/results/event-shipping-<time>.json and a row in bench/README.md.
  */
-import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import { openPostgres } from '../gateway/src/db/index.js'
 import { openDb } from '../gateway/src/db/sqlite.js'
-import { EventIndex, toIndexTuple } from '../gateway/src/events/event-index.js'
+import { EventIndex } from '../gateway/src/events/event-index.js'
 import { EventShipper } from '../gateway/src/events/event-shipper.js'
 import { SharedEventTable } from '../gateway/src/events/shared-events.js'
-import { eventLine, RP_EVENTS } from '../gateway/src/ingest/points.js'
-import { type EventSlot, SpoolStore } from '../gateway/src/ingest/spool-store.js'
+import { SpoolStore } from '../gateway/src/ingest/spool-store.js'
 import { createLogger } from '../gateway/src/log.js'
-import type { DeviceRecord } from '../gateway/src/registry/registry.js'
 import { startTestPostgres } from '../test/helpers/postgres.js'
 import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
-import { CITY_UNITS, cityDevices } from './lib/city.js'
+import { cityDevices, newEventGroup } from './lib/city.js'
 import { percentile } from './lib/proc.js'
 import { saveResults } from './lib/results.js'
 
@@ -72,21 +69,10 @@ function commitAll(file: string, outbox: boolean): { us: number; stored: number;
   let t = Date.UTC(2026, 10, 1)
   for (let n = 0; n < args.events; ) {
     const size = Math.min(args.group, args.events - n)
-    const events: EventSlot[] = []
-    for (let k = 0; k < size; k++) {
-      const device = devices[(n + k) % CITY_UNITS] as DeviceRecord
-      const ev = {
-        v: 1 as const,
-        ts: t,
-        eventId: randomUUID(),
-        phase: 'start' as const,
-        kind: 'motion' as const,
-        score: 0.8,
-      }
-      ids.push(ev.eventId)
-      t += 3
-      events.push(RP_EVENTS, eventLine(device, ev, t), toIndexTuple(device, ev, t))
-    }
+    const group = newEventGroup(devices, n, size, t)
+    const events = group.events
+    t = group.t
+    ids.push(...group.ids)
     const c0 = process.cpuUsage()
     const { seqs } = store.commit({ events, lines: [], deletes: delivered })
     const c = process.cpuUsage(c0)

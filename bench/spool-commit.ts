@@ -11,20 +11,17 @@
  *
  * Writes bench/results/spool-commit-<time>.json and a row in bench/README.md.
  */
-import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { z } from 'zod'
 import { openDb, PAGE_SIZE } from '../gateway/src/db/sqlite.js'
-import { EventIndex, toIndexTuple } from '../gateway/src/events/event-index.js'
-import { eventLine, RP_EVENTS } from '../gateway/src/ingest/points.js'
-import { type EventSlot, SpoolStore } from '../gateway/src/ingest/spool-store.js'
-import type { DeviceRecord } from '../gateway/src/registry/registry.js'
+import { EventIndex } from '../gateway/src/events/event-index.js'
+import { SpoolStore } from '../gateway/src/ingest/spool-store.js'
 import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
-import { CITY_UNITS, cityDevices } from './lib/city.js'
+import { cityDevices, newEventGroup } from './lib/city.js'
 import { percentile } from './lib/proc.js'
 import { saveResults } from './lib/results.js'
 
@@ -37,7 +34,6 @@ const args = benchArgs('spool-commit', Args)
 
 /** The figure is reported per fifth of the run: the cost grows with the index. */
 const PARTS = 5
-const UNITS = CITY_UNITS
 const PAGE_SIZES = [4096, PAGE_SIZE] as const
 
 const devices = cityDevices()
@@ -78,20 +74,9 @@ function measure(round: number, pageSize: number): Run {
     let t = Date.UTC(2026, 10, 1)
     for (let n = 0; n < args.events; ) {
       const size = Math.min(args.group, args.events - n)
-      const events: EventSlot[] = []
-      for (let k = 0; k < size; k++) {
-        const device = devices[(n + k) % UNITS] as DeviceRecord
-        const ev = {
-          v: 1 as const,
-          ts: t,
-          eventId: randomUUID(),
-          phase: 'start' as const,
-          kind: 'motion' as const,
-          score: 0.8,
-        }
-        t += 3
-        events.push(RP_EVENTS, eventLine(device, ev, t), toIndexTuple(device, ev, t))
-      }
+      const group = newEventGroup(devices, n, size, t)
+      const events = group.events
+      t = group.t
       const c0 = process.cpuUsage()
       const { seqs } = store.commit({ events, lines: [], deletes: delivered })
       const c = process.cpuUsage(c0)

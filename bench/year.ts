@@ -23,7 +23,7 @@ import path from 'node:path'
 import { EventsQuery } from '@doorstep/proto'
 import { z } from 'zod'
 import { openDb } from '../gateway/src/db/sqlite.js'
-import { EventIndex, toIndexTuple } from '../gateway/src/events/event-index.js'
+import { EventIndex } from '../gateway/src/events/event-index.js'
 import { haversineM } from '../gateway/src/events/geo.js'
 import { IdFilter } from '../gateway/src/events/id-filter.js'
 import {
@@ -35,12 +35,11 @@ import {
   tableDdl,
 } from '../gateway/src/events/partitions.js'
 import { DEFAULT_ROLLOVER } from '../gateway/src/events/rollover.js'
-import { eventLine, RP_EVENTS } from '../gateway/src/ingest/points.js'
-import { type EventSlot, SpoolStore } from '../gateway/src/ingest/spool-store.js'
+import { SpoolStore } from '../gateway/src/ingest/spool-store.js'
 import type { DeviceRecord } from '../gateway/src/registry/registry.js'
 import { benchArgs } from './lib/args.js'
 import { ROOT } from './lib/children.js'
-import { CITY_UNITS, cityDevices } from './lib/city.js'
+import { CITY_UNITS, cityDevices, newEventGroup } from './lib/city.js'
 import { percentile } from './lib/proc.js'
 import { saveResults } from './lib/results.js'
 
@@ -189,20 +188,9 @@ function commits(round: number, base: 'empty' | 'year', file: string): Commits {
   let t = NOW - 3_600_000
   for (let n = 0; n < args.measure; ) {
     const size = Math.min(args.group, args.measure - n)
-    const events: EventSlot[] = []
-    for (let k = 0; k < size; k++) {
-      const device = devices[(n + k) % CITY_UNITS] as DeviceRecord
-      const ev = {
-        v: 1 as const,
-        ts: t,
-        eventId: randomUUID(),
-        phase: 'start' as const,
-        kind: 'motion' as const,
-        score: 0.8,
-      }
-      t += 3
-      events.push(RP_EVENTS, eventLine(device, ev, t), toIndexTuple(device, ev, t))
-    }
+    const group = newEventGroup(devices, n, size, t)
+    const events = group.events
+    t = group.t
     const c0 = process.cpuUsage()
     const { seqs } = store.commit({ events, lines: [], deletes: delivered })
     const c = process.cpuUsage(c0)

@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto'
+import { toIndexTuple } from '../../gateway/src/events/event-index.js'
+import { eventLine, RP_EVENTS } from '../../gateway/src/ingest/points.js'
+import type { EventSlot } from '../../gateway/src/ingest/spool-store.js'
 import type { DeviceRecord } from '../../gateway/src/registry/registry.js'
 
 /** Units in the programme's city. */
@@ -24,4 +28,34 @@ export function cityDevices(): DeviceRecord[] {
     enabled: true,
     createdAt: 0,
   }))
+}
+
+/**
+ * One group commit's worth of new motion events (`start`), as the spool's worker receives them: unit
+ * `first + k` of the city in turn, 3 ms apart from `t` on. The group's slots, the event ids, and the
+ * time after its last event.
+ */
+export function newEventGroup(
+  devices: readonly DeviceRecord[],
+  first: number,
+  size: number,
+  t: number,
+): { events: EventSlot[]; ids: string[]; t: number } {
+  const events: EventSlot[] = []
+  const ids: string[] = []
+  for (let k = 0; k < size; k++) {
+    const device = devices[(first + k) % CITY_UNITS] as DeviceRecord
+    const ev = {
+      v: 1 as const,
+      ts: t,
+      eventId: randomUUID(),
+      phase: 'start' as const,
+      kind: 'motion' as const,
+      score: 0.8,
+    }
+    ids.push(ev.eventId)
+    t += 3
+    events.push(RP_EVENTS, eventLine(device, ev, t), toIndexTuple(device, ev, t))
+  }
+  return { events, ids, t }
 }

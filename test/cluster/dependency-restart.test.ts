@@ -53,6 +53,23 @@ describe('Redis and PostgreSQL restarted under load', () => {
     return m ? Number(m[1]) : null
   }
 
+  /** The acknowledged events missing from the shared event index, once both outboxes have drained. */
+  const notInSharedIndex = async (acked: ReadonlySet<string>): Promise<string[]> => {
+    await until(
+      'the outboxes to drain',
+      async () =>
+        (await gauge(a, 'doorstep_event_outbox')) === 0 && (await gauge(b, 'doorstep_event_outbox')) === 0,
+      20_000,
+    )
+    const indexed = await a.gateway.shared
+      .tables<{ events: { event_id: string } }>()
+      .selectFrom('events')
+      .select('event_id')
+      .execute()
+    const shared = new Set(indexed.map((r) => r.event_id))
+    return [...acked].filter((id) => !shared.has(id))
+  }
+
   beforeAll(async () => {
     redis = await startTestRedis()
     pg = await startTestPostgres()
@@ -113,20 +130,7 @@ describe('Redis and PostgreSQL restarted under load', () => {
 
     expect(run.failed).toEqual([])
     expect(await notStored(a.influxUrl, influxDb, run.acked)).toEqual([])
-    // Every acknowledged event reached the shared event index once the outboxes drained.
-    await until(
-      'the outboxes to drain',
-      async () =>
-        (await gauge(a, 'doorstep_event_outbox')) === 0 && (await gauge(b, 'doorstep_event_outbox')) === 0,
-      20_000,
-    )
-    const indexed = await a.gateway.shared
-      .tables<{ events: { event_id: string } }>()
-      .selectFrom('events')
-      .select('event_id')
-      .execute()
-    const shared = new Set(indexed.map((r) => r.event_id))
-    expect([...run.acked].filter((id) => !shared.has(id))).toEqual([])
+    expect(await notInSharedIndex(run.acked)).toEqual([])
     // Every unit is back, each on its gateway.
     for (const u of units) expect(u.node.gateway.broker.isConnected(u.id)).toBe(true)
     // A command published on node b reaches a unit connected to node a: routing through Redis is back.
@@ -193,20 +197,7 @@ describe('Redis and PostgreSQL restarted under load', () => {
 
     expect(run.failed).toEqual([])
     expect(await notStored(a.influxUrl, influxDb, run.acked)).toEqual([])
-    // Every acknowledged event reached the shared event index once the outboxes drained.
-    await until(
-      'the outboxes to drain',
-      async () =>
-        (await gauge(a, 'doorstep_event_outbox')) === 0 && (await gauge(b, 'doorstep_event_outbox')) === 0,
-      20_000,
-    )
-    const indexed = await a.gateway.shared
-      .tables<{ events: { event_id: string } }>()
-      .selectFrom('events')
-      .select('event_id')
-      .execute()
-    const shared = new Set(indexed.map((r) => r.event_id))
-    expect([...run.acked].filter((id) => !shared.has(id))).toEqual([])
+    expect(await notInSharedIndex(run.acked)).toEqual([])
     for (const u of units) expect(u.node.gateway.broker.isConnected(u.id)).toBe(true)
     // Provisioning through one gateway reaches the other again: a new unit made on a connects through b.
     let made: { status: number; body: { id: string; secret: string } } | null = null

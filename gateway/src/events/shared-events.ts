@@ -6,6 +6,7 @@ import type { EventPage, EventReader } from './event-reader.js'
 import type { EventRow, IndexedEvent } from './event-row.js'
 import { toEvent } from './event-row.js'
 import { boundingBox } from './geo.js'
+import { COLUMNS } from './partitions.js'
 
 /**
  * The cluster's event index in PostgreSQL: one row per event id, merged from what each gateway
@@ -46,28 +47,12 @@ export const SHARED_EVENTS_SCHEMA = {
   ],
 }
 
-/** The columns a gateway ships, in this order. */
-const SHIPPED = [
-  'event_id',
-  'device_id',
-  'district',
-  'kind',
-  'phase',
-  'score',
-  'zone',
-  'started_at',
-  'ended_at',
-  'updated_at',
-  'lat',
-  'lon',
-  'clip_state',
-  'clip_bytes',
-  'clip_sha256',
-  'clip_duration_ms',
-  'clip_codec',
-  'phases_seen',
-  'node',
-] as const
+/**
+ * The columns a gateway ships, in this order: the index's own (partitions.ts) but the integer key, which
+ * only SQLite's lookups need, and the gateway that shipped them.
+ */
+const FROM_INDEX = COLUMNS.filter((c): c is Exclude<(typeof COLUMNS)[number], 'id_key'> => c !== 'id_key')
+const SHIPPED = [...FROM_INDEX, 'node'] as const
 
 /** Phases as the index's `phases_seen` bits (event-merge.ts). */
 const START_BIT = 1
@@ -172,28 +157,10 @@ export class SharedEventTable implements EventReader {
     // Sent as text and a flat parameter list: built by the query builder, a shipment's 9,500 values
     // cost more CPU to compile than the rest of shipping together (bench:event-shipping).
     const params: unknown[] = []
-    for (const r of rows)
-      params.push(
-        r.event_id,
-        r.device_id,
-        r.district,
-        r.kind,
-        r.phase,
-        r.score,
-        r.zone,
-        r.started_at,
-        r.ended_at,
-        r.updated_at,
-        r.lat,
-        r.lon,
-        r.clip_state,
-        r.clip_bytes,
-        r.clip_sha256,
-        r.clip_duration_ms,
-        r.clip_codec,
-        r.phases_seen,
-        node,
-      )
+    for (const r of rows) {
+      for (const c of FROM_INDEX) params.push(r[c])
+      params.push(node)
+    }
     await this.#db.executeQuery(CompiledQuery.raw(upsertSql(rows.length), params))
   }
 
