@@ -299,7 +299,13 @@ export class Gateway {
       ...(presenceShare ? { sessionElsewhere: (id: string) => presenceShare.sessionElsewhere(id) } : {}),
     })
     this.#broker = broker
-    const clips = new Clips({ config: cfg, db, events: () => events.index, log: this.log, bus: this.bus })
+    const clips = new Clips({
+      config: cfg,
+      shared,
+      events: () => events.clipEvents,
+      log: this.log,
+      bus: this.bus,
+    })
     this.#clips = clips
     const audit = new AuditLog({ shared, log: this.log })
     this.#audit = audit
@@ -435,7 +441,6 @@ export class Gateway {
     await app.register(ownerRoutes, {
       registry,
       live: presence,
-      index: () => events.index,
       reader: () => events.reader,
       clips,
       audit,

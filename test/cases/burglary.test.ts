@@ -440,7 +440,7 @@ describe('the burglary story: case, pulls with consent, export, verify, tamper',
   it('closing the case releases its holds', async () => {
     const res = await api<{ state: string }>(base, 'POST', `/api/v1/cases/${caseId}/close`, investigator)
     expect(res.body.state).toBe('closed')
-    const holds = t.gateway.clips.holds({ eventId })
+    const holds = await t.gateway.clips.holds({ eventId })
     expect(holds).toEqual([])
     const late = await api<{ error: { code: string } }>(
       base,

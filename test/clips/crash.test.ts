@@ -2,10 +2,12 @@ import { createHash, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
+import { sql } from 'kysely'
 import { afterAll, describe, expect, it } from 'vitest'
+import { sharedDbFromEnv } from '../../gateway/src/db/index.js'
 import { openDb } from '../../gateway/src/db/sqlite.js'
 import { deviceRow } from '../helpers/devices.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { hostEnv, startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { basic } from '../helpers/http.js'
 import { connectUnit, end } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -116,6 +118,7 @@ describe('a crash between temp file and rename leaves no half file in place', ()
     const evD = await announce(unit, cam.id, clipInfo(d))
     await end(unit)
     const store = t.gateway.clips.store
+    const env = hostEnv(t)
     await t.stop({ keepData: true })
     t = null
 
@@ -127,11 +130,14 @@ describe('a crash between temp file and rename leaves no half file in place', ()
     fs.writeFileSync(store.partialPath(evC), c.buf.subarray(0, half))
     // D: the database recorded the commit (`committing`), the rename never happened.
     fs.writeFileSync(store.partialPath(evD), d.buf)
+    // In the clips table wherever the gateway keeps it: its own file, or the shared PostgreSQL.
     const db = openDb(path.join(data.dir, 'doorstep.db'))
-    db.prepare(
-      `INSERT INTO clips (event_id, device_id, sha256, bytes, mime, container, codec, width, height, duration_ms,
-         recorded_at, stored_at, state) VALUES (?, ?, ?, ?, 'video/mp4', 'mov,mp4', 'h264', 320, 240, 2000, ?, ?, 'committing')`,
-    ).run(evD, cam.id, d.sha256, d.bytes, Date.now(), Date.now())
+    const shared = await sharedDbFromEnv(env, db, 'crash-test')
+    await sql`INSERT INTO clips (event_id, device_id, sha256, bytes, mime, container, codec, width, height, duration_ms,
+         recorded_at, stored_at, state)
+       VALUES (${evD}, ${cam.id}, ${d.sha256}, ${d.bytes}, 'video/mp4', 'mov,mp4', 'h264', 320, 240, 2000,
+         ${Date.now()}, ${Date.now()}, 'committing')`.execute(shared.tables())
+    await shared.close()
     db.close()
     // Half-written temp files of an atomic write, next to their final names.
     const thumbTemp = `${store.thumbPath(a.sha256)}.tmp-4242-deadbeef`
@@ -145,7 +151,7 @@ describe('a crash between temp file and rename leaves no half file in place', ()
 
     t = await startTestGateway({ DOORSTEP_DATA_DIR: data.dir })
     await t.gateway.clips.idle()
-    const index = t.gateway.events.index
+    const index = t.gateway.events.clipEvents
     const sha = (p: string) => createHash('sha256').update(fs.readFileSync(p)).digest('hex')
 
     expect(fs.existsSync(thumbTemp)).toBe(false)
@@ -153,11 +159,11 @@ describe('a crash between temp file and rename leaves no half file in place', ()
     expect(fs.existsSync(store.clipPath(e.sha256))).toBe(false)
     expect(fs.existsSync(orphan)).toBe(false)
 
-    expect(index.get(evB)?.clip.state).toBe('ready')
+    expect((await index.get(evB))?.clip.state).toBe('ready')
     expect(sha(store.clipPath(b.sha256))).toBe(b.sha256)
     expect(fs.existsSync(store.partialPath(evB))).toBe(false)
 
-    expect(index.get(evD)?.clip.state).toBe('ready')
+    expect((await index.get(evD))?.clip.state).toBe('ready')
     expect(sha(store.clipPath(d.sha256))).toBe(d.sha256)
 
     expect(fs.existsSync(store.clipPath(c.sha256))).toBe(false)
@@ -167,7 +173,7 @@ describe('a crash between temp file and rename leaves no half file in place', ()
     })
     expect(rest.status).toBe(201)
 
-    expect(index.get(evA)?.clip.state).toBe('ready')
+    expect((await index.get(evA))?.clip.state).toBe('ready')
     expect(sha(store.clipPath(a.sha256))).toBe(a.sha256)
     // The thumbnails the crash interrupted or never made are made again.
     await t.gateway.clips.idle()

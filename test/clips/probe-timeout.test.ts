@@ -38,7 +38,7 @@ describe('a probe that runs out of time (DOORSTEP_MEDIA_TIMEOUT_MS)', () => {
       const body = (await res.json()) as ErrorBody
       expect(body.error.code).toBe('DOORSTEP_ERR_CLIP_NOT_VIDEO')
       expect(body.error.message).toMatch(/ffprobe timed out after 1 ms/)
-      expect(t.gateway.events.index.get(eventId)?.clip.state).toBe('rejected')
+      expect((await t.gateway.events.clipEvents.get(eventId))?.clip.state).toBe('rejected')
       expect(fs.existsSync(t.gateway.clips.store.partialPath(eventId))).toBe(false)
       // The answer came after the killed ffprobe had exited: none is left running.
       expect(ffprobeChildren()).toEqual([])

@@ -31,7 +31,8 @@ async function setup(prefix: string, env: Record<string, string | number> = {}) 
       headers: { ...bearer(token), 'content-type': 'application/json' },
       body: JSON.stringify({ eventId, reason: 'burglary 2025-118', ...extra }),
     })
-  const state = (eventId: string) => t.gateway.events.index.get(eventId)?.clip.state
+  // As the clips feature records it: the gateway's own index, or with PostgreSQL the shared table.
+  const state = async (eventId: string) => (await t.gateway.events.clipEvents.get(eventId))?.clip.state
   const onDisk = (c: ClipFile) => fs.existsSync(t.gateway.clips.store.clipPath(c.sha256))
   const close = async () => {
     await end(unit)
@@ -78,7 +79,7 @@ describe('retention by age, with and without holds', () => {
     expect(day31.keptByHold).toBe(2)
     expect(s.onDisk(a.clip)).toBe(false)
     expect(fs.existsSync(t.gateway.clips.store.thumbPath(a.clip.sha256))).toBe(false)
-    expect(s.state(a.eventId)).toBe('expired')
+    expect(await s.state(a.eventId)).toBe('expired')
     const gone = await fetch(`${base}/api/v1/clips/${a.eventId}`, { headers: bearer(t.adminToken) })
     expect(gone.status).toBe(410)
     expect(((await gone.json()) as ErrorBody).error.code).toBe('DOORSTEP_ERR_CLIP_EXPIRED')
@@ -133,9 +134,9 @@ describe('retention by age, with and without holds', () => {
     expect((await s.hold(kept)).status).toBe(201)
     const report = await t.gateway.clips.sweep({ now: Date.now() + 31 * DAY, disk: null })
     expect(report.abandoned).toEqual([dropped])
-    expect(s.state(dropped)).toBe('expired')
+    expect(await s.state(dropped)).toBe('expired')
     expect(fs.existsSync(t.gateway.clips.store.partialPath(dropped))).toBe(false)
-    expect(s.state(kept)).toBe('uploading')
+    expect(await s.state(kept)).toBe('uploading')
     expect(fs.existsSync(t.gateway.clips.store.partialPath(kept))).toBe(true)
     await end(unit)
   })
@@ -182,7 +183,7 @@ describe('retention by age, with and without holds', () => {
     ).toBe(404)
 
     // The internal API the cases feature will call.
-    const internal = t.gateway.clips.hold(ev.eventId, 'case 78', 'cases', null)
+    const internal = await t.gateway.clips.hold(ev.eventId, 'case 78', 'cases', null)
     expect(internal).toMatchObject({ who: 'cases', active: true })
     const detail = (await (
       await fetch(`${base}/api/v1/events/${ev.eventId}`, { headers: bearer(inv) })
@@ -226,13 +227,18 @@ describe('disk high watermark', () => {
     expect(report.evicted).toEqual([a.eventId, c.eventId])
     expect(report.freedBytes).toBe(sizes.a + sizes.c)
     expect([a, b, c, d].map((x) => s.onDisk(x.clip))).toEqual([false, true, false, true])
-    expect([a, b, c, d].map((x) => s.state(x.eventId))).toEqual(['expired', 'ready', 'expired', 'ready'])
+    expect(await Promise.all([a, b, c, d].map((x) => s.state(x.eventId)))).toEqual([
+      'expired',
+      'ready',
+      'expired',
+      'ready',
+    ])
 
     // A full disk takes every unheld clip, and still not the held one.
     const full = await t.gateway.clips.sweep({ disk: { sizeBytes: size, freeBytes: 0 } })
     expect(full.evicted).toEqual([d.eventId])
     expect(s.onDisk(b.clip)).toBe(true)
-    expect(s.state(b.eventId)).toBe('ready')
+    expect(await s.state(b.eventId)).toBe('ready')
 
     // Below the watermark nothing moves; the real statfs reading is used by default.
     const calm = await t.gateway.clips.sweep()
@@ -254,9 +260,9 @@ describe('the room given to clips (DOORSTEP_CLIP_DISK_BYTES) and the sweep inter
   it('evicts a fresh clip (30 days from its age limit) within seconds: the room is full, the timer sweeps every second', async () => {
     const a = await s.record('room-a', 0)
     const t0 = Date.now()
-    while ((s.state(a.eventId) !== 'expired' || s.onDisk(a.clip)) && Date.now() - t0 < 10_000)
+    while (((await s.state(a.eventId)) !== 'expired' || s.onDisk(a.clip)) && Date.now() - t0 < 10_000)
       await new Promise((r) => setTimeout(r, 100))
-    expect(s.state(a.eventId)).toBe('expired')
+    expect(await s.state(a.eventId)).toBe('expired')
     expect(s.onDisk(a.clip)).toBe(false)
     // The sweep counts its removals once it is through.
     const evictedCount = async () => {

@@ -35,7 +35,8 @@ async function setup(env: Record<string, string | number>, ids: string[]) {
     putClip(base, eventId, u.auth, clip.buf.subarray(from, to), {
       'content-range': `bytes ${from}-${to - 1}/${clip.bytes}`,
     })
-  const state = (eventId: string) => t.gateway.events.index.get(eventId)?.clip.state
+  // As the clips feature records it: the gateway's own index, or with PostgreSQL the shared table.
+  const state = async (eventId: string) => (await t.gateway.events.clipEvents.get(eventId))?.clip.state
   const partial = (eventId: string) => fs.existsSync(t.gateway.clips.store.partialPath(eventId))
   const stored = (c: ClipFile) => fs.existsSync(t.gateway.clips.store.clipPath(c.sha256))
   const close = async () => {
@@ -91,7 +92,7 @@ describe('one unit filling its clip quota', () => {
       openBytes: c.a1.bytes,
       clipBytes: c.a3.bytes,
     })
-    expect(state(a3)).toBe('pending')
+    expect(await state(a3)).toBe('pending')
     expect(s.partial(a3)).toBe(false)
     // The half upload it already had finishes: it was counted when it began.
     expect((await put(greedy, a1, c.a1, 1000)).status).toBe(201)
@@ -101,7 +102,7 @@ describe('one unit filling its clip quota', () => {
     const b2 = await announce(neighbour.mqtt, neighbour.id, clipInfo(c.b2))
     expect((await put(neighbour, b2, c.b2)).status).toBe(201)
     expect([stored(c.b1), stored(c.b2)]).toEqual([true, true])
-    expect([state(b1), state(b2)]).toEqual(['ready', 'ready'])
+    expect([await state(b1), await state(b2)]).toEqual(['ready', 'ready'])
 
     // Ingest keeps running for both: events are indexed (QoS 1, acknowledged) and heartbeats taken.
     const later = await announce(greedy.mqtt, greedy.id, undefined)
@@ -144,7 +145,7 @@ describe('open uploads per unit, abandoned uploads and disk pressure', () => {
     const err = await errorOf(refused)
     expect(err.code).toBe('DOORSTEP_ERR_UNIT_UPLOADS')
     expect(err.details).toEqual({ open: [e1, e2], limit: 2 })
-    expect(state(e3)).toBe('pending')
+    expect(await state(e3)).toBe('pending')
 
     // Another unit is not counted against it.
     const q = await announce(quiet.mqtt, quiet.id, clipInfo(clip))
@@ -169,13 +170,13 @@ describe('open uploads per unit, abandoned uploads and disk pressure', () => {
     // 25 days on, the event is 31 days old, the upload 25: kept.
     const day25 = await s.t.gateway.clips.sweep({ now: startedAt + 25 * DAY, disk: null })
     expect(day25.abandoned).not.toContain(late)
-    expect(state(late)).toBe('uploading')
+    expect(await state(late)).toBe('uploading')
     expect(partial(late)).toBe(true)
 
     const day31 = await s.t.gateway.clips.sweep({ now: startedAt + 31 * DAY, disk: null })
     // The first test's half uploads began earlier: they go too, oldest first.
     expect(day31.abandoned).toEqual([...leftOpen, late])
-    expect(state(late)).toBe('expired')
+    expect(await state(late)).toBe('expired')
     expect(partial(late)).toBe(false)
   })
 
@@ -197,10 +198,10 @@ describe('open uploads per unit, abandoned uploads and disk pressure', () => {
     expect(report.evicted).toEqual([])
     expect(report.freedBytes).toBe(4000)
     expect(stored(done)).toBe(true)
-    expect(state(ready)).toBe('ready')
+    expect(await state(ready)).toBe('ready')
     // The unit still has the clip: it may send it again from the start.
     expect(partial(half)).toBe(false)
-    expect(state(half)).toBe('pending')
+    expect(await state(half)).toBe('pending')
     expect(await uploadOffset(t.gateway.httpUrl, half, quiet.auth)).toBe(0)
   })
 })
@@ -238,7 +239,7 @@ describe('event times a unit claims are clamped to the gateway clock', () => {
     await t.gateway.clips.idle()
     const report = await t.gateway.clips.sweep({ now: Date.now() + 31 * DAY, disk: null })
     expect(report.expired).toContain(future)
-    expect(state(future)).toBe('expired')
+    expect(await state(future)).toBe('expired')
     expect(stored(ahead)).toBe(false)
   })
 })

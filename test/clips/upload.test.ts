@@ -41,11 +41,12 @@ describe('clip upload, integrity and serving (real gateway, real ffmpeg clips)',
     fixtures?.cleanup()
   })
 
-  const eventState = (id: string) => t.gateway.events.index.get(id)?.clip.state
+  // As the clips feature records it: the gateway's own index, or with PostgreSQL the shared table.
+  const eventState = async (id: string) => (await t.gateway.events.clipEvents.get(id))?.clip.state
 
   it('stores an announced clip: verified, probed, content-addressed, with media facts in the event detail', async () => {
     const eventId = await announce(unit, cam.id, clipInfo(clip))
-    expect(eventState(eventId)).toBe('pending')
+    expect(await eventState(eventId)).toBe('pending')
     expect(await uploadOffset(base, eventId, auth)).toBe(0)
 
     const res = await putClip(base, eventId, auth, clip.buf)
@@ -60,7 +61,7 @@ describe('clip upload, integrity and serving (real gateway, real ffmpeg clips)',
       sha256: clip.sha256,
     })
     expect(body.media?.durationMs).toBeGreaterThanOrEqual(1900)
-    expect(eventState(eventId)).toBe('ready')
+    expect(await eventState(eventId)).toBe('ready')
 
     const stored = t.gateway.clips.store.clipPath(clip.sha256)
     expect(stored).toContain(`/clips/${clip.sha256.slice(0, 2)}/${clip.sha256.slice(2, 4)}/${clip.sha256}`)
@@ -95,7 +96,7 @@ describe('clip upload, integrity and serving (real gateway, real ffmpeg clips)',
     })
     expect(fs.existsSync(t.gateway.clips.store.partialPath(eventId))).toBe(false)
     expect(await uploadOffset(base, eventId, auth)).toBe(0)
-    expect(eventState(eventId)).toBe('pending')
+    expect(await eventState(eventId)).toBe('pending')
   })
 
   it("refuses another unit's upload (403) and a missing or wrong secret (401 with a Basic challenge)", async () => {
@@ -118,7 +119,7 @@ describe('clip upload, integrity and serving (real gateway, real ffmpeg clips)',
     // A person's admin token is not a unit's credential.
     const person = await putClip(base, eventId, `Bearer ${t.adminToken}`, clip.buf)
     expect(person.status).toBe(401)
-    expect(eventState(eventId)).toBe('pending')
+    expect(await eventState(eventId)).toBe('pending')
   })
 
   it('refuses a file that is not a video (422) and keeps it out', async () => {
@@ -135,7 +136,7 @@ describe('clip upload, integrity and serving (real gateway, real ffmpeg clips)',
     const body = (await res.json()) as ErrorBody
     expect(body.error.code).toBe('DOORSTEP_ERR_CLIP_NOT_VIDEO')
     expect(body.error.message).toMatch(/not a readable video/)
-    expect(eventState(eventId)).toBe('rejected')
+    expect(await eventState(eventId)).toBe('rejected')
     expect(fs.existsSync(t.gateway.clips.store.partialPath(eventId))).toBe(false)
     expect(fs.existsSync(t.gateway.clips.store.clipPath(sha256))).toBe(false)
   })
@@ -205,7 +206,7 @@ describe('clip upload, integrity and serving (real gateway, real ffmpeg clips)',
       .toBe(true)
     expect(received).toBeGreaterThan(1024 * 1024)
     expect(received).toBeLessThanOrEqual(cut)
-    expect(eventState(eventId)).toBe('uploading')
+    expect(await eventState(eventId)).toBe('uploading')
     const onDisk = fs.readFileSync(t.gateway.clips.store.partialPath(eventId))
     expect(onDisk.equals(big.buf.subarray(0, received))).toBe(true)
 
@@ -230,7 +231,7 @@ describe('clip upload, integrity and serving (real gateway, real ffmpeg clips)',
       height: 480,
       codec: 'h264',
     })
-    expect(eventState(eventId)).toBe('ready')
+    expect(await eventState(eventId)).toBe('ready')
     expect(
       createHash('sha256')
         .update(fs.readFileSync(t.gateway.clips.store.clipPath(big.sha256)))

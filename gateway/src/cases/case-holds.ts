@@ -38,24 +38,16 @@ export class CaseHolds {
   }
 
   /** Events of a unit that overlap the case window, newest first. */
-  eventsInWindow(c: Pick<CaseView, 'from' | 'to'>, deviceId: string): IndexedEvent[] {
-    return this.eventsOfUnits(c, [deviceId])
+  /** A unit's events in the case window, as `listEvents` reads them (the export's). */
+  eventsInWindow(c: Pick<CaseView, 'from' | 'to'>, deviceId: string): Promise<IndexedEvent[]> {
+    return this.listEvents(c, [deviceId])
   }
 
   /**
    * Events of the units that overlap the case window, newest first (at most MAX_EVENTS_PER_DEVICE of
-   * each): one query for a case's whole area.
-   */
-  eventsOfUnits(c: Pick<CaseView, 'from' | 'to'>, deviceIds: readonly string[]): IndexedEvent[] {
-    return this.#d
-      .events()
-      .ofUnits(deviceIds, c.from - EVENT_LEAD_MS, c.to, MAX_EVENTS_PER_DEVICE)
-      .filter((e) => (e.endedAt ?? e.startedAt) >= c.from)
-  }
-
-  /**
-   * The events a case's page and preview list: as `eventsOfUnits`, but read where every gateway's
-   * events are (the cluster's table when gateways share PostgreSQL).
+   * each), read where every gateway's events are (the cluster's table when gateways share PostgreSQL,
+   * their clips too): one query for a case's whole area. A case's page, its preview, its holds and its
+   * export list the same events.
    */
   async listEvents(c: Pick<CaseView, 'from' | 'to'>, deviceIds: readonly string[]): Promise<IndexedEvent[]> {
     return (
@@ -67,7 +59,7 @@ export class CaseHolds {
   holdAll(c: CaseView, actor: string): Promise<void> {
     return this.#serially(async () => {
       const units = (await this.#d.table.cases.devices(c.id)).map((row) => row.device_id)
-      for (const e of this.eventsOfUnits(c, units)) await this.#hold(c, e.id, actor)
+      for (const e of await this.listEvents(c, units)) await this.#hold(c, e.id, actor)
     })
   }
 
@@ -90,9 +82,12 @@ export class CaseHolds {
 
   /** The holds of a case, released ones included. */
   async holdsOf(caseId: string): Promise<Hold[]> {
-    return (await this.#d.table.holds.ofCase(caseId)).flatMap((h) =>
-      this.#d.clips.holds({ eventId: h.eventId, activeOnly: false }).filter((x) => x.id === h.holdId),
-    )
+    const out: Hold[] = []
+    for (const h of await this.#d.table.holds.ofCase(caseId)) {
+      const of = await this.#d.clips.holds({ eventId: h.eventId, activeOnly: false })
+      out.push(...of.filter((x) => x.id === h.holdId))
+    }
+    return out
   }
 
   /** Ends the case's holds: retention applies to its clips again. */
@@ -101,8 +96,8 @@ export class CaseHolds {
       for (const h of await this.#d.table.holds.ofCase(caseId)) {
         // A hold id is this gateway's own: a hold another gateway placed (its clips are on its disk)
         // is not one of ours to release, even when an unrelated hold here has the same number.
-        const mine = this.#d.clips.holds({ eventId: h.eventId }).some((x) => x.id === h.holdId)
-        if (!mine || !this.#d.clips.release(h.holdId, actor)) continue
+        const mine = (await this.#d.clips.holds({ eventId: h.eventId })).some((x) => x.id === h.holdId)
+        if (!mine || !(await this.#d.clips.release(h.holdId, actor))) continue
         await this.#d.custody.append(caseId, actor, 'hold.released', { eventId: h.eventId, holdId: h.holdId })
         await this.#d.audit.record({
           actor,
@@ -129,7 +124,7 @@ export class CaseHolds {
     if (await table.holds.has(c.id, eventId)) return
     let hold: Hold
     try {
-      hold = this.#d.clips.hold(eventId, `case ${c.number}`, actor)
+      hold = await this.#d.clips.hold(eventId, `case ${c.number}`, actor)
     } catch (err) {
       if (err instanceof DoorstepError && err.code === 'DOORSTEP_ERR_CLIP_EXPIRED') return
       throw err

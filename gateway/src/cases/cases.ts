@@ -398,7 +398,7 @@ export class Cases implements Feature {
   }
 
   /** Events of a unit that overlap the case window, newest first. */
-  eventsInWindow(c: Pick<CaseView, 'from' | 'to'>, deviceId: string): IndexedEvent[] {
+  eventsInWindow(c: Pick<CaseView, 'from' | 'to'>, deviceId: string): Promise<IndexedEvent[]> {
     return this.#holds().eventsInWindow(c, deviceId)
   }
 

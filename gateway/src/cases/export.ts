@@ -81,10 +81,10 @@ export async function planExport(cases: Cases, caseId: string): Promise<ExportPl
       continue
     }
     const base = { deviceId, district: row.district }
-    for (const e of cases.eventsInWindow(c, deviceId)) {
-      const media = cases.clips.mediaOf(e.id)
+    for (const e of await cases.eventsInWindow(c, deviceId)) {
+      const media = await cases.clips.mediaOf(e.id)
       if (e.clip.state !== 'ready' || !media) continue
-      const f = cases.clips.clipFile(e.id)
+      const f = await cases.clips.clipFile(e.id)
       const clipPath = `clips/${deviceId}/event-${e.id}.${extOf(f.mime)}`
       const meta = {
         ...base,
@@ -107,7 +107,7 @@ export async function planExport(cases: Cases, caseId: string): Promise<ExportPl
         meta: { ...meta, kind: 'clip', of: null, media: mediaInfo },
       })
       if (media.thumb) {
-        const t = cases.clips.thumbFile(e.id)
+        const t = await cases.clips.thumbFile(e.id)
         items.push({
           path: `thumbs/${deviceId}/event-${e.id}.webp`,
           file: t.path,

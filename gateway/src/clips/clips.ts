@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import path from 'node:path'
 import type { ClipMedia, Hold } from '@doorstep/proto'
 import type { Config } from '../config.js'
-import type { Db } from '../db/index.js'
+import type { SharedDb } from '../db/index.js'
 import { DoorstepError, isDoorstepError } from '../errors.js'
 import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
@@ -16,9 +16,21 @@ import { type ClipEventSource, type ClipUploads, ClipUploadTarget, recoverClipUp
 
 export type { ClipEventSource }
 
+/**
+ * Any fixed number works, as long as every release uses the same: the gateway holding it sweeps the
+ * cluster's clips, the others skip that turn.
+ */
+const SWEEP_LOCK = 7_310_582_211
+
+/** How long an upload through one gateway waits for an event another has not shipped yet, ms. */
+const CLUSTER_SETTLE_MS = 2000
+
+const EMPTY_SWEEP = { keptByHold: 0, freedBytes: 0, usedPct: null } as const
+
 export interface ClipsDeps {
   config: Config
-  db: Db
+  /** Where the clips, holds and open uploads are recorded: this gateway's file, or the cluster's PostgreSQL. */
+  shared: SharedDb
   /** The event index; a getter because the events feature makes it in its own `start()`. */
   events: () => ClipEventSource
   log: Logger
@@ -78,9 +90,9 @@ export class Clips implements Feature {
   }
 
   async start(): Promise<void> {
-    const store = new ClipStore(path.join(this.#deps.config.dataDir, 'clips'))
-    const table = new ClipTable(this.#deps.db)
-    table.load()
+    const store = new ClipStore(this.#dir())
+    const table = new ClipTable(this.#deps.shared, this.#deps.config.cluster.nodeId)
+    await table.load()
     this.#store = store
     this.#table = table
     const media = new WorkQueue({
@@ -100,6 +112,8 @@ export class Clips implements Feature {
         },
         mediaOf: (id) => this.mediaOf(id),
         onStored: (id) => this.#scheduleThumb(id),
+        // The gateway that acknowledged the event ships it within a quarter second (events/event-shipper.ts).
+        settleMs: this.#inCluster() ? CLUSTER_SETTLE_MS : 0,
       }),
       files: store,
       media,
@@ -112,11 +126,11 @@ export class Clips implements Feature {
     if (tempsRemoved > 0) this.#log.warn({ tempsRemoved }, 'removed temp files left by a crash')
     // Crash leftovers first; complete uploads found on disk are verified in the background.
     const remaining = await recoverClipUploads(
-      { store, table, events: this.#deps.events(), log: this.#log },
+      { store, table, events: this.#deps.events(), log: this.#log, shared: this.#inCluster() },
       uploads,
     )
     this.#background = remaining()
-    for (const row of table.readyWithoutThumb()) if (media.hasRoom) this.#scheduleThumb(row.event_id)
+    for (const row of await table.readyWithoutThumb()) if (media.hasRoom) this.#scheduleThumb(row.event_id)
     const every = this.#deps.sweepIntervalMs ?? this.#deps.config.clips.sweepIntervalMs
     this.#timer = setInterval(
       () => void this.sweep().catch((err) => this.#log.error({ err }, 'retention sweep failed')),
@@ -142,6 +156,20 @@ export class Clips implements Feature {
     return must(this.#store)
   }
 
+  /** Gateways sharing PostgreSQL share the clips: their tables, and their files in the shared directory. */
+  #inCluster(): boolean {
+    return this.#deps.shared.dialect === 'postgres'
+  }
+
+  /**
+   * Where the files go: under the directory every gateway of a cluster mounts (`DOORSTEP_SHARED_DIR`)
+   * when they share the clips table; else the gateway's own data dir, as on one machine.
+   */
+  #dir(): string {
+    const c = this.#deps.config
+    return path.join(this.#inCluster() ? c.sharedDir : c.dataDir, 'clips')
+  }
+
   /** Resolves when no media job runs or waits and recovery is done (tests use it). */
   async idle(): Promise<void> {
     await this.#background
@@ -163,10 +191,11 @@ export class Clips implements Feature {
     }
     queue
       .run(() => this.#makeThumb(eventId))
-      .catch((err) => {
+      .catch(async (err) => {
         if (isDoorstepError(err)) return
         // A sweep may evict the clip while its frame is being read: nothing failed, there is no clip.
-        if (this.#table?.get(eventId)?.state !== 'ready') {
+        const row = await this.#table?.get(eventId).catch(() => undefined)
+        if (row?.state !== 'ready') {
           this.#log.debug({ eventId }, 'clip removed before its thumbnail was made')
           return
         }
@@ -175,7 +204,7 @@ export class Clips implements Feature {
   }
 
   async #makeThumb(eventId: string): Promise<void> {
-    const row = must(this.#table).get(eventId)
+    const row = await must(this.#table).get(eventId)
     if (row?.state !== 'ready' || row.thumb_etag !== null) return
     const store = this.store
     const webp = await videoThumbnail(
@@ -184,10 +213,10 @@ export class Clips implements Feature {
       this.#deps.config.media.timeoutMs,
     )
     // Removed meanwhile: a thumbnail written now would outlive its clip's file.
-    if (must(this.#table).get(eventId)?.state !== 'ready') return
+    if ((await must(this.#table).get(eventId))?.state !== 'ready') return
     await store.writeAtomic(store.thumbPath(row.sha256), webp)
-    must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
-    const ev = this.#deps.events().get(eventId)
+    await must(this.#table).setThumb(eventId, createHash('sha256').update(webp).digest('hex').slice(0, 32))
+    const ev = await this.#deps.events().get(eventId)
     if (ev) {
       this.#deps.bus?.emit('clip.ready', {
         eventId,
@@ -207,23 +236,23 @@ export class Clips implements Feature {
   // ---- serving --------------------------------------------------------------------------------
 
   /** The stored file of an event's clip, for the GET route. */
-  clipFile(eventId: string): { path: string; size: number; mime: string; sha256: string } {
-    const row = this.#readyRow(eventId)
+  async clipFile(eventId: string): Promise<{ path: string; size: number; mime: string; sha256: string }> {
+    const row = await this.#readyRow(eventId)
     return { path: this.store.clipPath(row.sha256), size: row.bytes, mime: row.mime, sha256: row.sha256 }
   }
 
-  thumbFile(eventId: string): { path: string; etag: string } {
-    const row = this.#readyRow(eventId)
+  async thumbFile(eventId: string): Promise<{ path: string; etag: string }> {
+    const row = await this.#readyRow(eventId)
     if (row.thumb_etag === null)
       throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', 'The thumbnail is not made yet')
     return { path: this.store.thumbPath(row.sha256), etag: row.thumb_etag }
   }
 
-  #readyRow(eventId: string): ClipRow {
-    const ev = this.#events().get(eventId)
+  async #readyRow(eventId: string): Promise<ClipRow> {
+    const ev = await this.#events().get(eventId)
     if (!ev) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${eventId}`)
     if (ev.clip.state === 'expired') throw new DoorstepError('DOORSTEP_ERR_CLIP_EXPIRED')
-    const row = must(this.#table).get(eventId)
+    const row = await must(this.#table).get(eventId)
     if (row?.state !== 'ready') {
       throw new DoorstepError(
         'DOORSTEP_ERR_NOT_FOUND',
@@ -233,8 +262,8 @@ export class Clips implements Feature {
     return row
   }
 
-  mediaOf(eventId: string): ClipMedia | null {
-    const row = this.#table?.get(eventId)
+  async mediaOf(eventId: string): Promise<ClipMedia | null> {
+    const row = await this.#table?.get(eventId)
     return row && row.state === 'ready' ? toMedia(row) : null
   }
 
@@ -245,9 +274,9 @@ export class Clips implements Feature {
    * released or `until` (ms; null: until released). Also for clips not yet
    * uploaded. The cases feature calls this directly.
    */
-  hold(eventId: string, reason: string, who: string, until: number | null = null): Hold {
+  async hold(eventId: string, reason: string, who: string, until: number | null = null): Promise<Hold> {
     const now = this.#now()
-    const ev = this.#events().get(eventId)
+    const ev = await this.#events().get(eventId)
     if (!ev) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${eventId}`)
     if (ev.clip.state === 'expired')
       throw new DoorstepError(
@@ -256,31 +285,31 @@ export class Clips implements Feature {
       )
     if (until !== null && until <= now)
       throw new DoorstepError('DOORSTEP_ERR_BAD_REQUEST', 'until: must be in the future')
-    const hold = must(this.#table).addHold(eventId, reason, who, until, now)
+    const hold = await must(this.#table).addHold(eventId, reason, who, until, now)
     this.#log.info({ holdId: hold.id, eventId, who, until }, 'clip hold placed')
     return hold
   }
 
   /** Ends a hold; the row stays as a record. Undefined when there is no such hold. */
-  release(holdId: number, who: string): Hold | undefined {
-    const hold = must(this.#table).releaseHold(holdId, who, this.#now())
+  async release(holdId: number, who: string): Promise<Hold | undefined> {
+    const hold = await must(this.#table).releaseHold(holdId, who, this.#now())
     if (hold) this.#log.info({ holdId, eventId: hold.eventId, who }, 'clip hold released')
     return hold
   }
 
-  holds(filter: { eventId?: string | undefined; activeOnly?: boolean } = {}): Hold[] {
+  holds(filter: { eventId?: string | undefined; activeOnly?: boolean } = {}): Promise<Hold[]> {
     return must(this.#table).holds(
       { eventId: filter.eventId, activeOnly: filter.activeOnly ?? true },
       this.#now(),
     )
   }
 
-  holdsOf(eventId: string): Hold[] {
+  holdsOf(eventId: string): Promise<Hold[]> {
     return this.holds({ eventId, activeOnly: false })
   }
 
   /** Every event id a hold in force keeps. */
-  heldEventIds(): Set<string> {
+  heldEventIds(): Promise<Set<string>> {
     return must(this.#table).heldEventIds(this.#now())
   }
 
@@ -295,7 +324,9 @@ export class Clips implements Feature {
     const room = this.#deps.config.clips.diskBytes
     if (room === null) return statfsUsage(root)
     // Free goes below zero when the clips outgrow the room, so the excess to evict is counted whole.
-    return Promise.resolve({ sizeBytes: room, freeBytes: room - must(this.#table).storedBytes() })
+    return must(this.#table)
+      .storedBytes()
+      .then((stored) => ({ sizeBytes: room, freeBytes: room - stored }))
   }
 
   /**
@@ -308,39 +339,18 @@ export class Clips implements Feature {
       const store = this.store
       const table = must(this.#table)
       const now = opts.now ?? this.#now()
-      const disk = opts.disk !== undefined ? opts.disk : await this.#diskUsage(store.root)
-      const report = await sweepOnce(
-        {
-          table,
-          retentionDays: this.#deps.config.clips.retentionDays,
-          highWatermarkPct: this.#deps.config.clips.diskHighWatermarkPct,
-          expire: (row, reason, at) => this.#expire(row, reason, at),
-          abandonUnfinished: (before, at) => this.#abandonUnfinished(before, at),
-          evictPartials: (bytes, at) => this.#evictPartials(bytes, at),
-        },
-        now,
-        disk,
+      // Gateways sharing the clips sweep them one at a time: the one that finds another at it skips.
+      const report = await table.exclusive(SWEEP_LOCK, () => this.#sweepOnce(table, store, now, opts.disk))
+      return (
+        report ?? {
+          ...EMPTY_SWEEP,
+          expired: [],
+          evicted: [],
+          abandoned: [],
+          partialsEvicted: [],
+          skipped: true,
+        }
       )
-      const { expired, evicted, abandoned, partialsEvicted } = report
-      this.#removed.retention += expired.length
-      this.#removed.disk += evicted.length
-      this.#removed.abandoned += abandoned.length
-      this.#removed.partial += partialsEvicted.length
-      if (expired.length + evicted.length + abandoned.length + partialsEvicted.length > 0) {
-        this.#log.info(
-          {
-            expired: expired.length,
-            evicted: evicted.length,
-            abandoned: abandoned.length,
-            partialsEvicted: partialsEvicted.length,
-            freedBytes: report.freedBytes,
-            usedPct: report.usedPct,
-          },
-          'clip retention sweep',
-        )
-      }
-      for (const row of table.readyWithoutThumb()) if (this.#queue?.hasRoom) this.#scheduleThumb(row.event_id)
-      return report
     }
     this.#sweeping = run().finally(() => {
       this.#sweeping = null
@@ -348,13 +358,55 @@ export class Clips implements Feature {
     return this.#sweeping
   }
 
+  async #sweepOnce(
+    table: ClipTable,
+    store: ClipStore,
+    now: number,
+    disk: DiskUsage | null | undefined,
+  ): Promise<SweepReport> {
+    const reading = disk !== undefined ? disk : await this.#diskUsage(store.root)
+    const report = await sweepOnce(
+      {
+        table,
+        retentionDays: this.#deps.config.clips.retentionDays,
+        highWatermarkPct: this.#deps.config.clips.diskHighWatermarkPct,
+        expire: (row, reason, at) => this.#expire(row, reason, at),
+        abandonUnfinished: (before, at) => this.#abandonUnfinished(before, at),
+        evictPartials: (bytes, at) => this.#evictPartials(bytes, at),
+      },
+      now,
+      reading,
+    )
+    const { expired, evicted, abandoned, partialsEvicted } = report
+    this.#removed.retention += expired.length
+    this.#removed.disk += evicted.length
+    this.#removed.abandoned += abandoned.length
+    this.#removed.partial += partialsEvicted.length
+    if (expired.length + evicted.length + abandoned.length + partialsEvicted.length > 0) {
+      this.#log.info(
+        {
+          expired: expired.length,
+          evicted: evicted.length,
+          abandoned: abandoned.length,
+          partialsEvicted: partialsEvicted.length,
+          freedBytes: report.freedBytes,
+          usedPct: report.usedPct,
+        },
+        'clip retention sweep',
+      )
+    }
+    for (const row of await table.readyWithoutThumb())
+      if (this.#queue?.hasRoom) this.#scheduleThumb(row.event_id)
+    return report
+  }
+
   /** The database says `expired` before the file goes: a crash in between leaks a file, never a reference. */
   async #expire(row: ClipRow, reason: 'retention' | 'disk', now: number): Promise<number> {
     const table = must(this.#table)
-    table.transaction(() => {
-      table.expire(row.event_id, reason, now)
-      this.#events().setClipState(row.event_id, 'expired')
-    })
+    // The event first: a crash before the row follows leaves the clip `ready` in the table, and the next
+    // sweep expires it again.
+    await this.#events().setClipState(row.event_id, 'expired')
+    await table.expire(row.event_id, reason, now)
     // Asked under the store's lock on the file: an upload of the same clip may be committing now.
     return this.store.removeUnlessUsed(row.sha256, () => table.sharedWithOthers(row.sha256, row.event_id))
   }
@@ -363,18 +415,19 @@ export class Clips implements Feature {
     const table = must(this.#table)
     const dropped: string[] = []
     // Uploads by when the gateway saw them begin: a unit cannot keep a partial by dating its event ahead.
-    for (const row of table.openUploads(before)) {
-      if (this.uploads.busy(row.event_id) || table.isHeld(row.event_id, now)) continue
+    for (const row of await table.openUploads(before)) {
+      if (this.uploads.busy(row.event_id) || (await table.isHeld(row.event_id, now))) continue
       await this.store.removePartial(row.event_id)
-      table.closeUpload(row.event_id)
-      this.#settle(row.event_id, 'expired')
+      await table.closeUpload(row.event_id)
+      await this.#settle(row.event_id, 'expired')
       dropped.push(row.event_id)
     }
     // Clips announced and never begun (or rejected), by the event's time on the gateway's clock.
-    for (const ev of this.#events().unfinishedClipsBefore(before)) {
-      if (table.upload(ev.id) || this.uploads.busy(ev.id) || table.isHeld(ev.id, now)) continue
+    for (const ev of await this.#events().unfinishedClipsBefore(before)) {
+      if ((await table.upload(ev.id)) || this.uploads.busy(ev.id) || (await table.isHeld(ev.id, now)))
+        continue
       await this.store.removePartial(ev.id)
-      this.#events().setClipState(ev.id, 'expired')
+      await this.#events().setClipState(ev.id, 'expired')
       dropped.push(ev.id)
     }
     return dropped
@@ -388,23 +441,23 @@ export class Clips implements Feature {
     const table = must(this.#table)
     const ids: string[] = []
     let freed = 0
-    for (const row of table.openUploads()) {
+    for (const row of await table.openUploads()) {
       if (freed >= bytes) break
-      if (this.uploads.busy(row.event_id) || table.isHeld(row.event_id, now)) continue
+      if (this.uploads.busy(row.event_id) || (await table.isHeld(row.event_id, now))) continue
       freed += await this.store.partialSize(row.event_id)
       await this.store.removePartial(row.event_id)
-      table.closeUpload(row.event_id)
-      this.#settle(row.event_id, 'pending')
+      await table.closeUpload(row.event_id)
+      await this.#settle(row.event_id, 'pending')
       ids.push(row.event_id)
     }
     return { ids, freed }
   }
 
   /** An upload dropped: its event's clip state, unless the clip got stored meanwhile. */
-  #settle(eventId: string, state: 'expired' | 'pending'): void {
-    const ev = this.#events().get(eventId)
+  async #settle(eventId: string, state: 'expired' | 'pending'): Promise<void> {
+    const ev = await this.#events().get(eventId)
     if (ev?.clip.state === 'pending' || ev?.clip.state === 'uploading')
-      this.#events().setClipState(eventId, state)
+      await this.#events().setClipState(eventId, state)
   }
 
   #events(): ClipEventSource {

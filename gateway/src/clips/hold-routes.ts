@@ -33,7 +33,7 @@ export async function holdRoutes(
     },
     async (req, reply) => {
       const body = req.body
-      const hold = clips.hold(body.eventId, body.reason, who(req), body.until ?? null)
+      const hold = await clips.hold(body.eventId, body.reason, who(req), body.until ?? null)
       await audit.record({
         actor: actorOf(req),
         action: 'hold.place',
@@ -56,7 +56,7 @@ export async function holdRoutes(
     },
     async (req) => {
       const q = req.query
-      return { holds: clips.holds({ eventId: q.eventId, activeOnly: q.state === 'active' }) }
+      return { holds: await clips.holds({ eventId: q.eventId, activeOnly: q.state === 'active' }) }
     },
   )
 
@@ -68,7 +68,7 @@ export async function holdRoutes(
     },
     async (req) => {
       const { id } = req.params
-      const hold = clips.release(id, who(req))
+      const hold = await clips.release(id, who(req))
       if (!hold) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No hold ${id}`)
       await audit.record({
         actor: actorOf(req),

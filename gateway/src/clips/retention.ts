@@ -17,6 +17,8 @@ export interface SweepReport {
   freedBytes: number
   /** Disk use measured before eviction, percent; null when no reading was available. */
   usedPct: number | null
+  /** Set when another gateway of the cluster was sweeping the shared clips: this one left the turn to it. */
+  skipped?: true
 }
 
 export interface RetentionDeps {
@@ -60,11 +62,11 @@ export async function sweepOnce(
     evicted: [],
     abandoned: [],
     partialsEvicted: [],
-    keptByHold: deps.table.heldReadyBefore(cutoff, now),
+    keptByHold: await deps.table.heldReadyBefore(cutoff, now),
     freedBytes: 0,
     usedPct: null,
   }
-  for (const row of deps.table.unheldReadyBefore(cutoff, now)) {
+  for (const row of await deps.table.unheldReadyBefore(cutoff, now)) {
     report.freedBytes += await deps.expire(row, 'retention', now)
     report.expired.push(row.event_id)
   }
@@ -79,7 +81,7 @@ export async function sweepOnce(
   const partials = await deps.evictPartials(excess, now)
   report.partialsEvicted = partials.ids
   let freed = partials.freed
-  for (const row of deps.table.unheldReadyBefore(Number.MAX_SAFE_INTEGER, now)) {
+  for (const row of await deps.table.unheldReadyBefore(Number.MAX_SAFE_INTEGER, now)) {
     if (freed >= excess) break
     const n = await deps.expire(row, 'disk', now)
     freed += n

@@ -87,7 +87,7 @@ export async function clipRoutes(
     },
     async (req, reply) => {
       const { eventId } = req.params
-      const t = clips.thumbFile(eventId)
+      const t = await clips.thumbFile(eventId)
       const etag = `"${t.etag}"`
       reply.header('etag', etag).header('cache-control', 'private, max-age=86400')
       const bytes = matchesEtag(req.headers['if-none-match'], etag) ? null : await fsp.readFile(t.path)
@@ -110,7 +110,7 @@ async function serveClip(
   reply: FastifyReply,
   eventId: string,
 ): Promise<FastifyReply> {
-  const f = clips.clipFile(eventId)
+  const f = await clips.clipFile(eventId)
   // Content-addressed: the digest is a strong validator for the bytes.
   const etag = `"${f.sha256}"`
   reply

@@ -144,8 +144,8 @@ export class ClipStore {
    * Deletes a stored clip and its thumbnail unless `inUse()` says another record still points at it,
    * asked once no commit to the same address is in progress; returns the bytes freed.
    */
-  removeUnlessUsed(sha256: string, inUse: () => boolean): Promise<number> {
-    return this.#exclusive(sha256, () => (inUse() ? Promise.resolve(0) : this.#remove(sha256)))
+  removeUnlessUsed(sha256: string, inUse: () => boolean | Promise<boolean>): Promise<number> {
+    return this.#exclusive(sha256, async () => ((await inUse()) ? 0 : this.#remove(sha256)))
   }
 
   /** Runs `fn` after whatever was queued on this address before it. */

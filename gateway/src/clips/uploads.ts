@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { ClipMedia, ClipState, ClipUploadResult } from '@doorstep/proto'
 import { DoorstepError } from '../errors.js'
 import type { IndexedEvent } from '../events/index.js'
@@ -7,12 +8,20 @@ import { type ResumableUploads, redoCommit, type UploadTarget } from '../uploads
 import type { ClipTable } from './clip-table.js'
 import type { ClipStore } from './store.js'
 
-/** What clips need from the event index (the events feature owns it). */
+type Awaitable<T> = T | Promise<T>
+
+/**
+ * What clips need from the event index (the events feature owns it): the gateway's own index on one
+ * machine (answering at once), the shared one in a cluster.
+ */
 export interface ClipEventSource {
-  get(id: string): IndexedEvent | undefined
-  setClipState(id: string, state: ClipState): void
-  unfinishedClipsBefore(before: number): IndexedEvent[]
+  get(id: string): Awaitable<IndexedEvent | undefined>
+  setClipState(id: string, state: ClipState): Awaitable<void>
+  unfinishedClipsBefore(before: number): Awaitable<IndexedEvent[]>
 }
+
+/** How often an upload waiting for its event looks again, ms. */
+const SETTLE_POLL_MS = 100
 
 /** What one unit may hold on the clip disk (one unit cannot fill it for the others). */
 export interface UnitLimits {
@@ -29,7 +38,12 @@ export interface ClipTargetDeps {
   now: () => number
   limits: UnitLimits
   /** A clip was stored: its media facts, and the thumbnail to make. */
-  mediaOf: (eventId: string) => ClipMedia | null
+  mediaOf: (eventId: string) => Promise<ClipMedia | null>
+  /**
+   * How long an upload waits for an event it does not know yet, ms (0: not at all). In a cluster a
+   * unit's PUT may reach a gateway before the one that acknowledged the event has shipped it.
+   */
+  settleMs?: number
   onStored: (eventId: string) => void
 }
 
@@ -54,8 +68,8 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
   }
 
   /** The event a unit may upload to: its own, with an announced clip, not expired. */
-  find(eventId: string, deviceId: string): Uploadable {
-    const ev = this.#d.events().get(eventId)
+  async find(eventId: string, deviceId: string): Promise<Uploadable> {
+    const ev = await this.#event(eventId)
     if (!ev) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${eventId}`)
     if (ev.deviceId !== deviceId) {
       throw new DoorstepError(
@@ -69,6 +83,15 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
     return ev as Uploadable
   }
 
+  async #event(eventId: string): Promise<IndexedEvent | undefined> {
+    const until = Date.now() + (this.#d.settleMs ?? 0)
+    for (;;) {
+      const ev = await this.#d.events().get(eventId)
+      if (ev || Date.now() >= until) return ev
+      await sleep(SETTLE_POLL_MS)
+    }
+  }
+
   knownTotal(ev: Uploadable): number {
     return ev.clip.bytes
   }
@@ -77,7 +100,7 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
     return ev.clip.state === 'ready' ? ev.clip.bytes : null
   }
 
-  storedAnswer(ev: Uploadable): ClipUploadResult | null {
+  storedAnswer(ev: Uploadable): Promise<ClipUploadResult | null> | null {
     return ev.clip.state === 'ready' ? this.#stored(ev) : null
   }
 
@@ -102,10 +125,11 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
    * against its quota. Open, it is counted at its full size until stored or
    * dropped, so a unit cannot get past its quota with many half uploads.
    */
-  reserve(ev: Uploadable, total: number): void {
+  async reserve(ev: Uploadable, total: number): Promise<void> {
     const { table, limits } = this.#d
-    if (table.upload(ev.id)) return
-    const use = table.unitUsage(ev.deviceId)
+    // Open already (perhaps through another gateway, before the unit moved): it continues here.
+    if (await table.upload(ev.id)) return table.claimUpload(ev.id)
+    const use = await table.unitUsage(ev.deviceId)
     if (use.open.length >= limits.openUploads) {
       throw new DoorstepError(
         'DOORSTEP_ERR_UNIT_UPLOADS',
@@ -125,25 +149,25 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
         },
       )
     }
-    table.openUpload(ev.id, ev.deviceId, total, this.#d.now())
+    await table.openUpload(ev.id, ev.deviceId, total, this.#d.now())
   }
 
-  writing(ev: Uploadable): void {
-    if (ev.clip.state !== 'uploading') this.#d.events().setClipState(ev.id, 'uploading')
+  async writing(ev: Uploadable): Promise<void> {
+    if (ev.clip.state !== 'uploading') await this.#d.events().setClipState(ev.id, 'uploading')
   }
 
-  discarded(ev: Uploadable): void {
-    this.#d.table.closeUpload(ev.id)
-    this.#d.events().setClipState(ev.id, 'pending')
+  async discarded(ev: Uploadable): Promise<void> {
+    await this.#d.table.closeUpload(ev.id)
+    await this.#d.events().setClipState(ev.id, 'pending')
   }
 
   expectedSha256(ev: Uploadable): { sha256: string; from: string } {
     return { sha256: ev.clip.sha256, from: 'the sha256 its event announced' }
   }
 
-  rejected(ev: Uploadable): void {
-    this.#d.table.closeUpload(ev.id)
-    this.#d.events().setClipState(ev.id, 'rejected')
+  async rejected(ev: Uploadable): Promise<void> {
+    await this.#d.table.closeUpload(ev.id)
+    await this.#d.events().setClipState(ev.id, 'rejected')
   }
 
   /**
@@ -153,8 +177,8 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
   async commit(ev: Uploadable, total: number, sha256: string, media: ProbeResult): Promise<ClipUploadResult> {
     const { table, store } = this.#d
     // From here its bytes count as a stored clip of the unit, no longer as an open upload.
-    table.transaction(() => {
-      table.insertCommitting({
+    await table.transaction(async (t) => {
+      await t.insertCommitting({
         eventId: ev.id,
         deviceId: ev.deviceId,
         sha256,
@@ -163,10 +187,10 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
         recordedAt: ev.startedAt,
         now: this.#d.now(),
       })
-      table.closeUpload(ev.id)
+      await t.closeUpload(ev.id)
     })
     await store.commit(ev.id, sha256)
-    markReady(table, this.#d.events(), ev.id)
+    await markReady(table, this.#d.events(), ev.id)
     this.#d.onStored(ev.id)
     return this.#stored(ev)
   }
@@ -175,18 +199,21 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
     return { eventId: ev.id, state: 'partial', received, total }
   }
 
-  #stored(ev: Uploadable): ClipUploadResult {
+  async #stored(ev: Uploadable): Promise<ClipUploadResult> {
     const total = ev.clip.bytes
-    const media = this.#d.mediaOf(ev.id) ?? undefined
+    const media = (await this.#d.mediaOf(ev.id)) ?? undefined
     return { eventId: ev.id, state: 'stored', received: total, total, media }
   }
 }
 
-function markReady(table: ClipTable, events: ClipEventSource, eventId: string): void {
-  table.transaction(() => {
-    table.setState(eventId, 'ready')
-    events.setClipState(eventId, 'ready')
-  })
+/**
+ * The event says `ready` before the row does: the two may be in different databases (the event index is
+ * the gateway's own, the clips table shared), and a crash between them leaves the row `committing`,
+ * which the next start finishes again.
+ */
+async function markReady(table: ClipTable, events: ClipEventSource, eventId: string): Promise<void> {
+  await events.setClipState(eventId, 'ready')
+  await table.setState(eventId, 'ready')
 }
 
 /**
@@ -194,27 +221,40 @@ function markReady(table: ClipTable, events: ClipEventSource, eventId: string): 
  * may not have; drop partials nobody waits for. Returns the work that
  * remains for the background: complete partials (a crash after the last
  * byte, before the rename), verified and stored like a finished upload.
+ *
+ * With `shared`, the clip directory and tables are the cluster's: what
+ * another gateway has in hand (an upload it took bytes for last, a commit it
+ * recorded) is its own to finish, and is left alone here.
  */
 export async function recoverClipUploads(
-  d: { store: ClipStore; table: ClipTable; events: ClipEventSource; log: Logger },
+  d: { store: ClipStore; table: ClipTable; events: ClipEventSource; log: Logger; shared: boolean },
   uploads: ClipUploads,
 ): Promise<() => Promise<void>> {
   const { store, table, events, log } = d
-  for (const row of table.byState('committing')) {
+  const theirs = (node: string | null) => d.shared && node !== null && node !== table.node
+  const othersCommitting = new Set<string>()
+  for (const row of await table.byState('committing')) {
     const id = row.event_id
-    if (!(await redoCommit(store, id, row.sha256, row.bytes))) {
-      table.remove(id)
-      await store.removePartial(id)
-      events.setClipState(id, 'pending')
+    if (theirs(row.node)) {
+      othersCommitting.add(id)
       continue
     }
-    markReady(table, events, id)
+    if (!(await redoCommit(store, id, row.sha256, row.bytes))) {
+      await table.remove(id)
+      await store.removePartial(id)
+      await events.setClipState(id, 'pending')
+      continue
+    }
+    await markReady(table, events, id)
     log.warn({ eventId: id }, 'finished a clip commit interrupted by a crash')
   }
   const complete: string[] = []
   const kept = new Set<string>()
   for (const id of await store.partialIds()) {
-    const ev = events.get(id)
+    if (othersCommitting.has(id)) continue
+    const open = await table.upload(id)
+    if (open && theirs(open.node)) continue
+    const ev = await events.get(id)
     const size = await store.partialSize(id)
     if (!ev || !waiting(ev) || ev.clip.bytes === null || ev.clip.sha256 === null || size > ev.clip.bytes) {
       await store.removePartial(id)
@@ -222,17 +262,20 @@ export async function recoverClipUploads(
     }
     kept.add(id)
     // A partial from before uploads were recorded: its age is the file's.
-    if (!table.upload(id)) table.openUpload(id, ev.deviceId, ev.clip.bytes, await store.partialWrittenAt(id))
+    if (!open) await table.openUpload(id, ev.deviceId, ev.clip.bytes, await store.partialWrittenAt(id))
     if (size === ev.clip.bytes) complete.push(id)
   }
   // An upload recorded open whose partial is gone holds nothing: the unit opens it again on its next PUT.
-  for (const row of table.openUploads()) if (!kept.has(row.event_id)) table.closeUpload(row.event_id)
+  for (const row of await table.openUploads()) {
+    if (kept.has(row.event_id) || theirs(row.node)) continue
+    await table.closeUpload(row.event_id)
+  }
   return async () => {
     for (const id of complete) {
       try {
         // Read again under the lock: the unit may have finished (or restarted) it meanwhile.
-        const stored = await uploads.finishFromDisk(id, () => {
-          const ev = events.get(id)
+        const stored = await uploads.finishFromDisk(id, async () => {
+          const ev = await events.get(id)
           return ev && waiting(ev) ? (ev as Uploadable) : null
         })
         if (stored) log.warn({ eventId: id }, 'stored a complete upload found after a restart')

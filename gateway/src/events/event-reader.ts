@@ -1,4 +1,4 @@
-import type { EventsQuery } from '@doorstep/proto'
+import type { ClipState, EventsQuery } from '@doorstep/proto'
 import type { EventIndex } from './event-index.js'
 import type { IndexedEvent } from './event-row.js'
 
@@ -18,6 +18,18 @@ export interface EventReader {
   get(id: string): Promise<IndexedEvent | undefined>
   /** Every event of the units that started in [from, to], newest first, at most `perUnit` of each. */
   ofUnits(deviceIds: readonly string[], from: number, to: number, perUnit: number): Promise<IndexedEvent[]>
+}
+
+/**
+ * The events as the clips feature sees them: the one it uploads to, holds and sweeps, and whose clip
+ * state it moves on (`uploading`, `ready`, `rejected`, `expired`). On one machine the gateway's own
+ * index; when gateways share PostgreSQL the cluster's table, so that a unit's clip goes up through
+ * whichever gateway it reaches and every gateway sees its state.
+ */
+export interface ClipEvents {
+  get(id: string): IndexedEvent | undefined | Promise<IndexedEvent | undefined>
+  setClipState(id: string, state: ClipState): void | Promise<void>
+  unfinishedClipsBefore(before: number): IndexedEvent[] | Promise<IndexedEvent[]>
 }
 
 /** The gateway's own SQLite index as a reader. */

@@ -3,7 +3,7 @@ import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { type BackfillResult, EventBackfill } from './event-backfill.js'
 import { EventIndex, type RetentionResult } from './event-index.js'
-import { type EventReader, localReader } from './event-reader.js'
+import { type ClipEvents, type EventReader, localReader } from './event-reader.js'
 import { EventShipper } from './event-shipper.js'
 import { SharedEventTable, type SharedSweep } from './shared-events.js'
 
@@ -18,7 +18,7 @@ export interface EventsDeps {
   /** How often the index drops what is past retention, ms (default six hours). */
   sweepIntervalMs?: number
   /** Event ids a case or a person holds: kept past retention. */
-  held: () => ReadonlySet<string>
+  held: () => ReadonlySet<string> | Promise<ReadonlySet<string>>
   /**
    * The state the gateways share. On PostgreSQL this gateway's indexed events are copied to its shared
    * table, and the events API and case pages read that: every gateway answers for the whole cluster.
@@ -52,6 +52,7 @@ export class Events implements Feature {
   #sharedTable: SharedEventTable | null = null
   #shipper: EventShipper | null = null
   #reader: EventReader | null = null
+  #clipEvents: ClipEvents | null = null
   #backfill: EventBackfill | null = null
   #backfilled: Promise<BackfillResult> | null = null
 
@@ -69,6 +70,12 @@ export class Events implements Feature {
   get reader(): EventReader {
     if (!this.#reader) throw new Error('events feature is not started')
     return this.#reader
+  }
+
+  /** What the clips feature reads and writes of events: this gateway's index, or the cluster's table. */
+  get clipEvents(): ClipEvents {
+    if (!this.#clipEvents) throw new Error('events feature is not started')
+    return this.#clipEvents
   }
 
   /** Resolves when the copy of this gateway's earlier events ends (null on one machine). */
@@ -127,13 +134,22 @@ export class Events implements Feature {
         get: (id) => fresh(() => table.get(id)),
         ofUnits: (ids, from, to, perUnit) => fresh(() => table.ofUnits(ids, from, to, perUnit)),
       }
+      // The clip state lives in the shared row (shipments no longer move it once a clip is on its way,
+      // see shared-events.ts). An upload follows its event's PUBACK at once: an event not there yet may
+      // be this gateway's, still in its outbox.
+      this.#clipEvents = {
+        get: async (id) => (await table.get(id)) ?? fresh(() => table.get(id)),
+        setClipState: (id, state) => table.setClipState(id, state),
+        unfinishedClipsBefore: (before) => table.unfinishedClipsBefore(before),
+      }
     } else {
       this.#reader = localReader(() => this.index)
+      this.#clipEvents = index
     }
     const tick = (next: number) => {
       this.#timer = setTimeout(async () => {
         try {
-          this.sweep()
+          await this.sweep()
           await this.sweepShared()
         } catch (err) {
           this.#log.warn({ err: (err as Error).message }, 'event retention failed; trying again later')
@@ -152,15 +168,15 @@ export class Events implements Feature {
   async sweepShared(now = (this.#d.now ?? Date.now)()): Promise<SharedSweep | null> {
     const table = this.#sharedTable
     if (!table) return null
-    const r = await table.dropExpired(now - this.#d.retentionDays * 86_400_000, this.#d.held())
+    const r = await table.dropExpired(now - this.#d.retentionDays * 86_400_000, await this.#d.held())
     if (r.removed > 0) this.#log.info({ removed: r.removed }, 'shared events past retention removed')
     return r
   }
 
   /** Drops the events past retention but those held; the timer calls it, tests with a fixed `now`. */
-  sweep(now = (this.#d.now ?? Date.now)()): RetentionResult {
+  async sweep(now = (this.#d.now ?? Date.now)()): Promise<RetentionResult> {
     const before = now - this.#d.retentionDays * 86_400_000
-    const r = this.index.dropExpired(before, this.#d.held())
+    const r = this.index.dropExpired(before, await this.#d.held())
     this.#removed += r.removed
     if (r.months.length > 0 || r.removed > 0)
       this.#log.info({ months: r.months, removed: r.removed, kept: r.kept }, 'events past retention removed')

@@ -9,7 +9,7 @@ export {
   type RolloverStep,
   toIndexTuple,
 } from './event-index.js'
-export { type EventPage, type EventReader, localReader } from './event-reader.js'
+export { type ClipEvents, type EventPage, type EventReader, localReader } from './event-reader.js'
 export type { EventShipper } from './event-shipper.js'
 export { eventView } from './event-view.js'
 export { Events } from './events.js'

@@ -8,8 +8,8 @@ import { eventView } from './event-view.js'
 
 /** What the event detail shows about the stored clip; the clips feature answers it. */
 export interface ClipDetails {
-  mediaOf(eventId: string): ClipMedia | null
-  holdsOf(eventId: string): Hold[]
+  mediaOf(eventId: string): Promise<ClipMedia | null>
+  holdsOf(eventId: string): Promise<Hold[]>
 }
 
 /**
@@ -51,7 +51,11 @@ export async function eventRoutes(
       const { id } = req.params
       const e = await opts.reader().get(id)
       if (!e) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${id}`)
-      return { ...eventView(e), media: opts.clips?.mediaOf(id) ?? null, holds: opts.clips?.holdsOf(id) ?? [] }
+      return {
+        ...eventView(e),
+        media: (await opts.clips?.mediaOf(id)) ?? null,
+        holds: (await opts.clips?.holdsOf(id)) ?? [],
+      }
     },
   )
 }

@@ -1,4 +1,4 @@
-import type { EventsQuery } from '@doorstep/proto'
+import type { ClipState, EventsQuery } from '@doorstep/proto'
 import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely'
 import { migrateShared, type SharedDb } from '../db/index.js'
 import { decodeCursor, encodeCursor } from './event-cursor.js'
@@ -72,7 +72,17 @@ export const MAX_SHIP_ROWS = 500
 const RANK = (t: string) => `CASE ${t}.phase WHEN 'start' THEN 0 WHEN 'update' THEN 1 ELSE 2 END`
 const NEWER = `(${RANK('excluded')} > ${RANK('e')} OR (${RANK('excluded')} = ${RANK('e')} AND excluded.updated_at >= e.updated_at))`
 const HAS = (t: string, bit: number) => `(${t}.phases_seen & ${bit}) <> 0`
-const CLIP = `excluded.clip_state <> 'none'`
+/**
+ * Whether a shipped row's clip replaces the shared row's. A gateway's own index says `pending` once a unit
+ * announces a clip; from there the clips feature moves the shared row on (`uploading`, `ready`,
+ * `rejected`, `expired`) through whichever gateway the unit uploads to, and no later shipment of the
+ * announcing row takes that back. A clip announced anew (another digest) replaces one never stored
+ * (`none`, `pending`, `rejected`), as on one machine. A row shipped with a state past `pending` (events a
+ * gateway indexed before it shared the database) carries the clips feature's word, and is taken.
+ */
+const CLIP = `(excluded.clip_state <> 'none' AND (e.clip_state IN ('none', 'pending')
+  OR excluded.clip_state NOT IN ('none', 'pending')
+  OR (e.clip_state = 'rejected' AND e.clip_sha256 IS DISTINCT FROM excluded.clip_sha256)))`
 const MERGE = `
   kind = CASE WHEN ${NEWER} THEN excluded.kind ELSE e.kind END,
   phase = CASE WHEN ${NEWER} THEN excluded.phase ELSE e.phase END,
@@ -179,6 +189,19 @@ export class SharedEventTable implements EventReader {
     const r = await sql<EventRow>`SELECT * FROM events WHERE event_id = ${id}`.execute(this.#db)
     const row = r.rows[0]
     return row ? toEvent(row) : undefined
+  }
+
+  /** The clips feature moved an event's clip on (see the merge's CLIP for why shipments keep it). */
+  async setClipState(id: string, state: ClipState): Promise<void> {
+    await sql`UPDATE events SET clip_state = ${state} WHERE event_id = ${id}`.execute(this.#db)
+  }
+
+  /** Events whose announced clip is not stored (nor deleted) and that started before `before`, oldest first. */
+  async unfinishedClipsBefore(before: number): Promise<IndexedEvent[]> {
+    const r = await sql<EventRow>`SELECT * FROM events
+      WHERE clip_state IN ('pending', 'uploading', 'rejected') AND started_at < ${before}
+      ORDER BY started_at, event_id`.execute(this.#db)
+    return r.rows.map(toEvent)
   }
 
   /** One page of the events API, as the SQLite index answers it (event-query.ts). */

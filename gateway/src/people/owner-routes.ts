@@ -15,7 +15,7 @@ import { actorOf } from '../audit/index.js'
 import { ROLES } from '../auth/index.js'
 import type { Clips } from '../clips/index.js'
 import { DoorstepError } from '../errors.js'
-import type { EventIndex, EventReader } from '../events/index.js'
+import type { EventReader } from '../events/index.js'
 import { eventView } from '../events/index.js'
 import type { DeviceRegistry } from '../registry/index.js'
 import { deviceView, type LiveStateSource } from '../registry/index.js'
@@ -31,9 +31,7 @@ export async function ownerRoutes(
   opts: {
     registry: DeviceRegistry
     live: LiveStateSource
-    /** This gateway's index: a clip is served by the gateway that holds it. */
-    index: () => EventIndex
-    /** Where event lists are read (the cluster's, when gateways share PostgreSQL). */
+    /** Where events are read (the cluster's, when gateways share PostgreSQL and their clips). */
     reader: () => EventReader
     clips: Clips
     audit: AuditLog
@@ -97,10 +95,10 @@ export async function ownerRoutes(
     },
     async (req, reply) => {
       const { eventId } = req.params
-      const ev = opts.index().get(eventId)
+      const ev = await opts.reader().get(eventId)
       if (!ev) throw new DoorstepError('DOORSTEP_ERR_NOT_FOUND', `No event ${eventId}`)
       ownedDevice(registry, req.principal, ev.deviceId)
-      const f = clips.clipFile(eventId)
+      const f = await clips.clipFile(eventId)
       let fh: fsp.FileHandle
       try {
         fh = await fsp.open(f.path, 'r')

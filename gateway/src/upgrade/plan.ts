@@ -74,4 +74,11 @@ export function plan(state: DatabaseState | null, known: Record<string, number>)
  * The features whose tables are in the PostgreSQL that gateways share, when one is configured
  * (`DOORSTEP_DATABASE_URL`); the rest stay in each gateway's own file.
  */
-export const POSTGRES_FEATURES: readonly string[] = ['registry', 'tokens', 'audit', 'cases', 'firmware']
+export const POSTGRES_FEATURES: readonly string[] = [
+  'registry',
+  'tokens',
+  'audit',
+  'clips',
+  'cases',
+  'firmware',
+]

@@ -39,7 +39,7 @@ export interface UploadTarget<Job, Result extends UploadAnswer> {
   /** The bytes stored when the upload is finished, else null (`HEAD`). */
   storedBytes(job: Job): number | null
   /** The answer to a PUT for an upload already stored (the unit lost ours), else null. */
-  storedAnswer(job: Job): Result | null
+  storedAnswer(job: Job): Result | null | Promise<Result | null>
   /** `Doorstep-Clip-State` of a `HEAD`. */
   headState(job: Job, received: number): string
   /**
@@ -56,9 +56,9 @@ export interface UploadTarget<Job, Result extends UploadAnswer> {
    * records the upload as open. Called on every PUT that carries or finishes
    * bytes; an upload already open passes.
    */
-  reserve?(job: Job, total: number): void
+  reserve?(job: Job, total: number): void | Promise<void>
   /** Bytes are about to be written. */
-  writing?(job: Job): void
+  writing?(job: Job): void | Promise<void>
   /** Bytes were written: `received` in all. */
   progressed?(job: Job, received: number): void | Promise<void>
   /** The partial was removed (a body too long, a digest mismatch): the upload starts again from 0. */
@@ -158,13 +158,13 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
     try {
       // Read again under the lock: an upload that held it may have just stored it.
       const job = await this.#find(req.id, req.deviceId)
-      const stored = target.storedAnswer(job)
+      const stored = await target.storedAnswer(job)
       if (stored) return { status: 200, result: stored }
       const have = await files.partialSize(req.id)
       const total = target.total(job, req, have)
       this.#checkSize(total)
       await target.sized?.(job, total)
-      target.reserve?.(job, total)
+      await target.reserve?.(job, total)
       if (req.range?.kind === 'finish') {
         if (have !== total) throw offsetError(have, total, `only ${have} of ${total} bytes have arrived`)
         const digest = await hashFile(files.partialPath(req.id))
@@ -180,7 +180,7 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
           `Content-Length ${req.contentLength} does not match the ${end - start} bytes of the range`,
         )
       }
-      target.writing?.(job)
+      await target.writing?.(job)
       const at = await this.#append(req, job, start, end, total)
       await target.progressed?.(job, at.at)
       if (at.at < total) return { status: 202, result: target.partial(job, at.at, total) }
