@@ -77,16 +77,75 @@ describe('cluster-wide connect admission', () => {
     expect(admitted).toBeLessThanOrEqual(RATE + 2)
   })
 
-  it('keeps one bucket in Redis for the whole cluster, which goes once idle', async () => {
+  it('keeps one bucket in Redis for the whole cluster and one per address, which go once idle', async () => {
     const spy = new Redis(redis.url)
     try {
       const ttl = await spy.pttl('doorstep:admission:connect')
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(60_000)
-      expect(await spy.keys('doorstep:admission:*')).toEqual(['doorstep:admission:connect'])
+      const addresses = units.map((_, i) => `doorstep:admission:addr:127.77.0.${i + 1}`)
+      expect((await spy.keys('doorstep:admission:*')).sort()).toEqual(
+        ['doorstep:admission:connect', ...addresses].sort(),
+      )
+      expect(await spy.pttl(addresses[0] as string)).toBeGreaterThan(0)
     } finally {
       spy.disconnect()
     }
+  })
+})
+
+describe("one address's connect budget across the cluster", () => {
+  const PER_ADDRESS = 3
+  let redis: TestRedis
+  let a: TestGateway
+  let b: TestGateway
+  const units: Array<{ id: string; secret: string }> = []
+
+  const node = (id: string) =>
+    startTestGateway({
+      DOORSTEP_REDIS_URL: redis.url,
+      DOORSTEP_NODE_ID: id,
+      DOORSTEP_TAKEOVER_HOLD_MS: 0,
+      DOORSTEP_CLUSTER_CONNECT_RATE: 1000,
+      DOORSTEP_CONNECT_RATE_PER_ADDRESS: PER_ADDRESS,
+    })
+
+  beforeAll(async () => {
+    redis = await startTestRedis()
+    a = await node('addr-a')
+    b = await node('addr-b')
+    for (let i = 0; i < 12; i++) {
+      units.push(await a.gateway.registry.create(deviceRow({ id: `cam-addr-${String(i).padStart(2, '0')}` })))
+    }
+    await copyRegistry(a.gateway.shared, b.gateway.shared)
+    await b.gateway.registry.load()
+  })
+  afterAll(async () => {
+    await a?.stop()
+    await b?.stop()
+    await redis?.stop()
+  })
+
+  it("spends one address's budget once, whichever gateway its units reach", async () => {
+    // Twelve units behind one address (a shop's router), half to each gateway, all at once: each
+    // gateway's own budget would admit PER_ADDRESS, both together twice that.
+    const codes = await Promise.all(
+      units.map((u, i) =>
+        connackCode((i % 2 === 0 ? a : b).gateway.broker.port, u.id, u.secret, '127.78.0.9'),
+      ),
+    )
+    const admitted = codes.filter((c) => c === 0).length
+    expect(admitted).toBeGreaterThanOrEqual(1)
+    expect(admitted).toBeLessThanOrEqual(PER_ADDRESS + 1)
+    expect(codes.filter((c) => c === 3).length).toBe(units.length - admitted)
+    // Another address has its own budget.
+    const other = await connackCode(
+      b.gateway.broker.port,
+      units[0]?.id ?? '',
+      units[0]?.secret ?? '',
+      '127.78.0.10',
+    )
+    expect(other).toBe(0)
   })
 })
 

@@ -274,6 +274,7 @@ export class MqttBroker implements Feature {
         this.#clusterGate = new ClusterAdmission({
           redis: share.redis,
           ratePerSecond: clusterRate,
+          perAddressPerSecond: config.admission.connectRatePerAddress,
           up: () => share.up(),
           log: this.#log,
         })
@@ -642,10 +643,13 @@ export class MqttBroker implements Feature {
     if (!this.#gate.tryAdmit()) {
       throw refusal(CONNACK.SERVER_UNAVAILABLE, 'admission rate exceeded; retry later', 'refused-admission')
     }
-    if (this.#clusterGate && !(await this.#clusterGate.tryAdmit())) {
+    const verdict = this.#clusterGate ? await this.#clusterGate.admitFrom(address) : 'admitted'
+    if (verdict !== 'admitted') {
       throw refusal(
         CONNACK.SERVER_UNAVAILABLE,
-        "the cluster's admission rate exceeded; retry later",
+        verdict === 'over-address'
+          ? 'too many connections from this address across the cluster; retry later'
+          : "the cluster's admission rate exceeded; retry later",
         'refused-admission',
       )
     }

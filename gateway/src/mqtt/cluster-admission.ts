@@ -3,6 +3,8 @@ import type { Logger } from '../log.js'
 
 /** The shared bucket, one key for the whole cluster. */
 const KEY = 'doorstep:admission:connect'
+/** A source address's bucket, shared by the cluster's gateways (with `perAddress`). */
+const ADDRESS_KEY = 'doorstep:admission:addr:'
 /** An idle bucket is full again well before this; the key then goes rather than linger. */
 const IDLE_TTL_MS = 60_000
 /** A connect waits no longer than this for Redis's answer: a slow Redis must not hold a reconnect storm. */
@@ -36,9 +38,53 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return took
 `
 
+/**
+ * The same, from two buckets at once (the cluster's, then the address's): a token from each or from
+ * neither. Returns 0 when taken, else which bucket was empty (1 the cluster's, 2 the address's).
+ */
+const TAKE_BOTH = `
+local now_s = redis.call('TIME')
+local now = tonumber(now_s[1]) * 1000 + math.floor(tonumber(now_s[2]) / 1000)
+local tokens = {}
+local empty = 0
+for i = 1, 2 do
+  local rate = tonumber(ARGV[i * 2])
+  local burst = tonumber(ARGV[i * 2 + 1])
+  local b = redis.call('HMGET', KEYS[i], 'tokens', 'at')
+  local t = tonumber(b[1])
+  local at = tonumber(b[2])
+  if t == nil or at == nil then
+    t = burst
+    at = now
+  end
+  t = math.min(burst, t + math.max(0, now - at) * rate / 1000)
+  if t < 1 and empty == 0 then empty = i end
+  tokens[i] = t
+end
+for i = 1, 2 do
+  local t = tokens[i]
+  if empty == 0 then t = t - 1 end
+  redis.call('HSET', KEYS[i], 'tokens', tostring(t), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+return empty
+`
+
 type WithTake = Redis & {
   doorstepTakeConnect(key: string, rate: number, burst: number, ttl: number): Promise<number>
+  doorstepTakeConnectFrom(
+    key: string,
+    addressKey: string,
+    ttl: number,
+    rate: number,
+    burst: number,
+    addressRate: number,
+    addressBurst: number,
+  ): Promise<number>
 }
+
+/** What the cluster's buckets said of one connect. */
+export type ClusterVerdict = 'admitted' | 'over-cluster' | 'over-address'
 
 /**
  * The reconnect-storm admission of the whole cluster (DOORSTEP_CLUSTER_CONNECT_RATE): after a power cut
@@ -54,18 +100,32 @@ export class ClusterAdmission {
   readonly #redis: WithTake
   readonly #rate: number
   readonly #burst: number
+  readonly #perAddress: number | null
   readonly #up: () => boolean
   readonly #log: Logger
   #unanswered = 0
 
-  constructor(opts: { redis: Redis; ratePerSecond: number; up: () => boolean; log: Logger }) {
+  /**
+   * With `perAddressPerSecond`, each source address's budget (DOORSTEP_CONNECT_RATE_PER_ADDRESS) is
+   * spent cluster-wide too (`admitFrom`): units behind one address that reach several gateways (a list
+   * of node URLs, a proxy that spreads them) get that rate in all, not that rate per gateway.
+   */
+  constructor(opts: {
+    redis: Redis
+    ratePerSecond: number
+    perAddressPerSecond?: number
+    up: () => boolean
+    log: Logger
+  }) {
     const redis = opts.redis as WithTake
     if (typeof redis.doorstepTakeConnect !== 'function') {
       redis.defineCommand('doorstepTakeConnect', { numberOfKeys: 1, lua: TAKE })
+      redis.defineCommand('doorstepTakeConnectFrom', { numberOfKeys: 2, lua: TAKE_BOTH })
     }
     this.#redis = redis
     this.#rate = opts.ratePerSecond
     this.#burst = Math.max(1, opts.ratePerSecond)
+    this.#perAddress = opts.perAddressPerSecond ?? null
     this.#up = opts.up
     this.#log = opts.log
   }
@@ -77,17 +137,47 @@ export class ClusterAdmission {
 
   /** True: admitted by the cluster's budget (or Redis did not answer); false: over it, retry later. */
   async tryAdmit(): Promise<boolean> {
+    const took = await this.#ask(() =>
+      this.#redis.doorstepTakeConnect(KEY, this.#rate, this.#burst, IDLE_TTL_MS),
+    )
+    return took === null || took === 1
+  }
+
+  /**
+   * A connect from `address`, against the cluster's bucket and, with a per-address rate, the
+   * address's bucket in the cluster, both in one round trip. Redis not answering admits, as `tryAdmit`.
+   */
+  async admitFrom(address: string): Promise<ClusterVerdict> {
+    const per = this.#perAddress
+    if (per === null) return (await this.tryAdmit()) ? 'admitted' : 'over-cluster'
+    const empty = await this.#ask(() =>
+      this.#redis.doorstepTakeConnectFrom(
+        KEY,
+        ADDRESS_KEY + address,
+        IDLE_TTL_MS,
+        this.#rate,
+        this.#burst,
+        per,
+        Math.max(1, per),
+      ),
+    )
+    if (empty === 1) return 'over-cluster'
+    if (empty === 2) return 'over-address'
+    return 'admitted'
+  }
+
+  /** Redis's answer, or null when it gave none in time (the connect is then let through). */
+  async #ask(question: () => Promise<number>): Promise<number | null> {
     if (!this.#up()) return this.#letThrough('redis down')
     let timer: NodeJS.Timeout | undefined
     try {
-      const took = await Promise.race([
-        this.#redis.doorstepTakeConnect(KEY, this.#rate, this.#burst, IDLE_TTL_MS),
+      const answer = await Promise.race([
+        question(),
         new Promise<null>((resolve) => {
           timer = setTimeout(() => resolve(null), ANSWER_TIMEOUT_MS)
         }),
       ])
-      if (took === null) return this.#letThrough('no answer in time')
-      return took === 1
+      return answer === null ? this.#letThrough('no answer in time') : answer
     } catch (err) {
       return this.#letThrough((err as Error).message)
     } finally {
@@ -95,11 +185,11 @@ export class ClusterAdmission {
     }
   }
 
-  #letThrough(why: string): true {
+  #letThrough(why: string): null {
     // Logged on the first and then every thousandth: a storm during an outage must not flood the log.
     if (this.#unanswered++ % 1000 === 0) {
       this.#log.warn({ why, count: this.#unanswered }, 'cluster admission not asked; node budget only')
     }
-    return true
+    return null
   }
 }
