@@ -3,6 +3,7 @@ import { runBackupCli, runRestoreCli } from '../src/backup/index.js'
 import { resolveTrust, TrustArgumentError } from '../src/cases/trust.js'
 import { verifyExport } from '../src/cases/verify.js'
 import { exitCodeOf, formatReport } from '../src/cases/verify-report.js'
+import { runClipsCli } from '../src/clips/index.js'
 import { runDoctorCli } from '../src/doctor/index.js'
 import { runKeysCli } from '../src/evidence/index.js'
 import { runAuditCli } from '../src/evidence/logs-cli.js'
@@ -28,6 +29,8 @@ const USAGE = `doorstep <command>
   keys [rotate]                  the evidence signing keys: fingerprints, public key (see \`doorstep keys --help\`)
   registry copy [--to URL]       copy the data dir's device registry, secrets and all, into the
                                  PostgreSQL the gateways share (see \`doorstep registry --help\`)
+  clips copy [--to URL]          copy the clips a gateway stored alone into the PostgreSQL and the
+                                 directory the gateways share (see \`doorstep clips --help\`)
   doctor [--data-dir DIR]        check this machine for running the gateway and say what to fix
                                  (see \`doorstep doctor --help\`)
 `
@@ -91,6 +94,8 @@ async function main(argv: string[]): Promise<number> {
       return runDoctorCli(rest, process.env, io)
     case 'registry':
       return runRegistryCli(rest, process.env, io)
+    case 'clips':
+      return runClipsCli(rest, process.env, io)
     case undefined:
     case 'help':
     case '--help':

@@ -139,6 +139,46 @@ describe('clips through any gateway of a cluster', () => {
     }
   })
 
+  it('finishes a commit left by a gateway that never came back, once it is long past due', async () => {
+    const cam = await a.gateway.registry.create(deviceRow({ id: 'cam-clips-gone', district: 9 }))
+    const unit = await connectUnit(a.gateway.mqttUrl, cam.id, cam.secret)
+    try {
+      const clip = makeClip(fixtures.dir, 'shared-gone')
+      const eventId = await announce(unit, cam.id, clipInfo(clip))
+      await until(
+        'the event is shared',
+        async () => (await b.gateway.events.clipEvents.get(eventId)) !== undefined,
+      )
+      // What a third gateway left when it died between recording the commit and the rename: the whole
+      // verified partial in the shared directory, the row `committing` under its name.
+      fs.writeFileSync(a.gateway.clips.store.partialPath(eventId), clip.buf)
+      const db = new pg.Client({ connectionString: url })
+      await db.connect()
+      try {
+        await db.query(
+          `INSERT INTO clips (event_id, device_id, sha256, bytes, mime, container, codec, width, height,
+             duration_ms, recorded_at, stored_at, state, node)
+           VALUES ($1, $2, $3, $4, 'video/mp4', 'mov,mp4', 'h264', 320, 240, 2000, $5, $5, 'committing', 'clips-gone')`,
+          [eventId, cam.id, clip.sha256, clip.bytes, Date.now()],
+        )
+        await db.query(`UPDATE events SET clip_state = 'uploading' WHERE event_id = $1`, [eventId])
+      } finally {
+        await db.end()
+      }
+      // Still young: it may be a commit under way on a live gateway.
+      await b.gateway.clips.sweep({ disk: null })
+      expect((await detail(a, eventId)).clip.state).toBe('uploading')
+      expect(fs.existsSync(b.gateway.clips.store.clipPath(clip.sha256))).toBe(false)
+      // Past due: whichever gateway sweeps finishes it.
+      await b.gateway.clips.sweep({ now: Date.now() + 11 * 60_000, disk: null })
+      expect((await detail(a, eventId)).clip.state).toBe('ready')
+      expect(fs.existsSync(b.gateway.clips.store.clipPath(clip.sha256))).toBe(true)
+      expect(fs.existsSync(b.gateway.clips.store.partialPath(eventId))).toBe(false)
+    } finally {
+      await end(unit)
+    }
+  })
+
   it('a restarting gateway leaves alone an upload the other one has in hand', async () => {
     const cam = await a.gateway.registry.create(deviceRow({ id: 'cam-clips-restart', district: 9 }))
     await until('b knows the unit', () => b.gateway.registry.get(cam.id) !== undefined)

@@ -165,7 +165,7 @@ export interface UnitUsage {
   open: string[]
 }
 
-interface HoldRow {
+export interface HoldRow {
   id: number
   event_id: string
   reason: string
@@ -486,6 +486,54 @@ export class ClipTable {
       .where('released_at', 'is', null)
       .execute()
     return this.getHold(id, now)
+  }
+
+  // ---- copying a gateway's own file into the cluster's database (clips-copy.ts) ------------------
+
+  /** Stored clips and the record of deleted ones, oldest first (what a copy takes). */
+  settledRows(): Promise<ClipRow[]> {
+    return this.#db
+      .selectFrom('clips')
+      .selectAll()
+      .where('state', 'in', ['ready', 'expired'])
+      .orderBy('recorded_at')
+      .orderBy('event_id')
+      .execute()
+  }
+
+  /** Inserts a row copied from another database as it is there; false when the event has a row here. */
+  async insertCopy(row: ClipRow): Promise<boolean> {
+    const r = await this.#db
+      .insertInto('clips')
+      .values({ ...row, node: this.node })
+      .onConflict((oc) => oc.column('event_id').doNothing())
+      .returning('event_id')
+      .executeTakeFirst()
+    return r !== undefined
+  }
+
+  /** Every hold, released ones included, in the order placed. */
+  async allHolds(): Promise<HoldRow[]> {
+    return this.#db.selectFrom('clip_holds').selectAll().orderBy('id').execute()
+  }
+
+  /**
+   * Records a hold copied from another database, under a new id here; false when the same hold (event,
+   * who, reason, when) is here already, as after an earlier copy.
+   */
+  async insertHoldCopy(h: HoldRow): Promise<boolean> {
+    const there = await this.#db
+      .selectFrom('clip_holds')
+      .select('id')
+      .where('event_id', '=', h.event_id)
+      .where('who', '=', h.who)
+      .where('reason', '=', h.reason)
+      .where('created_at', '=', h.created_at)
+      .executeTakeFirst()
+    if (there) return false
+    const { id: _old, ...rest } = h
+    await this.#db.insertInto('clip_holds').values(rest).execute()
+    return true
   }
 
   async holds(filter: { eventId?: string | undefined; activeOnly: boolean }, now: number): Promise<Hold[]> {

@@ -12,7 +12,13 @@ import { ResumableUploads } from '../uploads/index.js'
 import { type ClipRow, ClipTable, toMedia } from './clip-table.js'
 import { type SweepReport, sweepOnce } from './retention.js'
 import { ClipStore, type DiskUsage, statfsUsage } from './store.js'
-import { type ClipEventSource, type ClipUploads, ClipUploadTarget, recoverClipUploads } from './uploads.js'
+import {
+  type ClipEventSource,
+  type ClipUploads,
+  ClipUploadTarget,
+  finishCommit,
+  recoverClipUploads,
+} from './uploads.js'
 
 export type { ClipEventSource }
 
@@ -21,6 +27,9 @@ export type { ClipEventSource }
  * cluster's clips, the others skip that turn.
  */
 const SWEEP_LOCK = 7_310_582_211
+
+/** A commit takes seconds; one `committing` this long was left by a gateway that did not come back. */
+const STALE_COMMIT_MS = 10 * 60_000
 
 /** How long an upload through one gateway waits for an event another has not shipped yet, ms. */
 const CLUSTER_SETTLE_MS = 2000
@@ -364,6 +373,7 @@ export class Clips implements Feature {
     now: number,
     disk: DiskUsage | null | undefined,
   ): Promise<SweepReport> {
+    await this.#finishStaleCommits(table, store, now)
     const reading = disk !== undefined ? disk : await this.#diskUsage(store.root)
     const report = await sweepOnce(
       {
@@ -398,6 +408,22 @@ export class Clips implements Feature {
     for (const row of await table.readyWithoutThumb())
       if (this.#queue?.hasRoom) this.#scheduleThumb(row.event_id)
     return report
+  }
+
+  /**
+   * Commits left `committing` long past what a commit takes: a gateway of the cluster that began one
+   * and never came back to finish it at its start. Finished here (or dropped, the event waiting for its
+   * clip again), by whichever gateway sweeps.
+   */
+  async #finishStaleCommits(table: ClipTable, store: ClipStore, now: number): Promise<void> {
+    for (const row of await table.byState('committing')) {
+      if (row.stored_at > now - STALE_COMMIT_MS || this.uploads.busy(row.event_id)) continue
+      const ready = await finishCommit({ store, table, events: this.#events() }, row)
+      this.#log.warn(
+        { eventId: row.event_id, node: row.node, ready },
+        'finished a clip commit its gateway left unfinished',
+      )
+    }
   }
 
   /** The database says `expired` before the file goes: a crash in between leaks a file, never a reference. */

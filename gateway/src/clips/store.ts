@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
+import { hashFile } from '../uploads/index.js'
 
 const SHA_RE = /^[0-9a-f]{64}$/
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -118,6 +119,39 @@ export class ClipStore {
     // The rename is durable only once the directories holding both names are.
     await fsyncDir(path.dirname(dest))
     await fsyncDir(this.partialDir)
+  }
+
+  /**
+   * Copies a stored file of another store (`src`, its content `sha256`) to the same address here, as
+   * `writeAtomic` writes: a temp file, fsynced, its digest checked, renamed. `present` when the address
+   * holds it already; `mismatch` (nothing written) when the source is not that content.
+   */
+  importFile(src: string, sha256: string): Promise<'copied' | 'present' | 'mismatch'> {
+    return this.#exclusive(sha256, async () => {
+      const dest = this.clipPath(sha256)
+      if (fs.existsSync(dest)) return 'present'
+      await fsp.mkdir(path.dirname(dest), { recursive: true })
+      const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+      try {
+        await fsp.copyFile(src, tmp, fs.constants.COPYFILE_EXCL)
+        const fh = await fsp.open(tmp, 'r+')
+        try {
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+        if ((await hashFile(tmp)) !== sha256) {
+          await fsp.rm(tmp, { force: true })
+          return 'mismatch'
+        }
+        await fsp.rename(tmp, dest)
+      } catch (err) {
+        await fsp.rm(tmp, { force: true })
+        throw err
+      }
+      await fsyncDir(path.dirname(dest))
+      return 'copied'
+    })
   }
 
   /** Writes `data` to `dest` so that `dest` is either absent or whole: temp, fsync, rename, fsync dir. */

@@ -5,7 +5,7 @@ import type { IndexedEvent } from '../events/index.js'
 import type { Logger } from '../log.js'
 import type { ProbeResult } from '../media/index.js'
 import { type ResumableUploads, redoCommit, type UploadTarget } from '../uploads/index.js'
-import type { ClipTable } from './clip-table.js'
+import type { ClipRow, ClipTable } from './clip-table.js'
 import type { ClipStore } from './store.js'
 
 type Awaitable<T> = T | Promise<T>
@@ -40,8 +40,9 @@ export interface ClipTargetDeps {
   /** A clip was stored: its media facts, and the thumbnail to make. */
   mediaOf: (eventId: string) => Promise<ClipMedia | null>
   /**
-   * How long an upload waits for an event it does not know yet, ms (0: not at all). In a cluster a
-   * unit's PUT may reach a gateway before the one that acknowledged the event has shipped it.
+   * How long an upload waits for an event it does not know yet, or whose clip it has not heard
+   * announced, ms (0: not at all). In a cluster a unit's PUT may reach a gateway before the one that
+   * acknowledged the event (or its `end`) has shipped it.
    */
   settleMs?: number
   onStored: (eventId: string) => void
@@ -87,7 +88,7 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
     const until = Date.now() + (this.#d.settleMs ?? 0)
     for (;;) {
       const ev = await this.#d.events().get(eventId)
-      if (ev || Date.now() >= until) return ev
+      if ((ev && ev.clip.bytes !== null) || Date.now() >= until) return ev
       await sleep(SETTLE_POLL_MS)
     }
   }
@@ -239,14 +240,8 @@ export async function recoverClipUploads(
       othersCommitting.add(id)
       continue
     }
-    if (!(await redoCommit(store, id, row.sha256, row.bytes))) {
-      await table.remove(id)
-      await store.removePartial(id)
-      await events.setClipState(id, 'pending')
-      continue
-    }
-    await markReady(table, events, id)
-    log.warn({ eventId: id }, 'finished a clip commit interrupted by a crash')
+    if (await finishCommit({ store, table, events }, row))
+      log.warn({ eventId: id }, 'finished a clip commit interrupted by a crash')
   }
   const complete: string[] = []
   const kept = new Set<string>()
@@ -287,6 +282,26 @@ export async function recoverClipUploads(
       }
     }
   }
+}
+
+/**
+ * A commit the table recorded (`committing`) and nobody finished: the clip is put in place and made
+ * `ready` (true), or, when the partial is not that content any more, the row goes and the event waits
+ * for its clip again (false).
+ */
+export async function finishCommit(
+  d: { store: ClipStore; table: ClipTable; events: ClipEventSource },
+  row: ClipRow,
+): Promise<boolean> {
+  const id = row.event_id
+  if (!(await redoCommit(d.store, id, row.sha256, row.bytes))) {
+    await d.table.remove(id)
+    await d.store.removePartial(id)
+    await d.events.setClipState(id, 'pending')
+    return false
+  }
+  await markReady(d.table, d.events, id)
+  return true
 }
 
 function waiting(ev: IndexedEvent): boolean {

@@ -135,10 +135,10 @@ export class Events implements Feature {
         ofUnits: (ids, from, to, perUnit) => fresh(() => table.ofUnits(ids, from, to, perUnit)),
       }
       // The clip state lives in the shared row (shipments no longer move it once a clip is on its way,
-      // see shared-events.ts). An upload follows its event's PUBACK at once: an event not there yet may
-      // be this gateway's, still in its outbox.
+      // see shared-events.ts). An upload follows its event's PUBACK at once: the `end` that announced
+      // the clip may be this gateway's, still in its outbox.
       this.#clipEvents = {
-        get: async (id) => (await table.get(id)) ?? fresh(() => table.get(id)),
+        get: (id) => fresh(() => table.get(id)),
         setClipState: (id, state) => table.setClipState(id, state),
         unfinishedClipsBefore: (before) => table.unfinishedClipsBefore(before),
       }
