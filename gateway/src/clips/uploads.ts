@@ -255,6 +255,9 @@ export async function recoverClipUploads(
       await store.removePartial(id)
       continue
     }
+    // In a cluster, a partial without an open upload but with a clip row is one another gateway began to
+    // commit after the look at the commits above: its to finish.
+    if (!open && d.shared && (await table.get(id)) !== undefined) continue
     kept.add(id)
     // A partial from before uploads were recorded: its age is the file's.
     if (!open) await table.openUpload(id, ev.deviceId, ev.clip.bytes, await store.partialWrittenAt(id))
