@@ -34,6 +34,8 @@ interface BenchTable {
   figures: Figure[]
   /** Runs whose every point landed; the column reads "3 of 3". */
   lossFree?(run: Json): boolean
+  /** Runs of one commit at different sizes go in rows of their own, this naming the size. */
+  scale?(run: Json): string
 }
 
 const num = (v: unknown): number[] => (typeof v === 'number' && Number.isFinite(v) ? [v] : [])
@@ -180,6 +182,7 @@ const TABLES: Record<string, BenchTable> = {
       { title: 'node KiB/unit', samples: (r) => num(at(r, 'cluster', 'nodeKiBPerUnitMedian')), digits: 1 },
       { title: 'memory vs aedes', samples: (r) => num(at(r, 'ratios', 'memoryVsBare')), digits: 2 },
     ],
+    scale: (r) => `${String(at(r, 'cluster', 'units'))}/${String(at(r, 'cluster', 'gateways'))}`,
     // Heartbeats are QoS 0 (worthless late); the cluster is held to storing what it took in.
     lossFree: (r) => (at(r, 'cluster', 'heartbeats', 'ratio') as number | undefined) === 1,
   },
@@ -364,7 +367,10 @@ export function summaryTable(bench: string): string {
   const table = TABLES[bench]
   if (!table) throw new Error(`no summary for bench ${bench}`)
   const groups = new Map<string, Run[]>()
-  for (const r of runsOf(bench)) groups.set(r.key, [...(groups.get(r.key) ?? []), r])
+  for (const r of runsOf(bench)) {
+    const key = table.scale ? `${r.key} ${table.scale(r.body)}` : r.key
+    groups.set(key, [...(groups.get(key) ?? []), r])
+  }
   const head = ['commit', 'runs', 'last run (UTC)', ...table.figures.map((f) => f.title)]
   if (table.lossFree) head.push('loss-free runs')
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`]
