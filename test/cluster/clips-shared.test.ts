@@ -7,6 +7,7 @@ import { announce, clipInfo, makeClip, putClip } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { basic, bearer } from '../helpers/http.js'
+import { capturingLogger } from '../helpers/log.js'
 import { connectUnit, end, publish } from '../helpers/mqtt.js'
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -176,6 +177,26 @@ describe('clips through any gateway of a cluster', () => {
       expect(fs.existsSync(b.gateway.clips.store.partialPath(eventId))).toBe(false)
     } finally {
       await end(unit)
+    }
+  })
+
+  it('warns a gateway on the shared clips table that keeps clip files in its own data dir', async () => {
+    const quiet = capturingLogger()
+    const alone = capturingLogger()
+    const withDir = await startTestGateway(
+      { DOORSTEP_DATABASE_URL: url, DOORSTEP_SHARED_DIR: shared.dir, DOORSTEP_NODE_ID: 'clips-c' },
+      { log: quiet.log },
+    )
+    const without = await startTestGateway(
+      { DOORSTEP_DATABASE_URL: url, DOORSTEP_NODE_ID: 'clips-d' },
+      { log: alone.log },
+    )
+    try {
+      expect(alone.text()).toContain('give every gateway the same DOORSTEP_SHARED_DIR')
+      expect(quiet.text()).not.toContain('DOORSTEP_SHARED_DIR')
+    } finally {
+      await without.stop()
+      await withDir.stop()
     }
   })
 

@@ -99,6 +99,13 @@ export class Clips implements Feature {
   }
 
   async start(): Promise<void> {
+    const c = this.#deps.config
+    if (this.#inCluster() && path.resolve(c.sharedDir) === path.resolve(c.dataDir)) {
+      // One gateway on PostgreSQL is fine; several would each keep files the others' rows name.
+      this.#log.warn(
+        'gateways share the clips table but this one keeps clip files in its own data dir: give every gateway the same DOORSTEP_SHARED_DIR',
+      )
+    }
     const store = new ClipStore(this.#dir())
     const table = new ClipTable(this.#deps.shared, this.#deps.config.cluster.nodeId)
     await table.load()
