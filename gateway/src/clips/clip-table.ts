@@ -1,5 +1,5 @@
 import type { ClipMedia, Hold } from '@doorstep/proto'
-import { type ExpressionBuilder, type Generated, type Kysely, sql } from 'kysely'
+import { type ExpressionBuilder, type Generated, type Kysely, type Selectable, sql } from 'kysely'
 import { migrateShared, type SharedDb } from '../db/index.js'
 import type { ProbeResult } from '../media/index.js'
 
@@ -165,16 +165,8 @@ export interface UnitUsage {
   open: string[]
 }
 
-export interface HoldRow {
-  id: number
-  event_id: string
-  reason: string
-  who: string
-  created_at: number
-  until: number | null
-  released_at: number | null
-  released_by: string | null
-}
+/** A hold as read back. */
+export type HoldRow = Selectable<HoldsTable>
 
 /** A hold is in force when not released and not past its `until`. */
 function active(now: number) {

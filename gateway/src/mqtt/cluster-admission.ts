@@ -11,43 +11,18 @@ const IDLE_TTL_MS = 60_000
 const ANSWER_TIMEOUT_MS = 500
 
 /**
- * One token bucket in Redis, refilled by Redis's own clock (the nodes' clocks may disagree), taken from
- * atomically by a script: whichever node a connect reaches, it spends the same budget. Returns 1 when a
- * token was taken.
+ * Token buckets in Redis, refilled by Redis's own clock (the nodes' clocks may disagree), taken from
+ * atomically by one script: whichever node a connect reaches, it spends the same budget. One bucket per
+ * key (the cluster's; with a per-address rate also the address's); ARGV is the keys' idle time to live,
+ * then each key's rate and burst. A token is taken from every bucket or from none: returns 0 when taken,
+ * else which bucket was empty (1 the first).
  */
 const TAKE = `
 local now_s = redis.call('TIME')
 local now = tonumber(now_s[1]) * 1000 + math.floor(tonumber(now_s[2]) / 1000)
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(b[1])
-local at = tonumber(b[2])
-if tokens == nil or at == nil then
-  tokens = burst
-  at = now
-end
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
-local took = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  took = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return took
-`
-
-/**
- * The same, from two buckets at once (the cluster's, then the address's): a token from each or from
- * neither. Returns 0 when taken, else which bucket was empty (1 the cluster's, 2 the address's).
- */
-const TAKE_BOTH = `
-local now_s = redis.call('TIME')
-local now = tonumber(now_s[1]) * 1000 + math.floor(tonumber(now_s[2]) / 1000)
 local tokens = {}
 local empty = 0
-for i = 1, 2 do
+for i = 1, #KEYS do
   local rate = tonumber(ARGV[i * 2])
   local burst = tonumber(ARGV[i * 2 + 1])
   local b = redis.call('HMGET', KEYS[i], 'tokens', 'at')
@@ -61,7 +36,7 @@ for i = 1, 2 do
   if t < 1 and empty == 0 then empty = i end
   tokens[i] = t
 end
-for i = 1, 2 do
+for i = 1, #KEYS do
   local t = tokens[i]
   if empty == 0 then t = t - 1 end
   redis.call('HSET', KEYS[i], 'tokens', tostring(t), 'at', tostring(now))
@@ -71,16 +46,8 @@ return empty
 `
 
 type WithTake = Redis & {
-  doorstepTakeConnect(key: string, rate: number, burst: number, ttl: number): Promise<number>
-  doorstepTakeConnectFrom(
-    key: string,
-    addressKey: string,
-    ttl: number,
-    rate: number,
-    burst: number,
-    addressRate: number,
-    addressBurst: number,
-  ): Promise<number>
+  /** `keys` buckets: their names, then the idle TTL, then a rate and a burst per bucket. */
+  doorstepTakeConnect(keys: number, ...args: Array<string | number>): Promise<number>
 }
 
 /** What the cluster's buckets said of one connect. */
@@ -118,10 +85,9 @@ export class ClusterAdmission {
     log: Logger
   }) {
     const redis = opts.redis as WithTake
-    if (typeof redis.doorstepTakeConnect !== 'function') {
-      redis.defineCommand('doorstepTakeConnect', { numberOfKeys: 1, lua: TAKE })
-      redis.defineCommand('doorstepTakeConnectFrom', { numberOfKeys: 2, lua: TAKE_BOTH })
-    }
+    // Without numberOfKeys: each call says how many buckets it takes from.
+    if (typeof redis.doorstepTakeConnect !== 'function')
+      redis.defineCommand('doorstepTakeConnect', { lua: TAKE })
     this.#redis = redis
     this.#rate = opts.ratePerSecond
     this.#burst = Math.max(1, opts.ratePerSecond)
@@ -137,10 +103,10 @@ export class ClusterAdmission {
 
   /** True: admitted by the cluster's budget (or Redis did not answer); false: over it, retry later. */
   async tryAdmit(): Promise<boolean> {
-    const took = await this.#ask(() =>
-      this.#redis.doorstepTakeConnect(KEY, this.#rate, this.#burst, IDLE_TTL_MS),
+    const empty = await this.#ask(() =>
+      this.#redis.doorstepTakeConnect(1, KEY, IDLE_TTL_MS, this.#rate, this.#burst),
     )
-    return took === null || took === 1
+    return empty === null || empty === 0
   }
 
   /**
@@ -151,7 +117,8 @@ export class ClusterAdmission {
     const per = this.#perAddress
     if (per === null) return (await this.tryAdmit()) ? 'admitted' : 'over-cluster'
     const empty = await this.#ask(() =>
-      this.#redis.doorstepTakeConnectFrom(
+      this.#redis.doorstepTakeConnect(
+        2,
         KEY,
         ADDRESS_KEY + address,
         IDLE_TTL_MS,
