@@ -43,6 +43,8 @@ export interface Report extends Counted {
     inInflux: number | null
     /** inInflux / valid. */
     ratio: number | null
+    /** Sent just before a session ended unasked: what a loss of QoS 0 heartbeats is explained by (stats.ts). */
+    atRisk: number
     influxError?: string
   }
   alerts:
@@ -140,6 +142,7 @@ export async function buildReport(
         inInflux === null || stats.heartbeatsValid === 0
           ? null
           : Math.round((inInflux / stats.heartbeatsValid) * 10_000) / 10_000,
+      atRisk: stats.heartbeatsAtRisk,
       ...(influxError ? { influxError } : {}),
     },
     alerts: a
@@ -196,6 +199,7 @@ export function formatReport(r: Report): string {
         ? `${r.heartbeats.valid} / ${r.heartbeats.influxError ? `not checked: ${r.heartbeats.influxError}` : 'not checked'}`
         : `${r.heartbeats.valid} / ${r.heartbeats.inInflux} (${((r.heartbeats.ratio ?? 0) * 100).toFixed(2)}%)`,
     ],
+    ['heartbeats sent just before a session ended unasked', String(r.heartbeats.atRisk)],
   )
   if (r.alerts) {
     rows.push(

@@ -47,6 +47,13 @@ export interface FleetStats {
   badPayloads: { reject: number; accept: number }
   /** Heartbeats proto accepts (good ones and odd-but-valid ones): what InfluxDB should end up holding. */
   heartbeatsValid: number
+  /**
+   * Heartbeats sent within `AT_RISK_MS` (unit-link.ts) before a session ended while the unit wanted
+   * to stay (a drop, a power cut, the gateway closing it, a takeover by a stale connection): the
+   * gateway may never have read them, and QoS 0 is at most once. A count of heartbeats missing from
+   * InfluxDB at or under it is explained by such ends; one above it is not.
+   */
+  heartbeatsAtRisk: number
   powerCuts: number
   /** When the fleet started, ms since the epoch. */
   startedAt: number
@@ -83,6 +90,7 @@ export function newStats(units: number, startedAt = Date.now()): FleetStats {
     configs: { received: 0, invalid: 0, applied: 0, refused: 0 },
     badPayloads: { reject: 0, accept: 0 },
     heartbeatsValid: 0,
+    heartbeatsAtRisk: 0,
     powerCuts: 0,
     startedAt,
   }

@@ -43,6 +43,12 @@ export interface LinkHooks {
 
 const noop = () => {}
 
+/**
+ * A QoS 0 publish this close before its session ended unasked is counted at risk (`heartbeatsAtRisk`):
+ * time for the gateway to have decided to close while the bytes were on their way or unread.
+ */
+export const AT_RISK_MS = 5000
+
 export class UnitLink {
   readonly #id: string
   readonly #secret: string
@@ -56,6 +62,8 @@ export class UnitLink {
   #retry: Task | null = null
   /** Why the current connection is ending, when something said so before its close. */
   #endCause: string | null = null
+  /** When the last QoS 0 publish of this session went out (the scheduler's clock). */
+  #lastQos0At = Number.NEGATIVE_INFINITY
 
   constructor(id: string, secret: string, env: LinkEnv, hooks: LinkHooks) {
     this.#id = id
@@ -91,6 +99,7 @@ export class UnitLink {
     const c = this.#client
     if (!c || (qos === 0 && this.#state !== 'online')) return false
     c.publish(topic, body, { qos, retain }, (err) => cb(err ?? undefined))
+    if (qos === 0) this.#lastQos0At = this.#env.scheduler.now()
     return true
   }
 
@@ -167,7 +176,9 @@ export class UnitLink {
       if (next !== 'stopped') {
         stats.disconnects++
         countCause(stats.sessionEnds, cause)
+        if (this.#env.scheduler.now() - this.#lastQos0At <= AT_RISK_MS) stats.heartbeatsAtRisk++
       }
+      this.#lastQos0At = Number.NEGATIVE_INFINITY
       this.#hooks.offline()
     } else if (was === 'connecting' && next !== 'stopped') {
       countCause(stats.connectFailures, cause)

@@ -115,6 +115,22 @@ describe('a simulated unit against a real aedes broker over TCP', () => {
     expect(stats.connected).toBe(1)
   })
 
+  it('counts a heartbeat sent just before a session ended unasked as at risk, not one before a clean stop', async () => {
+    const p = plan[9]!
+    const { unit, stats } = makeUnit(p)
+    unit.start()
+    await expect.poll(() => stats.acked.heartbeat, { timeout: 5_000 }).toBeGreaterThanOrEqual(1)
+    expect(stats.heartbeatsAtRisk).toBe(0)
+    // Every 150 ms: the last one went out well inside AT_RISK_MS of the drop.
+    expect(unit.dropLink()).toBe(true)
+    await expect.poll(() => stats.sessionEnds, { timeout: 5_000 }).toEqual({ drop: 1 })
+    expect(stats.heartbeatsAtRisk).toBe(1)
+    await expect.poll(() => stats.connects, { timeout: 5_000 }).toBe(2)
+    await expect.poll(() => stats.acked.heartbeat, { timeout: 5_000 }).toBeGreaterThanOrEqual(3)
+    await unit.stop(500)
+    expect(stats.heartbeatsAtRisk).toBe(1)
+  })
+
   it('says why a session ended: the broker closing it, a power cut', async () => {
     const p = plan[7]!
     const { unit, stats } = makeUnit(p)
