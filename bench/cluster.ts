@@ -77,6 +77,8 @@ process.setMaxListeners(4 * args.gateways + 10)
 const SimReport = z.object({
   connectedAtEnd: z.number(),
   totals: z.object({ sent: z.number(), acked: z.number() }),
+  // QoS 0 heartbeats are acknowledged once written to the socket: a valid one never written was never sent.
+  acked: z.object({ heartbeat: z.number() }).partial().default({}),
   heartbeats: z.object({
     valid: z.number(),
     inInflux: z.number().nullable(),
@@ -318,6 +320,7 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
   const valid = sum(reports.map((r) => r.heartbeats.valid))
   const landed = sum(reports.map((r) => r.heartbeats.inInflux ?? 0))
   const atRisk = sum(reports.map((r) => r.heartbeats.atRisk))
+  const written = sum(reports.map((r) => r.acked.heartbeat ?? 0))
   const p99s = reports.flatMap((r) => (r.alerts?.p99 != null ? [r.alerts.p99] : []))
   const p50s = reports.flatMap((r) => (r.alerts?.p50 != null ? [r.alerts.p50] : []))
   const kib = nodes.map((_, k) => ((rssConnected[k] ?? 0) - (rssIdle[k] ?? 0)) / Math.max(1, share(k)) / 1024)
@@ -338,7 +341,8 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
     redisCpuPct: round(((w.otherCpuUs[0] ?? 0) / (args['duration-s'] * 1e6)) * 100),
     // atRisk: sent just before a session ended unasked (device-sim stats.ts); a loss at or under it is
     // explained by those ends.
-    heartbeats: { valid, landed, ratio: valid === 0 ? null : round(landed / valid, 4), atRisk },
+    // written: heartbeats the units' clients wrote to their sockets (bad ones included).
+    heartbeats: { valid, landed, ratio: valid === 0 ? null : round(landed / valid, 4), atRisk, written },
     alertsCrossNode: {
       received: sum(reports.map((r) => r.alerts?.received ?? 0)),
       timed: sum(reports.map((r) => r.alerts?.matched ?? 0)),
