@@ -36,6 +36,11 @@ export const ERRORS = {
     status: 409,
     message: 'The upload does not continue from the bytes received',
   },
+  DOORSTEP_ERR_UPLOAD_BUSY: {
+    status: 409,
+    message:
+      'Another upload of this clip is in progress through another gateway; retry after Retry-After seconds',
+  },
   DOORSTEP_ERR_CLIP_HASH_MISMATCH: {
     status: 422,
     message: 'The clip does not match the sha256 its event announced',

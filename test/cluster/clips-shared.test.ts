@@ -1,9 +1,10 @@
 // test:postgres: every gateway here is on its own PostgreSQL
 import fs from 'node:fs'
+import http from 'node:http'
 import { type EventView, type Hold, topicFor } from '@doorstep/proto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { announce, clipInfo, makeClip, putClip } from '../clips/helpers.js'
+import { announce, clipInfo, makeClip, putClip, uploadOffset } from '../clips/helpers.js'
 import { deviceRow } from '../helpers/devices.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { basic, bearer } from '../helpers/http.js'
@@ -139,6 +140,79 @@ describe('clips through any gateway of a cluster', () => {
       await end(unit)
     }
   })
+
+  it('takes two PUTs of one clip through two gateways in turn: the second waits while the first takes bytes', async () => {
+    const cam = await a.gateway.registry.create(deviceRow({ id: 'cam-clips-turns', district: 9 }))
+    await until('b knows the unit', () => b.gateway.registry.get(cam.id) !== undefined)
+    const auth = basic(cam.id, cam.secret)
+    const unit = await connectUnit(a.gateway.mqttUrl, cam.id, cam.secret)
+    const clip = makeClip(fixtures.dir, 'turns-1')
+    let stalled: http.ClientRequest | null = null
+    try {
+      const eventId = await announce(unit, cam.id, clipInfo(clip))
+      // Through a: a third of the clip, then the unit's link stalls (the request stays open, no bytes).
+      const third = Math.floor(clip.bytes / 3)
+      const target = new URL(`${a.gateway.httpUrl}/api/v1/clips/${eventId}`)
+      const first = http.request({
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: 'PUT',
+        headers: { authorization: auth, 'content-type': 'video/mp4', 'content-length': clip.bytes },
+      })
+      stalled = first
+      const firstEnded = new Promise<number | null>((resolve) => {
+        first.on('response', (res) => resolve(res.statusCode ?? null))
+        first.on('error', () => resolve(null))
+      })
+      first.write(clip.buf.subarray(0, third))
+      await until(
+        'a took the first bytes',
+        async () => (await uploadOffset(b.gateway.httpUrl, eventId, auth)) === third,
+      )
+
+      // The unit comes back through b while a's PUT still holds the upload: b says when to try again.
+      const busy = await putClip(b.gateway.httpUrl, eventId, auth, clip.buf.subarray(third), {
+        'content-range': `bytes ${third}-${clip.bytes - 1}/${clip.bytes}`,
+      })
+      expect(busy.status, await busy.clone().text()).toBe(409)
+      expect(((await busy.json()) as { error: { code: string } }).error.code).toBe('DOORSTEP_ERR_UPLOAD_BUSY')
+      const retryAfter = Number(busy.headers.get('retry-after'))
+      expect(retryAfter).toBeGreaterThanOrEqual(1)
+      expect(retryAfter).toBeLessThanOrEqual(10)
+      // Nothing b refused reached the partial.
+      expect(await uploadOffset(b.gateway.httpUrl, eventId, auth)).toBe(third)
+
+      // The unit tries again when told: once a's PUT has taken no bytes for ten seconds its hold has
+      // lapsed, and the rest goes through b.
+      let rest = busy
+      for (let i = 0; i < 4 && rest.status === 409; i++) {
+        await new Promise((r) => setTimeout(r, Number(rest.headers.get('retry-after') ?? 1) * 1000))
+        rest = await putClip(b.gateway.httpUrl, eventId, auth, clip.buf.subarray(third), {
+          'content-range': `bytes ${third}-${clip.bytes - 1}/${clip.bytes}`,
+        })
+      }
+      expect(rest.status, await rest.clone().text()).toBe(201)
+
+      // a's PUT wakes up with more bytes (not the clip's: written anywhere, they would show): its hold was
+      // taken over, so it ends without writing them.
+      first.write(Buffer.alloc(1024, 0x55))
+      const status = await firstEnded
+      expect(status === null || status >= 400).toBe(true)
+      for (const g of [a, b]) {
+        const d = await detail(g, eventId)
+        expect(d.clip.state).toBe('ready')
+        expect(d.media?.sha256).toBe(clip.sha256)
+      }
+      const got = await fetch(`${a.gateway.httpUrl}/api/v1/clips/${eventId}`, {
+        headers: bearer(a.adminToken),
+      })
+      expect(Buffer.from(await got.arrayBuffer()).equals(clip.buf)).toBe(true)
+    } finally {
+      stalled?.destroy()
+      await end(unit)
+    }
+  }, 60_000)
 
   it('finishes a commit left by a gateway that never came back, once it is long past due', async () => {
     const cam = await a.gateway.registry.create(deviceRow({ id: 'cam-clips-gone', district: 9 }))

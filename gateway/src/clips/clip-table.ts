@@ -51,6 +51,10 @@ export const CLIPS_SCHEMA = [
   // interrupted work, and leaves alone what another gateway of a cluster has in hand.
   `ALTER TABLE clips ADD COLUMN node TEXT;
   ALTER TABLE clip_uploads ADD COLUMN node TEXT;`,
+  // The PUT writing an upload's partial now, and when it last took bytes (`takeWriter`): in a cluster two
+  // PUTs of one clip through two gateways take turns.
+  `ALTER TABLE clip_uploads ADD COLUMN writer TEXT;
+  ALTER TABLE clip_uploads ADD COLUMN writer_seen INTEGER;`,
 ]
 
 /** The same tables on PostgreSQL (the newest shape in one step): BIGINT for milliseconds and bytes. */
@@ -97,6 +101,7 @@ export const CLIPS_SCHEMA_POSTGRES = [
   );
   CREATE INDEX clip_uploads_device ON clip_uploads (device_id);
   CREATE INDEX clip_uploads_started ON clip_uploads (started_at);`,
+  `ALTER TABLE clip_uploads ADD COLUMN writer TEXT, ADD COLUMN writer_seen BIGINT;`,
 ]
 
 /**
@@ -146,6 +151,10 @@ export interface OpenUploadRow {
   started_at: number
   /** The gateway that last took bytes for it (null: before gateways were recorded). */
   node: string | null
+  /** The PUT writing its partial now (`takeWriter`), null when none. */
+  writer: string | null
+  /** When that PUT last took bytes, on its gateway's clock. */
+  writer_seen: number | null
 }
 
 /** The clips feature's tables as the query builder knows them. */
@@ -382,7 +391,15 @@ export class ClipTable {
   async openUpload(eventId: string, deviceId: string, total: number, startedAt: number): Promise<void> {
     await this.#db
       .insertInto('clip_uploads')
-      .values({ event_id: eventId, device_id: deviceId, total, started_at: startedAt, node: this.node })
+      .values({
+        event_id: eventId,
+        device_id: deviceId,
+        total,
+        started_at: startedAt,
+        node: this.node,
+        writer: null,
+        writer_seen: null,
+      })
       .onConflict((oc) => oc.column('event_id').doNothing())
       .execute()
   }
@@ -394,6 +411,53 @@ export class ClipTable {
       .set({ node: this.node })
       .where('event_id', '=', eventId)
       .where((eb) => eb.or([eb('node', 'is', null), eb('node', '!=', this.node)]))
+      .execute()
+  }
+
+  /**
+   * Makes `writer` (one PUT) the upload's only writer, unless another PUT holds it and took bytes within
+   * `leaseMs` of `now`: then the ms until that lapses. One statement, so two gateways taking it at once
+   * cannot both succeed (PostgreSQL checks the condition again on the row it locked).
+   */
+  async takeWriter(eventId: string, writer: string, now: number, leaseMs: number): Promise<number | null> {
+    const r = await this.#db
+      .updateTable('clip_uploads')
+      .set({ writer, writer_seen: now })
+      .where('event_id', '=', eventId)
+      .where((eb) =>
+        eb.or([
+          eb('writer', 'is', null),
+          eb('writer', '=', writer),
+          eb('writer_seen', 'is', null),
+          eb('writer_seen', '<=', now - leaseMs),
+        ]),
+      )
+      .executeTakeFirst()
+    if (Number(r.numUpdatedRows) > 0) return null
+    const row = await this.upload(eventId)
+    // Gone meanwhile (stored, or dropped): nobody holds it; the PUT goes on and finds out.
+    if (!row || row.writer_seen === null) return null
+    return Math.max(1, row.writer_seen + leaseMs - now)
+  }
+
+  /** The writer took bytes at `now`: false when it is no longer the writer (another took over). */
+  async renewWriter(eventId: string, writer: string, now: number): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('clip_uploads')
+      .set({ writer_seen: now })
+      .where('event_id', '=', eventId)
+      .where('writer', '=', writer)
+      .executeTakeFirst()
+    return Number(r.numUpdatedRows) > 0
+  }
+
+  /** The PUT is over: the upload has no writer, unless another took over meanwhile. */
+  async releaseWriter(eventId: string, writer: string): Promise<void> {
+    await this.#db
+      .updateTable('clip_uploads')
+      .set({ writer: null, writer_seen: null })
+      .where('event_id', '=', eventId)
+      .where('writer', '=', writer)
       .execute()
   }
 

@@ -33,6 +33,11 @@ const STALE_COMMIT_MS = 10 * 60_000
 
 /** How long an upload through one gateway waits for an event another has not shipped yet, ms. */
 const CLUSTER_SETTLE_MS = 2000
+/**
+ * How long a PUT's hold on its clip's upload outlives its last bytes in a cluster: a unit whose link died
+ * mid-upload can go on through another gateway this long after (its old PUT may never see the end).
+ */
+const CLUSTER_WRITER_LEASE_MS = 10_000
 
 const EMPTY_SWEEP = { keptByHold: 0, freedBytes: 0, usedPct: null } as const
 
@@ -130,6 +135,7 @@ export class Clips implements Feature {
         onStored: (id) => this.#scheduleThumb(id),
         // The gateway that acknowledged the event ships it within a quarter second (events/event-shipper.ts).
         settleMs: this.#inCluster() ? CLUSTER_SETTLE_MS : 0,
+        writerLeaseMs: this.#inCluster() ? CLUSTER_WRITER_LEASE_MS : 0,
       }),
       files: store,
       media,

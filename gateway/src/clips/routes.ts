@@ -46,6 +46,7 @@ export async function clipRoutes(
       'DOORSTEP_ERR_CLIP_EXPIRED',
       'DOORSTEP_ERR_UNIT_QUOTA',
       'DOORSTEP_ERR_UNIT_UPLOADS',
+      'DOORSTEP_ERR_UPLOAD_BUSY',
     ],
   })
 

@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ClipMedia, ClipState, ClipUploadResult } from '@doorstep/proto'
 import { DoorstepError } from '../errors.js'
 import type { IndexedEvent } from '../events/index.js'
 import type { Logger } from '../log.js'
 import type { ProbeResult } from '../media/index.js'
-import { type ResumableUploads, redoCommit, type UploadTarget } from '../uploads/index.js'
+import { type ResumableUploads, redoCommit, type UploadTarget, type WriterHold } from '../uploads/index.js'
 import type { ClipRow, ClipTable } from './clip-table.js'
 import type { ClipStore } from './store.js'
 
@@ -45,6 +46,12 @@ export interface ClipTargetDeps {
    * acknowledged the event (or its `end`) has shipped it.
    */
   settleMs?: number
+  /**
+   * In a cluster, how long a PUT's hold on its upload lasts after its last bytes, ms: another PUT of the
+   * clip, through any gateway, waits for it (409 with Retry-After) unless it lapsed. 0: no hold (one
+   * gateway alone serialises its own PUTs).
+   */
+  writerLeaseMs?: number
   onStored: (eventId: string) => void
 }
 
@@ -151,6 +158,28 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
       )
     }
     await table.openUpload(ev.id, ev.deviceId, total, this.#d.now())
+  }
+
+  /** In a cluster, this PUT alone writes the clip's partial until it ends or stalls (`writerLeaseMs`). */
+  async writer(ev: Uploadable): Promise<WriterHold | null> {
+    const { table, now } = this.#d
+    const leaseMs = this.#d.writerLeaseMs ?? 0
+    if (leaseMs <= 0) return null
+    const token = `${table.node}:${randomUUID()}`
+    const wait = await table.takeWriter(ev.id, token, now(), leaseMs)
+    if (wait !== null) {
+      const retryAfterS = Math.ceil(wait / 1000)
+      throw new DoorstepError(
+        'DOORSTEP_ERR_UPLOAD_BUSY',
+        `Another upload of this clip is in progress through another gateway; retry in ${retryAfterS} s`,
+        { retryAfterS },
+      )
+    }
+    return {
+      lapseMs: leaseMs,
+      renew: () => table.renewWriter(ev.id, token, now()),
+      release: () => table.releaseWriter(ev.id, token),
+    }
   }
 
   async writing(ev: Uploadable): Promise<void> {

@@ -1,5 +1,5 @@
 /** The uploads feature's public surface: other features import only this file. */
 export { hashFile } from './partial-file.js'
-export { ResumableUploads, redoCommit, type UploadTarget } from './resumable-uploads.js'
+export { ResumableUploads, redoCommit, type UploadTarget, type WriterHold } from './resumable-uploads.js'
 export type { UploadRange } from './upload-headers.js'
 export { closeConnectionsOnShutdown, resumableUploadRoutes } from './upload-routes.js'

@@ -16,6 +16,22 @@ export interface PartialFiles {
   commit(id: string, sha256: string): Promise<void>
 }
 
+/** A PUT's hold on its upload across gateways (`UploadTarget.writer`). */
+export interface WriterHold {
+  /** How long after it was taken or renewed the hold may lapse (another PUT may then take it), ms. */
+  readonly lapseMs: number
+  /** The PUT is still at work: false when another PUT took the upload over (its hold had lapsed). */
+  renew(): Promise<boolean>
+  release(): Promise<void>
+}
+
+/**
+ * How often a PUT renews its hold: while its body brings bytes, and while the bytes it has are verified
+ * and probed; a body that stalls (a unit whose link died, seen by nobody) stops renewing, and its hold
+ * lapses (the target's lease) for the unit's next PUT, wherever that comes in.
+ */
+const RENEW_MS = 2000
+
 /** What every answer of a PUT carries, for the `Upload-Offset` headers. */
 export interface UploadAnswer {
   received: number
@@ -57,6 +73,12 @@ export interface UploadTarget<Job, Result extends UploadAnswer> {
    * bytes; an upload already open passes.
    */
   reserve?(job: Job, total: number): void | Promise<void>
+  /**
+   * Makes this PUT the upload's only writer across the gateways sharing its partial (after `reserve`,
+   * before any byte is written or verified), or throws DOORSTEP_ERR_UPLOAD_BUSY while another PUT holds
+   * it; null when there is nobody to share with (the gateway's own lock is enough).
+   */
+  writer?(job: Job): Promise<WriterHold | null>
   /** Bytes are about to be written. */
   writing?(job: Job): void | Promise<void>
   /** Bytes were written: `received` in all. */
@@ -165,29 +187,56 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
       this.#checkSize(total)
       await target.sized?.(job, total)
       await target.reserve?.(job, total)
-      if (req.range?.kind === 'finish') {
-        if (have !== total) throw offsetError(have, total, `only ${have} of ${total} bytes have arrived`)
-        const digest = await hashFile(files.partialPath(req.id))
-        return { status: 201, result: await this.#complete(req.id, job, total, digest, req.declaredSha256) }
+      const hold = (await target.writer?.(job)) ?? null
+      if (!hold) return await this.#put(req, job, have, total, null)
+      const watch = new HoldWatch(hold, req.abort, this.#d.log, { [target.logKey]: req.id })
+      try {
+        // Read again under the hold: the PUT that held it may have stored it through another gateway.
+        const now = await this.#find(req.id, req.deviceId)
+        const storedElsewhere = await target.storedAnswer(now)
+        if (storedElsewhere) return { status: 200, result: storedElsewhere }
+        return await this.#put(req, now, have, total, watch)
+      } finally {
+        await watch.end()
       }
-      const start = req.range?.kind === 'part' ? req.range.start : 0
-      const end = req.range?.kind === 'part' ? req.range.end + 1 : total
-      // Overlap is fine (bytes we have are cut off and written again); a gap is not.
-      if (start > have) throw offsetError(have, total, `the upload continues at byte ${have}, not ${start}`)
-      if (req.contentLength !== undefined && req.contentLength !== end - start) {
-        throw new DoorstepError(
-          'DOORSTEP_ERR_BAD_REQUEST',
-          `Content-Length ${req.contentLength} does not match the ${end - start} bytes of the range`,
-        )
-      }
-      await target.writing?.(job)
-      const at = await this.#append(req, job, start, end, total)
-      await target.progressed?.(job, at.at)
-      if (at.at < total) return { status: 202, result: target.partial(job, at.at, total) }
-      return { status: 201, result: await this.#complete(req.id, job, total, at.digest, req.declaredSha256) }
     } finally {
       release()
     }
+  }
+
+  /**
+   * A PUT's work once its upload is reserved (and held): finish, or write the range. `have` is read
+   * again under a hold: until it was taken another gateway's PUT may have been writing the partial.
+   */
+  async #put(
+    req: UploadRequest,
+    job: Job,
+    before: number,
+    total: number,
+    watch: HoldWatch | null,
+  ): Promise<{ status: 200 | 201 | 202; result: Result }> {
+    const { target, files } = this.#d
+    const have = watch ? await files.partialSize(req.id) : before
+    if (req.range?.kind === 'finish') {
+      if (have !== total) throw offsetError(have, total, `only ${have} of ${total} bytes have arrived`)
+      const digest = await hashFile(files.partialPath(req.id))
+      return { status: 201, result: await this.#complete(req.id, job, total, digest, req.declaredSha256) }
+    }
+    const start = req.range?.kind === 'part' ? req.range.start : 0
+    const end = req.range?.kind === 'part' ? req.range.end + 1 : total
+    // Overlap is fine (bytes we have are cut off and written again); a gap is not.
+    if (start > have) throw offsetError(have, total, `the upload continues at byte ${have}, not ${start}`)
+    if (req.contentLength !== undefined && req.contentLength !== end - start) {
+      throw new DoorstepError(
+        'DOORSTEP_ERR_BAD_REQUEST',
+        `Content-Length ${req.contentLength} does not match the ${end - start} bytes of the range`,
+      )
+    }
+    await target.writing?.(job)
+    const at = await this.#append(req, job, start, end, total, watch)
+    await target.progressed?.(job, at.at)
+    if (at.at < total) return { status: 202, result: target.partial(job, at.at, total) }
+    return { status: 201, result: await this.#complete(req.id, job, total, at.digest, req.declaredSha256) }
   }
 
   /**
@@ -234,10 +283,12 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
     start: number,
     end: number,
     total: number,
+    watch: HoldWatch | null,
   ): Promise<{ at: number; digest: string }> {
     const { files, target, log } = this.#d
+    const body = watch && req.body ? watch.streaming(req.body) : req.body
     try {
-      return await writePart(files.partialPath(req.id), req.body, start, end, total)
+      return await writePart(files.partialPath(req.id), body, start, end, total)
     } catch (err) {
       if (err instanceof TooManyBytesError) {
         await files.removePartial(req.id)
@@ -320,6 +371,67 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
       if (this.#active.get(id) === entry) this.#active.delete(id)
       release()
     }
+  }
+}
+
+/**
+ * Keeps a PUT's hold renewed every RENEW_MS while it is at work: while its body streams, only when bytes
+ * came since the last renewal; otherwise (verifying, probing) always. A renewal refused means another PUT
+ * took the upload over: this one is ended (`abort`). Bytes that arrive after a stall long enough for the
+ * hold to have lapsed wait for a renewal first, and are never written once another PUT has the upload
+ * (it may have stored the file this PUT still has open).
+ */
+class HoldWatch {
+  readonly #hold: WriterHold
+  readonly #abort: () => void
+  readonly #timer: NodeJS.Timeout
+  /** When the hold was last taken or renewed (this gateway's clock, read before asking). */
+  #heldAt = Date.now()
+  #inBody = false
+  #fresh = false
+
+  constructor(hold: WriterHold, abort: () => void, log: Logger, logFields: Record<string, string>) {
+    this.#hold = hold
+    this.#abort = () => {
+      log.warn(logFields, 'upload taken over by a newer one through another gateway; this one ends')
+      abort()
+    }
+    this.#timer = setInterval(() => {
+      if (this.#inBody && !this.#fresh) return
+      this.#fresh = false
+      // A failed renewal (the database away) leaves the hold to lapse; the upload goes on meanwhile.
+      this.#renew().catch(() => {})
+    }, RENEW_MS)
+    this.#timer.unref()
+  }
+
+  async #renew(): Promise<boolean> {
+    const at = Date.now()
+    const still = await this.#hold.renew()
+    if (still) this.#heldAt = Math.max(this.#heldAt, at)
+    else this.#abort()
+    return still
+  }
+
+  /** The body, noting each piece that arrives; after a long stall, only once the hold is renewed. */
+  async *streaming(body: AsyncIterable<Buffer | string> | Iterable<Buffer>): AsyncIterable<Buffer | string> {
+    this.#inBody = true
+    try {
+      for await (const piece of body) {
+        if (Date.now() - this.#heldAt > this.#hold.lapseMs / 2 && !(await this.#renew()))
+          throw new Error('the upload was taken over by another PUT')
+        this.#fresh = true
+        yield piece
+      }
+    } finally {
+      this.#inBody = false
+    }
+  }
+
+  async end(): Promise<void> {
+    clearInterval(this.#timer)
+    // Not being able to say so leaves the hold to lapse.
+    await this.#hold.release().catch(() => {})
   }
 }
 

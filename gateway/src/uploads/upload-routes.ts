@@ -188,6 +188,9 @@ export function resumableUploadRoutes<Job, Result extends UploadAnswer>(
           const d = err.details as { received: number; total: number }
           uploadHeaders(reply, d.received, d.total)
         }
+        if (err instanceof DoorstepError && err.code === 'DOORSTEP_ERR_UPLOAD_BUSY') {
+          reply.header('retry-after', String((err.details as { retryAfterS: number }).retryAfterS))
+        }
         throw err
       }
     },
