@@ -97,6 +97,42 @@ describe('cases in a PostgreSQL two gateways share', () => {
     }
   })
 
+  it("holds a pull's upload for one PUT at a time across gateways, until the holder stalls past the lapse", async () => {
+    const { a, b } = await pair()
+    const c = aCase('0b4c6a9e-1111-4a5b-8c9d-000000000005')
+    await a.store.cases.insert(c, [{ device_id: 'cam-1', district: 3, distance_m: null }])
+    let clock = 1_000_000
+    const now = () => clock
+    const onA = a.store.pulls.writerLeases('a', now, 10_000)
+    const onB = b.store.pulls.writerLeases('b', now, 10_000)
+    // Taken at the same moment through both: one of them gets it, every time.
+    for (let i = 0; i < 10; i++) {
+      const id = `0b4c6a9e-5555-4a5b-8c9d-${String(i).padStart(12, '0')}`
+      await a.store.pulls.insert(newPull(c, id, 'cam-1', 3, 'uploading'))
+      const both = await Promise.allSettled([onA.hold(id, 'recording'), onB.hold(id, 'recording')])
+      expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+      const refused = both.find((r) => r.status === 'rejected') as PromiseRejectedResult
+      expect(refused.reason).toMatchObject({ code: 'DOORSTEP_ERR_UPLOAD_BUSY', details: { retryAfterS: 10 } })
+    }
+    const id = '0b4c6a9e-5555-4a5b-8c9d-000000000099'
+    await a.store.pulls.insert(newPull(c, id, 'cam-1', 3, 'uploading'))
+    const first = await onA.hold(id, 'recording')
+    clock += 4_000
+    expect(await first.renew()).toBe(true)
+    clock += 9_000
+    // 9 s after its last bytes: still held, and b is told how long to wait.
+    await expect(onB.hold(id, 'recording')).rejects.toMatchObject({ details: { retryAfterS: 1 } })
+    clock += 1_000
+    const second = await onB.hold(id, 'recording')
+    // The old holder finds it taken, and its release leaves the new hold alone.
+    expect(await first.renew()).toBe(false)
+    await first.release()
+    await expect(onA.hold(id, 'recording')).rejects.toMatchObject({ code: 'DOORSTEP_ERR_UPLOAD_BUSY' })
+    await second.release()
+    const third = await onA.hold(id, 'recording')
+    expect(await third.renew()).toBe(true)
+  })
+
   it("spends a district's budget once between gateways that send into it at the same moment", async () => {
     const { a, b } = await pair()
     const c = aCase('0b4c6a9e-6666-4a5b-8c9d-000000000001')

@@ -71,6 +71,10 @@ export interface PullsTable {
   thumb: Generated<number>
   /** Order of insertion: pulls asked in the same millisecond keep their order. */
   n: Generated<number>
+  /** The PUT writing its recording now (uploads/writer-lease.ts), null when none. */
+  writer: string | null
+  /** When that PUT last took bytes, on its gateway's clock. */
+  writer_seen: number | null
 }
 
 /** A pull as read from the table. */

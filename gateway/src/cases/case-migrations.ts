@@ -95,6 +95,10 @@ export const CASES_SCHEMA = [
    ALTER TABLE pulls ADD COLUMN n INTEGER NOT NULL DEFAULT 0;
    UPDATE pulls SET n = rowid;`,
   PULL_DISTRICTS,
+  // The PUT writing a pull's recording now, and when it last took bytes: in a cluster two PUTs of one
+  // recording through two gateways take turns (uploads/writer-lease.ts).
+  `ALTER TABLE pulls ADD COLUMN writer TEXT;
+   ALTER TABLE pulls ADD COLUMN writer_seen INTEGER;`,
 ]
 
 /**
@@ -190,4 +194,5 @@ export const CASES_SCHEMA_POSTGRES = [
   CREATE TRIGGER custody_log_no_change BEFORE UPDATE OR DELETE ON custody_log
     FOR EACH ROW EXECUTE FUNCTION custody_log_append_only();`,
   PULL_DISTRICTS,
+  `ALTER TABLE pulls ADD COLUMN writer TEXT, ADD COLUMN writer_seen BIGINT;`,
 ]

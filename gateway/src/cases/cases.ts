@@ -23,7 +23,7 @@ import type { Logger } from '../log.js'
 import { WorkQueue } from '../media/index.js'
 import type { CommandChannel } from '../mqtt/index.js'
 import type { DeviceRegistry } from '../registry/index.js'
-import { ResumableUploads } from '../uploads/index.js'
+import { CLUSTER_WRITER_LEASE_MS, ResumableUploads } from '../uploads/index.js'
 import { matchArea } from './area.js'
 import { CaseHolds } from './case-holds.js'
 import { CaseStore } from './case-store.js'
@@ -145,6 +145,9 @@ export class Cases implements Feature {
       media,
       mediaTimeoutMs: d.config.media.timeoutMs,
       log: this.#log,
+      leases: table.shared
+        ? table.pulls.writerLeases(d.config.cluster.nodeId, this.#now, CLUSTER_WRITER_LEASE_MS)
+        : null,
       onProgress: async (p, received) => {
         const state = p.state === 'pending' || p.state === 'offline' ? 'uploading' : p.state
         await table.pulls.update(p.id, { bytes: received, state })

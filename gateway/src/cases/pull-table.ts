@@ -1,5 +1,6 @@
 import type { ClipMedia, PullState, PullView } from '@doorstep/proto'
 import { type ExpressionBuilder, sql } from 'kysely'
+import { WriterLeases } from '../uploads/index.js'
 import type { CaseQueries, CaseTables, PullRow } from './case-db.js'
 import type { ConsentTable } from './consent-table.js'
 
@@ -71,6 +72,11 @@ export class PullTable {
       .set((eb) => ({ n: eb.ref('n') }))
       .where('id', '=', id)
       .execute()
+  }
+
+  /** Holds of PUTs on the pulls' uploads (`uploads/writer-lease.ts`), for gateway `node`. */
+  writerLeases(node: string, now: () => number, lapseMs: number): WriterLeases {
+    return new WriterLeases({ db: this.#db, row: { table: 'pulls', key: 'id' }, node, now, lapseMs })
   }
 
   get(id: string): Promise<PullRow | undefined> {

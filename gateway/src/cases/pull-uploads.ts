@@ -5,7 +5,13 @@ import type { Logger } from '../log.js'
 import type { ProbeResult, WorkQueue } from '../media/index.js'
 import { videoThumbnail } from '../media/index.js'
 import type { UploadRange } from '../uploads/index.js'
-import { type ResumableUploads, redoCommit, type UploadTarget } from '../uploads/index.js'
+import {
+  type ResumableUploads,
+  redoCommit,
+  type UploadTarget,
+  type WriterHold,
+  type WriterLeases,
+} from '../uploads/index.js'
 import type { CaseStore } from './case-store.js'
 import { FINAL_STATES, type PullRow } from './pull-table.js'
 
@@ -23,6 +29,8 @@ export interface PullTargetDeps {
   onStored: (pullId: string, sha256: string, bytes: number, media: ProbeResult) => Promise<void>
   /** The bytes were not a readable video: the pull fails. */
   onRejected: (pullId: string, reason: string) => Promise<void>
+  /** In a cluster: PUTs of one recording through several gateways take turns. */
+  leases?: WriterLeases | null
 }
 
 export type PullUploads = ResumableUploads<PullRow, PullUploadResult>
@@ -100,6 +108,10 @@ export class PullUploadTarget implements UploadTarget<PullRow, PullUploadResult>
       )
     }
     return named
+  }
+
+  writer(p: PullRow): Promise<WriterHold | null> {
+    return this.#d.leases ? this.#d.leases.hold(p.id, this.noun) : Promise.resolve(null)
   }
 
   async sized(p: PullRow, total: number): Promise<void> {

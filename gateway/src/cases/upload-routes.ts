@@ -23,6 +23,6 @@ export async function pullUploadRoutes(
     what: 'A recording',
     reprDigest: true,
     schema: PullUploadRoutes,
-    errors: ['DOORSTEP_ERR_PULL_STATE'],
+    errors: ['DOORSTEP_ERR_PULL_STATE', 'DOORSTEP_ERR_UPLOAD_BUSY'],
   })
 }

@@ -2,6 +2,7 @@ import type { ClipMedia, Hold } from '@doorstep/proto'
 import { type ExpressionBuilder, type Generated, type Kysely, type Selectable, sql } from 'kysely'
 import { migrateShared, type SharedDb } from '../db/index.js'
 import type { ProbeResult } from '../media/index.js'
+import { WriterLeases } from '../uploads/index.js'
 
 /** The clips feature's migrations on SQLite, in order. Each step is frozen text: a change is a new step. */
 export const CLIPS_SCHEMA = [
@@ -414,51 +415,15 @@ export class ClipTable {
       .execute()
   }
 
-  /**
-   * Makes `writer` (one PUT) the upload's only writer, unless another PUT holds it and took bytes within
-   * `leaseMs` of `now`: then the ms until that lapses. One statement, so two gateways taking it at once
-   * cannot both succeed (PostgreSQL checks the condition again on the row it locked).
-   */
-  async takeWriter(eventId: string, writer: string, now: number, leaseMs: number): Promise<number | null> {
-    const r = await this.#db
-      .updateTable('clip_uploads')
-      .set({ writer, writer_seen: now })
-      .where('event_id', '=', eventId)
-      .where((eb) =>
-        eb.or([
-          eb('writer', 'is', null),
-          eb('writer', '=', writer),
-          eb('writer_seen', 'is', null),
-          eb('writer_seen', '<=', now - leaseMs),
-        ]),
-      )
-      .executeTakeFirst()
-    if (Number(r.numUpdatedRows) > 0) return null
-    const row = await this.upload(eventId)
-    // Gone meanwhile (stored, or dropped): nobody holds it; the PUT goes on and finds out.
-    if (!row || row.writer_seen === null) return null
-    return Math.max(1, row.writer_seen + leaseMs - now)
-  }
-
-  /** The writer took bytes at `now`: false when it is no longer the writer (another took over). */
-  async renewWriter(eventId: string, writer: string, now: number): Promise<boolean> {
-    const r = await this.#db
-      .updateTable('clip_uploads')
-      .set({ writer_seen: now })
-      .where('event_id', '=', eventId)
-      .where('writer', '=', writer)
-      .executeTakeFirst()
-    return Number(r.numUpdatedRows) > 0
-  }
-
-  /** The PUT is over: the upload has no writer, unless another took over meanwhile. */
-  async releaseWriter(eventId: string, writer: string): Promise<void> {
-    await this.#db
-      .updateTable('clip_uploads')
-      .set({ writer: null, writer_seen: null })
-      .where('event_id', '=', eventId)
-      .where('writer', '=', writer)
-      .execute()
+  /** Holds of PUTs on the open uploads (`uploads/writer-lease.ts`), a hold lapsing `lapseMs` after its last bytes. */
+  writerLeases(now: () => number, lapseMs: number): WriterLeases {
+    return new WriterLeases({
+      db: this.#db,
+      row: { table: 'clip_uploads', key: 'event_id' },
+      node: this.node,
+      now,
+      lapseMs,
+    })
   }
 
   async closeUpload(eventId: string): Promise<void> {

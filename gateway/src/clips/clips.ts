@@ -8,7 +8,7 @@ import type { EventBus } from '../event-bus.js'
 import type { Feature } from '../feature.js'
 import type { Logger } from '../log.js'
 import { videoThumbnail, WorkQueue } from '../media/index.js'
-import { ResumableUploads } from '../uploads/index.js'
+import { CLUSTER_WRITER_LEASE_MS, ResumableUploads } from '../uploads/index.js'
 import { type ClipRow, ClipTable, toMedia } from './clip-table.js'
 import { type SweepReport, sweepOnce } from './retention.js'
 import { ClipStore, type DiskUsage, statfsUsage } from './store.js'
@@ -33,11 +33,6 @@ const STALE_COMMIT_MS = 10 * 60_000
 
 /** How long an upload through one gateway waits for an event another has not shipped yet, ms. */
 const CLUSTER_SETTLE_MS = 2000
-/**
- * How long a PUT's hold on its clip's upload outlives its last bytes in a cluster: a unit whose link died
- * mid-upload can go on through another gateway this long after (its old PUT may never see the end).
- */
-const CLUSTER_WRITER_LEASE_MS = 10_000
 
 const EMPTY_SWEEP = { keptByHold: 0, freedBytes: 0, usedPct: null } as const
 

@@ -1,11 +1,16 @@
-import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ClipMedia, ClipState, ClipUploadResult } from '@doorstep/proto'
 import { DoorstepError } from '../errors.js'
 import type { IndexedEvent } from '../events/index.js'
 import type { Logger } from '../log.js'
 import type { ProbeResult } from '../media/index.js'
-import { type ResumableUploads, redoCommit, type UploadTarget, type WriterHold } from '../uploads/index.js'
+import {
+  type ResumableUploads,
+  redoCommit,
+  type UploadTarget,
+  type WriterHold,
+  type WriterLeases,
+} from '../uploads/index.js'
 import type { ClipRow, ClipTable } from './clip-table.js'
 import type { ClipStore } from './store.js'
 
@@ -70,9 +75,12 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
   readonly noun = 'clip'
   readonly logKey = 'eventId'
   readonly #d: ClipTargetDeps
+  readonly #leases: WriterLeases | null
 
   constructor(deps: ClipTargetDeps) {
     this.#d = deps
+    const lapseMs = deps.writerLeaseMs ?? 0
+    this.#leases = lapseMs > 0 ? deps.table.writerLeases(deps.now, lapseMs) : null
   }
 
   /** The event a unit may upload to: its own, with an announced clip, not expired. */
@@ -161,25 +169,8 @@ export class ClipUploadTarget implements UploadTarget<Uploadable, ClipUploadResu
   }
 
   /** In a cluster, this PUT alone writes the clip's partial until it ends or stalls (`writerLeaseMs`). */
-  async writer(ev: Uploadable): Promise<WriterHold | null> {
-    const { table, now } = this.#d
-    const leaseMs = this.#d.writerLeaseMs ?? 0
-    if (leaseMs <= 0) return null
-    const token = `${table.node}:${randomUUID()}`
-    const wait = await table.takeWriter(ev.id, token, now(), leaseMs)
-    if (wait !== null) {
-      const retryAfterS = Math.ceil(wait / 1000)
-      throw new DoorstepError(
-        'DOORSTEP_ERR_UPLOAD_BUSY',
-        `Another upload of this clip is in progress through another gateway; retry in ${retryAfterS} s`,
-        { retryAfterS },
-      )
-    }
-    return {
-      lapseMs: leaseMs,
-      renew: () => table.renewWriter(ev.id, token, now()),
-      release: () => table.releaseWriter(ev.id, token),
-    }
+  writer(ev: Uploadable): Promise<WriterHold | null> {
+    return this.#leases ? this.#leases.hold(ev.id, this.noun) : Promise.resolve(null)
   }
 
   async writing(ev: Uploadable): Promise<void> {
