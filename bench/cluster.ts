@@ -61,6 +61,8 @@ const Args = z.object({
   single: z.enum(['yes', 'no']).default('yes'),
   bare: z.enum(['yes', 'no']).default('yes'),
   profile: z.enum(['yes', 'no']).default('no'),
+  /** A directory to keep each gateway's log in (`node-K.log`, JSON lines at warn and above). */
+  logs: z.string().optional(),
 })
 const args = benchArgs('cluster', Args)
 const say = (s: string) => process.stdout.write(`${s}\n`)
@@ -79,6 +81,9 @@ const SimReport = z.object({
   totals: z.object({ sent: z.number(), acked: z.number() }),
   // QoS 0 heartbeats are acknowledged once written to the socket: a valid one never written was never sent.
   acked: z.object({ heartbeat: z.number() }).partial().default({}),
+  // Why the units' connect attempts and sessions ended (device-sim stats.ts), summed over the simulators.
+  connectFailures: z.record(z.string(), z.number()).default({}),
+  sessionEnds: z.record(z.string(), z.number()).default({}),
   heartbeats: z.object({
     valid: z.number(),
     inInflux: z.number().nullable(),
@@ -266,6 +271,7 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
   const databaseUrl = pg ? await pg.database('doorstep_cluster') : null
   const nodes: GatewayProcess[] = []
   const profDir = path.join(tmp, 'profile-node0')
+  if (args.logs) fs.mkdirSync(path.resolve(args.logs), { recursive: true })
   for (let k = 0; k < args.gateways; k++) {
     nodes.push(
       await startGatewayProcess({
@@ -273,6 +279,7 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
         dataRoot: tmp,
         influxUrl: influxd.url as string,
         token,
+        ...(args.logs ? { logs: path.join(path.resolve(args.logs), `node-${k}.log`) } : {}),
         ...(k === 0 && args.profile === 'yes'
           ? { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '1000'] }
           : {}),
@@ -321,6 +328,11 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
   const landed = sum(reports.map((r) => r.heartbeats.inInflux ?? 0))
   const atRisk = sum(reports.map((r) => r.heartbeats.atRisk))
   const written = sum(reports.map((r) => r.acked.heartbeat ?? 0))
+  const causes = (pick: (r: (typeof reports)[number]) => Record<string, number>) => {
+    const out: Record<string, number> = {}
+    for (const r of reports) for (const [k, n] of Object.entries(pick(r))) out[k] = (out[k] ?? 0) + n
+    return out
+  }
   const p99s = reports.flatMap((r) => (r.alerts?.p99 != null ? [r.alerts.p99] : []))
   const p50s = reports.flatMap((r) => (r.alerts?.p50 != null ? [r.alerts.p50] : []))
   const kib = nodes.map((_, k) => ((rssConnected[k] ?? 0) - (rssIdle[k] ?? 0)) / Math.max(1, share(k)) / 1024)
@@ -342,6 +354,8 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
     // atRisk: sent just before a session ended unasked (device-sim stats.ts); a loss at or under it is
     // explained by those ends.
     // written: heartbeats the units' clients wrote to their sockets (bad ones included).
+    connectFailures: causes((r) => r.connectFailures),
+    sessionEnds: causes((r) => r.sessionEnds),
     heartbeats: { valid, landed, ratio: valid === 0 ? null : round(landed / valid, 4), atRisk, written },
     alertsCrossNode: {
       received: sum(reports.map((r) => r.alerts?.received ?? 0)),

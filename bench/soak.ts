@@ -85,6 +85,7 @@ const gw = await startGatewayProcess({
     DOORSTEP_EVENT_SWEEP_INTERVAL_S: '60',
   },
   nodeFlags: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`],
+  logs: 'read',
 })
 
 // The gateway's log lines (JSON, pino levels: 40 warn, 50 error, 60 fatal), counted and the first kept.

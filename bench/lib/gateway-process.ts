@@ -1,12 +1,13 @@
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
 import path from 'node:path'
 import { freePort, spawnTs, stopChild, waitFor } from './children.js'
 import { GATEWAY_NODE_FLAGS } from './gateway-flags.js'
 
 export interface GatewayProcess {
   pid: number
-  /** Its stdout carries the gateway's log lines (JSON); a caller that reads them must keep reading. */
+  /** With `readLogs`, its stdout carries the gateway's log lines (JSON), for the caller to keep reading. */
   child: ChildProcess
   dataDir: string
   mqttUrl: string
@@ -27,6 +28,12 @@ export async function startGatewayProcess(opts: {
   nodeFlags?: readonly string[]
   /** The admin token; unset: a random one. Nodes of one cluster share theirs. */
   token?: string
+  /**
+   * Where its log lines go: `read` leaves them on the child's stdout for the caller, a path appends them
+   * to that file, unset drops them. Never left unread: the gateway's logger holds in its memory what the
+   * pipe does not take, which would count as the gateway's memory in a bench.
+   */
+  logs?: 'read' | string
 }): Promise<GatewayProcess> {
   const httpPort = await freePort()
   const mqttPort = await freePort()
@@ -47,6 +54,8 @@ export async function startGatewayProcess(opts: {
     },
     [...GATEWAY_NODE_FLAGS, ...(opts.nodeFlags ?? [])],
   )
+  if (opts.logs === undefined) child.stdout?.resume()
+  else if (opts.logs !== 'read') child.stdout?.pipe(fs.createWriteStream(opts.logs, { flags: 'a' }))
   const httpUrl = `http://127.0.0.1:${httpPort}`
   await waitFor(async () => (await fetch(`${httpUrl}/api/v1/ping`)).ok, 30_000, 'gateway')
   return {
