@@ -288,6 +288,8 @@ async function cluster(redis: TestRedis, pg: TestPostgres | null): Promise<Recor
           DOORSTEP_REDIS_URL: redis.url,
           DOORSTEP_CLUSTER_CONNECT_RATE: String(args['cluster-connect-rate']),
           ...(databaseUrl ? { DOORSTEP_DATABASE_URL: databaseUrl } : {}),
+          // One directory for the clips and recordings of every node, as the cluster is meant to run.
+          DOORSTEP_SHARED_DIR: path.join(tmp, 'shared'),
         },
       }),
     )

@@ -1,6 +1,7 @@
 import { Command, type CommandAck, topicFor } from '@doorstep/proto'
 import type { AuditLog } from '../audit/index.js'
 import type { EventBus } from '../event-bus.js'
+import { InLine } from '../in-line.js'
 import type { Logger } from '../log.js'
 import { type CommandChannel, CommandListeners } from '../mqtt/index.js'
 import { SerialPass } from '../serial-pass.js'
@@ -54,6 +55,8 @@ export class PullDispatch {
   readonly #pump: SerialPass
   #off: Array<() => void> = []
   #acks: Promise<void> = Promise.resolve()
+  /** What units coming and going ask of the pulls table, one at a time, in arrival order (`in-line.ts`). */
+  readonly #units: InLine
 
   constructor(deps: DispatchDeps) {
     this.#d = deps
@@ -61,14 +64,13 @@ export class PullDispatch {
       () => this.#pass(),
       (err) => deps.log.error({ err }, 'pull dispatch pass failed; the next change tries again'),
     )
+    this.#units = new InLine((err, deviceId) =>
+      deps.log.error({ err, device: deviceId }, 'pull state not updated'),
+    )
     this.#listeners = new CommandListeners(deps.broker, deps.bus, {
-      ready: (deviceId) => this.#quietly(this.#wake(deviceId), deviceId),
-      gone: (deviceId) => this.#quietly(this.#away(deviceId), deviceId),
+      ready: (deviceId) => this.#units.add(() => this.#wake(deviceId), deviceId),
+      gone: (deviceId) => this.#units.add(() => this.#away(deviceId), deviceId),
     })
-  }
-
-  #quietly(work: Promise<void>, deviceId: string): void {
-    work.catch((err: Error) => this.#d.log.error({ err, device: deviceId }, 'pull state not updated'))
   }
 
   async start(): Promise<void> {
@@ -100,6 +102,7 @@ export class PullDispatch {
     this.#off = []
     this.#listeners.stop()
     this.#pump.stop()
+    this.#units.stop()
   }
 
   /**

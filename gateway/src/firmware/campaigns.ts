@@ -11,6 +11,7 @@ import {
 import type { AuditLog } from '../audit/index.js'
 import { DoorstepError } from '../errors.js'
 import type { EventBus } from '../event-bus.js'
+import { InLine } from '../in-line.js'
 import type { Logger } from '../log.js'
 import { type CommandChannel, CommandListeners } from '../mqtt/index.js'
 import type { DeviceRegistry } from '../registry/index.js'
@@ -88,6 +89,8 @@ export class Rollout {
   readonly #pump: SerialPass
   #off: Array<() => void> = []
   #acks: Promise<void> = Promise.resolve()
+  /** What units leaving ask of the rollout's table, one at a time, in arrival order (`in-line.ts`). */
+  readonly #units: InLine
 
   constructor(deps: RolloutDeps) {
     this.#d = deps
@@ -95,12 +98,12 @@ export class Rollout {
       () => this.#pass(),
       (err) => deps.log.error({ err }, 'firmware offers not made; the next change tries again'),
     )
+    this.#units = new InLine((err, deviceId) =>
+      deps.log.error({ err, device: deviceId }, 'update state not updated'),
+    )
     this.#listeners = new CommandListeners(deps.broker, deps.bus, {
       ready: () => this.pump(),
-      gone: (deviceId) =>
-        void this.#away(deviceId).catch((err: Error) =>
-          deps.log.error({ err, device: deviceId }, 'update state not updated'),
-        ),
+      gone: (deviceId) => this.#units.add(() => this.#away(deviceId), deviceId),
     })
   }
 
@@ -127,6 +130,7 @@ export class Rollout {
     this.#off = []
     this.#listeners.stop()
     this.#pump.stop()
+    this.#units.stop()
   }
 
   /** Resolves when the reports received and the pass under way (and those it asked for) are done. */
