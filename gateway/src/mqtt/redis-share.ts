@@ -30,7 +30,8 @@ export const REDIS_RECONNECT = { retryStrategy, maxRetriesPerRequest: MAX_RETRIE
  * connections at stop) the rejection was unhandled and the process ended: seen with Redis flapping
  * under a test, a unit with a will losing its link while Redis was away, and a loaded gateway's stop.
  * What such a write leaves undone is harmless: a will key listed twice, or listed after it was
- * deleted, is skipped when the wills are read.
+ * deleted, is skipped when the wills are read. Commands sent through auto-pipelining get the pipeline's
+ * promise, not this one: the only connection with it, the emitter's publisher, waits on all it sends.
  */
 export function handleUnawaited(conn: Redis): Redis {
   const send = conn.sendCommand.bind(conn)

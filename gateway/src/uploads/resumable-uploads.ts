@@ -192,10 +192,10 @@ export class ResumableUploads<Job, Result extends UploadAnswer> {
       const watch = new HoldWatch(hold, req.abort, this.#d.log, { [target.logKey]: req.id })
       try {
         // Read again under the hold: the PUT that held it may have stored it through another gateway.
-        const now = await this.#find(req.id, req.deviceId)
-        const storedElsewhere = await target.storedAnswer(now)
+        const held = await this.#find(req.id, req.deviceId)
+        const storedElsewhere = await target.storedAnswer(held)
         if (storedElsewhere) return { status: 200, result: storedElsewhere }
-        return await this.#put(req, now, have, total, watch)
+        return await this.#put(req, held, have, total, watch)
       } finally {
         await watch.end()
       }
