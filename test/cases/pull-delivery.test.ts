@@ -106,7 +106,9 @@ describe('pull delivery: the district budget, a unit that drops mid-upload, a pe
       return p.state === 'done' ? p : undefined
     })
     expect(done).toMatchObject({ sends: 2, bytes: clip.bytes, recording: { sha256: clip.sha256 } })
-    // The upload resumed where the gateway's HEAD said it stood.
+    // The upload resumed where the gateway's HEAD said it stood. The pull is done once the recording is
+    // stored, a moment before the unit has the PUT's answer: wait for it.
+    await until('the unit has its answer', () => v2.puts.some((p) => p.status === 201))
     const puts = v2.puts.filter((p) => p.status < 300)
     expect(puts.at(-1)).toMatchObject({ from: half, to: clip.bytes, status: 201 })
     town.release()
